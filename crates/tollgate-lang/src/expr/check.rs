@@ -1,0 +1,572 @@
+//! Type checking: [`Node`] + [`Schema`] -> [`TExpr`].
+//!
+//! The rules follow CEL's standard overloads for the subset: arithmetic
+//! needs both operands of one numeric type (CEL has no implicit int/float
+//! conversion), while comparisons mix int and float freely (CEL's
+//! heterogeneous numeric comparison). Every problem found is reported, not
+//! only the first.
+
+use super::ast::{Ast, BinOp, Node, UnOp};
+use super::typed::{ArithOp, CmpOp, Pattern, StrFn, TExpr, TKind};
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::schema::{AttrId, Elem, Schema, Type};
+use crate::source::{FileId, Span};
+
+/// Maps byte offsets in an expression string to byte offsets in its file.
+#[derive(Debug, Clone)]
+pub struct OffsetMap {
+    /// The file the expression came from.
+    pub file: FileId,
+    /// `offsets[i]` is the file offset of expression byte `i`; one extra
+    /// entry for the end.
+    pub offsets: Vec<u32>,
+}
+
+impl OffsetMap {
+    /// An expression standing alone (offsets are its own).
+    pub fn identity(file: FileId, len: usize) -> OffsetMap {
+        OffsetMap {
+            file,
+            offsets: (0..=len as u32).collect(),
+        }
+    }
+
+    /// The expression stands verbatim at `start` in the file.
+    pub fn shifted(file: FileId, start: usize, len: usize) -> OffsetMap {
+        let s = start as u32;
+        OffsetMap {
+            file,
+            offsets: (0..=len as u32).map(|i| s + i).collect(),
+        }
+    }
+
+    fn at(&self, i: usize) -> u32 {
+        self.offsets
+            .get(i)
+            .or(self.offsets.last())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// File span of an expression byte range.
+    pub fn span(&self, r: std::ops::Range<usize>) -> Span {
+        let start = self.at(r.start);
+        let end = self.at(r.end).max(start);
+        Span {
+            file: self.file,
+            start,
+            end,
+        }
+    }
+}
+
+/// Limits applied while checking.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckLimits {
+    /// Compiled size limit of one regex, in bytes.
+    pub regex_size: usize,
+}
+
+impl Default for CheckLimits {
+    fn default() -> Self {
+        CheckLimits {
+            regex_size: 1 << 20,
+        }
+    }
+}
+
+/// Type-check an expression.
+pub fn check(
+    node: &Node,
+    schema: &Schema,
+    map: &OffsetMap,
+    limits: CheckLimits,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<TExpr> {
+    Checker {
+        schema,
+        map,
+        limits,
+        diags,
+    }
+    .expr(node)
+}
+
+struct Checker<'a> {
+    schema: &'a Schema,
+    map: &'a OffsetMap,
+    limits: CheckLimits,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+const FUNCTIONS: [&str; 6] = [
+    "size",
+    "has",
+    "startsWith",
+    "endsWith",
+    "contains",
+    "matches",
+];
+
+fn compatible(a: Type, b: Type) -> bool {
+    if a == b || (a.is_numeric() && b.is_numeric()) {
+        return true;
+    }
+    match (a, b) {
+        (Type::List(x), Type::List(y)) => {
+            x == Elem::Dyn
+                || y == Elem::Dyn
+                || x == y
+                || matches!((x, y), (Elem::Int, Elem::Float) | (Elem::Float, Elem::Int))
+        }
+        _ => false,
+    }
+}
+
+fn elem_compatible(value: Type, list: Elem) -> bool {
+    match list {
+        Elem::Dyn => matches!(value, Type::Int | Type::Float | Type::Bool | Type::String),
+        Elem::Bool => value == Type::Bool,
+        Elem::Int | Elem::Float => value.is_numeric(),
+        Elem::String => value == Type::String,
+    }
+}
+
+impl Checker<'_> {
+    fn span(&self, n: &Node) -> Span {
+        self.map.span(n.span.clone())
+    }
+
+    fn err(&mut self, code: &'static str, n: &Node, msg: String, help: Option<String>) {
+        let d = Diagnostic::error(code, self.span(n), msg).with_help_opt(help);
+        self.diags.push(d);
+    }
+
+    fn mismatch(&mut self, n: &Node, msg: String, help: Option<String>) -> Option<TExpr> {
+        self.err("type-mismatch", n, msg, help);
+        None
+    }
+
+    fn mk(&self, n: &Node, kind: TKind, ty: Type) -> Option<TExpr> {
+        Some(TExpr {
+            kind,
+            ty,
+            span: self.span(n),
+        })
+    }
+
+    /// The dotted path a node spells, if it is only names and selections.
+    fn path(n: &Node) -> Option<String> {
+        match &n.ast {
+            Ast::Ident(s) => Some(s.clone()),
+            Ast::Select(t, f) => Some(format!("{}.{}", Self::path(t)?, f)),
+            _ => None,
+        }
+    }
+
+    fn attribute(&mut self, n: &Node) -> Option<(AttrId, Type)> {
+        let path = Self::path(n)?;
+        if let Some(id) = self.schema.id(&path) {
+            return self.schema.get(id).map(|d| (id, d.ty));
+        }
+        let help = did_you_mean(&path, self.schema.iter().map(|(_, a)| a.name.as_str()))
+            .or_else(|| Some(format!("declare it under [attributes], e.g. `\"{path}\" = \"string\"`")));
+        self.err(
+            "unknown-attribute",
+            n,
+            format!("unknown attribute `{path}`"),
+            help,
+        );
+        None
+    }
+
+    fn expr(&mut self, n: &Node) -> Option<TExpr> {
+        match &n.ast {
+            Ast::Bool(b) => self.mk(n, TKind::Bool(*b), Type::Bool),
+            Ast::Int(i) => self.mk(n, TKind::Int(*i), Type::Int),
+            Ast::Float(x) => self.mk(n, TKind::Float(*x), Type::Float),
+            Ast::Str(s) => self.mk(n, TKind::Str(s.clone().into_boxed_str()), Type::String),
+            Ast::List(items) => self.list(n, items),
+            Ast::Ident(_) | Ast::Select(..) => {
+                if Self::path(n).is_none() {
+                    // `f(x).y`: selection on a computed value.
+                    self.err(
+                        "unsupported",
+                        n,
+                        "field selection is only supported on attribute names".into(),
+                        Some("declare the dotted name under [attributes]".into()),
+                    );
+                    return None;
+                }
+                let (id, ty) = self.attribute(n)?;
+                self.mk(n, TKind::Attr(id), ty)
+            }
+            Ast::Call { target, func, args } => self.call(n, target.as_deref(), func, args),
+            Ast::Unary(op, x) => {
+                let x = self.expr(x)?;
+                match (op, x.ty) {
+                    (UnOp::Not, Type::Bool) => self.mk(n, TKind::Not(Box::new(x)), Type::Bool),
+                    (UnOp::Neg, t @ (Type::Int | Type::Float)) => {
+                        self.mk(n, TKind::Neg(Box::new(x)), t)
+                    }
+                    (UnOp::Not, t) => self.mismatch(
+                        n,
+                        format!("`!` needs a bool, found `{t}`"),
+                        Some("compare the value to get a bool, e.g. `x == 0`".into()),
+                    ),
+                    (UnOp::Neg, t) => {
+                        self.mismatch(n, format!("`-` needs an int or a float, found `{t}`"), None)
+                    }
+                }
+            }
+            Ast::Binary(op, a, b) => self.binary(n, *op, a, b),
+            Ast::Cond(c, a, b) => {
+                let (c, a, b) = (self.expr(c), self.expr(a), self.expr(b));
+                let (c, a, b) = (c?, a?, b?);
+                if c.ty != Type::Bool {
+                    return self.mismatch(
+                        n,
+                        format!("the condition of `?:` must be a bool, found `{}`", c.ty),
+                        None,
+                    );
+                }
+                let ty = if a.ty == b.ty {
+                    a.ty
+                } else if let (Type::List(_), Type::List(_)) = (a.ty, b.ty) {
+                    if compatible(a.ty, b.ty) {
+                        if matches!(a.ty, Type::List(Elem::Dyn)) {
+                            b.ty
+                        } else {
+                            a.ty
+                        }
+                    } else {
+                        return self.mismatch(
+                            n,
+                            format!("the branches of `?:` differ: `{}` and `{}`", a.ty, b.ty),
+                            None,
+                        );
+                    }
+                } else {
+                    return self.mismatch(
+                        n,
+                        format!("the branches of `?:` differ: `{}` and `{}`", a.ty, b.ty),
+                        Some("both branches must have one type (write `1.0`, not `1`, for a float)".into()),
+                    );
+                };
+                self.mk(n, TKind::Cond(Box::new(c), Box::new(a), Box::new(b)), ty)
+            }
+        }
+    }
+
+    fn list(&mut self, n: &Node, items: &[Node]) -> Option<TExpr> {
+        let checked: Vec<Option<TExpr>> = items.iter().map(|i| self.expr(i)).collect();
+        let checked: Vec<TExpr> = checked.into_iter().collect::<Option<_>>()?;
+        let mut elem: Option<Elem> = None;
+        for (item, node) in checked.iter().zip(items) {
+            let e = match item.ty {
+                Type::Bool => Elem::Bool,
+                Type::Int => Elem::Int,
+                Type::Float => Elem::Float,
+                Type::String => Elem::String,
+                Type::List(_) => {
+                    self.err(
+                        "unsupported",
+                        node,
+                        "lists of lists are not supported".into(),
+                        None,
+                    );
+                    return None;
+                }
+            };
+            elem = Some(match elem {
+                None => e,
+                Some(prev) if prev == e => e,
+                Some(Elem::Int | Elem::Float | Elem::Dyn)
+                    if matches!(e, Elem::Int | Elem::Float) =>
+                {
+                    Elem::Dyn
+                }
+                Some(prev) => {
+                    let prev_ty = match prev {
+                        Elem::Bool => "bool",
+                        Elem::Int => "int",
+                        Elem::Float => "float",
+                        Elem::String => "string",
+                        Elem::Dyn => "number",
+                    };
+                    return self.mismatch(
+                        node,
+                        format!("list elements differ in type: `{prev_ty}` and `{}`", item.ty),
+                        Some("every element of a list literal must have one type".into()),
+                    );
+                }
+            });
+        }
+        self.mk(
+            n,
+            TKind::List(checked),
+            Type::List(elem.unwrap_or(Elem::Dyn)),
+        )
+    }
+
+    fn binary(&mut self, n: &Node, op: BinOp, a: &Node, b: &Node) -> Option<TExpr> {
+        let (ta, tb) = (self.expr(a), self.expr(b));
+        let (ta, tb) = (ta?, tb?);
+        let sym = op.symbol();
+        match op {
+            BinOp::And | BinOp::Or => {
+                for (t, node) in [(&ta, a), (&tb, b)] {
+                    if t.ty != Type::Bool {
+                        return self.mismatch(
+                            node,
+                            format!("`{sym}` needs bool operands, found `{}`", t.ty),
+                            Some("compare the value to get a bool, e.g. `x > 0`".into()),
+                        );
+                    }
+                }
+                let k = if op == BinOp::And {
+                    TKind::And(Box::new(ta), Box::new(tb))
+                } else {
+                    TKind::Or(Box::new(ta), Box::new(tb))
+                };
+                self.mk(n, k, Type::Bool)
+            }
+            BinOp::Eq | BinOp::Ne => {
+                if !compatible(ta.ty, tb.ty) {
+                    return self.mismatch(
+                        n,
+                        format!("cannot compare `{}` with `{}` using `{sym}`", ta.ty, tb.ty),
+                        Some(quote_hint(ta.ty, tb.ty)),
+                    );
+                }
+                let c = if op == BinOp::Eq { CmpOp::Eq } else { CmpOp::Ne };
+                self.mk(n, TKind::Cmp(c, Box::new(ta), Box::new(tb)), Type::Bool)
+            }
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                let ok = (ta.ty.is_numeric() && tb.ty.is_numeric())
+                    || (ta.ty == tb.ty && matches!(ta.ty, Type::String | Type::Bool));
+                if !ok {
+                    return self.mismatch(
+                        n,
+                        format!("cannot order `{}` and `{}` with `{sym}`", ta.ty, tb.ty),
+                        Some(quote_hint(ta.ty, tb.ty)),
+                    );
+                }
+                let c = match op {
+                    BinOp::Lt => CmpOp::Lt,
+                    BinOp::Le => CmpOp::Le,
+                    BinOp::Gt => CmpOp::Gt,
+                    _ => CmpOp::Ge,
+                };
+                self.mk(n, TKind::Cmp(c, Box::new(ta), Box::new(tb)), Type::Bool)
+            }
+            BinOp::In => {
+                let Type::List(elem) = tb.ty else {
+                    return self.mismatch(
+                        b,
+                        format!("`in` needs a list on its right, found `{}`", tb.ty),
+                        Some(if tb.ty == Type::String {
+                            "to find a substring use `s.contains(x)`".into()
+                        } else {
+                            "write a list literal such as `[\"a\", \"b\"]`".into()
+                        }),
+                    );
+                };
+                if !elem_compatible(ta.ty, elem) {
+                    return self.mismatch(
+                        n,
+                        format!("cannot look for a `{}` in a `{}`", ta.ty, tb.ty),
+                        Some(quote_hint(ta.ty, tb.ty.elem().unwrap_or(ta.ty))),
+                    );
+                }
+                self.mk(n, TKind::In(Box::new(ta), Box::new(tb)), Type::Bool)
+            }
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
+                let aop = match op {
+                    BinOp::Add => ArithOp::Add,
+                    BinOp::Sub => ArithOp::Sub,
+                    BinOp::Mul => ArithOp::Mul,
+                    BinOp::Div => ArithOp::Div,
+                    _ => ArithOp::Rem,
+                };
+                let ty = match (ta.ty, tb.ty) {
+                    (Type::Int, Type::Int) => Type::Int,
+                    (Type::Float, Type::Float) if aop != ArithOp::Rem => Type::Float,
+                    (Type::String, Type::String) if aop == ArithOp::Add => Type::String,
+                    (Type::List(x), Type::List(y)) if aop == ArithOp::Add && compatible(ta.ty, tb.ty) => {
+                        Type::List(if x == y {
+                            x
+                        } else if x == Elem::Dyn {
+                            y
+                        } else if y == Elem::Dyn {
+                            x
+                        } else {
+                            Elem::Dyn
+                        })
+                    }
+                    (Type::Float, Type::Float) => {
+                        return self.mismatch(
+                            n,
+                            "`%` is defined for ints only".into(),
+                            None,
+                        )
+                    }
+                    (x, y) if x.is_numeric() && y.is_numeric() => {
+                        return self.mismatch(
+                            n,
+                            format!("`{sym}` cannot mix `{x}` and `{y}`"),
+                            Some("CEL does not convert between int and float: write `2.0` for a float literal".into()),
+                        )
+                    }
+                    (x, y) => {
+                        return self.mismatch(
+                            n,
+                            format!("`{sym}` is not defined for `{x}` and `{y}`"),
+                            None,
+                        )
+                    }
+                };
+                self.mk(n, TKind::Arith(aop, Box::new(ta), Box::new(tb)), ty)
+            }
+        }
+    }
+
+    fn call(&mut self, n: &Node, target: Option<&Node>, func: &str, args: &[Node]) -> Option<TExpr> {
+        match (func, target, args.len()) {
+            ("has", None, 1) => {
+                let arg = args.first()?;
+                if Self::path(arg).is_none() {
+                    self.err(
+                        "type-mismatch",
+                        arg,
+                        "`has()` takes an attribute name".into(),
+                        Some("write `has(user.tier)`".into()),
+                    );
+                    return None;
+                }
+                let (id, _) = self.attribute(arg)?;
+                self.mk(n, TKind::Has(id), Type::Bool)
+            }
+            ("size", None, 1) | ("size", Some(_), 0) => {
+                let x = match target {
+                    Some(t) => t,
+                    None => args.first()?,
+                };
+                let x = self.expr(x)?;
+                if !matches!(x.ty, Type::String | Type::List(_)) {
+                    return self.mismatch(
+                        n,
+                        format!("`size()` takes a string or a list, found `{}`", x.ty),
+                        None,
+                    );
+                }
+                self.mk(n, TKind::Size(Box::new(x)), Type::Int)
+            }
+            ("startsWith" | "endsWith" | "contains" | "matches", Some(t), 1) => {
+                let (tx, ta) = (self.expr(t), args.first().and_then(|a| self.expr(a)));
+                let (tx, ta) = (tx?, ta?);
+                if tx.ty != Type::String {
+                    return self.mismatch(
+                        t,
+                        format!("`{func}()` is a string method, called on `{}`", tx.ty),
+                        if func == "contains" && matches!(tx.ty, Type::List(_)) {
+                            Some("to test list membership use `x in list`".into())
+                        } else {
+                            None
+                        },
+                    );
+                }
+                if ta.ty != Type::String {
+                    let a = args.first()?;
+                    return self.mismatch(
+                        a,
+                        format!("`{func}()` takes a string argument, found `{}`", ta.ty),
+                        None,
+                    );
+                }
+                if func == "matches" {
+                    let arg = args.first()?;
+                    let TKind::Str(pat) = &ta.kind else {
+                        self.err(
+                            "regex-not-literal",
+                            arg,
+                            "the pattern of `matches()` must be a string literal".into(),
+                            Some("regexes are compiled once, when the policy loads".into()),
+                        );
+                        return None;
+                    };
+                    let re = regex::RegexBuilder::new(pat)
+                        .size_limit(self.limits.regex_size)
+                        .dfa_size_limit(self.limits.regex_size)
+                        .build();
+                    return match re {
+                        Ok(regex) => self.mk(
+                            n,
+                            TKind::Matches(Box::new(tx), Pattern { regex }),
+                            Type::Bool,
+                        ),
+                        Err(regex::Error::CompiledTooBig(limit)) => {
+                            self.err(
+                                "regex-too-big",
+                                arg,
+                                format!("regex compiles to more than the limit of {limit} bytes"),
+                                Some("simplify the pattern (bounded repetitions such as `{1000}` multiply its size)".into()),
+                            );
+                            None
+                        }
+                        Err(e) => {
+                            let msg = e.to_string();
+                            let last = msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                            let last = last.trim().trim_start_matches("error: ");
+                            self.err(
+                                "invalid-regex",
+                                arg,
+                                format!("invalid regex: {last}"),
+                                Some("patterns use the Rust regex crate's syntax".into()),
+                            );
+                            None
+                        }
+                    };
+                }
+                let f = match func {
+                    "startsWith" => StrFn::StartsWith,
+                    "endsWith" => StrFn::EndsWith,
+                    _ => StrFn::Contains,
+                };
+                self.mk(n, TKind::StrFn(f, Box::new(tx), Box::new(ta)), Type::Bool)
+            }
+            (f, _, k) if FUNCTIONS.contains(&f) => {
+                let form = match f {
+                    "has" => "has(attribute)",
+                    "size" => "size(x) or x.size()",
+                    "startsWith" => "s.startsWith(prefix)",
+                    "endsWith" => "s.endsWith(suffix)",
+                    "contains" => "s.contains(substring)",
+                    _ => "s.matches(\"regex\")",
+                };
+                self.err(
+                    "bad-call",
+                    n,
+                    format!("`{f}` called with {k} argument{} in this form", if k == 1 { "" } else { "s" }),
+                    Some(format!("write `{form}`")),
+                );
+                None
+            }
+            (f, _, _) => {
+                let help = did_you_mean(f, FUNCTIONS).or_else(|| {
+                    Some(format!("the functions are {}", FUNCTIONS.map(|f| format!("`{f}`")).join(", ")))
+                });
+                self.err("unknown-function", n, format!("unknown function `{f}`"), help);
+                None
+            }
+        }
+    }
+}
+
+fn quote_hint(a: Type, b: Type) -> String {
+    if (a == Type::String) != (b == Type::String) {
+        "quote text values: `feature == \"chat\"`".into()
+    } else {
+        "both sides must have compatible types (ints and floats compare with each other)".into()
+    }
+}

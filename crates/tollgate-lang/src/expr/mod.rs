@@ -1,0 +1,11 @@
+//! The expression language: grammar, tree, type checker.
+
+pub mod ast;
+pub mod check;
+pub mod parse;
+pub mod typed;
+
+pub use ast::{Ast, BinOp, Node, UnOp};
+pub use check::{check, CheckLimits, OffsetMap};
+pub use parse::{parse, parse_with, ParseLimits, SyntaxError};
+pub use typed::{ArithOp, CmpOp, Pattern, StrFn, TExpr, TKind};

@@ -1,0 +1,625 @@
+//! Expression text -> [`Node`] tree, with CEL's lexical rules.
+//!
+//! The grammar (`grammar.pest`) only recognises tokens; this file builds the
+//! tree, decodes string escapes, range-checks integer literals and turns
+//! pest's failures into messages a rule author can act on. Nesting is
+//! bounded *before* pest runs, so a 10,000-deep input is a clear error and
+//! never a stack overflow.
+
+use super::ast::{Ast, BinOp, Node, UnOp};
+use pest::iterators::Pair;
+use pest::Parser as _;
+use std::ops::Range;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "expr/grammar.pest"]
+struct CelParser;
+
+/// Limits applied while parsing one expression.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseLimits {
+    /// Longest expression text, in bytes.
+    pub max_len: usize,
+    /// Deepest nesting of brackets, parentheses, conditionals and operators.
+    pub max_depth: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_len: 16 * 1024,
+            max_depth: 48,
+        }
+    }
+}
+
+/// A syntax error inside an expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    /// Stable diagnostic code.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// Where, as a byte range in the expression.
+    pub span: Range<usize>,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+impl SyntaxError {
+    fn new(code: &'static str, span: Range<usize>, message: impl Into<String>) -> Self {
+        SyntaxError {
+            code,
+            message: message.into(),
+            span,
+            help: None,
+        }
+    }
+    fn help(mut self, h: impl Into<String>) -> Self {
+        self.help = Some(h.into());
+        self
+    }
+}
+
+/// Parse an expression with the default limits.
+pub fn parse(src: &str) -> Result<Node, SyntaxError> {
+    parse_with(src, ParseLimits::default())
+}
+
+/// Parse an expression.
+pub fn parse_with(src: &str, limits: ParseLimits) -> Result<Node, SyntaxError> {
+    if src.len() > limits.max_len {
+        return Err(SyntaxError::new(
+            "expression-too-long",
+            0..src.len().min(1),
+            format!(
+                "expression is {} bytes long, more than the limit of {}",
+                src.len(),
+                limits.max_len
+            ),
+        )
+        .help("split the condition across several rules"));
+    }
+    check_nesting(src, limits.max_depth)?;
+    let mut pairs = CelParser::parse(Rule::root, src).map_err(|e| from_pest(src, e))?;
+    let root = pairs
+        .next()
+        .and_then(|p| p.into_inner().next())
+        .ok_or_else(|| SyntaxError::new("syntax", 0..0, "empty expression"))?;
+    let b = Builder {
+        depth_limit: limits.max_depth,
+    };
+    b.expr(root, 0)
+}
+
+/// Reject inputs whose bracket nesting alone passes the limit, without recursing.
+fn check_nesting(src: &str, max: usize) -> Result<(), SyntaxError> {
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = bytes.get(i) {
+        match quote {
+            Some(q) => {
+                if c == b'\\' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                b'"' | b'\'' => quote = Some(c),
+                b'(' | b'[' | b'{' | b'?' => {
+                    depth += 1;
+                    if depth > max {
+                        return Err(too_deep(i, max));
+                    }
+                }
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                b':' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+fn too_deep(at: usize, max: usize) -> SyntaxError {
+    SyntaxError::new(
+        "expression-too-deep",
+        at..at + 1,
+        format!("expression nests deeper than the limit of {max}"),
+    )
+    .help("flatten the condition or split it across several rules")
+}
+
+fn rule_name(r: &Rule) -> Option<&'static str> {
+    Some(match r {
+        Rule::expr | Rule::cond_or | Rule::cond_and | Rule::relation | Rule::addition => {
+            "expression"
+        }
+        Rule::multiplication | Rule::unary | Rule::member | Rule::primary => "expression",
+        Rule::ident => "name",
+        Rule::rel_op | Rule::kw_in => "comparison",
+        Rule::add_op | Rule::mul_op | Rule::or_op | Rule::and_op => "operator",
+        Rule::question => "`?`",
+        Rule::colon => "`:`",
+        Rule::args => "`(`",
+        Rule::postfix | Rule::select | Rule::index => "`.`",
+        Rule::EOI => "end of expression",
+        Rule::string | Rule::quoted | Rule::raw_string => "string",
+        Rule::int | Rule::float | Rule::uint => "number",
+        _ => return None,
+    })
+}
+
+fn from_pest(src: &str, e: pest::error::Error<Rule>) -> SyntaxError {
+    let pos = match e.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    };
+    let rest = src.get(pos..).unwrap_or("");
+    let tok_len = rest.chars().next().map(char::len_utf8).unwrap_or(0);
+    let span = pos..pos + tok_len;
+    // Common mistakes first, with a targeted hint.
+    if rest.starts_with('=') && !rest.starts_with("==") {
+        return SyntaxError::new("syntax", span, "unexpected `=`").help("use `==` to compare");
+    }
+    if rest.starts_with("and ") || rest.starts_with("or ") || rest.starts_with("not ") {
+        let word = rest.split(' ').next().unwrap_or("");
+        let op = match word {
+            "and" => "&&",
+            "or" => "||",
+            _ => "!",
+        };
+        return SyntaxError::new("syntax", pos..pos + word.len(), format!("unexpected `{word}`"))
+            .help(format!("use `{op}`"));
+    }
+    if rest.starts_with('"') || rest.starts_with('\'') {
+        return SyntaxError::new("syntax", span, "unterminated string")
+            .help("close the string with the quote it opened with");
+    }
+    let mut expected: Vec<&str> = match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().filter_map(rule_name).collect()
+        }
+        pest::error::ErrorVariant::CustomError { .. } => vec![],
+    };
+    expected.sort_unstable();
+    expected.dedup();
+    let found = if rest.is_empty() {
+        "end of expression".to_string()
+    } else {
+        let tok: String = rest
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .take(12)
+            .collect();
+        format!("`{tok}`")
+    };
+    let message = if expected.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {}, found {found}", expected.join(" or "))
+    };
+    let mut err = SyntaxError::new("syntax", span, message);
+    if rest.is_empty() {
+        err = err.help("the expression ends too early: is an operand or a closing bracket missing?");
+    } else {
+        err = err.help("see the expression grammar in the language reference");
+    }
+    err
+}
+
+struct Builder {
+    depth_limit: usize,
+}
+
+fn range(p: &Pair<'_, Rule>) -> Range<usize> {
+    let s = p.as_span();
+    s.start()..s.end()
+}
+
+fn node(ast: Ast, span: Range<usize>) -> Node {
+    Node { ast, span }
+}
+
+impl Builder {
+    fn check_depth(&self, depth: usize, span: &Range<usize>) -> Result<(), SyntaxError> {
+        if depth > self.depth_limit {
+            Err(too_deep(span.start, self.depth_limit))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn expr(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Node, SyntaxError> {
+        let span = range(&p);
+        self.check_depth(depth, &span)?;
+        match p.as_rule() {
+            Rule::expr => {
+                let mut it = p.into_inner();
+                let first = self.next(&mut it, &span, depth)?;
+                match it.next() {
+                    None => Ok(first),
+                    Some(_question) => {
+                        let a = self.next(&mut it, &span, depth)?;
+                        let _colon = it.next();
+                        let b = self.next(&mut it, &span, depth)?;
+                        Ok(node(
+                            Ast::Cond(Box::new(first), Box::new(a), Box::new(b)),
+                            span,
+                        ))
+                    }
+                }
+            }
+            Rule::cond_or
+            | Rule::cond_and
+            | Rule::relation
+            | Rule::addition
+            | Rule::multiplication => self.left_assoc(p, depth),
+            Rule::unary => self.unary(p, depth),
+            Rule::member => self.member(p, depth),
+            Rule::primary => {
+                let inner = p
+                    .into_inner()
+                    .next()
+                    .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "empty primary"))?;
+                self.primary(inner, depth)
+            }
+            _ => Err(SyntaxError::new(
+                "syntax",
+                span,
+                "unexpected token".to_string(),
+            )),
+        }
+    }
+
+    fn next(
+        &self,
+        it: &mut pest::iterators::Pairs<'_, Rule>,
+        span: &Range<usize>,
+        depth: usize,
+    ) -> Result<Node, SyntaxError> {
+        let p = it
+            .next()
+            .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "incomplete expression"))?;
+        self.expr(p, depth + 1)
+    }
+
+    fn left_assoc(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Node, SyntaxError> {
+        let span = range(&p);
+        let mut it = p.into_inner();
+        let mut lhs = self.next(&mut it, &span, depth)?;
+        let mut chain = 0usize;
+        while let Some(op) = it.next() {
+            let op = match op.as_str() {
+                "||" => BinOp::Or,
+                "&&" => BinOp::And,
+                "==" => BinOp::Eq,
+                "!=" => BinOp::Ne,
+                "<" => BinOp::Lt,
+                "<=" => BinOp::Le,
+                ">" => BinOp::Gt,
+                ">=" => BinOp::Ge,
+                "in" => BinOp::In,
+                "+" => BinOp::Add,
+                "-" => BinOp::Sub,
+                "*" => BinOp::Mul,
+                "/" => BinOp::Div,
+                "%" => BinOp::Rem,
+                other => {
+                    return Err(SyntaxError::new(
+                        "syntax",
+                        range(&op),
+                        format!("unknown operator `{other}`"),
+                    ))
+                }
+            };
+            let rhs = self.next(&mut it, &span, depth)?;
+            chain += 1;
+            // A long chain builds a left-deep tree: bound its depth too.
+            // `&&` and `||` chains are flattened by the checker, so they get
+            // a much larger allowance.
+            let allowance = if matches!(op, BinOp::And | BinOp::Or) {
+                self.depth_limit * 64
+            } else {
+                self.depth_limit
+            };
+            if chain + depth > allowance {
+                return Err(too_deep(rhs.span.start, self.depth_limit));
+            }
+            let s = lhs.span.start..rhs.span.end;
+            lhs = node(Ast::Binary(op, Box::new(lhs), Box::new(rhs)), s);
+        }
+        Ok(lhs)
+    }
+
+    fn unary(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Node, SyntaxError> {
+        let span = range(&p);
+        let mut ops = Vec::new();
+        let mut operand = None;
+        for q in p.into_inner() {
+            match q.as_rule() {
+                Rule::unary_op => ops.push((q.as_str() == "!", q.as_span().start())),
+                _ => operand = Some(q),
+            }
+        }
+        let operand =
+            operand.ok_or_else(|| SyntaxError::new("syntax", span.clone(), "missing operand"))?;
+        if ops.len() > self.depth_limit {
+            return Err(too_deep(span.start, self.depth_limit));
+        }
+        // `-` directly before a number literal is part of the literal, so that
+        // `-9223372036854775808` is representable, as in CEL.
+        let literal = literal_operand(&operand);
+        let mut n = match (ops.last(), literal) {
+            (Some((false, at)), Some(lit)) => {
+                let at = *at;
+                ops.pop();
+                let s = at..lit.as_span().end();
+                match lit.as_rule() {
+                    Rule::int => node(Ast::Int(int_literal(lit.as_str(), true, s.clone())?), s),
+                    _ => node(Ast::Float(-float_literal(lit.as_str(), s.clone())?), s),
+                }
+            }
+            _ => self.expr(operand, depth + 1)?,
+        };
+        while let Some((not, at)) = ops.pop() {
+            let s = at..n.span.end;
+            let op = if not { UnOp::Not } else { UnOp::Neg };
+            n = node(Ast::Unary(op, Box::new(n)), s);
+        }
+        Ok(n)
+    }
+
+    fn member(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Node, SyntaxError> {
+        let span = range(&p);
+        let mut it = p.into_inner();
+        let mut n = self.next(&mut it, &span, depth)?;
+        for post in it {
+            let post = post
+                .into_inner()
+                .next()
+                .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "bad member access"))?;
+            match post.as_rule() {
+                Rule::index => {
+                    return Err(SyntaxError::new(
+                        "unsupported",
+                        range(&post),
+                        "indexing with `[...]` is not supported",
+                    )
+                    .help("test membership with `in`, or declare the element as its own attribute"));
+                }
+                _ => {
+                    let end = post.as_span().end();
+                    let mut parts = post.into_inner();
+                    let name = parts.next().map(|i| i.as_str().to_string()).unwrap_or_default();
+                    let s = n.span.start..end;
+                    n = match parts.next() {
+                        None => node(Ast::Select(Box::new(n), name), s),
+                        Some(args) => {
+                            let args = self.args(args, depth)?;
+                            node(
+                                Ast::Call {
+                                    target: Some(Box::new(n)),
+                                    func: name,
+                                    args,
+                                },
+                                s,
+                            )
+                        }
+                    };
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn args(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Vec<Node>, SyntaxError> {
+        p.into_inner().map(|a| self.expr(a, depth + 1)).collect()
+    }
+
+    fn primary(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Node, SyntaxError> {
+        let span = range(&p);
+        match p.as_rule() {
+            Rule::kw_true => Ok(node(Ast::Bool(true), span)),
+            Rule::kw_false => Ok(node(Ast::Bool(false), span)),
+            Rule::kw_null => Err(SyntaxError::new(
+                "unsupported",
+                span,
+                "`null` is not supported",
+            )
+            .help("test whether an attribute is present with `has(name)`")),
+            Rule::int => Ok(node(Ast::Int(int_literal(p.as_str(), false, span.clone())?), span)),
+            Rule::float => Ok(node(Ast::Float(float_literal(p.as_str(), span.clone())?), span)),
+            Rule::uint => Err(SyntaxError::new(
+                "unsupported",
+                span,
+                "unsigned integers are not supported",
+            )
+            .help("drop the `u` suffix: integers are signed 64-bit")),
+            Rule::bytes => Err(SyntaxError::new(
+                "unsupported",
+                span,
+                "bytes literals are not supported",
+            )
+            .help("use a string literal")),
+            Rule::string => Ok(node(Ast::Str(decode_string(p.as_str(), span.start)?), span)),
+            Rule::list => {
+                let items = p
+                    .into_inner()
+                    .map(|q| self.expr(q, depth + 1))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(node(Ast::List(items), span))
+            }
+            Rule::map => Err(SyntaxError::new(
+                "unsupported",
+                span,
+                "map literals are not supported",
+            )
+            .help("declare each value as its own attribute")),
+            Rule::paren => {
+                let inner = p
+                    .into_inner()
+                    .next()
+                    .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "empty parentheses"))?;
+                self.expr(inner, depth + 1)
+            }
+            Rule::call => {
+                let mut it = p.into_inner();
+                let func = it.next().map(|i| i.as_str().to_string()).unwrap_or_default();
+                let args = match it.next() {
+                    Some(a) => self.args(a, depth)?,
+                    None => vec![],
+                };
+                Ok(node(
+                    Ast::Call {
+                        target: None,
+                        func,
+                        args,
+                    },
+                    span,
+                ))
+            }
+            Rule::ident => Ok(node(Ast::Ident(p.as_str().to_string()), span)),
+            _ => Err(SyntaxError::new("syntax", span, "unexpected token")),
+        }
+    }
+}
+
+/// The int or float literal a unary operand consists of, if it is nothing else.
+fn literal_operand<'a>(member: &Pair<'a, Rule>) -> Option<Pair<'a, Rule>> {
+    let mut it = member.clone().into_inner();
+    let primary = it.next()?;
+    if it.next().is_some() {
+        return None; // has postfix: `-1.size()` is not a literal
+    }
+    let lit = primary.into_inner().next()?;
+    matches!(lit.as_rule(), Rule::int | Rule::float).then_some(lit)
+}
+
+fn int_literal(text: &str, negative: bool, span: Range<usize>) -> Result<i64, SyntaxError> {
+    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(h) => (h, 16),
+        None => (text, 10),
+    };
+    let magnitude = u128::from_str_radix(digits, radix).ok();
+    let value = magnitude.and_then(|m| {
+        let m = i128::try_from(m).ok()?;
+        i64::try_from(if negative { -m } else { m }).ok()
+    });
+    value.ok_or_else(|| {
+        SyntaxError::new(
+            "int-overflow",
+            span,
+            format!(
+                "integer literal `{}{text}` does not fit in a signed 64-bit integer",
+                if negative { "-" } else { "" }
+            ),
+        )
+        .help("integers range from -9223372036854775808 to 9223372036854775807; write a float (`1e20`) for larger numbers")
+    })
+}
+
+fn float_literal(text: &str, span: Range<usize>) -> Result<f64, SyntaxError> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(SyntaxError::new(
+            "float-overflow",
+            span,
+            format!("float literal `{text}` is out of range"),
+        )
+        .help("floats are IEEE 754 doubles")),
+    }
+}
+
+/// Decode a CEL string literal (with its quotes and optional `r` prefix).
+/// `base` is the literal's offset in the expression, for error spans.
+pub fn decode_string(lit: &str, base: usize) -> Result<String, SyntaxError> {
+    let (raw, body_start) = match lit.as_bytes().first() {
+        Some(b'r' | b'R') => (true, 1),
+        _ => (false, 0),
+    };
+    let rest = lit.get(body_start..).unwrap_or("");
+    let q = if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
+        3
+    } else {
+        1
+    };
+    let body = rest.get(q..rest.len().saturating_sub(q)).unwrap_or("");
+    if raw {
+        return Ok(body.to_string());
+    }
+    let off = base + body_start + q;
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let bad = |len: usize, what: &str| {
+            SyntaxError::new(
+                "bad-escape",
+                off + i..off + i + len,
+                format!("invalid escape sequence {what}"),
+            )
+            .help("valid escapes: \\n \\r \\t \\\\ \\\" \\' \\` \\? \\a \\b \\f \\v \\xHH \\uHHHH \\UHHHHHHHH \\ooo")
+        };
+        let Some((_, e)) = chars.next() else {
+            return Err(bad(1, "`\\` at the end of the string"));
+        };
+        let simple = match e {
+            'a' => Some('\u{07}'),
+            'b' => Some('\u{08}'),
+            'f' => Some('\u{0C}'),
+            'n' => Some('\n'),
+            'r' => Some('\r'),
+            't' => Some('\t'),
+            'v' => Some('\u{0B}'),
+            '\\' => Some('\\'),
+            '\'' => Some('\''),
+            '"' => Some('"'),
+            '`' => Some('`'),
+            '?' => Some('?'),
+            _ => None,
+        };
+        if let Some(s) = simple {
+            out.push(s);
+            continue;
+        }
+        let (count, radix) = match e {
+            'x' | 'X' => (2, 16),
+            'u' => (4, 16),
+            'U' => (8, 16),
+            '0'..='3' => (2, 8),
+            _ => return Err(bad(1 + e.len_utf8(), &format!("`\\{e}`"))),
+        };
+        let mut digits = String::new();
+        if radix == 8 {
+            digits.push(e);
+        }
+        for _ in 0..count {
+            match chars.peek() {
+                Some((_, d)) if d.is_digit(radix) => {
+                    digits.push(*d);
+                    chars.next();
+                }
+                _ => return Err(bad(2 + digits.len(), &format!("`\\{e}{digits}`"))),
+            }
+        }
+        let code = u32::from_str_radix(&digits, radix).unwrap_or(u32::MAX);
+        match char::from_u32(code) {
+            Some(ch) => out.push(ch),
+            None => {
+                return Err(bad(
+                    2 + count,
+                    &format!("`\\{e}{digits}`: not a Unicode scalar value"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}

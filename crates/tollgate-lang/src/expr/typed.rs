@@ -1,0 +1,201 @@
+//! The checked expression: every name resolved to an [`AttrId`], every node
+//! typed, every regex compiled, every span pointing into the rule file.
+//! Both evaluators (the reference interpreter and the compiled engine)
+//! start from this.
+
+use crate::schema::{AttrId, Type};
+use crate::source::Span;
+
+/// Arithmetic operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArithOp {
+    /// `+` (numbers; also string and list concatenation)
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Rem,
+}
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CmpOp {
+    /// As written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+
+    /// Apply to an [`Ordering`](std::cmp::Ordering).
+    pub fn holds(self, o: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            CmpOp::Eq => o == Equal,
+            CmpOp::Ne => o != Equal,
+            CmpOp::Lt => o == Less,
+            CmpOp::Le => o != Greater,
+            CmpOp::Gt => o == Greater,
+            CmpOp::Ge => o != Less,
+        }
+    }
+
+    /// The operator with its operands swapped (`a < b` == `b > a`).
+    pub fn flip(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+            o => o,
+        }
+    }
+}
+
+/// String predicates taking one string argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StrFn {
+    /// `x.startsWith(s)`
+    StartsWith,
+    /// `x.endsWith(s)`
+    EndsWith,
+    /// `x.contains(s)`
+    Contains,
+}
+
+/// A regex compiled at load time, compared by its source.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    /// The compiled regex.
+    pub regex: regex::Regex,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.regex.as_str() == other.regex.as_str()
+    }
+}
+
+/// A typed expression node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TExpr {
+    /// What it computes.
+    pub kind: TKind,
+    /// Its static type.
+    pub ty: Type,
+    /// Where it stands in the rule file.
+    pub span: Span,
+}
+
+/// Typed expression shapes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TKind {
+    /// Bool literal.
+    Bool(bool),
+    /// Int literal.
+    Int(i64),
+    /// Float literal.
+    Float(f64),
+    /// String literal.
+    Str(Box<str>),
+    /// List literal.
+    List(Vec<TExpr>),
+    /// Attribute read (an error value when the request lacks it).
+    Attr(AttrId),
+    /// `has(attr)`
+    Has(AttrId),
+    /// `!x`
+    Not(Box<TExpr>),
+    /// `-x`
+    Neg(Box<TExpr>),
+    /// `a + b` etc.
+    Arith(ArithOp, Box<TExpr>, Box<TExpr>),
+    /// `a == b` etc.
+    Cmp(CmpOp, Box<TExpr>, Box<TExpr>),
+    /// `a in b`
+    In(Box<TExpr>, Box<TExpr>),
+    /// `a && b`
+    And(Box<TExpr>, Box<TExpr>),
+    /// `a || b`
+    Or(Box<TExpr>, Box<TExpr>),
+    /// `c ? a : b`
+    Cond(Box<TExpr>, Box<TExpr>, Box<TExpr>),
+    /// `size(x)`
+    Size(Box<TExpr>),
+    /// `x.startsWith(s)` etc.
+    StrFn(StrFn, Box<TExpr>, Box<TExpr>),
+    /// `x.matches(re)` with the regex compiled at load.
+    Matches(Box<TExpr>, Pattern),
+}
+
+impl TExpr {
+    /// Visit every node, parents before children.
+    pub fn walk(&self, f: &mut impl FnMut(&TExpr)) {
+        f(self);
+        match &self.kind {
+            TKind::Bool(_)
+            | TKind::Int(_)
+            | TKind::Float(_)
+            | TKind::Str(_)
+            | TKind::Attr(_)
+            | TKind::Has(_) => {}
+            TKind::List(items) => items.iter().for_each(|i| i.walk(f)),
+            TKind::Not(a) | TKind::Neg(a) | TKind::Size(a) | TKind::Matches(a, _) => a.walk(f),
+            TKind::Arith(_, a, b)
+            | TKind::Cmp(_, a, b)
+            | TKind::In(a, b)
+            | TKind::And(a, b)
+            | TKind::Or(a, b)
+            | TKind::StrFn(_, a, b) => {
+                a.walk(f);
+                b.walk(f);
+            }
+            TKind::Cond(c, a, b) => {
+                c.walk(f);
+                a.walk(f);
+                b.walk(f);
+            }
+        }
+    }
+
+    /// The operands of a top-level `&&` chain, in order (the expression
+    /// itself when it is not a conjunction).
+    pub fn conjuncts(&self) -> Vec<&TExpr> {
+        let mut out = Vec::new();
+        fn go<'a>(e: &'a TExpr, out: &mut Vec<&'a TExpr>) {
+            match &e.kind {
+                TKind::And(a, b) => {
+                    go(a, out);
+                    go(b, out);
+                }
+                _ => out.push(e),
+            }
+        }
+        go(self, &mut out);
+        out
+    }
+}
