@@ -1,1 +1,17 @@
+//! tollgate's decision engine.
+//!
+//! A checked [`Policy`](tollgate_lang::Policy) becomes a decision: the
+//! request's attributes go into a slot-indexed [`Context`], and `decide`
+//! answers every section at once with the rule that decided each. The
+//! reference interpreter ([`eval`], [`decide_reference`]) reads the
+//! semantics directly and is the oracle the compiled engine is tested
+//! against.
 
+pub mod context;
+pub mod decision;
+pub mod eval;
+pub mod testing;
+
+pub use context::{Context, ContextError, Owned, Request, RequestError, Slot, StrList};
+pub use decision::{decide_reference, to_json, Decision, RuleIdx};
+pub use eval::{EvalError, ErrorKind, Outcome, Value};

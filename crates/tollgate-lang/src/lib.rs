@@ -16,3 +16,9 @@ pub mod policy;
 pub mod pricing;
 
 pub use policy::{Policy, Section, ModelIdx};
+pub mod constraint;
+pub mod lint;
+pub mod load;
+mod tomlstr;
+
+pub use load::{load_path, load_sources, load_str, parse_duration, Limits, LoadOptions, Loaded};

@@ -1,0 +1,441 @@
+//! The request [`Context`]: attribute values in slots indexed by
+//! [`AttrId`].
+//!
+//! A context borrows its strings and lists from the caller, so building one
+//! never allocates for scalar attributes (slots live inline for schemas of
+//! up to [`INLINE_SLOTS`] attributes). [`Request`] is the owned form parsed
+//! from JSON, for the CLI, tests and replay; it is off the hot path.
+
+use smallvec::SmallVec;
+use std::collections::BTreeMap;
+use tollgate_lang::{AttrId, Schema, Type};
+
+/// Slots kept inline before a context spills to the heap.
+pub const INLINE_SLOTS: usize = 32;
+
+/// A list of strings, borrowed in one of two shapes.
+#[derive(Debug, Clone, Copy)]
+pub enum StrList<'a> {
+    /// `&[&str]`, the natural shape for an application.
+    Strs(&'a [&'a str]),
+    /// `&[String]`, the shape owned requests hold.
+    Strings(&'a [String]),
+}
+
+impl<'a> StrList<'a> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            StrList::Strs(s) => s.len(),
+            StrList::Strings(s) => s.len(),
+        }
+    }
+
+    /// No elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i`.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            StrList::Strs(s) => s.get(i).copied(),
+            StrList::Strings(s) => s.get(i).map(String::as_str),
+        }
+    }
+
+    /// Does the list hold `v`?
+    pub fn contains(&self, v: &str) -> bool {
+        match self {
+            StrList::Strs(s) => s.contains(&v),
+            StrList::Strings(s) => s.iter().any(|x| x == v),
+        }
+    }
+
+    /// Iterate the elements.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+/// One attribute value as held in a context slot.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Slot<'a> {
+    /// The request lacks the attribute.
+    #[default]
+    Missing,
+    /// bool
+    Bool(bool),
+    /// int
+    Int(i64),
+    /// float
+    Float(f64),
+    /// string
+    Str(&'a str),
+    /// list<string>
+    StrList(StrList<'a>),
+    /// list<int>
+    IntList(&'a [i64]),
+}
+
+impl Slot<'_> {
+    /// The type the value has (`None` when missing).
+    pub fn ty(&self) -> Option<Type> {
+        Some(match self {
+            Slot::Missing => return None,
+            Slot::Bool(_) => Type::Bool,
+            Slot::Int(_) => Type::Int,
+            Slot::Float(_) => Type::Float,
+            Slot::Str(_) => Type::String,
+            Slot::StrList(_) => Type::List(tollgate_lang::Elem::String),
+            Slot::IntList(_) => Type::List(tollgate_lang::Elem::Int),
+        })
+    }
+}
+
+/// A value of the wrong type for its attribute.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContextError {
+    /// The slot's declared type differs.
+    #[error("attribute `{name}` is `{expected}`, not `{found}`")]
+    WrongType {
+        /// Attribute name.
+        name: String,
+        /// Declared type.
+        expected: Type,
+        /// Type given.
+        found: Type,
+    },
+    /// The id is not in the schema.
+    #[error("no attribute with slot {0}")]
+    NoSuchSlot(u32),
+}
+
+/// Attribute values of one request, by slot.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    schema: &'a Schema,
+    slots: SmallVec<[Slot<'a>; INLINE_SLOTS]>,
+}
+
+impl<'a> Context<'a> {
+    /// An empty context (every attribute missing).
+    pub fn new(schema: &'a Schema) -> Context<'a> {
+        let mut slots = SmallVec::new();
+        slots.resize(schema.len(), Slot::Missing);
+        Context { schema, slots }
+    }
+
+    /// The schema slots refer to.
+    pub fn schema(&self) -> &'a Schema {
+        self.schema
+    }
+
+    /// Forget every value, keeping the storage.
+    pub fn clear(&mut self) {
+        for s in self.slots.iter_mut() {
+            *s = Slot::Missing;
+        }
+    }
+
+    /// Set a slot, checking its type. An int is accepted for a float
+    /// attribute, and an integral float for an int attribute.
+    pub fn set(&mut self, id: AttrId, value: Slot<'a>) -> Result<(), ContextError> {
+        let expected = self
+            .schema
+            .get(id)
+            .map(|d| d.ty)
+            .ok_or(ContextError::NoSuchSlot(id.0))?;
+        let value = match (expected, value) {
+            (Type::Float, Slot::Int(i)) => Slot::Float(i as f64),
+            (Type::Int, Slot::Float(f))
+                if f.fract() == 0.0 && f >= -9.223_372_036_854_775_808e18 && f < 9.223_372_036_854_775_808e18 =>
+            {
+                Slot::Int(f as i64)
+            }
+            (_, v) => v,
+        };
+        match value.ty() {
+            None => {}
+            Some(t) if t == expected => {}
+            Some(found) => {
+                return Err(ContextError::WrongType {
+                    name: self.schema.name(id).to_string(),
+                    expected,
+                    found,
+                })
+            }
+        }
+        if let Some(s) = self.slots.get_mut(id.index()) {
+            *s = value;
+        }
+        Ok(())
+    }
+
+    /// Set a string attribute (ignored when `id` is not a string slot).
+    #[inline]
+    pub fn set_str(&mut self, id: AttrId, v: &'a str) -> &mut Self {
+        let _ = self.set(id, Slot::Str(v));
+        self
+    }
+
+    /// Set an int attribute.
+    #[inline]
+    pub fn set_int(&mut self, id: AttrId, v: i64) -> &mut Self {
+        let _ = self.set(id, Slot::Int(v));
+        self
+    }
+
+    /// Set a float attribute.
+    #[inline]
+    pub fn set_float(&mut self, id: AttrId, v: f64) -> &mut Self {
+        let _ = self.set(id, Slot::Float(v));
+        self
+    }
+
+    /// Set a bool attribute.
+    #[inline]
+    pub fn set_bool(&mut self, id: AttrId, v: bool) -> &mut Self {
+        let _ = self.set(id, Slot::Bool(v));
+        self
+    }
+
+    /// Set a list<string> attribute.
+    #[inline]
+    pub fn set_strs(&mut self, id: AttrId, v: &'a [&'a str]) -> &mut Self {
+        let _ = self.set(id, Slot::StrList(StrList::Strs(v)));
+        self
+    }
+
+    /// Set a list<int> attribute.
+    #[inline]
+    pub fn set_ints(&mut self, id: AttrId, v: &'a [i64]) -> &mut Self {
+        let _ = self.set(id, Slot::IntList(v));
+        self
+    }
+
+    /// Mark an attribute missing.
+    pub fn unset(&mut self, id: AttrId) {
+        if let Some(s) = self.slots.get_mut(id.index()) {
+            *s = Slot::Missing;
+        }
+    }
+
+    /// The value in a slot.
+    #[inline]
+    pub fn get(&self, id: AttrId) -> Slot<'a> {
+        self.slots.get(id.index()).copied().unwrap_or(Slot::Missing)
+    }
+
+    /// All slots.
+    pub fn slots(&self) -> &[Slot<'a>] {
+        &self.slots
+    }
+}
+
+/// An owned attribute value (what a JSON request holds).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owned {
+    /// bool
+    Bool(bool),
+    /// int
+    Int(i64),
+    /// float
+    Float(f64),
+    /// string
+    Str(String),
+    /// list<string>
+    StrList(Vec<String>),
+    /// list<int>
+    IntList(Vec<i64>),
+}
+
+/// A request read from JSON: owned values by slot, plus the keys the
+/// schema does not know.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Request {
+    /// Values by attribute.
+    pub values: BTreeMap<AttrId, Owned>,
+    /// Keys that are not attributes (ignored; `explain` lists them).
+    pub unknown: Vec<String>,
+}
+
+/// Why a JSON request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Not a JSON object.
+    #[error("a request must be a JSON object, found {0}")]
+    NotObject(&'static str),
+    /// Invalid JSON.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// A value of the wrong type.
+    #[error("attribute `{name}` must be {expected}, found {found}")]
+    WrongType {
+        /// Attribute name.
+        name: String,
+        /// Declared type.
+        expected: Type,
+        /// What was given.
+        found: String,
+    },
+    /// Given both nested and dotted.
+    #[error("attribute `{0}` is given twice (nested and dotted)")]
+    Twice(String),
+    /// Nesting deeper than the limit.
+    #[error("request nests deeper than {0} levels")]
+    TooDeep(usize),
+}
+
+/// Deepest object nesting a JSON request may have.
+pub const MAX_REQUEST_DEPTH: usize = 32;
+
+fn json_kind(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Bool(b) => format!("`{b}`"),
+        serde_json::Value::Number(n) => format!("`{n}`"),
+        serde_json::Value::String(s) => {
+            let short: String = s.chars().take(40).collect();
+            format!("the string `{short}`")
+        }
+        serde_json::Value::Array(_) => "an array".into(),
+        serde_json::Value::Object(_) => "an object".into(),
+    }
+}
+
+impl Request {
+    /// Parse one JSON text.
+    pub fn parse(schema: &Schema, text: &str) -> Result<Request, RequestError> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| RequestError::Json(e.to_string()))?;
+        Request::from_json(schema, &v)
+    }
+
+    /// Map a JSON object onto the schema (see DESIGN: nested objects flatten
+    /// to dotted names, `null` means absent, unknown keys are listed).
+    pub fn from_json(schema: &Schema, v: &serde_json::Value) -> Result<Request, RequestError> {
+        let serde_json::Value::Object(map) = v else {
+            return Err(RequestError::NotObject(match v {
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::Bool(_) => "a boolean",
+                _ => "null",
+            }));
+        };
+        let mut req = Request::default();
+        req.walk(schema, "", map, 0)?;
+        Ok(req)
+    }
+
+    /// Map a JSON object given as a map.
+    pub fn from_map(
+        schema: &Schema,
+        map: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Request, RequestError> {
+        let mut req = Request::default();
+        req.walk(schema, "", map, 0)?;
+        Ok(req)
+    }
+
+    fn walk(
+        &mut self,
+        schema: &Schema,
+        prefix: &str,
+        map: &serde_json::Map<String, serde_json::Value>,
+        depth: usize,
+    ) -> Result<(), RequestError> {
+        if depth >= MAX_REQUEST_DEPTH {
+            return Err(RequestError::TooDeep(MAX_REQUEST_DEPTH));
+        }
+        for (k, v) in map {
+            let name = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if v.is_null() {
+                continue;
+            }
+            match schema.id(&name) {
+                Some(id) => {
+                    let ty = schema.get(id).map(|d| d.ty).unwrap_or(Type::Bool);
+                    let owned = convert(&name, ty, v)?;
+                    if self.values.insert(id, owned).is_some() {
+                        return Err(RequestError::Twice(name));
+                    }
+                }
+                None => match v {
+                    serde_json::Value::Object(inner) => self.walk(schema, &name, inner, depth + 1)?,
+                    _ => self.unknown.push(name),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// A context borrowing this request's values.
+    pub fn context<'a>(&'a self, schema: &'a Schema) -> Context<'a> {
+        let mut ctx = Context::new(schema);
+        self.fill(&mut ctx);
+        ctx
+    }
+
+    /// Write this request's values into a context (reusing its storage).
+    pub fn fill<'a>(&'a self, ctx: &mut Context<'a>) {
+        for (id, v) in &self.values {
+            let slot = match v {
+                Owned::Bool(b) => Slot::Bool(*b),
+                Owned::Int(i) => Slot::Int(*i),
+                Owned::Float(f) => Slot::Float(*f),
+                Owned::Str(s) => Slot::Str(s),
+                Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
+                Owned::IntList(l) => Slot::IntList(l),
+            };
+            let _ = ctx.set(*id, slot);
+        }
+    }
+}
+
+fn convert(name: &str, ty: Type, v: &serde_json::Value) -> Result<Owned, RequestError> {
+    use serde_json::Value as J;
+    let wrong = || RequestError::WrongType {
+        name: name.to_string(),
+        expected: ty,
+        found: json_kind(v),
+    };
+    let as_int = |v: &J| -> Option<i64> {
+        match v {
+            J::Number(n) => n.as_i64().or_else(|| {
+                let f = n.as_f64()?;
+                (f.fract() == 0.0 && f >= -9.223_372_036_854_775_808e18 && f < 9.223_372_036_854_775_808e18)
+                    .then_some(f as i64)
+            }),
+            _ => None,
+        }
+    };
+    Ok(match ty {
+        Type::Bool => Owned::Bool(v.as_bool().ok_or_else(wrong)?),
+        Type::Int => Owned::Int(as_int(v).ok_or_else(wrong)?),
+        Type::Float => Owned::Float(v.as_f64().ok_or_else(wrong)?),
+        Type::String => Owned::Str(v.as_str().ok_or_else(wrong)?.to_string()),
+        Type::List(tollgate_lang::Elem::String) => Owned::StrList(
+            v.as_array()
+                .ok_or_else(wrong)?
+                .iter()
+                .map(|x| x.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(wrong)?,
+        ),
+        Type::List(tollgate_lang::Elem::Int) => Owned::IntList(
+            v.as_array()
+                .ok_or_else(wrong)?
+                .iter()
+                .map(as_int)
+                .collect::<Option<_>>()
+                .ok_or_else(wrong)?,
+        ),
+        Type::List(_) => return Err(wrong()),
+    })
+}

@@ -1,0 +1,309 @@
+//! The reference interpreter: a direct, obviously-correct reading of the
+//! semantics, used as the oracle for the compiled engine and to explain
+//! decisions. It allocates freely; speed is the compiler's job.
+//!
+//! Semantics are CEL's: a missing attribute, an integer overflow or a
+//! division by zero is an *error value*; `&&` and `||` absorb errors
+//! commutatively (`false && e` and `e && false` are `false`, `true || e` and
+//! `e || true` are `true`); the conditional propagates an error in its
+//! condition; everything else propagates the first error it meets.
+
+use crate::context::{Context, Slot};
+use std::cmp::Ordering;
+use tollgate_lang::expr::{ArithOp, CmpOp, StrFn, TExpr, TKind};
+use tollgate_lang::{AttrId, Span};
+
+/// A runtime value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// bool
+    Bool(bool),
+    /// int
+    Int(i64),
+    /// float
+    Float(f64),
+    /// string
+    Str(String),
+    /// list
+    List(Vec<Value>),
+}
+
+/// Why an expression has no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request lacks the attribute.
+    Missing(AttrId),
+    /// Integer arithmetic overflowed.
+    Overflow,
+    /// Division or remainder by zero.
+    DivisionByZero,
+}
+
+/// An error value with the innermost expression that raised it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// Where.
+    pub span: Span,
+}
+
+/// Result of evaluating an expression.
+pub type EvalResult = Result<Value, EvalError>;
+
+fn err(kind: ErrorKind, span: Span) -> EvalResult {
+    Err(EvalError { kind, span })
+}
+
+fn slot_value(s: Slot<'_>) -> Option<Value> {
+    Some(match s {
+        Slot::Missing => return None,
+        Slot::Bool(b) => Value::Bool(b),
+        Slot::Int(i) => Value::Int(i),
+        Slot::Float(f) => Value::Float(f),
+        Slot::Str(s) => Value::Str(s.to_string()),
+        Slot::StrList(l) => Value::List(l.iter().map(|s| Value::Str(s.to_string())).collect()),
+        Slot::IntList(l) => Value::List(l.iter().map(|i| Value::Int(*i)).collect()),
+    })
+}
+
+/// Compare an int with a float exactly (no rounding of large ints).
+pub fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
+    if f.is_nan() {
+        return None;
+    }
+    // Every i64 lies in [-2^63, 2^63); compare against the float's range first.
+    if f >= 9.223_372_036_854_775_808e18 {
+        return Some(Ordering::Less);
+    }
+    if f < -9.223_372_036_854_775_808e18 {
+        return Some(Ordering::Greater);
+    }
+    let t = f.trunc();
+    // t is integral and within i64 range here.
+    let ti = t as i64;
+    match i.cmp(&ti) {
+        Ordering::Equal => {
+            let frac = f - t;
+            Some(if frac > 0.0 {
+                Ordering::Less
+            } else if frac < 0.0 {
+                Ordering::Greater
+            } else {
+                Ordering::Equal
+            })
+        }
+        o => Some(o),
+    }
+}
+
+/// Order two values of compatible types (`None`: unordered, e.g. NaN).
+pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y),
+        (Value::Int(x), Value::Float(y)) => cmp_int_float(*x, *y),
+        (Value::Float(x), Value::Int(y)) => cmp_int_float(*y, *x).map(Ordering::reverse),
+        (Value::Str(x), Value::Str(y)) => Some(x.as_str().cmp(y.as_str())),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+/// CEL equality (heterogeneous numbers, element-wise lists).
+pub fn equals(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equals(p, q))
+        }
+        _ => compare(a, b) == Some(Ordering::Equal),
+    }
+}
+
+/// Evaluate an expression against a context.
+pub fn eval(e: &TExpr, ctx: &Context<'_>) -> EvalResult {
+    let span = e.span;
+    match &e.kind {
+        TKind::Bool(b) => Ok(Value::Bool(*b)),
+        TKind::Int(i) => Ok(Value::Int(*i)),
+        TKind::Float(f) => Ok(Value::Float(*f)),
+        TKind::Str(s) => Ok(Value::Str(s.to_string())),
+        TKind::List(items) => items
+            .iter()
+            .map(|i| eval(i, ctx))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
+        TKind::Attr(a) => match slot_value(ctx.get(*a)) {
+            Some(v) => Ok(v),
+            None => err(ErrorKind::Missing(*a), span),
+        },
+        TKind::Has(a) => Ok(Value::Bool(!matches!(ctx.get(*a), Slot::Missing))),
+        TKind::Not(x) => match eval(x, ctx)? {
+            Value::Bool(b) => Ok(Value::Bool(!b)),
+            v => Ok(v),
+        },
+        TKind::Neg(x) => match eval(x, ctx)? {
+            Value::Int(i) => i
+                .checked_neg()
+                .map(Value::Int)
+                .ok_or(EvalError {
+                    kind: ErrorKind::Overflow,
+                    span,
+                }),
+            Value::Float(f) => Ok(Value::Float(-f)),
+            v => Ok(v),
+        },
+        TKind::Arith(op, a, b) => {
+            let (a, b) = (eval(a, ctx)?, eval(b, ctx)?);
+            arith(*op, a, b, span)
+        }
+        TKind::Cmp(op, a, b) => {
+            let (a, b) = (eval(a, ctx)?, eval(b, ctx)?);
+            Ok(Value::Bool(match op {
+                CmpOp::Eq => equals(&a, &b),
+                CmpOp::Ne => !equals(&a, &b),
+                _ => compare(&a, &b).is_some_and(|o| op.holds(o)),
+            }))
+        }
+        TKind::In(x, list) => {
+            let (x, list) = (eval(x, ctx)?, eval(list, ctx)?);
+            match list {
+                Value::List(items) => Ok(Value::Bool(items.iter().any(|i| equals(&x, i)))),
+                _ => Ok(Value::Bool(false)),
+            }
+        }
+        TKind::And(a, b) => match eval(a, ctx) {
+            Ok(Value::Bool(false)) => Ok(Value::Bool(false)),
+            Ok(_) => eval(b, ctx),
+            Err(e) => match eval(b, ctx) {
+                Ok(Value::Bool(false)) => Ok(Value::Bool(false)),
+                _ => Err(e),
+            },
+        },
+        TKind::Or(a, b) => match eval(a, ctx) {
+            Ok(Value::Bool(true)) => Ok(Value::Bool(true)),
+            Ok(_) => eval(b, ctx),
+            Err(e) => match eval(b, ctx) {
+                Ok(Value::Bool(true)) => Ok(Value::Bool(true)),
+                _ => Err(e),
+            },
+        },
+        TKind::Cond(c, a, b) => match eval(c, ctx)? {
+            Value::Bool(true) => eval(a, ctx),
+            _ => eval(b, ctx),
+        },
+        TKind::Size(x) => match eval(x, ctx)? {
+            Value::Str(s) => Ok(Value::Int(s.chars().count() as i64)),
+            Value::List(l) => Ok(Value::Int(l.len() as i64)),
+            v => Ok(v),
+        },
+        TKind::StrFn(f, s, arg) => {
+            let (s, arg) = (eval(s, ctx)?, eval(arg, ctx)?);
+            let (Value::Str(s), Value::Str(arg)) = (s, arg) else {
+                return Ok(Value::Bool(false));
+            };
+            Ok(Value::Bool(match f {
+                StrFn::StartsWith => s.starts_with(arg.as_str()),
+                StrFn::EndsWith => s.ends_with(arg.as_str()),
+                StrFn::Contains => s.contains(arg.as_str()),
+            }))
+        }
+        TKind::Matches(s, p) => match eval(s, ctx)? {
+            Value::Str(s) => Ok(Value::Bool(p.regex.is_match(&s))),
+            _ => Ok(Value::Bool(false)),
+        },
+    }
+}
+
+fn arith(op: ArithOp, a: Value, b: Value, span: Span) -> EvalResult {
+    let overflow = EvalError {
+        kind: ErrorKind::Overflow,
+        span,
+    };
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => {
+            let r = match op {
+                ArithOp::Add => x.checked_add(y),
+                ArithOp::Sub => x.checked_sub(y),
+                ArithOp::Mul => x.checked_mul(y),
+                ArithOp::Div | ArithOp::Rem if y == 0 => {
+                    return err(ErrorKind::DivisionByZero, span)
+                }
+                ArithOp::Div => x.checked_div(y),
+                ArithOp::Rem => x.checked_rem(y),
+            };
+            r.map(Value::Int).ok_or(overflow)
+        }
+        (Value::Float(x), Value::Float(y)) => Ok(Value::Float(match op {
+            ArithOp::Add => x + y,
+            ArithOp::Sub => x - y,
+            ArithOp::Mul => x * y,
+            ArithOp::Div => x / y,
+            ArithOp::Rem => x % y,
+        })),
+        (Value::Str(x), Value::Str(y)) => Ok(Value::Str(x + &y)),
+        (Value::List(mut x), Value::List(y)) => {
+            x.extend(y);
+            Ok(Value::List(x))
+        }
+        (a, _) => Ok(a),
+    }
+}
+
+/// How a condition came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// True: the rule matches.
+    Matched,
+    /// False; `culprit` is the innermost sub-expression that made it false.
+    False {
+        /// The responsible sub-expression.
+        culprit: Span,
+    },
+    /// An error value; the rule does not match.
+    Error(EvalError),
+}
+
+/// Evaluate a condition (`None` = always true) and say why it came out so.
+pub fn outcome(when: Option<&TExpr>, ctx: &Context<'_>) -> Outcome {
+    let Some(e) = when else {
+        return Outcome::Matched;
+    };
+    match eval(e, ctx) {
+        Ok(Value::Bool(true)) => Outcome::Matched,
+        Ok(_) => Outcome::False {
+            culprit: culprit(e, ctx),
+        },
+        Err(err) => Outcome::Error(err),
+    }
+}
+
+/// Does the condition hold? (`None` = always)
+pub fn holds(when: Option<&TExpr>, ctx: &Context<'_>) -> bool {
+    match when {
+        None => true,
+        Some(e) => matches!(eval(e, ctx), Ok(Value::Bool(true))),
+    }
+}
+
+/// The innermost sub-expression responsible for `e` being false.
+fn culprit(e: &TExpr, ctx: &Context<'_>) -> Span {
+    let is_false = |x: &TExpr| matches!(eval(x, ctx), Ok(Value::Bool(false)));
+    match &e.kind {
+        TKind::And(a, b) => {
+            if is_false(a) {
+                culprit(a, ctx)
+            } else if is_false(b) {
+                culprit(b, ctx)
+            } else {
+                e.span
+            }
+        }
+        TKind::Cond(c, a, b) => match eval(c, ctx) {
+            Ok(Value::Bool(true)) if is_false(a) => culprit(a, ctx),
+            Ok(Value::Bool(false)) if is_false(b) => culprit(b, ctx),
+            _ => e.span,
+        },
+        _ => e.span,
+    }
+}
