@@ -1,1 +1,400 @@
-fn main() {}
+//! The `tollgate` command: check, test, explain and decide with rule files.
+//!
+//! This file only parses arguments and prints; the work happens in the
+//! library crates.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tollgate_engine::eval::{outcome, ErrorKind, Outcome};
+use tollgate_engine::testing::run_tests;
+use tollgate_engine::{to_json, Context, Decision, Request};
+use tollgate_lang::policy::Section;
+use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
+
+mod engine;
+
+#[derive(Parser)]
+#[command(name = "tollgate", version, about = "Routing, caching and cost rules for Amazon Bedrock")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check rule files: syntax, types, references, lints.
+    Check {
+        /// Policy files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Fail on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+        /// Output format of the diagnostics.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Run the `[[test]]` cases of rule files.
+    Test {
+        /// Policy files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// List the rules no test case reaches.
+        #[arg(long)]
+        coverage: bool,
+    },
+    /// Show the decision for one request and why each rule matched or not.
+    Explain {
+        /// Policy file or directory.
+        path: PathBuf,
+        /// The request as JSON, or @FILE.
+        #[arg(long)]
+        request: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide JSON Lines requests from stdin, one JSON decision per line.
+    Decide {
+        /// Policy file or directory.
+        path: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Check {
+            paths,
+            deny_warnings,
+            format,
+        } => check(&paths, deny_warnings, format),
+        Cmd::Test { paths, coverage } => test(&paths, coverage),
+        Cmd::Explain {
+            path,
+            request,
+            json,
+        } => explain(&path, &request, json),
+        Cmd::Decide { path } => decide(&path),
+    };
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Load a policy, printing diagnostics (errors and warnings) to stderr.
+fn load(path: &PathBuf) -> Option<Loaded> {
+    match load_path(path, &LoadOptions::default()) {
+        Ok(l) => {
+            for w in &l.warnings {
+                eprint!("{}", w.render(&l.policy.sources));
+            }
+            Some(l)
+        }
+        Err(e) => {
+            eprint!("{}", e.render());
+            let n = e.errors().count();
+            eprintln!(
+                "{}: {n} error{}, policy not loaded",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            None
+        }
+    }
+}
+
+fn check(paths: &[PathBuf], deny_warnings: bool, format: Format) -> Result<bool, String> {
+    let mut ok = true;
+    let mut all = Vec::new();
+    for path in paths {
+        let (diags, sources, summary) = match load_path(path, &LoadOptions::default()) {
+            Ok(l) => {
+                let p = &l.policy;
+                let summary = format!(
+                    "{}: ok, policy `{}`, {} rules, {} models, {} tests, {} warning{}",
+                    path.display(),
+                    p.name,
+                    p.rule_count(),
+                    p.models.len(),
+                    p.tests.len(),
+                    l.warnings.len(),
+                    if l.warnings.len() == 1 { "" } else { "s" }
+                );
+                if deny_warnings && !l.warnings.is_empty() {
+                    ok = false;
+                }
+                (l.warnings, l.policy.sources, Some(summary))
+            }
+            Err(e) => {
+                ok = false;
+                (e.diagnostics, e.sources, None)
+            }
+        };
+        match format {
+            Format::Text => {
+                for d in &diags {
+                    eprint!("{}", d.render(&sources));
+                }
+                match summary {
+                    Some(s) => println!("{s}"),
+                    None => {
+                        let n = diags.iter().filter(|d| d.is_error()).count();
+                        eprintln!("{}: {n} error{}", path.display(), if n == 1 { "" } else { "s" });
+                    }
+                }
+            }
+            Format::Json => all.extend(diags.iter().map(|d| d.to_json(&sources))),
+        }
+    }
+    if format == Format::Json {
+        println!("{}", serde_json::Value::Array(all));
+    }
+    Ok(ok)
+}
+
+fn test(paths: &[PathBuf], coverage: bool) -> Result<bool, String> {
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for path in paths {
+        let Some(l) = load(path) else {
+            failed += 1;
+            continue;
+        };
+        let policy = &l.policy;
+        let engine = engine::Engine::new(policy.clone()).map_err(|e| e.to_string())?;
+        let results = run_tests(policy, &|ctx| engine.decide(ctx));
+        let (p, f) = results.iter().fold((0, 0), |(p, f), r| if r.passed() { (p + 1, f) } else { (p, f + 1) });
+        for r in &results {
+            if r.passed() {
+                continue;
+            }
+            println!("FAIL {}  ({})", r.name, r.location);
+            if let Some(e) = &r.request_error {
+                println!("     request: {e}");
+            }
+            for m in &r.mismatches {
+                println!("     {}: expected `{}`, got `{}`", m.what, m.expected, m.actual);
+            }
+        }
+        println!("{}: {p} passed, {f} failed", path.display());
+        if coverage {
+            let unreached = engine::unreached_rules(policy, &|ctx| engine.decide(ctx));
+            if unreached.is_empty() {
+                println!("{}: every rule is reached by a test", path.display());
+            } else {
+                println!("{}: {} rule{} no test reaches:", path.display(), unreached.len(), if unreached.len() == 1 { "" } else { "s" });
+                for (sec, name, loc) in unreached {
+                    println!("  [[{}]] {name}  ({loc})", sec.name());
+                }
+            }
+        }
+        passed += p;
+        failed += f;
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(failed == 0)
+}
+
+fn read_request(arg: &str) -> Result<String, String> {
+    match arg.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file).map_err(|e| format!("cannot read `{file}`: {e}")),
+        None => Ok(arg.to_string()),
+    }
+}
+
+fn explain(path: &PathBuf, request: &str, json: bool) -> Result<bool, String> {
+    let Some(l) = load(path) else {
+        return Ok(false);
+    };
+    let policy = &l.policy;
+    let text = read_request(request)?;
+    let req = Request::parse(&policy.schema, &text).map_err(|e| format!("request: {e}"))?;
+    let ctx = req.context(&policy.schema);
+    let engine = engine::Engine::new(policy.clone()).map_err(|e| e.to_string())?;
+    let d = engine.decide(&ctx);
+    let trace = trace(policy, &ctx);
+    if json {
+        let mut out = to_json(policy, &d, &ctx);
+        if let Some(o) = out.as_object_mut() {
+            o.insert("trace".into(), trace_json(policy, &trace));
+            o.insert("unknown_keys".into(), serde_json::json!(req.unknown));
+        }
+        println!("{out}");
+        return Ok(true);
+    }
+    print_explanation(policy, &d, &ctx, &trace, &req.unknown);
+    Ok(true)
+}
+
+struct Step {
+    section: Section,
+    rule: String,
+    outcome: Outcome,
+    note: Option<String>,
+}
+
+fn trace(policy: &Policy, ctx: &Context<'_>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for sec in Section::ALL {
+        for (i, (name, when, _)) in policy.section_rules(sec).into_iter().enumerate() {
+            let mut o = outcome(when, ctx);
+            let mut note = None;
+            if sec == Section::Cache && o == Outcome::Matched {
+                if let Some(r) = policy.caches.get(i) {
+                    if !tollgate_engine::decision::scope_present(r.then.scope, ctx) {
+                        if let tollgate_lang::policy::Scope::Attr(a) = r.then.scope {
+                            note = Some(format!("scope attribute `{}` is missing, so the rule does not apply", policy.schema.name(a)));
+                            o = Outcome::False { culprit: r.span };
+                        }
+                    }
+                }
+            }
+            let matched = o == Outcome::Matched;
+            steps.push(Step { section: sec, rule: name.to_string(), outcome: o, note });
+            if matched {
+                break;
+            }
+        }
+    }
+    steps
+}
+
+fn describe(policy: &Policy, o: &Outcome) -> (String, Option<String>, Option<String>) {
+    let loc = |s: tollgate_lang::Span| policy.sources.location(s);
+    let snip = |s: tollgate_lang::Span| policy.sources.snippet(s).to_string();
+    match o {
+        Outcome::Matched => ("matched".into(), None, None),
+        Outcome::False { culprit } => ("false".into(), Some(snip(*culprit)), Some(loc(*culprit))),
+        Outcome::Error(e) => {
+            let why = match &e.kind {
+                ErrorKind::Missing(a) => format!("error: attribute `{}` is missing", policy.schema.name(*a)),
+                ErrorKind::Overflow => "error: integer overflow".into(),
+                ErrorKind::DivisionByZero => "error: division by zero".into(),
+            };
+            (why, Some(snip(e.span)), Some(loc(e.span)))
+        }
+    }
+}
+
+fn trace_json(policy: &Policy, steps: &[Step]) -> serde_json::Value {
+    serde_json::Value::Array(
+        steps
+            .iter()
+            .map(|s| {
+                let (what, expr, at) = describe(policy, &s.outcome);
+                let outcome = match &s.outcome {
+                    Outcome::Matched => "matched",
+                    Outcome::False { .. } => "false",
+                    Outcome::Error(_) => "error",
+                };
+                serde_json::json!({
+                    "section": s.section.name(),
+                    "rule": s.rule,
+                    "outcome": outcome,
+                    "detail": if outcome == "error" { Some(what) } else { s.note.clone() },
+                    "expression": expr,
+                    "at": at,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn print_explanation(policy: &Policy, d: &Decision, ctx: &Context<'_>, steps: &[Step], unknown: &[String]) {
+    let j = to_json(policy, d, ctx);
+    println!("policy `{}` ({})", policy.name, policy.hash_hex());
+    let model = policy.model(d.model);
+    println!(
+        "decision: model `{}` ({}), max_output_tokens {}",
+        model.map(|m| m.alias.as_str()).unwrap_or(""),
+        model.map(|m| m.id.as_str()).unwrap_or(""),
+        d.max_output_tokens.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+    );
+    for sec in Section::ALL {
+        let decided = tollgate_engine::decision::rule_name(policy, sec, d.rule(sec));
+        let extra = if sec == Section::Route && d.route.is_none() { " (default model)" } else { "" };
+        println!("\n[[{}]] -> {decided}{extra}", sec.name());
+        let mut any = false;
+        for s in steps.iter().filter(|s| s.section == sec) {
+            any = true;
+            let (what, expr, at) = describe(policy, &s.outcome);
+            match (expr, at) {
+                (Some(e), Some(at)) => println!("  {:<28} {what}: `{e}` at {at}", s.rule),
+                _ => println!("  {:<28} {what}", s.rule),
+            }
+            if let Some(n) = &s.note {
+                println!("  {:<28} ({n})", "");
+            }
+        }
+        if !any {
+            println!("  (no rules)");
+        }
+    }
+    if !unknown.is_empty() {
+        println!("\nignored keys (not attributes of this policy): {}", unknown.join(", "));
+    }
+    let _ = j;
+}
+
+fn decide(path: &PathBuf) -> Result<bool, String> {
+    let Some(l) = load(path) else {
+        return Ok(false);
+    };
+    let policy = &l.policy;
+    let engine = engine::Engine::new(policy.clone()).map_err(|e| e.to_string())?;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut ok = true;
+    let mut buf = Vec::new();
+    let mut input = stdin.lock();
+    let mut line_no = 0usize;
+    loop {
+        buf.clear();
+        let n = input.read_until(b'\n', &mut buf).map_err(|e| format!("stdin: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let mut bytes: &[u8] = &buf;
+        if line_no == 1 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = std::str::from_utf8(bytes)
+            .map_err(|e| format!("invalid UTF-8: {e}"))
+            .and_then(|t| Request::parse(&policy.schema, t).map_err(|e| e.to_string()));
+        let r = match parsed {
+            Ok(req) => {
+                let ctx = req.context(&policy.schema);
+                let d = engine.decide(&ctx);
+                serde_json::to_writer(&mut out, &to_json(policy, &d, &ctx))
+            }
+            Err(e) => {
+                ok = false;
+                serde_json::to_writer(&mut out, &serde_json::json!({"line": line_no, "error": e}))
+            }
+        };
+        r.map_err(|e| format!("stdout: {e}"))?;
+        out.write_all(b"\n").map_err(|e| format!("stdout: {e}"))?;
+    }
+    out.flush().map_err(|e| format!("stdout: {e}"))?;
+    Ok(ok)
+}
