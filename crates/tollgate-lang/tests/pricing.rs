@@ -35,17 +35,18 @@ const BUILTIN_MODELS: &[&str] = &[
     "cohere.embed-v4:0",
 ];
 
+/// The built-in prices for `id`, failing the test when it is absent.
 fn builtin(id: &str) -> Prices {
-    match PriceTable::builtin().lookup(id) {
-        Some(p) => p,
-        None => panic!("`{id}` is not in the built-in table"),
-    }
+    let prices = PriceTable::builtin().lookup(id);
+    assert!(prices.is_some(), "`{id}` is not in the built-in table");
+    prices.unwrap_or_default()
 }
 
-fn parse_err(text: &str) -> PriceError {
+/// The error message `text` fails to parse with.
+fn parse_err(text: &str) -> String {
     match PriceTable::parse(text) {
-        Ok(t) => panic!("parsed, expected an error: {t:?}"),
-        Err(e) => e,
+        Ok(t) => format!("parsed without error: {t:?}"),
+        Err(e) => e.to_string(),
     }
 }
 
@@ -63,16 +64,15 @@ fn conversion_is_exact_for_three_decimals() {
 }
 
 #[test]
-fn conversion_is_exact_for_every_three_decimal_price_up_to_100_usd() {
+fn conversion_is_exact_for_every_three_decimal_price_up_to_100_usd(
+) -> Result<(), std::num::ParseFloatError> {
     for nanos in 0..=100_000u64 {
         let text = format!("{}.{:03}", nanos / 1000, nanos % 1000);
-        let usd: f64 = match text.parse() {
-            Ok(x) => x,
-            Err(e) => panic!("`{text}`: {e}"),
-        };
+        let usd: f64 = text.parse()?;
         assert_eq!(usd_per_mtok_to_nanos(usd), Ok(nanos), "`{text}`");
         assert_eq!(nanos_to_usd_per_mtok(nanos), usd, "`{text}`");
     }
+    Ok(())
 }
 
 #[test]
@@ -121,15 +121,13 @@ fn nanos_display_as_usd_per_mtok() {
 }
 
 #[test]
-fn builtin_table_parses_and_covers_every_listed_model() {
+fn builtin_table_parses_and_covers_every_listed_model() -> Result<(), PriceError> {
     let text = tollgate_lang::pricing::BUILTIN_TOML;
-    let table = match PriceTable::parse(text) {
-        Ok(t) => t,
-        Err(e) => panic!("built-in table: {e}"),
-    };
+    let table = PriceTable::parse(text)?;
     assert_eq!(&table, PriceTable::builtin());
     let ids: Vec<&str> = table.iter().map(|(id, _)| id).collect();
     assert_eq!(ids, BUILTIN_MODELS, "built-in models, in file order");
+    Ok(())
 }
 
 #[test]
@@ -343,7 +341,7 @@ fn lookup_unknown_ids_is_none() {
 }
 
 #[test]
-fn exact_profile_id_in_table_wins_over_prefix_stripping() {
+fn exact_profile_id_in_table_wins_over_prefix_stripping() -> Result<(), PriceError> {
     let text = r#"
 [models."m"]
 input_per_mtok = 1.0
@@ -354,36 +352,29 @@ profile_markup_pct = 10
 input_per_mtok = 1.05
 output_per_mtok = 2.0
 "#;
-    let table = match PriceTable::parse(text) {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    };
+    let table = PriceTable::parse(text)?;
     assert_eq!(table.lookup("us.m").map(|p| p.input), Some(1050));
     assert_eq!(table.lookup("eu.m").map(|p| p.input), Some(1100));
     assert_eq!(table.lookup("global.m").map(|p| p.input), Some(1000));
+    Ok(())
 }
 
 #[test]
-fn markup_rounds_half_up_in_nanos() {
+fn markup_rounds_half_up_in_nanos() -> Result<(), PriceError> {
     let text = "[models.\"m\"]\ninput_per_mtok = 0.005\noutput_per_mtok = 0.015\nprofile_markup_pct = 10\n";
-    let table = match PriceTable::parse(text) {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    };
+    let table = PriceTable::parse(text)?;
     // 5 x 1.1 = 5.5 -> 6; 15 x 1.1 = 16.5 -> 17.
     assert_eq!(
         table.lookup("us.m").map(|p| (p.input, p.output)),
         Some((6, 17))
     );
+    Ok(())
 }
 
 #[test]
-fn parse_keeps_order_and_accepts_integer_prices() {
+fn parse_keeps_order_and_accepts_integer_prices() -> Result<(), PriceError> {
     let text = "[models.\"z\"]\ninput_per_mtok = 1\noutput_per_mtok = 2\n\n[models.\"a\"]\ninput_per_mtok = 0.5\noutput_per_mtok = 0\n";
-    let table = match PriceTable::parse(text) {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    };
+    let table = PriceTable::parse(text)?;
     let rows: Vec<(&str, u64, u64)> = table
         .iter()
         .map(|(id, p)| (id, p.input, p.output))
@@ -391,6 +382,7 @@ fn parse_keeps_order_and_accepts_integer_prices() {
     assert_eq!(rows, [("z", 1000, 2000), ("a", 500, 0)]);
     assert_eq!(table.len(), 2);
     assert_eq!(table.get("z").map(|p| p.cache_read), Some(None));
+    Ok(())
 }
 
 #[test]
@@ -399,14 +391,14 @@ fn unknown_key_is_an_error_naming_key_and_model() {
         "[models.\"m\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\ncache_reed_per_mtok = 0.1\n",
     );
     assert_eq!(
-        e.to_string(),
+        e,
         "unknown key `cache_reed_per_mtok` in model `m` (did you mean `cache_read_per_mtok`?)"
     );
     let e = parse_err("[models.\"m\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\ncolour = 1\n");
-    assert_eq!(e.to_string(), "unknown key `colour` in model `m`");
+    assert_eq!(e, "unknown key `colour` in model `m`");
     let e = parse_err("[model.\"m\"]\ninput_per_mtok = 1.0\n");
     assert_eq!(
-        e.to_string(),
+        e,
         "unknown top-level key `model` in the price table (expected `[models.\"ID\"]` tables)"
     );
 }
@@ -415,55 +407,56 @@ fn unknown_key_is_an_error_naming_key_and_model() {
 fn bad_values_are_errors_naming_key_and_model() {
     let e = parse_err("[models.\"m\"]\ninput_per_mtok = 0.0001\noutput_per_mtok = 2.0\n");
     assert_eq!(
-        e.to_string(),
+        e,
         "`input_per_mtok` of model `m`: price `0.0001` has more than three decimals (USD per million tokens)"
     );
     let e = parse_err("[models.\"m\"]\ninput_per_mtok = \"1.0\"\noutput_per_mtok = 2.0\n");
     assert_eq!(
-        e.to_string(),
+        e,
         "`input_per_mtok` of model `m` must be a number, not a string"
     );
     let e = parse_err("[models.\"m\"]\ninput_per_mtok = -1\noutput_per_mtok = 2.0\n");
-    assert_eq!(
-        e.to_string(),
-        "`input_per_mtok` of model `m`: price `-1` is negative"
-    );
+    assert_eq!(e, "`input_per_mtok` of model `m`: price `-1` is negative");
     let e = parse_err("[models.\"m\"]\noutput_per_mtok = 2.0\n");
-    assert_eq!(e.to_string(), "model `m` lacks `input_per_mtok`");
+    assert_eq!(e, "model `m` lacks `input_per_mtok`");
     let e = parse_err(
         "[models.\"m\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\nprofile_markup_pct = 5000\n",
     );
     assert_eq!(
-        e.to_string(),
+        e,
         "`profile_markup_pct` of model `m` is `5000`, outside 0..=1000"
     );
     let e = parse_err("[models.\"m\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\nlong_context_input_per_mtok = 2.0\n");
     assert_eq!(
-        e.to_string(),
+        e,
         "model `m` gives `long_context_input_per_mtok` without `long_context_threshold_tokens` (the long-context tier needs all three keys)"
     );
     let e = parse_err("[models]\nm = 3\n");
-    assert_eq!(e.to_string(), "`models.\"m\"` must be a table");
+    assert_eq!(e, "`models.\"m\"` must be a table");
 }
 
 #[test]
 fn toml_syntax_error_has_line_and_column() {
-    let e = parse_err("[models.\"m\"]\ninput_per_mtok = = 1\n");
-    match e {
-        PriceError::Syntax { line, column, .. } => assert_eq!((line, column), (2, 18)),
-        other => panic!("expected a syntax error, got {other:?}"),
-    }
+    let e = PriceTable::parse("[models.\"m\"]\ninput_per_mtok = = 1\n").err();
+    assert!(
+        matches!(
+            e,
+            Some(PriceError::Syntax {
+                line: 2,
+                column: 18,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
-fn overrides_replace_rows_in_place_and_append_new_ones() {
+fn overrides_replace_rows_in_place_and_append_new_ones() -> Result<(), PriceError> {
     let mut table = PriceTable::builtin().clone();
-    let overrides = match PriceTable::parse(
+    let overrides = PriceTable::parse(
         "[models.\"amazon.nova-micro-v1:0\"]\ninput_per_mtok = 0.04\noutput_per_mtok = 0.16\n\n[models.\"my.custom-model\"]\ninput_per_mtok = 1\noutput_per_mtok = 1\n",
-    ) {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    };
+    )?;
     let before = table.len();
     table.override_with(overrides);
     assert_eq!(table.len(), before + 1);
@@ -481,4 +474,5 @@ fn overrides_replace_rows_in_place_and_append_new_ones() {
         table.iter().last().map(|(id, _)| id),
         Some("my.custom-model")
     );
+    Ok(())
 }
