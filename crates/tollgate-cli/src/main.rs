@@ -14,6 +14,7 @@ use tollgate_lang::policy::Section;
 use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 
 mod engine;
+mod tools;
 
 #[derive(Parser)]
 #[command(name = "tollgate", version, about = "Routing, caching and cost rules for Amazon Bedrock")]
@@ -67,6 +68,33 @@ enum Cmd {
         /// Policy file or directory.
         path: PathBuf,
     },
+    /// Show which requests two policies decide differently, section by section.
+    Diff {
+        /// The policy in force.
+        old: PathBuf,
+        /// The candidate policy.
+        new: PathBuf,
+        /// JSON Lines requests to decide with both.
+        #[arg(long)]
+        requests: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time context construction + decide() for a policy.
+    Bench {
+        /// Policy file or directory.
+        path: PathBuf,
+        /// JSON Lines requests (default: generated from the policy's literals).
+        #[arg(long)]
+        requests: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Generated requests when no file is given.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,6 +112,18 @@ fn main() -> ExitCode {
             json,
         } => explain(&path, &request, json),
         Cmd::Decide { path } => decide(&path),
+        Cmd::Diff {
+            old,
+            new,
+            requests,
+            json,
+        } => tools::diff(&old, &new, &requests, json),
+        Cmd::Bench {
+            path,
+            requests,
+            json,
+            count,
+        } => tools::bench(&path, requests.as_deref(), json, count),
     };
     match r {
         Ok(true) => ExitCode::SUCCESS,
@@ -96,7 +136,7 @@ fn main() -> ExitCode {
 }
 
 /// Load a policy, printing diagnostics (errors and warnings) to stderr.
-fn load(path: &PathBuf) -> Option<Loaded> {
+fn load(path: &std::path::Path) -> Option<Loaded> {
     match load_path(path, &LoadOptions::default()) {
         Ok(l) => {
             for w in &l.warnings {
