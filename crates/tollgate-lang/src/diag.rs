@@ -18,6 +18,9 @@ use crate::source::{SourceMap, Span};
 use serde::Serialize;
 use std::fmt::Write as _;
 
+/// Longest source line shown whole in a snippet; longer ones are windowed.
+const WINDOW: usize = 120;
+
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -129,13 +132,31 @@ impl Diagnostic {
                 } else {
                     1
                 };
-                let lead: String = text
-                    .chars()
-                    .take(col - 1)
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
-                    .collect();
+                // Long lines are shown as a window around the caret.
+                let chars: Vec<char> = text.chars().collect();
+                let (first, shown, width) = if chars.len() > WINDOW {
+                    let first = (col - 1).saturating_sub(WINDOW / 3);
+                    let last = (first + WINDOW).min(chars.len());
+                    let mut shown: String = chars.get(first..last).unwrap_or(&[]).iter().collect();
+                    if first > 0 {
+                        shown.insert(0, '…');
+                    }
+                    if last < chars.len() {
+                        shown.push('…');
+                    }
+                    (first, shown, width.min(last.saturating_sub(col - 1)).max(1))
+                } else {
+                    (0, text.to_string(), width)
+                };
+                let lead: String = (if first > 0 { " " } else { "" }).to_string()
+                    + &chars
+                        .get(first..col - 1)
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(|c| if *c == '\t' { '\t' } else { ' ' })
+                        .collect::<String>();
                 let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{line} | {text}");
+                let _ = writeln!(out, "{line} | {shown}");
                 let _ = writeln!(out, "{pad} | {lead}{}", "^".repeat(width));
                 if let Some(h) = &self.help {
                     let _ = writeln!(out, "{pad} = help: {h}");

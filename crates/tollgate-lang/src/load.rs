@@ -245,10 +245,12 @@ pub fn load_sources(sources: SourceMap, opts: &LoadOptions) -> Result<Loaded, Lo
         limits: Vec::new(),
         budgets: Vec::new(),
         spend_spike: None,
+        spend_spike_span: None,
         raw_tests: Vec::new(),
         policy_span: None,
         rule_names: HashMap::new(),
         model_uses: HashSet::new(),
+        broken_models: HashSet::new(),
     };
     b.run();
     b.finish(sources.clone())
@@ -288,10 +290,12 @@ struct Build<'a> {
     limits: Vec<Rule<Limit>>,
     budgets: Vec<Rule<Budget>>,
     spend_spike: Option<SpendSpike>,
+    spend_spike_span: Option<Span>,
     raw_tests: Vec<RawTest>,
     policy_span: Option<Span>,
     rule_names: HashMap<(Section, String), Span>,
     model_uses: HashSet<ModelIdx>,
+    broken_models: HashSet<String>,
 }
 
 const TOP_KEYS: [&str; 11] = [
@@ -435,6 +439,17 @@ impl<'a> Build<'a> {
 
     fn u32_of(&mut self, t: &Table<'_>, key: &str, min: u32) -> Option<u32> {
         let v = self.get(t, key)?;
+        if !matches!(v.get_ref(), DeValue::Integer(_)) {
+            let help = v
+                .get_ref()
+                .as_str()
+                .filter(|s| s.trim().parse::<u64>().is_ok())
+                .map(|s| format!("drop the quotes: `{key} = {}`", s.trim()));
+            let span = self.sp(v);
+            let found = kind(v.get_ref());
+            self.error("wrong-type", span, format!("`{key}` must be a whole number, found {found}"), help);
+            return None;
+        }
         match int_of(v.get_ref()).and_then(|i| u32::try_from(i).ok()) {
             Some(i) if i >= min => Some(i),
             _ => {
@@ -705,8 +720,8 @@ impl<'a> Build<'a> {
                 );
                 continue;
             }
-            if matches!(name.as_str(), "true" | "false" | "null" | "in") {
-                self.error("invalid-name", kspan, format!("`{name}` is a reserved word"), None);
+            if let Some(word) = name.split('.').find(|p| matches!(*p, "true" | "false" | "null" | "in")) {
+                self.error("invalid-name", kspan, format!("attribute `{name}` uses the reserved word `{word}`"), Some("rename it: rules could not refer to it".into()));
                 continue;
             }
             if let Some(prev) = self.attr_spans.get(&name) {
@@ -781,6 +796,7 @@ impl<'a> Build<'a> {
             }
             let id = self.str_of(mt, "id");
             let Some((id, id_span)) = self.required(id, mt, kspan, "id", &format!("[models.{alias}]"), "\"us.anthropic.claude-sonnet-4-20250514-v1:0\"") else {
+                self.broken_models.insert(alias);
                 continue;
             };
             let mut prices = self.prices.lookup(&id);
@@ -812,6 +828,7 @@ impl<'a> Build<'a> {
                             format!("no price for model id `{id}`"),
                             Some("add `input_per_mtok` and `output_per_mtok`, or use an id from the price table (rules/pricing/bedrock.toml)".into()),
                         );
+                        self.broken_models.insert(alias);
                         continue;
                     }
                 }
@@ -856,6 +873,7 @@ impl<'a> Build<'a> {
                 self.model_uses.insert(*i);
                 Some(*i)
             }
+            None if self.broken_models.contains(alias) => None, // already reported
             None => {
                 let help = did_you_mean(alias, self.models.iter().map(|m| m.alias.as_str()))
                     .or_else(|| Some(format!("define it with `[models.{alias}]` and an `id`")));
@@ -1012,6 +1030,10 @@ impl<'a> Build<'a> {
                 let key = self.str_list_of(t, "key");
                 let key = self.required(key, t, nspan, "key", "a [[cache]] rule", "[\"system\", \"messages\"]");
                 let mut fields = Vec::new();
+                if let Some(v) = self.get(t, "key").filter(|_| key.as_ref().is_some_and(Vec::is_empty)) {
+                    let span = self.sp(v);
+                    self.error("invalid-value", span, "`key` is empty: every request in scope would share one entry", Some("name what the answer depends on, e.g. `key = [\"system\", \"messages\"]`".into()));
+                }
                 for (k, s) in key.unwrap_or_default() {
                     match KeyField::ALL.iter().find(|(n, _)| *n == k) {
                         Some((_, f)) => fields.push(*f),
@@ -1120,7 +1142,9 @@ impl<'a> Build<'a> {
                     if a == "reject" {
                         Some(BudgetAction::Reject)
                     } else if let Some(alias) = a.strip_prefix("downgrade:") {
-                        self.model_ref(alias.trim(), sp).map(BudgetAction::Downgrade)
+                        // Point at the alias inside the string (past the quote and `downgrade:`).
+                        let at = Span { start: sp.start + 1 + 10, end: sp.end.saturating_sub(1).max(sp.start + 11), ..sp };
+                        self.model_ref(alias.trim(), at).map(BudgetAction::Downgrade)
                     } else {
                         self.error("invalid-value", sp, format!("unknown budget action `{a}`"), Some("write `\"reject\"` or `\"downgrade:ALIAS\"`".into()));
                         None
@@ -1163,6 +1187,13 @@ impl<'a> Build<'a> {
         let Some(st) = self.table(sv, "alerts.spend_spike") else {
             return;
         };
+        let here = self.key_span_or(sv);
+        if let Some(prev) = self.spend_spike_span {
+            let loc = self.sources.location(prev);
+            self.error("duplicate", here, "`[alerts.spend_spike]` is defined twice", Some(format!("it is already defined at {loc}; keep one")));
+            return;
+        }
+        self.spend_spike_span = Some(here);
         self.unknown_keys(st, &["factor", "trailing_days", "min_daily_usd", "group_by"], "[alerts.spend_spike]");
         let factor = self.f64_of(st, "factor", 1.0, 1000.0).unwrap_or(2.0);
         let trailing_days = self.u32_of(st, "trailing_days", 1).unwrap_or(7);
@@ -1209,6 +1240,7 @@ impl<'a> Build<'a> {
                         for (k, val) in rt.iter() {
                             request.insert(k.get_ref().to_string(), to_json(val.get_ref()));
                         }
+                        self.check_request(rt, "");
                     }
                     None => self.wrong_type("request", rv, "a table"),
                 },
@@ -1246,6 +1278,10 @@ impl<'a> Build<'a> {
                     self.error("missing-key", nspan, "a [[test]] needs `expect`", Some("add `expect = { route = \"my-rule\" }`".into()));
                 }
             }
+            if let Some(prev) = self.raw_tests.iter().find(|t| t.name == name) {
+                let loc = self.sources.location(prev.span);
+                self.error("duplicate", nspan, format!("test `{name}` is defined twice"), Some(format!("it is already defined at {loc}; test names are unique")));
+            }
             self.raw_tests.push(RawTest {
                 file: self.file,
                 name,
@@ -1255,6 +1291,51 @@ impl<'a> Build<'a> {
                 expect_model,
                 expect_cap,
             });
+        }
+    }
+
+    /// Type-check a test request against the schema; warn about keys that
+    /// are not attributes (they would be silently ignored).
+    fn check_request(&mut self, t: &Table<'_>, prefix: &str) {
+        for (k, v) in t.iter() {
+            let name = if prefix.is_empty() {
+                k.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", k.get_ref())
+            };
+            let span = self.sp(k);
+            match self.schema.id(&name).and_then(|id| self.schema.get(id)).map(|d| d.ty) {
+                Some(ty) => {
+                    let ok = match (ty, v.get_ref()) {
+                        (Type::Bool, DeValue::Boolean(_)) | (Type::String, DeValue::String(_)) => true,
+                        (Type::Int, DeValue::Integer(_)) => true,
+                        (Type::Int, DeValue::Float(_)) => float_of(v.get_ref()).is_some_and(|f| f.fract() == 0.0),
+                        (Type::Float, DeValue::Integer(_) | DeValue::Float(_)) => true,
+                        (Type::List(e), DeValue::Array(a)) => a.iter().all(|x| match (e, x.get_ref()) {
+                            (crate::schema::Elem::String, DeValue::String(_)) => true,
+                            (crate::schema::Elem::Int, DeValue::Integer(_)) => true,
+                            _ => false,
+                        }),
+                        _ => false,
+                    };
+                    if !ok {
+                        let vspan = self.sp(v);
+                        let found = kind(v.get_ref());
+                        self.error("wrong-type", vspan, format!("attribute `{name}` is `{ty}`, the test gives {found}"), None);
+                    }
+                }
+                None => match v.get_ref().as_table() {
+                    Some(inner) => self.check_request(inner, &name),
+                    None => {
+                        let help = did_you_mean(&name, self.schema.iter().map(|(_, a)| a.name.as_str()))
+                            .or_else(|| Some("requests may carry other keys, but a test case should only set attributes".into()));
+                        self.diags.push(
+                            Diagnostic::warning("unknown-attribute", span, format!("test request sets `{name}`, which is not an attribute"))
+                                .with_help_opt(help),
+                        );
+                    }
+                },
+            }
         }
     }
 

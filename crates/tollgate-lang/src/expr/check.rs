@@ -375,7 +375,7 @@ impl Checker<'_> {
                 if !elem_compatible(ta.ty, elem) {
                     return self.mismatch(
                         n,
-                        format!("cannot look for a `{}` in a `{}`", ta.ty, tb.ty),
+                        format!("cannot look for {} `{}` in a `{}`", if matches!(ta.ty, Type::Int) { "an" } else { "a" }, ta.ty, tb.ty),
                         Some(quote_hint(ta.ty, tb.ty.elem().unwrap_or(ta.ty))),
                     );
                 }
@@ -538,7 +538,7 @@ impl Checker<'_> {
             (f, _, k) if FUNCTIONS.contains(&f) => {
                 let form = match f {
                     "has" => "has(attribute)",
-                    "size" => "size(x) or x.size()",
+                    "size" => "size(x)` or `x.size()",
                     "startsWith" => "s.startsWith(prefix)",
                     "endsWith" => "s.endsWith(suffix)",
                     "contains" => "s.contains(substring)",
@@ -564,7 +564,9 @@ impl Checker<'_> {
 }
 
 fn quote_hint(a: Type, b: Type) -> String {
-    if (a == Type::String) != (b == Type::String) {
+    if (a.is_numeric() && b == Type::String) || (b.is_numeric() && a == Type::String) {
+        "compare numbers with numbers and text with text: write `5`, not `\"5\"`; quote text, as in `feature == \"chat\"`".into()
+    } else if (a == Type::String) != (b == Type::String) {
         "quote text values: `feature == \"chat\"`".into()
     } else {
         "both sides must have compatible types (ints and floats compare with each other)".into()

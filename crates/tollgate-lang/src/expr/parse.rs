@@ -20,15 +20,18 @@ struct CelParser;
 pub struct ParseLimits {
     /// Longest expression text, in bytes.
     pub max_len: usize,
-    /// Deepest nesting of brackets, parentheses, conditionals and operators.
+    /// Deepest nesting of brackets, parentheses and conditionals.
     pub max_depth: usize,
+    /// Deepest expression tree (a chain of `n` binary operators is `n` deep).
+    pub max_tree_depth: usize,
 }
 
 impl Default for ParseLimits {
     fn default() -> Self {
         ParseLimits {
             max_len: 16 * 1024,
-            max_depth: 48,
+            max_depth: 32,
+            max_tree_depth: 128,
         }
     }
 }
@@ -89,36 +92,99 @@ pub fn parse_with(src: &str, limits: ParseLimits) -> Result<Node, SyntaxError> {
     let b = Builder {
         depth_limit: limits.max_depth,
     };
-    b.expr(root, 0)
+    let tree = b.expr(root, 0)?;
+    // Everything downstream (checker, evaluators, compiler) recurses over
+    // the tree: bound its depth here, once, without recursing.
+    if let Some(at) = deeper_than(&tree, limits.max_tree_depth) {
+        return Err(SyntaxError::new(
+            "expression-too-deep",
+            at,
+            format!(
+                "expression is more than {} operators deep",
+                limits.max_tree_depth
+            ),
+        )
+        .help("use `x in [...]` instead of long chains of `||`, or split the condition across several rules"));
+    }
+    Ok(tree)
 }
 
-/// Reject inputs whose bracket nesting alone passes the limit, without recursing.
+/// The span of a node deeper than `max`, if any (iterative).
+fn deeper_than(root: &Node, max: usize) -> Option<Range<usize>> {
+    let mut stack = vec![(root, 1usize)];
+    while let Some((n, d)) = stack.pop() {
+        if d > max {
+            return Some(n.span.clone());
+        }
+        match &n.ast {
+            Ast::Bool(_) | Ast::Int(_) | Ast::Float(_) | Ast::Str(_) | Ast::Ident(_) => {}
+            Ast::List(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Ast::Select(t, _) => stack.push((t, d + 1)),
+            Ast::Call { target, args, .. } => {
+                if let Some(t) = target {
+                    stack.push((t, d + 1));
+                }
+                stack.extend(args.iter().map(|a| (a, d + 1)));
+            }
+            Ast::Unary(_, x) => stack.push((x, d + 1)),
+            Ast::Binary(_, a, b) => {
+                stack.push((a, d + 1));
+                stack.push((b, d + 1));
+            }
+            Ast::Cond(c, a, b) => {
+                stack.push((c, d + 1));
+                stack.push((a, d + 1));
+                stack.push((b, d + 1));
+            }
+        }
+    }
+    None
+}
+
+/// Reject inputs whose nesting passes the limit, without recursing: each
+/// bracket opens a level, and so does each `?` (a chain of conditionals
+/// nests to the right until the enclosing bracket closes).
 fn check_nesting(src: &str, max: usize) -> Result<(), SyntaxError> {
     let mut depth = 0usize;
-    let mut quote: Option<u8> = None;
+    let mut open: Vec<usize> = Vec::new();
     let bytes = src.as_bytes();
+    let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
     let mut i = 0;
-    while let Some(&c) = bytes.get(i) {
-        match quote {
-            Some(q) => {
-                if c == b'\\' {
+    while i < bytes.len() {
+        let c = at(i);
+        match c {
+            b'"' | b'\'' => {
+                // Skip the string literal the way the grammar reads it:
+                // raw (`r"..."`) strings have no escapes; `"""` and `\'\'\'`
+                // strings end at the triple quote.
+                let raw = matches!(at(i.wrapping_sub(1)), b'r' | b'R') && i > 0;
+                let triple = at(i + 1) == c && at(i + 2) == c;
+                i += if triple { 3 } else { 1 };
+                while i < bytes.len() {
+                    let d = at(i);
+                    if d == b'\\' && !raw {
+                        i += 2;
+                        continue;
+                    }
+                    if d == c && (!triple || (at(i + 1) == c && at(i + 2) == c)) {
+                        i += if triple { 3 } else { 1 };
+                        break;
+                    }
                     i += 1;
-                } else if c == q {
-                    quote = None;
+                }
+                continue;
+            }
+            b'(' | b'[' | b'{' | b'?' => {
+                if c != b'?' {
+                    open.push(depth);
+                }
+                depth += 1;
+                if depth > max {
+                    return Err(too_deep(i, max));
                 }
             }
-            None => match c {
-                b'"' | b'\'' => quote = Some(c),
-                b'(' | b'[' | b'{' | b'?' => {
-                    depth += 1;
-                    if depth > max {
-                        return Err(too_deep(i, max));
-                    }
-                }
-                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-                b':' => depth = depth.saturating_sub(1),
-                _ => {}
-            },
+            b')' | b']' | b'}' => depth = open.pop().unwrap_or(0),
+            _ => {}
         }
         i += 1;
     }
@@ -166,14 +232,28 @@ fn from_pest(src: &str, e: pest::error::Error<Rule>) -> SyntaxError {
     if rest.starts_with('=') && !rest.starts_with("==") {
         return SyntaxError::new("syntax", span, "unexpected `=`").help("use `==` to compare");
     }
-    if rest.starts_with("and ") || rest.starts_with("or ") || rest.starts_with("not ") {
-        let word = rest.split(' ').next().unwrap_or("");
+    // `and`, `or`, `not` written as words: either at the error position or
+    // just before it (`not has(x)` parses `not` as a name, then fails).
+    let word_at = |at: usize| -> Option<(usize, &str)> {
+        let w = src.get(at..)?;
+        let len = w
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(w.len());
+        w.get(..len).map(|x| (at, x))
+    };
+    let before = src.get(..pos).unwrap_or("").trim_end();
+    let prev_start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    for (at, word) in [word_at(pos), word_at(prev_start)].into_iter().flatten() {
         let op = match word {
             "and" => "&&",
             "or" => "||",
-            _ => "!",
+            "not" => "!",
+            _ => continue,
         };
-        return SyntaxError::new("syntax", pos..pos + word.len(), format!("unexpected `{word}`"))
+        return SyntaxError::new("syntax", at..at + word.len(), format!("unexpected `{word}`"))
             .help(format!("use `{op}`"));
     }
     if rest.starts_with('"') || rest.starts_with('\'') {
@@ -266,7 +346,7 @@ impl Builder {
                     .into_inner()
                     .next()
                     .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "empty primary"))?;
-                self.primary(inner, depth)
+                self.primary(inner, depth + 1)
             }
             _ => Err(SyntaxError::new(
                 "syntax",
@@ -285,14 +365,13 @@ impl Builder {
         let p = it
             .next()
             .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "incomplete expression"))?;
-        self.expr(p, depth + 1)
+        self.expr(p, depth)
     }
 
     fn left_assoc(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Node, SyntaxError> {
         let span = range(&p);
         let mut it = p.into_inner();
         let mut lhs = self.next(&mut it, &span, depth)?;
-        let mut chain = 0usize;
         while let Some(op) = it.next() {
             let op = match op.as_str() {
                 "||" => BinOp::Or,
@@ -318,18 +397,6 @@ impl Builder {
                 }
             };
             let rhs = self.next(&mut it, &span, depth)?;
-            chain += 1;
-            // A long chain builds a left-deep tree: bound its depth too.
-            // `&&` and `||` chains are flattened by the checker, so they get
-            // a much larger allowance.
-            let allowance = if matches!(op, BinOp::And | BinOp::Or) {
-                self.depth_limit * 64
-            } else {
-                self.depth_limit
-            };
-            if chain + depth > allowance {
-                return Err(too_deep(rhs.span.start, self.depth_limit));
-            }
             let s = lhs.span.start..rhs.span.end;
             lhs = node(Ast::Binary(op, Box::new(lhs), Box::new(rhs)), s);
         }
