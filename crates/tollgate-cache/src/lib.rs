@@ -1,1 +1,70 @@
-//! tollgate-cache
+//! tollgate's caches: the response cache and the prompt-cache planner.
+//!
+//! # Contents
+//!
+//! | module | job |
+//! |---|---|
+//! | [`key`] | response-cache keys: xxh3-128 over a documented, length-prefixed encoding of the fields a `[[cache]]` rule names, its scope and namespace |
+//! | [`normalize`] | `normalize = "whitespace"` |
+//! | [`entry`] | a cached response (body, stop reason, usage, cost, model, time) and its binary form |
+//! | [`cacheable`] | what is never cached: errors, throttles, cut answers, guardrail flags |
+//! | [`store`] | the [`Store`] trait |
+//! | [`memory`] | the in-process store: sharded LRU, TTL, entry and byte bounds |
+//! | `redis_store` | the Redis store (cargo feature `redis`) |
+//! | [`flight`] | single-flight for concurrent identical misses |
+//! | [`response`] | [`ResponseCache`]: store + single-flight + storing rules behind one lookup |
+//! | [`planner`] | where Bedrock prompt-cache points go, and whether they pay |
+//! | [`sim`] | simulations of both caches for replay |
+//!
+//! # Should I use this crate?
+//!
+//! Directly, when you embed tollgate without its Bedrock adapter and call
+//! Bedrock yourself: decide with `tollgate-engine`, build a [`KeySpec`]
+//! from the decision, key the request, and go through
+//! [`ResponseCache::lookup`]; ask the [`PromptCachePlanner`] where cache
+//! points go. The adapter does all of this for you.
+//!
+//! # Failure behaviour
+//!
+//! Nothing fails because the cache did. A store that errs or times out is a
+//! miss; a store that cannot take an answer leaves the answer with the
+//! caller; errors are counted ([`CacheStats`], `RedisStats`).
+
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod cacheable;
+pub mod entry;
+pub mod flight;
+pub mod key;
+pub mod memory;
+pub mod normalize;
+pub mod planner;
+#[cfg(feature = "redis")]
+pub mod redis_store;
+pub mod response;
+pub mod sim;
+mod stats;
+pub mod store;
+
+pub use cacheable::{cacheable, FillRule, NotCached, Outcome};
+pub use entry::{DecodeError, Entry, StopReason, Usage};
+pub use flight::Waiter;
+pub use key::{
+    cache_key, encode_key, retrieval_ids_of, CacheKey, FieldSet, Inference, KeyInput, KeySpec,
+    Message, Part, Role, ScopeValue,
+};
+pub use memory::{MemoryConfig, MemoryStats, MemoryStore};
+pub use planner::{
+    Economics, Plan, PlannerConfig, Point, PromptCachePlanner, PromptTtl, Segments, SkipReason,
+    Skipped, MAX_CACHE_POINTS,
+};
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisConfig, RedisStats, RedisStore};
+pub use response::{CacheConfig, CallResult, Fill, FillResult, Lookup, ResponseCache, Served, Wait};
+pub use sim::{
+    simulate_prompt_cache, simulate_response_cache, KeyEvent, PrefixRequest, PromptSim,
+    PromptSimConfig, ResponseSim, ResponseSimConfig,
+};
+pub use stats::{CacheStats, NotStoredCounts};
+pub use store::{Put, Store, StoreError};
