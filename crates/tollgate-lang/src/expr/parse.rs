@@ -532,7 +532,11 @@ impl Builder {
                     .into_inner()
                     .next()
                     .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "empty parentheses"))?;
-                self.expr(inner, depth + 1)
+                // The node covers its parentheses, so that a parent's span
+                // (first operand's start to last operand's end) does too.
+                let mut n = self.expr(inner, depth + 1)?;
+                n.span = span;
+                Ok(n)
             }
             Rule::call => {
                 let mut it = p.into_inner();
