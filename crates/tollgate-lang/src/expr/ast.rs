@@ -196,10 +196,14 @@ impl fmt::Display for Node {
                 f.write_str("]")
             }
             Ast::Ident(n) => f.write_str(n),
+            // A unary receiver needs its own parentheses: `(!b).f()`, not `!b.f()`.
+            Ast::Select(t, field) if matches!(t.ast, Ast::Unary(..)) => write!(f, "({t}).{field}"),
             Ast::Select(t, field) => write!(f, "{t}.{field}"),
             Ast::Call { target, func, args } => {
-                if let Some(t) = target {
-                    write!(f, "{t}.")?;
+                match target {
+                    Some(t) if matches!(t.ast, Ast::Unary(..)) => write!(f, "({t}).")?,
+                    Some(t) => write!(f, "{t}.")?,
+                    None => {}
                 }
                 write!(f, "{func}(")?;
                 for (i, a) in args.iter().enumerate() {
