@@ -33,12 +33,57 @@
 //!
 //! Money is `u64` nano-dollars (1e-9 USD) wherever it is summed; `*_usd`
 //! floats exist only for display and JSON.
+//!
+//! # Example
+//!
+//! ```
+//! use tollgate_cost::{CallEvent, Day, Ledger, Sink, TracingSink, Usage};
+//! use tollgate_engine::{decide_reference, Request};
+//! use tollgate_lang::{load_str, LoadOptions};
+//!
+//! let policy = load_str("p.toml", r#"
+//!     [policy]
+//!     name = "demo"
+//!     default_model = "haiku"
+//!     [attributes]
+//!     feature = "string"
+//!     input_tokens = "int"
+//!     [models.haiku]
+//!     id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+//!     [[budget]]
+//!     name = "daily"
+//!     daily_usd = 10.0
+//!     group_by = "feature"
+//!     action = "reject"
+//! "#, &LoadOptions::default()).map_err(|e| e.render())?.policy;
+//!
+//! let ledger = Ledger::in_memory();
+//! let req = Request::parse(&policy.schema, r#"{"feature": "kb", "input_tokens": 1200}"#)?;
+//! let ctx = req.context(&policy.schema);
+//! let decision = decide_reference(&policy, &ctx);
+//!
+//! // Before the call: reserve its worst case against the daily budget.
+//! let ticket = ledger.begin(&policy, &decision, &ctx, Day::today())?;
+//! // ... call Bedrock with policy.models[ticket.model().index()] ...
+//! let usage = Usage::from_bedrock(1200, 300, Some(0), Some(0), &[], tollgate_cost::CacheTtl::FiveMinutes);
+//! let event = CallEvent::builder(&policy, &decision, &ctx)
+//!     .request_id("req-1")
+//!     .usage(usage)
+//!     .latency_ms(640)
+//!     .build();
+//! assert_eq!(event.cost_nanos, 1200 * 800 + 300 * 4000); // Haiku 3.5: $0.80 / $4 per Mtok
+//! TracingSink.write(&event)?;
+//! // After the call: settle the reservation to the real cost.
+//! ticket.settle(event.cost_nanos);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 
 pub mod budget;
 pub mod cost;
 pub mod event;
+mod event_line;
 pub mod fingerprint;
 pub mod ledger;
 pub mod sink;

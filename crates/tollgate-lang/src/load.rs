@@ -1201,9 +1201,13 @@ impl<'a> Build<'a> {
             let span = self.get(st, "trailing_days").map(|v| self.sp(v)).unwrap_or_default();
             self.error("invalid-value", span, "`trailing_days` must be at most 90", None);
         }
-        let min = self.f64_of(st, "min_daily_usd", 0.0, 1e9).unwrap_or(0.0);
+        let min = self.f64_of(st, "min_daily_usd", 0.0, 1e9).unwrap_or(5.0);
         let group_by = match self.str_of(st, "group_by") {
-            None => None,
+            // Default: by feature, when the policy has a `feature` string attribute.
+            None => self
+                .schema
+                .id("feature")
+                .filter(|id| self.schema.get(*id).map(|d| d.ty) == Some(Type::String)),
             Some((s, _)) if s == "global" => None,
             Some((s, sp)) => self.string_attr(&s, sp, "group_by"),
         };
@@ -1311,10 +1315,12 @@ impl<'a> Build<'a> {
                         (Type::Int, DeValue::Integer(_)) => true,
                         (Type::Int, DeValue::Float(_)) => float_of(v.get_ref()).is_some_and(|f| f.fract() == 0.0),
                         (Type::Float, DeValue::Integer(_) | DeValue::Float(_)) => true,
-                        (Type::List(e), DeValue::Array(a)) => a.iter().all(|x| match (e, x.get_ref()) {
-                            (crate::schema::Elem::String, DeValue::String(_)) => true,
-                            (crate::schema::Elem::Int, DeValue::Integer(_)) => true,
-                            _ => false,
+                        (Type::List(e), DeValue::Array(a)) => a.iter().all(|x| {
+                            matches!(
+                                (e, x.get_ref()),
+                                (crate::schema::Elem::String, DeValue::String(_))
+                                    | (crate::schema::Elem::Int, DeValue::Integer(_))
+                            )
                         }),
                         _ => false,
                     };

@@ -1,0 +1,619 @@
+//! The call event: one JSON object per call, written as one JSON line.
+//!
+//! It carries what replay and reports need and nothing they do not: the
+//! decision (rule per section, policy hash), tags, model, mode, outcome,
+//! Bedrock usage, latency, the exact cost in nano-dollars (and USD for
+//! reading), the request's attribute values minus the redacted ones (so
+//! replay can re-decide the call), and fingerprints of the prompt instead of
+//! its text. Prompt and response text appear only when the application
+//! turns on [`EventOptions::record_prompt_text`] /
+//! [`EventOptions::record_response_text`].
+//!
+//! Optional members (`response_model_id`, `downgraded_from`, `error_type`,
+//! `cancel_reason`, `cost_error`, `prompt_text`, `response_text`) are left
+//! out when empty; every other member is always present. The crate README
+//! shows a complete example.
+
+use crate::cost::{price_lenient, CostBreakdown, Mode};
+use crate::fingerprint::Fingerprint;
+use crate::time::Timestamp;
+use crate::usage::Usage;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tollgate_engine::decision::rule_name;
+use tollgate_engine::{Context, Decision, Slot, StrList};
+use tollgate_lang::policy::{Policy, Section};
+use tollgate_lang::pricing::Prices;
+use tollgate_lang::ModelIdx;
+
+/// The version of the event schema this crate writes.
+pub const EVENT_VERSION: u32 = 1;
+
+/// What the call was (OpenTelemetry's `gen_ai.operation.name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Converse / ConverseStream.
+    #[default]
+    Chat,
+    /// InvokeModel with a completion body.
+    TextCompletion,
+    /// An embeddings model.
+    Embeddings,
+}
+
+impl Operation {
+    /// The OpenTelemetry name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Chat => "chat",
+            Operation::TextCompletion => "text_completion",
+            Operation::Embeddings => "embeddings",
+        }
+    }
+}
+
+/// How the call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A response was served (from the model or the response cache).
+    #[default]
+    Ok,
+    /// Bedrock returned an error after the last attempt (see `error_type`).
+    Error,
+    /// The stream was cancelled early (see `cancel_reason`).
+    Cancelled,
+    /// A budget rejected the call; Bedrock was never called.
+    Rejected,
+}
+
+impl Status {
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Error => "error",
+            Status::Cancelled => "cancelled",
+            Status::Rejected => "rejected",
+        }
+    }
+}
+
+/// What the response cache did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheOutcome {
+    /// Served from the cache; the model was not called.
+    Hit,
+    /// A cache rule applied, nothing was stored yet.
+    Miss,
+    /// No cache rule applied (or the store was unavailable).
+    #[default]
+    Bypass,
+}
+
+impl CacheOutcome {
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Bypass => "bypass",
+        }
+    }
+}
+
+/// Why a stream was cut short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// The repetition detector (`cancel_on_repetition`).
+    Repetition,
+    /// The caller went away or asked to stop.
+    Caller,
+    /// A deadline passed.
+    Timeout,
+}
+
+impl CancelReason {
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CancelReason::Repetition => "repetition",
+            CancelReason::Caller => "caller",
+            CancelReason::Timeout => "timeout",
+        }
+    }
+}
+
+/// The request's tags.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Tags {
+    /// Application.
+    pub app: Option<String>,
+    /// Product feature.
+    pub feature: Option<String>,
+    /// End user.
+    pub user: Option<String>,
+    /// Use case.
+    pub use_case: Option<String>,
+    /// Customer account.
+    pub tenant: Option<String>,
+}
+
+/// The rule that decided each section (`None` = no rule matched).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Rules {
+    /// `[[route]]` (`None`: the default model served).
+    pub route: Option<String>,
+    /// `[[cache]]`
+    pub cache: Option<String>,
+    /// `[[prompt_cache]]`
+    pub prompt_cache: Option<String>,
+    /// `[[batch]]`
+    pub batch: Option<String>,
+    /// `[[limit]]`
+    pub limit: Option<String>,
+    /// `[[budget]]`
+    pub budget: Option<String>,
+}
+
+impl Rules {
+    /// The rule names of a decision.
+    pub fn of(policy: &Policy, d: &Decision) -> Rules {
+        let name = |s: Section| {
+            let r = d.rule(s);
+            r.map(|_| rule_name(policy, s, r).to_owned())
+        };
+        Rules {
+            route: name(Section::Route),
+            cache: name(Section::Cache),
+            prompt_cache: name(Section::PromptCache),
+            batch: name(Section::Batch),
+            limit: name(Section::Limit),
+            budget: name(Section::Budget),
+        }
+    }
+}
+
+/// One call, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallEvent {
+    /// Event schema version ([`EVENT_VERSION`]).
+    pub version: u32,
+    /// When the call started (RFC 3339, UTC).
+    pub timestamp: Timestamp,
+    /// The application's (or Bedrock's) request id.
+    pub request_id: String,
+    /// `[policy] name`.
+    pub policy: String,
+    /// The policy's content hash, 32 hex digits.
+    pub policy_hash: String,
+    /// The rule per section.
+    pub rules: Rules,
+    /// Tags.
+    pub tags: Tags,
+    /// The alias of the model that served.
+    pub model: String,
+    /// Its Bedrock model id (inference profile or ARN).
+    pub model_id: String,
+    /// The model a prompt router actually invoked, when it differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_model_id: Option<String>,
+    /// The alias the decision chose before a budget downgraded the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgraded_from: Option<String>,
+    /// `chat`, `text_completion` or `embeddings`.
+    pub operation: Operation,
+    /// `realtime`, `stream` or `batch`.
+    pub mode: Mode,
+    /// How the call ended.
+    pub status: Status,
+    /// The error's type (`ThrottlingException`, ...), when `status` is `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// Attempts made, the first included (0 for a rejected or cached call).
+    pub attempts: u32,
+    /// What the response cache did.
+    pub cache: CacheOutcome,
+    /// The output cap sent as `maxTokens`.
+    pub max_output_tokens: Option<u32>,
+    /// Tokens, summed over attempts, with Bedrock's meaning.
+    pub usage: Usage,
+    /// Wall time of the call, all attempts, milliseconds.
+    pub latency_ms: u64,
+    /// `cost_nanos` in USD, for reading. Sum `cost_nanos`, not this.
+    pub cost_usd: f64,
+    /// The exact cost, nano-dollars.
+    pub cost_nanos: u64,
+    /// The cost per component.
+    pub cost_breakdown: CostBreakdown,
+    /// `cost_avoided_nanos` in USD.
+    pub cost_avoided_usd: f64,
+    /// What a response-cache hit saved: the cost of the call it replaced.
+    pub cost_avoided_nanos: u64,
+    /// Why a stream was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<CancelReason>,
+    /// Why `cost_nanos` is not exact (a missing price, priced as input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_error: Option<String>,
+    /// The request's attribute values, without the redacted ones, by name
+    /// in schema order: what `Request::from_map` reads back for replay.
+    pub attributes: Map<String, Value>,
+    /// Names of attributes the request had but the event leaves out
+    /// (`[policy] redact`, and `prompt` always).
+    pub redacted: Vec<String>,
+    /// xxh3-128 of the system prompt and of the messages.
+    pub fingerprint: Fingerprint,
+    /// The last user message, only when the application opts in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_text: Option<String>,
+    /// The response text, only when the application opts in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_text: Option<String>,
+}
+
+impl CallEvent {
+    /// Starts an event for a decided request.
+    pub fn builder<'b, 'c>(
+        policy: &'b Policy,
+        decision: &'b Decision,
+        ctx: &'b Context<'c>,
+    ) -> EventBuilder<'b, 'c> {
+        EventBuilder::new(policy, decision, ctx)
+    }
+
+    /// The event as one JSON line, newline included.
+    pub fn to_json_line(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut buf = Vec::with_capacity(1024);
+        self.write_json_line(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Appends the event and a newline to `buf` (on error, `buf` is left
+    /// as it was). The bytes are what `serde_json` writes for the derived
+    /// `Serialize`, produced about three times faster (see `event_line`).
+    pub fn write_json_line(&self, buf: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        let start = buf.len();
+        if let Err(e) = crate::event_line::write(self, buf) {
+            buf.truncate(start);
+            return Err(e);
+        }
+        buf.push(b'\n');
+        Ok(())
+    }
+
+    /// Reads one JSON line (surrounding white space ignored).
+    pub fn from_json_line(line: &[u8]) -> Result<CallEvent, serde_json::Error> {
+        serde_json::from_slice(line)
+    }
+}
+
+/// What every event of a process shares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventOptions {
+    /// The `app` tag when the request has no `app` attribute.
+    pub app: Option<String>,
+    /// Record the prompt text (off by default; privacy).
+    pub record_prompt_text: bool,
+    /// Record the response text (off by default; privacy).
+    pub record_response_text: bool,
+}
+
+/// Builds a [`CallEvent`] from a policy, its decision, the request context
+/// and the call's outcome. Defaults: now, the decided model, `batch` mode
+/// when a `[[batch]]` rule matched (else `realtime`), status `ok`, one
+/// attempt, cache `miss` when a `[[cache]]` rule matched (else `bypass`),
+/// zero usage, no fingerprint.
+#[derive(Debug)]
+pub struct EventBuilder<'b, 'c> {
+    policy: &'b Policy,
+    decision: &'b Decision,
+    ctx: &'b Context<'c>,
+    options: Option<&'b EventOptions>,
+    timestamp: Option<Timestamp>,
+    request_id: String,
+    served: Option<ModelIdx>,
+    downgraded_from: Option<ModelIdx>,
+    response_model_id: Option<String>,
+    prices: Option<&'b Prices>,
+    operation: Operation,
+    mode: Option<Mode>,
+    status: Status,
+    error_type: Option<String>,
+    attempts: u32,
+    cache: Option<CacheOutcome>,
+    usage: Usage,
+    latency_ms: u64,
+    cost_avoided_nanos: u64,
+    cancel_reason: Option<CancelReason>,
+    fingerprint: Fingerprint,
+    prompt_text: Option<&'b str>,
+    response_text: Option<&'b str>,
+    tags: Tags,
+}
+
+impl<'b, 'c> EventBuilder<'b, 'c> {
+    fn new(policy: &'b Policy, decision: &'b Decision, ctx: &'b Context<'c>) -> Self {
+        EventBuilder {
+            policy,
+            decision,
+            ctx,
+            options: None,
+            timestamp: None,
+            request_id: String::new(),
+            served: None,
+            downgraded_from: None,
+            response_model_id: None,
+            prices: None,
+            operation: Operation::Chat,
+            mode: None,
+            status: Status::Ok,
+            error_type: None,
+            attempts: 1,
+            cache: None,
+            usage: Usage::default(),
+            latency_ms: 0,
+            cost_avoided_nanos: 0,
+            cancel_reason: None,
+            fingerprint: Fingerprint::default(),
+            prompt_text: None,
+            response_text: None,
+            tags: Tags::default(),
+        }
+    }
+
+    /// Process-wide options (app tag, text capture).
+    pub fn options(mut self, o: &'b EventOptions) -> Self {
+        self.options = Some(o);
+        self
+    }
+
+    /// When the call started (default: now).
+    pub fn timestamp(mut self, t: Timestamp) -> Self {
+        self.timestamp = Some(t);
+        self
+    }
+
+    /// The request id.
+    pub fn request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = id.into();
+        self
+    }
+
+    /// The model that actually served (a fallback or a budget downgrade);
+    /// priced with its own prices.
+    pub fn served_model(mut self, m: ModelIdx) -> Self {
+        self.served = Some(m);
+        self
+    }
+
+    /// The alias the decision chose before a budget downgrade.
+    pub fn downgraded_from(mut self, m: ModelIdx) -> Self {
+        self.downgraded_from = Some(m);
+        self
+    }
+
+    /// The model a prompt router invoked (`trace.promptRouter.invokedModelId`).
+    pub fn response_model_id(mut self, id: impl Into<String>) -> Self {
+        self.response_model_id = Some(id.into());
+        self
+    }
+
+    /// Price with these prices instead of the served model's (e.g. the
+    /// router's invoked model, looked up in the price table).
+    pub fn prices(mut self, p: &'b Prices) -> Self {
+        self.prices = Some(p);
+        self
+    }
+
+    /// The operation (default `chat`).
+    pub fn operation(mut self, o: Operation) -> Self {
+        self.operation = o;
+        self
+    }
+
+    /// How the call was served.
+    pub fn mode(mut self, m: Mode) -> Self {
+        self.mode = Some(m);
+        self
+    }
+
+    /// How the call ended.
+    pub fn status(mut self, s: Status) -> Self {
+        self.status = s;
+        self
+    }
+
+    /// The error type, for `status = error`.
+    pub fn error_type(mut self, e: impl Into<String>) -> Self {
+        self.error_type = Some(e.into());
+        self
+    }
+
+    /// Attempts made.
+    pub fn attempts(mut self, n: u32) -> Self {
+        self.attempts = n;
+        self
+    }
+
+    /// What the response cache did.
+    pub fn cache(mut self, c: CacheOutcome) -> Self {
+        self.cache = Some(c);
+        self
+    }
+
+    /// Tokens used, summed over attempts.
+    pub fn usage(mut self, u: Usage) -> Self {
+        self.usage = u;
+        self
+    }
+
+    /// Wall time, milliseconds.
+    pub fn latency_ms(mut self, ms: u64) -> Self {
+        self.latency_ms = ms;
+        self
+    }
+
+    /// What a cache hit saved, nano-dollars.
+    pub fn cost_avoided_nanos(mut self, n: u64) -> Self {
+        self.cost_avoided_nanos = n;
+        self
+    }
+
+    /// Why a stream was cancelled.
+    pub fn cancel_reason(mut self, r: CancelReason) -> Self {
+        self.cancel_reason = Some(r);
+        self
+    }
+
+    /// Fingerprints of the prompt.
+    pub fn fingerprint(mut self, f: Fingerprint) -> Self {
+        self.fingerprint = f;
+        self
+    }
+
+    /// The prompt and response text. Kept only when the options opt in.
+    pub fn text(mut self, prompt: &'b str, response: &'b str) -> Self {
+        self.prompt_text = Some(prompt);
+        self.response_text = Some(response);
+        self
+    }
+
+    /// Overrides tags taken from attributes (fields left `None` keep them).
+    pub fn tags(mut self, t: Tags) -> Self {
+        self.tags = t;
+        self
+    }
+
+    /// The event.
+    pub fn build(self) -> CallEvent {
+        let p = self.policy;
+        let d = self.decision;
+        let served = self.served.unwrap_or(d.model);
+        let model = p.model(served);
+        let default_prices = Prices::default();
+        let prices = self
+            .prices
+            .or(model.map(|m| &m.prices))
+            .unwrap_or(&default_prices);
+        let mode = self.mode.unwrap_or(if d.batch.is_some() {
+            Mode::Batch
+        } else {
+            Mode::Realtime
+        });
+        let (cost, cost_error) = price_lenient(prices, &self.usage, mode);
+        let (attributes, redacted) = attributes(p, self.ctx);
+        let tags = merge_tags(self.tags, &attributes, self.options);
+        let opts = self.options.cloned().unwrap_or_default();
+        CallEvent {
+            version: EVENT_VERSION,
+            timestamp: self.timestamp.unwrap_or_else(Timestamp::now),
+            request_id: self.request_id,
+            policy: p.name.clone(),
+            policy_hash: p.hash_hex(),
+            rules: Rules::of(p, d),
+            tags,
+            model: model.map(|m| m.alias.clone()).unwrap_or_default(),
+            model_id: model.map(|m| m.id.clone()).unwrap_or_default(),
+            response_model_id: self.response_model_id,
+            downgraded_from: self
+                .downgraded_from
+                .and_then(|m| p.model(m))
+                .map(|m| m.alias.clone()),
+            operation: self.operation,
+            mode,
+            status: self.status,
+            error_type: self.error_type,
+            attempts: self.attempts,
+            cache: self.cache.unwrap_or(if d.cache.is_some() {
+                CacheOutcome::Miss
+            } else {
+                CacheOutcome::Bypass
+            }),
+            max_output_tokens: d.max_output_tokens,
+            usage: self.usage,
+            latency_ms: self.latency_ms,
+            cost_usd: crate::nanos_to_usd(cost.total_nanos),
+            cost_nanos: cost.total_nanos,
+            cost_breakdown: cost,
+            cost_avoided_usd: crate::nanos_to_usd(self.cost_avoided_nanos),
+            cost_avoided_nanos: self.cost_avoided_nanos,
+            cancel_reason: self.cancel_reason,
+            cost_error: cost_error.map(|e| e.to_string()),
+            attributes,
+            redacted,
+            fingerprint: self.fingerprint,
+            prompt_text: self
+                .prompt_text
+                .filter(|_| opts.record_prompt_text)
+                .map(str::to_owned),
+            response_text: self
+                .response_text
+                .filter(|_| opts.record_response_text)
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// The attribute named `prompt` is redacted whatever the policy says.
+pub const ALWAYS_REDACTED: &str = "prompt";
+
+/// The context's present attributes as JSON, minus the redacted ones; and
+/// the names of the redacted ones that were present.
+pub fn attributes(policy: &Policy, ctx: &Context<'_>) -> (Map<String, Value>, Vec<String>) {
+    let schema = ctx.schema();
+    let mut out = Map::new();
+    let mut redacted = Vec::new();
+    for (id, def) in schema.iter() {
+        let slot = ctx.get(id);
+        let Some(value) = slot_json(slot) else {
+            continue;
+        };
+        if def.name == ALWAYS_REDACTED || policy.redact.contains(&id) {
+            redacted.push(def.name.clone());
+            continue;
+        }
+        out.insert(def.name.clone(), value);
+    }
+    (out, redacted)
+}
+
+fn slot_json(slot: Slot<'_>) -> Option<Value> {
+    Some(match slot {
+        Slot::Missing => return None,
+        Slot::Bool(b) => Value::Bool(b),
+        Slot::Int(i) => Value::from(i),
+        // JSON has no NaN or infinity: such a value is left out.
+        Slot::Float(f) => Value::Number(serde_json::Number::from_f64(f)?),
+        Slot::Str(s) => Value::String(s.to_owned()),
+        Slot::StrList(l) => Value::Array(str_list(l)),
+        Slot::IntList(l) => Value::Array(l.iter().map(|&i| Value::from(i)).collect()),
+    })
+}
+
+fn str_list(l: StrList<'_>) -> Vec<Value> {
+    l.iter().map(|s| Value::String(s.to_owned())).collect()
+}
+
+/// Tags: explicit ones win, then same-named string attributes (only those
+/// not redacted, since redacted ones are not in `attrs`), then options.
+fn merge_tags(explicit: Tags, attrs: &Map<String, Value>, opts: Option<&EventOptions>) -> Tags {
+    let from = |names: &[&str]| -> Option<String> {
+        names
+            .iter()
+            .find_map(|n| attrs.get(*n).and_then(Value::as_str).map(str::to_owned))
+    };
+    Tags {
+        app: explicit
+            .app
+            .or_else(|| from(&["app"]))
+            .or_else(|| opts.and_then(|o| o.app.clone())),
+        feature: explicit.feature.or_else(|| from(&["feature"])),
+        user: explicit.user.or_else(|| from(&["user", "user.id"])),
+        use_case: explicit.use_case.or_else(|| from(&["use_case"])),
+        tenant: explicit.tenant.or_else(|| from(&["tenant"])),
+    }
+}
