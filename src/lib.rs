@@ -7,8 +7,12 @@
 //!
 //! - [`lang`]: rule files -> checked [`Policy`] (grammar, type checking,
 //!   lints, located diagnostics, the Bedrock price table);
-//! - [`engine`]: [`Context`], `decide`, the reference interpreter, tests
-//!   inside rule files.
+//! - [`engine`]: [`Context`], the compiled `decide`, the reference
+//!   interpreter, hot reload and shadow policies, tests inside rule files;
+//! - [`cache`]: response-cache keys and stores (in-process, Redis), the
+//!   prompt-cache planner, cache simulation;
+//! - [`cost`]: exact prices, call events, sinks, the spend ledger, budgets
+//!   and spike alerts.
 //!
 //! ```
 //! use tollgate::{lang, engine};
@@ -36,6 +40,8 @@
 //! assert_eq!(policy.model(d.model).unwrap().alias, "haiku");
 //! ```
 
+pub use tollgate_cache as cache;
+pub use tollgate_cost as cost;
 pub use tollgate_engine as engine;
 pub use tollgate_lang as lang;
 

@@ -7,7 +7,7 @@
 //! | [`key`] | response-cache keys: xxh3-128 over a documented, length-prefixed encoding of the fields a `[[cache]]` rule names, its scope and namespace |
 //! | [`normalize`] | `normalize = "whitespace"` |
 //! | [`entry`] | a cached response (body, stop reason, usage, cost, model, time) and its binary form |
-//! | [`cacheable`] | what is never cached: errors, throttles, cut answers, guardrail flags |
+//! | [`cacheable`](mod@cacheable) | what is never cached: errors, throttles, cut answers, guardrail flags |
 //! | [`store`] | the [`Store`] trait |
 //! | [`memory`] | the in-process store: sharded LRU, TTL, entry and byte bounds |
 //! | `redis_store` | the Redis store (cargo feature `redis`) |
@@ -61,7 +61,9 @@ pub use planner::{
 };
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisConfig, RedisStats, RedisStore};
-pub use response::{CacheConfig, CallResult, Fill, FillResult, Lookup, ResponseCache, Served, Wait};
+pub use response::{
+    CacheConfig, CallResult, Fill, FillResult, Lookup, ResponseCache, Served, Wait,
+};
 pub use sim::{
     simulate_prompt_cache, simulate_response_cache, KeyEvent, PrefixRequest, PromptSim,
     PromptSimConfig, ResponseSim, ResponseSimConfig,
