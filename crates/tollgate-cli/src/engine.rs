@@ -1,23 +1,26 @@
 //! The engine the commands decide with, and test coverage.
 
-use tollgate_engine::{decide_reference, Context, Decision, Request};
+use tollgate_engine::compile::{compile, CompiledPolicy};
+use tollgate_engine::{Context, Decision, Request};
 use tollgate_lang::policy::Section;
 use tollgate_lang::Policy;
 
-/// Decides for the CLI.
+/// Decides for the CLI, with the compiled engine.
 pub struct Engine {
-    policy: Policy,
+    compiled: CompiledPolicy,
 }
 
 impl Engine {
-    /// Prepare a policy for deciding.
+    /// Compile a policy for deciding.
     pub fn new(policy: Policy) -> Result<Engine, String> {
-        Ok(Engine { policy })
+        let compiled = compile(policy).map_err(|e| format!("{e} ({})", e.help()))?;
+        Ok(Engine { compiled })
     }
 
     /// Decide one request.
+    #[inline]
     pub fn decide(&self, ctx: &Context<'_>) -> Decision {
-        decide_reference(&self.policy, ctx)
+        self.compiled.decide(ctx)
     }
 }
 

@@ -14,6 +14,7 @@ use tollgate_lang::policy::Section;
 use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 
 mod engine;
+mod replay_cmd;
 mod tools;
 
 #[derive(Parser)]
@@ -95,6 +96,36 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         count: usize,
     },
+    /// Price a policy on recorded traffic: baseline vs projected cost.
+    Replay {
+        /// Policy file or directory.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Input format (default: guessed from each file's first line).
+        #[arg(long, value_parser = ["events", "azure", "mooncake", "servegen"])]
+        format: Option<String>,
+        /// Traffic files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// ATTR=VALUE for an attribute the data lacks (repeatable).
+        #[arg(long = "set", value_name = "ATTR=VALUE")]
+        set: Vec<String>,
+        /// Baseline: every request on this model alias (needed when the data has no model).
+        #[arg(long, value_name = "ALIAS")]
+        baseline_model: Option<String>,
+        /// Also price this policy on the same traffic.
+        #[arg(long, value_name = "OTHER_RULES")]
+        diff: Option<PathBuf>,
+        /// Write the projected call events (JSON Lines) here.
+        #[arg(long, value_name = "FILE")]
+        emit_events: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// ServeGen: assumed prompt,output tokens per request.
+        #[arg(long, value_name = "IN,OUT", default_value = "1000,250")]
+        servegen_tokens: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -124,6 +155,27 @@ fn main() -> ExitCode {
             json,
             count,
         } => tools::bench(&path, requests.as_deref(), json, count),
+        Cmd::Replay {
+            rules,
+            format,
+            files,
+            set,
+            baseline_model,
+            diff,
+            emit_events,
+            json,
+            servegen_tokens,
+        } => replay_cmd::run(replay_cmd::Args {
+            rules,
+            format,
+            files,
+            set,
+            baseline_model,
+            diff,
+            emit_events,
+            json,
+            servegen_tokens,
+        }),
     };
     match r {
         Ok(true) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 //! up to [`INLINE_SLOTS`] attributes). [`Request`] is the owned form parsed
 //! from JSON, for the CLI, tests and replay; it is off the hot path.
 
+use crate::eval::TWO_POW_63;
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use tollgate_lang::{AttrId, Schema, Type};
@@ -149,7 +150,7 @@ impl<'a> Context<'a> {
         let value = match (expected, value) {
             (Type::Float, Slot::Int(i)) => Slot::Float(i as f64),
             (Type::Int, Slot::Float(f))
-                if f.fract() == 0.0 && f >= -9.223_372_036_854_775_808e18 && f < 9.223_372_036_854_775_808e18 =>
+                if f.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&f) =>
             {
                 Slot::Int(f as i64)
             }
@@ -409,7 +410,7 @@ fn convert(name: &str, ty: Type, v: &serde_json::Value) -> Result<Owned, Request
         match v {
             J::Number(n) => n.as_i64().or_else(|| {
                 let f = n.as_f64()?;
-                (f.fract() == 0.0 && f >= -9.223_372_036_854_775_808e18 && f < 9.223_372_036_854_775_808e18)
+                (f.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&f))
                     .then_some(f as i64)
             }),
             _ => None,

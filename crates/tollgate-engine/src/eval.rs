@@ -67,16 +67,19 @@ fn slot_value(s: Slot<'_>) -> Option<Value> {
     })
 }
 
+/// 2^63 as a float: every i64 lies in `[-2^63, 2^63)`.
+pub const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// Compare an int with a float exactly (no rounding of large ints).
 pub fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
     if f.is_nan() {
         return None;
     }
     // Every i64 lies in [-2^63, 2^63); compare against the float's range first.
-    if f >= 9.223_372_036_854_775_808e18 {
+    if f >= TWO_POW_63 {
         return Some(Ordering::Less);
     }
-    if f < -9.223_372_036_854_775_808e18 {
+    if f < -TWO_POW_63 {
         return Some(Ordering::Greater);
     }
     let t = f.trunc();

@@ -1,0 +1,119 @@
+//! `tollgate replay`: argument handling and printing; the work is in
+//! `tollgate_analysis`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tollgate_analysis::input::{read_path, servegen_gap_note, servegen_windows, ServeGenTokens};
+use tollgate_analysis::report::{diff_json, diff_text};
+use tollgate_analysis::{replay_emitting, Format, ReplayOptions, Trace};
+use tollgate_engine::CompiledPolicy;
+
+/// The parsed `replay` arguments.
+pub struct Args {
+    pub rules: PathBuf,
+    pub format: Option<String>,
+    pub files: Vec<PathBuf>,
+    pub set: Vec<String>,
+    pub baseline_model: Option<String>,
+    pub diff: Option<PathBuf>,
+    pub emit_events: Option<PathBuf>,
+    pub json: bool,
+    pub servegen_tokens: String,
+}
+
+fn compiled(path: &Path) -> Result<CompiledPolicy, String> {
+    let loaded = crate::load(path).ok_or_else(|| format!("cannot load `{}`", path.display()))?;
+    tollgate_engine::compile(loaded.policy).map_err(|e| e.to_string())
+}
+
+fn tokens(spec: &str) -> Result<ServeGenTokens, String> {
+    let (i, o) = spec
+        .split_once(',')
+        .ok_or_else(|| format!("`--servegen-tokens {spec}`: expected IN,OUT"))?;
+    let n = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`--servegen-tokens {spec}`: `{s}` is not a token count"))
+    };
+    Ok(ServeGenTokens {
+        input: n(i)?,
+        output: n(o)?,
+    })
+}
+
+/// Runs `tollgate replay`.
+pub fn run(a: Args) -> Result<bool, String> {
+    let format = match &a.format {
+        Some(f) => Some(
+            Format::parse(f).ok_or_else(|| format!("unknown format `{f}`: use events, azure, mooncake or servegen"))?,
+        ),
+        None => None,
+    };
+    let tokens = tokens(&a.servegen_tokens)?;
+    let mut parts: Vec<Trace> = Vec::new();
+    for f in &a.files {
+        parts.push(read_path(f, format, tokens).map_err(|e| e.to_string())?);
+    }
+    let servegen: Vec<&Trace> = parts
+        .iter()
+        .filter(|t| t.formats.contains(&Format::ServeGen))
+        .collect();
+    let gap_note = (!servegen.is_empty())
+        .then(|| servegen_gap_note(&servegen_windows(servegen.iter().copied())))
+        .flatten();
+    let mut trace = Trace::default();
+    for t in parts {
+        trace.append(t);
+    }
+    if trace.formats.contains(&Format::ServeGen) {
+        trace.notes.push(format!(
+            "servegen: rates expanded to round(rate x 600) requests per 10-minute window, each assumed {} prompt and {} output tokens (--servegen-tokens)",
+            tokens.input, tokens.output
+        ));
+    }
+    if let Some(n) = gap_note {
+        trace.notes.push(n);
+    }
+    let opts = ReplayOptions {
+        set: tollgate_analysis::replay::parse_sets(&a.set).map_err(|e| e.to_string())?,
+        baseline_model: a.baseline_model.clone(),
+        progress: true,
+    };
+    let policy = compiled(&a.rules)?;
+    let report = match &a.emit_events {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            let mut buf = Vec::with_capacity(2048);
+            let mut sink = |ev: &tollgate_cost::CallEvent| -> Result<(), String> {
+                buf.clear();
+                ev.write_json_line(&mut buf).map_err(|e| e.to_string())?;
+                w.write_all(&buf).map_err(|e| e.to_string())
+            };
+            let r = replay_emitting(&policy, &trace, &opts, Some(&mut sink)).map_err(|e| e.to_string())?;
+            w.flush().map_err(|e| e.to_string())?;
+            r
+        }
+        None => replay_emitting(&policy, &trace, &opts, None).map_err(|e| e.to_string())?,
+    };
+    let other = match &a.diff {
+        Some(path) => {
+            let b = compiled(path)?;
+            Some(replay_emitting(&b, &trace, &opts, None).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    if a.json {
+        let mut v = report.to_json();
+        if let (Some(b), Some(obj)) = (&other, v.as_object_mut()) {
+            obj.insert("diff".into(), diff_json(&report, b));
+        }
+        println!("{v}");
+    } else {
+        print!("{}", report.to_text());
+        if let Some(b) = &other {
+            print!("\n{}", diff_text(&report, b));
+        }
+    }
+    Ok(true)
+}
