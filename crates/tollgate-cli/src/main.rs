@@ -96,6 +96,11 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         count: usize,
     },
+    /// Capacity plans over recorded traffic.
+    Plan {
+        #[command(subcommand)]
+        what: PlanCmd,
+    },
     /// Price a policy on recorded traffic: baseline vs projected cost.
     Replay {
         /// Policy file or directory.
@@ -128,6 +133,37 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum PlanCmd {
+    /// Provisioned throughput at the traffic floor (held >= 16 h a day) vs on demand.
+    Provisioned {
+        /// Policy whose model prices the on-demand traffic.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Model alias of the policy.
+        #[arg(long, value_name = "ALIAS")]
+        model: String,
+        /// Tokens (prompt + output) per minute one model unit serves (your AWS quote).
+        #[arg(long, value_name = "N")]
+        unit_tokens_per_minute: u64,
+        /// USD per hour of one model unit (your AWS quote).
+        #[arg(long, value_name = "USD")]
+        unit_usd_per_hour: f64,
+        /// Input format (default: guessed).
+        #[arg(long, value_parser = ["events", "azure", "mooncake", "servegen"])]
+        format: Option<String>,
+        /// ServeGen: assumed prompt,output tokens per request.
+        #[arg(long, value_name = "IN,OUT", default_value = "1000,250")]
+        servegen_tokens: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Traffic files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
@@ -155,6 +191,28 @@ fn main() -> ExitCode {
             json,
             count,
         } => tools::bench(&path, requests.as_deref(), json, count),
+        Cmd::Plan {
+            what:
+                PlanCmd::Provisioned {
+                    rules,
+                    model,
+                    unit_tokens_per_minute,
+                    unit_usd_per_hour,
+                    format,
+                    servegen_tokens,
+                    json,
+                    files,
+                },
+        } => replay_cmd::plan_provisioned(replay_cmd::PlanArgs {
+            rules,
+            model,
+            unit_tokens_per_minute,
+            unit_usd_per_hour,
+            format,
+            servegen_tokens,
+            json,
+            files,
+        }),
         Cmd::Replay {
             rules,
             format,
@@ -307,7 +365,7 @@ fn read_request(arg: &str) -> Result<String, String> {
     }
 }
 
-fn explain(path: &PathBuf, request: &str, json: bool) -> Result<bool, String> {
+fn explain(path: &std::path::Path, request: &str, json: bool) -> Result<bool, String> {
     let Some(l) = load(path) else {
         return Ok(false);
     };
@@ -441,7 +499,7 @@ fn print_explanation(policy: &Policy, d: &Decision, ctx: &Context<'_>, steps: &[
     let _ = j;
 }
 
-fn decide(path: &PathBuf) -> Result<bool, String> {
+fn decide(path: &std::path::Path) -> Result<bool, String> {
     let Some(l) = load(path) else {
         return Ok(false);
     };

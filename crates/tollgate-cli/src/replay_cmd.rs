@@ -1,5 +1,5 @@
-//! `tollgate replay`: argument handling and printing; the work is in
-//! `tollgate_analysis`.
+//! `tollgate replay` and `tollgate plan provisioned`: argument handling
+//! and printing; the work is in `tollgate_analysis`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -58,6 +58,7 @@ pub fn run(a: Args) -> Result<bool, String> {
         .iter()
         .filter(|t| t.formats.contains(&Format::ServeGen))
         .collect();
+    let servegen_files = servegen.len();
     let gap_note = (!servegen.is_empty())
         .then(|| servegen_gap_note(&servegen_windows(servegen.iter().copied())))
         .flatten();
@@ -72,6 +73,10 @@ pub fn run(a: Args) -> Result<bool, String> {
         ));
     }
     if let Some(n) = gap_note {
+        if servegen_files > 1 {
+            // One summed gap note instead of one line per client file.
+            trace.notes.retain(|n| !n.ends_with("windows with rate 0"));
+        }
         trace.notes.push(n);
     }
     let opts = ReplayOptions {
@@ -113,6 +118,66 @@ pub fn run(a: Args) -> Result<bool, String> {
         print!("{}", report.to_text());
         if let Some(b) = &other {
             print!("\n{}", diff_text(&report, b));
+        }
+    }
+    Ok(true)
+}
+
+/// The parsed `plan provisioned` arguments.
+pub struct PlanArgs {
+    pub rules: PathBuf,
+    pub model: String,
+    pub unit_tokens_per_minute: u64,
+    pub unit_usd_per_hour: f64,
+    pub format: Option<String>,
+    pub servegen_tokens: String,
+    pub json: bool,
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs `tollgate plan provisioned`.
+pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
+    let format = match &a.format {
+        Some(f) => Some(Format::parse(f).ok_or_else(|| format!("unknown format `{f}`"))?),
+        None => None,
+    };
+    let tokens = tokens(&a.servegen_tokens)?;
+    let mut trace = Trace::default();
+    for f in &a.files {
+        trace.append(read_path(f, format, tokens).map_err(|e| e.to_string())?);
+    }
+    let loaded = crate::load(&a.rules).ok_or_else(|| format!("cannot load `{}`", a.rules.display()))?;
+    let p = &loaded.policy;
+    let model = p
+        .model_by_alias(&a.model)
+        .and_then(|m| p.model(m))
+        .ok_or_else(|| format!("`--model {}` is not a model of the policy", a.model))?;
+    if !(a.unit_usd_per_hour.is_finite() && a.unit_usd_per_hour >= 0.0) {
+        return Err(format!("`--unit-usd-per-hour {}` must be a non-negative number", a.unit_usd_per_hour));
+    }
+    let terms = tollgate_analysis::capacity::UnitTerms {
+        tokens_per_minute: a.unit_tokens_per_minute,
+        nanos_per_hour: (a.unit_usd_per_hour * 1e9).round() as u64,
+    };
+    let plan = tollgate_analysis::capacity::plan_provisioned(&trace, &model.prices, terms)
+        .ok_or_else(|| "no traffic in the files".to_owned())?;
+    let assumption = trace.formats.contains(&Format::ServeGen).then(|| {
+        format!(
+            "servegen: each request assumed {} prompt and {} output tokens (--servegen-tokens); on-demand prices of `{}` ({})",
+            tokens.input, tokens.output, model.alias, model.id
+        )
+    });
+    if a.json {
+        let mut v = plan.to_json();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("model".into(), model.alias.clone().into());
+            obj.insert("notes".into(), assumption.into_iter().collect::<Vec<_>>().into());
+        }
+        println!("{v}");
+    } else {
+        print!("{}", plan.to_text());
+        if let Some(n) = assumption {
+            println!("note: {n}");
         }
     }
     Ok(true)

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 use tollgate_engine::decision::rule_name;
+use tollgate_engine::synth::Rng;
 use tollgate_engine::Request;
 use tollgate_lang::expr::{TExpr, TKind};
 use tollgate_lang::policy::Section;
@@ -125,23 +126,9 @@ pub fn diff(old: &Path, new: &Path, requests: &Path, json: bool) -> Result<bool,
     Ok(bad.is_empty())
 }
 
-/// A small deterministic generator (xorshift), so runs are repeatable.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn pick<T: Clone>(&mut self, v: &[T]) -> Option<T> {
-        if v.is_empty() {
-            return None;
-        }
-        v.get((self.next() % v.len() as u64) as usize).cloned()
-    }
+/// A random element of `v`.
+fn pick<T: Clone>(rng: &mut Rng, v: &[T]) -> Option<T> {
+    v.get(rng.below(v.len() as u64) as usize).cloned()
 }
 
 /// Requests built from the literals the policy compares attributes with.
@@ -173,28 +160,28 @@ pub fn generate(policy: &Policy, count: usize) -> Vec<Request> {
             }
         }
     }
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         let mut req = Request::default();
         for (id, def) in policy.schema.iter() {
-            if rng.next() % 8 == 0 {
+            if rng.below(8) == 0 {
                 continue; // sometimes missing
             }
             use tollgate_engine::Owned;
             let v = match def.ty {
-                Type::Bool => Some(Owned::Bool(rng.next() % 2 == 0)),
+                Type::Bool => Some(Owned::Bool(rng.below(2) == 0)),
                 Type::Int => Some(Owned::Int(
-                    rng.pick(ints.get(&id.0).map(Vec::as_slice).unwrap_or(&[]))
-                        .unwrap_or((rng.next() % 20_000) as i64),
+                    pick(&mut rng, ints.get(&id.0).map(Vec::as_slice).unwrap_or(&[]))
+                        .unwrap_or(rng.below(20_000) as i64),
                 )),
-                Type::Float => Some(Owned::Float((rng.next() % 1000) as f64 / 10.0)),
+                Type::Float => Some(Owned::Float(rng.below(1000) as f64 / 10.0)),
                 Type::String => Some(Owned::Str(
-                    rng.pick(strs.get(&id.0).map(Vec::as_slice).unwrap_or(&[]))
-                        .unwrap_or_else(|| format!("v{}", rng.next() % 10)),
+                    pick(&mut rng, strs.get(&id.0).map(Vec::as_slice).unwrap_or(&[]))
+                        .unwrap_or_else(|| format!("v{}", rng.below(10))),
                 )),
                 Type::List(tollgate_lang::Elem::String) => {
-                    let n = rng.next() % 4;
+                    let n = rng.below(4);
                     Some(Owned::StrList((0..n).map(|i| format!("doc-{i}")).collect()))
                 }
                 Type::List(_) => Some(Owned::IntList(vec![1, 2, 3])),

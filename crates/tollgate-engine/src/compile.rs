@@ -3,11 +3,14 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `compile.rs` | the public API, rules split for indexing, `decide` |
+//! | `compile.rs` | the public API and `decide` |
+//! | `rules` | a section's rules split into dispatchable constraints and residuals |
+//! | `intern` | conditions to predicates, interned per policy |
 //! | `build` | a section's structure: choosing splits, copying or forking, limits |
+//! | `plan` | the buckets of one split |
 //! | `tree` | the nodes and the walk |
-//! | `pred` | residual predicates, interned per policy |
-//! | `ir` | the expression IR for conjuncts of any other shape |
+//! | `pred` | residual predicates and their tests |
+//! | `ir`, `value` | the expression IR for conjuncts of any other shape, and its evaluation |
 //! | `strmap` | string constants matched without hashing or `memcmp` when short |
 //!
 //! # How a decision runs
@@ -90,19 +93,23 @@
 #![warn(clippy::indexing_slicing)]
 
 mod build;
+mod intern;
 mod ir;
+mod plan;
 mod pred;
+mod rules;
 mod strmap;
 mod tree;
+mod value;
 
 use crate::context::{Context, Slot};
 use crate::decision::{decide_reference, effective_cap, Decision, RuleIdx};
-use build::{Cons, Dispatch, Limits, RuleSpec, MAX_CONS};
+use build::Limits;
+use intern::PredPool;
 use ir::{Bail, SlotKind};
-use pred::{Form, Pred, PredPool};
-use tollgate_lang::constraint::{Conjunction, Constraint};
-use tollgate_lang::expr::TExpr;
-use tollgate_lang::policy::{Policy, Rule, Scope, Section};
+use pred::Pred;
+use rules::{specs, Dispatch};
+use tollgate_lang::policy::{Policy, Scope, Section};
 use tollgate_lang::AttrId;
 use tree::SectionIndex;
 
@@ -267,53 +274,6 @@ fn build_sections(policy: &Policy, limits: CompileLimits) -> Result<Built, Compi
         })?;
     }
     Ok((pool.into_preds().into_boxed_slice(), sections))
-}
-
-/// The rules of a section, split for indexing (rules that can never match
-/// are left out).
-fn specs<'p, T>(
-    rules: &'p [Rule<T>],
-    scope: impl Fn(&T) -> Option<AttrId>,
-    pool: &mut PredPool<'p>,
-    dispatch: &[Dispatch],
-) -> Vec<RuleSpec> {
-    let mut out = Vec::with_capacity(rules.len());
-    for (i, r) in rules.iter().enumerate() {
-        let mut conj = Conjunction::of(r.when.as_ref());
-        if let Some(a) = scope(&r.then) {
-            let c = conj
-                .attrs
-                .get(&a)
-                .map_or(Constraint::Present, |c| c.intersect(&Constraint::Present));
-            conj.never |= c == Constraint::Empty;
-            conj.attrs.insert(a, c);
-        }
-        if conj.never {
-            continue;
-        }
-        let mut spec = RuleSpec {
-            rule: i as u32,
-            cons: Vec::new(),
-            fixed: Vec::new(),
-        };
-        for (attr, c) in &conj.attrs {
-            let form = Form::of(c);
-            let pred = pool.form(*attr, &form);
-            let fits = dispatch.get(attr.index()).is_some_and(|d| d.fits(&form));
-            if fits && spec.cons.len() < MAX_CONS {
-                spec.cons.push(Cons {
-                    attr: *attr,
-                    form,
-                    pred,
-                });
-            } else {
-                spec.fixed.push(pred);
-            }
-        }
-        spec.fixed.extend(conj.rest.iter().map(|e: &&'p TExpr| pool.expr(e)));
-        out.push(spec);
-    }
-    out
 }
 
 impl CompiledPolicy {

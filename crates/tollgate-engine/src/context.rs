@@ -94,6 +94,22 @@ impl Slot<'_> {
     }
 }
 
+/// Does a slot value have exactly type `t`? (`Missing` fits every type.)
+#[inline]
+fn slot_has_type(v: &Slot<'_>, t: Type) -> bool {
+    use tollgate_lang::Elem;
+    matches!(
+        (t, v),
+        (_, Slot::Missing)
+            | (Type::Bool, Slot::Bool(_))
+            | (Type::Int, Slot::Int(_))
+            | (Type::Float, Slot::Float(_))
+            | (Type::String, Slot::Str(_))
+            | (Type::List(Elem::String), Slot::StrList(_))
+            | (Type::List(Elem::Int), Slot::IntList(_))
+    )
+}
+
 /// A value of the wrong type for its attribute.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContextError {
@@ -121,9 +137,15 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// An empty context (every attribute missing).
+    #[inline]
     pub fn new(schema: &'a Schema) -> Context<'a> {
-        let mut slots = SmallVec::new();
-        slots.resize(schema.len(), Slot::Missing);
+        let n = schema.len();
+        let slots = if n <= INLINE_SLOTS {
+            // Built in place from an array: no intermediate vector to move.
+            SmallVec::from_buf_and_len([Slot::Missing; INLINE_SLOTS], n)
+        } else {
+            SmallVec::from_elem(Slot::Missing, n)
+        };
         Context { schema, slots }
     }
 
@@ -141,12 +163,25 @@ impl<'a> Context<'a> {
 
     /// Set a slot, checking its type. An int is accepted for a float
     /// attribute, and an integral float for an int attribute.
+    #[inline]
     pub fn set(&mut self, id: AttrId, value: Slot<'a>) -> Result<(), ContextError> {
-        let expected = self
-            .schema
-            .get(id)
-            .map(|d| d.ty)
-            .ok_or(ContextError::NoSuchSlot(id.0))?;
+        let expected = match self.schema.get(id) {
+            Some(d) => d.ty,
+            None => return Err(ContextError::NoSuchSlot(id.0)),
+        };
+        // Fast path: the value already has the declared type.
+        if slot_has_type(&value, expected) {
+            if let Some(s) = self.slots.get_mut(id.index()) {
+                *s = value;
+            }
+            return Ok(());
+        }
+        self.set_converted(id, expected, value)
+    }
+
+    /// The slow path of [`Context::set`]: numeric conversions and type errors.
+    #[cold]
+    fn set_converted(&mut self, id: AttrId, expected: Type, value: Slot<'a>) -> Result<(), ContextError> {
         let value = match (expected, value) {
             (Type::Float, Slot::Int(i)) => Slot::Float(i as f64),
             (Type::Int, Slot::Float(f))

@@ -270,7 +270,14 @@ struct Shape {
     experiments: &'static [i64],
 }
 
-const FEATURES: [Option<&str>; 6] = [Some("kb"), Some("agent"), Some("chat"), Some("docs"), Some("other"), None];
+const FEATURES: [Option<&str>; 6] = [
+    Some("kb"),
+    Some("agent"),
+    Some("chat"),
+    Some("docs"),
+    Some("other"),
+    None,
+];
 const TASKS: [&str; 4] = ["classify", "extract", "summarize", "answer"];
 const TIERS: [Option<&str>; 4] = [Some("free"), Some("pro"), Some("enterprise"), None];
 const REGIONS: [&str; 4] = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1"];
@@ -380,7 +387,10 @@ fn decide_makes_no_heap_allocation() {
     let policy = load_str("alloc.toml", POLICY, &LoadOptions::default())
         .unwrap_or_else(|e| panic!("{}", e.render()))
         .policy;
-    assert!(policy.rule_count() >= 30, "a realistic policy has about 30 rules");
+    assert!(
+        policy.rule_count() >= 30,
+        "a realistic policy has about 30 rules"
+    );
     let compiled = compile(policy.clone()).expect("compiles");
     let schema = &policy.schema;
     let ids = Ids::new(schema);
@@ -393,11 +403,18 @@ fn decide_makes_no_heap_allocation() {
         let ctx = ids.context(schema, s);
         let d = compiled.decide(&ctx);
         assert_eq!(d, decide_reference(&policy, &ctx));
-        for (n, r) in matched.iter_mut().zip([d.route, d.cache, d.prompt_cache, d.batch, d.limit, d.budget]) {
+        for (n, r) in
+            matched
+                .iter_mut()
+                .zip([d.route, d.cache, d.prompt_cache, d.batch, d.limit, d.budget])
+        {
             *n += r.is_some() as usize;
         }
     }
-    assert!(matched.iter().all(|n| *n > 0), "every section decides some requests: {matched:?}");
+    assert!(
+        matched.iter().all(|n| *n > 0),
+        "every section decides some requests: {matched:?}"
+    );
 
     let before = allocations();
     let mut routed = 0usize;
@@ -410,7 +427,12 @@ fn decide_makes_no_heap_allocation() {
     }
     let after = allocations();
     assert!(routed > 0);
-    assert_eq!(after - before, 0, "heap allocations in {} decisions", 50 * shapes.len());
+    assert_eq!(
+        after - before,
+        0,
+        "heap allocations in {} decisions",
+        50 * shapes.len()
+    );
 }
 
 #[test]

@@ -92,13 +92,28 @@ impl Req {
         set("requested_max_tokens", self.requested.map(Slot::Int));
         set("score", self.score.map(Slot::Float));
         set("flag", self.flag.map(Slot::Bool));
-        set("tags", self.tags.as_deref().map(|t| Slot::StrList(StrList::Strings(t))));
+        set(
+            "tags",
+            self.tags
+                .as_deref()
+                .map(|t| Slot::StrList(StrList::Strings(t))),
+        );
         set("ids", self.ids.as_deref().map(Slot::IntList));
         ctx
     }
 }
 
-const STRS: [&str; 9] = ["a", "b", "c", "free", "pro", "", "hello world", "/cmd x", "héllo"];
+const STRS: [&str; 9] = [
+    "a",
+    "b",
+    "c",
+    "free",
+    "pro",
+    "",
+    "hello world",
+    "/cmd x",
+    "héllo",
+];
 /// Strings that differ only late, around the lengths where the compiled
 /// string tables change how they pack and compare (4, 8, 16 bytes).
 const SIMILAR: [&str; 14] = [
@@ -134,11 +149,24 @@ fn int_lit() -> impl Strategy<Value = String> {
 }
 
 fn float_lit() -> impl Strategy<Value = &'static str> {
-    select(&["0.5", "-1.5", "0.0", "2.5", "3.0", "1.0", "100000000000000000000.0"][..])
+    select(
+        &[
+            "0.5",
+            "-1.5",
+            "0.0",
+            "2.5",
+            "3.0",
+            "1.0",
+            "100000000000000000000.0",
+        ][..],
+    )
 }
 
 fn quoted(v: &[&str]) -> String {
-    v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn int_expr() -> BoxedStrategy<String> {
@@ -149,7 +177,11 @@ fn int_expr() -> BoxedStrategy<String> {
     ];
     leaf.prop_recursive(2, 6, 2, |inner| {
         prop_oneof![
-            (inner.clone(), select(&["+", "-", "*", "/", "%"][..]), inner.clone())
+            (
+                inner.clone(),
+                select(&["+", "-", "*", "/", "%"][..]),
+                inner.clone()
+            )
                 .prop_map(|(a, o, b)| format!("({a} {o} {b})")),
             inner.clone().prop_map(|a| format!("-({a})")),
             (bool_atom(), inner.clone(), inner).prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
@@ -159,10 +191,17 @@ fn int_expr() -> BoxedStrategy<String> {
 }
 
 fn float_expr() -> BoxedStrategy<String> {
-    let leaf = prop_oneof![Just("score".to_string()), float_lit().prop_map(String::from)];
+    let leaf = prop_oneof![
+        Just("score".to_string()),
+        float_lit().prop_map(String::from)
+    ];
     leaf.prop_recursive(2, 4, 2, |inner| {
         prop_oneof![
-            (inner.clone(), select(&["+", "-", "*", "/"][..]), inner.clone())
+            (
+                inner.clone(),
+                select(&["+", "-", "*", "/"][..]),
+                inner.clone()
+            )
                 .prop_map(|(a, o, b)| format!("({a} {o} {b})")),
             inner.prop_map(|a| format!("-({a})")),
         ]
@@ -213,7 +252,9 @@ fn bool_atom() -> BoxedStrategy<String> {
     let int_attr = || select(&["tokens", "n", "requested_max_tokens"][..]);
     let cmp = || select(&["==", "!=", "<", "<=", ">", ">="][..]);
     let any_attr = select(
-        &["feature", "tier", "tenant", "prompt", "tokens", "n", "score", "flag", "tags", "ids"][..],
+        &[
+            "feature", "tier", "tenant", "prompt", "tokens", "n", "score", "flag", "tags", "ids",
+        ][..],
     );
     prop_oneof![
         4 => (str_attr(), select(&["==", "!="][..]), str_lit())
@@ -268,7 +309,8 @@ fn bool_expr() -> BoxedStrategy<String> {
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} && {b})")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
             inner.clone().prop_map(|a| format!("!({a})")),
-            (inner.clone(), inner.clone(), inner).prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
+            (inner.clone(), inner.clone(), inner)
+                .prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
         ]
     })
     .boxed()
@@ -321,7 +363,10 @@ struct Rule {
 }
 
 fn rules(max: usize) -> impl Strategy<Value = Vec<Rule>> {
-    prop::collection::vec((when(), any::<u8>()).prop_map(|(when, pick)| Rule { when, pick }), 0..max)
+    prop::collection::vec(
+        (when(), any::<u8>()).prop_map(|(when, pick)| Rule { when, pick }),
+        0..max,
+    )
 }
 
 fn policy_text(sections: &[Vec<Rule>; 6]) -> String {
@@ -336,7 +381,9 @@ fn policy_text(sections: &[Vec<Rule>; 6]) -> String {
             t += &match s {
                 Section::Route => {
                     let model = ["sonnet", "haiku"][r.pick as usize % 2];
-                    let cap = cap.map(|c| format!("max_output_tokens = {c}\n")).unwrap_or_default();
+                    let cap = cap
+                        .map(|c| format!("max_output_tokens = {c}\n"))
+                        .unwrap_or_default();
                     format!("model = \"{model}\"\n{cap}")
                 }
                 Section::Cache => {
@@ -345,7 +392,9 @@ fn policy_text(sections: &[Vec<Rule>; 6]) -> String {
                 }
                 Section::PromptCache => "points = [\"system\"]\n".to_string(),
                 Section::Batch => String::new(),
-                Section::Limit => cap.map(|c| format!("max_output_tokens = {c}\n")).unwrap_or_default(),
+                Section::Limit => cap
+                    .map(|c| format!("max_output_tokens = {c}\n"))
+                    .unwrap_or_default(),
                 Section::Budget => "daily_usd = 1.0\naction = \"reject\"\n".to_string(),
             };
         }
@@ -353,40 +402,80 @@ fn policy_text(sections: &[Vec<Rule>; 6]) -> String {
     t
 }
 
-fn maybe<T: std::fmt::Debug + Clone>(s: impl Strategy<Value = T>) -> impl Strategy<Value = Option<T>> {
+fn maybe<T: std::fmt::Debug + Clone>(
+    s: impl Strategy<Value = T>,
+) -> impl Strategy<Value = Option<T>> {
     prop_oneof![1 => Just(None), 3 => s.prop_map(Some)]
 }
 
 fn req() -> impl Strategy<Value = Req> {
     let s = || maybe(str_lit().prop_map(String::from));
-    let i = || maybe(prop_oneof![4 => -3i64..10, 1 => select(&INTS[..]), 1 => Just(i64::MIN), 1 => any::<i64>()]);
+    let i = || {
+        maybe(
+            prop_oneof![4 => -3i64..10, 1 => select(&INTS[..]), 1 => Just(i64::MIN), 1 => any::<i64>()],
+        )
+    };
     let f = maybe(select(
-        &[0.5, -1.5, 0.0, -0.0, 2.5, 3.0, 1.0, 2.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 9.3e18, -9.3e18, 1e20][..],
+        &[
+            0.5,
+            -1.5,
+            0.0,
+            -0.0,
+            2.5,
+            3.0,
+            1.0,
+            2.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            9.3e18,
+            -9.3e18,
+            1e20,
+        ][..],
     ));
     (
-        (s(), s(), s(), maybe(select(&["hello world", "/cmd x", "Prove it", "", "héllo wörld", "o"][..]).prop_map(String::from))),
+        (
+            s(),
+            s(),
+            s(),
+            maybe(
+                select(&["hello world", "/cmd x", "Prove it", "", "héllo wörld", "o"][..])
+                    .prop_map(String::from),
+            ),
+        ),
         (i(), i(), i(), f, maybe(any::<bool>())),
-        maybe(prop::collection::vec(str_lit().prop_map(String::from), 0..3)),
-        maybe(prop::collection::vec(prop_oneof![-3i64..10, select(&INTS[..])], 0..3)),
+        maybe(prop::collection::vec(
+            str_lit().prop_map(String::from),
+            0..3,
+        )),
+        maybe(prop::collection::vec(
+            prop_oneof![-3i64..10, select(&INTS[..])],
+            0..3,
+        )),
     )
-        .prop_map(|((feature, tier, tenant, prompt), (tokens, n, requested, score, flag), tags, ids)| Req {
-            feature,
-            tier,
-            tenant,
-            prompt,
-            tokens,
-            n,
-            requested,
-            score,
-            flag,
-            tags,
-            ids,
-        })
+        .prop_map(
+            |((feature, tier, tenant, prompt), (tokens, n, requested, score, flag), tags, ids)| {
+                Req {
+                    feature,
+                    tier,
+                    tenant,
+                    prompt,
+                    tokens,
+                    n,
+                    requested,
+                    score,
+                    flag,
+                    tags,
+                    ids,
+                }
+            },
+        )
 }
 
 fn sections() -> impl Strategy<Value = [Vec<Rule>; 6]> {
     let big = prop_oneof![3 => rules(10), 1 => rules(40)];
-    (big, rules(8), rules(6), rules(4), rules(8), rules(4)).prop_map(|(a, b, c, d, e, f)| [a, b, c, d, e, f])
+    (big, rules(8), rules(6), rules(4), rules(8), rules(4))
+        .prop_map(|(a, b, c, d, e, f)| [a, b, c, d, e, f])
 }
 
 proptest! {
@@ -422,14 +511,25 @@ fn routes(whens: &[&str]) -> String {
 fn route_of(c: &CompiledPolicy, r: &Req) -> Option<u32> {
     let ctx = r.context(&c.policy().schema);
     let d = c.decide(&ctx);
-    assert_eq!(d, decide_reference(c.policy(), &ctx), "compiled and reference differ on {r:?}");
+    assert_eq!(
+        d,
+        decide_reference(c.policy(), &ctx),
+        "compiled and reference differ on {r:?}"
+    );
     d.route.map(|r| r.0)
 }
 
 #[test]
 fn first_match_order_is_kept_when_an_unindexed_rule_comes_first() {
     let mut whens = vec!["prompt.contains(\"o\")", "tokens * 2 > 10"];
-    whens.extend(["feature == \"a\"", "feature == \"b\"", "feature == \"a\" && tier == \"pro\""].repeat(4));
+    whens.extend(
+        [
+            "feature == \"a\"",
+            "feature == \"b\"",
+            "feature == \"a\" && tier == \"pro\"",
+        ]
+        .repeat(4),
+    );
     whens.push("size(tags) > 0");
     let (c, _) = both(&routes(&whens));
     let req = |prompt: &str, tokens: i64, feature: &str| Req {
@@ -461,8 +561,16 @@ fn a_missing_attribute_fails_atoms_and_is_absorbed_by_or() {
         "!has(feature)",
     ]));
     let empty = Req::default();
-    assert_eq!(route_of(&c, &empty), Some(3), "atoms on missing attributes are errors");
-    let (c, _) = both(&routes(&["feature != \"a\"", "tokens / n > 1 || flag", "!has(feature)"]));
+    assert_eq!(
+        route_of(&c, &empty),
+        Some(3),
+        "atoms on missing attributes are errors"
+    );
+    let (c, _) = both(&routes(&[
+        "feature != \"a\"",
+        "tokens / n > 1 || flag",
+        "!has(feature)",
+    ]));
     assert_eq!(route_of(&c, &empty), Some(2));
     let flagged = Req {
         flag: Some(true),
@@ -470,7 +578,11 @@ fn a_missing_attribute_fails_atoms_and_is_absorbed_by_or() {
         n: Some(0),
         ..Req::default()
     };
-    assert_eq!(route_of(&c, &flagged), Some(1), "division by zero is absorbed by `|| true`");
+    assert_eq!(
+        route_of(&c, &flagged),
+        Some(1),
+        "division by zero is absorbed by `|| true`"
+    );
 }
 
 #[test]
@@ -488,13 +600,24 @@ fn cache_rules_need_their_scope_attribute() {
         tenant: None,
         ..with.clone()
     };
-    assert_eq!(c.decide(&with.context(&p.schema)).cache.map(|r| r.0), Some(0));
-    assert_eq!(c.decide(&without.context(&p.schema)).cache.map(|r| r.0), Some(1));
+    assert_eq!(
+        c.decide(&with.context(&p.schema)).cache.map(|r| r.0),
+        Some(0)
+    );
+    assert_eq!(
+        c.decide(&without.context(&p.schema)).cache.map(|r| r.0),
+        Some(1)
+    );
 }
 
 #[test]
 fn a_context_of_another_schema_is_decided_by_the_reference() {
-    let (c, p) = both(&routes(&["feature == \"a\"", "tokens > 3", "size(tags) > 0", "flag"]));
+    let (c, p) = both(&routes(&[
+        "feature == \"a\"",
+        "tokens > 3",
+        "size(tags) > 0",
+        "flag",
+    ]));
     // The same names with other types: every slot the compiled policy reads
     // holds a value of a type it does not expect.
     let mut other = Schema::new();
@@ -524,7 +647,13 @@ fn the_example_policy_passes_its_tests_compiled() {
     let results = tollgate_engine::testing::run_tests(&loaded.policy, &|ctx| compiled.decide(ctx));
     assert!(!results.is_empty());
     for r in &results {
-        assert!(r.passed(), "{}: {:?} {:?}", r.name, r.mismatches, r.request_error);
+        assert!(
+            r.passed(),
+            "{}: {:?} {:?}",
+            r.name,
+            r.mismatches,
+            r.request_error
+        );
     }
 }
 
@@ -579,7 +708,11 @@ fn ten_thousand_generated_rules_compile_and_agree() {
     for _ in 0..1_000 {
         let r = generated_request(&mut rng);
         let ctx = r.context(&policy.schema);
-        assert_eq!(compiled.decide(&ctx), decide_reference(&policy, &ctx), "{r:?}");
+        assert_eq!(
+            compiled.decide(&ctx),
+            decide_reference(&policy, &ctx),
+            "{r:?}"
+        );
     }
 }
 
@@ -628,7 +761,10 @@ fn generated_conjunct(rng: &mut SplitMix) -> String {
         15 => "!flag".into(),
         16 => "flag".into(),
         17 => format!("score >= 0.{}", rng.below(10)),
-        18 => format!("prompt.contains(\"{}\")", ["o", "x", "he"][rng.below(3) as usize]),
+        18 => format!(
+            "prompt.contains(\"{}\")",
+            ["o", "x", "he"][rng.below(3) as usize]
+        ),
         _ => "prompt.matches(\"^/[a-z]+\")".into(),
     }
 }
@@ -639,7 +775,10 @@ fn generated_policy(rng: &mut SplitMix, rules: usize) -> String {
         let k = 2 + rng.below(2);
         let when: Vec<String> = (0..k).map(|_| generated_conjunct(rng)).collect();
         let model = ["sonnet", "haiku"][rng.below(2) as usize];
-        t += &format!("\n[[route]]\nname = \"r{i}\"\nwhen = '{}'\nmodel = \"{model}\"\n", when.join(" && "));
+        t += &format!(
+            "\n[[route]]\nname = \"r{i}\"\nwhen = '{}'\nmodel = \"{model}\"\n",
+            when.join(" && ")
+        );
     }
     t
 }

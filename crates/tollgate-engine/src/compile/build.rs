@@ -32,8 +32,11 @@
 //! the example policy, by instructions per decision: leaves of 2 beat 4 and
 //! 6 by 5 to 10%; the space factor (1 to 16) moves little.
 
+use super::intern::Form;
 use super::ir::SlotKind;
-use super::pred::{Form, Pred, PredId};
+use super::plan::{bits, merge, plan, Entry, Plan};
+use super::pred::{Pred, PredId};
+use super::rules::{Dispatch, RuleSpec};
 use super::strmap::StrMap;
 use super::tree::{Leaf, LeafEntry, Node, NodeId, NodeSlot, Ref, SectionIndex, EMPTY, NO_MEMO};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -53,57 +56,6 @@ const MAX_DEPTH: usize = 32;
 /// checked in leaves.
 pub(crate) const MAX_CONS: usize = 64;
 
-/// How a node can dispatch on an attribute, from its declared type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dispatch {
-    Str,
-    Int,
-    Bool,
-    Present(SlotKind),
-}
-
-impl Dispatch {
-    pub(crate) fn of(kind: SlotKind) -> Dispatch {
-        match kind {
-            SlotKind::Str => Dispatch::Str,
-            SlotKind::Int => Dispatch::Int,
-            SlotKind::Bool => Dispatch::Bool,
-            k => Dispatch::Present(k),
-        }
-    }
-
-    /// Can a node of this kind decide the constraint?
-    pub(crate) fn fits(self, f: &Form) -> bool {
-        matches!(
-            (self, f),
-            (_, Form::Present)
-                | (Dispatch::Str, Form::StrIn(_) | Form::StrNotIn(_))
-                | (Dispatch::Int, Form::Int(_))
-                | (Dispatch::Bool, Form::Bool(_))
-        )
-    }
-}
-
-/// A constraint a rule puts on one attribute.
-#[derive(Debug, Clone)]
-pub(crate) struct Cons {
-    pub(crate) attr: AttrId,
-    pub(crate) form: Form,
-    /// The same constraint as a residual predicate, for leaves.
-    pub(crate) pred: PredId,
-}
-
-/// One rule, ready for indexing.
-#[derive(Debug, Clone)]
-pub(crate) struct RuleSpec {
-    /// Index in the section.
-    pub(crate) rule: u32,
-    /// Constraints the structure may dispatch on (at most [`MAX_CONS`]).
-    pub(crate) cons: Vec<Cons>,
-    /// Residual predicates checked in leaves whatever the path.
-    pub(crate) fixed: Vec<PredId>,
-}
-
 /// Size limits for one section.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -117,23 +69,6 @@ pub(crate) struct Overflow {
     pub(crate) what: &'static str,
     pub(crate) needed: usize,
     pub(crate) limit: usize,
-}
-
-/// A rule in a group: its spec and the constraints still to check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Entry {
-    spec: u32,
-    mask: u64,
-}
-
-fn bits(mut m: u64) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (m != 0).then(|| {
-            let j = m.trailing_zeros() as usize;
-            m &= m - 1;
-            j
-        })
-    })
 }
 
 /// Build a section. `dispatch` is indexed by attribute slot.
@@ -164,7 +99,9 @@ pub(crate) fn build(
         .enumerate()
         .map(|(i, s)| Entry {
             spec: i as u32,
-            mask: u64::MAX.checked_shr(64 - s.cons.len().min(MAX_CONS) as u32).unwrap_or(0),
+            mask: u64::MAX
+                .checked_shr(64 - s.cons.len().min(MAX_CONS) as u32)
+                .unwrap_or(0),
         })
         .collect();
     let all = b.truncate(all);
@@ -195,50 +132,6 @@ pub(crate) fn build(
         leaf_entries: b.leaf_entries,
         depth: b.depth,
     })
-}
-
-/// How a group's constrained rules spread over an attribute's values.
-enum Plan {
-    Str { values: Vec<Box<str>>, buckets: Vec<Vec<Entry>>, other: Vec<Entry> },
-    Int { cuts: Vec<i64>, buckets: Vec<Vec<Entry>> },
-    Bool { yes: Vec<Entry>, no: Vec<Entry> },
-    Present { present: Vec<Entry> },
-}
-
-impl Plan {
-    fn buckets_mut(&mut self) -> Vec<&mut Vec<Entry>> {
-        match self {
-            Plan::Str { buckets, other, .. } => buckets.iter_mut().chain(std::iter::once(other)).collect(),
-            Plan::Int { buckets, .. } => buckets.iter_mut().collect(),
-            Plan::Bool { yes, no } => vec![yes, no],
-            Plan::Present { present } => vec![present],
-        }
-    }
-
-    fn buckets(&self) -> Vec<&Vec<Entry>> {
-        match self {
-            Plan::Str { buckets, other, .. } => buckets.iter().chain(std::iter::once(other)).collect(),
-            Plan::Int { buckets, .. } => buckets.iter().collect(),
-            Plan::Bool { yes, no } => vec![yes, no],
-            Plan::Present { present } => vec![present],
-        }
-    }
-}
-
-/// Merge two groups, each in rule order.
-fn merge(a: &[Entry], b: &[Entry]) -> Vec<Entry> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (a.iter().peekable(), b.iter().peekable());
-    loop {
-        let next = match (i.peek(), j.peek()) {
-            (Some(x), Some(y)) if x.spec <= y.spec => i.next(),
-            (Some(_), Some(_)) | (None, Some(_)) => j.next(),
-            (Some(_), None) => i.next(),
-            (None, None) => break,
-        };
-        out.extend(next.copied());
-    }
-    out
 }
 
 struct Builder<'s> {
@@ -328,106 +221,12 @@ impl<'s> Builder<'s> {
     /// The rule's constraint on `attr`, with its bit.
     fn find(&self, e: &Entry, attr: AttrId) -> Option<(u64, &'s Form)> {
         let spec = self.spec(e)?;
-        bits(e.mask)
-            .find_map(|j| spec.cons.get(j).filter(|c| c.attr == attr).map(|c| (1u64 << j, &c.form)))
-    }
-
-    fn plan(&self, attr: AttrId, c: &[(Entry, &'s Form)]) -> Plan {
-        let kind = self.dispatch.get(attr.index()).copied();
-        match kind {
-            Some(Dispatch::Str) => {
-                let mut values: Vec<&str> = c
-                    .iter()
-                    .flat_map(|(_, f)| match f {
-                        Form::StrIn(s) | Form::StrNotIn(s) => s.as_slice(),
-                        _ => &[],
-                    })
-                    .map(|s| &**s)
-                    .collect();
-                values.sort_unstable();
-                values.dedup();
-                let at: FxHashMap<&str, usize> = values.iter().enumerate().map(|(i, v)| (*v, i)).collect();
-                let mut buckets = vec![Vec::new(); values.len()];
-                let mut other = Vec::new();
-                for (e, f) in c {
-                    match f {
-                        Form::StrIn(s) => {
-                            for i in s.iter().filter_map(|v| at.get(&**v)) {
-                                if let Some(b) = buckets.get_mut(*i) {
-                                    b.push(*e);
-                                }
-                            }
-                        }
-                        Form::StrNotIn(s) => {
-                            for (v, b) in values.iter().zip(buckets.iter_mut()) {
-                                if s.binary_search_by(|x| (**x).cmp(v)).is_err() {
-                                    b.push(*e);
-                                }
-                            }
-                            other.push(*e);
-                        }
-                        _ => {
-                            buckets.iter_mut().for_each(|b| b.push(*e));
-                            other.push(*e);
-                        }
-                    }
-                }
-                Plan::Str {
-                    values: values.into_iter().map(Box::from).collect(),
-                    buckets,
-                    other,
-                }
-            }
-            Some(Dispatch::Int) => {
-                let mut cuts: Vec<i64> = Vec::new();
-                for (_, f) in c {
-                    if let Form::Int(r) = f {
-                        for (lo, hi) in r {
-                            if *lo != i64::MIN {
-                                cuts.push(*lo);
-                            }
-                            if let Some(h) = hi.checked_add(1) {
-                                cuts.push(h);
-                            }
-                        }
-                    }
-                }
-                cuts.sort_unstable();
-                cuts.dedup();
-                let at = |v: i64| cuts.partition_point(|c| *c <= v);
-                let mut buckets = vec![Vec::new(); cuts.len() + 1];
-                for (e, f) in c {
-                    match f {
-                        Form::Int(r) => {
-                            for (lo, hi) in r {
-                                for b in buckets.iter_mut().take(at(*hi) + 1).skip(at(*lo)) {
-                                    b.push(*e);
-                                }
-                            }
-                        }
-                        _ => buckets.iter_mut().for_each(|b| b.push(*e)),
-                    }
-                }
-                Plan::Int { cuts, buckets }
-            }
-            Some(Dispatch::Bool) => {
-                let (mut yes, mut no) = (Vec::new(), Vec::new());
-                for (e, f) in c {
-                    match f {
-                        Form::Bool(true) => yes.push(*e),
-                        Form::Bool(false) => no.push(*e),
-                        _ => {
-                            yes.push(*e);
-                            no.push(*e);
-                        }
-                    }
-                }
-                Plan::Bool { yes, no }
-            }
-            Some(Dispatch::Present(_)) | None => Plan::Present {
-                present: c.iter().map(|(e, _)| *e).collect(),
-            },
-        }
+        bits(e.mask).find_map(|j| {
+            spec.cons
+                .get(j)
+                .filter(|c| c.attr == attr)
+                .map(|c| (1u64 << j, &c.form))
+        })
     }
 
     fn split(&mut self, entries: &[Entry], attr: AttrId, depth: usize) -> NodeId {
@@ -446,7 +245,7 @@ impl<'s> Builder<'s> {
             }
         }
         let c_min = self.rule(c.first().map(|(e, _)| e));
-        let mut plan = self.plan(attr, &c);
+        let mut plan = plan(self.dispatch.get(attr.index()).copied(), &c);
         let n_buckets = plan.buckets().len();
         let copies = u.len().saturating_mul(n_buckets);
         let replicate = u.len() <= REPLICATE_MAX
@@ -477,7 +276,11 @@ impl<'s> Builder<'s> {
         let next = depth + 1;
         let missing = self.group(missing, next);
         let node = match plan {
-            Plan::Str { values, buckets, other } => {
+            Plan::Str {
+                values,
+                buckets,
+                other,
+            } => {
                 let other = self.group(other, next);
                 let mut keys = Vec::new();
                 for (v, b) in values.into_iter().zip(buckets) {
@@ -514,7 +317,12 @@ impl<'s> Builder<'s> {
             }
             Plan::Bool { yes, no } => {
                 let (yes, no) = (self.group(yes, next), self.group(no, next));
-                Node::Bool { attr, yes, no, missing }
+                Node::Bool {
+                    attr,
+                    yes,
+                    no,
+                    missing,
+                }
             }
             Plan::Present { present } => {
                 let kind = match self.dispatch.get(attr.index()) {
@@ -522,7 +330,12 @@ impl<'s> Builder<'s> {
                     _ => SlotKind::Other,
                 };
                 let present = self.group(present, next);
-                Node::Present { attr, kind, present, missing }
+                Node::Present {
+                    attr,
+                    kind,
+                    present,
+                    missing,
+                }
             }
         };
         if u.is_empty() {
@@ -531,7 +344,11 @@ impl<'s> Builder<'s> {
         let switch = self.push(c_min, node);
         let rest_min = self.rule(u.first());
         let rest = self.group(u, next);
-        let (a, b) = if c_min <= rest_min { (switch, rest) } else { (rest, switch) };
+        let (a, b) = if c_min <= rest_min {
+            (switch, rest)
+        } else {
+            (rest, switch)
+        };
         self.push(c_min.min(rest_min), Node::Fork(a, b))
     }
 
@@ -574,7 +391,10 @@ impl<'s> Builder<'s> {
                     }
                     None => NO_MEMO,
                 };
-                refs.push(Ref { pred: p.0, memo: bit });
+                refs.push(Ref {
+                    pred: p.0,
+                    memo: bit,
+                });
             }
             out.push(LeafEntry {
                 rule: *rule,

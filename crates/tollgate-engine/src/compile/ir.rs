@@ -1,32 +1,12 @@
-//! Residual expressions: the part of a `when` condition the decision
-//! structure cannot dispatch on, lowered from [`TExpr`] to an [`Ir`] tree
-//! evaluated straight over context slots.
-//!
-//! The evaluator is a second reading of the reference interpreter
-//! ([`crate::eval`]) with three differences that make it fast:
-//!
-//! - values borrow: a string is a `Cow` pointing into the context or the
-//!   compiled policy, an attribute list stays the caller's slice, a list
-//!   literal stays the policy's slice. Only `+` on strings or lists builds an
-//!   owned value (the one heap allocation a decision can make);
-//! - errors carry no payload ([`Fault::Error`]): a decision only needs to
-//!   know that a condition did not come out `true`, not why (`explain` uses
-//!   the reference interpreter);
-//! - a slot whose value has another type than the policy declares (a context
-//!   built against a different schema) is [`Fault::Bail`]: the compiled
-//!   engine stops and the whole decision is taken by the reference
-//!   interpreter, so such contexts still get exactly the reference answer.
-//!
-//! `&&`, `||` and `?:` follow the reference's order and its error
-//! absorption operand for operand; everything else evaluates its operands
-//! left to right and propagates the first fault, as the reference does.
+//! The expression IR for residual conjuncts of no common shape: a
+//! [`TExpr`] lowered once, when the policy compiles, into a tree whose
+//! literals are ready to use (string sets for `x in ["a", "b"]`, folded
+//! negative numbers, cloned regexes) and whose attribute reads know the slot
+//! shape to expect. [`super::value`] evaluates it.
 
-use crate::context::{Slot, StrList};
-use crate::eval::cmp_int_float;
 use super::strmap::KeySet;
+use crate::context::Slot;
 use regex::Regex;
-use std::borrow::Cow;
-use std::cmp::Ordering;
 use tollgate_lang::expr::{ArithOp, CmpOp, StrFn, TExpr, TKind};
 use tollgate_lang::{AttrId, Elem, Type};
 
@@ -94,17 +74,6 @@ pub(crate) enum Const {
     Int(i64),
     Float(f64),
     Str(Box<str>),
-}
-
-impl Const {
-    fn val(&self) -> Val<'_> {
-        match self {
-            Const::Bool(b) => Val::Bool(*b),
-            Const::Int(i) => Val::Int(*i),
-            Const::Float(f) => Val::Float(*f),
-            Const::Str(s) => Val::Str(Cow::Borrowed(s)),
-        }
-    }
 }
 
 /// A lowered expression.
@@ -202,9 +171,7 @@ impl Ir {
             Ir::Not(x) | Ir::Neg(x) => 1 + c(x),
             Ir::Size(x) => 4 + c(x),
             Ir::InStrs(x, _) => 3 + c(x),
-            Ir::Arith(_, x, y) | Ir::Cmp(_, x, y) | Ir::And(x, y) | Ir::Or(x, y) => {
-                1 + c(x) + c(y)
-            }
+            Ir::Arith(_, x, y) | Ir::Cmp(_, x, y) | Ir::And(x, y) | Ir::Or(x, y) => 1 + c(x) + c(y),
             Ir::In(x, y) => 6 + c(x) + c(y),
             Ir::StrFn(_, x, y) => 8 + c(x) + c(y),
             Ir::Cond(x, y, z) => 1 + c(x) + c(y).max(c(z)),
@@ -214,256 +181,8 @@ impl Ir {
     }
 }
 
-/// A runtime value; strings and lists borrow whenever they can.
-#[derive(Debug, Clone)]
-pub(crate) enum Val<'a> {
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(Cow<'a, str>),
-    List(List<'a>),
-}
-
-/// A runtime list.
-#[derive(Debug, Clone)]
-pub(crate) enum List<'a> {
-    Strs(StrList<'a>),
-    Ints(&'a [i64]),
-    Const(&'a [Const]),
-    /// A literal with computed elements, already checked to have no fault;
-    /// elements are evaluated again when read (expressions are pure).
-    Lazy(&'a [Ir]),
-    /// The result of `+` (allocated).
-    Owned(Vec<Val<'a>>),
-}
-
-type R<'a> = Result<Val<'a>, Fault>;
-
-impl<'a> List<'a> {
-    fn len(&self) -> usize {
-        match self {
-            List::Strs(l) => l.len(),
-            List::Ints(l) => l.len(),
-            List::Const(l) => l.len(),
-            List::Lazy(l) => l.len(),
-            List::Owned(l) => l.len(),
-        }
-    }
-
-    fn get<'c: 'a>(&self, i: usize, ctx: &[Slot<'c>]) -> R<'a> {
-        let v = match self {
-            List::Strs(l) => l.get(i).map(|s| Val::Str(Cow::Borrowed(s))),
-            List::Ints(l) => l.get(i).map(|v| Val::Int(*v)),
-            List::Const(l) => l.get(i).map(Const::val),
-            List::Lazy(l) => return l.get(i).map_or(Err(Fault::Bail), |x| eval(x, ctx)),
-            List::Owned(l) => l.get(i).cloned(),
-        };
-        // INVARIANT: `i < self.len()` at every call site.
-        v.ok_or(Fault::Bail)
-    }
-
-    fn contains<'c: 'a>(&self, x: &Val<'a>, ctx: &[Slot<'c>]) -> Result<bool, Fault> {
-        match (self, x) {
-            (List::Strs(l), Val::Str(s)) => Ok(l.contains(s)),
-            (List::Ints(l), Val::Int(v)) => Ok(l.contains(v)),
-            _ => {
-                for i in 0..self.len() {
-                    if equals(x, &self.get(i, ctx)?, ctx)? {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
-            }
-        }
-    }
-}
-
 /// The value in a slot (`Missing` past the end).
 #[inline(always)]
 pub(crate) fn slot<'c>(slots: &[Slot<'c>], a: AttrId) -> Slot<'c> {
     slots.get(a.index()).copied().unwrap_or(Slot::Missing)
-}
-
-fn load(s: Slot<'_>, kind: SlotKind) -> R<'_> {
-    match (s, kind) {
-        (Slot::Missing, _) => Err(Fault::Error),
-        (Slot::Bool(b), SlotKind::Bool) => Ok(Val::Bool(b)),
-        (Slot::Int(i), SlotKind::Int) => Ok(Val::Int(i)),
-        (Slot::Float(f), SlotKind::Float) => Ok(Val::Float(f)),
-        (Slot::Str(s), SlotKind::Str) => Ok(Val::Str(Cow::Borrowed(s))),
-        (Slot::StrList(l), SlotKind::StrList) => Ok(Val::List(List::Strs(l))),
-        (Slot::IntList(l), SlotKind::IntList) => Ok(Val::List(List::Ints(l))),
-        _ => Err(Fault::Bail),
-    }
-}
-
-/// Order two scalars as the reference's `compare` does.
-fn compare(a: &Val<'_>, b: &Val<'_>) -> Option<Ordering> {
-    match (a, b) {
-        (Val::Int(x), Val::Int(y)) => Some(x.cmp(y)),
-        (Val::Float(x), Val::Float(y)) => x.partial_cmp(y),
-        (Val::Int(x), Val::Float(y)) => cmp_int_float(*x, *y),
-        (Val::Float(x), Val::Int(y)) => cmp_int_float(*y, *x).map(Ordering::reverse),
-        (Val::Str(x), Val::Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
-        (Val::Bool(x), Val::Bool(y)) => Some(x.cmp(y)),
-        _ => None,
-    }
-}
-
-/// CEL equality as the reference's `equals` (element-wise on lists).
-fn equals<'a, 'c: 'a>(a: &Val<'a>, b: &Val<'a>, ctx: &[Slot<'c>]) -> Result<bool, Fault> {
-    match (a, b) {
-        (Val::List(x), Val::List(y)) => {
-            if x.len() != y.len() {
-                return Ok(false);
-            }
-            for i in 0..x.len() {
-                if !equals(&x.get(i, ctx)?, &y.get(i, ctx)?, ctx)? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
-        _ => Ok(compare(a, b) == Some(Ordering::Equal)),
-    }
-}
-
-fn arith<'a, 'c: 'a>(op: ArithOp, a: Val<'a>, b: Val<'a>, ctx: &[Slot<'c>]) -> R<'a> {
-    match (a, b) {
-        (Val::Int(x), Val::Int(y)) => {
-            let r = match op {
-                ArithOp::Add => x.checked_add(y),
-                ArithOp::Sub => x.checked_sub(y),
-                ArithOp::Mul => x.checked_mul(y),
-                ArithOp::Div => x.checked_div(y),
-                ArithOp::Rem => x.checked_rem(y),
-            };
-            // Division by zero and overflow are both error values.
-            r.map(Val::Int).ok_or(Fault::Error)
-        }
-        (Val::Float(x), Val::Float(y)) => Ok(Val::Float(match op {
-            ArithOp::Add => x + y,
-            ArithOp::Sub => x - y,
-            ArithOp::Mul => x * y,
-            ArithOp::Div => x / y,
-            ArithOp::Rem => x % y,
-        })),
-        // Allocates: the concatenation is a new value.
-        (Val::Str(x), Val::Str(y)) => Ok(Val::Str(Cow::Owned(x.into_owned() + &y))),
-        (Val::List(x), Val::List(y)) => {
-            let mut out = Vec::with_capacity(x.len() + y.len());
-            for l in [&x, &y] {
-                for i in 0..l.len() {
-                    out.push(l.get(i, ctx)?);
-                }
-            }
-            Ok(Val::List(List::Owned(out)))
-        }
-        (a, _) => Ok(a),
-    }
-}
-
-/// Evaluate an expression (the reference's `eval`, minus error payloads).
-pub(crate) fn eval<'a, 'c: 'a>(ir: &'a Ir, ctx: &[Slot<'c>]) -> R<'a> {
-    match ir {
-        Ir::Const(c) => Ok(c.val()),
-        Ir::ConstList(items) => Ok(Val::List(List::Const(items))),
-        Ir::List(items) => {
-            for i in items.iter() {
-                eval(i, ctx)?;
-            }
-            Ok(Val::List(List::Lazy(items)))
-        }
-        Ir::Attr(a, kind) => load(slot(ctx, *a), *kind),
-        Ir::Has(a) => Ok(Val::Bool(!matches!(slot(ctx, *a), Slot::Missing))),
-        Ir::Not(x) => match eval(x, ctx)? {
-            Val::Bool(b) => Ok(Val::Bool(!b)),
-            v => Ok(v),
-        },
-        Ir::Neg(x) => match eval(x, ctx)? {
-            Val::Int(i) => i.checked_neg().map(Val::Int).ok_or(Fault::Error),
-            Val::Float(f) => Ok(Val::Float(-f)),
-            v => Ok(v),
-        },
-        Ir::Arith(op, x, y) => {
-            let x = eval(x, ctx)?;
-            let y = eval(y, ctx)?;
-            arith(*op, x, y, ctx)
-        }
-        Ir::Cmp(op, x, y) => {
-            let x = eval(x, ctx)?;
-            let y = eval(y, ctx)?;
-            Ok(Val::Bool(match op {
-                CmpOp::Eq => equals(&x, &y, ctx)?,
-                CmpOp::Ne => !equals(&x, &y, ctx)?,
-                _ => compare(&x, &y).is_some_and(|o| op.holds(o)),
-            }))
-        }
-        Ir::In(x, list) => {
-            let x = eval(x, ctx)?;
-            match eval(list, ctx)? {
-                Val::List(l) => Ok(Val::Bool(l.contains(&x, ctx)?)),
-                _ => Ok(Val::Bool(false)),
-            }
-        }
-        Ir::InStrs(x, table) => match eval(x, ctx)? {
-            Val::Str(s) => Ok(Val::Bool(table.contains(&s))),
-            _ => Err(Fault::Bail),
-        },
-        Ir::And(x, y) => match eval(x, ctx) {
-            Ok(Val::Bool(false)) => Ok(Val::Bool(false)),
-            Ok(_) => eval(y, ctx),
-            Err(Fault::Bail) => Err(Fault::Bail),
-            Err(Fault::Error) => match eval(y, ctx) {
-                Ok(Val::Bool(false)) => Ok(Val::Bool(false)),
-                Err(Fault::Bail) => Err(Fault::Bail),
-                _ => Err(Fault::Error),
-            },
-        },
-        Ir::Or(x, y) => match eval(x, ctx) {
-            Ok(Val::Bool(true)) => Ok(Val::Bool(true)),
-            Ok(_) => eval(y, ctx),
-            Err(Fault::Bail) => Err(Fault::Bail),
-            Err(Fault::Error) => match eval(y, ctx) {
-                Ok(Val::Bool(true)) => Ok(Val::Bool(true)),
-                Err(Fault::Bail) => Err(Fault::Bail),
-                _ => Err(Fault::Error),
-            },
-        },
-        Ir::Cond(c, x, y) => match eval(c, ctx)? {
-            Val::Bool(true) => eval(x, ctx),
-            _ => eval(y, ctx),
-        },
-        Ir::Size(x) => match eval(x, ctx)? {
-            Val::Str(s) => Ok(Val::Int(s.chars().count() as i64)),
-            Val::List(l) => Ok(Val::Int(l.len() as i64)),
-            v => Ok(v),
-        },
-        Ir::StrFn(f, s, arg) => {
-            let s = eval(s, ctx)?;
-            let arg = eval(arg, ctx)?;
-            let (Val::Str(s), Val::Str(arg)) = (s, arg) else {
-                return Ok(Val::Bool(false));
-            };
-            Ok(Val::Bool(match f {
-                StrFn::StartsWith => s.starts_with(arg.as_ref()),
-                StrFn::EndsWith => s.ends_with(arg.as_ref()),
-                StrFn::Contains => s.contains(arg.as_ref()),
-            }))
-        }
-        Ir::Matches(s, re) => match eval(s, ctx)? {
-            Val::Str(s) => Ok(Val::Bool(re.is_match(&s))),
-            _ => Ok(Val::Bool(false)),
-        },
-    }
-}
-
-/// Is the expression exactly `true`? (An error value is not.)
-#[inline]
-pub(crate) fn holds(ir: &Ir, ctx: &[Slot<'_>]) -> Result<bool, Bail> {
-    match eval(ir, ctx) {
-        Ok(Val::Bool(b)) => Ok(b),
-        Ok(_) | Err(Fault::Error) => Ok(false),
-        Err(Fault::Bail) => Err(Bail),
-    }
 }

@@ -59,7 +59,12 @@ impl<'a> Probe<'a> {
         } else {
             (0, 0)
         };
-        Probe { lo, hi, len, bytes: b }
+        Probe {
+            lo,
+            hi,
+            len,
+            bytes: b,
+        }
     }
 
     #[inline]
@@ -89,7 +94,10 @@ struct Slot<V> {
 impl<V> Slot<V> {
     #[inline]
     fn matches(&self, p: &Probe<'_>) -> bool {
-        self.lo == p.lo && self.hi == p.hi && self.len == p.len && (p.len <= 16 || *self.key.as_bytes() == *p.bytes)
+        self.lo == p.lo
+            && self.hi == p.hi
+            && self.len == p.len
+            && (p.len <= 16 || *self.key.as_bytes() == *p.bytes)
     }
 }
 
@@ -105,7 +113,10 @@ impl<V: Copy + Default> StrMap<V> {
     /// Build from distinct keys (a repeated key keeps its first value).
     pub(crate) fn new(items: Vec<(Box<str>, V)>) -> StrMap<V> {
         let mut seen = rustc_hash::FxHashSet::default();
-        let items: Vec<_> = items.into_iter().filter(|(k, _)| seen.insert(k.clone())).collect();
+        let items: Vec<_> = items
+            .into_iter()
+            .filter(|(k, _)| seen.insert(k.clone()))
+            .collect();
         let len = items.len();
         let slot = |key: Box<str>, value: V| {
             let p = Probe::new(&key);

@@ -8,8 +8,8 @@
 
 use super::ir::{slot, Bail, SlotKind};
 use super::pred::Pred;
-use crate::context::Slot;
 use super::strmap::{Probe, StrMap};
+use crate::context::Slot;
 use smallvec::SmallVec;
 use tollgate_lang::AttrId;
 
@@ -163,7 +163,10 @@ impl SectionIndex {
                         missing,
                     } => Some(match slot(ctx, *attr) {
                         // INVARIANT: `kids.len() == cuts.len() + 1`.
-                        Slot::Int(v) => kids.get(cuts.partition_point(|c| *c <= v)).copied().unwrap_or(EMPTY),
+                        Slot::Int(v) => kids
+                            .get(cuts.partition_point(|c| *c <= v))
+                            .copied()
+                            .unwrap_or(EMPTY),
                         Slot::Missing => *missing,
                         _ => return Err(Bail),
                     }),
@@ -183,7 +186,11 @@ impl SectionIndex {
                         kind,
                         present,
                         missing,
-                    } => Some(if kind.present(slot(ctx, *attr))? { *present } else { *missing }),
+                    } => Some(if kind.present(slot(ctx, *attr))? {
+                        *present
+                    } else {
+                        *missing
+                    }),
                     Node::Fork(a, b) => {
                         // INVARIANT: forks nest at most MAX_DEPTH deep on a
                         // path (the builder's limit), under MAX_PENDING; the
@@ -225,7 +232,10 @@ impl Leaf {
                 break;
             }
             // INVARIANT: `start..end` lies in `refs` by construction.
-            let refs = self.refs.get(e.start as usize..e.end as usize).unwrap_or(&[]);
+            let refs = self
+                .refs
+                .get(e.start as usize..e.end as usize)
+                .unwrap_or(&[]);
             for r in refs {
                 let holds = if r.memo == NO_MEMO {
                     test(r)?

@@ -1,0 +1,383 @@
+//! Readers for the four traffic formats replay accepts.
+//!
+//! | format | clock | tokens | identity |
+//! |---|---|---|---|
+//! | call events (JSONL) | `timestamp` (RFC 3339) | `usage` | fingerprints; model; recorded cost |
+//! | Azure 2023 CSV | `TIMESTAMP` (7 fractional digits, no zone, read as UTC) | `ContextTokens`, `GeneratedTokens` | none |
+//! | Mooncake JSONL | `timestamp` (ms) | `input_length`, `output_length` | `hash_ids` (512-token blocks) |
+//! | ServeGen CSV | window start (s), 10-minute windows | assumed ([`ServeGenTokens`]) | none |
+//!
+//! The traps each reader handles: Azure lines end with CRLF and the last
+//! line has no newline; its timestamps carry 100 ns digits. Mooncake
+//! timestamps are milliseconds, not seconds. ServeGen files have no header,
+//! and some windows have rate 0 (collection gaps): they are counted and
+//! reported, never silently dropped or filled.
+
+use crate::trace::{Format, RecordedCall, Trace, TraceRequest};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tollgate_cost::sink::reader::for_each_event;
+use xxhash_rust::xxh3::Xxh3;
+
+/// Why a file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not in the format.
+    #[error("{path}:{line}: {message}")]
+    Bad {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The format could not be guessed.
+    #[error("cannot tell the format of `{0}`: pass `--format events|azure|mooncake|servegen`")]
+    Unknown(String),
+}
+
+/// Tokens assumed per ServeGen request (the traces have rates only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeGenTokens {
+    /// Prompt tokens per request.
+    pub input: u64,
+    /// Output tokens per request.
+    pub output: u64,
+}
+
+impl Default for ServeGenTokens {
+    /// 1,000 prompt and 250 output tokens per request.
+    fn default() -> Self {
+        ServeGenTokens {
+            input: 1000,
+            output: 250,
+        }
+    }
+}
+
+/// Length of a ServeGen window, seconds.
+pub const SERVEGEN_WINDOW_S: u64 = 600;
+
+/// Tokens per Mooncake block.
+pub const MOONCAKE_BLOCK_TOKENS: u64 = 512;
+
+/// Reads a file in the given format (`None`: guessed from its first line).
+pub fn read_path(path: &Path, format: Option<Format>, tokens: ServeGenTokens) -> Result<Trace, ReadError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let format = match format {
+        Some(f) => f,
+        None => Format::detect(&bytes).ok_or_else(|| ReadError::Unknown(name.clone()))?,
+    };
+    read_bytes(&name, &bytes, format, tokens)
+}
+
+/// Reads a file's bytes in a format; `name` is for messages.
+pub fn read_bytes(name: &str, bytes: &[u8], format: Format, tokens: ServeGenTokens) -> Result<Trace, ReadError> {
+    let mut t = match format {
+        Format::Azure => read_azure(name, bytes),
+        Format::Mooncake => read_mooncake(name, bytes),
+        Format::ServeGen => read_servegen(name, bytes, tokens),
+        Format::Events => read_events(name, bytes),
+    }?;
+    t.formats = vec![format];
+    Ok(t)
+}
+
+fn bad(name: &str, line: usize, message: impl Into<String>) -> ReadError {
+    ReadError::Bad {
+        path: name.to_owned(),
+        line,
+        message: message.into(),
+    }
+}
+
+/// Lines without their terminator (`\n` or `\r\n`); a last line without a
+/// newline is kept; blank lines are skipped. Yields 1-based line numbers.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+}
+
+fn text<'a>(name: &str, n: usize, l: &'a [u8]) -> Result<&'a str, ReadError> {
+    std::str::from_utf8(l).map_err(|_| bad(name, n, "the line is not UTF-8"))
+}
+
+fn int(name: &str, n: usize, field: &str, s: &str) -> Result<u64, ReadError> {
+    s.trim()
+        .parse::<u64>()
+        .map_err(|_| bad(name, n, format!("`{field}` must be a non-negative integer, found `{s}`")))
+}
+
+/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (no zone, read as UTC) to nanoseconds
+/// since the Unix epoch.
+pub fn parse_azure_timestamp(s: &str) -> Option<i128> {
+    let (date, time) = s.trim().split_once(' ')?;
+    let mut d = date.split('-');
+    let y: i64 = d.next()?.parse().ok()?;
+    let mo: u32 = d.next()?.parse().ok()?;
+    let da: u32 = d.next()?.parse().ok()?;
+    if d.next().is_some() || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
+        return None;
+    }
+    let (hms, frac) = match time.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (time, ""),
+    };
+    let mut t = hms.split(':');
+    let h: i64 = t.next()?.parse().ok()?;
+    let mi: i64 = t.next()?.parse().ok()?;
+    let se: i64 = t.next()?.parse().ok()?;
+    if t.next().is_some() || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut ns: i64 = 0;
+    for b in frac.bytes().chain(std::iter::repeat(b'0')).take(9) {
+        ns = ns * 10 + i64::from(b - b'0');
+    }
+    let secs = days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + se;
+    Some(i128::from(secs) * 1_000_000_000 + i128::from(ns))
+}
+
+/// The Azure LLM inference trace: `TIMESTAMP,ContextTokens,GeneratedTokens`.
+pub fn read_azure(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
+    let mut t = Trace::default();
+    let mut it = lines(bytes);
+    match it.next() {
+        Some((_, h)) if h == b"TIMESTAMP,ContextTokens,GeneratedTokens" => {}
+        Some((n, _)) => {
+            return Err(bad(name, n, "expected the header `TIMESTAMP,ContextTokens,GeneratedTokens`"))
+        }
+        None => return Ok(t),
+    }
+    for (n, l) in it {
+        let line = text(name, n, l)?;
+        let mut f = line.split(',');
+        let (Some(ts), Some(ctx), Some(gen), None) = (f.next(), f.next(), f.next(), f.next()) else {
+            return Err(bad(name, n, "expected 3 fields"));
+        };
+        let ns = parse_azure_timestamp(ts)
+            .ok_or_else(|| bad(name, n, format!("`{ts}` is not a `YYYY-MM-DD HH:MM:SS.fffffff` timestamp")))?;
+        let at_ms = u64::try_from(ns.div_euclid(1_000_000)).map_err(|_| bad(name, n, "timestamp before 1970"))?;
+        t.requests.push(TraceRequest {
+            at_ms,
+            count: 1,
+            input_tokens: int(name, n, "ContextTokens", ctx)?,
+            output_tokens: int(name, n, "GeneratedTokens", gen)?,
+            content: None,
+            blocks_start: 0,
+            blocks_len: 0,
+            call: None,
+        });
+    }
+    t.requests.sort_by_key(|r| r.at_ms);
+    Ok(t)
+}
+
+#[derive(Deserialize)]
+struct MooncakeRow {
+    timestamp: u64,
+    input_length: u64,
+    output_length: u64,
+    #[serde(default)]
+    hash_ids: Vec<u64>,
+}
+
+/// The Mooncake trace: `{"timestamp": ms, "input_length", "output_length", "hash_ids"}`.
+/// A request's content identity is its length and whole list of block
+/// hashes (equal lists = equal prompts, up to the partial last block).
+pub fn read_mooncake(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
+    let mut t = Trace {
+        block_tokens: MOONCAKE_BLOCK_TOKENS,
+        ..Trace::default()
+    };
+    for (n, l) in lines(bytes) {
+        let row: MooncakeRow =
+            serde_json::from_slice(l).map_err(|e| bad(name, n, format!("not a Mooncake row: {e}")))?;
+        let mut h = Xxh3::new();
+        h.update(&row.input_length.to_le_bytes());
+        for b in &row.hash_ids {
+            h.update(&b.to_le_bytes());
+        }
+        let start = t.blocks.len() as u32;
+        t.blocks.extend_from_slice(&row.hash_ids);
+        t.requests.push(TraceRequest {
+            at_ms: row.timestamp,
+            count: 1,
+            input_tokens: row.input_length,
+            output_tokens: row.output_length,
+            content: Some(h.digest128()),
+            blocks_start: start,
+            blocks_len: row.hash_ids.len() as u32,
+            call: None,
+        });
+    }
+    t.requests.sort_by_key(|r| r.at_ms);
+    Ok(t)
+}
+
+/// Zero-rate windows of ServeGen traces, summed over every file read: the
+/// note that reports them.
+pub fn servegen_gap_note(windows: &BTreeMap<u64, f64>) -> Option<String> {
+    let gaps: Vec<u64> = windows.iter().filter(|(_, &r)| r == 0.0).map(|(&t, _)| t).collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for g in gaps.iter().copied() {
+        match runs.last_mut() {
+            Some((_, end)) if *end == g => *end = g + SERVEGEN_WINDOW_S,
+            _ => runs.push((g, g + SERVEGEN_WINDOW_S)),
+        }
+    }
+    let hm = |s: u64| format!("{:02}:{:02}", (s % 86_400) / 3600, (s % 3600) / 60);
+    let shown: Vec<String> = runs
+        .iter()
+        .take(6)
+        .map(|&(a, b)| format!("day {} {}-{}", a / 86_400, hm(a), hm(b)))
+        .collect();
+    Some(format!(
+        "servegen: {} zero-rate windows ({:.1} h) in {} runs, counted as no traffic (not filled): {}{}",
+        gaps.len(),
+        (gaps.len() as u64 * SERVEGEN_WINDOW_S) as f64 / 3600.0,
+        runs.len(),
+        shown.join(", "),
+        if runs.len() > 6 { ", ..." } else { "" }
+    ))
+}
+
+/// One ServeGen rate file: `timestamp,rate,cv,pattern,param1,param2`, no
+/// header. Each window becomes one request weighted `round(rate x 600)`
+/// with the assumed token counts; the windows' rates are kept in
+/// [`Trace::notes`] only through the gap note the caller builds with
+/// [`servegen_windows`].
+pub fn read_servegen(name: &str, bytes: &[u8], tokens: ServeGenTokens) -> Result<Trace, ReadError> {
+    let mut t = Trace::default();
+    let mut zero = 0usize;
+    for (n, l) in lines(bytes) {
+        let line = text(name, n, l)?;
+        let f: Vec<&str> = line.split(',').collect();
+        let [ts, rate, _cv, _pattern, _p1, _p2] = f.as_slice() else {
+            return Err(bad(name, n, "expected 6 fields `timestamp,rate,cv,pattern,param1,param2`"));
+        };
+        let ts = int(name, n, "timestamp", ts)?;
+        let rate: f64 = rate
+            .trim()
+            .parse()
+            .ok()
+            .filter(|r: &f64| r.is_finite() && *r >= 0.0)
+            .ok_or_else(|| bad(name, n, format!("`rate` must be a non-negative number, found `{rate}`")))?;
+        if rate == 0.0 {
+            zero += 1;
+        }
+        let count = (rate * SERVEGEN_WINDOW_S as f64).round() as u64;
+        t.requests.push(TraceRequest {
+            at_ms: ts.saturating_mul(1000),
+            count,
+            input_tokens: tokens.input,
+            output_tokens: tokens.output,
+            content: None,
+            blocks_start: 0,
+            blocks_len: 0,
+            call: None,
+        });
+    }
+    t.requests.sort_by_key(|r| r.at_ms);
+    if zero > 0 {
+        t.notes.push(format!("{name}: {zero} windows with rate 0"));
+    }
+    Ok(t)
+}
+
+/// Window start (s) -> request rate summed over the given ServeGen traces.
+pub fn servegen_windows<'a>(traces: impl IntoIterator<Item = &'a Trace>) -> BTreeMap<u64, f64> {
+    let mut w = BTreeMap::new();
+    for t in traces {
+        for r in &t.requests {
+            *w.entry(r.at_ms / 1000).or_insert(0.0) += r.count as f64 / SERVEGEN_WINDOW_S as f64;
+        }
+    }
+    w
+}
+
+/// tollgate call events (JSON Lines); torn or bad lines are skipped and
+/// counted in a note. Content identity: the fingerprints, when the
+/// messages' one is present.
+pub fn read_events(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
+    let mut t = Trace::default();
+    let mut skipped = Vec::new();
+    for_each_event(
+        bytes,
+        |ev| {
+            let content = ev.fingerprint.messages.map(|m| {
+                let mut h = Xxh3::new();
+                h.update(&ev.fingerprint.system.map_or(0, |s| s.0).to_le_bytes());
+                h.update(&m.0.to_le_bytes());
+                h.digest128()
+            });
+            let call = t.calls.len() as u32;
+            t.requests.push(TraceRequest {
+                at_ms: u64::try_from(ev.timestamp.unix_ms()).unwrap_or(0),
+                count: 1,
+                input_tokens: ev.usage.total_input_tokens(),
+                output_tokens: ev.usage.output_tokens,
+                content,
+                blocks_start: 0,
+                blocks_len: 0,
+                call: Some(call),
+            });
+            t.calls.push(RecordedCall {
+                attributes: ev.attributes,
+                model: ev.model,
+                cost_nanos: ev.cost_nanos,
+                usage: ev.usage,
+                fingerprint: ev.fingerprint,
+            });
+        },
+        |s| skipped.push(s.line),
+    )
+    .map_err(|source| ReadError::Io {
+        path: name.to_owned(),
+        source,
+    })?;
+    if !skipped.is_empty() {
+        t.notes.push(format!(
+            "{name}: {} lines were not call events and were skipped (first: line {})",
+            skipped.len(),
+            skipped.first().copied().unwrap_or(0)
+        ));
+    }
+    t.requests.sort_by_key(|r| r.at_ms);
+    Ok(t)
+}

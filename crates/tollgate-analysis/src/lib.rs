@@ -1,0 +1,49 @@
+//! tollgate's offline analysis: what a policy would have cost on recorded
+//! traffic.
+//!
+//! # Contents
+//!
+//! | module | job |
+//! |---|---|
+//! | [`trace`] | recorded traffic in one shape: time-ordered, weighted requests |
+//! | [`input`] | readers: call events, Azure 2023 CSV, Mooncake JSONL, ServeGen rate traces |
+//! | [`replay`] | every request through the compiled policy, caches simulated, priced |
+//! | [`prefix`] | Bedrock's prompt cache stepped one request at a time |
+//! | [`report`] | the result as text and JSON |
+//! | [`capacity`] | provisioned throughput at the traffic floor vs on demand |
+//!
+//! # Should I use this crate?
+//!
+//! Use it to price a rule change before it ships: `tollgate replay` is a
+//! thin wrapper over [`input::read_path`] and [`replay::replay`]. Nothing
+//! here runs on the request path; the run-time crates never depend on it.
+//!
+//! ```no_run
+//! use tollgate_analysis::{input, replay, trace::Format};
+//! let policy = tollgate_lang::load_path("rules/example.toml".as_ref(), &Default::default())
+//!     .map_err(|e| e.render())?.policy;
+//! let compiled = tollgate_engine::compile(policy)?;
+//! let trace = input::read_path("data/azure-llm-2023/AzureLLMInferenceTrace_conv.csv".as_ref(),
+//!     Some(Format::Azure), Default::default())?;
+//! let opts = replay::ReplayOptions {
+//!     set: vec![("feature".into(), "chat".into())],
+//!     baseline_model: Some("sonnet".into()),
+//!     progress: false,
+//! };
+//! let report = replay::replay(&compiled, &trace, &opts)?;
+//! println!("{}", report.to_text());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod capacity;
+pub mod input;
+pub mod prefix;
+pub mod replay;
+pub mod report;
+pub mod trace;
+
+pub use replay::{replay, replay_emitting, ReplayError, ReplayOptions};
+pub use report::Report;
+pub use trace::{Format, Trace, TraceRequest};

@@ -1,0 +1,432 @@
+//! Replay: every recorded request through a compiled policy, priced.
+//!
+//! For each request, in time order:
+//!
+//! 1. **Context**: the recorded attributes (call events), then the `--set`
+//!    values for attributes still missing, then `input_tokens` from the data
+//!    when the policy declares it and nothing else set it.
+//! 2. **Decide** with the compiled engine.
+//! 3. **Output cap**: a recorded output longer than the decision's effective
+//!    cap is counted at the cap (and counted in [`Report::capped`]).
+//! 4. **Response cache** (only where the data has content identity: call
+//!    events' fingerprints, Mooncake block hashes): the decision's `[[cache]]`
+//!    rule keys the request by rule, version, scope value, content and, when
+//!    the rule's key names it, the model; a stored, unexpired entry on the
+//!    trace's own clock serves it at no cost. A hit does not extend the
+//!    entry (as `tollgate_cache::sim::simulate_response_cache`).
+//! 5. **Prompt cache** (only where the data has block hashes): the
+//!    decision's `[[prompt_cache]]` rule puts a point at the end of the
+//!    prompt on the routed model's cache ([`crate::prefix`]). Call events
+//!    keep their recorded cache split when the policy still caches and the
+//!    model is unchanged.
+//! 6. **Batch**: a matched `[[batch]]` rule prices the call at batch prices
+//!    (no prompt caching in batch).
+//! 7. **Price** with `tollgate_cost::price_lenient`, integer nano-dollars.
+//!
+//! The baseline is what the recorded calls cost (call events), or every
+//! request on one model, on demand, without caching and without a cap.
+
+use crate::prefix::PrefixCaches;
+use crate::report::{PromptTally, Report, ResponseTally, Row};
+use crate::trace::Trace;
+use rustc_hash::FxHashMap;
+use std::io::IsTerminal;
+use tollgate_cost::{price_lenient, CacheOutcome, CallEvent, CacheTtl, Mode, Timestamp, Usage};
+use tollgate_engine::{CompiledPolicy, Context, Owned, Request, Slot, StrList};
+use tollgate_lang::policy::{KeyField, Scope};
+use tollgate_lang::{AttrId, Elem, Type};
+use xxhash_rust::xxh3::Xxh3;
+
+/// How to replay.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayOptions {
+    /// `ATTR=VALUE` pairs for attributes the data lacks.
+    pub set: Vec<(String, String)>,
+    /// Price the baseline as every request on this model alias.
+    pub baseline_model: Option<String>,
+    /// Show a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// Why a replay could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// `--set` names an attribute the policy does not declare.
+    #[error("`--set {0}`: the policy declares no attribute `{0}`")]
+    UnknownAttribute(String),
+    /// `--set` value of the wrong type.
+    #[error("`--set {name}={value}`: `{name}` is {ty}, and `{value}` is not")]
+    BadValue {
+        /// Attribute.
+        name: String,
+        /// Value given.
+        value: String,
+        /// Declared type.
+        ty: Type,
+    },
+    /// `--set` without `=`.
+    #[error("`--set {0}`: expected ATTR=VALUE")]
+    NoEquals(String),
+    /// The baseline alias is not a model of the policy.
+    #[error("`--baseline-model {0}` is not a model of the policy (models: {1})")]
+    UnknownModel(String, String),
+    /// The data names no model and no baseline model was given.
+    #[error("the data has no model: pass `--baseline-model ALIAS` (e.g. the policy's default, `{0}`)")]
+    NeedBaseline(String),
+    /// Emitting events from aggregated windows.
+    #[error("`--emit-events` needs per-request data; ServeGen windows are aggregates")]
+    EmitAggregates,
+    /// The event callback failed.
+    #[error("writing events: {0}")]
+    Emit(String),
+}
+
+/// Parses `ATTR=VALUE` strings.
+pub fn parse_sets(items: &[String]) -> Result<Vec<(String, String)>, ReplayError> {
+    items
+        .iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(a, v)| (a.trim().to_owned(), v.to_owned()))
+                .ok_or_else(|| ReplayError::NoEquals(s.clone()))
+        })
+        .collect()
+}
+
+fn owned_value(name: &str, ty: Type, value: &str) -> Result<Owned, ReplayError> {
+    let bad = || ReplayError::BadValue {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        ty,
+    };
+    let list = || -> Vec<&str> {
+        value
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|s| s.trim().trim_matches('"'))
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    Ok(match ty {
+        Type::Bool => Owned::Bool(value.trim().parse().map_err(|_| bad())?),
+        Type::Int => Owned::Int(value.trim().parse().map_err(|_| bad())?),
+        Type::Float => Owned::Float(value.trim().parse().map_err(|_| bad())?),
+        Type::String => Owned::Str(value.to_owned()),
+        Type::List(Elem::String) => Owned::StrList(list().into_iter().map(str::to_owned).collect()),
+        Type::List(Elem::Int) => Owned::IntList(
+            list()
+                .into_iter()
+                .map(|s| s.parse().map_err(|_| bad()))
+                .collect::<Result<_, _>>()?,
+        ),
+        Type::List(_) => return Err(bad()),
+    })
+}
+
+fn slot(v: &Owned) -> Slot<'_> {
+    match v {
+        Owned::Bool(b) => Slot::Bool(*b),
+        Owned::Int(i) => Slot::Int(*i),
+        Owned::Float(f) => Slot::Float(*f),
+        Owned::Str(s) => Slot::Str(s),
+        Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
+        Owned::IntList(l) => Slot::IntList(l),
+    }
+}
+
+/// Per-request progress, every this many requests.
+const PROGRESS_EVERY: usize = 1 << 16;
+/// Inputs shorter than this get no progress bar.
+const PROGRESS_MIN: usize = 200_000;
+
+/// Replays a trace through a policy (see the module docs).
+pub fn replay(policy: &CompiledPolicy, trace: &Trace, opts: &ReplayOptions) -> Result<Report, ReplayError> {
+    replay_emitting(policy, trace, opts, None)
+}
+
+/// The projected call events' receiver.
+pub type EventSink<'s> = &'s mut dyn FnMut(&CallEvent) -> Result<(), String>;
+
+/// [`replay`], handing each projected call event to `emit`.
+pub fn replay_emitting(
+    compiled: &CompiledPolicy,
+    trace: &Trace,
+    opts: &ReplayOptions,
+    mut emit: Option<EventSink<'_>>,
+) -> Result<Report, ReplayError> {
+    let p = compiled.policy();
+    let schema = &p.schema;
+    let mut sets: Vec<(AttrId, Owned)> = Vec::new();
+    for (name, value) in &opts.set {
+        let id = schema.id(name).ok_or_else(|| ReplayError::UnknownAttribute(name.clone()))?;
+        let ty = schema.get(id).map(|d| d.ty).unwrap_or(Type::String);
+        sets.push((id, owned_value(name, ty, value)?));
+    }
+    let default_alias = p.model(p.default_model).map(|m| m.alias.clone()).unwrap_or_default();
+    let baseline_prices = match &opts.baseline_model {
+        Some(alias) => {
+            let m = p
+                .model_by_alias(alias)
+                .and_then(|i| p.model(i))
+                .ok_or_else(|| {
+                    let all: Vec<&str> = p.models.iter().map(|m| m.alias.as_str()).collect();
+                    ReplayError::UnknownModel(alias.clone(), all.join(", "))
+                })?;
+            Some(&m.prices)
+        }
+        None if trace.has_model() => None,
+        None => return Err(ReplayError::NeedBaseline(default_alias)),
+    };
+    if emit.is_some() && trace.requests.iter().any(|r| r.count != 1) {
+        return Err(ReplayError::EmitAggregates);
+    }
+    let mut notes = trace.notes.clone();
+    let requests: Vec<Option<Request>> = trace
+        .calls
+        .iter()
+        .map(|c| Request::from_map(schema, &c.attributes).ok())
+        .collect();
+    let bad_attrs = requests.iter().filter(|r| r.is_none()).count();
+    if bad_attrs > 0 {
+        notes.push(format!(
+            "{bad_attrs} recorded calls had attributes of the wrong type for this policy and were replayed without them"
+        ));
+    }
+    let input_id = schema
+        .id("input_tokens")
+        .filter(|&id| schema.get(id).is_some_and(|d| d.ty == Type::Int));
+    let feature_id = schema.id("feature");
+
+    let mut report = Report::new(p, trace);
+    report.baseline = match &opts.baseline_model {
+        Some(a) => format!("every request on `{a}`, on demand, no caching, recorded output lengths"),
+        None => "the recorded calls' own cost".to_owned(),
+    };
+    let mut by_rule: Vec<Row> = std::iter::once("(default model)")
+        .chain(p.routes.iter().map(|r| r.name.as_str()))
+        .map(Row::named)
+        .collect();
+    let mut by_model: Vec<Row> = p.models.iter().map(|m| Row::named(&m.alias)).collect();
+    let mut by_feature: Vec<Row> = Vec::new();
+    let mut feature_index: FxHashMap<String, usize> = FxHashMap::default();
+    let mut rc_map: FxHashMap<u128, (u64, u64)> = FxHashMap::default();
+    let mut prefix = PrefixCaches::new();
+    let mut rc = ResponseTally {
+        simulated: trace.has_content_identity(),
+        ..ResponseTally::default()
+    };
+    let mut pc = PromptTally {
+        simulated: trace.has_blocks(),
+        ..PromptTally::default()
+    };
+
+    let bar = (opts.progress && trace.requests.len() >= PROGRESS_MIN && std::io::stderr().is_terminal())
+        .then(|| indicatif::ProgressBar::new(trace.requests.len() as u64));
+    let mut ctx = Context::new(schema);
+    for (i, r) in trace.requests.iter().enumerate() {
+        if let Some(b) = &bar {
+            if i.is_multiple_of(PROGRESS_EVERY) {
+                b.set_position(i as u64);
+            }
+        }
+        let n = r.count;
+        let call = r.call.and_then(|c| trace.calls.get(c as usize));
+        ctx.clear();
+        if let Some(Some(req)) = r.call.and_then(|c| requests.get(c as usize)) {
+            req.fill(&mut ctx);
+        }
+        for (id, v) in &sets {
+            if matches!(ctx.get(*id), Slot::Missing) {
+                let _ = ctx.set(*id, slot(v));
+            }
+        }
+        if let Some(id) = input_id {
+            if matches!(ctx.get(id), Slot::Missing) {
+                ctx.set_int(id, i64::try_from(r.input_tokens).unwrap_or(i64::MAX));
+            }
+        }
+        let d = compiled.decide(&ctx);
+
+        // Baseline.
+        let base = match (baseline_prices, call) {
+            (Some(prices), _) => {
+                price_lenient(prices, &Usage::new(r.input_tokens, r.output_tokens), Mode::Realtime)
+                    .0
+                    .total_nanos
+            }
+            (None, Some(c)) => c.cost_nanos,
+            (None, None) => 0,
+        };
+        let base = u128::from(base) * u128::from(n);
+
+        let Some(model) = p.model(d.model) else {
+            continue;
+        };
+        let mut out = r.output_tokens;
+        if let Some(cap) = d.max_output_tokens {
+            if out > u64::from(cap) {
+                out = u64::from(cap);
+                report.capped += n;
+            }
+        }
+        let batch = d.batch.is_some();
+        let mode = if batch { Mode::Batch } else { Mode::Realtime };
+
+        // Response cache.
+        let mut store_key = None;
+        let mut cache_outcome = CacheOutcome::Bypass;
+        if let (Some(ci), Some(content)) = (d.cache, r.content) {
+            if let Some(rule) = p.caches.get(ci.index()) {
+                let mut h = Xxh3::new();
+                h.update(&ci.0.to_le_bytes());
+                h.update(&rule.then.version.to_le_bytes());
+                if let Scope::Attr(a) = rule.then.scope {
+                    if let Slot::Str(s) = ctx.get(a) {
+                        h.update(&(s.len() as u64).to_le_bytes());
+                        h.update(s.as_bytes());
+                    }
+                }
+                h.update(&content.to_le_bytes());
+                if rule.then.key.contains(&KeyField::Model) {
+                    h.update(model.id.as_bytes());
+                }
+                let key = h.digest128();
+                rc.eligible += n;
+                match rc_map.get(&key) {
+                    Some(&(expires, cost)) if r.at_ms < expires => {
+                        rc.hits += n;
+                        rc.avoided_nanos += u128::from(cost) * u128::from(n);
+                        report.add(&mut by_rule, &mut by_model, d.route.map_or(0, |x| x.index() + 1), d.model.index(), base, 0, n);
+                        feature_row(&mut by_feature, &mut feature_index, &ctx, feature_id).add(base, 0, n);
+                        if let Some(emit) = emit.as_mut() {
+                            let ev = CallEvent::builder(p, &d, &ctx)
+                                .timestamp(Timestamp::from_unix_ms(i64::try_from(r.at_ms).unwrap_or(i64::MAX)))
+                                .request_id(format!("replay-{i}"))
+                                .mode(mode)
+                                .attempts(0)
+                                .cache(CacheOutcome::Hit)
+                                .cost_avoided_nanos(cost)
+                                .fingerprint(call.map(|c| c.fingerprint).unwrap_or_default())
+                                .build();
+                            emit(&ev).map_err(ReplayError::Emit)?;
+                        }
+                        continue;
+                    }
+                    _ => {
+                        store_key = Some((key, r.at_ms.saturating_add(rule.then.ttl_s.saturating_mul(1000))));
+                        cache_outcome = CacheOutcome::Miss;
+                    }
+                }
+            }
+        }
+
+        // Prompt cache.
+        let mut usage = Usage::new(r.input_tokens, out);
+        if let (false, Some(pci)) = (batch, d.prompt_cache) {
+            let ttl_s = p.prompt_caches.get(pci.index()).map_or(300, |x| x.then.ttl_s);
+            let ttl = CacheTtl::from_secs(ttl_s);
+            let write_price = match ttl {
+                CacheTtl::OneHour => model.prices.cache_write_1h,
+                CacheTtl::FiveMinutes => model.prices.cache_write_5m,
+            };
+            if r.blocks_len > 0 {
+                pc.eligible += n;
+                if write_price.is_some() && model.prices.cache_read.is_some() {
+                    let min = model
+                        .prompt_cache_min_tokens
+                        .or(model.prices.prompt_cache_min_tokens)
+                        .map_or(1024, u64::from);
+                    let step = prefix.step(
+                        d.model.index(),
+                        r.at_ms,
+                        r.input_tokens,
+                        trace.blocks_of(r),
+                        trace.block_tokens,
+                        ttl_s.saturating_mul(1000),
+                        min,
+                    );
+                    usage.input_tokens = r.input_tokens - step.read - step.write;
+                    usage.cache_read_input_tokens = step.read;
+                    usage.cache_write_input_tokens = step.write;
+                    if ttl == CacheTtl::OneHour {
+                        usage.cache_write_1h_input_tokens = step.write;
+                    }
+                    if step.point {
+                        pc.with_point += n;
+                    }
+                    if step.read > 0 {
+                        pc.reading += n;
+                    }
+                    pc.input_tokens += u128::from(r.input_tokens) * u128::from(n);
+                    pc.read_tokens += u128::from(step.read) * u128::from(n);
+                    pc.write_tokens += u128::from(step.write) * u128::from(n);
+                } else {
+                    pc.no_prices += n;
+                }
+            } else if let Some(c) = call.filter(|c| c.model == model.alias) {
+                usage = c.usage;
+                usage.output_tokens = out;
+            }
+        }
+        let (cost, err) = price_lenient(&model.prices, &usage, mode);
+        if err.is_some() {
+            report.price_errors += n;
+        }
+        let cost_n = u128::from(cost.total_nanos) * u128::from(n);
+        if batch {
+            report.batch += n;
+        }
+        if let Some((key, expires)) = store_key {
+            rc_map.insert(key, (expires, cost.total_nanos));
+        }
+        report.add(&mut by_rule, &mut by_model, d.route.map_or(0, |x| x.index() + 1), d.model.index(), base, cost_n, n);
+        feature_row(&mut by_feature, &mut feature_index, &ctx, feature_id).add(base, cost_n, n);
+        if let Some(emit) = emit.as_mut() {
+            let ev = CallEvent::builder(p, &d, &ctx)
+                .timestamp(Timestamp::from_unix_ms(i64::try_from(r.at_ms).unwrap_or(i64::MAX)))
+                .request_id(format!("replay-{i}"))
+                .usage(usage)
+                .mode(mode)
+                .cache(cache_outcome)
+                .fingerprint(call.map(|c| c.fingerprint).unwrap_or_default())
+                .build();
+            emit(&ev).map_err(ReplayError::Emit)?;
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    report.response_cache = rc;
+    report.prompt_cache = pc;
+    report.by_rule = by_rule.into_iter().filter(|r| r.requests > 0).collect();
+    report.by_model = by_model.into_iter().filter(|r| r.requests > 0).collect();
+    by_feature.sort_by(|a, b| a.name.cmp(&b.name));
+    report.by_feature = by_feature;
+    report.notes = notes;
+    Ok(report)
+}
+
+fn feature_row<'r>(
+    rows: &'r mut Vec<Row>,
+    index: &mut FxHashMap<String, usize>,
+    ctx: &Context<'_>,
+    feature: Option<AttrId>,
+) -> &'r mut Row {
+    let name = match feature.map(|f| ctx.get(f)) {
+        Some(Slot::Str(s)) => s,
+        _ => "(none)",
+    };
+    let i = match index.get(name) {
+        Some(&i) => i,
+        None => {
+            rows.push(Row::named(name));
+            index.insert(name.to_owned(), rows.len() - 1);
+            rows.len() - 1
+        }
+    };
+    // INVARIANT: `i` indexes `rows` (pushed above or earlier).
+    let len = rows.len();
+    &mut rows[i.min(len - 1)]
+}
