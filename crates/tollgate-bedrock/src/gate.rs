@@ -1,0 +1,584 @@
+//! The [`Gate`]: one policy-governed Bedrock call.
+//!
+//! The path reads top to bottom, as DESIGN's decision path does: request ->
+//! attributes -> decision -> response-cache lookup -> Converse with the
+//! routed model id, the effective `maxTokens` and the planned cache points
+//! -> retries and fallback -> usage -> cost -> cache fill -> call event.
+//! Every exit (hit, answer, error) writes exactly one event, because a
+//! call that is not recorded cannot be budgeted, replayed or explained.
+
+use crate::attrs::{self, Estimate};
+use crate::error::GateError;
+use crate::estimate::{CharEstimator, TokenEstimator};
+use crate::request::{ChatRequest, Role};
+use crate::retry::{classify, Backoff, Class, RetryBudget, DEFAULT_MAX_ATTEMPTS};
+use crate::sdk::{self, Failure, Parts};
+use aws_sdk_bedrockruntime::config::retry::RetryConfig;
+use aws_sdk_bedrockruntime::Client;
+use std::sync::Arc;
+use std::time::Instant;
+use tollgate_cache::{
+    cache_key, retrieval_ids_of, CacheKey, FillRule, Inference, KeyInput, KeySpec, Lookup, Message,
+    Outcome, Part, PromptCachePlanner, PromptTtl, ResponseCache, Segments,
+};
+use tollgate_cost::{
+    CacheOutcome, CacheTtl, CallEvent, EventBuilder, EventOptions, Fingerprint, Sink, Status, Tags,
+    Usage,
+};
+use tollgate_engine::{Context, Decision, Live, PolicyHandle};
+use tollgate_lang::policy::{CachePointSite, Policy};
+use tollgate_lang::pricing::{PriceTable, Prices};
+use tollgate_lang::ModelIdx;
+
+/// One attempt of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The model id it was sent to.
+    pub model_id: String,
+    /// Its error code, when it failed.
+    pub error: Option<String>,
+    /// Tokens it billed.
+    pub usage: Usage,
+}
+
+/// A gated call's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatResponse {
+    /// The assistant's text.
+    pub text: String,
+    /// Bedrock's stop reason (`end_turn`, `max_tokens`, ...).
+    pub stop_reason: String,
+    /// Tokens billed, summed over attempts (zero on a cache hit).
+    pub usage: Usage,
+    /// The model id that answered (the route's, or a fallback's).
+    pub model_id: String,
+    /// The model a prompt router invoked, when the id was a router.
+    pub response_model_id: Option<String>,
+    /// Bedrock's own `metrics.latencyMs`.
+    pub bedrock_latency_ms: Option<u64>,
+    /// Every attempt (empty on a cache hit).
+    pub attempts: Vec<Attempt>,
+    /// The event written for the call.
+    pub event: CallEvent,
+}
+
+/// Builds a [`Gate`].
+pub struct GateBuilder {
+    client: Client,
+    policy: Arc<PolicyHandle>,
+    cache: Option<Arc<ResponseCache>>,
+    planner: Arc<PromptCachePlanner>,
+    sink: Option<Arc<dyn Sink>>,
+    estimator: Arc<dyn TokenEstimator>,
+    backoff: Backoff,
+    event_options: EventOptions,
+}
+
+impl GateBuilder {
+    /// A response cache (`[[cache]]` rules apply only with one).
+    pub fn cache(mut self, cache: Arc<ResponseCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// A prompt-cache planner shared with other gates.
+    pub fn planner(mut self, planner: Arc<PromptCachePlanner>) -> Self {
+        self.planner = planner;
+        self
+    }
+
+    /// Where call events go.
+    pub fn sink(mut self, sink: Arc<dyn Sink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// A token estimator other than ~4 characters per token.
+    pub fn estimator(mut self, e: Arc<dyn TokenEstimator>) -> Self {
+        self.estimator = e;
+        self
+    }
+
+    /// Backoff between attempts.
+    pub fn backoff(mut self, b: Backoff) -> Self {
+        self.backoff = b;
+        self
+    }
+
+    /// Event options (app tag, text capture).
+    pub fn event_options(mut self, o: EventOptions) -> Self {
+        self.event_options = o;
+        self
+    }
+
+    /// The gate. The client is rebuilt with the SDK's retries disabled:
+    /// the gate counts, budgets and redirects every attempt itself.
+    pub fn build(self) -> Gate {
+        let conf = self
+            .client
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::disabled())
+            .build();
+        Gate {
+            client: Client::from_conf(conf),
+            policy: self.policy,
+            cache: self.cache,
+            planner: self.planner,
+            sink: self.sink,
+            estimator: self.estimator,
+            backoff: self.backoff,
+            retry_budget: Arc::new(RetryBudget::default()),
+            event_options: self.event_options,
+        }
+    }
+}
+
+/// A policy-governed Bedrock client. Cheap to share (`Arc` it); every
+/// method takes `&self`.
+pub struct Gate {
+    pub(crate) client: Client,
+    pub(crate) policy: Arc<PolicyHandle>,
+    pub(crate) cache: Option<Arc<ResponseCache>>,
+    pub(crate) planner: Arc<PromptCachePlanner>,
+    pub(crate) sink: Option<Arc<dyn Sink>>,
+    pub(crate) estimator: Arc<dyn TokenEstimator>,
+    pub(crate) backoff: Backoff,
+    pub(crate) retry_budget: Arc<RetryBudget>,
+    pub(crate) event_options: EventOptions,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("cache", &self.cache.is_some())
+            .field("sink", &self.sink.is_some())
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the decision says about one call, resolved to ids and numbers.
+pub(crate) struct Plan {
+    pub decision: Decision,
+    pub models: Vec<ModelIdx>,
+    pub max_attempts: u32,
+    pub retry_budget_pct: Option<f64>,
+    pub parts: Parts,
+    pub prompt_ttl: PromptTtl,
+    pub prompt_rule: Option<String>,
+    pub estimate: Estimate,
+}
+
+pub(crate) fn ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn fingerprint(req: &ChatRequest) -> Fingerprint {
+    let system: Vec<&str> = req.system.iter().map(String::as_str).collect();
+    Fingerprint::of(
+        &system,
+        req.messages.iter().map(|m| (m.role.as_str(), m.text.as_str())),
+    )
+}
+
+pub(crate) fn cost_ttl(t: PromptTtl) -> CacheTtl {
+    match t {
+        PromptTtl::FiveMinutes => CacheTtl::FiveMinutes,
+        PromptTtl::OneHour => CacheTtl::OneHour,
+    }
+}
+
+pub(crate) fn cache_usage(u: &Usage) -> tollgate_cache::Usage {
+    tollgate_cache::Usage {
+        input: u.input_tokens,
+        output: u.output_tokens,
+        cache_read: u.cache_read_input_tokens,
+        cache_write: u.cache_write_input_tokens,
+    }
+}
+
+/// Usage from the SDK's `TokenUsage`.
+pub(crate) fn usage_of(u: &aws_sdk_bedrockruntime::types::TokenUsage, ttl: PromptTtl) -> Usage {
+    use aws_sdk_bedrockruntime::types::CacheTtl as SdkTtl;
+    let details: Vec<(CacheTtl, i32)> = u
+        .cache_details()
+        .iter()
+        .map(|d| {
+            let t = match d.ttl() {
+                SdkTtl::OneHour => CacheTtl::OneHour,
+                _ => CacheTtl::FiveMinutes,
+            };
+            (t, d.input_tokens())
+        })
+        .collect();
+    Usage::from_bedrock(
+        u.input_tokens(),
+        u.output_tokens(),
+        u.cache_read_input_tokens(),
+        u.cache_write_input_tokens(),
+        &details,
+        cost_ttl(ttl),
+    )
+}
+
+impl Gate {
+    /// Starts a gate over an SDK client and a policy handle.
+    pub fn builder(client: Client, policy: Arc<PolicyHandle>) -> GateBuilder {
+        GateBuilder {
+            client,
+            policy,
+            cache: None,
+            planner: Arc::new(PromptCachePlanner::default()),
+            sink: None,
+            estimator: Arc::new(CharEstimator::default()),
+            backoff: Backoff::default(),
+            event_options: EventOptions::default(),
+        }
+    }
+
+    /// The SDK client (retries disabled).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The policy handle.
+    pub fn policy(&self) -> &Arc<PolicyHandle> {
+        &self.policy
+    }
+
+    /// Retry spend and total spend of a feature in this process, nano-dollars.
+    pub fn retry_spend(&self, feature: &str) -> (u64, u64) {
+        self.retry_budget.spend(feature)
+    }
+
+    pub(crate) fn prices_table(&self) -> &PriceTable {
+        self.policy
+            .load_options()
+            .prices
+            .as_ref()
+            .unwrap_or_else(|| PriceTable::builtin())
+    }
+
+    /// Prices for a prompt router's invoked model (`None`: price the
+    /// routed model as usual).
+    pub(crate) fn router_prices(&self, invoked: Option<&str>) -> Option<Prices> {
+        self.prices_table().lookup(invoked?)
+    }
+
+    pub(crate) fn emit(&self, e: &CallEvent) {
+        if let Some(s) = &self.sink {
+            // A sink that fails must not fail the call; sinks count their
+            // own errors.
+            let _ = s.write(e);
+        }
+    }
+
+    /// Decides and resolves everything the call needs.
+    pub(crate) fn plan(
+        &self,
+        policy: &Policy,
+        live: &Live,
+        ctx: &Context<'_>,
+        req: &ChatRequest,
+        estimate: Estimate,
+    ) -> Result<Plan, GateError> {
+        let mut decision = live.decide(ctx);
+        // The request's own cap applies even when the policy does not
+        // declare `requested_max_tokens` (the engine reads it only then).
+        decision.max_output_tokens = match (decision.max_output_tokens, req.inference.max_tokens) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        policy.model(decision.model).ok_or(GateError::NoModel(decision.model.index()))?;
+        let mut models = vec![decision.model];
+        if let Some(r) = decision.route.and_then(|r| policy.routes.get(r.index())) {
+            models.extend(r.then.fallback.iter().copied().filter(|m| policy.model(*m).is_some()));
+        }
+        let limit = decision.limit.and_then(|l| policy.limits.get(l.index()));
+        let max_attempts = limit
+            .and_then(|l| l.then.max_attempts)
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+            .max(1);
+        let retry_budget_pct = limit.and_then(|l| l.then.retry_budget_pct);
+        let seg = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        let segments = Segments {
+            tools: seg(estimate.tools),
+            system: seg(estimate.system),
+            messages: seg(estimate.messages),
+        };
+        let prompt = self.planner.plan_decision(policy, &decision, segments);
+        let sites: Vec<CachePointSite> = prompt
+            .as_ref()
+            .map(|p| p.points.iter().map(|pt| pt.site).collect())
+            .unwrap_or_default();
+        let prompt_ttl = prompt.as_ref().map_or(PromptTtl::FiveMinutes, |p| p.ttl);
+        let prompt_rule = decision
+            .prompt_cache
+            .and_then(|r| policy.prompt_caches.get(r.index()))
+            .map(|r| r.name.clone());
+        let parts = sdk::parts(req, decision.max_output_tokens, &sites, prompt_ttl)?;
+        Ok(Plan {
+            decision,
+            models,
+            max_attempts,
+            retry_budget_pct,
+            parts,
+            prompt_ttl,
+            prompt_rule,
+            estimate,
+        })
+    }
+
+    /// The response-cache key of a request under the decision, when a
+    /// `[[cache]]` rule applies and the gate has a cache.
+    pub(crate) fn key_of<'a>(
+        &self,
+        policy: &'a Policy,
+        d: &Decision,
+        ctx: &Context<'a>,
+        req: &ChatRequest,
+    ) -> Option<(CacheKey, FillRule)> {
+        self.cache.as_ref()?;
+        let spec = KeySpec::from_decision(policy, d, ctx)?;
+        let fill = FillRule::from_decision(policy, d)?;
+        let model_id = policy.model(d.model)?.id.as_str();
+        let system: Vec<&str> = req.system.iter().map(String::as_str).collect();
+        let parts: Vec<Part<'_>> = req.messages.iter().map(|m| Part::Text(&m.text)).collect();
+        let messages: Vec<Message<'_>> = req
+            .messages
+            .iter()
+            .zip(parts.iter())
+            .map(|(m, p)| Message {
+                role: match m.role {
+                    Role::User => tollgate_cache::Role::User,
+                    Role::Assistant => tollgate_cache::Role::Assistant,
+                },
+                content: std::slice::from_ref(p),
+            })
+            .collect();
+        let tools_owned: Vec<String> = req.tools.iter().map(|t| t.canonical()).collect();
+        let tools: Vec<&str> = tools_owned.iter().map(String::as_str).collect();
+        let stop: Vec<&str> = req.inference.stop_sequences.iter().map(String::as_str).collect();
+        let input = KeyInput {
+            system: &system,
+            messages: &messages,
+            retrieval_ids: retrieval_ids_of(ctx),
+            model_id,
+            inference: Inference {
+                max_tokens: d.max_output_tokens,
+                temperature: req.inference.temperature,
+                top_p: req.inference.top_p,
+                stop: &stop,
+            },
+            tools: &tools,
+        };
+        Some((cache_key(&spec, &input), fill))
+    }
+
+    fn event<'b, 'c>(
+        &'b self,
+        policy: &'b Policy,
+        d: &'b Decision,
+        ctx: &'b Context<'c>,
+        req: &ChatRequest,
+        tags: &Tags,
+        started: Instant,
+    ) -> EventBuilder<'b, 'c> {
+        CallEvent::builder(policy, d, ctx)
+            .options(&self.event_options)
+            .tags(tags.clone())
+            .fingerprint(fingerprint(req))
+            .latency_ms(ms(started))
+    }
+
+    /// One Converse call under the policy: decide, serve from the response
+    /// cache or call Bedrock (with tollgate's retries and fallback), price
+    /// it, fill the cache, and write the call event.
+    pub async fn converse(&self, req: &ChatRequest, tags: &Tags) -> Result<ChatResponse, GateError> {
+        let started = Instant::now();
+        if req.messages.is_empty() {
+            return Err(GateError::Request("a request needs at least one message".into()));
+        }
+        let live = self.policy.current();
+        let policy = live.policy();
+        let schema = self.policy.schema();
+        let estimate = Estimate::of(req, &*self.estimator);
+        let mut ctx = Context::new(schema);
+        attrs::fill(&mut ctx, schema, req, tags, &estimate);
+        let plan = self.plan(policy, &live, &ctx, req, estimate)?;
+        let d = plan.decision;
+
+        // Response cache.
+        let keyed = self.key_of(policy, &d, &ctx, req);
+        let mut fill = None;
+        if let (Some(cache), Some((key, rule))) = (self.cache.as_deref(), keyed) {
+            let hit = match cache.lookup(key, rule) {
+                Lookup::Hit(e) => Some(e),
+                Lookup::InFlight(w) => w.await,
+                Lookup::Miss(f) => {
+                    fill = Some(f);
+                    None
+                }
+            };
+            if let Some(entry) = hit {
+                let event = self
+                    .event(policy, &d, &ctx, req, tags, started)
+                    .cache(CacheOutcome::Hit)
+                    .attempts(0)
+                    .cost_avoided_nanos(entry.cost_nanos)
+                    .build();
+                self.emit(&event);
+                return Ok(ChatResponse {
+                    text: String::from_utf8_lossy(&entry.body).into_owned(),
+                    stop_reason: entry.stop_reason.as_str().to_string(),
+                    usage: Usage::default(),
+                    model_id: entry.model_id.clone(),
+                    response_model_id: None,
+                    bedrock_latency_ms: None,
+                    attempts: Vec::new(),
+                    event,
+                });
+            }
+        }
+
+        let feature = attrs::str_attr(&ctx, "feature")
+            .or(tags.feature.as_deref())
+            .unwrap_or("")
+            .to_string();
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut cur = 0usize;
+        let out = loop {
+            let m = plan.models.get(cur).copied().unwrap_or(d.model);
+            let model_id = policy.model(m).map(|m| m.id.clone()).unwrap_or_default();
+            let p = plan.parts.clone();
+            // Boxed: the SDK's send future is several KiB, and keeping it
+            // inline made every poll of the gate's future move it.
+            let sent = Box::pin(
+                self
+                .client
+                .converse()
+                .model_id(&model_id)
+                .set_system((!p.system.is_empty()).then_some(p.system))
+                .set_messages(Some(p.messages))
+                .set_tool_config(p.tool_config)
+                .inference_config(p.inference)
+                .send(),
+            )
+            .await;
+            let n = attempts.len() as u32 + 1;
+            let failure = match sent {
+                Ok(out) => {
+                    attempts.push(Attempt {
+                        model_id,
+                        error: None,
+                        usage: out.usage().map(|u| usage_of(u, plan.prompt_ttl)).unwrap_or_default(),
+                    });
+                    break out;
+                }
+                Err(e) => Failure::of(e),
+            };
+            attempts.push(Attempt {
+                model_id,
+                error: Some(failure.code().to_string()),
+                usage: Usage::default(),
+            });
+            self.retry_budget.record(&feature, 0, n > 1);
+            let class = match &failure {
+                Failure::Service { code, .. } => classify(code),
+                _ => Class::Fatal,
+            };
+            let budget_ok = plan
+                .retry_budget_pct
+                .is_none_or(|pct| self.retry_budget.allows(&feature, pct));
+            if class == Class::Fatal || n >= plan.max_attempts || !budget_ok {
+                let throttled = failure.code() == "ThrottlingException";
+                if let Some(f) = fill.take() {
+                    f.complete(if throttled { Outcome::Throttled } else { Outcome::Failed });
+                }
+                let err = if class != Class::Fatal && n < plan.max_attempts && !budget_ok {
+                    GateError::RetryBudget {
+                        feature: feature.clone(),
+                        code: failure.code().to_string(),
+                    }
+                } else {
+                    failure.into_error(n)
+                };
+                let event = self
+                    .event(policy, &d, &ctx, req, tags, started)
+                    .served_model(m)
+                    .status(Status::Error)
+                    .error_type(err.error_type())
+                    .attempts(n)
+                    .build();
+                self.emit(&event);
+                return Err(err);
+            }
+            if class == Class::RetryFallback && cur + 1 < plan.models.len() {
+                cur += 1;
+            }
+            tokio::time::sleep(self.backoff.delay(n)).await;
+        };
+
+        let served = plan.models.get(cur).copied().unwrap_or(d.model);
+        let text: String = out
+            .output()
+            .and_then(|o| o.as_message().ok())
+            .map(|m| m.content().iter().filter_map(|c| c.as_text().ok()).map(String::as_str).collect())
+            .unwrap_or_default();
+        let stop_reason = out.stop_reason().as_str().to_string();
+        let usage = attempts.iter().fold(Usage::default(), |mut acc, a| {
+            acc.add(&a.usage);
+            acc
+        });
+        let invoked = out
+            .trace()
+            .and_then(|t| t.prompt_router())
+            .and_then(|r| r.invoked_model_id())
+            .map(str::to_string);
+        let router_prices = self.router_prices(invoked.as_deref());
+        let mut b = self
+            .event(policy, &d, &ctx, req, tags, started)
+            .served_model(served)
+            .attempts(attempts.len() as u32)
+            .usage(usage)
+            .text(req.last_user_text().unwrap_or(""), &text);
+        if let Some(p) = router_prices.as_ref() {
+            b = b.prices(p);
+        }
+        if let Some(id) = &invoked {
+            b = b.response_model_id(id.clone());
+        }
+        let event = b.build();
+        self.retry_budget.record(&feature, event.cost_nanos, attempts.len() > 1);
+        if let Some(rule) = &plan.prompt_rule {
+            let model_id = policy.model(served).map(|m| m.id.as_str()).unwrap_or("");
+            self.planner.observe(rule, model_id, &cache_usage(&usage));
+        }
+        let model_id = attempts.last().map(|a| a.model_id.clone()).unwrap_or_default();
+        if let Some(f) = fill.take() {
+            let entry = tollgate_cache::Entry::new(
+                text.clone().into_bytes(),
+                tollgate_cache::StopReason::parse(&stop_reason),
+                cache_usage(&usage),
+                event.cost_nanos,
+                &model_id,
+            );
+            f.complete(Outcome::Answered {
+                entry: &entry,
+                guardrail_flagged: stop_reason == "guardrail_intervened",
+            });
+        }
+        self.emit(&event);
+        Ok(ChatResponse {
+            text,
+            stop_reason,
+            usage,
+            model_id,
+            response_model_id: invoked,
+            bedrock_latency_ms: out.metrics().and_then(|m| u64::try_from(m.latency_ms()).ok()),
+            attempts,
+            event,
+        })
+    }
+}

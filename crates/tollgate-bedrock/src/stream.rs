@@ -1,0 +1,431 @@
+//! [`Gate::converse_stream`]: ConverseStream under the policy, with the
+//! stream guard.
+//!
+//! Deltas go to the caller as they arrive. The guard cancels early when
+//! the repetition detector fires (`[[limit]] cancel_on_repetition`) or the
+//! caller's output budget is spent: dropping the SDK's event receiver
+//! closes the connection, which is the only way to stop Bedrock generating.
+//!
+//! Billing a stream that did not finish: Bedrock reports usage only in
+//! the final `metadata` event, so a stream cut by the guard, an exception
+//! frame or a dropped connection has none. The gate then bills its own
+//! estimate, the whole input plus the output received, and marks the
+//! usage as estimated ([`StreamSummary::usage_estimated`]). AWS does not
+//! document whether abandoned output is billed (and one report says it is
+//! billed in full), so this is a floor, never an overcharge.
+//!
+//! Errors that arrive inside a stream are not retried: part of the answer
+//! has been delivered and billed, and a retry would pay again. Errors on
+//! the initial request are retried as [`Gate::converse`] does.
+
+use crate::attrs::{self, Estimate};
+use crate::error::GateError;
+use crate::gate::{cache_usage, fingerprint, ms, usage_of, Gate};
+use crate::repetition::RepetitionDetector;
+use crate::request::ChatRequest;
+use crate::retry::{classify, Class};
+use crate::sdk::Failure;
+use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
+use aws_sdk_bedrockruntime::types::{ContentBlockDelta, ConverseStreamOutput};
+use std::sync::Arc;
+use std::time::Instant;
+use tollgate_cache::PromptTtl;
+use tollgate_cost::{CallEvent, CancelReason, Mode, Status, Tags, Usage};
+use tollgate_engine::{Context, Decision, Live};
+use tollgate_lang::ModelIdx;
+
+type Receiver = aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<
+    ConverseStreamOutput,
+    ConverseStreamOutputError,
+>;
+
+/// Caller-side limits of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamOptions {
+    /// Cancel once this many output tokens (estimated) have streamed.
+    pub output_budget_tokens: Option<u64>,
+}
+
+/// What the caller receives from [`GateStream::next`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// A piece of the answer's text.
+    Text(String),
+}
+
+/// Why a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// The model finished (`messageStop` and the stream's end).
+    Finished,
+    /// The repetition detector fired.
+    Repetition,
+    /// The caller's output budget was spent.
+    OutputBudget,
+    /// The caller dropped the stream before its end.
+    Caller,
+    /// An exception frame or a transport error ended it.
+    Error,
+}
+
+/// How a stream went, once it has ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSummary {
+    /// The text received.
+    pub text: String,
+    /// Bedrock's stop reason, when `messageStop` arrived.
+    pub stop_reason: Option<String>,
+    /// Tokens billed (estimated when no `metadata` event arrived).
+    pub usage: Usage,
+    /// `usage` is the gate's estimate, not Bedrock's count.
+    pub usage_estimated: bool,
+    /// Why it ended.
+    pub cause: StopCause,
+    /// The event written for it.
+    pub event: CallEvent,
+}
+
+/// A gated ConverseStream. Read it with [`GateStream::next`]; dropping it
+/// early cancels the call and still writes its event.
+pub struct GateStream<'g> {
+    gate: &'g Gate,
+    live: Arc<Live>,
+    req: ChatRequest,
+    tags: Tags,
+    feature: String,
+    decision: Decision,
+    served: ModelIdx,
+    attempts: u32,
+    estimate: Estimate,
+    prompt_ttl: PromptTtl,
+    rx: Option<Receiver>,
+    started: Instant,
+    text: String,
+    detector: Option<RepetitionDetector>,
+    budget: Option<u64>,
+    stop_reason: Option<String>,
+    usage: Option<Usage>,
+    invoked: Option<String>,
+    summary: Option<StreamSummary>,
+}
+
+impl std::fmt::Debug for GateStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateStream")
+            .field("text_len", &self.text.len())
+            .field("done", &self.summary.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gate {
+    /// One ConverseStream call under the policy. Retries and fallback
+    /// apply to the initial request; the returned stream yields deltas.
+    /// Streams are not served from the response cache.
+    pub async fn converse_stream(
+        &self,
+        req: ChatRequest,
+        tags: Tags,
+        opts: StreamOptions,
+    ) -> Result<GateStream<'_>, GateError> {
+        let started = Instant::now();
+        if req.messages.is_empty() {
+            return Err(GateError::Request("a request needs at least one message".into()));
+        }
+        let live = self.policy.current();
+        let policy = live.policy();
+        let schema = self.policy.schema();
+        let estimate = Estimate::of(&req, &*self.estimator);
+        let (plan, feature) = {
+            let mut ctx = Context::new(schema);
+            attrs::fill(&mut ctx, schema, &req, &tags, &estimate);
+            let plan = self.plan(policy, &live, &ctx, &req, estimate)?;
+            let feature = attrs::str_attr(&ctx, "feature")
+                .or(tags.feature.as_deref())
+                .unwrap_or("")
+                .to_string();
+            (plan, feature)
+        };
+        let d = plan.decision;
+        let limit = d.limit.and_then(|l| policy.limits.get(l.index()));
+        let detector = limit
+            .filter(|l| l.then.cancel_on_repetition)
+            .map(|l| RepetitionDetector::new(l.then.repetition.ngram, l.then.repetition.repeats));
+        let mut cur = 0usize;
+        let mut n = 0u32;
+        let rx = loop {
+            n += 1;
+            let m = plan.models.get(cur).copied().unwrap_or(d.model);
+            let model_id = policy.model(m).map(|m| m.id.clone()).unwrap_or_default();
+            let p = plan.parts.clone();
+            // Boxed: the SDK's send future is several KiB, and keeping it
+            // inline made every poll of the gate's future move it.
+            let sent = Box::pin(
+                self
+                .client
+                .converse_stream()
+                .model_id(&model_id)
+                .set_system((!p.system.is_empty()).then_some(p.system))
+                .set_messages(Some(p.messages))
+                .set_tool_config(p.tool_config)
+                .inference_config(p.inference)
+                .send(),
+            )
+            .await;
+            let failure = match sent {
+                Ok(out) => break out.stream,
+                Err(e) => Failure::of(e),
+            };
+            self.retry_budget.record(&feature, 0, n > 1);
+            let class = match &failure {
+                Failure::Service { code, .. } => classify(code),
+                _ => Class::Fatal,
+            };
+            let budget_ok = plan
+                .retry_budget_pct
+                .is_none_or(|pct| self.retry_budget.allows(&feature, pct));
+            if class == Class::Fatal || n >= plan.max_attempts || !budget_ok {
+                let err = if class != Class::Fatal && n < plan.max_attempts && !budget_ok {
+                    GateError::RetryBudget {
+                        feature: feature.clone(),
+                        code: failure.code().to_string(),
+                    }
+                } else {
+                    failure.into_error(n)
+                };
+                let mut ctx = Context::new(schema);
+                attrs::fill(&mut ctx, schema, &req, &tags, &plan.estimate);
+                let event = CallEvent::builder(policy, &d, &ctx)
+                    .options(&self.event_options)
+                    .tags(tags.clone())
+                    .fingerprint(fingerprint(&req))
+                    .mode(Mode::Stream)
+                    .served_model(m)
+                    .status(Status::Error)
+                    .error_type(err.error_type())
+                    .attempts(n)
+                    .latency_ms(ms(started))
+                    .build();
+                self.emit(&event);
+                return Err(err);
+            }
+            if class == Class::RetryFallback && cur + 1 < plan.models.len() {
+                cur += 1;
+            }
+            tokio::time::sleep(self.backoff.delay(n)).await;
+        };
+        Ok(GateStream {
+            gate: self,
+            served: plan.models.get(cur).copied().unwrap_or(d.model),
+            live,
+            req,
+            tags,
+            feature,
+            decision: d,
+            attempts: n,
+            estimate: plan.estimate,
+            prompt_ttl: plan.prompt_ttl,
+            rx: Some(rx),
+            started,
+            text: String::new(),
+            detector,
+            budget: opts.output_budget_tokens,
+            stop_reason: None,
+            usage: None,
+            invoked: None,
+            summary: None,
+        })
+    }
+}
+
+impl GateStream<'_> {
+    /// The next delta; `None` once the stream has ended (its summary is
+    /// then in [`GateStream::summary`]). An error ends the stream.
+    pub async fn next(&mut self) -> Option<Result<StreamEvent, GateError>> {
+        loop {
+            let rx = self.rx.as_mut()?;
+            match rx.recv().await {
+                Ok(Some(ev)) => match ev {
+                    ConverseStreamOutput::ContentBlockDelta(d) => {
+                        let Some(ContentBlockDelta::Text(t)) = d.delta else { continue };
+                        self.text.push_str(&t);
+                        if self.detector.as_mut().is_some_and(|det| det.push(&t)) {
+                            self.finish(StopCause::Repetition, None);
+                        } else if self.budget.is_some_and(|b| {
+                            self.gate.estimator.text_tokens(&self.text) >= b
+                        }) {
+                            self.finish(StopCause::OutputBudget, None);
+                        }
+                        return Some(Ok(StreamEvent::Text(t)));
+                    }
+                    ConverseStreamOutput::MessageStop(m) => {
+                        self.stop_reason = Some(m.stop_reason.as_str().to_string());
+                    }
+                    ConverseStreamOutput::Metadata(m) => {
+                        self.usage = m.usage.as_ref().map(|u| usage_of(u, self.prompt_ttl));
+                        self.invoked = m
+                            .trace
+                            .as_ref()
+                            .and_then(|t| t.prompt_router())
+                            .and_then(|r| r.invoked_model_id())
+                            .map(str::to_string);
+                    }
+                    _ => {}
+                },
+                Ok(None) => {
+                    self.finish(StopCause::Finished, None);
+                    return None;
+                }
+                Err(e) => {
+                    let err = stream_error(e, self.attempts);
+                    self.finish(StopCause::Error, Some(&err));
+                    return Some(Err(err));
+                }
+            }
+        }
+    }
+
+    /// Reads the stream to its end and returns its summary.
+    pub async fn collect(mut self) -> Result<StreamSummary, GateError> {
+        let mut first_err = None;
+        while let Some(r) = self.next().await {
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        match (first_err, self.summary.take()) {
+            (Some(e), _) => Err(e),
+            (None, Some(s)) => Ok(s),
+            (None, None) => Err(GateError::Malformed("stream ended without a summary".into())),
+        }
+    }
+
+    /// The summary, once the stream has ended.
+    pub fn summary(&self) -> Option<&StreamSummary> {
+        self.summary.as_ref()
+    }
+
+    /// Takes the summary, once the stream has ended.
+    pub fn take_summary(&mut self) -> Option<StreamSummary> {
+        self.summary.take()
+    }
+
+    /// Cancels the stream now (as the caller).
+    pub fn cancel(&mut self) {
+        if self.rx.is_some() {
+            self.finish(StopCause::Caller, None);
+        }
+    }
+
+    fn finish(&mut self, cause: StopCause, err: Option<&GateError>) {
+        // Dropping the receiver closes the connection: Bedrock stops.
+        self.rx = None;
+        let (usage, estimated) = match self.usage {
+            Some(u) => (u, false),
+            None => {
+                let est = &self.gate.estimator;
+                (Usage::new(self.estimate.input(), est.text_tokens(&self.text)), true)
+            }
+        };
+        let policy = self.live.policy();
+        let schema = self.gate.policy.schema();
+        let mut ctx = Context::new(schema);
+        attrs::fill(&mut ctx, schema, &self.req, &self.tags, &self.estimate);
+        let router_prices = self.gate.router_prices(self.invoked.as_deref());
+        let status = match cause {
+            StopCause::Finished => Status::Ok,
+            StopCause::Error => Status::Error,
+            _ => Status::Cancelled,
+        };
+        let mut b = CallEvent::builder(policy, &self.decision, &ctx)
+            .options(&self.gate.event_options)
+            .tags(self.tags.clone())
+            .fingerprint(fingerprint(&self.req))
+            .mode(Mode::Stream)
+            .served_model(self.served)
+            .attempts(self.attempts)
+            .status(status)
+            .usage(usage)
+            .latency_ms(ms(self.started))
+            .text(self.req.last_user_text().unwrap_or(""), &self.text);
+        match cause {
+            StopCause::Repetition => b = b.cancel_reason(CancelReason::Repetition),
+            StopCause::Caller => b = b.cancel_reason(CancelReason::Caller),
+            _ => {}
+        }
+        if let Some(e) = err {
+            b = b.error_type(e.error_type());
+        }
+        if let Some(p) = router_prices.as_ref() {
+            b = b.prices(p);
+        }
+        if let Some(id) = &self.invoked {
+            b = b.response_model_id(id.clone());
+        }
+        let event = b.build();
+        self.gate
+            .retry_budget
+            .record(&self.feature, event.cost_nanos, self.attempts > 1);
+        if let Some(rule) = self
+            .decision
+            .prompt_cache
+            .and_then(|r| policy.prompt_caches.get(r.index()))
+        {
+            if !estimated {
+                let model_id = policy.model(self.served).map(|m| m.id.as_str()).unwrap_or("");
+                self.gate.planner.observe(&rule.name, model_id, &cache_usage(&usage));
+            }
+        }
+        self.gate.emit(&event);
+        self.summary = Some(StreamSummary {
+            text: self.text.clone(),
+            stop_reason: self.stop_reason.clone(),
+            usage,
+            usage_estimated: estimated,
+            cause,
+            event,
+        });
+    }
+}
+
+/// An error inside the stream. Exception frames carry their type only in
+/// the `:exception-type` header (lowerCamel on the wire, e.g.
+/// `modelStreamErrorException`), so the SDK's error metadata has no code:
+/// the code comes from the modeled variant.
+fn stream_error(
+    e: aws_sdk_bedrockruntime::error::SdkError<
+        ConverseStreamOutputError,
+        aws_smithy_types::event_stream::RawMessage,
+    >,
+    attempts: u32,
+) -> GateError {
+    use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+    if let SdkError::ServiceError(se) = &e {
+        let err = se.err();
+        let code = match err {
+            ConverseStreamOutputError::InternalServerException(_) => Some("InternalServerException"),
+            ConverseStreamOutputError::ModelStreamErrorException(_) => Some("ModelStreamErrorException"),
+            ConverseStreamOutputError::ValidationException(_) => Some("ValidationException"),
+            ConverseStreamOutputError::ThrottlingException(_) => Some("ThrottlingException"),
+            ConverseStreamOutputError::ServiceUnavailableException(_) => {
+                Some("ServiceUnavailableException")
+            }
+            other => other.code(),
+        };
+        if let Some(code) = code {
+            return GateError::Stream {
+                code: code.to_string(),
+                message: err.message().unwrap_or_default().to_string(),
+            };
+        }
+    }
+    Failure::of(e).into_error(attempts)
+}
+
+impl Drop for GateStream<'_> {
+    fn drop(&mut self) {
+        if self.rx.is_some() {
+            self.finish(StopCause::Caller, None);
+        }
+    }
+}
