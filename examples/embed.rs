@@ -3,12 +3,14 @@
 //!
 //! Run: `cargo run --release --example embed`
 
-use tollgate::engine::{decide_reference, to_json, Context};
+use tollgate::engine::compile::compile;
+use tollgate::engine::{to_json, Context};
 use tollgate::lang::{load_path, LoadOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let loaded = load_path("rules/example.toml".as_ref(), &LoadOptions::default())?;
-    let policy = loaded.policy;
+    let engine = compile(loaded.policy)?;
+    let policy = engine.policy();
     // Resolve attribute names to slots once, at start-up.
     let schema = &policy.schema;
     let feature = schema.id("feature").ok_or("no `feature` attribute")?;
@@ -22,8 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .set_str(task, t)
             .set_int(input_tokens, n)
             .set_str(tenant, "acme");
-        let d = decide_reference(&policy, &ctx);
-        println!("{}", to_json(&policy, &d, &ctx));
+        let d = engine.decide(&ctx);
+        println!("{}", to_json(policy, &d, &ctx));
     }
     Ok(())
 }
