@@ -17,6 +17,11 @@ impl Engine {
         Ok(Engine { compiled })
     }
 
+    /// Decide one request and trace every rule tried.
+    pub fn explain(&self, ctx: &Context<'_>) -> tollgate_engine::explain::Explanation {
+        self.compiled.explain(ctx)
+    }
+
     /// Decide one request.
     #[inline]
     pub fn decide(&self, ctx: &Context<'_>) -> Decision {

@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tollgate_engine::eval::{outcome, ErrorKind, Outcome};
+use tollgate_engine::eval::{ErrorKind, Outcome};
+use tollgate_engine::explain::Step;
 use tollgate_engine::testing::run_tests;
 use tollgate_engine::{to_json, Context, Decision, Request};
 use tollgate_lang::policy::Section;
@@ -374,8 +375,9 @@ fn explain(path: &std::path::Path, request: &str, json: bool) -> Result<bool, St
     let req = Request::parse(&policy.schema, &text).map_err(|e| format!("request: {e}"))?;
     let ctx = req.context(&policy.schema);
     let engine = engine::Engine::new(policy.clone()).map_err(|e| e.to_string())?;
-    let d = engine.decide(&ctx);
-    let trace = trace(policy, &ctx);
+    let explanation = engine.explain(&ctx);
+    let d = explanation.decision;
+    let trace = explanation.steps;
     if json {
         let mut out = to_json(policy, &d, &ctx);
         if let Some(o) = out.as_object_mut() {
@@ -387,39 +389,6 @@ fn explain(path: &std::path::Path, request: &str, json: bool) -> Result<bool, St
     }
     print_explanation(policy, &d, &ctx, &trace, &req.unknown);
     Ok(true)
-}
-
-struct Step {
-    section: Section,
-    rule: String,
-    outcome: Outcome,
-    note: Option<String>,
-}
-
-fn trace(policy: &Policy, ctx: &Context<'_>) -> Vec<Step> {
-    let mut steps = Vec::new();
-    for sec in Section::ALL {
-        for (i, (name, when, _)) in policy.section_rules(sec).into_iter().enumerate() {
-            let mut o = outcome(when, ctx);
-            let mut note = None;
-            if sec == Section::Cache && o == Outcome::Matched {
-                if let Some(r) = policy.caches.get(i) {
-                    if !tollgate_engine::decision::scope_present(r.then.scope, ctx) {
-                        if let tollgate_lang::policy::Scope::Attr(a) = r.then.scope {
-                            note = Some(format!("scope attribute `{}` is missing, so the rule does not apply", policy.schema.name(a)));
-                            o = Outcome::False { culprit: r.span };
-                        }
-                    }
-                }
-            }
-            let matched = o == Outcome::Matched;
-            steps.push(Step { section: sec, rule: name.to_string(), outcome: o, note });
-            if matched {
-                break;
-            }
-        }
-    }
-    steps
 }
 
 fn describe(policy: &Policy, o: &Outcome) -> (String, Option<String>, Option<String>) {
@@ -445,6 +414,7 @@ fn trace_json(policy: &Policy, steps: &[Step]) -> serde_json::Value {
             .iter()
             .map(|s| {
                 let (what, expr, at) = describe(policy, &s.outcome);
+                let rule = tollgate_engine::decision::rule_name(policy, s.section, Some(s.rule));
                 let outcome = match &s.outcome {
                     Outcome::Matched => "matched",
                     Outcome::False { .. } => "false",
@@ -452,7 +422,7 @@ fn trace_json(policy: &Policy, steps: &[Step]) -> serde_json::Value {
                 };
                 serde_json::json!({
                     "section": s.section.name(),
-                    "rule": s.rule,
+                    "rule": rule,
                     "outcome": outcome,
                     "detail": if outcome == "error" { Some(what) } else { s.note.clone() },
                     "expression": expr,
@@ -481,12 +451,11 @@ fn print_explanation(policy: &Policy, d: &Decision, ctx: &Context<'_>, steps: &[
         for s in steps.iter().filter(|s| s.section == sec) {
             any = true;
             let (what, expr, at) = describe(policy, &s.outcome);
-            match (expr, at) {
-                (Some(e), Some(at)) => println!("  {:<28} {what}: `{e}` at {at}", s.rule),
-                _ => println!("  {:<28} {what}", s.rule),
-            }
-            if let Some(n) = &s.note {
-                println!("  {:<28} ({n})", "");
+            let rule = tollgate_engine::decision::rule_name(policy, s.section, Some(s.rule));
+            match (&s.note, expr, at) {
+                (Some(n), _, _) => println!("  {rule:<28} not applied: {n}"),
+                (None, Some(e), Some(at)) => println!("  {rule:<28} {what}: `{e}` at {at}"),
+                _ => println!("  {rule:<28} {what}"),
             }
         }
         if !any {

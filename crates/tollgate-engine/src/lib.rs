@@ -29,3 +29,4 @@ pub use watch::{WatchError, WatchMode, WatchOptions, Watcher};
 pub mod compile;
 pub use compile::{compile, compile_with, CompileError, CompileLimits, CompiledPolicy, SectionStats, TooLarge};
 pub mod synth;
+pub mod explain;

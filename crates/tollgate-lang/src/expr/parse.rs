@@ -460,7 +460,10 @@ impl Builder {
                     .help("test membership with `in`, or declare the element as its own attribute"));
                 }
                 _ => {
-                    let end = post.as_span().end();
+                    // The pair may end with the white space pest skipped
+                    // while looking for arguments: leave it out of the span.
+                    let trailing = post.as_str().len() - post.as_str().trim_end().len();
+                    let end = post.as_span().end() - trailing;
                     let mut parts = post.into_inner();
                     let name = parts.next().map(|i| i.as_str().to_string()).unwrap_or_default();
                     let s = n.span.start..end;

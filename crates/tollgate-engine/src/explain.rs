@@ -1,0 +1,81 @@
+//! Explanations: for each section, every rule tried in order with its
+//! outcome (matched, false, error) and, when it did not match, the innermost
+//! sub-expression responsible.
+//!
+//! The trace comes from the reference interpreter, which evaluates rules as
+//! written; the decision it explains is the compiled engine's (the two agree
+//! on every input, which the differential tests hold them to). Explaining
+//! allocates; deciding does not.
+
+use crate::compile::CompiledPolicy;
+use crate::context::Context;
+use crate::decision::{scope_present, Decision, RuleIdx};
+use crate::eval::{outcome, Outcome};
+use tollgate_lang::policy::{Policy, Scope, Section};
+
+/// One rule tried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Its section.
+    pub section: Section,
+    /// Its index in the section.
+    pub rule: RuleIdx,
+    /// How its condition came out.
+    pub outcome: Outcome,
+    /// Why a rule whose condition held still did not apply (a cache rule
+    /// whose scope attribute is missing).
+    pub note: Option<String>,
+}
+
+/// A decision and how it was reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// The decision.
+    pub decision: Decision,
+    /// Every rule tried, section by section, up to each section's match.
+    pub steps: Vec<Step>,
+}
+
+/// Trace every section with the reference interpreter.
+pub fn trace(policy: &Policy, ctx: &Context<'_>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for section in Section::ALL {
+        for (i, (_, when, span)) in policy.section_rules(section).into_iter().enumerate() {
+            let mut o = outcome(when, ctx);
+            let mut note = None;
+            if section == Section::Cache && o == Outcome::Matched {
+                if let Some(Scope::Attr(a)) = policy.caches.get(i).map(|r| r.then.scope) {
+                    if !scope_present(Scope::Attr(a), ctx) {
+                        note = Some(format!(
+                            "scope attribute `{}` is missing, so the rule does not apply",
+                            policy.schema.name(a)
+                        ));
+                        o = Outcome::False { culprit: span };
+                    }
+                }
+            }
+            let matched = o == Outcome::Matched;
+            steps.push(Step {
+                section,
+                rule: RuleIdx(i as u32),
+                outcome: o,
+                note,
+            });
+            if matched {
+                break;
+            }
+        }
+    }
+    steps
+}
+
+impl CompiledPolicy {
+    /// Decide, and say for every section which rules were tried and why
+    /// each did or did not match.
+    pub fn explain(&self, ctx: &Context<'_>) -> Explanation {
+        Explanation {
+            decision: self.decide(ctx),
+            steps: trace(self.policy(), ctx),
+        }
+    }
+}
