@@ -245,7 +245,33 @@ fn bench_load(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_example, bench_scale, bench_load);
+/// Reload of the example policy: read, parse, check, compile, run its 26
+/// test cases, swap. The file alternates between two versions so that every
+/// reload installs a new policy.
+fn bench_reload(c: &mut Criterion) {
+    let text = std::fs::read_to_string("rules/example.toml").unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::env::temp_dir().join(format!("tollgate-bench-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+    let handle = tollgate::engine::handle::PolicyHandle::load(&path, LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let versions = [text.clone(), format!("{text}\n# another version\n")];
+    let mut g = c.benchmark_group("reload");
+    g.sample_size(20);
+    let mut i = 0usize;
+    g.bench_function("example", |b| {
+        b.iter(|| {
+            i += 1;
+            std::fs::write(&path, &versions[i % 2]).unwrap_or_else(|e| panic!("{e}"));
+            black_box(handle.reload().map(|ok| ok.changed).unwrap_or(false))
+        })
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, bench_example, bench_scale, bench_load, bench_reload);
 
 /// Median of one benchmark from criterion's saved estimates, in ns.
 fn median(id: &str) -> Option<f64> {
@@ -299,6 +325,9 @@ fn report() {
     }
     if let Some(t) = median("load10k/parse_check_compile") {
         println!("  parse + check + compile 10,000 rules {}", show(t));
+    }
+    if let Some(t) = median("reload/example") {
+        println!("  reload of the example policy (write, load, check, compile, 26 tests, swap) {}", show(t));
     }
 }
 
