@@ -94,7 +94,8 @@ impl Cel {
                     .as_ref()
                     .map(|w| policy.sources.snippet(w.span).to_string())
                     .unwrap_or_else(|| "true".into());
-                cel_interpreter::Program::compile(&text).unwrap_or_else(|e| panic!("cel: {e:?}: {text}"))
+                cel_interpreter::Program::compile(&text)
+                    .unwrap_or_else(|e| panic!("cel: {e:?}: {text}"))
             })
             .collect();
         Cel { programs }
@@ -112,15 +113,19 @@ impl Cel {
                 tollgate::engine::Owned::Int(i) => V::Int(*i),
                 tollgate::engine::Owned::Float(f) => V::Float(*f),
                 tollgate::engine::Owned::Str(s) => V::String(Arc::new(s.clone())),
-                tollgate::engine::Owned::StrList(l) => {
-                    V::List(Arc::new(l.iter().map(|s| V::String(Arc::new(s.clone()))).collect()))
+                tollgate::engine::Owned::StrList(l) => V::List(Arc::new(
+                    l.iter().map(|s| V::String(Arc::new(s.clone()))).collect(),
+                )),
+                tollgate::engine::Owned::IntList(l) => {
+                    V::List(Arc::new(l.iter().map(|i| V::Int(*i)).collect()))
                 }
-                tollgate::engine::Owned::IntList(l) => V::List(Arc::new(l.iter().map(|i| V::Int(*i)).collect())),
             };
             let name = policy.schema.name(*id);
             match name.split_once('.') {
                 Some((head, tail)) => {
-                    maps.entry(head.to_string()).or_default().insert(tail.to_string(), v);
+                    maps.entry(head.to_string())
+                        .or_default()
+                        .insert(tail.to_string(), v);
                 }
                 None => ctx.add_variable_from_value(name.to_string(), v),
             }
@@ -140,8 +145,15 @@ impl Cel {
 
 fn bench_example(c: &mut Criterion) {
     let text = std::fs::read_to_string("rules/example.toml").unwrap_or_else(|e| panic!("{e}"));
-    let reqs = std::fs::read_to_string("examples/requests/sample.jsonl").unwrap_or_else(|e| panic!("{e}"));
-    let w = Workload::new(&text, reqs.lines().filter(|l| !l.trim().is_empty()).map(String::from).collect());
+    let reqs =
+        std::fs::read_to_string("examples/requests/sample.jsonl").unwrap_or_else(|e| panic!("{e}"));
+    let w = Workload::new(
+        &text,
+        reqs.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect(),
+    );
     let slots = w.slots();
     let mut g = c.benchmark_group("example");
     g.bench_function("tollgate", |b| {
@@ -164,7 +176,11 @@ fn bench_example(c: &mut Criterion) {
 }
 
 /// Route section only: the engines compared on exactly the same rules.
-fn route_only(w: &Workload, slots: &[Vec<(tollgate::lang::AttrId, Slot<'_>)>], i: usize) -> Option<u32> {
+fn route_only(
+    w: &Workload,
+    slots: &[Vec<(tollgate::lang::AttrId, Slot<'_>)>],
+    i: usize,
+) -> Option<u32> {
     let ctx = build(&w.policy, &slots[i]);
     w.compiled.decide(black_box(&ctx)).route.map(|r| r.0)
 }
@@ -193,9 +209,11 @@ fn bench_scale(c: &mut Criterion) {
                     b.iter(|| {
                         i = (i + 1) % slots.len();
                         let ctx = build(&w.policy, &slots[i]);
-                        let r = w.policy.routes.iter().position(|r| {
-                            tollgate::engine::eval::holds(r.when.as_ref(), &ctx)
-                        });
+                        let r = w
+                            .policy
+                            .routes
+                            .iter()
+                            .position(|r| tollgate::engine::eval::holds(r.when.as_ref(), &ctx));
                         black_box(r)
                     })
                 });
@@ -232,7 +250,9 @@ fn bench_load(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(5));
     g.bench_function("parse_check", |b| {
-        b.iter(|| black_box(load_str("bench.toml", black_box(&text), &LoadOptions::default()).is_ok()))
+        b.iter(|| {
+            black_box(load_str("bench.toml", black_box(&text), &LoadOptions::default()).is_ok())
+        })
     });
     g.bench_function("parse_check_compile", |b| {
         b.iter(|| {
@@ -271,7 +291,13 @@ fn bench_reload(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, bench_example, bench_scale, bench_load, bench_reload);
+criterion_group!(
+    benches,
+    bench_example,
+    bench_scale,
+    bench_load,
+    bench_reload
+);
 
 /// Median of one benchmark from criterion's saved estimates, in ns.
 fn median(id: &str) -> Option<f64> {
@@ -304,11 +330,18 @@ fn report() {
         }
         println!("{s}");
     };
-    line("example policy, all sections", "example/tollgate", &[("reference", "example/reference")]);
+    line(
+        "example policy, all sections",
+        "example/tollgate",
+        &[("reference", "example/reference")],
+    );
     line(
         "route section, 50 rules",
         "route50/tollgate/50",
-        &[("reference", "route50/reference/50"), ("cel-interpreter", "route50/cel-interpreter/50")],
+        &[
+            ("reference", "route50/reference/50"),
+            ("cel-interpreter", "route50/cel-interpreter/50"),
+        ],
     );
     for n in [10, 100, 1000, 10000] {
         line(
@@ -327,7 +360,10 @@ fn report() {
         println!("  parse + check + compile 10,000 rules {}", show(t));
     }
     if let Some(t) = median("reload/example") {
-        println!("  reload of the example policy (write, load, check, compile, 26 tests, swap) {}", show(t));
+        println!(
+            "  reload of the example policy (write, load, check, compile, 26 tests, swap) {}",
+            show(t)
+        );
     }
 }
 

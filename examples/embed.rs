@@ -15,10 +15,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let schema = &policy.schema;
     let feature = schema.id("feature").ok_or("no `feature` attribute")?;
     let task = schema.id("task").ok_or("no `task` attribute")?;
-    let input_tokens = schema.id("input_tokens").ok_or("no `input_tokens` attribute")?;
+    let input_tokens = schema
+        .id("input_tokens")
+        .ok_or("no `input_tokens` attribute")?;
     let tenant = schema.id("tenant").ok_or("no `tenant` attribute")?;
 
-    for (f, t, n) in [("docs", "extract", 1200), ("kb", "answer", 6000), ("chat", "chat", 300)] {
+    for (f, t, n) in [
+        ("docs", "extract", 1200),
+        ("kb", "answer", 6000),
+        ("chat", "chat", 300),
+    ] {
         let mut ctx = Context::new(schema);
         ctx.set_str(feature, f)
             .set_str(task, t)

@@ -21,7 +21,9 @@ fn root() -> &'static Path {
 }
 
 fn setup() -> Option<(CompiledPolicy, Trace, Trace)> {
-    let policy = load_path(&root().join("rules/example.toml"), &LoadOptions::default()).ok()?.policy;
+    let policy = load_path(&root().join("rules/example.toml"), &LoadOptions::default())
+        .ok()?
+        .policy;
     let compiled = compile(policy).ok()?;
     let conv = read_path(
         &root().join("data/azure-llm-2023/AzureLLMInferenceTrace_conv.csv"),
@@ -51,7 +53,10 @@ fn setup() -> Option<(CompiledPolicy, Trace, Trace)> {
 }
 
 fn opts(extra: &[(&str, &str)]) -> ReplayOptions {
-    let mut set = vec![("feature".to_owned(), "chat".to_owned()), ("has_images".to_owned(), "false".to_owned())];
+    let mut set = vec![
+        ("feature".to_owned(), "chat".to_owned()),
+        ("has_images".to_owned(), "false".to_owned()),
+    ];
     set.extend(extra.iter().map(|(a, v)| (a.to_string(), v.to_string())));
     ReplayOptions {
         set,
@@ -81,7 +86,9 @@ fn bench(c: &mut Criterion) {
     let cached = opts(&[("message_count", "6")]);
     let mut g = c.benchmark_group("replay");
     g.sample_size(10);
-    g.bench_function("azure_conv_x1M", |b| b.iter(|| black_box(replay(&compiled, &azure, &plain).ok())));
+    g.bench_function("azure_conv_x1M", |b| {
+        b.iter(|| black_box(replay(&compiled, &azure, &plain).ok()))
+    });
     g.bench_function("mooncake_12k_prompt_cache", |b| {
         b.iter(|| black_box(replay(&compiled, &mooncake, &cached).ok()))
     });
@@ -89,8 +96,14 @@ fn bench(c: &mut Criterion) {
     let a = rate(&compiled, &azure, &plain);
     let m = rate(&compiled, &mooncake, &cached);
     println!("\nreplay throughput, one core (best of 5; goal >= 1,000,000 requests/s):");
-    println!("  Azure conv x1M   (decide + cap + price)                     {:>12.0} requests/s", a);
-    println!("  Mooncake 12,031  (decide + price + prompt/response caches)  {:>12.0} requests/s", m);
+    println!(
+        "  Azure conv x1M   (decide + cap + price)                     {:>12.0} requests/s",
+        a
+    );
+    println!(
+        "  Mooncake 12,031  (decide + price + prompt/response caches)  {:>12.0} requests/s",
+        m
+    );
 }
 
 criterion_group!(benches, bench);

@@ -67,20 +67,32 @@ pub struct ProvisionedPlan {
 }
 
 /// Plans provisioned throughput for a trace priced on `prices` on demand.
-pub fn plan_provisioned(trace: &Trace, prices: &Prices, terms: UnitTerms) -> Option<ProvisionedPlan> {
+pub fn plan_provisioned(
+    trace: &Trace,
+    prices: &Prices,
+    terms: UnitTerms,
+) -> Option<ProvisionedPlan> {
     let last = trace.requests.iter().map(|r| r.at_ms).max()?;
     let hours = last / 3_600_000 + 1;
     let mut tokens = vec![0u128; hours as usize];
     let mut cost = vec![0u128; hours as usize];
     for r in &trace.requests {
         let h = (r.at_ms / 3_600_000) as usize;
-        let one = price_lenient(prices, &Usage::new(r.input_tokens, r.output_tokens), Mode::Realtime).0;
+        let one = price_lenient(
+            prices,
+            &Usage::new(r.input_tokens, r.output_tokens),
+            Mode::Realtime,
+        )
+        .0;
         if let (Some(t), Some(c)) = (tokens.get_mut(h), cost.get_mut(h)) {
             *t += u128::from(r.input_tokens + r.output_tokens) * u128::from(r.count);
             *c += u128::from(one.total_nanos) * u128::from(r.count);
         }
     }
-    let tpm: Vec<u64> = tokens.iter().map(|&t| u64::try_from(t / 60).unwrap_or(u64::MAX)).collect();
+    let tpm: Vec<u64> = tokens
+        .iter()
+        .map(|&t| u64::try_from(t / 60).unwrap_or(u64::MAX))
+        .collect();
     let mut floors: Vec<u64> = tpm
         .chunks_exact(24)
         .filter_map(|day| {
@@ -104,7 +116,8 @@ pub fn plan_provisioned(trace: &Trace, prices: &Prices, terms: UnitTerms) -> Opt
         .map(|(&t, &c)| c * (t - capacity_per_hour) / t)
         .sum();
     let scale = |x: u128| x * u128::from(MONTH_HOURS) / u128::from(hours);
-    let unit_month = |n: u64| u128::from(n) * u128::from(terms.nanos_per_hour) * u128::from(MONTH_HOURS);
+    let unit_month =
+        |n: u64| u128::from(n) * u128::from(terms.nanos_per_hour) * u128::from(MONTH_HOURS);
     Some(ProvisionedPlan {
         hours,
         days: hours / 24,
@@ -174,14 +187,20 @@ impl ProvisionedPlan {
             group(self.peak_units)
         );
         s += "a 30-day month:\n";
-        s += &format!("  all on demand           {:>16}\n", money(self.on_demand_month_nanos));
+        s += &format!(
+            "  all on demand           {:>16}\n",
+            money(self.on_demand_month_nanos)
+        );
         s += &format!(
             "  floor units + spill     {:>16}  ({} units + {} on-demand spill)\n",
             money(self.floor_month_nanos()),
             money(self.floor_units_month_nanos),
             money(self.floor_spill_month_nanos)
         );
-        s += &format!("  units for the peak      {:>16}\n", money(self.peak_month_nanos));
+        s += &format!(
+            "  units for the peak      {:>16}\n",
+            money(self.peak_month_nanos)
+        );
         s
     }
 }

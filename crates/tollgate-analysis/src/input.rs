@@ -72,7 +72,11 @@ pub const SERVEGEN_WINDOW_S: u64 = 600;
 pub const MOONCAKE_BLOCK_TOKENS: u64 = 512;
 
 /// Reads a file in the given format (`None`: guessed from its first line).
-pub fn read_path(path: &Path, format: Option<Format>, tokens: ServeGenTokens) -> Result<Trace, ReadError> {
+pub fn read_path(
+    path: &Path,
+    format: Option<Format>,
+    tokens: ServeGenTokens,
+) -> Result<Trace, ReadError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
         path: name.clone(),
@@ -86,7 +90,12 @@ pub fn read_path(path: &Path, format: Option<Format>, tokens: ServeGenTokens) ->
 }
 
 /// Reads a file's bytes in a format; `name` is for messages.
-pub fn read_bytes(name: &str, bytes: &[u8], format: Format, tokens: ServeGenTokens) -> Result<Trace, ReadError> {
+pub fn read_bytes(
+    name: &str,
+    bytes: &[u8],
+    format: Format,
+    tokens: ServeGenTokens,
+) -> Result<Trace, ReadError> {
     let mut t = match format {
         Format::Azure => read_azure(name, bytes),
         Format::Mooncake => read_mooncake(name, bytes),
@@ -121,9 +130,13 @@ fn text<'a>(name: &str, n: usize, l: &'a [u8]) -> Result<&'a str, ReadError> {
 }
 
 fn int(name: &str, n: usize, field: &str, s: &str) -> Result<u64, ReadError> {
-    s.trim()
-        .parse::<u64>()
-        .map_err(|_| bad(name, n, format!("`{field}` must be a non-negative integer, found `{s}`")))
+    s.trim().parse::<u64>().map_err(|_| {
+        bad(
+            name,
+            n,
+            format!("`{field}` must be a non-negative integer, found `{s}`"),
+        )
+    })
 }
 
 /// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
@@ -177,19 +190,30 @@ pub fn read_azure(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
     match it.next() {
         Some((_, h)) if h == b"TIMESTAMP,ContextTokens,GeneratedTokens" => {}
         Some((n, _)) => {
-            return Err(bad(name, n, "expected the header `TIMESTAMP,ContextTokens,GeneratedTokens`"))
+            return Err(bad(
+                name,
+                n,
+                "expected the header `TIMESTAMP,ContextTokens,GeneratedTokens`",
+            ))
         }
         None => return Ok(t),
     }
     for (n, l) in it {
         let line = text(name, n, l)?;
         let mut f = line.split(',');
-        let (Some(ts), Some(ctx), Some(gen), None) = (f.next(), f.next(), f.next(), f.next()) else {
+        let (Some(ts), Some(ctx), Some(gen), None) = (f.next(), f.next(), f.next(), f.next())
+        else {
             return Err(bad(name, n, "expected 3 fields"));
         };
-        let ns = parse_azure_timestamp(ts)
-            .ok_or_else(|| bad(name, n, format!("`{ts}` is not a `YYYY-MM-DD HH:MM:SS.fffffff` timestamp")))?;
-        let at_ms = u64::try_from(ns.div_euclid(1_000_000)).map_err(|_| bad(name, n, "timestamp before 1970"))?;
+        let ns = parse_azure_timestamp(ts).ok_or_else(|| {
+            bad(
+                name,
+                n,
+                format!("`{ts}` is not a `YYYY-MM-DD HH:MM:SS.fffffff` timestamp"),
+            )
+        })?;
+        let at_ms = u64::try_from(ns.div_euclid(1_000_000))
+            .map_err(|_| bad(name, n, "timestamp before 1970"))?;
         t.requests.push(TraceRequest {
             at_ms,
             count: 1,
@@ -223,8 +247,8 @@ pub fn read_mooncake(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
         ..Trace::default()
     };
     for (n, l) in lines(bytes) {
-        let row: MooncakeRow =
-            serde_json::from_slice(l).map_err(|e| bad(name, n, format!("not a Mooncake row: {e}")))?;
+        let row: MooncakeRow = serde_json::from_slice(l)
+            .map_err(|e| bad(name, n, format!("not a Mooncake row: {e}")))?;
         let mut h = Xxh3::new();
         h.update(&row.input_length.to_le_bytes());
         for b in &row.hash_ids {
@@ -250,7 +274,11 @@ pub fn read_mooncake(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
 /// Zero-rate windows of ServeGen traces, summed over every file read: the
 /// note that reports them.
 pub fn servegen_gap_note(windows: &BTreeMap<u64, f64>) -> Option<String> {
-    let gaps: Vec<u64> = windows.iter().filter(|(_, &r)| r == 0.0).map(|(&t, _)| t).collect();
+    let gaps: Vec<u64> = windows
+        .iter()
+        .filter(|(_, &r)| r == 0.0)
+        .map(|(&t, _)| t)
+        .collect();
     if gaps.is_empty() {
         return None;
     }
@@ -289,7 +317,11 @@ pub fn read_servegen(name: &str, bytes: &[u8], tokens: ServeGenTokens) -> Result
         let line = text(name, n, l)?;
         let f: Vec<&str> = line.split(',').collect();
         let [ts, rate, _cv, _pattern, _p1, _p2] = f.as_slice() else {
-            return Err(bad(name, n, "expected 6 fields `timestamp,rate,cv,pattern,param1,param2`"));
+            return Err(bad(
+                name,
+                n,
+                "expected 6 fields `timestamp,rate,cv,pattern,param1,param2`",
+            ));
         };
         let ts = int(name, n, "timestamp", ts)?;
         let rate: f64 = rate
@@ -297,7 +329,13 @@ pub fn read_servegen(name: &str, bytes: &[u8], tokens: ServeGenTokens) -> Result
             .parse()
             .ok()
             .filter(|r: &f64| r.is_finite() && *r >= 0.0)
-            .ok_or_else(|| bad(name, n, format!("`rate` must be a non-negative number, found `{rate}`")))?;
+            .ok_or_else(|| {
+                bad(
+                    name,
+                    n,
+                    format!("`rate` must be a non-negative number, found `{rate}`"),
+                )
+            })?;
         if rate == 0.0 {
             zero += 1;
         }

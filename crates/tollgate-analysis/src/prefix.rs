@@ -40,7 +40,10 @@ impl PrefixCaches {
     /// One request on `model`'s cache: prompt of `len` tokens made of
     /// `blocks` of `block_tokens` each, at `at_ms`, cache lifetime `ttl_ms`,
     /// minimum cacheable prefix `min_tokens`.
-    #[expect(clippy::too_many_arguments, reason = "the simulation's inputs, all plain numbers, named at the call site")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the simulation's inputs, all plain numbers, named at the call site"
+    )]
     pub fn step(
         &mut self,
         model: usize,
@@ -65,7 +68,11 @@ impl PrefixCaches {
             .take_while(|b| alive.get(b).is_some_and(|&exp| at_ms < exp))
             .count() as u64;
         let matched_tokens = matched.saturating_mul(block_tokens).min(len);
-        let read = if matched_tokens >= min_tokens { matched_tokens } else { 0 };
+        let read = if matched_tokens >= min_tokens {
+            matched_tokens
+        } else {
+            0
+        };
         let expires = at_ms.saturating_add(ttl_ms);
         for b in blocks {
             alive.insert(*b, expires);

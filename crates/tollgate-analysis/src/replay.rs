@@ -31,7 +31,7 @@ use crate::report::{PromptTally, Report, ResponseTally, Row};
 use crate::trace::Trace;
 use rustc_hash::FxHashMap;
 use std::io::IsTerminal;
-use tollgate_cost::{price_lenient, CacheOutcome, CallEvent, CacheTtl, Mode, Timestamp, Usage};
+use tollgate_cost::{price_lenient, CacheOutcome, CacheTtl, CallEvent, Mode, Timestamp, Usage};
 use tollgate_engine::{CompiledPolicy, Context, Owned, Request, Slot, StrList};
 use tollgate_lang::policy::{KeyField, Scope};
 use tollgate_lang::{AttrId, Elem, Type};
@@ -71,7 +71,9 @@ pub enum ReplayError {
     #[error("`--baseline-model {0}` is not a model of the policy (models: {1})")]
     UnknownModel(String, String),
     /// The data names no model and no baseline model was given.
-    #[error("the data has no model: pass `--baseline-model ALIAS` (e.g. the policy's default, `{0}`)")]
+    #[error(
+        "the data has no model: pass `--baseline-model ALIAS` (e.g. the policy's default, `{0}`)"
+    )]
     NeedBaseline(String),
     /// Emitting events from aggregated windows.
     #[error("`--emit-events` needs per-request data; ServeGen windows are aggregates")]
@@ -142,7 +144,11 @@ const PROGRESS_EVERY: usize = 1 << 16;
 const PROGRESS_MIN: usize = 200_000;
 
 /// Replays a trace through a policy (see the module docs).
-pub fn replay(policy: &CompiledPolicy, trace: &Trace, opts: &ReplayOptions) -> Result<Report, ReplayError> {
+pub fn replay(
+    policy: &CompiledPolicy,
+    trace: &Trace,
+    opts: &ReplayOptions,
+) -> Result<Report, ReplayError> {
     replay_emitting(policy, trace, opts, None)
 }
 
@@ -160,11 +166,16 @@ pub fn replay_emitting(
     let schema = &p.schema;
     let mut sets: Vec<(AttrId, Owned)> = Vec::new();
     for (name, value) in &opts.set {
-        let id = schema.id(name).ok_or_else(|| ReplayError::UnknownAttribute(name.clone()))?;
+        let id = schema
+            .id(name)
+            .ok_or_else(|| ReplayError::UnknownAttribute(name.clone()))?;
         let ty = schema.get(id).map(|d| d.ty).unwrap_or(Type::String);
         sets.push((id, owned_value(name, ty, value)?));
     }
-    let default_alias = p.model(p.default_model).map(|m| m.alias.clone()).unwrap_or_default();
+    let default_alias = p
+        .model(p.default_model)
+        .map(|m| m.alias.clone())
+        .unwrap_or_default();
     let baseline_prices = match &opts.baseline_model {
         Some(alias) => {
             let m = p
@@ -201,7 +212,9 @@ pub fn replay_emitting(
 
     let mut report = Report::new(p, trace);
     report.baseline = match &opts.baseline_model {
-        Some(a) => format!("every request on `{a}`, on demand, no caching, recorded output lengths"),
+        Some(a) => {
+            format!("every request on `{a}`, on demand, no caching, recorded output lengths")
+        }
         None => "the recorded calls' own cost".to_owned(),
     };
     let mut by_rule: Vec<Row> = std::iter::once("(default model)")
@@ -222,8 +235,9 @@ pub fn replay_emitting(
         ..PromptTally::default()
     };
 
-    let bar = (opts.progress && trace.requests.len() >= PROGRESS_MIN && std::io::stderr().is_terminal())
-        .then(|| indicatif::ProgressBar::new(trace.requests.len() as u64));
+    let bar =
+        (opts.progress && trace.requests.len() >= PROGRESS_MIN && std::io::stderr().is_terminal())
+            .then(|| indicatif::ProgressBar::new(trace.requests.len() as u64));
     let mut ctx = Context::new(schema);
     for (i, r) in trace.requests.iter().enumerate() {
         if let Some(b) = &bar {
@@ -252,9 +266,13 @@ pub fn replay_emitting(
         // Baseline.
         let base = match (baseline_prices, call) {
             (Some(prices), _) => {
-                price_lenient(prices, &Usage::new(r.input_tokens, r.output_tokens), Mode::Realtime)
-                    .0
-                    .total_nanos
+                price_lenient(
+                    prices,
+                    &Usage::new(r.input_tokens, r.output_tokens),
+                    Mode::Realtime,
+                )
+                .0
+                .total_nanos
             }
             (None, Some(c)) => c.cost_nanos,
             (None, None) => 0,
@@ -298,11 +316,22 @@ pub fn replay_emitting(
                     Some(&(expires, cost)) if r.at_ms < expires => {
                         rc.hits += n;
                         rc.avoided_nanos += u128::from(cost) * u128::from(n);
-                        report.add(&mut by_rule, &mut by_model, d.route.map_or(0, |x| x.index() + 1), d.model.index(), base, 0, n);
-                        feature_row(&mut by_feature, &mut feature_index, &ctx, feature_id).add(base, 0, n);
+                        report.add(
+                            &mut by_rule,
+                            &mut by_model,
+                            d.route.map_or(0, |x| x.index() + 1),
+                            d.model.index(),
+                            base,
+                            0,
+                            n,
+                        );
+                        feature_row(&mut by_feature, &mut feature_index, &ctx, feature_id)
+                            .add(base, 0, n);
                         if let Some(emit) = emit.as_mut() {
                             let ev = CallEvent::builder(p, &d, &ctx)
-                                .timestamp(Timestamp::from_unix_ms(i64::try_from(r.at_ms).unwrap_or(i64::MAX)))
+                                .timestamp(Timestamp::from_unix_ms(
+                                    i64::try_from(r.at_ms).unwrap_or(i64::MAX),
+                                ))
                                 .request_id(format!("replay-{i}"))
                                 .mode(mode)
                                 .attempts(0)
@@ -315,7 +344,10 @@ pub fn replay_emitting(
                         continue;
                     }
                     _ => {
-                        store_key = Some((key, r.at_ms.saturating_add(rule.then.ttl_s.saturating_mul(1000))));
+                        store_key = Some((
+                            key,
+                            r.at_ms.saturating_add(rule.then.ttl_s.saturating_mul(1000)),
+                        ));
                         cache_outcome = CacheOutcome::Miss;
                     }
                 }
@@ -325,7 +357,10 @@ pub fn replay_emitting(
         // Prompt cache.
         let mut usage = Usage::new(r.input_tokens, out);
         if let (false, Some(pci)) = (batch, d.prompt_cache) {
-            let ttl_s = p.prompt_caches.get(pci.index()).map_or(300, |x| x.then.ttl_s);
+            let ttl_s = p
+                .prompt_caches
+                .get(pci.index())
+                .map_or(300, |x| x.then.ttl_s);
             let ttl = CacheTtl::from_secs(ttl_s);
             let write_price = match ttl {
                 CacheTtl::OneHour => model.prices.cache_write_1h,
@@ -381,11 +416,21 @@ pub fn replay_emitting(
         if let Some((key, expires)) = store_key {
             rc_map.insert(key, (expires, cost.total_nanos));
         }
-        report.add(&mut by_rule, &mut by_model, d.route.map_or(0, |x| x.index() + 1), d.model.index(), base, cost_n, n);
+        report.add(
+            &mut by_rule,
+            &mut by_model,
+            d.route.map_or(0, |x| x.index() + 1),
+            d.model.index(),
+            base,
+            cost_n,
+            n,
+        );
         feature_row(&mut by_feature, &mut feature_index, &ctx, feature_id).add(base, cost_n, n);
         if let Some(emit) = emit.as_mut() {
             let ev = CallEvent::builder(p, &d, &ctx)
-                .timestamp(Timestamp::from_unix_ms(i64::try_from(r.at_ms).unwrap_or(i64::MAX)))
+                .timestamp(Timestamp::from_unix_ms(
+                    i64::try_from(r.at_ms).unwrap_or(i64::MAX),
+                ))
                 .request_id(format!("replay-{i}"))
                 .usage(usage)
                 .mode(mode)

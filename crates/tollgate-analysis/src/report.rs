@@ -136,7 +136,10 @@ impl Report {
         }
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one request's figures and its two breakdown rows")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one request's figures and its two breakdown rows"
+    )]
     pub(crate) fn add(
         &mut self,
         by_rule: &mut [Row],
@@ -165,7 +168,10 @@ impl Report {
 
     /// Response-cache hits over eligible requests.
     pub fn response_hit_rate(&self) -> f64 {
-        ratio(self.response_cache.hits as f64, self.response_cache.eligible as f64)
+        ratio(
+            self.response_cache.hits as f64,
+            self.response_cache.eligible as f64,
+        )
     }
 
     /// The report as one JSON object.
@@ -212,10 +218,22 @@ impl Report {
         let mut s = String::new();
         let rc = &self.response_cache;
         let pc = &self.prompt_cache;
-        s += &format!("policy `{}`, {} requests\n", self.policy, group(self.requests));
-        s += &format!("baseline   {:>14}  ({})\n", money(self.baseline_nanos), self.baseline);
+        s += &format!(
+            "policy `{}`, {} requests\n",
+            self.policy,
+            group(self.requests)
+        );
+        s += &format!(
+            "baseline   {:>14}  ({})\n",
+            money(self.baseline_nanos),
+            self.baseline
+        );
         s += &format!("projected  {:>14}\n", money(self.projected_nanos));
-        s += &format!("savings    {:>13.1}%  ({})\n", self.savings_pct(), money_signed(self.baseline_nanos, self.projected_nanos));
+        s += &format!(
+            "savings    {:>13.1}%  ({})\n",
+            self.savings_pct(),
+            money_signed(self.baseline_nanos, self.projected_nanos)
+        );
         s += &format!(
             "outputs capped at the new limit: {}; batch-priced: {}\n",
             group(self.capped),
@@ -244,10 +262,20 @@ impl Report {
             s += "prompt cache: not simulated (the data has no prefix block hashes)\n";
         }
         if self.price_errors > 0 {
-            s += &format!("{} requests used a component without a price (priced as input)\n", group(self.price_errors));
+            s += &format!(
+                "{} requests used a component without a price (priced as input)\n",
+                group(self.price_errors)
+            );
         }
-        for (title, rows) in [("rule", &self.by_rule), ("feature", &self.by_feature), ("model", &self.by_model)] {
-            s += &format!("\nby {title:<20} {:>14} {:>15} {:>15} {:>8}\n", "requests", "baseline", "projected", "saving");
+        for (title, rows) in [
+            ("rule", &self.by_rule),
+            ("feature", &self.by_feature),
+            ("model", &self.by_model),
+        ] {
+            s += &format!(
+                "\nby {title:<20} {:>14} {:>15} {:>15} {:>8}\n",
+                "requests", "baseline", "projected", "saving"
+            );
             for r in rows {
                 s += &format!(
                     "  {:<21} {:>14} {:>15} {:>15} {:>7.1}%\n",
@@ -315,7 +343,11 @@ pub(crate) fn group(n: u64) -> String {
 
 pub(crate) fn money(nanos: u128) -> String {
     let cents = (nanos + 5_000_000) / 10_000_000;
-    format!("${}.{:02}", group(u64::try_from(cents / 100).unwrap_or(u64::MAX)), cents % 100)
+    format!(
+        "${}.{:02}",
+        group(u64::try_from(cents / 100).unwrap_or(u64::MAX)),
+        cents % 100
+    )
 }
 
 fn money_signed(base: u128, projected: u128) -> String {

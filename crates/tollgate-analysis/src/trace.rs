@@ -63,7 +63,8 @@ impl Format {
             } else {
                 Format::Events
             })
-        } else if t.split(',').count() == 6 && t.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        } else if t.split(',').count() == 6 && t.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        {
             Some(Format::ServeGen)
         } else {
             None
@@ -178,11 +179,12 @@ impl Trace {
             }
         }
         let sorted_before = self.requests.len();
-        self.requests.extend(other.requests.into_iter().map(|mut r| {
-            r.blocks_start += block_base;
-            r.call = r.call.map(|c| c + call_base);
-            r
-        }));
+        self.requests
+            .extend(other.requests.into_iter().map(|mut r| {
+                r.blocks_start += block_base;
+                r.call = r.call.map(|c| c + call_base);
+                r
+            }));
         if sorted_before > 0 {
             self.requests.sort_by_key(|r| r.at_ms);
         }

@@ -52,13 +52,19 @@ fn floor_is_the_lowest_daily_rate_held_sixteen_hours_and_spill_is_priced_on_dema
     };
     let p = plan_provisioned(&hourly(&counts), &prices(), terms).unwrap();
     assert_eq!((p.hours, p.days, p.zero_hours), (48, 2, 8));
-    assert_eq!((p.floor_tpm, p.median_floor_tpm, p.peak_tpm), (100, 120, 300));
+    assert_eq!(
+        (p.floor_tpm, p.median_floor_tpm, p.peak_tpm),
+        (100, 120, 300)
+    );
     assert_eq!((p.floor_units, p.peak_units), (2, 6));
     // 3,780 requests x 120,000 nanos over 48 h, x 720/48.
     assert_eq!(p.on_demand_month_nanos, 3780 * 120_000 * 15);
     // 2 units serve 6,000 tokens an hour: 15 h spill 1,200 of 7,200 tokens,
     // 1 h spills 12,000 of 18,000; x 15.
-    assert_eq!(p.floor_spill_month_nanos, (15 * 2_400_000 + 24_000_000) * 15);
+    assert_eq!(
+        p.floor_spill_month_nanos,
+        (15 * 2_400_000 + 24_000_000) * 15
+    );
     assert_eq!(p.floor_units_month_nanos, 2 * 1_000_000_000 * 720);
     assert_eq!(p.peak_month_nanos, 6 * 1_000_000_000 * 720);
 }
@@ -68,11 +74,21 @@ fn bundled_servegen_traces_parse_with_their_gaps() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/servegen-m-small");
     let mut parts = Vec::new();
     for i in 0..43 {
-        parts.push(read_path(&dir.join(format!("chunk-{i}-trace.csv")), None, ServeGenTokens::default()).unwrap());
+        parts.push(
+            read_path(
+                &dir.join(format!("chunk-{i}-trace.csv")),
+                None,
+                ServeGenTokens::default(),
+            )
+            .unwrap(),
+        );
     }
     assert!(parts.iter().all(|t| t.requests.len() == 2016));
     let windows = tollgate_analysis::input::servegen_windows(&parts);
     assert_eq!(windows.values().filter(|&&r| r == 0.0).count(), 37);
     let note = tollgate_analysis::input::servegen_gap_note(&windows).unwrap();
-    assert!(note.starts_with("servegen: 37 zero-rate windows (6.2 h) in 12 runs"), "{note}");
+    assert!(
+        note.starts_with("servegen: 37 zero-rate windows (6.2 h) in 12 runs"),
+        "{note}"
+    );
 }

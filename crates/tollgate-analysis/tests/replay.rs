@@ -11,10 +11,11 @@
 
 use std::path::{Path, PathBuf};
 use tollgate_analysis::input::{
-    parse_azure_timestamp, read_bytes, read_path, servegen_gap_note, servegen_windows, ServeGenTokens,
+    parse_azure_timestamp, read_bytes, read_path, servegen_gap_note, servegen_windows,
+    ServeGenTokens,
 };
 use tollgate_analysis::prefix::PrefixCaches;
-use tollgate_analysis::{replay, replay_emitting, Format, Report, ReplayOptions, Trace};
+use tollgate_analysis::{replay, replay_emitting, Format, ReplayOptions, Report, Trace};
 use tollgate_cost::{CallEvent, Fingerprint, Hash128, Timestamp, Usage};
 use tollgate_engine::{compile, CompiledPolicy, Request};
 use tollgate_lang::{load_path, LoadOptions};
@@ -24,49 +25,92 @@ fn root() -> PathBuf {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn policy(path: &Path) -> CompiledPolicy {
     let loaded = load_path(path, &LoadOptions::default()).map_err(|e| e.render());
-    compile(loaded.ok().map(|l| l.policy).into_iter().next().unwrap_or_else(|| panic!("policy {path:?} loads")))
-        .unwrap_or_else(|e| panic!("compiles: {e}"))
+    compile(
+        loaded
+            .ok()
+            .map(|l| l.policy)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("policy {path:?} loads")),
+    )
+    .unwrap_or_else(|e| panic!("compiles: {e}"))
 }
 
 fn opts(set: &[(&str, &str)], baseline: Option<&str>) -> ReplayOptions {
     ReplayOptions {
-        set: set.iter().map(|(a, v)| (a.to_string(), v.to_string())).collect(),
+        set: set
+            .iter()
+            .map(|(a, v)| (a.to_string(), v.to_string()))
+            .collect(),
         baseline_model: baseline.map(str::to_owned),
         progress: false,
     }
 }
 
 fn run(trace: &Trace, set: &[(&str, &str)]) -> Report {
-    replay(&policy(&fixture("policy.toml")), trace, &opts(set, Some("big"))).unwrap_or_else(|e| panic!("{e}"))
+    replay(
+        &policy(&fixture("policy.toml")),
+        trace,
+        &opts(set, Some("big")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn read(name: &str, f: Format) -> Trace {
-    read_path(&fixture(name), Some(f), ServeGenTokens { input: 100, output: 10 }).unwrap_or_else(|e| panic!("{e}"))
+    read_path(
+        &fixture(name),
+        Some(f),
+        ServeGenTokens {
+            input: 100,
+            output: 10,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
 fn azure_timestamps_keep_seven_fractional_digits() {
-    assert_eq!(parse_azure_timestamp("2023-11-16 18:17:03.9799600"), Some(1_700_158_623_979_960_000));
-    assert_eq!(parse_azure_timestamp("2023-11-16 18:17:04.0000001"), Some(1_700_158_624_000_000_100));
-    assert_eq!(parse_azure_timestamp("2023-11-16 18:17:04"), Some(1_700_158_624_000_000_000));
+    assert_eq!(
+        parse_azure_timestamp("2023-11-16 18:17:03.9799600"),
+        Some(1_700_158_623_979_960_000)
+    );
+    assert_eq!(
+        parse_azure_timestamp("2023-11-16 18:17:04.0000001"),
+        Some(1_700_158_624_000_000_100)
+    );
+    assert_eq!(
+        parse_azure_timestamp("2023-11-16 18:17:04"),
+        Some(1_700_158_624_000_000_000)
+    );
     assert_eq!(parse_azure_timestamp("2023-11-16T18:17:04"), None);
 }
 
 #[test]
 fn azure_crlf_without_final_newline_reads_every_row() {
     let t = read("azure.csv", Format::Azure);
-    let rows: Vec<(u64, u64, u64)> = t.requests.iter().map(|r| (r.at_ms, r.input_tokens, r.output_tokens)).collect();
+    let rows: Vec<(u64, u64, u64)> = t
+        .requests
+        .iter()
+        .map(|r| (r.at_ms, r.input_tokens, r.output_tokens))
+        .collect();
     assert_eq!(
         rows,
-        vec![(1_700_158_623_979, 1000, 50), (1_700_158_624_000, 2000, 300), (1_700_158_625_123, 500, 100)]
+        vec![
+            (1_700_158_623_979, 1000, 50),
+            (1_700_158_624_000, 2000, 300),
+            (1_700_158_625_123, 500, 100)
+        ]
     );
     // Detected without --format.
-    let guessed = read_path(&fixture("azure.csv"), None, ServeGenTokens::default()).map(|t| t.formats);
+    let guessed =
+        read_path(&fixture("azure.csv"), None, ServeGenTokens::default()).map(|t| t.formats);
     assert_eq!(guessed.ok(), Some(vec![Format::Azure]));
 }
 
@@ -80,7 +124,13 @@ fn azure_replay_costs_exactly_the_hand_computed_figures() {
     assert_eq!(r.projected_nanos, 4_500_000);
     assert_eq!(r.capped, 1);
     assert!(!r.response_cache.simulated && !r.prompt_cache.simulated);
-    assert_eq!(r.by_model.iter().map(|m| (m.name.as_str(), m.requests)).collect::<Vec<_>>(), vec![("small", 3)]);
+    assert_eq!(
+        r.by_model
+            .iter()
+            .map(|m| (m.name.as_str(), m.requests))
+            .collect::<Vec<_>>(),
+        vec![("small", 3)]
+    );
 }
 
 #[test]
@@ -90,13 +140,26 @@ fn mooncake_replay_reads_ms_timestamps_and_simulates_both_caches() {
     // t=90 s: blocks 1,2 cached (1,024 tokens read), 576 written, output capped
     //         at 100: 1024x100 + 576x1250 + 100x4000 = 1,222,400
     // t=400 s: response entry and prefix (last touched at 90 s) expired: 1,415,000
-    let r = run(&read("mooncake.jsonl", Format::Mooncake), &[("feature", "chat")]);
+    let r = run(
+        &read("mooncake.jsonl", Format::Mooncake),
+        &[("feature", "chat")],
+    );
     assert_eq!(r.requests, 4);
     assert_eq!(r.baseline_nanos, 2_300_000 * 3 + 5_200_000);
     assert_eq!(r.projected_nanos, 1_415_000 + 1_222_400 + 1_415_000);
-    assert_eq!((r.response_cache.eligible, r.response_cache.hits, r.response_cache.avoided_nanos), (4, 1, 1_415_000));
+    assert_eq!(
+        (
+            r.response_cache.eligible,
+            r.response_cache.hits,
+            r.response_cache.avoided_nanos
+        ),
+        (4, 1, 1_415_000)
+    );
     let pc = r.prompt_cache;
-    assert_eq!((pc.with_point, pc.reading, pc.read_tokens, pc.write_tokens), (3, 1, 1024, 2776));
+    assert_eq!(
+        (pc.with_point, pc.reading, pc.read_tokens, pc.write_tokens),
+        (3, 1, 1024, 2776)
+    );
     assert_eq!(r.capped, 1);
 }
 
@@ -123,18 +186,29 @@ fn recorded_events(p: &CompiledPolicy) -> Vec<u8> {
     let pol = p.policy();
     let big = pol.model_by_alias("big").unwrap_or_else(|| panic!("big"));
     let mut out = Vec::new();
-    for (at, input, output, msg) in [(0, 1000, 50, 1u128), (10_000, 1000, 50, 1), (20_000, 3000, 500, 2)] {
-        let req = Request::parse(&pol.schema, &format!(r#"{{"feature": "chat", "input_tokens": {input}}}"#))
-            .unwrap_or_else(|e| panic!("{e}"));
+    for (at, input, output, msg) in [
+        (0, 1000, 50, 1u128),
+        (10_000, 1000, 50, 1),
+        (20_000, 3000, 500, 2),
+    ] {
+        let req = Request::parse(
+            &pol.schema,
+            &format!(r#"{{"feature": "chat", "input_tokens": {input}}}"#),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let ctx = req.context(&pol.schema);
         let d = p.decide(&ctx);
         let ev = CallEvent::builder(pol, &d, &ctx)
             .served_model(big)
             .timestamp(Timestamp::from_unix_ms(1_800_000_000_000 + at))
             .usage(Usage::new(input, output))
-            .fingerprint(Fingerprint { system: None, messages: Some(Hash128(msg)) })
+            .fingerprint(Fingerprint {
+                system: None,
+                messages: Some(Hash128(msg)),
+            })
             .build();
-        ev.write_json_line(&mut out).unwrap_or_else(|e| panic!("{e}"));
+        ev.write_json_line(&mut out)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     out.extend_from_slice(b"{\"torn\": ");
     out
@@ -144,9 +218,18 @@ fn recorded_events(p: &CompiledPolicy) -> Vec<u8> {
 fn events_replay_against_their_recorded_cost() {
     let p = policy(&fixture("policy.toml"));
     let bytes = recorded_events(&p);
-    let t = read_bytes("events.jsonl", &bytes, Format::Events, ServeGenTokens::default()).unwrap_or_else(|e| panic!("{e}"));
+    let t = read_bytes(
+        "events.jsonl",
+        &bytes,
+        Format::Events,
+        ServeGenTokens::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(t.requests.len(), 3);
-    assert!(t.notes.iter().any(|n| n.contains("1 lines were not call events")));
+    assert!(t
+        .notes
+        .iter()
+        .any(|n| n.contains("1 lines were not call events")));
     let r = replay(&p, &t, &opts(&[], None)).unwrap_or_else(|e| panic!("{e}"));
     // Recorded on big: 2,500,000 + 2,500,000 + (3000x2000 + 500x10000).
     assert_eq!(r.baseline_nanos, 16_000_000);
@@ -166,8 +249,13 @@ fn emitted_events_sum_to_the_projected_cost() {
         lines += 1;
         Ok(())
     };
-    let r = replay_emitting(&p, &t, &opts(&[("feature", "chat")], Some("big")), Some(&mut sink))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = replay_emitting(
+        &p,
+        &t,
+        &opts(&[("feature", "chat")], Some("big")),
+        Some(&mut sink),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((lines, u128::from(sum)), (4, r.projected_nanos));
 }
 
@@ -176,16 +264,29 @@ fn diff_of_a_policy_against_itself_is_zero() {
     let a = policy(&root().join("rules/example.toml"));
     let b = policy(&root().join("rules/example.toml"));
     let t = read("mooncake.jsonl", Format::Mooncake);
-    let o = opts(&[("feature", "chat"), ("has_images", "false")], Some("sonnet"));
+    let o = opts(
+        &[("feature", "chat"), ("has_images", "false")],
+        Some("sonnet"),
+    );
     let (ra, rb) = (replay(&a, &t, &o), replay(&b, &t, &o));
-    let (ra, rb) = (ra.unwrap_or_else(|e| panic!("{e}")), rb.unwrap_or_else(|e| panic!("{e}")));
+    let (ra, rb) = (
+        ra.unwrap_or_else(|e| panic!("{e}")),
+        rb.unwrap_or_else(|e| panic!("{e}")),
+    );
     assert_eq!(ra, rb);
-    assert_eq!(tollgate_analysis::report::diff_json(&ra, &rb)["delta_nanos"], 0.0);
+    assert_eq!(
+        tollgate_analysis::report::diff_json(&ra, &rb)["delta_nanos"],
+        0.0
+    );
 }
 
 #[test]
 fn data_without_a_model_needs_a_baseline_model() {
-    let e = replay(&policy(&fixture("policy.toml")), &read("azure.csv", Format::Azure), &opts(&[], None));
+    let e = replay(
+        &policy(&fixture("policy.toml")),
+        &read("azure.csv", Format::Azure),
+        &opts(&[], None),
+    );
     assert_eq!(
         e.map(|_| ()).map_err(|e| e.to_string()),
         Err("the data has no model: pass `--baseline-model ALIAS` (e.g. the policy's default, `big`)".into())
@@ -195,24 +296,48 @@ fn data_without_a_model_needs_a_baseline_model() {
 #[test]
 fn bundled_azure_traces_parse_completely() {
     for (file, rows, ctx, gen) in [
-        ("AzureLLMInferenceTrace_code.csv", 8_819, 18_059_974, 245_896),
-        ("AzureLLMInferenceTrace_conv.csv", 19_366, 22_361_870, 4_088_665),
+        (
+            "AzureLLMInferenceTrace_code.csv",
+            8_819,
+            18_059_974,
+            245_896,
+        ),
+        (
+            "AzureLLMInferenceTrace_conv.csv",
+            19_366,
+            22_361_870,
+            4_088_665,
+        ),
     ] {
-        let t = read_path(&root().join("data/azure-llm-2023").join(file), None, ServeGenTokens::default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let sums = t.requests.iter().fold((0, 0), |(a, b), r| (a + r.input_tokens, b + r.output_tokens));
+        let t = read_path(
+            &root().join("data/azure-llm-2023").join(file),
+            None,
+            ServeGenTokens::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let sums = t.requests.iter().fold((0, 0), |(a, b), r| {
+            (a + r.input_tokens, b + r.output_tokens)
+        });
         assert_eq!((t.requests.len(), sums), (rows, (ctx, gen)), "{file}");
     }
 }
 
 #[test]
 fn bundled_mooncake_trace_parses_and_the_stepped_prefix_cache_matches_the_aggregate_one() {
-    let t = read_path(&root().join("data/mooncake-conversation/conversation_trace.jsonl"), None, ServeGenTokens::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let t = read_path(
+        &root().join("data/mooncake-conversation/conversation_trace.jsonl"),
+        None,
+        ServeGenTokens::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(t.requests.len(), 12_031);
     assert_eq!(t.requests.last().map(|r| r.at_ms), Some(3_536_999));
     let pol = policy(&root().join("rules/example.toml"));
-    let sonnet = pol.policy().model_by_alias("sonnet").and_then(|m| pol.policy().model(m)).map(|m| m.prices.clone());
+    let sonnet = pol
+        .policy()
+        .model_by_alias("sonnet")
+        .and_then(|m| pol.policy().model(m))
+        .map(|m| m.prices.clone());
     let cfg = tollgate_cache::PromptSimConfig::for_model(
         &sonnet.unwrap_or_default(),
         tollgate_cache::PromptTtl::FiveMinutes,
@@ -230,7 +355,15 @@ fn bundled_mooncake_trace_parses_and_the_stepped_prefix_cache_matches_the_aggreg
     let mut caches = PrefixCaches::new();
     let (mut read, mut write) = (0, 0);
     for r in &t.requests {
-        let s = caches.step(0, r.at_ms, r.input_tokens, t.blocks_of(r), 512, cfg.ttl_ms, cfg.min_tokens);
+        let s = caches.step(
+            0,
+            r.at_ms,
+            r.input_tokens,
+            t.blocks_of(r),
+            512,
+            cfg.ttl_ms,
+            cfg.min_tokens,
+        );
         read += s.read;
         write += s.write;
     }

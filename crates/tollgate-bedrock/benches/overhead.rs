@@ -9,7 +9,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, InferenceConfiguration, Message};
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, InferenceConfiguration, Message,
+};
 use common::{client, Reply, Server, POLICY};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::sync::Arc;
@@ -37,12 +39,18 @@ struct Rig {
 }
 
 fn rig() -> Rig {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (server, raw, gate) = rt.block_on(async {
         let server = Server::start().await;
         server.set_default(Reply::ok("hello there", 100, 50));
-        let loaded = load_str("p.toml", POLICY, &LoadOptions::default()).map_err(|e| e.render()).unwrap();
-        let handle = Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
+        let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
+            .map_err(|e| e.render())
+            .unwrap();
+        let handle =
+            Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
         let gate = Gate::builder(client(&server.url), handle)
             .sink(Arc::new(Null))
             .backoff(Backoff::none())
@@ -91,7 +99,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("converse_loopback");
     g.measurement_time(Duration::from_secs(4));
     g.bench_function("raw_sdk", |b| b.iter(|| r.rt.block_on(raw_call(&r.raw))));
-    g.bench_function("gate", |b| b.iter(|| r.rt.block_on(gate_call(&r.gate, &req, &tags))));
+    g.bench_function("gate", |b| {
+        b.iter(|| r.rt.block_on(gate_call(&r.gate, &req, &tags)))
+    });
     g.finish();
 
     // Where the gate's time goes without I/O: the call event alone.
@@ -103,7 +113,9 @@ fn bench(c: &mut Criterion) {
         ctx.set_str(id, "chat");
     }
     let d = live.decide(&ctx);
-    c.bench_function("pieces/decide", |b| b.iter(|| std::hint::black_box(live.decide(&ctx))));
+    c.bench_function("pieces/decide", |b| {
+        b.iter(|| std::hint::black_box(live.decide(&ctx)))
+    });
     c.bench_function("pieces/call_event_build", |b| {
         b.iter(|| {
             std::hint::black_box(

@@ -29,7 +29,9 @@ impl Sink for Stderr {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let policy_path = args.next().ok_or("usage: bedrock_chat POLICY PROMPT")?;
-    let prompt = args.next().unwrap_or_else(|| "Say hi in five words.".into());
+    let prompt = args
+        .next()
+        .unwrap_or_else(|| "Say hi in five words.".into());
     let env = |k: &str| std::env::var(k).ok();
     let creds = Credentials::new(
         env("AWS_ACCESS_KEY_ID").ok_or("AWS_ACCESS_KEY_ID is not set")?,
@@ -40,12 +42,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let conf = aws_sdk_bedrockruntime::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(env("AWS_REGION").unwrap_or_else(|| "us-east-1".into())))
+        .region(Region::new(
+            env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+        ))
         .credentials_provider(creds)
         .build();
     let client = aws_sdk_bedrockruntime::Client::from_conf(conf);
-    let handle = PolicyHandle::load(&policy_path, LoadOptions::default()).map_err(|e| e.render())?;
-    let gate = Gate::builder(client, Arc::new(handle)).sink(Arc::new(Stderr)).build();
+    let handle =
+        PolicyHandle::load(&policy_path, LoadOptions::default()).map_err(|e| e.render())?;
+    let gate = Gate::builder(client, Arc::new(handle))
+        .sink(Arc::new(Stderr))
+        .build();
     let tags = Tags {
         feature: Some("chat".into()),
         ..Tags::default()

@@ -40,7 +40,11 @@ impl Estimate {
                 .iter()
                 .map(|m| est.text_tokens(&m.text) + est.message_overhead())
                 .sum(),
-            tools: req.tools.iter().map(|t| est.text_tokens(&t.canonical())).sum(),
+            tools: req
+                .tools
+                .iter()
+                .map(|t| est.text_tokens(&t.canonical()))
+                .sum(),
         }
     }
 }

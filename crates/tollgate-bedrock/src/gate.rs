@@ -178,7 +178,9 @@ pub(crate) fn fingerprint(req: &ChatRequest) -> Fingerprint {
     let system: Vec<&str> = req.system.iter().map(String::as_str).collect();
     Fingerprint::of(
         &system,
-        req.messages.iter().map(|m| (m.role.as_str(), m.text.as_str())),
+        req.messages
+            .iter()
+            .map(|m| (m.role.as_str(), m.text.as_str())),
     )
 }
 
@@ -290,10 +292,18 @@ impl Gate {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        policy.model(decision.model).ok_or(GateError::NoModel(decision.model.index()))?;
+        policy
+            .model(decision.model)
+            .ok_or(GateError::NoModel(decision.model.index()))?;
         let mut models = vec![decision.model];
         if let Some(r) = decision.route.and_then(|r| policy.routes.get(r.index())) {
-            models.extend(r.then.fallback.iter().copied().filter(|m| policy.model(*m).is_some()));
+            models.extend(
+                r.then
+                    .fallback
+                    .iter()
+                    .copied()
+                    .filter(|m| policy.model(*m).is_some()),
+            );
         }
         let limit = decision.limit.and_then(|l| policy.limits.get(l.index()));
         let max_attempts = limit
@@ -359,7 +369,12 @@ impl Gate {
             .collect();
         let tools_owned: Vec<String> = req.tools.iter().map(|t| t.canonical()).collect();
         let tools: Vec<&str> = tools_owned.iter().map(String::as_str).collect();
-        let stop: Vec<&str> = req.inference.stop_sequences.iter().map(String::as_str).collect();
+        let stop: Vec<&str> = req
+            .inference
+            .stop_sequences
+            .iter()
+            .map(String::as_str)
+            .collect();
         let input = KeyInput {
             system: &system,
             messages: &messages,
@@ -395,10 +410,16 @@ impl Gate {
     /// One Converse call under the policy: decide, serve from the response
     /// cache or call Bedrock (with tollgate's retries and fallback), price
     /// it, fill the cache, and write the call event.
-    pub async fn converse(&self, req: &ChatRequest, tags: &Tags) -> Result<ChatResponse, GateError> {
+    pub async fn converse(
+        &self,
+        req: &ChatRequest,
+        tags: &Tags,
+    ) -> Result<ChatResponse, GateError> {
         let started = Instant::now();
         if req.messages.is_empty() {
-            return Err(GateError::Request("a request needs at least one message".into()));
+            return Err(GateError::Request(
+                "a request needs at least one message".into(),
+            ));
         }
         let live = self.policy.current();
         let policy = live.policy();
@@ -455,15 +476,14 @@ impl Gate {
             // Boxed: the SDK's send future is several KiB, and keeping it
             // inline made every poll of the gate's future move it.
             let sent = Box::pin(
-                self
-                .client
-                .converse()
-                .model_id(&model_id)
-                .set_system((!p.system.is_empty()).then_some(p.system))
-                .set_messages(Some(p.messages))
-                .set_tool_config(p.tool_config)
-                .inference_config(p.inference)
-                .send(),
+                self.client
+                    .converse()
+                    .model_id(&model_id)
+                    .set_system((!p.system.is_empty()).then_some(p.system))
+                    .set_messages(Some(p.messages))
+                    .set_tool_config(p.tool_config)
+                    .inference_config(p.inference)
+                    .send(),
             )
             .await;
             let n = attempts.len() as u32 + 1;
@@ -472,7 +492,10 @@ impl Gate {
                     attempts.push(Attempt {
                         model_id,
                         error: None,
-                        usage: out.usage().map(|u| usage_of(u, plan.prompt_ttl)).unwrap_or_default(),
+                        usage: out
+                            .usage()
+                            .map(|u| usage_of(u, plan.prompt_ttl))
+                            .unwrap_or_default(),
                     });
                     break out;
                 }
@@ -494,7 +517,11 @@ impl Gate {
             if class == Class::Fatal || n >= plan.max_attempts || !budget_ok {
                 let throttled = failure.code() == "ThrottlingException";
                 if let Some(f) = fill.take() {
-                    f.complete(if throttled { Outcome::Throttled } else { Outcome::Failed });
+                    f.complete(if throttled {
+                        Outcome::Throttled
+                    } else {
+                        Outcome::Failed
+                    });
                 }
                 let err = if class != Class::Fatal && n < plan.max_attempts && !budget_ok {
                     GateError::RetryBudget {
@@ -524,7 +551,13 @@ impl Gate {
         let text: String = out
             .output()
             .and_then(|o| o.as_message().ok())
-            .map(|m| m.content().iter().filter_map(|c| c.as_text().ok()).map(String::as_str).collect())
+            .map(|m| {
+                m.content()
+                    .iter()
+                    .filter_map(|c| c.as_text().ok())
+                    .map(String::as_str)
+                    .collect()
+            })
             .unwrap_or_default();
         let stop_reason = out.stop_reason().as_str().to_string();
         let usage = attempts.iter().fold(Usage::default(), |mut acc, a| {
@@ -550,12 +583,16 @@ impl Gate {
             b = b.response_model_id(id.clone());
         }
         let event = b.build();
-        self.retry_budget.record(&feature, event.cost_nanos, attempts.len() > 1);
+        self.retry_budget
+            .record(&feature, event.cost_nanos, attempts.len() > 1);
         if let Some(rule) = &plan.prompt_rule {
             let model_id = policy.model(served).map(|m| m.id.as_str()).unwrap_or("");
             self.planner.observe(rule, model_id, &cache_usage(&usage));
         }
-        let model_id = attempts.last().map(|a| a.model_id.clone()).unwrap_or_default();
+        let model_id = attempts
+            .last()
+            .map(|a| a.model_id.clone())
+            .unwrap_or_default();
         if let Some(f) = fill.take() {
             let entry = tollgate_cache::Entry::new(
                 text.clone().into_bytes(),
@@ -576,7 +613,9 @@ impl Gate {
             usage,
             model_id,
             response_model_id: invoked,
-            bedrock_latency_ms: out.metrics().and_then(|m| u64::try_from(m.latency_ms()).ok()),
+            bedrock_latency_ms: out
+                .metrics()
+                .and_then(|m| u64::try_from(m.latency_ms()).ok()),
             attempts,
             event,
         })

@@ -11,8 +11,8 @@ use crate::request::{ChatRequest, Role};
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, CacheTtl, ContentBlock, ConversationRole,
-    InferenceConfiguration, Message, SystemContentBlock, Tool, ToolConfiguration,
-    ToolInputSchema, ToolSpecification,
+    InferenceConfiguration, Message, SystemContentBlock, Tool, ToolConfiguration, ToolInputSchema,
+    ToolSpecification,
 };
 use aws_smithy_types::{Document, Number};
 use tollgate_cache::PromptTtl;
@@ -73,8 +73,11 @@ pub fn parts(
     points: &[CachePointSite],
     ttl: PromptTtl,
 ) -> Result<Parts, GateError> {
-    let mut system: Vec<SystemContentBlock> =
-        req.system.iter().map(|s| SystemContentBlock::Text(s.clone())).collect();
+    let mut system: Vec<SystemContentBlock> = req
+        .system
+        .iter()
+        .map(|s| SystemContentBlock::Text(s.clone()))
+        .collect();
     if points.contains(&CachePointSite::System) && !system.is_empty() {
         system.push(SystemContentBlock::CachePoint(cache_point(ttl)?));
     }
@@ -85,7 +88,9 @@ pub fn parts(
             Role::User => ConversationRole::User,
             Role::Assistant => ConversationRole::Assistant,
         };
-        let mut b = Message::builder().role(role).content(ContentBlock::Text(m.text.clone()));
+        let mut b = Message::builder()
+            .role(role)
+            .content(ContentBlock::Text(m.text.clone()));
         if i == last && points.contains(&CachePointSite::Messages) {
             b = b.content(ContentBlock::CachePoint(cache_point(ttl)?));
         }

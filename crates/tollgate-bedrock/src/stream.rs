@@ -130,7 +130,9 @@ impl Gate {
     ) -> Result<GateStream<'_>, GateError> {
         let started = Instant::now();
         if req.messages.is_empty() {
-            return Err(GateError::Request("a request needs at least one message".into()));
+            return Err(GateError::Request(
+                "a request needs at least one message".into(),
+            ));
         }
         let live = self.policy.current();
         let policy = live.policy();
@@ -161,15 +163,14 @@ impl Gate {
             // Boxed: the SDK's send future is several KiB, and keeping it
             // inline made every poll of the gate's future move it.
             let sent = Box::pin(
-                self
-                .client
-                .converse_stream()
-                .model_id(&model_id)
-                .set_system((!p.system.is_empty()).then_some(p.system))
-                .set_messages(Some(p.messages))
-                .set_tool_config(p.tool_config)
-                .inference_config(p.inference)
-                .send(),
+                self.client
+                    .converse_stream()
+                    .model_id(&model_id)
+                    .set_system((!p.system.is_empty()).then_some(p.system))
+                    .set_messages(Some(p.messages))
+                    .set_tool_config(p.tool_config)
+                    .inference_config(p.inference)
+                    .send(),
             )
             .await;
             let failure = match sent {
@@ -247,13 +248,16 @@ impl GateStream<'_> {
             match rx.recv().await {
                 Ok(Some(ev)) => match ev {
                     ConverseStreamOutput::ContentBlockDelta(d) => {
-                        let Some(ContentBlockDelta::Text(t)) = d.delta else { continue };
+                        let Some(ContentBlockDelta::Text(t)) = d.delta else {
+                            continue;
+                        };
                         self.text.push_str(&t);
                         if self.detector.as_mut().is_some_and(|det| det.push(&t)) {
                             self.finish(StopCause::Repetition, None);
-                        } else if self.budget.is_some_and(|b| {
-                            self.gate.estimator.text_tokens(&self.text) >= b
-                        }) {
+                        } else if self
+                            .budget
+                            .is_some_and(|b| self.gate.estimator.text_tokens(&self.text) >= b)
+                        {
                             self.finish(StopCause::OutputBudget, None);
                         }
                         return Some(Ok(StreamEvent::Text(t)));
@@ -296,7 +300,9 @@ impl GateStream<'_> {
         match (first_err, self.summary.take()) {
             (Some(e), _) => Err(e),
             (None, Some(s)) => Ok(s),
-            (None, None) => Err(GateError::Malformed("stream ended without a summary".into())),
+            (None, None) => Err(GateError::Malformed(
+                "stream ended without a summary".into(),
+            )),
         }
     }
 
@@ -324,7 +330,10 @@ impl GateStream<'_> {
             Some(u) => (u, false),
             None => {
                 let est = &self.gate.estimator;
-                (Usage::new(self.estimate.input(), est.text_tokens(&self.text)), true)
+                (
+                    Usage::new(self.estimate.input(), est.text_tokens(&self.text)),
+                    true,
+                )
             }
         };
         let policy = self.live.policy();
@@ -372,8 +381,13 @@ impl GateStream<'_> {
             .and_then(|r| policy.prompt_caches.get(r.index()))
         {
             if !estimated {
-                let model_id = policy.model(self.served).map(|m| m.id.as_str()).unwrap_or("");
-                self.gate.planner.observe(&rule.name, model_id, &cache_usage(&usage));
+                let model_id = policy
+                    .model(self.served)
+                    .map(|m| m.id.as_str())
+                    .unwrap_or("");
+                self.gate
+                    .planner
+                    .observe(&rule.name, model_id, &cache_usage(&usage));
             }
         }
         self.gate.emit(&event);
@@ -403,8 +417,12 @@ fn stream_error(
     if let SdkError::ServiceError(se) = &e {
         let err = se.err();
         let code = match err {
-            ConverseStreamOutputError::InternalServerException(_) => Some("InternalServerException"),
-            ConverseStreamOutputError::ModelStreamErrorException(_) => Some("ModelStreamErrorException"),
+            ConverseStreamOutputError::InternalServerException(_) => {
+                Some("InternalServerException")
+            }
+            ConverseStreamOutputError::ModelStreamErrorException(_) => {
+                Some("ModelStreamErrorException")
+            }
             ConverseStreamOutputError::ValidationException(_) => Some("ValidationException"),
             ConverseStreamOutputError::ThrottlingException(_) => Some("ThrottlingException"),
             ConverseStreamOutputError::ServiceUnavailableException(_) => {

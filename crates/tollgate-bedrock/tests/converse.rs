@@ -15,7 +15,9 @@ const HAIKU_PATH: &str = "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/c
 const SONNET_PATH: &str = "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse";
 
 fn handle() -> Arc<PolicyHandle> {
-    let loaded = load_str("p.toml", POLICY, &LoadOptions::default()).map_err(|e| e.render()).unwrap();
+    let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
+        .map_err(|e| e.render())
+        .unwrap();
     Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap())
 }
 
@@ -64,7 +66,10 @@ async fn converse_sends_routed_model_and_effective_cap_and_prices_exactly() {
     assert_eq!(reqs[0].path, HAIKU_PATH);
     let body = reqs[0].json();
     // min(request 1000, route 400, limit 300)
-    assert_eq!(body["inferenceConfig"], serde_json::json!({"maxTokens": 300}));
+    assert_eq!(
+        body["inferenceConfig"],
+        serde_json::json!({"maxTokens": 300})
+    );
     assert_eq!(body["system"], serde_json::json!([{"text": "be brief"}]));
     assert_eq!(
         body["messages"],
@@ -92,15 +97,30 @@ async fn converse_sends_routed_model_and_effective_cap_and_prices_exactly() {
 #[tokio::test]
 async fn throttle_retries_on_the_fallback_model_and_counts_attempts() {
     let r = rig(false).await;
-    r.server.push(Reply::error(429, "ThrottlingException", "Too many requests"));
-    r.server.push(Reply::error(503, "ServiceUnavailableException", "busy"));
+    r.server.push(Reply::error(
+        429,
+        "ThrottlingException",
+        "Too many requests",
+    ));
+    r.server
+        .push(Reply::error(503, "ServiceUnavailableException", "busy"));
     r.server.push(Reply::ok("ok", 10, 5));
-    let resp = r.gate.converse(&ChatRequest::user("hi"), &tags("chat")).await.unwrap();
+    let resp = r
+        .gate
+        .converse(&ChatRequest::user("hi"), &tags("chat"))
+        .await
+        .unwrap();
     let paths: Vec<String> = r.server.requests().iter().map(|q| q.path.clone()).collect();
     assert_eq!(paths, vec![HAIKU_PATH, SONNET_PATH, SONNET_PATH]);
     assert_eq!(resp.attempts.len(), 3);
-    assert_eq!(resp.attempts[0].error.as_deref(), Some("ThrottlingException"));
-    assert_eq!(resp.attempts[1].error.as_deref(), Some("ServiceUnavailableException"));
+    assert_eq!(
+        resp.attempts[0].error.as_deref(),
+        Some("ThrottlingException")
+    );
+    assert_eq!(
+        resp.attempts[1].error.as_deref(),
+        Some("ServiceUnavailableException")
+    );
     assert_eq!(resp.attempts[2].error, None);
     assert_eq!(resp.attempts[2].usage.output_tokens, 5);
     let ev = &r.events.events()[0];
@@ -114,9 +134,14 @@ async fn throttle_retries_on_the_fallback_model_and_counts_attempts() {
 async fn throttling_past_max_attempts_is_a_typed_error_with_an_event() {
     let r = rig(false).await;
     for _ in 0..3 {
-        r.server.push(Reply::error(429, "ThrottlingException", "slow down"));
+        r.server
+            .push(Reply::error(429, "ThrottlingException", "slow down"));
     }
-    let err = r.gate.converse(&ChatRequest::user("hi"), &tags("chat")).await.unwrap_err();
+    let err = r
+        .gate
+        .converse(&ChatRequest::user("hi"), &tags("chat"))
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
         GateError::Bedrock {
@@ -136,9 +161,17 @@ async fn throttling_past_max_attempts_is_a_typed_error_with_an_event() {
 #[tokio::test]
 async fn validation_error_is_not_retried() {
     let r = rig(false).await;
-    r.server.push(Reply::error(400, "ValidationException", "bad input"));
-    let err = r.gate.converse(&ChatRequest::user("hi"), &tags("chat")).await.unwrap_err();
-    assert!(matches!(err, GateError::Bedrock { ref code, attempts: 1, .. } if code == "ValidationException"), "{err:?}");
+    r.server
+        .push(Reply::error(400, "ValidationException", "bad input"));
+    let err = r
+        .gate
+        .converse(&ChatRequest::user("hi"), &tags("chat"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GateError::Bedrock { ref code, attempts: 1, .. } if code == "ValidationException"),
+        "{err:?}"
+    );
     assert_eq!(r.server.requests().len(), 1);
 }
 
@@ -187,7 +220,10 @@ async fn prompt_cache_point_goes_after_the_system_prompt() {
         body["system"],
         serde_json::json!([{"text": long}, {"cachePoint": {"type": "default", "ttl": "5m"}}])
     );
-    assert_eq!(resp.event.rules.prompt_cache.as_deref(), Some("long-system"));
+    assert_eq!(
+        resp.event.rules.prompt_cache.as_deref(),
+        Some("long-system")
+    );
     // 10 * 800 + 5 * 4000 + 2600 writes at $1.00/Mtok (5m).
     assert_eq!(resp.event.cost_nanos, 10 * 800 + 5 * 4000 + 2600 * 1000);
 }
@@ -208,12 +244,20 @@ async fn prompt_router_call_is_priced_as_the_invoked_model() {
         error_type: None,
         body: body.to_string(),
     });
-    let resp = r.gate.converse(&ChatRequest::user("hi"), &tags("router")).await.unwrap();
+    let resp = r
+        .gate
+        .converse(&ChatRequest::user("hi"), &tags("router"))
+        .await
+        .unwrap();
     assert_eq!(
         r.server.requests()[0].path,
         "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Adefault-prompt-router%2Fanthropic.claude%3A1/converse"
     );
-    assert!(resp.response_model_id.as_deref().unwrap().ends_with("claude-3-haiku-20240307-v1:0"));
+    assert!(resp
+        .response_model_id
+        .as_deref()
+        .unwrap()
+        .ends_with("claude-3-haiku-20240307-v1:0"));
     assert_eq!(resp.event.response_model_id, resp.response_model_id);
     // Claude 3 Haiku: $0.25 / $1.25 per Mtok, not the router's inline $1 / $5.
     assert_eq!(resp.event.cost_nanos, 1000 * 250 + 100 * 1250);
@@ -227,17 +271,28 @@ async fn malformed_json_is_a_typed_error_not_a_panic() {
         error_type: None,
         body: "{\"output\": {\"message\": ".into(),
     });
-    let err = r.gate.converse(&ChatRequest::user("hi"), &tags("chat")).await.unwrap_err();
+    let err = r
+        .gate
+        .converse(&ChatRequest::user("hi"), &tags("chat"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, GateError::Malformed(_)), "{err:?}");
     assert_eq!(r.server.requests().len(), 1);
-    assert_eq!(r.events.events()[0].error_type.as_deref(), Some("MalformedResponse"));
+    assert_eq!(
+        r.events.events()[0].error_type.as_deref(),
+        Some("MalformedResponse")
+    );
 }
 
 #[tokio::test]
 async fn reset_connection_is_a_transport_error_not_a_panic() {
     let r = rig(false).await;
     r.server.push(Reply::Reset);
-    let err = r.gate.converse(&ChatRequest::user("hi"), &tags("chat")).await.unwrap_err();
+    let err = r
+        .gate
+        .converse(&ChatRequest::user("hi"), &tags("chat"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, GateError::Transport(_)), "{err:?}");
     assert_eq!(r.events.events()[0].status, Status::Error);
 }
@@ -246,16 +301,25 @@ async fn reset_connection_is_a_transport_error_not_a_panic() {
 async fn retry_budget_stops_a_retry_storm() {
     let r = rig(false).await;
     // First call: a throttle then success; the success is retry spend.
-    r.server.push(Reply::error(429, "ThrottlingException", "slow"));
+    r.server
+        .push(Reply::error(429, "ThrottlingException", "slow"));
     r.server.push(Reply::ok("ok", 100, 10));
-    r.gate.converse(&ChatRequest::user("a"), &tags("budgeted")).await.unwrap();
+    r.gate
+        .converse(&ChatRequest::user("a"), &tags("budgeted"))
+        .await
+        .unwrap();
     let (retry, total) = r.gate.retry_spend("budgeted");
     assert_eq!(retry, total);
     assert!(total > 0);
     // Retries are now 100% of the feature's spend (> 10%): no retry.
-    r.server.push(Reply::error(429, "ThrottlingException", "slow"));
+    r.server
+        .push(Reply::error(429, "ThrottlingException", "slow"));
     r.server.push(Reply::ok("never sent", 1, 1));
-    let err = r.gate.converse(&ChatRequest::user("b"), &tags("budgeted")).await.unwrap_err();
+    let err = r
+        .gate
+        .converse(&ChatRequest::user("b"), &tags("budgeted"))
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
         GateError::RetryBudget {
@@ -278,7 +342,10 @@ async fn app_attributes_override_built_ins() {
 #[test]
 fn converse_future_is_send() {
     fn is_send<T: Send>(_: &T) {}
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let r = rig(false).await;
         let req = ChatRequest::user("hi");

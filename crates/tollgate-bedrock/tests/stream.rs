@@ -16,8 +16,11 @@ use tollgate_lang::{load_str, LoadOptions};
 async fn rig() -> (Server, Gate, Arc<Collect>) {
     let server = Server::start().await;
     let events = Arc::new(Collect::default());
-    let loaded = load_str("p.toml", POLICY, &LoadOptions::default()).map_err(|e| e.render()).unwrap();
-    let handle = Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
+    let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
+        .map_err(|e| e.render())
+        .unwrap();
+    let handle =
+        Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
     let gate = Gate::builder(client(&server.url), handle)
         .sink(events.clone())
         .backoff(Backoff::none())
@@ -53,16 +56,29 @@ async fn stream_delivers_deltas_and_bills_metadata_usage() {
         delta(", world"),
     ];
     frames.extend(stop_and_metadata(20, 3));
-    server.push(Reply::Stream { frames, complete: true });
+    server.push(Reply::Stream {
+        frames,
+        complete: true,
+    });
     let mut s = gate
-        .converse_stream(ChatRequest::user("hi").max_tokens(100), tags("chat"), StreamOptions::default())
+        .converse_stream(
+            ChatRequest::user("hi").max_tokens(100),
+            tags("chat"),
+            StreamOptions::default(),
+        )
         .await
         .unwrap();
     let mut got = Vec::new();
     while let Some(ev) = s.next().await {
         got.push(ev.unwrap());
     }
-    assert_eq!(got, vec![StreamEvent::Text("Hello".into()), StreamEvent::Text(", world".into())]);
+    assert_eq!(
+        got,
+        vec![
+            StreamEvent::Text("Hello".into()),
+            StreamEvent::Text(", world".into())
+        ]
+    );
     let sum = s.take_summary().unwrap();
     assert_eq!(sum.text, "Hello, world");
     assert_eq!(sum.stop_reason.as_deref(), Some("end_turn"));
@@ -70,7 +86,10 @@ async fn stream_delivers_deltas_and_bills_metadata_usage() {
     assert!(!sum.usage_estimated);
     assert_eq!((sum.usage.input_tokens, sum.usage.output_tokens), (20, 3));
     let req = &server.requests()[0];
-    assert_eq!(req.path, "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream");
+    assert_eq!(
+        req.path,
+        "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream"
+    );
     assert_eq!(req.json()["inferenceConfig"]["maxTokens"], json!(100));
     drop(s);
     let evs = events.events();
@@ -88,10 +107,17 @@ async fn exception_frame_mid_stream_bills_the_partial_output_as_estimated() {
         delta("abcdefgh"),
         exception("modelStreamErrorException", "model broke"),
     ];
-    server.push(Reply::Stream { frames, complete: true });
+    server.push(Reply::Stream {
+        frames,
+        complete: true,
+    });
     // "hi": 1 token + 4 overhead = 5 input tokens (estimate).
     let s = gate
-        .converse_stream(ChatRequest::user("hi"), tags("chat"), StreamOptions::default())
+        .converse_stream(
+            ChatRequest::user("hi"),
+            tags("chat"),
+            StreamOptions::default(),
+        )
         .await
         .unwrap();
     let err = s.collect().await.unwrap_err();
@@ -113,9 +139,16 @@ async fn exception_frame_mid_stream_bills_the_partial_output_as_estimated() {
 async fn dropped_connection_mid_stream_bills_the_partial_output() {
     let (server, gate, events) = rig().await;
     let frames = vec![delta("abcd"), delta("efgh")];
-    server.push(Reply::Stream { frames, complete: false });
+    server.push(Reply::Stream {
+        frames,
+        complete: false,
+    });
     let mut s = gate
-        .converse_stream(ChatRequest::user("hi"), tags("chat"), StreamOptions::default())
+        .converse_stream(
+            ChatRequest::user("hi"),
+            tags("chat"),
+            StreamOptions::default(),
+        )
         .await
         .unwrap();
     let mut texts = String::new();
@@ -128,7 +161,10 @@ async fn dropped_connection_mid_stream_bills_the_partial_output() {
     }
     assert_eq!(texts, "abcdefgh");
     let err = failed.expect("a dropped connection is an error");
-    assert!(matches!(err, GateError::Transport(_) | GateError::Malformed(_)), "{err:?}");
+    assert!(
+        matches!(err, GateError::Transport(_) | GateError::Malformed(_)),
+        "{err:?}"
+    );
     let sum = s.summary().unwrap();
     assert!(sum.usage_estimated);
     assert_eq!(sum.cause, StopCause::Error);
@@ -144,9 +180,16 @@ async fn repetition_cancels_the_stream_and_records_why() {
         frames.push(delta("the same words "));
     }
     frames.extend(stop_and_metadata(5, 999));
-    server.push(Reply::Stream { frames, complete: true });
+    server.push(Reply::Stream {
+        frames,
+        complete: true,
+    });
     let mut s = gate
-        .converse_stream(ChatRequest::user("hi"), tags("chat"), StreamOptions::default())
+        .converse_stream(
+            ChatRequest::user("hi"),
+            tags("chat"),
+            StreamOptions::default(),
+        )
         .await
         .unwrap();
     let mut n = 0;
@@ -174,7 +217,10 @@ async fn output_budget_cancels_the_stream() {
         frames.push(delta(&format!("word{i} ")));
     }
     frames.extend(stop_and_metadata(5, 20));
-    server.push(Reply::Stream { frames, complete: true });
+    server.push(Reply::Stream {
+        frames,
+        complete: true,
+    });
     let opts = StreamOptions {
         output_budget_tokens: Some(4),
     };
@@ -196,9 +242,16 @@ async fn throttled_stream_request_falls_back_before_streaming() {
     server.push(Reply::error(429, "ThrottlingException", "slow"));
     let mut frames = vec![delta("ok")];
     frames.extend(stop_and_metadata(1, 1));
-    server.push(Reply::Stream { frames, complete: true });
+    server.push(Reply::Stream {
+        frames,
+        complete: true,
+    });
     let sum = gate
-        .converse_stream(ChatRequest::user("hi"), tags("chat"), StreamOptions::default())
+        .converse_stream(
+            ChatRequest::user("hi"),
+            tags("chat"),
+            StreamOptions::default(),
+        )
         .await
         .unwrap()
         .collect()

@@ -19,7 +19,11 @@ mod replay_cmd;
 mod tools;
 
 #[derive(Parser)]
-#[command(name = "tollgate", version, about = "Routing, caching and cost rules for Amazon Bedrock")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "Routing, caching and cost rules for Amazon Bedrock"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -304,7 +308,11 @@ fn check(paths: &[PathBuf], deny_warnings: bool, format: Format) -> Result<bool,
                     Some(s) => println!("{s}"),
                     None => {
                         let n = diags.iter().filter(|d| d.is_error()).count();
-                        eprintln!("{}: {n} error{}", path.display(), if n == 1 { "" } else { "s" });
+                        eprintln!(
+                            "{}: {n} error{}",
+                            path.display(),
+                            if n == 1 { "" } else { "s" }
+                        );
                     }
                 }
             }
@@ -327,7 +335,10 @@ fn test(paths: &[PathBuf], coverage: bool) -> Result<bool, String> {
         let policy = &l.policy;
         let engine = engine::Engine::new(policy.clone()).map_err(|e| e.to_string())?;
         let results = run_tests(policy, &|ctx| engine.decide(ctx));
-        let (p, f) = results.iter().fold((0, 0), |(p, f), r| if r.passed() { (p + 1, f) } else { (p, f + 1) });
+        let (p, f) = results.iter().fold(
+            (0, 0),
+            |(p, f), r| if r.passed() { (p + 1, f) } else { (p, f + 1) },
+        );
         for r in &results {
             if r.passed() {
                 continue;
@@ -337,7 +348,10 @@ fn test(paths: &[PathBuf], coverage: bool) -> Result<bool, String> {
                 println!("     request: {e}");
             }
             for m in &r.mismatches {
-                println!("     {}: expected `{}`, got `{}`", m.what, m.expected, m.actual);
+                println!(
+                    "     {}: expected `{}`, got `{}`",
+                    m.what, m.expected, m.actual
+                );
             }
         }
         println!("{}: {p} passed, {f} failed", path.display());
@@ -346,7 +360,12 @@ fn test(paths: &[PathBuf], coverage: bool) -> Result<bool, String> {
             if unreached.is_empty() {
                 println!("{}: every rule is reached by a test", path.display());
             } else {
-                println!("{}: {} rule{} no test reaches:", path.display(), unreached.len(), if unreached.len() == 1 { "" } else { "s" });
+                println!(
+                    "{}: {} rule{} no test reaches:",
+                    path.display(),
+                    unreached.len(),
+                    if unreached.len() == 1 { "" } else { "s" }
+                );
                 for (sec, name, loc) in unreached {
                     println!("  [[{}]] {name}  ({loc})", sec.name());
                 }
@@ -361,7 +380,9 @@ fn test(paths: &[PathBuf], coverage: bool) -> Result<bool, String> {
 
 fn read_request(arg: &str) -> Result<String, String> {
     match arg.strip_prefix('@') {
-        Some(file) => std::fs::read_to_string(file).map_err(|e| format!("cannot read `{file}`: {e}")),
+        Some(file) => {
+            std::fs::read_to_string(file).map_err(|e| format!("cannot read `{file}`: {e}"))
+        }
         None => Ok(arg.to_string()),
     }
 }
@@ -399,7 +420,9 @@ fn describe(policy: &Policy, o: &Outcome) -> (String, Option<String>, Option<Str
         Outcome::False { culprit } => ("false".into(), Some(snip(*culprit)), Some(loc(*culprit))),
         Outcome::Error(e) => {
             let why = match &e.kind {
-                ErrorKind::Missing(a) => format!("error: attribute `{}` is missing", policy.schema.name(*a)),
+                ErrorKind::Missing(a) => {
+                    format!("error: attribute `{}` is missing", policy.schema.name(*a))
+                }
                 ErrorKind::Overflow => "error: integer overflow".into(),
                 ErrorKind::DivisionByZero => "error: division by zero".into(),
             };
@@ -433,7 +456,13 @@ fn trace_json(policy: &Policy, steps: &[Step]) -> serde_json::Value {
     )
 }
 
-fn print_explanation(policy: &Policy, d: &Decision, ctx: &Context<'_>, steps: &[Step], unknown: &[String]) {
+fn print_explanation(
+    policy: &Policy,
+    d: &Decision,
+    ctx: &Context<'_>,
+    steps: &[Step],
+    unknown: &[String],
+) {
     let j = to_json(policy, d, ctx);
     println!("policy `{}` ({})", policy.name, policy.hash_hex());
     let model = policy.model(d.model);
@@ -441,11 +470,17 @@ fn print_explanation(policy: &Policy, d: &Decision, ctx: &Context<'_>, steps: &[
         "decision: model `{}` ({}), max_output_tokens {}",
         model.map(|m| m.alias.as_str()).unwrap_or(""),
         model.map(|m| m.id.as_str()).unwrap_or(""),
-        d.max_output_tokens.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+        d.max_output_tokens
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "none".into())
     );
     for sec in Section::ALL {
         let decided = tollgate_engine::decision::rule_name(policy, sec, d.rule(sec));
-        let extra = if sec == Section::Route && d.route.is_none() { " (default model)" } else { "" };
+        let extra = if sec == Section::Route && d.route.is_none() {
+            " (default model)"
+        } else {
+            ""
+        };
         println!("\n[[{}]] -> {decided}{extra}", sec.name());
         let mut any = false;
         for s in steps.iter().filter(|s| s.section == sec) {
@@ -463,7 +498,10 @@ fn print_explanation(policy: &Policy, d: &Decision, ctx: &Context<'_>, steps: &[
         }
     }
     if !unknown.is_empty() {
-        println!("\nignored keys (not attributes of this policy): {}", unknown.join(", "));
+        println!(
+            "\nignored keys (not attributes of this policy): {}",
+            unknown.join(", ")
+        );
     }
     let _ = j;
 }
@@ -483,7 +521,9 @@ fn decide(path: &std::path::Path) -> Result<bool, String> {
     let mut line_no = 0usize;
     loop {
         buf.clear();
-        let n = input.read_until(b'\n', &mut buf).map_err(|e| format!("stdin: {e}"))?;
+        let n = input
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| format!("stdin: {e}"))?;
         if n == 0 {
             break;
         }

@@ -44,9 +44,9 @@ fn tokens(spec: &str) -> Result<ServeGenTokens, String> {
 /// Runs `tollgate replay`.
 pub fn run(a: Args) -> Result<bool, String> {
     let format = match &a.format {
-        Some(f) => Some(
-            Format::parse(f).ok_or_else(|| format!("unknown format `{f}`: use events, azure, mooncake or servegen"))?,
-        ),
+        Some(f) => Some(Format::parse(f).ok_or_else(|| {
+            format!("unknown format `{f}`: use events, azure, mooncake or servegen")
+        })?),
         None => None,
     };
     let tokens = tokens(&a.servegen_tokens)?;
@@ -87,7 +87,8 @@ pub fn run(a: Args) -> Result<bool, String> {
     let policy = compiled(&a.rules)?;
     let report = match &a.emit_events {
         Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+            let file = std::fs::File::create(path)
+                .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
             let mut w = std::io::BufWriter::new(file);
             let mut buf = Vec::with_capacity(2048);
             let mut sink = |ev: &tollgate_cost::CallEvent| -> Result<(), String> {
@@ -95,7 +96,8 @@ pub fn run(a: Args) -> Result<bool, String> {
                 ev.write_json_line(&mut buf).map_err(|e| e.to_string())?;
                 w.write_all(&buf).map_err(|e| e.to_string())
             };
-            let r = replay_emitting(&policy, &trace, &opts, Some(&mut sink)).map_err(|e| e.to_string())?;
+            let r = replay_emitting(&policy, &trace, &opts, Some(&mut sink))
+                .map_err(|e| e.to_string())?;
             w.flush().map_err(|e| e.to_string())?;
             r
         }
@@ -146,14 +148,18 @@ pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
     for f in &a.files {
         trace.append(read_path(f, format, tokens).map_err(|e| e.to_string())?);
     }
-    let loaded = crate::load(&a.rules).ok_or_else(|| format!("cannot load `{}`", a.rules.display()))?;
+    let loaded =
+        crate::load(&a.rules).ok_or_else(|| format!("cannot load `{}`", a.rules.display()))?;
     let p = &loaded.policy;
     let model = p
         .model_by_alias(&a.model)
         .and_then(|m| p.model(m))
         .ok_or_else(|| format!("`--model {}` is not a model of the policy", a.model))?;
     if !(a.unit_usd_per_hour.is_finite() && a.unit_usd_per_hour >= 0.0) {
-        return Err(format!("`--unit-usd-per-hour {}` must be a non-negative number", a.unit_usd_per_hour));
+        return Err(format!(
+            "`--unit-usd-per-hour {}` must be a non-negative number",
+            a.unit_usd_per_hour
+        ));
     }
     let terms = tollgate_analysis::capacity::UnitTerms {
         tokens_per_minute: a.unit_tokens_per_minute,
@@ -171,7 +177,10 @@ pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
         let mut v = plan.to_json();
         if let Some(obj) = v.as_object_mut() {
             obj.insert("model".into(), model.alias.clone().into());
-            obj.insert("notes".into(), assumption.into_iter().collect::<Vec<_>>().into());
+            obj.insert(
+                "notes".into(),
+                assumption.into_iter().collect::<Vec<_>>().into(),
+            );
         }
         println!("{v}");
     } else {

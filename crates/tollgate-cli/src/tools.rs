@@ -13,7 +13,8 @@ use tollgate_lang::policy::Section;
 use tollgate_lang::{Policy, Type};
 
 fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(text
         .lines()
@@ -42,7 +43,10 @@ pub fn diff(old: &Path, new: &Path, requests: &Path, json: bool) -> Result<bool,
     let mut bad = Vec::new();
     let mut total = 0usize;
     for (n, line) in &lines {
-        let (ra, rb) = match (Request::parse(&pa.schema, line), Request::parse(&pb.schema, line)) {
+        let (ra, rb) = match (
+            Request::parse(&pa.schema, line),
+            Request::parse(&pb.schema, line),
+        ) {
             (Ok(x), Ok(y)) => (x, y),
             (Err(e), _) | (_, Err(e)) => {
                 bad.push((*n, e.to_string()));
@@ -54,10 +58,15 @@ pub fn diff(old: &Path, new: &Path, requests: &Path, json: bool) -> Result<bool,
         let (da, db) = (ea.decide(&ca), eb.decide(&cb));
         let mut any = false;
         for sec in Section::ALL {
-            let (x, y) = (rule_name(pa, sec, da.rule(sec)), rule_name(pb, sec, db.rule(sec)));
+            let (x, y) = (
+                rule_name(pa, sec, da.rule(sec)),
+                rule_name(pb, sec, db.rule(sec)),
+            );
             if x != y {
                 any = true;
-                let e = pairs.entry((sec.name(), x.to_string(), y.to_string())).or_default();
+                let e = pairs
+                    .entry((sec.name(), x.to_string(), y.to_string()))
+                    .or_default();
                 e.count += 1;
                 if e.lines.len() < 5 {
                     e.lines.push(*n);
@@ -70,7 +79,9 @@ pub fn diff(old: &Path, new: &Path, requests: &Path, json: bool) -> Result<bool,
         );
         if ma != mb {
             any = true;
-            let e = pairs.entry(("model", ma.to_string(), mb.to_string())).or_default();
+            let e = pairs
+                .entry(("model", ma.to_string(), mb.to_string()))
+                .or_default();
             e.count += 1;
             if e.lines.len() < 5 {
                 e.lines.push(*n);
@@ -113,7 +124,11 @@ pub fn diff(old: &Path, new: &Path, requests: &Path, json: bool) -> Result<bool,
         for ((sec, x, y), c) in &pairs {
             if *sec != current {
                 current = sec;
-                let n: usize = pairs.iter().filter(|((s, _, _), _)| s == sec).map(|(_, c)| c.count).sum();
+                let n: usize = pairs
+                    .iter()
+                    .filter(|((s, _, _), _)| s == sec)
+                    .map(|(_, c)| c.count)
+                    .sum();
                 println!("\n{sec}: {n} changed");
             }
             let lines: Vec<String> = c.lines.iter().map(|l| l.to_string()).collect();
@@ -196,7 +211,12 @@ pub fn generate(policy: &Policy, count: usize) -> Vec<Request> {
 }
 
 /// Time context build + decide per request; print median, p99, throughput.
-pub fn bench(path: &Path, requests: Option<&Path>, json: bool, count: usize) -> Result<bool, String> {
+pub fn bench(
+    path: &Path,
+    requests: Option<&Path>,
+    json: bool,
+    count: usize,
+) -> Result<bool, String> {
     let Some(l) = load(path) else {
         return Ok(false);
     };
@@ -205,7 +225,10 @@ pub fn bench(path: &Path, requests: Option<&Path>, json: bool, count: usize) -> 
     let reqs: Vec<Request> = match requests {
         Some(p) => read_lines(p)?
             .iter()
-            .map(|(n, line)| Request::parse(&policy.schema, line).map_err(|e| format!("{}:{n}: {e}", p.display())))
+            .map(|(n, line)| {
+                Request::parse(&policy.schema, line)
+                    .map_err(|e| format!("{}:{n}: {e}", p.display()))
+            })
             .collect::<Result<_, _>>()?,
         None => generate(policy, count.max(1)),
     };
@@ -232,7 +255,12 @@ pub fn bench(path: &Path, requests: Option<&Path>, json: bool, count: usize) -> 
     }
     let secs = started.elapsed().as_secs_f64();
     samples.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+    let at = |q: f64| {
+        samples
+            .get(((samples.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     let (median, p99) = (at(0.5), at(0.99));
     let per_sec = decisions as f64 / secs;
     if json {
@@ -241,7 +269,12 @@ pub fn bench(path: &Path, requests: Option<&Path>, json: bool, count: usize) -> 
             serde_json::json!({"median_ns": median.round(), "p99_ns": p99.round(), "decisions_per_sec": per_sec.round(), "requests": reqs.len(), "rules": policy.rule_count()})
         );
     } else {
-        println!("policy `{}`: {} rules, {} requests x {rounds} rounds", policy.name, policy.rule_count(), reqs.len());
+        println!(
+            "policy `{}`: {} rules, {} requests x {rounds} rounds",
+            policy.name,
+            policy.rule_count(),
+            reqs.len()
+        );
         println!("context build + decide(): median {median:.0} ns, p99 {p99:.0} ns, {per_sec:.0} decisions/s");
     }
     Ok(true)

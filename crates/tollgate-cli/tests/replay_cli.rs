@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tollgate-analysis/tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tollgate-analysis/tests/fixtures")
+        .join(name)
 }
 
 fn replay(extra: &[&str]) -> serde_json::Value {
@@ -19,7 +21,11 @@ fn replay(extra: &[&str]) -> serde_json::Value {
         .arg(fixture("azure.csv"))
         .output()
         .unwrap_or_else(|e| panic!("runs: {e}"));
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("one JSON object: {e}"))
 }
 
@@ -38,7 +44,8 @@ fn replay_json_prints_the_exact_hand_computed_costs() {
 
 #[test]
 fn replay_diff_against_itself_is_zero_and_events_are_written() {
-    let events = std::env::temp_dir().join(format!("tollgate-replay-cli-{}.jsonl", std::process::id()));
+    let events =
+        std::env::temp_dir().join(format!("tollgate-replay-cli-{}.jsonl", std::process::id()));
     let policy = fixture("policy.toml");
     let v = replay(&[
         "--diff",
@@ -52,7 +59,11 @@ fn replay_diff_against_itself_is_zero_and_events_are_written() {
     let _ = std::fs::remove_file(&events);
     let costs: Vec<u64> = text
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).map(|e| e["cost_nanos"].as_u64().unwrap_or(0)).unwrap_or(0))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .map(|e| e["cost_nanos"].as_u64().unwrap_or(0))
+                .unwrap_or(0)
+        })
         .collect();
     assert_eq!(costs, vec![1_200_000, 2_400_000, 900_000]);
 }

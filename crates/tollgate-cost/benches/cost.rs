@@ -37,7 +37,10 @@ fn bench(c: &mut Criterion) {
         let mut i = 0usize;
         b.iter(|| {
             i = (i + 1) % usages.len();
-            black_box(price(black_box(&sonnet), black_box(&usages[i]), Mode::Realtime).map(|c| c.total_nanos))
+            black_box(
+                price(black_box(&sonnet), black_box(&usages[i]), Mode::Realtime)
+                    .map(|c| c.total_nanos),
+            )
         })
     });
     // What gateways do: USD-per-token floats, no tier, no missing-price check.
@@ -71,7 +74,9 @@ retrieval_ids = "list<string>"
 [models.sonnet]
 id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
 "#;
-    let p = load_str("bench.toml", text, &LoadOptions::default()).unwrap().policy;
+    let p = load_str("bench.toml", text, &LoadOptions::default())
+        .unwrap()
+        .policy;
     let req = Request::parse(
         &p.schema,
         r#"{"feature": "kb", "tenant": "acme", "input_tokens": 800, "retrieval_ids": ["a", "b"]}"#,
@@ -106,11 +111,19 @@ fn report() {
             verdict(t <= 100.0)
         );
         if let Some(f) = median("cost/baseline_f64_formula") {
-            println!("  float formula (inexact, no checks)   {:>9}  exactness costs {:.1}x", show(f), t / f);
+            println!(
+                "  float formula (inexact, no checks)   {:>9}  exactness costs {:.1}x",
+                show(f),
+                t / f
+            );
         }
     }
     if let Some(t) = median("cost/event_build") {
-        println!("  whole CallEvent (attributes, names)  {:>9} {:>10}", show(t), per_sec(t));
+        println!(
+            "  whole CallEvent (attributes, names)  {:>9} {:>10}",
+            show(t),
+            per_sec(t)
+        );
     }
 }
 

@@ -101,11 +101,18 @@ fn report() {
     for (what, id) in [
         ("one hot group", "ledger/memory_add_one_group"),
         ("1000 groups, rotating", "ledger/memory_add_1000_groups"),
-        ("2 threads, 1000 groups (per update)", "ledger/memory_add_2_threads"),
+        (
+            "2 threads, 1000 groups (per update)",
+            "ledger/memory_add_2_threads",
+        ),
         ("try_reserve (CAS)", "ledger/memory_try_reserve"),
     ] {
         if let Some(t) = median(id) {
-            println!("  MemoryStore {what:<38} {:>9}  {}", show(t), verdict(t <= goal));
+            println!(
+                "  MemoryStore {what:<38} {:>9}  {}",
+                show(t),
+                verdict(t <= goal)
+            );
         }
     }
     if let (Some(ours), Some(naive), Some(floor)) = (
@@ -118,7 +125,10 @@ fn report() {
             show(naive),
             naive / ours
         );
-        println!("  vs a bare AtomicI64::fetch_add (floor)   {:>9}", show(floor));
+        println!(
+            "  vs a bare AtomicI64::fetch_add (floor)   {:>9}",
+            show(floor)
+        );
     }
 }
 

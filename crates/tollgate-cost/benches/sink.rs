@@ -49,7 +49,9 @@ max_output_tokens = 1000
 
 /// A realistic event (about 1 KiB as JSON).
 fn event() -> CallEvent {
-    let p = load_str("bench.toml", POLICY, &LoadOptions::default()).unwrap().policy;
+    let p = load_str("bench.toml", POLICY, &LoadOptions::default())
+        .unwrap()
+        .policy;
     let req = Request::parse(
         &p.schema,
         r#"{"feature": "kb", "tenant": "acme", "user": {"id": "u-7"}, "input_tokens": 800,
@@ -121,18 +123,35 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| run("every", FlushPolicy::EveryLine, &ev, iters))
     });
     g.bench_function("jsonl_buffered_64k", |b| {
-        b.iter_custom(|iters| run("buffered", FlushPolicy::Buffered { max_bytes: 64 << 10 }, &ev, iters))
+        b.iter_custom(|iters| {
+            run(
+                "buffered",
+                FlushPolicy::Buffered {
+                    max_bytes: 64 << 10,
+                },
+                &ev,
+                iters,
+            )
+        })
     });
     // The caller's side of the background queue. `write(&ev)` clones the
     // event; `submit(ev)` moves an event the caller owns (what an adapter does).
     let dir = scratch("async");
     let mut cfg = JsonlConfig::new(&dir);
-    cfg.flush = FlushPolicy::Buffered { max_bytes: 64 << 10 };
+    cfg.flush = FlushPolicy::Buffered {
+        max_bytes: 64 << 10,
+    };
     cfg.max_file_bytes = 64 << 20;
     let sink = AsyncSink::new(JsonlSink::new(cfg).unwrap(), 1 << 14).unwrap();
-    g.bench_function("async_write_clone", |b| b.iter(|| sink.write(black_box(&ev)).unwrap()));
+    g.bench_function("async_write_clone", |b| {
+        b.iter(|| sink.write(black_box(&ev)).unwrap())
+    });
     g.bench_function("async_submit_move", |b| {
-        b.iter_batched(|| ev.clone(), |e| black_box(sink.submit(e)), BatchSize::SmallInput)
+        b.iter_batched(
+            || ev.clone(),
+            |e| black_box(sink.submit(e)),
+            BatchSize::SmallInput,
+        )
     });
     let stats = sink.stats();
     drop(sink);
@@ -144,24 +163,44 @@ fn bench(c: &mut Criterion) {
 criterion_group!(benches, bench);
 
 fn report() {
-    println!("\ncomparison (criterion medians, this run; goal: >= 500,000 events/s to a JSONL file):");
+    println!(
+        "\ncomparison (criterion medians, this run; goal: >= 500,000 events/s to a JSONL file):"
+    );
     let goal_ns = 1e9 / 500_000.0;
     for (what, id) in [
-        ("EveryLine (one write(2) per event)", "sink/jsonl_every_line"),
+        (
+            "EveryLine (one write(2) per event)",
+            "sink/jsonl_every_line",
+        ),
         ("Buffered 64 KiB (whole lines)", "sink/jsonl_buffered_64k"),
     ] {
         if let Some(t) = median(id) {
-            println!("  JsonlSink {what:<36} {:>9}/event {:>10}  {}", show(t), per_sec(t), verdict(t <= goal_ns));
+            println!(
+                "  JsonlSink {what:<36} {:>9}/event {:>10}  {}",
+                show(t),
+                per_sec(t),
+                verdict(t <= goal_ns)
+            );
         }
     }
     if let Some(t) = median("sink/serialize_only") {
-        println!("  the line writer alone (ceiling)              {:>9}/event {:>10}", show(t), per_sec(t));
+        println!(
+            "  the line writer alone (ceiling)              {:>9}/event {:>10}",
+            show(t),
+            per_sec(t)
+        );
     }
     if let Some(t) = median("sink/async_write_clone") {
-        println!("  AsyncSink::write(&ev) (clones), caller's cost {:>9}/event", show(t));
+        println!(
+            "  AsyncSink::write(&ev) (clones), caller's cost {:>9}/event",
+            show(t)
+        );
     }
     if let Some(t) = median("sink/async_submit_move") {
-        println!("  AsyncSink::submit(ev) (moves), caller's cost  {:>9}/event", show(t));
+        println!(
+            "  AsyncSink::submit(ev) (moves), caller's cost  {:>9}/event",
+            show(t)
+        );
     }
 }
 

@@ -244,14 +244,15 @@ impl Ledger {
         let Some(rule) = decision.budget.and_then(|r| policy.budgets.get(r.index())) else {
             return Ok(ticket);
         };
-        let dim = rule
-            .then
-            .group_by
-            .map_or(GLOBAL, |a| policy.schema.name(a));
+        let dim = rule.then.group_by.map_or(GLOBAL, |a| policy.schema.name(a));
         let Some(idx) = ticket.groups.iter().position(|(d, _)| d == dim) else {
             return Ok(ticket);
         };
-        let group = ticket.groups.get(idx).map(|(_, v)| v.clone()).unwrap_or_default();
+        let group = ticket
+            .groups
+            .get(idx)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let key = GroupKey::new(dim, &group);
         let est = to_i64(ticket.estimate_nanos);
         let limit = to_i64(rule.then.daily_nanos);

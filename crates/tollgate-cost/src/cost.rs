@@ -161,8 +161,16 @@ fn scale(x: NanosPerToken, num: NanosPerToken, den: NanosPerToken) -> NanosPerTo
 fn rates(prices: &Prices, usage: &Usage, mode: Mode) -> Rates {
     let batch = mode == Mode::Batch;
     let mut r = Rates {
-        input: if batch { prices.batch_input } else { Some(prices.input) },
-        output: if batch { prices.batch_output } else { Some(prices.output) },
+        input: if batch {
+            prices.batch_input
+        } else {
+            Some(prices.input)
+        },
+        output: if batch {
+            prices.batch_output
+        } else {
+            Some(prices.output)
+        },
         write_5m: prices.cache_write_5m,
         write_1h: prices.cache_write_1h,
         read: prices.cache_read,
@@ -176,8 +184,16 @@ fn rates(prices: &Prices, usage: &Usage, mode: Mode) -> Rates {
     }
     let up_in = |p: NanosPerToken| scale(p, lc.input, prices.input);
     let up_out = |p: NanosPerToken| scale(p, lc.output, prices.output);
-    r.input = if batch { r.input.map(up_in) } else { Some(lc.input) };
-    r.output = if batch { r.output.map(up_out) } else { Some(lc.output) };
+    r.input = if batch {
+        r.input.map(up_in)
+    } else {
+        Some(lc.input)
+    };
+    r.output = if batch {
+        r.output.map(up_out)
+    } else {
+        Some(lc.output)
+    };
     r.write_5m = r.write_5m.map(up_in);
     r.write_1h = r.write_1h.map(up_in);
     r.read = r.read.map(up_in);
@@ -233,7 +249,11 @@ pub fn price(prices: &Prices, usage: &Usage, mode: Mode) -> Result<CostBreakdown
 /// Prices a call, never failing: a component without a price is priced at
 /// the uncached input price (batch: at the on-demand price), an overflow
 /// saturates; the first such problem is returned beside the figure.
-pub fn price_lenient(prices: &Prices, usage: &Usage, mode: Mode) -> (CostBreakdown, Option<CostError>) {
+pub fn price_lenient(
+    prices: &Prices,
+    usage: &Usage,
+    mode: Mode,
+) -> (CostBreakdown, Option<CostError>) {
     match price(prices, usage, mode) {
         Ok(b) => return (b, None),
         Err(CostError::Overflow) => {}

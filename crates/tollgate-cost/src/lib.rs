@@ -102,7 +102,9 @@ pub use ledger::{
     GroupKey, Ledger, LedgerConfig, MemoryStore, Reserve, SpendAttributes, SpendStore, StoreError,
     Ticket,
 };
-pub use sink::{AsyncSink, AsyncStats, EmfSink, JsonlSink, MultiSink, Sink, SinkError, TracingSink};
+pub use sink::{
+    AsyncSink, AsyncStats, EmfSink, JsonlSink, MultiSink, Sink, SinkError, TracingSink,
+};
 pub use spike::{SpikeAlert, SpikeConfig};
 pub use time::{Day, Timestamp};
 pub use usage::{CacheTtl, Usage};

@@ -122,7 +122,14 @@ impl SpikeConfig {
                 .collect();
             if let Some(th) = self.threshold(Some(first), day, &trailing) {
                 if spend >= th {
-                    out.push(SpikeAlert::new(self, group, day, crate::ledger::to_i64(spend), &trailing, th));
+                    out.push(SpikeAlert::new(
+                        self,
+                        group,
+                        day,
+                        crate::ledger::to_i64(spend),
+                        &trailing,
+                        th,
+                    ));
                 }
             }
         }
@@ -158,7 +165,14 @@ pub struct SpikeAlert {
 }
 
 impl SpikeAlert {
-    fn new(cfg: &SpikeConfig, group: &str, day: Day, spend: i64, trailing: &[i64], threshold: u64) -> SpikeAlert {
+    fn new(
+        cfg: &SpikeConfig,
+        group: &str,
+        day: Day,
+        spend: i64,
+        trailing: &[i64],
+        threshold: u64,
+    ) -> SpikeAlert {
         let t = u64::from(cfg.trailing_days.max(1));
         let sum: u64 = trailing
             .iter()
@@ -235,16 +249,26 @@ impl SpikeWatch {
         if u64::try_from(total).unwrap_or(0) < threshold || !store.mark_alerted(key, day)? {
             return Ok(None);
         }
-        Ok(Some(SpikeAlert::new(&self.cfg, key.value, day, total, &trailing, threshold)))
+        Ok(Some(SpikeAlert::new(
+            &self.cfg, key.value, day, total, &trailing, threshold,
+        )))
     }
 
-    fn compute(&self, store: &dyn SpendStore, key: GroupKey<'_>, day: Day) -> Result<Cached, StoreError> {
+    fn compute(
+        &self,
+        store: &dyn SpendStore,
+        key: GroupKey<'_>,
+        day: Day,
+    ) -> Result<Cached, StoreError> {
         let t = self.cfg.trailing_days.max(1);
         let first = store.first_day(key)?;
         if !self.cfg.has_full_window(first, day) {
             return Ok(None);
         }
         let trailing = store.totals(key, day.minus(t), t)?;
-        Ok(self.cfg.threshold(first, day, &trailing).map(|th| (trailing, th)))
+        Ok(self
+            .cfg
+            .threshold(first, day, &trailing)
+            .map(|th| (trailing, th)))
     }
 }

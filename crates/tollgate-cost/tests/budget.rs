@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use tollgate_cost::ledger::GLOBAL;
 use tollgate_cost::{
-    BudgetError, Day, FailMode, GroupKey, Ledger, LedgerConfig, MemoryStore, Reserve,
-    SpendStore, StoreError,
+    BudgetError, Day, FailMode, GroupKey, Ledger, LedgerConfig, MemoryStore, Reserve, SpendStore,
+    StoreError,
 };
 use tollgate_lang::Policy;
 
@@ -47,15 +47,26 @@ fn reserve_then_settle_replaces_the_estimate(ledger: &Ledger) {
     let t = begin(ledger, &p, KB).unwrap();
     assert_eq!(t.reserved_nanos(), KB_ESTIMATE as u64);
     assert_eq!(ledger.total(kb(), day()).unwrap(), KB_ESTIMATE);
-    let groups: Vec<_> = t.groups().map(|g| (g.dim.to_owned(), g.value.to_owned())).collect();
+    let groups: Vec<_> = t
+        .groups()
+        .map(|g| (g.dim.to_owned(), g.value.to_owned()))
+        .collect();
     assert_eq!(
         groups,
-        [("feature".to_owned(), "kb".to_owned()), ("tenant".to_owned(), "acme".to_owned())],
+        [
+            ("feature".to_owned(), "kb".to_owned()),
+            ("tenant".to_owned(), "acme".to_owned())
+        ],
         "the ledger's dimension and every budget's group_by"
     );
     t.settle(1_000_000);
     assert_eq!(ledger.total(kb(), day()).unwrap(), 1_000_000);
-    assert_eq!(ledger.total(GroupKey::new("tenant", "acme"), day()).unwrap(), 1_000_000);
+    assert_eq!(
+        ledger
+            .total(GroupKey::new("tenant", "acme"), day())
+            .unwrap(),
+        1_000_000
+    );
 }
 
 fn a_call_that_would_cross_the_budget_is_rejected(ledger: &Ledger) {
@@ -77,7 +88,11 @@ fn a_call_that_would_cross_the_budget_is_rejected(ledger: &Ledger) {
         err.to_string(),
         "budget `kb-daily` is spent for feature `kb`: $0.9980 of $1.0000 used today, and this call may cost up to $0.0024"
     );
-    assert_eq!(ledger.total(kb(), day()).unwrap(), USD - 2_000_000, "nothing reserved");
+    assert_eq!(
+        ledger.total(kb(), day()).unwrap(),
+        USD - 2_000_000,
+        "nothing reserved"
+    );
     // Exactly at the limit is still allowed.
     let ledger2 = Ledger::in_memory();
     ledger2.store().add(kb(), day(), USD - KB_ESTIMATE).unwrap();
@@ -96,7 +111,10 @@ fn a_downgrade_budget_serves_the_cheaper_model(ledger: &Ledger) {
     assert_eq!(t.downgraded_from(), p.model_by_alias("sonnet"));
     // Haiku's estimate, reserved without a limit check: 1000 x 800 + 1000 x 4000.
     assert_eq!(t.reserved_nanos(), 4_800_000);
-    assert_eq!(ledger.total(chat, day()).unwrap(), USD - 10_000_000 + 4_800_000);
+    assert_eq!(
+        ledger.total(chat, day()).unwrap(),
+        USD - 10_000_000 + 4_800_000
+    );
     t.settle(1_000_000);
     assert_eq!(ledger.total(chat, day()).unwrap(), USD - 9_000_000);
 }
@@ -105,10 +123,20 @@ fn cancel_releases_and_drop_keeps_the_reservation(ledger: &Ledger) {
     let p = policy();
     begin(ledger, &p, KB).unwrap().cancel();
     assert_eq!(ledger.total(kb(), day()).unwrap(), 0);
-    assert_eq!(ledger.total(GroupKey::new("tenant", "acme"), day()).unwrap(), 0);
+    assert_eq!(
+        ledger
+            .total(GroupKey::new("tenant", "acme"), day())
+            .unwrap(),
+        0
+    );
     drop(begin(ledger, &p, KB).unwrap());
     assert_eq!(ledger.total(kb(), day()).unwrap(), KB_ESTIMATE);
-    assert_eq!(ledger.total(GroupKey::new("tenant", "acme"), day()).unwrap(), KB_ESTIMATE);
+    assert_eq!(
+        ledger
+            .total(GroupKey::new("tenant", "acme"), day())
+            .unwrap(),
+        KB_ESTIMATE
+    );
 }
 
 fn a_budget_caps_its_groups_whole_day(ledger: &Ledger) {
@@ -116,12 +144,20 @@ fn a_budget_caps_its_groups_whole_day(ledger: &Ledger) {
     let p = policy();
     let t = begin(ledger, &p, KB).unwrap();
     t.settle(499_000_000);
-    let err = begin(ledger, &p, r#"{"feature": "agent", "tenant": "acme", "input_tokens": 100}"#)
-        .unwrap_err();
+    let err = begin(
+        ledger,
+        &p,
+        r#"{"feature": "agent", "tenant": "acme", "input_tokens": 100}"#,
+    )
+    .unwrap_err();
     assert!(matches!(err, BudgetError::Exceeded { ref rule, .. } if rule == "tenant-daily"));
     // Another tenant is unaffected.
-    let t = begin(ledger, &p, r#"{"feature": "agent", "tenant": "globex", "input_tokens": 100}"#)
-        .unwrap();
+    let t = begin(
+        ledger,
+        &p,
+        r#"{"feature": "agent", "tenant": "globex", "input_tokens": 100}"#,
+    )
+    .unwrap();
     t.settle(0);
 }
 
@@ -129,14 +165,22 @@ fn a_budget_caps_its_groups_whole_day(ledger: &Ledger) {
 /// calls as fit get through, and the total never passes the budget.
 fn concurrent_calls_cannot_slip_past_the_budget(ledgers: &[Ledger]) {
     let p = Arc::new(policy());
-    ledgers[0].store().add(kb(), day(), USD - 10_000_000).unwrap(); // room for 4 estimates
+    ledgers[0]
+        .store()
+        .add(kb(), day(), USD - 10_000_000)
+        .unwrap(); // room for 4 estimates
     let threads = 64;
     let barrier = Arc::new(Barrier::new(threads));
     let granted = Arc::new(AtomicU64::new(0));
     let rejected = Arc::new(AtomicU64::new(0));
     std::thread::scope(|s| {
         for i in 0..threads {
-            let (p, barrier, granted, rejected) = (Arc::clone(&p), Arc::clone(&barrier), Arc::clone(&granted), Arc::clone(&rejected));
+            let (p, barrier, granted, rejected) = (
+                Arc::clone(&p),
+                Arc::clone(&barrier),
+                Arc::clone(&granted),
+                Arc::clone(&rejected),
+            );
             let ledger = ledgers[i % ledgers.len()].clone();
             s.spawn(move || {
                 barrier.wait();
@@ -166,7 +210,10 @@ fn concurrent_calls_cannot_slip_past_the_budget(ledgers: &[Ledger]) {
 /// never passes the budget by more than one estimate.
 fn concurrent_calls_with_varying_costs_stay_within_one_estimate(ledgers: &[Ledger]) {
     let p = Arc::new(policy());
-    ledgers[0].store().add(kb(), day(), USD - 50_000_000).unwrap();
+    ledgers[0]
+        .store()
+        .add(kb(), day(), USD - 50_000_000)
+        .unwrap();
     let threads = 32;
     let barrier = Arc::new(Barrier::new(threads));
     std::thread::scope(|s| {
@@ -188,7 +235,10 @@ fn concurrent_calls_with_varying_costs_stay_within_one_estimate(ledgers: &[Ledge
         }
     });
     let total = ledgers[0].total(kb(), day()).unwrap();
-    assert!(total <= USD, "every reservation fit, and no call cost more than its estimate: {total}");
+    assert!(
+        total <= USD,
+        "every reservation fit, and no call cost more than its estimate: {total}"
+    );
     assert!(total > USD - KB_ESTIMATE, "the budget was used up: {total}");
 }
 
@@ -237,12 +287,24 @@ fn calls_without_a_budget_rule_only_count() {
     assert_eq!(t.reserved_nanos(), 0);
     assert_eq!(t.budget_rule(), None);
     t.settle(7);
-    assert_eq!(ledger.total(GroupKey::new("feature", "docs"), day()).unwrap(), 7);
+    assert_eq!(
+        ledger
+            .total(GroupKey::new("feature", "docs"), day())
+            .unwrap(),
+        7
+    );
     // A request without the dimension's attribute counts under "".
     let t = begin(&ledger, &p, r#"{"input_tokens": 10}"#).unwrap();
     t.settle(3);
-    assert_eq!(ledger.total(GroupKey::new("feature", ""), day()).unwrap(), 3);
-    assert_eq!(ledger.total(GroupKey::global(), day()).unwrap(), 0, "no rule groups globally");
+    assert_eq!(
+        ledger.total(GroupKey::new("feature", ""), day()).unwrap(),
+        3
+    );
+    assert_eq!(
+        ledger.total(GroupKey::global(), day()).unwrap(),
+        0,
+        "no rule groups globally"
+    );
     assert_eq!(GroupKey::global().dim, GLOBAL);
 }
 
@@ -288,19 +350,37 @@ fn a_down_store_fails_closed_when_asked() {
     let ledger = Ledger::new(DownStore, cfg);
     let err = begin(&ledger, &p, KB).unwrap_err();
     assert!(matches!(err, BudgetError::StoreUnavailable { ref rule, .. } if rule == "kb-daily"));
-    assert_eq!(err.to_string(), "budget `kb-daily` cannot be checked: the spend store is unavailable: down");
+    assert_eq!(
+        err.to_string(),
+        "budget `kb-daily` cannot be checked: the spend store is unavailable: down"
+    );
     // Calls no budget applies to still go on.
-    begin(&ledger, &p, r#"{"feature": "docs"}"#).unwrap().settle(1);
+    begin(&ledger, &p, r#"{"feature": "docs"}"#)
+        .unwrap()
+        .settle(1);
 }
 
 #[test]
 fn memory_store_reserves_up_to_the_limit_exactly() {
     let s = MemoryStore::new();
-    assert_eq!(s.try_reserve(kb(), day(), 60, 100).unwrap(), Reserve::Granted { total: 60 });
-    assert_eq!(s.try_reserve(kb(), day(), 41, 100).unwrap(), Reserve::Denied { total: 60 });
-    assert_eq!(s.try_reserve(kb(), day(), 40, 100).unwrap(), Reserve::Granted { total: 100 });
+    assert_eq!(
+        s.try_reserve(kb(), day(), 60, 100).unwrap(),
+        Reserve::Granted { total: 60 }
+    );
+    assert_eq!(
+        s.try_reserve(kb(), day(), 41, 100).unwrap(),
+        Reserve::Denied { total: 60 }
+    );
+    assert_eq!(
+        s.try_reserve(kb(), day(), 40, 100).unwrap(),
+        Reserve::Granted { total: 100 }
+    );
     assert_eq!(s.add(kb(), day(), -30).unwrap(), 70);
-    assert_eq!(s.total(kb(), day().plus(1)).unwrap(), 0, "days are separate");
+    assert_eq!(
+        s.total(kb(), day().plus(1)).unwrap(),
+        0,
+        "days are separate"
+    );
 }
 
 // --- Redis ------------------------------------------------------------------------
@@ -356,14 +436,22 @@ mod redis_backed {
     #[test]
     fn redis_concurrent_calls_with_varying_costs_stay_within_one_estimate() {
         let server = RedisServer::start();
-        concurrent_calls_with_varying_costs_stay_within_one_estimate(&[ledger(&server), ledger(&server)]);
+        concurrent_calls_with_varying_costs_stay_within_one_estimate(&[
+            ledger(&server),
+            ledger(&server),
+        ]);
     }
 
     #[test]
     fn redis_down_fails_open_fast_and_counts_faults() {
         // A port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let store = RedisStore::new(RedisConfig::new(format!("redis://127.0.0.1:{port}/"))).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let store =
+            RedisStore::new(RedisConfig::new(format!("redis://127.0.0.1:{port}/"))).unwrap();
         let ledger = Ledger::new(store, LedgerConfig::default());
         let p = policy();
         let started = std::time::Instant::now();
@@ -372,7 +460,11 @@ mod redis_backed {
             assert_eq!(t.reserved_nanos(), 0);
             t.settle(1);
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(ledger.faults(), 200);
     }
 

@@ -27,7 +27,7 @@ fn cached_tokens_are_not_part_of_input_tokens() {
     assert_eq!(c.cache_read_nanos, 3_000_000);
     assert_eq!((c.cache_write_5m_nanos, c.cache_write_1h_nanos), (0, 0));
     assert_eq!(c.total_nanos, 13_500_000); // $0.0135
-    // The trap: reads folded into input would bill 11000 x 3000 + 7.5M.
+                                           // The trap: reads folded into input would bill 11000 x 3000 + 7.5M.
     assert_ne!(c.total_nanos, 40_500_000);
     assert_eq!(u.total_input_tokens(), 11_000);
 }
@@ -58,12 +58,28 @@ fn cache_writes_are_priced_by_ttl_from_cache_details() {
 #[test]
 fn cache_writes_without_details_take_the_requested_ttl() {
     let u = Usage::from_bedrock(0, 0, None, Some(1000), &[], CacheTtl::OneHour);
-    assert_eq!((u.cache_write_1h_tokens(), u.cache_write_5m_input_tokens()), (1000, 0));
+    assert_eq!(
+        (u.cache_write_1h_tokens(), u.cache_write_5m_input_tokens()),
+        (1000, 0)
+    );
     let u = Usage::from_bedrock(0, 0, None, Some(1000), &[], CacheTtl::FiveMinutes);
-    assert_eq!((u.cache_write_1h_tokens(), u.cache_write_5m_input_tokens()), (0, 1000));
+    assert_eq!(
+        (u.cache_write_1h_tokens(), u.cache_write_5m_input_tokens()),
+        (0, 1000)
+    );
     // Details that add up to more than the reported total win.
-    let u = Usage::from_bedrock(0, 0, None, Some(10), &[(CacheTtl::OneHour, 30)], CacheTtl::FiveMinutes);
-    assert_eq!((u.cache_write_input_tokens, u.cache_write_1h_input_tokens), (30, 30));
+    let u = Usage::from_bedrock(
+        0,
+        0,
+        None,
+        Some(10),
+        &[(CacheTtl::OneHour, 30)],
+        CacheTtl::FiveMinutes,
+    );
+    assert_eq!(
+        (u.cache_write_input_tokens, u.cache_write_1h_input_tokens),
+        (30, 30)
+    );
 }
 
 #[test]
@@ -79,15 +95,24 @@ fn regional_profile_markup_is_applied_once() {
     };
     let regional = price(&table(&format!("us.{SONNET45}")), &u, Mode::Realtime).unwrap();
     // 200 x 3300 + 100 x 16500 + 2000 x 4125 + 3000 x 6600
-    assert_eq!(regional.total_nanos, 660_000 + 1_650_000 + 8_250_000 + 19_800_000);
+    assert_eq!(
+        regional.total_nanos,
+        660_000 + 1_650_000 + 8_250_000 + 19_800_000
+    );
     assert_eq!(regional.total_nanos, 30_360_000);
     // Through a loaded policy: the model's prices already hold the markup.
     let policy = common::policy();
     let m = &policy.models[policy.model_by_alias("sonnet45").unwrap().index()];
     assert_eq!(m.prices.input, 3300);
-    assert_eq!(price(&m.prices, &u, Mode::Realtime).unwrap().total_nanos, 30_360_000);
+    assert_eq!(
+        price(&m.prices, &u, Mode::Realtime).unwrap().total_nanos,
+        30_360_000
+    );
     let g = &policy.models[policy.model_by_alias("sonnet45g").unwrap().index()];
-    assert_eq!(price(&g.prices, &u, Mode::Realtime).unwrap().total_nanos, 27_600_000);
+    assert_eq!(
+        price(&g.prices, &u, Mode::Realtime).unwrap().total_nanos,
+        27_600_000
+    );
 }
 
 #[test]
@@ -199,7 +224,10 @@ fn overflow_is_an_error_never_a_panic() {
         cache_write_input_tokens: n,
         cache_write_1h_input_tokens: 0,
     };
-    assert_eq!(price(&dear, &big, Mode::Realtime).unwrap().total_nanos, 4 * n * 1_000_000);
+    assert_eq!(
+        price(&dear, &big, Mode::Realtime).unwrap().total_nanos,
+        4 * n * 1_000_000
+    );
 }
 
 #[test]
@@ -208,7 +236,9 @@ fn sums_of_tiny_prices_stay_exact() {
     // calls are exactly $0.035 (a float accumulator drifts).
     let nova = table("amazon.nova-micro-v1:0");
     assert_eq!(nova.input, 35);
-    let one = price(&nova, &Usage::new(1, 0), Mode::Realtime).unwrap().total_nanos;
+    let one = price(&nova, &Usage::new(1, 0), Mode::Realtime)
+        .unwrap()
+        .total_nanos;
     let total: u64 = (0..1_000_000).map(|_| one).sum();
     assert_eq!(total, 35_000_000);
     let float: f64 = (0..1_000_000).map(|_| 0.035 / 1e6).sum();
@@ -219,8 +249,14 @@ fn sums_of_tiny_prices_stay_exact() {
 fn the_estimate_assumes_no_cache_and_the_whole_output_cap() {
     // Haiku 3.5: 500 input x 800 + 500 output x 4000.
     let haiku = table("us.anthropic.claude-3-5-haiku-20241022-v1:0");
-    assert_eq!(tollgate_cost::cost::estimate(&haiku, 500, 500, Mode::Realtime), 2_400_000);
-    assert_eq!(tollgate_cost::cost::estimate(&haiku, 500, 500, Mode::Batch), 1_200_000);
+    assert_eq!(
+        tollgate_cost::cost::estimate(&haiku, 500, 500, Mode::Realtime),
+        2_400_000
+    );
+    assert_eq!(
+        tollgate_cost::cost::estimate(&haiku, 500, 500, Mode::Batch),
+        1_200_000
+    );
 }
 
 #[test]

@@ -69,9 +69,16 @@ fn event_names_the_decision_tags_model_and_exact_cost() {
             tenant: Some("acme".into()),
         }
     );
-    assert_eq!((ev.model.as_str(), ev.model_id.as_str()), ("haiku", "us.anthropic.claude-3-5-haiku-20241022-v1:0"));
+    assert_eq!(
+        (ev.model.as_str(), ev.model_id.as_str()),
+        ("haiku", "us.anthropic.claude-3-5-haiku-20241022-v1:0")
+    );
     assert_eq!(ev.mode, Mode::Stream);
-    assert_eq!(ev.cache, CacheOutcome::Miss, "a cache rule matched and no hit was reported");
+    assert_eq!(
+        ev.cache,
+        CacheOutcome::Miss,
+        "a cache rule matched and no hit was reported"
+    );
     assert_eq!(ev.max_output_tokens, Some(500));
     // Haiku 3.5: 800 x 800 + 310 x 4000 + 2048 x 80 nanos.
     assert_eq!(ev.cost_nanos, 640_000 + 1_240_000 + 163_840);
@@ -80,7 +87,10 @@ fn event_names_the_decision_tags_model_and_exact_cost() {
     assert_eq!(ev.cost_error, None);
     let fp = ev.fingerprint;
     assert_eq!(fp.system.unwrap().to_string().len(), 32);
-    assert_eq!(fp.messages, Some(fingerprint::messages([("user", "how do I rotate keys?")])));
+    assert_eq!(
+        fp.messages,
+        Some(fingerprint::messages([("user", "how do I rotate keys?")]))
+    );
 }
 
 #[test]
@@ -96,8 +106,14 @@ fn redacted_attributes_and_text_stay_out_of_the_event() {
         })
     );
     // `user.email` is in [policy] redact; `prompt` always is.
-    assert_eq!(ev.redacted, vec!["user.email".to_owned(), "prompt".to_owned()]);
-    assert_eq!((ev.prompt_text.as_ref(), ev.response_text.as_ref()), (None, None));
+    assert_eq!(
+        ev.redacted,
+        vec!["user.email".to_owned(), "prompt".to_owned()]
+    );
+    assert_eq!(
+        (ev.prompt_text.as_ref(), ev.response_text.as_ref()),
+        (None, None)
+    );
     let line = String::from_utf8(ev.to_json_line().unwrap()).unwrap();
     assert!(!line.contains("ana@example.com"));
     assert!(!line.contains("rotate keys"));
@@ -118,7 +134,10 @@ fn text_is_recorded_only_when_the_application_opts_in() {
         record_prompt_text: true,
         record_response_text: true,
     });
-    assert_eq!(ev.response_text.as_deref(), Some("Open Settings, then API keys."));
+    assert_eq!(
+        ev.response_text.as_deref(),
+        Some("Open Settings, then API keys.")
+    );
 }
 
 #[test]
@@ -131,7 +150,10 @@ fn an_attribute_named_prompt_is_redacted_even_without_the_policy_saying_so() {
     let ev = CallEvent::builder(&p, &d, &ctx).build();
     assert!(!ev.attributes.contains_key("prompt"));
     assert_eq!(ev.redacted, vec!["prompt".to_owned()]);
-    assert_eq!(ev.attributes.get("user.email"), Some(&json!("ana@example.com")));
+    assert_eq!(
+        ev.attributes.get("user.email"),
+        Some(&json!("ana@example.com"))
+    );
 }
 
 #[test]
@@ -168,7 +190,10 @@ fn recorded_attributes_replay_to_the_same_decision() {
 #[test]
 fn defaults_follow_the_decision() {
     let p = policy();
-    let req = request(&p, r#"{"feature": "enrich", "latency": "tolerant", "input_tokens": 10}"#);
+    let req = request(
+        &p,
+        r#"{"feature": "enrich", "latency": "tolerant", "input_tokens": 10}"#,
+    );
     let d = decide(&p, &req);
     let ev = CallEvent::builder(&p, &d, &req.context(&p.schema))
         .usage(Usage::new(1000, 1000))
@@ -207,7 +232,9 @@ fn fingerprints_are_canonical_xxh3_128() {
     assert_eq!(fingerprint::system(["ab", "c"]), a, "deterministic");
     let hex = a.to_string();
     assert_eq!(hex.len(), 32);
-    assert!(hex.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert!(hex
+        .bytes()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     assert_eq!(Hash128::parse(&hex), Some(a));
     assert_eq!(Hash128::parse("xyz"), None);
     // The exact bytes hashed: u64-LE length then the text.
@@ -231,7 +258,10 @@ fn timestamps_are_rfc3339_utc_and_days_are_utc() {
     assert_eq!(t.day().to_string(), "2026-11-27");
     assert_eq!(tollgate_cost::Day::from_ymd(2026, 11, 27), Some(t.day()));
     assert!(Timestamp::parse_rfc3339("yesterday").is_err());
-    assert_eq!(Timestamp::from_unix_ms(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+    assert_eq!(
+        Timestamp::from_unix_ms(0).to_rfc3339(),
+        "1970-01-01T00:00:00.000Z"
+    );
 }
 
 /// The JSON example in the crate README is a real event: it parses, and
@@ -267,10 +297,19 @@ fn the_fast_line_writer_matches_serde_byte_for_byte() {
         record_prompt_text: true,
         record_response_text: true,
     });
-    let awkward = ["", "plain", "quote \" and \\ backslash", "tab\tnew\nline\u{1}", "ünïcødé ✓ 🚀", "\u{7f}\u{2028}"];
+    let awkward = [
+        "",
+        "plain",
+        "quote \" and \\ backslash",
+        "tab\tnew\nline\u{1}",
+        "ünïcødé ✓ 🚀",
+        "\u{7f}\u{2028}",
+    ];
     let mut seed = 7u64;
     let mut next = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         seed >> 33
     };
     for round in 0..400 {
@@ -290,17 +329,44 @@ fn the_fast_line_writer_matches_serde_byte_for_byte() {
         ev.rules.batch = maybe(next(), pick(next()));
         ev.tags.user = maybe(next(), pick(next()));
         ev.tags.app = maybe(next(), pick(next()));
-        ev.cancel_reason = [None, Some(CancelReason::Repetition), Some(CancelReason::Caller), Some(CancelReason::Timeout)][(next() % 4) as usize];
-        ev.status = [Status::Ok, Status::Error, Status::Cancelled, Status::Rejected][(next() % 4) as usize];
+        ev.cancel_reason = [
+            None,
+            Some(CancelReason::Repetition),
+            Some(CancelReason::Caller),
+            Some(CancelReason::Timeout),
+        ][(next() % 4) as usize];
+        ev.status = [
+            Status::Ok,
+            Status::Error,
+            Status::Cancelled,
+            Status::Rejected,
+        ][(next() % 4) as usize];
         ev.mode = [Mode::Realtime, Mode::Stream, Mode::Batch][(next() % 3) as usize];
-        ev.cache = [CacheOutcome::Hit, CacheOutcome::Miss, CacheOutcome::Bypass][(next() % 3) as usize];
-        ev.max_output_tokens = if next().is_multiple_of(3) { None } else { Some(next() as u32) };
+        ev.cache =
+            [CacheOutcome::Hit, CacheOutcome::Miss, CacheOutcome::Bypass][(next() % 3) as usize];
+        ev.max_output_tokens = if next().is_multiple_of(3) {
+            None
+        } else {
+            Some(next() as u32)
+        };
         ev.usage.output_tokens = next() << (next() % 31);
         ev.cost_nanos = if round == 0 { u64::MAX } else { next() };
-        ev.cost_usd = [0.0, 1e-9, 0.1 + 0.2, 123456.789, f64::NAN, f64::INFINITY, 1e300][(next() % 7) as usize];
+        ev.cost_usd = [
+            0.0,
+            1e-9,
+            0.1 + 0.2,
+            123456.789,
+            f64::NAN,
+            f64::INFINITY,
+            1e300,
+        ][(next() % 7) as usize];
         ev.cost_breakdown.long_context = next().is_multiple_of(2);
         ev.timestamp = Timestamp::from_unix_ms((next() as i64) * 1_000_003 - (1 << 40));
-        ev.fingerprint.system = if next().is_multiple_of(2) { None } else { Some(Hash128(u128::from(next()) << 64 | u128::from(next()))) };
+        ev.fingerprint.system = if next().is_multiple_of(2) {
+            None
+        } else {
+            Some(Hash128(u128::from(next()) << 64 | u128::from(next())))
+        };
         if next().is_multiple_of(3) {
             ev.redacted.clear();
         }
@@ -329,7 +395,12 @@ fn rfc3339_formatting_agrees_with_chrono() {
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         assert_eq!(ours, theirs, "{ms}");
     }
-    for ms in [0, -1, 951_782_400_000 /* 2000-02-29 */, 253_402_300_799_999] {
+    for ms in [
+        0,
+        -1,
+        951_782_400_000, /* 2000-02-29 */
+        253_402_300_799_999,
+    ] {
         let theirs = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
             .unwrap()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

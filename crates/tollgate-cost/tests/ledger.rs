@@ -24,7 +24,11 @@ fn spend_attributes_let_rules_read_todays_spend() {
     attrs.fill(&ledger, &mut ctx, day()).unwrap();
     let slot = p.schema.id("spend.feature_today_usd").unwrap();
     assert!(matches!(ctx.get(slot), Slot::Float(f) if f == 0.0));
-    assert_eq!(decide_reference(&p, &ctx).route, None, "under $2: the default route");
+    assert_eq!(
+        decide_reference(&p, &ctx).route,
+        None,
+        "under $2: the default route"
+    );
 
     ledger.record(&p, &ctx, day(), 2_500_000_000);
     attrs.fill(&ledger, &mut ctx, day()).unwrap();
@@ -44,9 +48,15 @@ fn a_request_without_the_group_attribute_leaves_the_spend_attribute_missing() {
     let req = request(&p, r#"{"input_tokens": 10}"#);
     let mut ctx = req.context(&p.schema);
     attrs.fill(&ledger, &mut ctx, day()).unwrap();
-    assert!(matches!(ctx.get(p.schema.id("spend.feature_today_usd").unwrap()), Slot::Missing));
+    assert!(matches!(
+        ctx.get(p.schema.id("spend.feature_today_usd").unwrap()),
+        Slot::Missing
+    ));
     // The global group needs no attribute.
-    assert!(matches!(ctx.get(p.schema.id("spend.global_today_usd").unwrap()), Slot::Float(_)));
+    assert!(matches!(
+        ctx.get(p.schema.id("spend.global_today_usd").unwrap()),
+        Slot::Float(_)
+    ));
 }
 
 #[test]
@@ -74,11 +84,17 @@ fn the_ledger_counts_every_call_in_each_tracked_dimension() {
     ] {
         let req = request(&p, json);
         let d = decide(&p, &req);
-        ledger.begin(&p, &d, &req.context(&p.schema), day()).unwrap().settle(nanos);
+        ledger
+            .begin(&p, &d, &req.context(&p.schema), day())
+            .unwrap()
+            .settle(nanos);
     }
     let total = |dim, value| ledger.total(GroupKey::new(dim, value), day()).unwrap();
     assert_eq!((total("feature", "kb"), total("feature", "chat")), (12, 11));
-    assert_eq!((total("tenant", "acme"), total("tenant", "globex")), (16, 7));
+    assert_eq!(
+        (total("tenant", "acme"), total("tenant", "globex")),
+        (16, 7)
+    );
 }
 
 #[test]
@@ -94,7 +110,9 @@ fn the_memory_store_remembers_first_days_and_alerts_once() {
     assert!(s.mark_alerted(kb, day()).unwrap());
     assert!(!s.mark_alerted(kb, day()).unwrap());
     assert!(s.mark_alerted(kb, day().plus(1)).unwrap());
-    assert!(s.mark_alerted(GroupKey::new("feature", "chat"), day()).unwrap());
+    assert!(s
+        .mark_alerted(GroupKey::new("feature", "chat"), day())
+        .unwrap());
 }
 
 #[test]

@@ -36,15 +36,20 @@ fn lines(path: &std::path::Path) -> usize {
 fn jsonl_rotates_by_utc_day() {
     let dir = TempDir::new("day");
     let sink = JsonlSink::new(JsonlConfig::new(dir.path())).unwrap();
-    sink.write(&event_at("2026-11-26T23:59:59.999Z", "a")).unwrap();
+    sink.write(&event_at("2026-11-26T23:59:59.999Z", "a"))
+        .unwrap();
     sink.write(&event_at("2026-11-26T10:00:00Z", "b")).unwrap();
     // 01:00 on the 27th at UTC+2 is 23:00 on the 26th in UTC.
-    sink.write(&event_at("2026-11-27T01:00:00+02:00", "c")).unwrap();
+    sink.write(&event_at("2026-11-27T01:00:00+02:00", "c"))
+        .unwrap();
     sink.write(&event_at("2026-11-27T00:00:00Z", "d")).unwrap();
     // A late event from the 26th goes to the current (27th) file.
     sink.write(&event_at("2026-11-26T12:00:00Z", "e")).unwrap();
     drop(sink);
-    assert_eq!(names(dir.path()), ["calls-2026-11-26.jsonl", "calls-2026-11-27.jsonl"]);
+    assert_eq!(
+        names(dir.path()),
+        ["calls-2026-11-26.jsonl", "calls-2026-11-27.jsonl"]
+    );
     let day1 = read_file(&dir.path().join("calls-2026-11-26.jsonl")).unwrap();
     let ids: Vec<_> = day1.events.iter().map(|e| e.request_id.as_str()).collect();
     assert_eq!(ids, ["a", "b", "c"]);
@@ -68,7 +73,11 @@ fn jsonl_rotates_by_size_without_splitting_lines() {
     // Oldest first: by day, then sequence.
     assert_eq!(
         files,
-        ["calls-2026-11-26.jsonl", "calls-2026-11-26.1.jsonl", "calls-2026-11-26.2.jsonl"]
+        [
+            "calls-2026-11-26.jsonl",
+            "calls-2026-11-26.1.jsonl",
+            "calls-2026-11-26.2.jsonl"
+        ]
     );
     let counts: Vec<_> = files.iter().map(|n| lines(&dir.path().join(n))).collect();
     assert_eq!(counts, [3, 3, 2]);
@@ -78,7 +87,11 @@ fn jsonl_rotates_by_size_without_splitting_lines() {
     let sink = JsonlSink::new(cfg).unwrap();
     sink.write(&event_at(DAY1, "r-008")).unwrap();
     assert_eq!(
-        sink.current_path().unwrap().file_name().unwrap().to_string_lossy(),
+        sink.current_path()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy(),
         "calls-2026-11-26.2.jsonl"
     );
 }
@@ -93,16 +106,27 @@ fn a_torn_last_line_is_the_only_one_readers_skip() {
     let path = sink.current_path().unwrap();
     drop(sink);
     let whole = std::fs::read(&path).unwrap();
-    let last_start = whole[..whole.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    let last_start = whole[..whole.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
     // A crash can stop the last write anywhere: try every cut.
     for cut in last_start + 1..whole.len() {
         std::fs::write(&path, &whole[..cut]).unwrap();
         let out = read_file(&path).unwrap();
         let keep_all = cut == whole.len() - 1; // only the newline lost: the JSON is whole
-        assert_eq!(out.events.len(), if keep_all { 5 } else { 4 }, "cut at {cut}");
+        assert_eq!(
+            out.events.len(),
+            if keep_all { 5 } else { 4 },
+            "cut at {cut}"
+        );
         if !keep_all {
             assert_eq!(out.skipped.len(), 1);
-            assert_eq!((out.skipped[0].line, out.skipped[0].unterminated), (5, true));
+            assert_eq!(
+                (out.skipped[0].line, out.skipped[0].unterminated),
+                (5, true)
+            );
         }
     }
     // The process restarts and appends: the torn line is ended first, so the
@@ -116,7 +140,9 @@ fn a_torn_last_line_is_the_only_one_readers_skip() {
     let ids: Vec<_> = out.events.iter().map(|e| e.request_id.as_str()).collect();
     assert_eq!(ids, ["r-0", "r-1", "r-2", "r-3", "r-5", "r-6"]);
     assert_eq!(out.skipped.len(), 1);
-    let Skipped { line, unterminated, .. } = &out.skipped[0];
+    let Skipped {
+        line, unterminated, ..
+    } = &out.skipped[0];
     assert_eq!((*line, *unterminated), (5, false));
 }
 
@@ -134,7 +160,13 @@ fn appending_garbage_does_not_hide_later_lines() {
     sink.write(&event_at(DAY1, "b")).unwrap();
     drop(sink);
     let out = read_file(&path).unwrap();
-    assert_eq!(out.events.iter().map(|e| e.request_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(
+        out.events
+            .iter()
+            .map(|e| e.request_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
     assert_eq!(out.skipped.len(), 1);
 }
 
@@ -189,14 +221,22 @@ fn emf_line_has_the_exact_cloudwatch_shape() {
     );
     // The README shows the same line.
     let readme = include_str!("../README.md");
-    assert!(readme.contains(out.trim_end()), "README's EMF example is stale");
+    assert!(
+        readme.contains(out.trim_end()),
+        "README's EMF example is stale"
+    );
 }
 
 #[test]
 fn emf_namespace_and_dimensions_are_configurable() {
     let cfg = EmfConfig {
         namespace: "Acme/Bedrock".into(),
-        dimensions: vec![Dimension::App, Dimension::UseCase, Dimension::Tenant, Dimension::Route],
+        dimensions: vec![
+            Dimension::App,
+            Dimension::UseCase,
+            Dimension::Tenant,
+            Dimension::Route,
+        ],
     };
     let sink = EmfSink::new(cfg, Vec::new());
     let mut ev = emf_event();
@@ -204,10 +244,16 @@ fn emf_namespace_and_dimensions_are_configurable() {
     let v = sink.line(&ev);
     let aws = &v["_aws"]["CloudWatchMetrics"][0];
     assert_eq!(aws["Namespace"], "Acme/Bedrock");
-    assert_eq!(aws["Dimensions"], serde_json::json!([["App", "UseCase", "Tenant", "Route"]]));
+    assert_eq!(
+        aws["Dimensions"],
+        serde_json::json!([["App", "UseCase", "Tenant", "Route"]])
+    );
     assert_eq!(v["App"], "assistant");
     assert_eq!(v["UseCase"], "support");
-    assert_eq!(v["Tenant"], "none", "a missing dimension value is written, not left out");
+    assert_eq!(
+        v["Tenant"], "none",
+        "a missing dimension value is written, not left out"
+    );
     assert_eq!(v["Route"], "kb-small");
     assert!(v.get("Feature").is_none());
     // Every referenced name is a top-level member.
@@ -293,13 +339,22 @@ fn tracing_span_uses_opentelemetry_genai_names() {
     let (name, fields) = spans.values().next().unwrap();
     assert_eq!(name, "tollgate::call:gen_ai");
     let expected: Fields = [
-        ("otel.name", "chat us.anthropic.claude-3-5-haiku-20241022-v1:0"),
+        (
+            "otel.name",
+            "chat us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        ),
         ("otel.kind", "client"),
         ("gen_ai.provider.name", "aws.bedrock"),
         ("gen_ai.operation.name", "chat"),
-        ("gen_ai.request.model", "us.anthropic.claude-3-5-haiku-20241022-v1:0"),
+        (
+            "gen_ai.request.model",
+            "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        ),
         ("gen_ai.request.max_tokens", "u64:500"),
-        ("gen_ai.response.model", "us.anthropic.claude-3-5-haiku-20241022-v1:0"),
+        (
+            "gen_ai.response.model",
+            "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        ),
         // 800 uncached + 2048 read + 100 written: OTel counts the whole prompt.
         ("gen_ai.usage.input_tokens", "u64:2948"),
         ("gen_ai.usage.output_tokens", "u64:310"),
@@ -343,7 +398,10 @@ fn the_response_model_is_the_routers_choice_when_given() {
     tracing::subscriber::with_default(subscriber, || TracingSink.write(&ev).unwrap());
     let spans = capture.spans.lock().unwrap();
     let (_, fields) = spans.values().next().unwrap();
-    assert_eq!(fields["gen_ai.response.model"], "anthropic.claude-3-haiku-20240307-v1:0");
+    assert_eq!(
+        fields["gen_ai.response.model"],
+        "anthropic.claude-3-haiku-20240307-v1:0"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -381,7 +439,10 @@ fn a_failing_sink_never_fails_a_call_and_failures_are_counted() {
     }
     assert!(sink.flush_timeout(Duration::from_secs(5)));
     let s = sink.stats();
-    assert_eq!((s.accepted, s.written, s.failed, s.dropped), (100, 0, 100, 0));
+    assert_eq!(
+        (s.accepted, s.written, s.failed, s.dropped),
+        (100, 0, 100, 0)
+    );
     assert_eq!(s.lost(), 100);
 }
 
@@ -406,8 +467,15 @@ fn a_blocked_sink_never_blocks_a_call_and_drops_are_counted() {
         assert!(sink.write(&ev).is_ok());
         slowest = slowest.max(t.elapsed());
     }
-    assert!(started.elapsed() < Duration::from_secs(2), "1000 calls took {:?}", started.elapsed());
-    assert!(slowest < Duration::from_millis(100), "a call waited {slowest:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "1000 calls took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        slowest < Duration::from_millis(100),
+        "a call waited {slowest:?}"
+    );
     let s = sink.stats();
     // 16 queued, at most one more taken by the blocked thread; the rest dropped.
     assert!(s.accepted <= 17 && s.accepted >= 16, "{s:?}");
@@ -426,7 +494,9 @@ fn a_blocked_sink_never_blocks_a_call_and_drops_are_counted() {
 fn the_background_sink_writes_everything_when_it_keeps_up() {
     let dir = TempDir::new("async");
     let mut cfg = JsonlConfig::new(dir.path());
-    cfg.flush = FlushPolicy::Buffered { max_bytes: 64 << 10 };
+    cfg.flush = FlushPolicy::Buffered {
+        max_bytes: 64 << 10,
+    };
     let sink = AsyncSink::new(JsonlSink::new(cfg).unwrap(), 4096).unwrap();
     for i in 0..1000 {
         assert!(sink.submit(event_at(DAY1, &format!("r-{i}"))));

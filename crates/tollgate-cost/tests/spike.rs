@@ -5,7 +5,9 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use tollgate_cost::{Day, GroupKey, Ledger, LedgerConfig, MemoryStore, SpikeAlert, SpikeConfig, SpendStore};
+use tollgate_cost::{
+    Day, GroupKey, Ledger, LedgerConfig, MemoryStore, SpendStore, SpikeAlert, SpikeConfig,
+};
 
 const USD: u64 = 1_000_000_000;
 
@@ -34,7 +36,10 @@ fn a_day_at_twice_the_trailing_mean_alerts() {
     s.push((8, 20.0)); // exactly factor x mean
     assert_eq!(alert_days(&cfg, &s), [d(8)]);
     let a = &cfg.scan("kb", &days(&s))[0];
-    assert_eq!((a.spend_nanos, a.trailing_mean_nanos, a.threshold_nanos), (20 * USD, 10 * USD, 20 * USD));
+    assert_eq!(
+        (a.spend_nanos, a.trailing_mean_nanos, a.threshold_nanos),
+        (20 * USD, 10 * USD, 20 * USD)
+    );
     assert_eq!((a.group_by.as_str(), a.group.as_str()), ("feature", "kb"));
 }
 
@@ -43,7 +48,14 @@ fn a_new_feature_does_not_alert_before_it_has_a_full_window() {
     // First event on day 10. Days before it are not zeros: day 11's $50
     // against "six zeros and $1" must not alarm.
     let cfg = SpikeConfig::default();
-    let mut s = vec![(10, 1.0), (11, 50.0), (12, 1.0), (13, 1.0), (14, 1.0), (15, 1.0)];
+    let mut s = vec![
+        (10, 1.0),
+        (11, 50.0),
+        (12, 1.0),
+        (13, 1.0),
+        (14, 1.0),
+        (15, 1.0),
+    ];
     s.push((16, 100.0)); // window 9..15 starts before the first event
     assert_eq!(alert_days(&cfg, &s), []);
     // Day 17: window 10..16 is all history (mean (1+50+1+1+1+1+100)/7 = 22.14).
@@ -64,7 +76,22 @@ fn days_without_spend_after_the_first_event_count_as_zero() {
     s.push((8, 8.58));
     assert_eq!(alert_days(&cfg, &s), [d(8)]);
     // The exact threshold: ceil(2000 x 30e9 / 7000) nano-dollars.
-    assert_eq!(cfg.threshold(Some(d(1)), d(8), &[10 * USD as i64, 10 * USD as i64, 10 * USD as i64, 0, 0, 0, 0]), Some(8_571_428_572));
+    assert_eq!(
+        cfg.threshold(
+            Some(d(1)),
+            d(8),
+            &[
+                10 * USD as i64,
+                10 * USD as i64,
+                10 * USD as i64,
+                0,
+                0,
+                0,
+                0
+            ]
+        ),
+        Some(8_571_428_572)
+    );
 }
 
 #[test]
@@ -110,7 +137,10 @@ fn live_ledger(store: impl SpendStore + 'static) -> (Ledger, Arc<Mutex<Vec<Spike
 
 fn history(ledger: &Ledger, group: &str, spend: &[(u32, u64)]) {
     for &(n, usd) in spend {
-        ledger.store().add(GroupKey::new("feature", group), d(n), (usd * USD) as i64).unwrap();
+        ledger
+            .store()
+            .add(GroupKey::new("feature", group), d(n), (usd * USD) as i64)
+            .unwrap();
     }
 }
 
@@ -125,7 +155,11 @@ fn live_scenarios(ledger: &Ledger, seen: &Arc<Mutex<Vec<SpikeAlert>>>) {
             fired_at = Some(call);
         }
     }
-    assert_eq!(fired_at, Some(20), "fires as soon as the running total crosses");
+    assert_eq!(
+        fired_at,
+        Some(20),
+        "fires as soon as the running total crosses"
+    );
     {
         let alerts = seen.lock().unwrap();
         assert_eq!(alerts.len(), 1, "once per group per day");
@@ -171,7 +205,11 @@ fn live_alerts_fire_within_the_day_once_per_group() {
 fn settled_calls_feed_the_live_alert() {
     let (ledger, seen) = live_ledger(MemoryStore::new());
     let p = common::policy();
-    history(&ledger, "docs", &(1..=7).map(|n| (n, 3)).collect::<Vec<_>>());
+    history(
+        &ledger,
+        "docs",
+        &(1..=7).map(|n| (n, 3)).collect::<Vec<_>>(),
+    );
     let req = common::request(&p, r#"{"feature": "docs", "input_tokens": 10}"#);
     let dec = common::decide(&p, &req);
     let ctx = req.context(&p.schema);

@@ -181,7 +181,12 @@ impl<'a> Context<'a> {
 
     /// The slow path of [`Context::set`]: numeric conversions and type errors.
     #[cold]
-    fn set_converted(&mut self, id: AttrId, expected: Type, value: Slot<'a>) -> Result<(), ContextError> {
+    fn set_converted(
+        &mut self,
+        id: AttrId,
+        expected: Type,
+        value: Slot<'a>,
+    ) -> Result<(), ContextError> {
         let value = match (expected, value) {
             (Type::Float, Slot::Int(i)) => Slot::Float(i as f64),
             (Type::Int, Slot::Float(f))
@@ -403,7 +408,9 @@ impl Request {
                     }
                 }
                 None => match v {
-                    serde_json::Value::Object(inner) => self.walk(schema, &name, inner, depth + 1)?,
+                    serde_json::Value::Object(inner) => {
+                        self.walk(schema, &name, inner, depth + 1)?
+                    }
                     _ => self.unknown.push(name),
                 },
             }
@@ -445,8 +452,7 @@ fn convert(name: &str, ty: Type, v: &serde_json::Value) -> Result<Owned, Request
         match v {
             J::Number(n) => n.as_i64().or_else(|| {
                 let f = n.as_f64()?;
-                (f.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&f))
-                    .then_some(f as i64)
+                (f.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&f)).then_some(f as i64)
             }),
             _ => None,
         }

@@ -100,7 +100,11 @@ pub fn scope_present(scope: Scope, ctx: &Context<'_>) -> bool {
     }
 }
 
-fn first<T>(rules: &[tollgate_lang::policy::Rule<T>], ctx: &Context<'_>, extra: impl Fn(&T) -> bool) -> Option<RuleIdx> {
+fn first<T>(
+    rules: &[tollgate_lang::policy::Rule<T>],
+    ctx: &Context<'_>,
+    extra: impl Fn(&T) -> bool,
+) -> Option<RuleIdx> {
     rules
         .iter()
         .position(|r| eval::holds(r.when.as_ref(), ctx) && extra(&r.then))
@@ -165,13 +169,16 @@ pub fn to_json(policy: &Policy, d: &Decision, ctx: &Context<'_>) -> J {
             "version": r.then.version,
         })
     });
-    let prompt_cache = d.prompt_cache.and_then(|c| policy.prompt_caches.get(c.index())).map(|r| {
-        json!({
-            "rule": r.name,
-            "points": r.then.points.iter().map(|p| p.name()).collect::<Vec<_>>(),
-            "ttl_s": r.then.ttl_s,
-        })
-    });
+    let prompt_cache = d
+        .prompt_cache
+        .and_then(|c| policy.prompt_caches.get(c.index()))
+        .map(|r| {
+            json!({
+                "rule": r.name,
+                "points": r.then.points.iter().map(|p| p.name()).collect::<Vec<_>>(),
+                "ttl_s": r.then.ttl_s,
+            })
+        });
     let batch = d
         .batch
         .and_then(|c| policy.batches.get(c.index()))

@@ -146,13 +146,10 @@ pub fn eval(e: &TExpr, ctx: &Context<'_>) -> EvalResult {
             v => Ok(v),
         },
         TKind::Neg(x) => match eval(x, ctx)? {
-            Value::Int(i) => i
-                .checked_neg()
-                .map(Value::Int)
-                .ok_or(EvalError {
-                    kind: ErrorKind::Overflow,
-                    span,
-                }),
+            Value::Int(i) => i.checked_neg().map(Value::Int).ok_or(EvalError {
+                kind: ErrorKind::Overflow,
+                span,
+            }),
             Value::Float(f) => Ok(Value::Float(-f)),
             v => Ok(v),
         },

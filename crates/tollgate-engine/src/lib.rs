@@ -14,19 +14,21 @@ pub mod testing;
 
 pub use context::{Context, ContextError, Owned, Request, RequestError, Slot, StrList};
 pub use decision::{decide_reference, to_json, Decision, RuleIdx};
-pub use eval::{EvalError, ErrorKind, Outcome, Value};
+pub use eval::{ErrorKind, EvalError, Outcome, Value};
 
 pub mod handle;
 #[cfg(feature = "watch")]
 pub mod watch;
 
 pub use handle::{
-    diff_decisions, DiffField, DiffFields, HandleStats, Live, LiveRef, PolicyHandle, ReloadError, ReloadOk,
-    ShadowDiff,
+    diff_decisions, DiffField, DiffFields, HandleStats, Live, LiveRef, PolicyHandle, ReloadError,
+    ReloadOk, ShadowDiff,
 };
 #[cfg(feature = "watch")]
 pub use watch::{WatchError, WatchMode, WatchOptions, Watcher};
 pub mod compile;
-pub use compile::{compile, compile_with, CompileError, CompileLimits, CompiledPolicy, SectionStats, TooLarge};
-pub mod synth;
+pub use compile::{
+    compile, compile_with, CompileError, CompileLimits, CompiledPolicy, SectionStats, TooLarge,
+};
 pub mod explain;
+pub mod synth;

@@ -67,7 +67,14 @@ has_images = "bool"
 "#;
 
 const TASKS: [&str; 8] = [
-    "classify", "extract", "summarize", "answer", "chat", "rewrite", "translate", "plan",
+    "classify",
+    "extract",
+    "summarize",
+    "answer",
+    "chat",
+    "rewrite",
+    "translate",
+    "plan",
 ];
 const TIERS: [&str; 3] = ["free", "pro", "enterprise"];
 const REGIONS: [&str; 4] = ["us", "eu", "apac", "sa"];
@@ -178,14 +185,20 @@ pub fn policy_text(opts: SynthOptions) -> String {
 pub fn request_json(r: &mut Rng, n_rules: usize) -> String {
     let mut parts = Vec::new();
     if r.below(10) != 0 {
-        parts.push(format!("\"feature\": \"f{}\"", r.below(feature_count(n_rules))));
+        parts.push(format!(
+            "\"feature\": \"f{}\"",
+            r.below(feature_count(n_rules))
+        ));
     }
     parts.push(format!(
         "\"task\": \"{}\"",
         TASKS.get(r.below(8) as usize).copied().unwrap_or("chat")
     ));
     if r.below(8) != 0 {
-        parts.push(format!("\"tenant\": \"t{}\"", r.below(tenant_count(n_rules))));
+        parts.push(format!(
+            "\"tenant\": \"t{}\"",
+            r.below(tenant_count(n_rules))
+        ));
     }
     parts.push(format!(
         "\"user\": {{\"tier\": \"{}\"}}",
@@ -197,7 +210,11 @@ pub fn request_json(r: &mut Rng, n_rules: usize) -> String {
     ));
     parts.push(format!(
         "\"latency\": \"{}\"",
-        if r.below(3) == 0 { "tolerant" } else { "interactive" }
+        if r.below(3) == 0 {
+            "tolerant"
+        } else {
+            "interactive"
+        }
     ));
     parts.push(format!(
         "\"prompt\": \"please summarize word{} for me\"",

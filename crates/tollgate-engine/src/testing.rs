@@ -72,7 +72,10 @@ pub fn run_case(
         }
     }
     if let Some(m) = &case.expect_model {
-        let actual = policy.model(d.model).map(|m| m.alias.as_str()).unwrap_or("");
+        let actual = policy
+            .model(d.model)
+            .map(|m| m.alias.as_str())
+            .unwrap_or("");
         if actual != m {
             result.mismatches.push(Mismatch {
                 what: "model".into(),

@@ -349,7 +349,9 @@ fn atom_signed(e: &TExpr, negated: bool) -> Option<(AttrId, Constraint)> {
 }
 
 fn norm_int(s: IntSet) -> Constraint {
-    s.normalise().map(Constraint::Int).unwrap_or(Constraint::Empty)
+    s.normalise()
+        .map(Constraint::Int)
+        .unwrap_or(Constraint::Empty)
 }
 
 /// A condition split into per-attribute constraints and the other conjuncts.
@@ -403,12 +405,13 @@ impl<'a> Conjunction<'a> {
         if self.never {
             return false;
         }
-        self.attrs.iter().all(|(a, k)| {
-            other.attrs.get(a).is_some_and(|o| o.subset_of(k))
-        }) && self
-            .rest
+        self.attrs
             .iter()
-            .all(|r| other.rest.iter().any(|o| same_expr(r, o)))
+            .all(|(a, k)| other.attrs.get(a).is_some_and(|o| o.subset_of(k)))
+            && self
+                .rest
+                .iter()
+                .all(|r| other.rest.iter().any(|o| same_expr(r, o)))
     }
 
     /// Can one request match both? (`false` only when provably disjoint)
@@ -416,9 +419,9 @@ impl<'a> Conjunction<'a> {
         if self.never || other.never {
             return false;
         }
-        self.attrs.iter().all(|(a, k)| {
-            other.attrs.get(a).is_none_or(|o| k.overlaps(o))
-        })
+        self.attrs
+            .iter()
+            .all(|(a, k)| other.attrs.get(a).is_none_or(|o| k.overlaps(o)))
     }
 }
 

@@ -15,7 +15,7 @@ pub use source::{FileId, SourceFile, SourceMap, Span};
 pub mod policy;
 pub mod pricing;
 
-pub use policy::{Policy, Section, ModelIdx};
+pub use policy::{ModelIdx, Policy, Section};
 pub mod constraint;
 pub mod lint;
 pub mod load;

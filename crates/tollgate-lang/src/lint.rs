@@ -48,7 +48,9 @@ pub struct LintInput<'a> {
 pub fn lint(input: &LintInput<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     fn conds<T>(r: &[Rule<T>]) -> Vec<(&str, Option<&crate::expr::TExpr>, crate::Span)> {
-        r.iter().map(|r| (r.name.as_str(), r.when.as_ref(), r.span)).collect()
+        r.iter()
+            .map(|r| (r.name.as_str(), r.when.as_ref(), r.span))
+            .collect()
     }
     let sections = [
         (Section::Route, conds(input.routes)),
@@ -65,8 +67,14 @@ pub fn lint(input: &LintInput<'_>) -> Vec<Diagnostic> {
         let idx = ModelIdx(i as u32);
         if Some(idx) != input.default_model && !input.model_uses.contains(&idx) {
             out.push(
-                Diagnostic::warning("unused-model", m.span, format!("model `{}` is never used", m.alias))
-                    .with_help("route to it, name it as a fallback or a budget downgrade, or remove it"),
+                Diagnostic::warning(
+                    "unused-model",
+                    m.span,
+                    format!("model `{}` is never used", m.alias),
+                )
+                .with_help(
+                    "route to it, name it as a fallback or a budget downgrade, or remove it",
+                ),
             );
         }
     }
@@ -90,13 +98,20 @@ fn index_key(c: &Conjunction<'_>) -> Option<(AttrId, Vec<String>)> {
 fn values_for(c: &Conjunction<'_>, attr: AttrId) -> Option<Vec<String>> {
     match c.attrs.get(&attr)? {
         Constraint::Str(StrSet::In(s)) => Some(s.iter().map(|v| v.to_string()).collect()),
-        Constraint::Int(i) => i.only.as_ref().map(|o| o.iter().map(|v| v.to_string()).collect()),
+        Constraint::Int(i) => i
+            .only
+            .as_ref()
+            .map(|o| o.iter().map(|v| v.to_string()).collect()),
         Constraint::Bool(b) => Some(vec![b.to_string()]),
         _ => None,
     }
 }
 
-fn section(sec: Section, rules: &[(&str, Option<&crate::expr::TExpr>, crate::Span)], out: &mut Vec<Diagnostic>) {
+fn section(
+    sec: Section,
+    rules: &[(&str, Option<&crate::expr::TExpr>, crate::Span)],
+    out: &mut Vec<Diagnostic>,
+) {
     let conj: Vec<Conjunction<'_>> = rules.iter().map(|(_, w, _)| Conjunction::of(*w)).collect();
     // Earlier rules indexed by (attr, value) of their first equality
     // constraint; rules without one are kept in `general`.
@@ -110,15 +125,25 @@ fn section(sec: Section, rules: &[(&str, Option<&crate::expr::TExpr>, crate::Spa
         };
         if cj.never {
             out.push(
-                Diagnostic::warning("never-matches", *span, format!("the condition of {} rule `{name}` can never be true", sec.name()))
-                    .with_help("two conditions on one attribute exclude each other, or a conjunct is `false`"),
+                Diagnostic::warning(
+                    "never-matches",
+                    *span,
+                    format!(
+                        "the condition of {} rule `{name}` can never be true",
+                        sec.name()
+                    ),
+                )
+                .with_help(
+                    "two conditions on one attribute exclude each other, or a conjunct is `false`",
+                ),
             );
             continue;
         }
         let coverer = if let Some(i) = catch_all {
             Some(i)
         } else {
-            let mut cands: Vec<usize> = general.iter().rev().take(MAX_CANDIDATES).copied().collect();
+            let mut cands: Vec<usize> =
+                general.iter().rev().take(MAX_CANDIDATES).copied().collect();
             for attr in cj.attrs.keys() {
                 let first = values_for(cj, *attr).and_then(|v| v.into_iter().next());
                 if let Some(list) = first.and_then(|v| index.get(&(*attr, v))) {
@@ -139,8 +164,12 @@ fn section(sec: Section, rules: &[(&str, Option<&crate::expr::TExpr>, crate::Spa
                 format!("`{earlier}` comes first and matches every request this rule does; reorder them or narrow `{earlier}`")
             };
             out.push(
-                Diagnostic::warning("unreachable-rule", *span, format!("{} rule `{name}` can never be reached", sec.name()))
-                    .with_help(help),
+                Diagnostic::warning(
+                    "unreachable-rule",
+                    *span,
+                    format!("{} rule `{name}` can never be reached", sec.name()),
+                )
+                .with_help(help),
             );
             continue;
         }

@@ -384,7 +384,13 @@ impl<'a> Build<'a> {
         self.span(v.span())
     }
 
-    fn error(&mut self, code: &'static str, span: Span, msg: impl Into<String>, help: Option<String>) {
+    fn error(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        msg: impl Into<String>,
+        help: Option<String>,
+    ) {
         self.diags
             .push(Diagnostic::error(code, span, msg).with_help_opt(help));
     }
@@ -404,7 +410,12 @@ impl<'a> Build<'a> {
                     ))
                 });
                 let span = self.sp(k);
-                self.error("unknown-key", span, format!("unknown key `{name}` in {what}"), help);
+                self.error(
+                    "unknown-key",
+                    span,
+                    format!("unknown key `{name}` in {what}"),
+                    help,
+                );
             }
         }
     }
@@ -447,7 +458,12 @@ impl<'a> Build<'a> {
                 .map(|s| format!("drop the quotes: `{key} = {}`", s.trim()));
             let span = self.sp(v);
             let found = kind(v.get_ref());
-            self.error("wrong-type", span, format!("`{key}` must be a whole number, found {found}"), help);
+            self.error(
+                "wrong-type",
+                span,
+                format!("`{key}` must be a whole number, found {found}"),
+                help,
+            );
             return None;
         }
         match int_of(v.get_ref()).and_then(|i| u32::try_from(i).ok()) {
@@ -516,7 +532,15 @@ impl<'a> Build<'a> {
         Some(out)
     }
 
-    fn required<T>(&mut self, v: Option<T>, t: &Table<'_>, at: Span, key: &str, what: &str, example: &str) -> Option<T> {
+    fn required<T>(
+        &mut self,
+        v: Option<T>,
+        t: &Table<'_>,
+        at: Span,
+        key: &str,
+        what: &str,
+        example: &str,
+    ) -> Option<T> {
         if v.is_none() && self.get(t, key).is_none() {
             self.error(
                 "missing-key",
@@ -541,17 +565,18 @@ impl<'a> Build<'a> {
                 for e in errors {
                     let span = self.span(e.span().unwrap_or(0..0));
                     let msg = e.message().trim().trim_end_matches('.').to_string();
-                    let msg = msg
-                        .lines()
-                        .next()
-                        .unwrap_or("invalid TOML")
-                        .to_string();
+                    let msg = msg.lines().next().unwrap_or("invalid TOML").to_string();
                     let help = if msg.contains("duplicate key") {
                         Some("each key may be defined once per table".to_string())
                     } else {
                         Some("see the TOML syntax at https://toml.io".to_string())
                     };
-                    self.error("toml-syntax", span, format!("invalid TOML: {}", lowercase_first(&msg)), help);
+                    self.error(
+                        "toml-syntax",
+                        span,
+                        format!("invalid TOML: {}", lowercase_first(&msg)),
+                        help,
+                    );
                 }
                 continue;
             }
@@ -592,7 +617,10 @@ impl<'a> Build<'a> {
                 self.tests(v);
             }
         }
-        if self.policy_span.is_none() && !self.sources.files().is_empty() && !self.has_syntax_errors() {
+        if self.policy_span.is_none()
+            && !self.sources.files().is_empty()
+            && !self.has_syntax_errors()
+        {
             let path = self
                 .sources
                 .files()
@@ -664,7 +692,11 @@ impl<'a> Build<'a> {
             return;
         }
         self.policy_span = Some(span);
-        self.unknown_keys(t, &["name", "default_model", "redact", "description"], "[policy]");
+        self.unknown_keys(
+            t,
+            &["name", "default_model", "redact", "description"],
+            "[policy]",
+        );
         let name = self.str_of(t, "name").map(|(s, _)| s);
         self.policy_name = self.required(name, t, span, "name", "[policy]", "\"my-app\"");
         let dm = self.str_of(t, "default_model");
@@ -702,13 +734,21 @@ impl<'a> Build<'a> {
                         Type::ATTR_TYPES.map(|t| format!("`{t}`")).join(", ")
                     ))
                 });
-                self.error("unknown-type", tspan, format!("unknown attribute type `{ty_s}`"), help);
+                self.error(
+                    "unknown-type",
+                    tspan,
+                    format!("unknown attribute type `{ty_s}`"),
+                    help,
+                );
                 continue;
             };
             if name.is_empty()
                 || name.split('.').any(|p| {
                     p.is_empty()
-                        || !p.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        || !p
+                            .chars()
+                            .next()
+                            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                         || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 })
             {
@@ -720,8 +760,16 @@ impl<'a> Build<'a> {
                 );
                 continue;
             }
-            if let Some(word) = name.split('.').find(|p| matches!(*p, "true" | "false" | "null" | "in")) {
-                self.error("invalid-name", kspan, format!("attribute `{name}` uses the reserved word `{word}`"), Some("rename it: rules could not refer to it".into()));
+            if let Some(word) = name
+                .split('.')
+                .find(|p| matches!(*p, "true" | "false" | "null" | "in"))
+            {
+                self.error(
+                    "invalid-name",
+                    kspan,
+                    format!("attribute `{name}` uses the reserved word `{word}`"),
+                    Some("rename it: rules could not refer to it".into()),
+                );
                 continue;
             }
             if let Some(prev) = self.attr_spans.get(&name) {
@@ -784,7 +832,11 @@ impl<'a> Build<'a> {
                 continue;
             };
             self.unknown_keys(mt, &KEYS, &format!("[models.{alias}]"));
-            if let Some(prev) = self.model_index.get(&alias).and_then(|i| self.models.get(i.index())) {
+            if let Some(prev) = self
+                .model_index
+                .get(&alias)
+                .and_then(|i| self.models.get(i.index()))
+            {
                 let loc = self.sources.location(prev.span);
                 self.error(
                     "duplicate",
@@ -795,7 +847,14 @@ impl<'a> Build<'a> {
                 continue;
             }
             let id = self.str_of(mt, "id");
-            let Some((id, id_span)) = self.required(id, mt, kspan, "id", &format!("[models.{alias}]"), "\"us.anthropic.claude-sonnet-4-20250514-v1:0\"") else {
+            let Some((id, id_span)) = self.required(
+                id,
+                mt,
+                kspan,
+                "id",
+                &format!("[models.{alias}]"),
+                "\"us.anthropic.claude-sonnet-4-20250514-v1:0\"",
+            ) else {
                 self.broken_models.insert(alias);
                 continue;
             };
@@ -806,7 +865,15 @@ impl<'a> Build<'a> {
                     Ok(n) => Some(n),
                     Err(e) => {
                         let span = b.get(mt, key).map(|v| b.sp(v)).unwrap_or(kspan);
-                        b.error("invalid-value", span, e.to_string(), Some("prices are USD per million tokens with at most three decimals".into()));
+                        b.error(
+                            "invalid-value",
+                            span,
+                            e.to_string(),
+                            Some(
+                                "prices are USD per million tokens with at most three decimals"
+                                    .into(),
+                            ),
+                        );
                         None
                     }
                 }
@@ -852,7 +919,9 @@ impl<'a> Build<'a> {
                 }
             }
             let max_out = self.u32_of(mt, "max_output_tokens", 1);
-            let pc_min = self.u32_of(mt, "prompt_cache_min_tokens", 1).or(p.prompt_cache_min_tokens);
+            let pc_min = self
+                .u32_of(mt, "prompt_cache_min_tokens", 1)
+                .or(p.prompt_cache_min_tokens);
             let _ = self.str_of(mt, "description");
             let idx = ModelIdx(self.models.len() as u32);
             self.model_index.insert(alias.clone(), idx);
@@ -877,7 +946,12 @@ impl<'a> Build<'a> {
             None => {
                 let help = did_you_mean(alias, self.models.iter().map(|m| m.alias.as_str()))
                     .or_else(|| Some(format!("define it with `[models.{alias}]` and an `id`")));
-                self.error("unknown-model", span, format!("unknown model `{alias}`"), help);
+                self.error(
+                    "unknown-model",
+                    span,
+                    format!("unknown model `{alias}`"),
+                    help,
+                );
                 None
             }
         }
@@ -887,7 +961,11 @@ impl<'a> Build<'a> {
         match self.schema.id(name) {
             Some(id) if self.schema.get(id).map(|d| d.ty) == Some(Type::String) => Some(id),
             Some(id) => {
-                let t = self.schema.get(id).map(|d| d.ty.to_string()).unwrap_or_default();
+                let t = self
+                    .schema
+                    .get(id)
+                    .map(|d| d.ty.to_string())
+                    .unwrap_or_default();
                 self.error(
                     "type-mismatch",
                     span,
@@ -898,8 +976,17 @@ impl<'a> Build<'a> {
             }
             None => {
                 let help = did_you_mean(name, self.schema.iter().map(|(_, a)| a.name.as_str()))
-                    .or_else(|| Some(format!("declare it under [attributes] as `\"{name}\" = \"string\"`")));
-                self.error("unknown-attribute", span, format!("unknown attribute `{name}`"), help);
+                    .or_else(|| {
+                        Some(format!(
+                            "declare it under [attributes] as `\"{name}\" = \"string\"`"
+                        ))
+                    });
+                self.error(
+                    "unknown-attribute",
+                    span,
+                    format!("unknown attribute `{name}`"),
+                    help,
+                );
                 None
             }
         }
@@ -914,7 +1001,11 @@ impl<'a> Build<'a> {
             return None;
         };
         let raw = v.span();
-        let file_text = self.sources.get(self.file).map(|f| f.text.as_str()).unwrap_or("");
+        let file_text = self
+            .sources
+            .get(self.file)
+            .map(|f| f.text.as_str())
+            .unwrap_or("");
         let map = match crate::tomlstr::decode(file_text, raw.start, raw.end) {
             Some((decoded, offsets)) if decoded == text => OffsetMap {
                 file: self.file,
@@ -968,7 +1059,12 @@ impl<'a> Build<'a> {
         for item in items {
             let Some(t) = item.get_ref().as_table() else {
                 let span = self.sp(item);
-                self.error("wrong-type", span, format!("each `{name}` rule must be a table"), Some(format!("write `[[{name}]]` before each rule")));
+                self.error(
+                    "wrong-type",
+                    span,
+                    format!("each `{name}` rule must be a table"),
+                    Some(format!("write `[[{name}]]` before each rule")),
+                );
                 continue;
             };
             self.rule(sec, item, t);
@@ -980,21 +1076,46 @@ impl<'a> Build<'a> {
         let common = ["name", "when", "description"];
         let extra: &[&str] = match sec {
             Section::Route => &["model", "max_output_tokens", "fallback"],
-            Section::Cache => &["key", "scope", "ttl", "version", "normalize", "cache_truncated"],
+            Section::Cache => &[
+                "key",
+                "scope",
+                "ttl",
+                "version",
+                "normalize",
+                "cache_truncated",
+            ],
             Section::PromptCache => &["points", "ttl", "expected_reuse"],
             Section::Batch => &[],
-            Section::Limit => &["max_output_tokens", "max_attempts", "retry_budget_pct", "cancel_on_repetition", "repetition"],
+            Section::Limit => &[
+                "max_output_tokens",
+                "max_attempts",
+                "retry_budget_pct",
+                "cancel_on_repetition",
+                "repetition",
+            ],
             Section::Budget => &["daily_usd", "group_by", "action"],
         };
         let allowed: Vec<&str> = common.iter().chain(extra).copied().collect();
         self.unknown_keys(t, &allowed, &format!("[[{sname}]]"));
         let at = self.key_span_or(item);
         let name = self.str_of(t, "name");
-        let Some((name, nspan)) = self.required(name, t, at, "name", &format!("a [[{sname}]] rule"), "\"my-rule\"") else {
+        let Some((name, nspan)) = self.required(
+            name,
+            t,
+            at,
+            "name",
+            &format!("a [[{sname}]] rule"),
+            "\"my-rule\"",
+        ) else {
             return;
         };
         if name.is_empty() || name == "none" {
-            self.error("invalid-name", nspan, format!("`{name}` cannot name a rule"), Some("`none` means \"no rule\" in tests".into()));
+            self.error(
+                "invalid-name",
+                nspan,
+                format!("`{name}` cannot name a rule"),
+                Some("`none` means \"no rule\" in tests".into()),
+            );
         }
         if let Some(prev) = self.rule_names.get(&(sec, name.clone())) {
             let loc = self.sources.location(*prev);
@@ -1002,7 +1123,9 @@ impl<'a> Build<'a> {
                 "duplicate",
                 nspan,
                 format!("rule `{name}` is defined twice in [[{sname}]]"),
-                Some(format!("it is already defined at {loc}; rule names are unique per section")),
+                Some(format!(
+                    "it is already defined at {loc}; rule names are unique per section"
+                )),
             );
             return;
         }
@@ -1013,7 +1136,8 @@ impl<'a> Build<'a> {
         match sec {
             Section::Route => {
                 let model = self.str_of(t, "model");
-                let model = self.required(model, t, nspan, "model", "a [[route]] rule", "\"haiku\"");
+                let model =
+                    self.required(model, t, nspan, "model", "a [[route]] rule", "\"haiku\"");
                 let model = model.and_then(|(m, s)| self.model_ref(&m, s));
                 let cap = self.u32_of(t, "max_output_tokens", 1);
                 let mut fallback = Vec::new();
@@ -1023,14 +1147,33 @@ impl<'a> Build<'a> {
                     }
                 }
                 if let (Some(model), Some(when)) = (model, when) {
-                    self.routes.push(Rule { name, when, span: nspan, then: Route { model, max_output_tokens: cap, fallback } });
+                    self.routes.push(Rule {
+                        name,
+                        when,
+                        span: nspan,
+                        then: Route {
+                            model,
+                            max_output_tokens: cap,
+                            fallback,
+                        },
+                    });
                 }
             }
             Section::Cache => {
                 let key = self.str_list_of(t, "key");
-                let key = self.required(key, t, nspan, "key", "a [[cache]] rule", "[\"system\", \"messages\"]");
+                let key = self.required(
+                    key,
+                    t,
+                    nspan,
+                    "key",
+                    "a [[cache]] rule",
+                    "[\"system\", \"messages\"]",
+                );
                 let mut fields = Vec::new();
-                if let Some(v) = self.get(t, "key").filter(|_| key.as_ref().is_some_and(Vec::is_empty)) {
+                if let Some(v) = self
+                    .get(t, "key")
+                    .filter(|_| key.as_ref().is_some_and(Vec::is_empty))
+                {
                     let span = self.sp(v);
                     self.error("invalid-value", span, "`key` is empty: every request in scope would share one entry", Some("name what the answer depends on, e.g. `key = [\"system\", \"messages\"]`".into()));
                 }
@@ -1040,14 +1183,20 @@ impl<'a> Build<'a> {
                         None => {
                             let help = did_you_mean(&k, KeyField::ALL.iter().map(|(n, _)| *n))
                                 .or_else(|| Some("key fields are `system`, `messages`, `retrieval_ids`, `model`, `inference`, `tools`".into()));
-                            self.error("invalid-value", s, format!("unknown cache key field `{k}`"), help);
+                            self.error(
+                                "invalid-value",
+                                s,
+                                format!("unknown cache key field `{k}`"),
+                                help,
+                            );
                         }
                     }
                 }
                 fields.sort();
                 fields.dedup();
                 let scope = self.str_of(t, "scope");
-                let scope = self.required(scope, t, nspan, "scope", "a [[cache]] rule", "\"tenant\"");
+                let scope =
+                    self.required(scope, t, nspan, "scope", "a [[cache]] rule", "\"tenant\"");
                 let scope = scope.and_then(|(s, sp)| {
                     if s == "global" {
                         Some(Scope::Global)
@@ -1061,28 +1210,63 @@ impl<'a> Build<'a> {
                     None => None,
                     Some((s, _)) if s == "whitespace" => Some(Normalize::Whitespace),
                     Some((s, sp)) => {
-                        self.error("invalid-value", sp, format!("unknown normalization `{s}`"), Some("the only normalization is `whitespace`".into()));
+                        self.error(
+                            "invalid-value",
+                            sp,
+                            format!("unknown normalization `{s}`"),
+                            Some("the only normalization is `whitespace`".into()),
+                        );
                         None
                     }
                 };
                 let cache_truncated = self.bool_of(t, "cache_truncated").unwrap_or(false);
                 if let (Some(scope), Some(ttl_s), Some(when)) = (scope, ttl, when) {
                     if !fields.is_empty() || self.get(t, "key").is_some() {
-                        self.caches.push(Rule { name, when, span: nspan, then: Cache { key: fields, scope, ttl_s, version, normalize, cache_truncated } });
+                        self.caches.push(Rule {
+                            name,
+                            when,
+                            span: nspan,
+                            then: Cache {
+                                key: fields,
+                                scope,
+                                ttl_s,
+                                version,
+                                normalize,
+                                cache_truncated,
+                            },
+                        });
                     }
                 }
             }
             Section::PromptCache => {
                 let pts = self.str_list_of(t, "points");
-                let pts = self.required(pts, t, nspan, "points", "a [[prompt_cache]] rule", "[\"system\"]");
+                let pts = self.required(
+                    pts,
+                    t,
+                    nspan,
+                    "points",
+                    "a [[prompt_cache]] rule",
+                    "[\"system\"]",
+                );
                 let mut points = Vec::new();
                 for (p, s) in pts.unwrap_or_default() {
                     match CachePointSite::ALL.iter().find(|(n, _)| *n == p) {
                         Some((_, site)) => points.push(*site),
                         None => {
-                            let help = did_you_mean(&p, CachePointSite::ALL.iter().map(|(n, _)| *n))
-                                .or_else(|| Some("cache points go after `tools`, `system` or `messages`".into()));
-                            self.error("invalid-value", s, format!("unknown cache point `{p}`"), help);
+                            let help =
+                                did_you_mean(&p, CachePointSite::ALL.iter().map(|(n, _)| *n))
+                                    .or_else(|| {
+                                        Some(
+                                            "cache points go after `tools`, `system` or `messages`"
+                                                .into(),
+                                        )
+                                    });
+                            self.error(
+                                "invalid-value",
+                                s,
+                                format!("unknown cache point `{p}`"),
+                                help,
+                            );
                         }
                     }
                 }
@@ -1093,18 +1277,37 @@ impl<'a> Build<'a> {
                     Some((s, _)) if s == "5m" => Some(300),
                     Some((s, _)) if s == "1h" => Some(3600),
                     Some((s, sp)) => {
-                        self.error("invalid-duration", sp, format!("prompt-cache ttl `{s}` is not one of Bedrock's"), Some("Bedrock caches prompts for `5m` (the default) or `1h`".into()));
+                        self.error(
+                            "invalid-duration",
+                            sp,
+                            format!("prompt-cache ttl `{s}` is not one of Bedrock's"),
+                            Some("Bedrock caches prompts for `5m` (the default) or `1h`".into()),
+                        );
                         None
                     }
                 };
                 let expected_reuse = self.f64_of(t, "expected_reuse", 0.0, 1e9);
                 if let (Some(ttl_s), Some(when)) = (ttl_s, when) {
-                    self.prompt_caches.push(Rule { name, when, span: nspan, then: PromptCache { points, ttl_s, expected_reuse } });
+                    self.prompt_caches.push(Rule {
+                        name,
+                        when,
+                        span: nspan,
+                        then: PromptCache {
+                            points,
+                            ttl_s,
+                            expected_reuse,
+                        },
+                    });
                 }
             }
             Section::Batch => {
                 if let Some(when) = when {
-                    self.batches.push(Rule { name, when, span: nspan, then: Batch {} });
+                    self.batches.push(Rule {
+                        name,
+                        when,
+                        span: nspan,
+                        then: Batch {},
+                    });
                 }
             }
             Section::Limit => {
@@ -1125,7 +1328,18 @@ impl<'a> Build<'a> {
                     }
                 }
                 if let Some(when) = when {
-                    self.limits.push(Rule { name, when, span: nspan, then: Limit { max_output_tokens, max_attempts, retry_budget_pct, cancel_on_repetition, repetition } });
+                    self.limits.push(Rule {
+                        name,
+                        when,
+                        span: nspan,
+                        then: Limit {
+                            max_output_tokens,
+                            max_attempts,
+                            retry_budget_pct,
+                            cancel_on_repetition,
+                            repetition,
+                        },
+                    });
                 }
             }
             Section::Budget => {
@@ -1137,22 +1351,50 @@ impl<'a> Build<'a> {
                     Some((s, sp)) => self.string_attr(&s, sp, "group_by").map(Some),
                 };
                 let action = self.str_of(t, "action");
-                let action = self.required(action, t, nspan, "action", "a [[budget]] rule", "\"reject\"");
+                let action = self.required(
+                    action,
+                    t,
+                    nspan,
+                    "action",
+                    "a [[budget]] rule",
+                    "\"reject\"",
+                );
                 let action = action.and_then(|(a, sp)| {
                     if a == "reject" {
                         Some(BudgetAction::Reject)
                     } else if let Some(alias) = a.strip_prefix("downgrade:") {
                         // Point at the alias inside the string (past the quote and `downgrade:`).
-                        let at = Span { start: sp.start + 1 + 10, end: sp.end.saturating_sub(1).max(sp.start + 11), ..sp };
-                        self.model_ref(alias.trim(), at).map(BudgetAction::Downgrade)
+                        let at = Span {
+                            start: sp.start + 1 + 10,
+                            end: sp.end.saturating_sub(1).max(sp.start + 11),
+                            ..sp
+                        };
+                        self.model_ref(alias.trim(), at)
+                            .map(BudgetAction::Downgrade)
                     } else {
-                        self.error("invalid-value", sp, format!("unknown budget action `{a}`"), Some("write `\"reject\"` or `\"downgrade:ALIAS\"`".into()));
+                        self.error(
+                            "invalid-value",
+                            sp,
+                            format!("unknown budget action `{a}`"),
+                            Some("write `\"reject\"` or `\"downgrade:ALIAS\"`".into()),
+                        );
                         None
                     }
                 });
-                if let (Some(usd), Some(group_by), Some(action), Some(when)) = (usd, group_by, action, when) {
+                if let (Some(usd), Some(group_by), Some(action), Some(when)) =
+                    (usd, group_by, action, when)
+                {
                     let daily_nanos = (usd * 1e9).round() as u64;
-                    self.budgets.push(Rule { name, when, span: nspan, then: Budget { daily_nanos, group_by, action } });
+                    self.budgets.push(Rule {
+                        name,
+                        when,
+                        span: nspan,
+                        then: Budget {
+                            daily_nanos,
+                            group_by,
+                            action,
+                        },
+                    });
                 }
             }
         }
@@ -1190,16 +1432,33 @@ impl<'a> Build<'a> {
         let here = self.key_span_or(sv);
         if let Some(prev) = self.spend_spike_span {
             let loc = self.sources.location(prev);
-            self.error("duplicate", here, "`[alerts.spend_spike]` is defined twice", Some(format!("it is already defined at {loc}; keep one")));
+            self.error(
+                "duplicate",
+                here,
+                "`[alerts.spend_spike]` is defined twice",
+                Some(format!("it is already defined at {loc}; keep one")),
+            );
             return;
         }
         self.spend_spike_span = Some(here);
-        self.unknown_keys(st, &["factor", "trailing_days", "min_daily_usd", "group_by"], "[alerts.spend_spike]");
+        self.unknown_keys(
+            st,
+            &["factor", "trailing_days", "min_daily_usd", "group_by"],
+            "[alerts.spend_spike]",
+        );
         let factor = self.f64_of(st, "factor", 1.0, 1000.0).unwrap_or(2.0);
         let trailing_days = self.u32_of(st, "trailing_days", 1).unwrap_or(7);
         if trailing_days > 90 {
-            let span = self.get(st, "trailing_days").map(|v| self.sp(v)).unwrap_or_default();
-            self.error("invalid-value", span, "`trailing_days` must be at most 90", None);
+            let span = self
+                .get(st, "trailing_days")
+                .map(|v| self.sp(v))
+                .unwrap_or_default();
+            self.error(
+                "invalid-value",
+                span,
+                "`trailing_days` must be at most 90",
+                None,
+            );
         }
         let min = self.f64_of(st, "min_daily_usd", 0.0, 1e9).unwrap_or(5.0);
         let group_by = match self.str_of(st, "group_by") {
@@ -1222,7 +1481,12 @@ impl<'a> Build<'a> {
     fn tests(&mut self, v: &Val<'_>) {
         let Some(arr) = v.get_ref().as_array() else {
             let span = self.sp(v);
-            self.error("wrong-type", span, "`test` must be an array of tables", Some("write `[[test]]` before each case".into()));
+            self.error(
+                "wrong-type",
+                span,
+                "`test` must be an array of tables",
+                Some("write `[[test]]` before each case".into()),
+            );
             return;
         };
         for item in arr.iter() {
@@ -1234,7 +1498,14 @@ impl<'a> Build<'a> {
             self.unknown_keys(t, &["name", "request", "expect", "description"], "[[test]]");
             let at = self.key_span_or(item);
             let name = self.str_of(t, "name");
-            let Some((name, nspan)) = self.required(name, t, at, "name", "a [[test]]", "\"kb answers are cached\"") else {
+            let Some((name, nspan)) = self.required(
+                name,
+                t,
+                at,
+                "name",
+                "a [[test]]",
+                "\"kb answers are cached\"",
+            ) else {
                 continue;
             };
             let mut request = serde_json::Map::new();
@@ -1249,7 +1520,12 @@ impl<'a> Build<'a> {
                     None => self.wrong_type("request", rv, "a table"),
                 },
                 None => {
-                    self.error("missing-key", nspan, "a [[test]] needs `request`", Some("add `request = { feature = \"chat\" }`".into()));
+                    self.error(
+                        "missing-key",
+                        nspan,
+                        "a [[test]] needs `request`",
+                        Some("add `request = { feature = \"chat\" }`".into()),
+                    );
                 }
             }
             let mut expect = Vec::new();
@@ -1269,22 +1545,41 @@ impl<'a> Build<'a> {
                         }
                         expect_model = self.str_of(et, "model");
                         if let Some(cv) = self.get(et, "max_output_tokens") {
-                            match (cv.get_ref().as_str(), int_of(cv.get_ref()).and_then(|i| u32::try_from(i).ok())) {
+                            match (
+                                cv.get_ref().as_str(),
+                                int_of(cv.get_ref()).and_then(|i| u32::try_from(i).ok()),
+                            ) {
                                 (Some("none"), _) => expect_cap = Some(None),
                                 (_, Some(n)) => expect_cap = Some(Some(n)),
-                                _ => self.wrong_type("max_output_tokens", cv, "a whole number or \"none\""),
+                                _ => self.wrong_type(
+                                    "max_output_tokens",
+                                    cv,
+                                    "a whole number or \"none\"",
+                                ),
                             }
                         }
                     }
                     None => self.wrong_type("expect", ev, "a table"),
                 },
                 None => {
-                    self.error("missing-key", nspan, "a [[test]] needs `expect`", Some("add `expect = { route = \"my-rule\" }`".into()));
+                    self.error(
+                        "missing-key",
+                        nspan,
+                        "a [[test]] needs `expect`",
+                        Some("add `expect = { route = \"my-rule\" }`".into()),
+                    );
                 }
             }
             if let Some(prev) = self.raw_tests.iter().find(|t| t.name == name) {
                 let loc = self.sources.location(prev.span);
-                self.error("duplicate", nspan, format!("test `{name}` is defined twice"), Some(format!("it is already defined at {loc}; test names are unique")));
+                self.error(
+                    "duplicate",
+                    nspan,
+                    format!("test `{name}` is defined twice"),
+                    Some(format!(
+                        "it is already defined at {loc}; test names are unique"
+                    )),
+                );
             }
             self.raw_tests.push(RawTest {
                 file: self.file,
@@ -1308,12 +1603,21 @@ impl<'a> Build<'a> {
                 format!("{prefix}.{}", k.get_ref())
             };
             let span = self.sp(k);
-            match self.schema.id(&name).and_then(|id| self.schema.get(id)).map(|d| d.ty) {
+            match self
+                .schema
+                .id(&name)
+                .and_then(|id| self.schema.get(id))
+                .map(|d| d.ty)
+            {
                 Some(ty) => {
                     let ok = match (ty, v.get_ref()) {
-                        (Type::Bool, DeValue::Boolean(_)) | (Type::String, DeValue::String(_)) => true,
+                        (Type::Bool, DeValue::Boolean(_)) | (Type::String, DeValue::String(_)) => {
+                            true
+                        }
                         (Type::Int, DeValue::Integer(_)) => true,
-                        (Type::Int, DeValue::Float(_)) => float_of(v.get_ref()).is_some_and(|f| f.fract() == 0.0),
+                        (Type::Int, DeValue::Float(_)) => {
+                            float_of(v.get_ref()).is_some_and(|f| f.fract() == 0.0)
+                        }
                         (Type::Float, DeValue::Integer(_) | DeValue::Float(_)) => true,
                         (Type::List(e), DeValue::Array(a)) => a.iter().all(|x| {
                             matches!(
@@ -1327,7 +1631,12 @@ impl<'a> Build<'a> {
                     if !ok {
                         let vspan = self.sp(v);
                         let found = kind(v.get_ref());
-                        self.error("wrong-type", vspan, format!("attribute `{name}` is `{ty}`, the test gives {found}"), None);
+                        self.error(
+                            "wrong-type",
+                            vspan,
+                            format!("attribute `{name}` is `{ty}`, the test gives {found}"),
+                            None,
+                        );
                     }
                 }
                 None => match v.get_ref().as_table() {
@@ -1336,8 +1645,12 @@ impl<'a> Build<'a> {
                         let help = did_you_mean(&name, self.schema.iter().map(|(_, a)| a.name.as_str()))
                             .or_else(|| Some("requests may carry other keys, but a test case should only set attributes".into()));
                         self.diags.push(
-                            Diagnostic::warning("unknown-attribute", span, format!("test request sets `{name}`, which is not an attribute"))
-                                .with_help_opt(help),
+                            Diagnostic::warning(
+                                "unknown-attribute",
+                                span,
+                                format!("test request sets `{name}`, which is not an attribute"),
+                            )
+                            .with_help_opt(help),
                         );
                     }
                 },
@@ -1347,14 +1660,22 @@ impl<'a> Build<'a> {
 
     fn finish(mut self, sources: SourceMap) -> Result<Loaded, LoadError> {
         // Policy-level references.
-        let default_model = self.default_model.clone().and_then(|(m, s)| self.model_ref(&m, s));
+        let default_model = self
+            .default_model
+            .clone()
+            .and_then(|(m, s)| self.model_ref(&m, s));
         let mut redact = Vec::new();
         for (r, s) in self.redact.clone() {
             match self.schema.id(&r) {
                 Some(id) => redact.push(id),
                 None => {
                     let help = did_you_mean(&r, self.schema.iter().map(|(_, a)| a.name.as_str()));
-                    self.error("unknown-attribute", s, format!("unknown attribute `{r}`"), help);
+                    self.error(
+                        "unknown-attribute",
+                        s,
+                        format!("unknown attribute `{r}`"),
+                        help,
+                    );
                 }
             }
         }
@@ -1387,7 +1708,11 @@ impl<'a> Build<'a> {
                     self.error(
                         "test-unknown-rule",
                         sp,
-                        format!("test `{}` expects unknown {} rule `{name}`", raw.name, sec.name()),
+                        format!(
+                            "test `{}` expects unknown {} rule `{name}`",
+                            raw.name,
+                            sec.name()
+                        ),
                         help,
                     );
                 }
@@ -1396,7 +1721,12 @@ impl<'a> Build<'a> {
                 Some((m, sp)) => {
                     if !self.model_index.contains_key(&m) {
                         let help = did_you_mean(&m, self.models.iter().map(|x| x.alias.as_str()));
-                        self.error("unknown-model", sp, format!("test `{}` expects unknown model `{m}`", raw.name), help);
+                        self.error(
+                            "unknown-model",
+                            sp,
+                            format!("test `{}` expects unknown model `{m}`", raw.name),
+                            help,
+                        );
                     }
                     Some(m)
                 }
@@ -1432,12 +1762,22 @@ impl<'a> Build<'a> {
         diags.sort_by_key(|d| (d.span.map(|s| (s.file, s.start)), d.severity));
         let (Some(name), Some(default_model)) = (self.policy_name, default_model) else {
             if !diags.iter().any(Diagnostic::is_error) {
-                diags.push(Diagnostic::path_error("missing-policy", "<policy>", "the policy has no name or default model"));
+                diags.push(Diagnostic::path_error(
+                    "missing-policy",
+                    "<policy>",
+                    "the policy has no name or default model",
+                ));
             }
-            return Err(LoadError { sources, diagnostics: diags });
+            return Err(LoadError {
+                sources,
+                diagnostics: diags,
+            });
         };
         if diags.iter().any(Diagnostic::is_error) {
-            return Err(LoadError { sources, diagnostics: diags });
+            return Err(LoadError {
+                sources,
+                diagnostics: diags,
+            });
         }
         let hash = sources.content_hash();
         let (warnings, _): (Vec<_>, Vec<_>) = diags.into_iter().partition(|d| !d.is_error());
@@ -1488,19 +1828,28 @@ impl<'a> Build<'a> {
         for (what, rules, has_price) in [
             (
                 "prompt caching",
-                self.prompt_caches.iter().map(|r| (r.name.as_str(), r.when.as_ref(), r.span)).collect::<Vec<_>>(),
-                (|p: &Prices| p.cache_read.is_some() && p.cache_write_5m.is_some()) as fn(&Prices) -> bool,
+                self.prompt_caches
+                    .iter()
+                    .map(|r| (r.name.as_str(), r.when.as_ref(), r.span))
+                    .collect::<Vec<_>>(),
+                (|p: &Prices| p.cache_read.is_some() && p.cache_write_5m.is_some())
+                    as fn(&Prices) -> bool,
             ),
             (
                 "batch inference",
-                self.batches.iter().map(|r| (r.name.as_str(), r.when.as_ref(), r.span)).collect(),
+                self.batches
+                    .iter()
+                    .map(|r| (r.name.as_str(), r.when.as_ref(), r.span))
+                    .collect(),
                 |p: &Prices| p.batch_input.is_some() && p.batch_output.is_some(),
             ),
         ] {
             for (rname, when, rspan) in rules {
                 let c = Conjunction::of(when);
                 for (m, sc, _) in &serving {
-                    let Some(model) = self.models.get(m.index()) else { continue };
+                    let Some(model) = self.models.get(m.index()) else {
+                        continue;
+                    };
                     if has_price(&model.prices) || !sc.may_overlap(&c) {
                         continue;
                     }

@@ -1,7 +1,13 @@
 //! A loopback Bedrock: a hand-written HTTP/1.1 server on 127.0.0.1 that
 //! speaks Converse's wire format, records every request, and answers from
 //! a script. The real SDK client talks to it.
-#![allow(deprecated, dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    deprecated,
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_bedrockruntime::Client;
@@ -25,7 +31,10 @@ pub enum Reply {
     Reset,
     /// An event stream, chunked; `complete = false` drops the connection
     /// after the frames without ending the body.
-    Stream { frames: Vec<Vec<u8>>, complete: bool },
+    Stream {
+        frames: Vec<Vec<u8>>,
+        complete: bool,
+    },
 }
 
 impl Reply {
@@ -156,13 +165,19 @@ impl Server {
             let scripted = self.replies.lock().unwrap().pop_front();
             let reply = match scripted {
                 Some(r) => {
-                    self.requests.lock().unwrap().push(Recorded { method, path, body });
+                    self.requests
+                        .lock()
+                        .unwrap()
+                        .push(Recorded { method, path, body });
                     r
                 }
                 None => match self.fallback.lock().unwrap().clone() {
                     Some(r) => r,
                     None => {
-                        self.requests.lock().unwrap().push(Recorded { method, path, body });
+                        self.requests
+                            .lock()
+                            .unwrap()
+                            .push(Recorded { method, path, body });
                         Reply::error(500, "InternalServerException", "no scripted reply")
                     }
                 },
@@ -235,7 +250,10 @@ pub fn client(url: &str) -> Client {
 fn frame_with(headers: Vec<(&str, &str)>, payload: &serde_json::Value) -> Vec<u8> {
     let mut msg = Message::new(payload.to_string().into_bytes());
     for (k, v) in headers {
-        msg = msg.add_header(Header::new(k.to_string(), HeaderValue::String(v.to_string().into())));
+        msg = msg.add_header(Header::new(
+            k.to_string(),
+            HeaderValue::String(v.to_string().into()),
+        ));
     }
     let mut buf = Vec::new();
     aws_smithy_eventstream::frame::write_message_to(&msg, &mut buf).unwrap();

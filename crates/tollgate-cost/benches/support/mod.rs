@@ -9,7 +9,9 @@ pub fn median(id: &str) -> Option<f64> {
         format!("{dir}/criterion/{id}/new/estimates.json"),
         format!("../../{dir}/criterion/{id}/new/estimates.json"),
     ];
-    let text = candidates.iter().find_map(|p| std::fs::read_to_string(p).ok())?;
+    let text = candidates
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v.get("median")?.get("point_estimate")?.as_f64()
 }

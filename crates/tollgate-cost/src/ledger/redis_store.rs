@@ -90,7 +90,9 @@ pub struct RedisStore {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("RedisStore")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,9 +107,12 @@ fn broken(e: &redis::RedisError) -> bool {
 impl RedisStore {
     /// A store for a Redis URL; connects lazily (a bad URL is an error now).
     pub fn new(cfg: RedisConfig) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(cfg.url.as_str())
-            .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL `{}`: {e}", cfg.url)))?;
-        let pool = (0..cfg.pool_size.max(1)).map(|_| Mutex::new(None)).collect();
+        let client = redis::Client::open(cfg.url.as_str()).map_err(|e| {
+            StoreError::Unavailable(format!("invalid Redis URL `{}`: {e}", cfg.url))
+        })?;
+        let pool = (0..cfg.pool_size.max(1))
+            .map(|_| Mutex::new(None))
+            .collect();
         Ok(RedisStore {
             client,
             cfg,
@@ -148,7 +153,9 @@ impl RedisStore {
         };
         if slot.is_none() {
             if self.now_ms() < self.down_until_ms.load(Ordering::Relaxed) {
-                return Err(StoreError::Unavailable("Redis was unreachable moments ago".to_owned()));
+                return Err(StoreError::Unavailable(
+                    "Redis was unreachable moments ago".to_owned(),
+                ));
             }
             match self.connect() {
                 Ok(c) => *slot = Some(c),
@@ -174,7 +181,9 @@ impl RedisStore {
     }
 
     fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let c = self.client.get_connection_with_timeout(self.cfg.connect_timeout)?;
+        let c = self
+            .client
+            .get_connection_with_timeout(self.cfg.connect_timeout)?;
         c.set_read_timeout(Some(self.cfg.io_timeout))?;
         c.set_write_timeout(Some(self.cfg.io_timeout))?;
         Ok(c)
@@ -189,7 +198,10 @@ impl RedisStore {
     }
 
     fn alerted_key(&self, key: GroupKey<'_>, day: Day) -> String {
-        format!("{}:alerted:{day}:{}:{}", self.cfg.prefix, key.dim, key.value)
+        format!(
+            "{}:alerted:{day}:{}:{}",
+            self.cfg.prefix, key.dim, key.value
+        )
     }
 
     /// Unix seconds at which a day's total expires.
@@ -230,11 +242,21 @@ impl SpendStore for RedisStore {
         let mut registering = Vec::new();
         for &(key, delta) in items {
             pipe.cmd("INCRBY").arg(self.spend_key(key, day)).arg(delta);
-            pipe.cmd("EXPIREAT").arg(self.spend_key(key, day)).arg(self.expire_at(day)).ignore();
+            pipe.cmd("EXPIREAT")
+                .arg(self.spend_key(key, day))
+                .arg(self.expire_at(day))
+                .ignore();
             if self.needs_registration(key, day) {
                 registering.push(key);
-                pipe.cmd("SET").arg(self.first_key(key)).arg(day.0).arg("NX").ignore();
-                pipe.cmd("EXPIRE").arg(self.first_key(key)).arg(self.retention_secs()).ignore();
+                pipe.cmd("SET")
+                    .arg(self.first_key(key))
+                    .arg(day.0)
+                    .arg("NX")
+                    .ignore();
+                pipe.cmd("EXPIRE")
+                    .arg(self.first_key(key))
+                    .arg(self.retention_secs())
+                    .ignore();
             }
         }
         let res: Result<Vec<i64>, StoreError> = self.with_conn(|c| pipe.query(c));

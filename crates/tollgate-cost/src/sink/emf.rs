@@ -82,7 +82,11 @@ impl Dimension {
             Dimension::Mode => ev.mode.name().to_owned(),
             Dimension::Status => ev.status.name().to_owned(),
             Dimension::Cache => ev.cache.name().to_owned(),
-            Dimension::Route => ev.rules.route.clone().unwrap_or_else(|| "default".to_owned()),
+            Dimension::Route => ev
+                .rules
+                .route
+                .clone()
+                .unwrap_or_else(|| "default".to_owned()),
         }
     }
 }
@@ -165,9 +169,18 @@ impl<W: Write + Send> EmfSink<W> {
         let u = &ev.usage;
         m.insert("InputTokens".to_owned(), u.input_tokens.into());
         m.insert("OutputTokens".to_owned(), u.output_tokens.into());
-        m.insert("CacheReadTokens".to_owned(), u.cache_read_input_tokens.into());
-        m.insert("CacheWriteTokens".to_owned(), u.cache_write_input_tokens.into());
-        m.insert("CostUSD".to_owned(), json!(crate::nanos_to_usd(ev.cost_nanos)));
+        m.insert(
+            "CacheReadTokens".to_owned(),
+            u.cache_read_input_tokens.into(),
+        );
+        m.insert(
+            "CacheWriteTokens".to_owned(),
+            u.cache_write_input_tokens.into(),
+        );
+        m.insert(
+            "CostUSD".to_owned(),
+            json!(crate::nanos_to_usd(ev.cost_nanos)),
+        );
         m.insert("LatencyMs".to_owned(), ev.latency_ms.into());
         m.insert("requestId".to_owned(), Value::String(ev.request_id.clone()));
         Value::Object(m)

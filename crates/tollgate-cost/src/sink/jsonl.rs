@@ -253,7 +253,10 @@ impl Sink for JsonlSink {
             None => (true, false),
             Some(o) => {
                 let pending = o.len + start as u64;
-                (day > o.day, pending > 0 && pending + line_len > self.cfg.max_file_bytes)
+                (
+                    day > o.day,
+                    pending > 0 && pending + line_len > self.cfg.max_file_bytes,
+                )
             }
         };
         if new_day || full {

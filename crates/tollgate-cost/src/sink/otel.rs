@@ -81,7 +81,10 @@ pub fn record_outcome(span: &Span, ev: &CallEvent) {
     span.record("gen_ai.response.model", response_model);
     span.record("gen_ai.usage.input_tokens", u.total_input_tokens());
     span.record("gen_ai.usage.output_tokens", u.output_tokens);
-    span.record("gen_ai.usage.cache_read.input_tokens", u.cache_read_input_tokens);
+    span.record(
+        "gen_ai.usage.cache_read.input_tokens",
+        u.cache_read_input_tokens,
+    );
     span.record(
         "gen_ai.usage.cache_creation.input_tokens",
         u.cache_write_input_tokens,
@@ -125,7 +128,12 @@ pub struct TracingSink;
 
 impl Sink for TracingSink {
     fn write(&self, ev: &CallEvent) -> Result<(), SinkError> {
-        let span = call_span(ev.operation, &ev.model_id, ev.max_output_tokens, &ev.request_id);
+        let span = call_span(
+            ev.operation,
+            &ev.model_id,
+            ev.max_output_tokens,
+            &ev.request_id,
+        );
         if span.is_disabled() {
             return Ok(());
         }

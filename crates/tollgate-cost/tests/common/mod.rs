@@ -156,11 +156,16 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start redis-server (run scripts/ensure-tools): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server (run scripts/ensure-tools): {e}")
+            });
         let server = RedisServer { child, port };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !server.ping() {
-            assert!(Instant::now() < deadline, "redis-server did not answer PING");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         server
@@ -197,7 +202,8 @@ impl TempDir {
     pub fn new(name: &str) -> TempDir {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("tollgate-cost-{}-{name}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tollgate-cost-{}-{name}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)

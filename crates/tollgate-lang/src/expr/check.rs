@@ -169,8 +169,12 @@ impl Checker<'_> {
         if let Some(id) = self.schema.id(&path) {
             return self.schema.get(id).map(|d| (id, d.ty));
         }
-        let help = did_you_mean(&path, self.schema.iter().map(|(_, a)| a.name.as_str()))
-            .or_else(|| Some(format!("declare it under [attributes], e.g. `\"{path}\" = \"string\"`")));
+        let help =
+            did_you_mean(&path, self.schema.iter().map(|(_, a)| a.name.as_str())).or_else(|| {
+                Some(format!(
+                    "declare it under [attributes], e.g. `\"{path}\" = \"string\"`"
+                ))
+            });
         self.err(
             "unknown-attribute",
             n,
@@ -250,7 +254,10 @@ impl Checker<'_> {
                     return self.mismatch(
                         n,
                         format!("the branches of `?:` differ: `{}` and `{}`", a.ty, b.ty),
-                        Some("both branches must have one type (write `1.0`, not `1`, for a float)".into()),
+                        Some(
+                            "both branches must have one type (write `1.0`, not `1`, for a float)"
+                                .into(),
+                        ),
                     );
                 };
                 self.mk(n, TKind::Cond(Box::new(c), Box::new(a), Box::new(b)), ty)
@@ -296,7 +303,10 @@ impl Checker<'_> {
                     };
                     return self.mismatch(
                         node,
-                        format!("list elements differ in type: `{prev_ty}` and `{}`", item.ty),
+                        format!(
+                            "list elements differ in type: `{prev_ty}` and `{}`",
+                            item.ty
+                        ),
                         Some("every element of a list literal must have one type".into()),
                     );
                 }
@@ -339,7 +349,11 @@ impl Checker<'_> {
                         Some(quote_hint(ta.ty, tb.ty)),
                     );
                 }
-                let c = if op == BinOp::Eq { CmpOp::Eq } else { CmpOp::Ne };
+                let c = if op == BinOp::Eq {
+                    CmpOp::Eq
+                } else {
+                    CmpOp::Ne
+                };
                 self.mk(n, TKind::Cmp(c, Box::new(ta), Box::new(tb)), Type::Bool)
             }
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
@@ -375,7 +389,16 @@ impl Checker<'_> {
                 if !elem_compatible(ta.ty, elem) {
                     return self.mismatch(
                         n,
-                        format!("cannot look for {} `{}` in a `{}`", if matches!(ta.ty, Type::Int) { "an" } else { "a" }, ta.ty, tb.ty),
+                        format!(
+                            "cannot look for {} `{}` in a `{}`",
+                            if matches!(ta.ty, Type::Int) {
+                                "an"
+                            } else {
+                                "a"
+                            },
+                            ta.ty,
+                            tb.ty
+                        ),
                         Some(quote_hint(ta.ty, tb.ty.elem().unwrap_or(ta.ty))),
                     );
                 }
@@ -431,7 +454,13 @@ impl Checker<'_> {
         }
     }
 
-    fn call(&mut self, n: &Node, target: Option<&Node>, func: &str, args: &[Node]) -> Option<TExpr> {
+    fn call(
+        &mut self,
+        n: &Node,
+        target: Option<&Node>,
+        func: &str,
+        args: &[Node],
+    ) -> Option<TExpr> {
         match (func, target, args.len()) {
             ("has", None, 1) => {
                 let arg = args.first()?;
@@ -516,7 +545,11 @@ impl Checker<'_> {
                         }
                         Err(e) => {
                             let msg = e.to_string();
-                            let last = msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                            let last = msg
+                                .lines()
+                                .rev()
+                                .find(|l| !l.trim().is_empty())
+                                .unwrap_or("");
                             let last = last.trim().trim_start_matches("error: ");
                             self.err(
                                 "invalid-regex",
@@ -547,16 +580,27 @@ impl Checker<'_> {
                 self.err(
                     "bad-call",
                     n,
-                    format!("`{f}` called with {k} argument{} in this form", if k == 1 { "" } else { "s" }),
+                    format!(
+                        "`{f}` called with {k} argument{} in this form",
+                        if k == 1 { "" } else { "s" }
+                    ),
                     Some(format!("write `{form}`")),
                 );
                 None
             }
             (f, _, _) => {
                 let help = did_you_mean(f, FUNCTIONS).or_else(|| {
-                    Some(format!("the functions are {}", FUNCTIONS.map(|f| format!("`{f}`")).join(", ")))
+                    Some(format!(
+                        "the functions are {}",
+                        FUNCTIONS.map(|f| format!("`{f}`")).join(", ")
+                    ))
                 });
-                self.err("unknown-function", n, format!("unknown function `{f}`"), help);
+                self.err(
+                    "unknown-function",
+                    n,
+                    format!("unknown function `{f}`"),
+                    help,
+                );
                 None
             }
         }

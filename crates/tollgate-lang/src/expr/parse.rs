@@ -253,8 +253,12 @@ fn from_pest(src: &str, e: pest::error::Error<Rule>) -> SyntaxError {
             "not" => "!",
             _ => continue,
         };
-        return SyntaxError::new("syntax", at..at + word.len(), format!("unexpected `{word}`"))
-            .help(format!("use `{op}`"));
+        return SyntaxError::new(
+            "syntax",
+            at..at + word.len(),
+            format!("unexpected `{word}`"),
+        )
+        .help(format!("use `{op}`"));
     }
     if rest.starts_with('"') || rest.starts_with('\'') {
         return SyntaxError::new("syntax", span, "unterminated string")
@@ -285,7 +289,8 @@ fn from_pest(src: &str, e: pest::error::Error<Rule>) -> SyntaxError {
     };
     let mut err = SyntaxError::new("syntax", span, message);
     if rest.is_empty() {
-        err = err.help("the expression ends too early: is an operand or a closing bracket missing?");
+        err =
+            err.help("the expression ends too early: is an operand or a closing bracket missing?");
     } else {
         err = err.help("see the expression grammar in the language reference");
     }
@@ -457,7 +462,9 @@ impl Builder {
                         range(&post),
                         "indexing with `[...]` is not supported",
                     )
-                    .help("test membership with `in`, or declare the element as its own attribute"));
+                    .help(
+                        "test membership with `in`, or declare the element as its own attribute",
+                    ));
                 }
                 _ => {
                     // The pair may end with the white space pest skipped
@@ -465,7 +472,10 @@ impl Builder {
                     let trailing = post.as_str().len() - post.as_str().trim_end().len();
                     let end = post.as_span().end() - trailing;
                     let mut parts = post.into_inner();
-                    let name = parts.next().map(|i| i.as_str().to_string()).unwrap_or_default();
+                    let name = parts
+                        .next()
+                        .map(|i| i.as_str().to_string())
+                        .unwrap_or_default();
                     let s = n.span.start..end;
                     n = match parts.next() {
                         None => node(Ast::Select(Box::new(n), name), s),
@@ -496,26 +506,30 @@ impl Builder {
         match p.as_rule() {
             Rule::kw_true => Ok(node(Ast::Bool(true), span)),
             Rule::kw_false => Ok(node(Ast::Bool(false), span)),
-            Rule::kw_null => Err(SyntaxError::new(
-                "unsupported",
+            Rule::kw_null => Err(
+                SyntaxError::new("unsupported", span, "`null` is not supported")
+                    .help("test whether an attribute is present with `has(name)`"),
+            ),
+            Rule::int => Ok(node(
+                Ast::Int(int_literal(p.as_str(), false, span.clone())?),
                 span,
-                "`null` is not supported",
-            )
-            .help("test whether an attribute is present with `has(name)`")),
-            Rule::int => Ok(node(Ast::Int(int_literal(p.as_str(), false, span.clone())?), span)),
-            Rule::float => Ok(node(Ast::Float(float_literal(p.as_str(), span.clone())?), span)),
-            Rule::uint => Err(SyntaxError::new(
-                "unsupported",
+            )),
+            Rule::float => Ok(node(
+                Ast::Float(float_literal(p.as_str(), span.clone())?),
                 span,
-                "unsigned integers are not supported",
-            )
-            .help("drop the `u` suffix: integers are signed 64-bit")),
-            Rule::bytes => Err(SyntaxError::new(
-                "unsupported",
-                span,
-                "bytes literals are not supported",
-            )
-            .help("use a string literal")),
+            )),
+            Rule::uint => {
+                Err(
+                    SyntaxError::new("unsupported", span, "unsigned integers are not supported")
+                        .help("drop the `u` suffix: integers are signed 64-bit"),
+                )
+            }
+            Rule::bytes => {
+                Err(
+                    SyntaxError::new("unsupported", span, "bytes literals are not supported")
+                        .help("use a string literal"),
+                )
+            }
             Rule::string => Ok(node(Ast::Str(decode_string(p.as_str(), span.start)?), span)),
             Rule::list => {
                 let items = p
@@ -524,12 +538,12 @@ impl Builder {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(node(Ast::List(items), span))
             }
-            Rule::map => Err(SyntaxError::new(
-                "unsupported",
-                span,
-                "map literals are not supported",
-            )
-            .help("declare each value as its own attribute")),
+            Rule::map => {
+                Err(
+                    SyntaxError::new("unsupported", span, "map literals are not supported")
+                        .help("declare each value as its own attribute"),
+                )
+            }
             Rule::paren => {
                 let inner = p
                     .into_inner()
@@ -543,7 +557,10 @@ impl Builder {
             }
             Rule::call => {
                 let mut it = p.into_inner();
-                let func = it.next().map(|i| i.as_str().to_string()).unwrap_or_default();
+                let func = it
+                    .next()
+                    .map(|i| i.as_str().to_string())
+                    .unwrap_or_default();
                 let args = match it.next() {
                     Some(a) => self.args(a, depth)?,
                     None => vec![],
