@@ -170,6 +170,56 @@ pub(crate) struct Plan {
     pub estimate: Estimate,
 }
 
+/// What to do after a failed attempt.
+pub(crate) enum AfterFailure {
+    /// Stop: the error to return, and whether the last failure was a throttle.
+    GiveUp { error: GateError, throttled: bool },
+    /// Try again on `plan.models[model]`.
+    Retry { model: usize },
+}
+
+impl Gate {
+    /// The retry rule shared by `converse` and `converse_stream`: record the
+    /// attempt against the feature's retry budget, then retry a retryable
+    /// failure while attempts and budget remain, moving to the next fallback
+    /// model on throttling.
+    pub(crate) fn after_failure(
+        &self,
+        plan: &Plan,
+        feature: &str,
+        failure: Failure,
+        attempt: u32,
+        model: usize,
+    ) -> AfterFailure {
+        self.retry_budget.record(feature, 0, attempt > 1);
+        let class = match &failure {
+            Failure::Service { code, .. } => classify(code),
+            _ => Class::Fatal,
+        };
+        let budget_ok = plan
+            .retry_budget_pct
+            .is_none_or(|pct| self.retry_budget.allows(feature, pct));
+        if class == Class::Fatal || attempt >= plan.max_attempts || !budget_ok {
+            let throttled = failure.code() == "ThrottlingException";
+            let error = if class != Class::Fatal && attempt < plan.max_attempts && !budget_ok {
+                GateError::RetryBudget {
+                    feature: feature.to_string(),
+                    code: failure.code().to_string(),
+                }
+            } else {
+                failure.into_error(attempt)
+            };
+            return AfterFailure::GiveUp { error, throttled };
+        }
+        let next = if class == Class::RetryFallback && model + 1 < plan.models.len() {
+            model + 1
+        } else {
+            model
+        };
+        AfterFailure::Retry { model: next }
+    }
+}
+
 pub(crate) fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -506,43 +556,26 @@ impl Gate {
                 error: Some(failure.code().to_string()),
                 usage: Usage::default(),
             });
-            self.retry_budget.record(&feature, 0, n > 1);
-            let class = match &failure {
-                Failure::Service { code, .. } => classify(code),
-                _ => Class::Fatal,
-            };
-            let budget_ok = plan
-                .retry_budget_pct
-                .is_none_or(|pct| self.retry_budget.allows(&feature, pct));
-            if class == Class::Fatal || n >= plan.max_attempts || !budget_ok {
-                let throttled = failure.code() == "ThrottlingException";
-                if let Some(f) = fill.take() {
-                    f.complete(if throttled {
-                        Outcome::Throttled
-                    } else {
-                        Outcome::Failed
-                    });
-                }
-                let err = if class != Class::Fatal && n < plan.max_attempts && !budget_ok {
-                    GateError::RetryBudget {
-                        feature: feature.clone(),
-                        code: failure.code().to_string(),
+            match self.after_failure(&plan, &feature, failure, n, cur) {
+                AfterFailure::Retry { model } => cur = model,
+                AfterFailure::GiveUp { error, throttled } => {
+                    if let Some(f) = fill.take() {
+                        f.complete(if throttled {
+                            Outcome::Throttled
+                        } else {
+                            Outcome::Failed
+                        });
                     }
-                } else {
-                    failure.into_error(n)
-                };
-                let event = self
-                    .event(policy, &d, &ctx, req, tags, started)
-                    .served_model(m)
-                    .status(Status::Error)
-                    .error_type(err.error_type())
-                    .attempts(n)
-                    .build();
-                self.emit(&event);
-                return Err(err);
-            }
-            if class == Class::RetryFallback && cur + 1 < plan.models.len() {
-                cur += 1;
+                    let event = self
+                        .event(policy, &d, &ctx, req, tags, started)
+                        .served_model(m)
+                        .status(Status::Error)
+                        .error_type(error.error_type())
+                        .attempts(n)
+                        .build();
+                    self.emit(&event);
+                    return Err(error);
+                }
             }
             tokio::time::sleep(self.backoff.delay(n)).await;
         };

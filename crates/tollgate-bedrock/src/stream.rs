@@ -20,10 +20,9 @@
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
-use crate::gate::{cache_usage, fingerprint, ms, usage_of, Gate};
+use crate::gate::{cache_usage, fingerprint, ms, usage_of, AfterFailure, Gate};
 use crate::repetition::RepetitionDetector;
 use crate::request::ChatRequest;
-use crate::retry::{classify, Class};
 use crate::sdk::Failure;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{ContentBlockDelta, ConverseStreamOutput};
@@ -177,41 +176,25 @@ impl Gate {
                 Ok(out) => break out.stream,
                 Err(e) => Failure::of(e),
             };
-            self.retry_budget.record(&feature, 0, n > 1);
-            let class = match &failure {
-                Failure::Service { code, .. } => classify(code),
-                _ => Class::Fatal,
-            };
-            let budget_ok = plan
-                .retry_budget_pct
-                .is_none_or(|pct| self.retry_budget.allows(&feature, pct));
-            if class == Class::Fatal || n >= plan.max_attempts || !budget_ok {
-                let err = if class != Class::Fatal && n < plan.max_attempts && !budget_ok {
-                    GateError::RetryBudget {
-                        feature: feature.clone(),
-                        code: failure.code().to_string(),
-                    }
-                } else {
-                    failure.into_error(n)
-                };
-                let mut ctx = Context::new(schema);
-                attrs::fill(&mut ctx, schema, &req, &tags, &plan.estimate);
-                let event = CallEvent::builder(policy, &d, &ctx)
-                    .options(&self.event_options)
-                    .tags(tags.clone())
-                    .fingerprint(fingerprint(&req))
-                    .mode(Mode::Stream)
-                    .served_model(m)
-                    .status(Status::Error)
-                    .error_type(err.error_type())
-                    .attempts(n)
-                    .latency_ms(ms(started))
-                    .build();
-                self.emit(&event);
-                return Err(err);
-            }
-            if class == Class::RetryFallback && cur + 1 < plan.models.len() {
-                cur += 1;
+            match self.after_failure(&plan, &feature, failure, n, cur) {
+                AfterFailure::Retry { model } => cur = model,
+                AfterFailure::GiveUp { error, .. } => {
+                    let mut ctx = Context::new(schema);
+                    attrs::fill(&mut ctx, schema, &req, &tags, &plan.estimate);
+                    let event = CallEvent::builder(policy, &d, &ctx)
+                        .options(&self.event_options)
+                        .tags(tags.clone())
+                        .fingerprint(fingerprint(&req))
+                        .mode(Mode::Stream)
+                        .served_model(m)
+                        .status(Status::Error)
+                        .error_type(error.error_type())
+                        .attempts(n)
+                        .latency_ms(ms(started))
+                        .build();
+                    self.emit(&event);
+                    return Err(error);
+                }
             }
             tokio::time::sleep(self.backoff.delay(n)).await;
         };
