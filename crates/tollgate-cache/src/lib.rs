@@ -31,6 +31,7 @@
 //! caller; errors are counted ([`CacheStats`], `RedisStats`).
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod cacheable;

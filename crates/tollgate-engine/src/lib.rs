@@ -7,6 +7,9 @@
 //! semantics directly and is the oracle the compiled engine is tested
 //! against.
 
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod context;
 pub mod decision;
 pub mod eval;

@@ -4,6 +4,9 @@
 //! expressions parsed by a pest grammar (a CEL subset) and type-checked
 //! against the attribute [`Schema`], lints, and located diagnostics.
 
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod diag;
 pub mod expr;
 pub mod schema;
