@@ -202,10 +202,7 @@ fn too_deep(at: usize, max: usize) -> SyntaxError {
 
 fn rule_name(r: &Rule) -> Option<&'static str> {
     Some(match r {
-        Rule::expr | Rule::cond_or | Rule::cond_and | Rule::relation | Rule::addition => {
-            "expression"
-        }
-        Rule::multiplication | Rule::unary | Rule::member | Rule::primary => "expression",
+        Rule::expr | Rule::binary | Rule::unary | Rule::member | Rule::primary => "expression",
         Rule::ident => "name",
         Rule::rel_op | Rule::kw_in => "comparison",
         Rule::add_op | Rule::mul_op | Rule::or_op | Rule::and_op => "operator",
@@ -339,11 +336,7 @@ impl Builder {
                     }
                 }
             }
-            Rule::cond_or
-            | Rule::cond_and
-            | Rule::relation
-            | Rule::addition
-            | Rule::multiplication => self.left_assoc(p, depth),
+            Rule::binary => self.binary(p, depth),
             Rule::unary => self.unary(p, depth),
             Rule::member => self.member(p, depth),
             Rule::primary => {
@@ -373,39 +366,23 @@ impl Builder {
         self.expr(p, depth)
     }
 
-    fn left_assoc(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Node, SyntaxError> {
+    /// Groups a flat `operand (op operand)*` sequence by precedence
+    /// climbing: every operator is left-associative, tighter levels bind
+    /// first (`||` < `&&` < relations < `+ -` < `* / %`), as in CEL.
+    fn binary(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Node, SyntaxError> {
         let span = range(&p);
         let mut it = p.into_inner();
-        let mut lhs = self.next(&mut it, &span, depth)?;
+        let first = self.next(&mut it, &span, depth)?;
+        let mut rest = Vec::new();
         while let Some(op) = it.next() {
-            let op = match op.as_str() {
-                "||" => BinOp::Or,
-                "&&" => BinOp::And,
-                "==" => BinOp::Eq,
-                "!=" => BinOp::Ne,
-                "<" => BinOp::Lt,
-                "<=" => BinOp::Le,
-                ">" => BinOp::Gt,
-                ">=" => BinOp::Ge,
-                "in" => BinOp::In,
-                "+" => BinOp::Add,
-                "-" => BinOp::Sub,
-                "*" => BinOp::Mul,
-                "/" => BinOp::Div,
-                "%" => BinOp::Rem,
-                other => {
-                    return Err(SyntaxError::new(
-                        "syntax",
-                        range(&op),
-                        format!("unknown operator `{other}`"),
-                    ))
-                }
-            };
-            let rhs = self.next(&mut it, &span, depth)?;
-            let s = lhs.span.start..rhs.span.end;
-            lhs = node(Ast::Binary(op, Box::new(lhs), Box::new(rhs)), s);
+            let op = binop(&op)?;
+            rest.push((op, self.next(&mut it, &span, depth)?));
         }
-        Ok(lhs)
+        if rest.is_empty() {
+            return Ok(first);
+        }
+        let mut rest = rest.into_iter().peekable();
+        Ok(climb(first, &mut rest, 0))
     }
 
     fn unary(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Node, SyntaxError> {
@@ -578,6 +555,72 @@ impl Builder {
             _ => Err(SyntaxError::new("syntax", span, "unexpected token")),
         }
     }
+}
+
+fn binop(op: &Pair<'_, Rule>) -> Result<BinOp, SyntaxError> {
+    Ok(match op.as_str() {
+        "||" => BinOp::Or,
+        "&&" => BinOp::And,
+        "==" => BinOp::Eq,
+        "!=" => BinOp::Ne,
+        "<" => BinOp::Lt,
+        "<=" => BinOp::Le,
+        ">" => BinOp::Gt,
+        ">=" => BinOp::Ge,
+        "in" => BinOp::In,
+        "+" => BinOp::Add,
+        "-" => BinOp::Sub,
+        "*" => BinOp::Mul,
+        "/" => BinOp::Div,
+        "%" => BinOp::Rem,
+        other => {
+            return Err(SyntaxError::new(
+                "syntax",
+                range(op),
+                format!("unknown operator `{other}`"),
+            ))
+        }
+    })
+}
+
+/// Binding strength: higher binds tighter.
+fn precedence(op: BinOp) -> u8 {
+    match op {
+        BinOp::Or => 1,
+        BinOp::And => 2,
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::In => 3,
+        BinOp::Add | BinOp::Sub => 4,
+        BinOp::Mul | BinOp::Div | BinOp::Rem => 5,
+    }
+}
+
+/// Precedence climbing over `(operator, operand)` pairs following `lhs`:
+/// consumes every operator binding at least as tightly as `min`. Recursion
+/// depth is bounded by the number of precedence levels (5), not by the
+/// length of the chain.
+fn climb(
+    mut lhs: Node,
+    rest: &mut std::iter::Peekable<std::vec::IntoIter<(BinOp, Node)>>,
+    min: u8,
+) -> Node {
+    while let Some((op, _)) = rest.peek() {
+        let prec = precedence(*op);
+        if prec < min {
+            break;
+        }
+        let Some((op, mut rhs)) = rest.next() else {
+            break;
+        };
+        while let Some((next, _)) = rest.peek() {
+            if precedence(*next) <= prec {
+                break;
+            }
+            rhs = climb(rhs, rest, prec + 1);
+        }
+        let s = lhs.span.start..rhs.span.end;
+        lhs = node(Ast::Binary(op, Box::new(lhs), Box::new(rhs)), s);
+    }
+    lhs
 }
 
 /// The int or float literal a unary operand consists of, if it is nothing else.
