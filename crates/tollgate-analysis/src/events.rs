@@ -140,6 +140,9 @@ mod tests {
             located_reason("EOF while parsing an object at line 1 column 57"),
             "EOF while parsing an object (column 57)"
         );
-        assert_eq!(located_reason("missing field `model`"), "missing field `model`");
+        assert_eq!(
+            located_reason("missing field `model`"),
+            "missing field `model`"
+        );
     }
 }

@@ -283,7 +283,9 @@ impl SpendReport {
         for row in self.rows() {
             let mut line = row.day.to_string();
             for (c, w) in row.cells.iter().zip(&widths) {
-                let spend = c.spend.map_or("-".to_owned(), |n| format!("{:.4}", nanos_to_usd(n)));
+                let spend = c
+                    .spend
+                    .map_or("-".to_owned(), |n| format!("{:.4}", nanos_to_usd(n)));
                 let mark = if c.spike { " *" } else { "" };
                 let change = format!("{}{mark}", pct(c.change_pct));
                 let _ = write!(line, "  {spend:>w$}  {change:<8}");
@@ -296,9 +298,10 @@ impl SpendReport {
             .fold(0u64, |acc, c| acc.saturating_add(c.nanos));
         let _ = writeln!(
             out,
-            "{} events, {} days, {} {}{}, ${:.4} in all",
+            "{} events, {} day{}, {} {}{}, ${:.4} in all",
             self.events,
             self.days.len(),
+            if self.days.len() == 1 { "" } else { "s" },
             self.groups.len(),
             self.spike.group_by,
             if self.groups.len() == 1 { "" } else { "s" },
@@ -329,7 +332,11 @@ impl SpendReport {
                 "skipped: {} line{} that {} not call events (listed on stderr)",
                 self.skipped.len(),
                 if self.skipped.len() == 1 { "" } else { "s" },
-                if self.skipped.len() == 1 { "was" } else { "were" }
+                if self.skipped.len() == 1 {
+                    "was"
+                } else {
+                    "were"
+                }
             );
         }
         out

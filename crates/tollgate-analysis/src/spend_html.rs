@@ -257,10 +257,12 @@ td.spike {{ background: #fde2e2; font-weight: bold; }}
         .fold(0u64, |acc, c| acc.saturating_add(c.nanos));
     let _ = writeln!(
         out,
-        "<p>{} events, {} UTC days, {} groups, ${} in all; change = spend vs the trailing {}-day mean.</p>",
+        "<p>{} events, {} UTC day{}, {} group{}, ${} in all; change = spend vs the trailing {}-day mean.</p>",
         r.events,
         r.days.len(),
+        if r.days.len() == 1 { "" } else { "s" },
         r.groups.len(),
+        if r.groups.len() == 1 { "" } else { "s" },
         exact_usd(total),
         r.spike.trailing_days
     );
@@ -318,6 +320,9 @@ mod tests {
         assert_eq!(axis(10_000_000_000), (10.0, 2.0));
         assert_eq!(axis(0), (1.0, 0.2));
         let (top, step) = axis(40_000_000);
-        assert!((top - 0.04).abs() < 1e-12 && (step - 0.01).abs() < 1e-12, "{top} {step}");
+        assert!(
+            (top - 0.04).abs() < 1e-12 && (step - 0.01).abs() < 1e-12,
+            "{top} {step}"
+        );
     }
 }

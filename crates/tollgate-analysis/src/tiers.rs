@@ -322,12 +322,17 @@ impl TiersReport {
         let _ = writeln!(
             out,
             "{:<mw$}  {:<uw$}  {:>8}  {:>6}  {:>10}  {:>8}  {:>8}  {:>12}",
-            "model", "use case", "requests", "scored", "mean score", "p50 ms", "p95 ms", "USD per 1k"
+            "model",
+            "use case",
+            "requests",
+            "scored",
+            "mean score",
+            "p50 ms",
+            "p95 ms",
+            "USD per 1k"
         );
         for r in &self.rows {
-            let score = r
-                .mean_score
-                .map_or("-".to_owned(), |s| format!("{s:.3}"));
+            let score = r.mean_score.map_or("-".to_owned(), |s| format!("{s:.3}"));
             let _ = writeln!(
                 out,
                 "{:<mw$}  {:<uw$}  {:>8}  {:>6}  {:>10}  {:>8}  {:>8}  {:>12.4}",

@@ -129,7 +129,11 @@ fn new_feature_does_not_alert_without_a_full_window() {
         ..fixture_config()
     };
     let r = report(cfg);
-    assert!(!r.alerts.iter().any(|a| a.group == "search"), "{:?}", r.alerts);
+    assert!(
+        !r.alerts.iter().any(|a| a.group == "search"),
+        "{:?}",
+        r.alerts
+    );
     assert_eq!(r.versus(Some("search"), day(4)), None);
     let v = r.versus(Some("search"), day(6)).unwrap();
     assert_eq!((v.nanos, v.trailing_sum), (186_000_000, None));
@@ -246,8 +250,7 @@ fn html_has_one_bar_per_day_and_feature_with_exact_totals() {
             )
         })
         .collect();
-    let want: Vec<(String, String, String, String)> = r
-        .to_json()["daily"]
+    let want: Vec<(String, String, String, String)> = r.to_json()["daily"]
         .as_array()
         .unwrap()
         .iter()

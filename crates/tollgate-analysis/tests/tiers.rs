@@ -49,7 +49,12 @@ fn json_has_scores_nearest_rank_latencies_and_cost_per_1k() {
     let per_1k: Vec<u64> = t.rows.iter().map(|r| r.cost_per_1k_nanos).collect();
     assert_eq!(
         per_1k,
-        vec![3_000_000_000, 14_666_666_667, 44_400_000_000, 26_215_000_000]
+        vec![
+            3_000_000_000,
+            14_666_666_667,
+            44_400_000_000,
+            26_215_000_000
+        ]
     );
 }
 
@@ -92,9 +97,14 @@ skipped: 5 lines (listed on stderr)
 #[test]
 fn without_evals_no_row_is_scored() {
     let t = tiers::read(&[fixture("spend.jsonl")], None).unwrap();
-    assert!(t.rows.iter().all(|r| r.scored == 0 && r.mean_score.is_none()));
+    assert!(t
+        .rows
+        .iter()
+        .all(|r| r.scored == 0 && r.mean_score.is_none()));
     assert_eq!(t.eval_records, None);
-    assert!(t.to_text().contains("no eval records (--evals FILE adds mean scores)\n"));
+    assert!(t
+        .to_text()
+        .contains("no eval records (--evals FILE adds mean scores)\n"));
 }
 
 #[test]

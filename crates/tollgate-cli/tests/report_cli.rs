@@ -160,6 +160,14 @@ fn unreadable_or_eventless_input_is_an_error() {
     let out = tollgate(&["tiers", "evals.jsonl"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.starts_with("warning: evals.jsonl:1: skipped: not a call event: missing field `version`"), "{err}");
-    assert!(err.ends_with("warning: 14 lines skipped\nerror: no call events in the files\n"), "{err}");
+    assert!(
+        err.starts_with(
+            "warning: evals.jsonl:1: skipped: not a call event: missing field `version`"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("warning: 14 lines skipped\nerror: no call events in the files\n"),
+        "{err}"
+    );
 }

@@ -40,10 +40,7 @@ impl Scratch {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let p = std::env::temp_dir().join(format!(
-            "tollgate-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
+        let p = std::env::temp_dir().join(format!("tollgate-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         Scratch(p)
     }
@@ -159,7 +156,11 @@ fn dumped_dom_has_one_labelled_bar_per_day_and_feature() {
         .find_iter(&dom)
         .map(|m| {
             let t = m.as_str();
-            (attr(t, "data-day"), attr(t, "data-group"), attr(t, "data-cost-usd"))
+            (
+                attr(t, "data-day"),
+                attr(t, "data-group"),
+                attr(t, "data-cost-usd"),
+            )
         })
         .collect();
     assert_eq!(bars, expected_bars());
@@ -177,7 +178,10 @@ fn dumped_dom_has_one_labelled_bar_per_day_and_feature() {
     );
     // Axis labels and the legend are in the page too.
     for day in 1..=6 {
-        assert!(dom.contains(&format!(">2026-11-0{day}</text>")), "x label {day}");
+        assert!(
+            dom.contains(&format!(">2026-11-0{day}</text>")),
+            "x label {day}"
+        );
     }
     assert!(dom.contains(r#"<ul class="legend">"#));
 }
