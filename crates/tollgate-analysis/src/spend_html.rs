@@ -101,7 +101,7 @@ fn svg(r: &SpendReport, out: &mut String) {
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let slot = plot_w / days.len().max(1) as f64;
-    let bar_w = (slot * 0.7).max(1.0);
+    let bar_w = (slot * 0.7).clamp(1.0, 80.0);
     let y_of = |usd: f64| TOP + plot_h - usd / top_usd * plot_h;
     let _ = writeln!(
         out,

@@ -293,3 +293,23 @@ fn html_escapes_recorded_names() {
     assert!(html.contains(r#"data-group="&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;""#));
     assert!(!html.contains("<b>\"x\""));
 }
+
+#[test]
+fn a_span_wider_than_the_cap_lists_only_days_with_events() {
+    let first = std::fs::read_to_string(fixture("spend.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let old = first.replace("2026-11-01T09:12:03.120Z", "1999-01-01T00:00:00.000Z");
+    let text = format!("{old}\n{first}\n");
+    let mut b = spend::SpendBuilder::new(fixture_config());
+    let skipped =
+        tollgate_analysis::events::for_each_in_bytes("two.jsonl", text.as_bytes(), |ev| b.add(&ev))
+            .unwrap();
+    let r = b.finish(skipped);
+    assert_eq!(r.days, vec![Day::from_ymd(1999, 1, 1).unwrap(), day(1)]);
+    assert!(r.alerts.is_empty());
+    assert_eq!(r.rows().len(), 2);
+}
