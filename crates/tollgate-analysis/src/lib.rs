@@ -11,6 +11,10 @@
 //! | [`prefix`] | Bedrock's prompt cache stepped one request at a time |
 //! | [`report`] | the result as text and JSON |
 //! | [`capacity`] | provisioned throughput at the traffic floor vs on demand |
+//! | [`events`] | call-event files streamed for the reports, bad lines skipped and located |
+//! | [`spend`] | the daily spend report per feature, with the spend spike alerts |
+//! | [`spend_html`] | that report as a self-contained HTML page with an SVG chart |
+//! | [`tiers`] | cost, eval score and latency per model tier and use case |
 //!
 //! # Should I use this crate?
 //!
@@ -38,10 +42,14 @@
 #![warn(missing_docs)]
 
 pub mod capacity;
+pub mod events;
 pub mod input;
 pub mod prefix;
 pub mod replay;
 pub mod report;
+pub mod spend;
+pub mod spend_html;
+pub mod tiers;
 pub mod trace;
 
 pub use replay::{replay, replay_emitting, ReplayError, ReplayOptions};

@@ -1,4 +1,5 @@
-//! The `tollgate` command: check, test, explain and decide with rule files.
+//! The `tollgate` command: check, test, explain and decide with rule files;
+//! replay, report and tiers over recorded traffic.
 //!
 //! This file only parses arguments and prints; the work happens in the
 //! library crates.
@@ -16,6 +17,7 @@ use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 
 mod engine;
 mod replay_cmd;
+mod report_cmd;
 mod tools;
 
 #[derive(Parser)]
@@ -136,6 +138,33 @@ enum Cmd {
         #[arg(long, value_name = "IN,OUT", default_value = "1000,250")]
         servegen_tokens: String,
     },
+    /// Daily cost per feature from call events, with the spend spike alerts.
+    Report {
+        /// Call event files (JSON Lines).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Policy whose [alerts.spend_spike] sets group_by, factor, window and floor.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Also write a self-contained HTML page with a chart here.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Eval score, latency and cost per model tier and use case, from call events.
+    Tiers {
+        /// Call event files (JSON Lines).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Eval records, JSON Lines: {"request_id": "...", "score": 0.0..1.0}.
+        #[arg(long, value_name = "FILE")]
+        evals: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -239,6 +268,20 @@ fn main() -> ExitCode {
             json,
             servegen_tokens,
         }),
+        Cmd::Report {
+            files,
+            rules,
+            html,
+            json,
+        } => report_cmd::report(report_cmd::ReportArgs {
+            files,
+            rules,
+            html,
+            json,
+        }),
+        Cmd::Tiers { files, evals, json } => {
+            report_cmd::tiers(report_cmd::TiersArgs { files, evals, json })
+        }
     };
     match r {
         Ok(true) => ExitCode::SUCCESS,
