@@ -129,6 +129,10 @@ enum Cmd {
         /// Write the projected call events (JSON Lines) here.
         #[arg(long, value_name = "FILE")]
         emit_events: Option<PathBuf>,
+        /// Refuse `--emit-events` when the traffic expands to more events than this
+        /// (ServeGen windows expand to one event per request).
+        #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+        emit_limit: u64,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -226,6 +230,7 @@ fn main() -> ExitCode {
             baseline_model,
             diff,
             emit_events,
+            emit_limit,
             json,
             servegen_tokens,
         } => replay_cmd::run(replay_cmd::Args {
@@ -236,6 +241,7 @@ fn main() -> ExitCode {
             baseline_model,
             diff,
             emit_events,
+            emit_limit,
             json,
             servegen_tokens,
         }),
