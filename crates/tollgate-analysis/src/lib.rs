@@ -11,6 +11,9 @@
 //! | [`prefix`] | Bedrock's prompt cache stepped one request at a time |
 //! | [`report`] | the result as text and JSON |
 //! | [`capacity`] | provisioned throughput at the traffic floor vs on demand |
+//! | [`classify`] | a cheap prompt classifier: attributes from the prompt text |
+//! | [`evals`] | readers for the RouteLLM per-prompt quality data |
+//! | [`route_eval`] | a policy's routing scored on that data vs all-strong |
 //!
 //! # Should I use this crate?
 //!
@@ -38,10 +41,13 @@
 #![warn(missing_docs)]
 
 pub mod capacity;
+pub mod classify;
+pub mod evals;
 pub mod input;
 pub mod prefix;
 pub mod replay;
 pub mod report;
+pub mod route_eval;
 pub mod trace;
 
 pub use replay::{replay, replay_emitting, ReplayError, ReplayOptions};

@@ -16,6 +16,7 @@ use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 
 mod engine;
 mod replay_cmd;
+mod route_eval_cmd;
 mod tools;
 
 #[derive(Parser)]
@@ -140,6 +141,27 @@ enum Cmd {
         #[arg(long, value_name = "IN,OUT", default_value = "1000,250")]
         servegen_tokens: String,
     },
+    /// Score a policy's routing on per-prompt quality data (RouteLLM evals) vs all-strong.
+    RouteEval {
+        /// Policy file or directory.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Eval files or directories (e.g. data/routellm-evals).
+        #[arg(required = true)]
+        evals: Vec<PathBuf>,
+        /// Prompts scored: report (odd xxh3 of the prompt id), tune (even) or all.
+        #[arg(long, default_value = "report", value_parser = ["report", "tune", "all"])]
+        split: String,
+        /// Model alias standing for the data's strong model.
+        #[arg(long, value_name = "ALIAS", default_value = "strong")]
+        strong: String,
+        /// Model alias standing for the data's weak model.
+        #[arg(long, value_name = "ALIAS", default_value = "weak")]
+        weak: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -244,6 +266,21 @@ fn main() -> ExitCode {
             emit_limit,
             json,
             servegen_tokens,
+        }),
+        Cmd::RouteEval {
+            rules,
+            evals,
+            split,
+            strong,
+            weak,
+            json,
+        } => route_eval_cmd::run(route_eval_cmd::Args {
+            rules,
+            evals,
+            split,
+            strong,
+            weak,
+            json,
         }),
     };
     match r {
