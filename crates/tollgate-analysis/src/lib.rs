@@ -11,6 +11,7 @@
 //! | [`prefix`] | Bedrock's prompt cache stepped one request at a time |
 //! | [`report`] | the result as text and JSON |
 //! | [`capacity`] | provisioned throughput at the traffic floor vs on demand |
+//! | [`batch_plan`] | what the calls a selection picks would cost at batch prices |
 //! | [`classify`] | a cheap prompt classifier: attributes from the prompt text |
 //! | [`evals`] | readers for the RouteLLM per-prompt quality data |
 //! | [`route_eval`] | a policy's routing scored on that data vs all-strong |
@@ -40,6 +41,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch_plan;
 pub mod capacity;
 pub mod classify;
 pub mod evals;

@@ -15,6 +15,7 @@ use tollgate_lang::policy::Section;
 use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 
 mod engine;
+mod plan_cmd;
 mod replay_cmd;
 mod route_eval_cmd;
 mod tools;
@@ -166,6 +167,21 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum PlanCmd {
+    /// The saving from moving the traffic the policy's [[batch]] rules (or --when) select to batch prices.
+    Batch {
+        /// Policy file or directory.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Select by this expression over the recorded attributes instead of the [[batch]] rules.
+        #[arg(long, value_name = "EXPR")]
+        when: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Call-event files (JSON Lines).
+        #[arg(required = true)]
+        events: Vec<PathBuf>,
+    },
     /// Provisioned throughput at the traffic floor (held >= 16 h a day) vs on demand.
     Provisioned {
         /// Policy whose model prices the on-demand traffic.
@@ -222,6 +238,15 @@ fn main() -> ExitCode {
             json,
             count,
         } => tools::bench(&path, requests.as_deref(), json, count),
+        Cmd::Plan {
+            what:
+                PlanCmd::Batch {
+                    rules,
+                    when,
+                    json,
+                    events,
+                },
+        } => plan_cmd::batch(&rules, &events, when.as_deref(), json),
         Cmd::Plan {
             what:
                 PlanCmd::Provisioned {

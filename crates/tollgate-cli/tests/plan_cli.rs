@@ -76,3 +76,42 @@ fn plan_provisioned_json_has_the_exact_figures() {
     assert_eq!(v["month_floor_usd"], 1440.36);
     assert_eq!(v["model"], "big");
 }
+
+fn advise_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tollgate-analysis/tests/fixtures/advise")
+        .join(name)
+}
+
+#[test]
+fn plan_batch_prints_the_hand_computed_saving() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["plan", "batch", "--rules"])
+        .arg(advise_fixture("base.toml"))
+        .args(["--when", "latency == \"tolerant\""])
+        .arg(advise_fixture("calls.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "21 calls over 1 day; moved to batch: those selected by `latency == \"tolerant\"`
+
+feature                 requests      current        batch       saving  saving%
+nightly                        2        $0.02        $0.01        $0.01    50.0%
+total                          2        $0.02        $0.01        $0.01    50.0%
+per day: $0.01 saved
+"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["plan", "batch", "--json", "--rules"])
+        .arg(advise_fixture("base.toml"))
+        .args(["--when", "latency == \"tolerant\""])
+        .arg(advise_fixture("calls.jsonl"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["total"]["current_nanos"], 24_000_000);
+    assert_eq!(v["total"]["batch_nanos"], 12_000_000);
+    assert_eq!(v["by_feature"][0]["feature"], "nightly");
+}
