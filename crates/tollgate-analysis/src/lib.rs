@@ -11,6 +11,7 @@
 //! | [`prefix`] | Bedrock's prompt cache stepped one request at a time |
 //! | [`report`] | the result as text and JSON |
 //! | [`capacity`] | provisioned throughput at the traffic floor vs on demand |
+//! | [`advise`] | ranked recommendations (rules to add) from recorded call events |
 //! | [`batch_plan`] | what the calls a selection picks would cost at batch prices |
 //! | [`classify`] | a cheap prompt classifier: attributes from the prompt text |
 //! | [`evals`] | readers for the RouteLLM per-prompt quality data |
@@ -41,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod advise;
 pub mod batch_plan;
 pub mod capacity;
 pub mod classify;

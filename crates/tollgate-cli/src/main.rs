@@ -163,6 +163,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Ranked recommendations (rules to add, with their daily saving) from recorded call events.
+    Advise {
+        /// Call-event files (JSON Lines).
+        #[arg(required = true)]
+        events: Vec<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -292,6 +301,7 @@ fn main() -> ExitCode {
             json,
             servegen_tokens,
         }),
+        Cmd::Advise { events, json } => plan_cmd::advise(&events, json),
         Cmd::RouteEval {
             rules,
             evals,

@@ -44,3 +44,14 @@ pub fn batch(
     }
     Ok(true)
 }
+
+/// Runs `tollgate advise`.
+pub fn advise(files: &[PathBuf], json: bool) -> Result<bool, String> {
+    let report = tollgate_analysis::advise::advise(&events(files)?);
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(true)
+}
