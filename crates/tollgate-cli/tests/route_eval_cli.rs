@@ -85,3 +85,46 @@ fn route_eval_refuses_a_file_of_another_kind() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .ends_with("policy.toml` is not RouteLLM eval data (expected `mmlu_*.csv`, `gsm8k*.csv`, `judgements.jsonl` or `contaminated_prompts.jsonl`)\n"));
 }
+
+#[test]
+fn routing_rules_reproduce_the_readme_figures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("route-eval")
+        .arg("--rules")
+        .arg(root.join("rules/routing.toml"))
+        .arg("--json")
+        .arg(root.join("data/routellm-evals"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let o = &v["overall"];
+    assert_eq!(o["prompts"], 7730);
+    let r1 = |x: &serde_json::Value| format!("{:.1}", x.as_f64().unwrap());
+    assert_eq!(r1(&o["policy"]["quality_kept_pct"]), "93.9");
+    assert_eq!(r1(&o["policy"]["saved_pct"]), "28.7");
+    assert_eq!(
+        r1(&(o["policy"]["strong_share"].as_f64().unwrap() * 100.0).into()),
+        "40.3"
+    );
+    assert_eq!(r1(&o["all_weak"]["quality_kept_pct"]), "83.5");
+    assert_eq!(r1(&o["all_weak"]["saved_pct"]), "75.1");
+}
+
+#[test]
+fn routing_rules_check_clean_and_pass_their_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for args in [&["check", "--deny-warnings"][..], &["test"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(args)
+            .arg(root.join("rules/routing.toml"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
