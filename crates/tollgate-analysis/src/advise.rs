@@ -373,7 +373,7 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
             .or_default()
             .requests
             .push(crate::trace::TraceRequest {
-                at_ms: u64::try_from(ev.timestamp.unix_ms() - start).unwrap_or(0),
+                at_ms: u64::try_from(ev.timestamp.unix_ms().saturating_sub(start)).unwrap_or(0),
                 count: 1,
                 input_tokens: ev.usage.total_input_tokens(),
                 output_tokens: ev.usage.output_tokens,

@@ -112,3 +112,31 @@ fn a_shared_long_system_prompt_gets_a_prompt_cache_rule() {
         .map_err(|e| e.render())
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
 }
+
+#[test]
+fn a_full_day_of_traffic_gets_a_provisioned_floor_note() {
+    // One call of 10,000 + 1,000 tokens every hour for 24 hours: 183
+    // tokens/min held all day; no rule, no saving without a unit quote.
+    let (events, _) = read_call_events(&fixture("calls.jsonl")).unwrap();
+    let one = events
+        .iter()
+        .find(|e| e.tags.feature.as_deref() == Some("nightly"))
+        .unwrap();
+    let day: Vec<_> = (0..24i64)
+        .map(|h| {
+            let mut e = one.clone();
+            e.timestamp = tollgate_cost::Timestamp::from_unix_ms(1_700_006_400_000 + h * 3_600_000);
+            e.attributes
+                .insert("latency".into(), serde_json::json!("interactive"));
+            e
+        })
+        .collect();
+    let r = advise(&day);
+    assert_eq!(r.advice.len(), 1);
+    assert_eq!(r.advice[0].kind, Kind::Provisioned);
+    assert_eq!(r.advice[0].rule, None);
+    assert_eq!(
+        r.advice[0].finding,
+        "`us.anthropic.claude-3-5-haiku-20241022-v1:0` holds 183 tokens/min at least 16 h every day (1 days): price units for that floor with `tollgate plan provisioned` and your AWS quote"
+    );
+}
