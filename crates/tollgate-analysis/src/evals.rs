@@ -169,8 +169,9 @@ pub fn read_evals(paths: &[PathBuf]) -> Result<EvalSet, EvalError> {
     }
     if set.contaminated > 0 {
         set.notes.push(format!(
-            "{} prompts listed in contaminated_prompts.jsonl left out (as upstream)",
-            set.contaminated
+            "{} prompt{} listed in contaminated_prompts.jsonl left out (as upstream)",
+            set.contaminated,
+            if set.contaminated == 1 { "" } else { "s" }
         ));
     }
     Ok(set)

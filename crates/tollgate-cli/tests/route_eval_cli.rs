@@ -68,7 +68,7 @@ fn route_eval_text_prints_the_table() {
     );
     assert_eq!(
         lines[21],
-        "note: 1 prompts listed in contaminated_prompts.jsonl left out (as upstream)"
+        "note: 1 prompt listed in contaminated_prompts.jsonl left out (as upstream)"
     );
 }
 
