@@ -198,3 +198,29 @@ fn bundled_routellm_files_parse() {
         .count();
     assert_eq!(tune, 7_758);
 }
+
+#[test]
+fn a_classifier_attribute_of_another_type_is_an_error() {
+    let text = std::fs::read_to_string(fixtures().join("policy.toml"))
+        .unwrap()
+        .replace("has_math = \"bool\"", "has_math = \"int\"")
+        .replace("when = 'has_math'", "when = 'has_math > 0'");
+    let l = tollgate_lang::load_str("p.toml", &text, &Default::default())
+        .map_err(|e| e.render())
+        .unwrap();
+    let c = tollgate_engine::compile(l.policy).unwrap();
+    let e = route_eval(&c, &[], &RouteEvalOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the policy declares `has_math` as int; the classifier computes bool"
+    );
+    let opts = RouteEvalOptions {
+        strong: "big".into(),
+        ..RouteEvalOptions::default()
+    };
+    let e = route_eval(&policy(), &[], &opts).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the policy has no model `big` (models: strong, weak)"
+    );
+}
