@@ -419,3 +419,19 @@ pub fn read_events(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
     t.requests.sort_by_key(|r| r.at_ms);
     Ok(t)
 }
+
+/// Call events as recorded (JSON Lines), for the analyses that need more
+/// than replay keeps (tags, mode, attempts, cache outcome). Torn or bad
+/// lines are skipped; the second value counts them.
+pub fn read_call_events(path: &Path) -> Result<(Vec<tollgate_cost::CallEvent>, usize), ReadError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let mut events = Vec::new();
+    let mut skipped = 0usize;
+    for_each_event(bytes.as_slice(), |ev| events.push(ev), |_| skipped += 1)
+        .map_err(|source| ReadError::Io { path: name, source })?;
+    Ok((events, skipped))
+}

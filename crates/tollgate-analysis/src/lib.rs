@@ -15,6 +15,11 @@
 //! | [`spend`] | the daily spend report per feature, with the spend spike alerts |
 //! | [`spend_html`] | that report as a self-contained HTML page with an SVG chart |
 //! | [`tiers`] | cost, eval score and latency per model tier and use case |
+//! | [`advise`] | ranked recommendations (rules to add) from recorded call events |
+//! | [`batch_plan`] | what the calls a selection picks would cost at batch prices |
+//! | [`classify`] | a cheap prompt classifier: attributes from the prompt text |
+//! | [`evals`] | readers for the RouteLLM per-prompt quality data |
+//! | [`route_eval`] | a policy's routing scored on that data vs all-strong |
 //!
 //! # Should I use this crate?
 //!
@@ -41,12 +46,17 @@
 
 #![warn(missing_docs)]
 
+pub mod advise;
+pub mod batch_plan;
 pub mod capacity;
+pub mod classify;
+pub mod evals;
 pub mod events;
 pub mod input;
 pub mod prefix;
 pub mod replay;
 pub mod report;
+pub mod route_eval;
 pub mod spend;
 pub mod spend_html;
 pub mod tiers;

@@ -16,8 +16,10 @@ use tollgate_lang::policy::Section;
 use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 
 mod engine;
+mod plan_cmd;
 mod replay_cmd;
 mod report_cmd;
+mod route_eval_cmd;
 mod tools;
 
 #[derive(Parser)]
@@ -131,6 +133,10 @@ enum Cmd {
         /// Write the projected call events (JSON Lines) here.
         #[arg(long, value_name = "FILE")]
         emit_events: Option<PathBuf>,
+        /// Refuse `--emit-events` when the traffic expands to more events than this
+        /// (ServeGen windows expand to one event per request).
+        #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+        emit_limit: u64,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -153,6 +159,27 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Score a policy's routing on per-prompt quality data (RouteLLM evals) vs all-strong.
+    RouteEval {
+        /// Policy file or directory.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Eval files or directories (e.g. data/routellm-evals).
+        #[arg(required = true)]
+        evals: Vec<PathBuf>,
+        /// Prompts scored: report (odd xxh3 of the prompt id), tune (even) or all.
+        #[arg(long, default_value = "report", value_parser = ["report", "tune", "all"])]
+        split: String,
+        /// Model alias standing for the data's strong model.
+        #[arg(long, value_name = "ALIAS", default_value = "strong")]
+        strong: String,
+        /// Model alias standing for the data's weak model.
+        #[arg(long, value_name = "ALIAS", default_value = "weak")]
+        weak: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Eval score, latency and cost per model tier and use case, from call events.
     Tiers {
         /// Call event files (JSON Lines).
@@ -165,10 +192,34 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Ranked recommendations (rules to add, with their daily saving) from recorded call events.
+    Advise {
+        /// Call-event files (JSON Lines).
+        #[arg(required = true)]
+        events: Vec<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
 enum PlanCmd {
+    /// The saving from moving the traffic the policy's [[batch]] rules (or --when) select to batch prices.
+    Batch {
+        /// Policy file or directory.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Select by this expression over the recorded attributes instead of the [[batch]] rules.
+        #[arg(long, value_name = "EXPR")]
+        when: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Call-event files (JSON Lines).
+        #[arg(required = true)]
+        events: Vec<PathBuf>,
+    },
     /// Provisioned throughput at the traffic floor (held >= 16 h a day) vs on demand.
     Provisioned {
         /// Policy whose model prices the on-demand traffic.
@@ -227,6 +278,15 @@ fn main() -> ExitCode {
         } => tools::bench(&path, requests.as_deref(), json, count),
         Cmd::Plan {
             what:
+                PlanCmd::Batch {
+                    rules,
+                    when,
+                    json,
+                    events,
+                },
+        } => plan_cmd::batch(&rules, &events, when.as_deref(), json),
+        Cmd::Plan {
+            what:
                 PlanCmd::Provisioned {
                     rules,
                     model,
@@ -255,6 +315,7 @@ fn main() -> ExitCode {
             baseline_model,
             diff,
             emit_events,
+            emit_limit,
             json,
             servegen_tokens,
         } => replay_cmd::run(replay_cmd::Args {
@@ -265,6 +326,7 @@ fn main() -> ExitCode {
             baseline_model,
             diff,
             emit_events,
+            emit_limit,
             json,
             servegen_tokens,
         }),
@@ -282,6 +344,22 @@ fn main() -> ExitCode {
         Cmd::Tiers { files, evals, json } => {
             report_cmd::tiers(report_cmd::TiersArgs { files, evals, json })
         }
+        Cmd::Advise { events, json } => plan_cmd::advise(&events, json),
+        Cmd::RouteEval {
+            rules,
+            evals,
+            split,
+            strong,
+            weak,
+            json,
+        } => route_eval_cmd::run(route_eval_cmd::Args {
+            rules,
+            evals,
+            split,
+            strong,
+            weak,
+            json,
+        }),
     };
     match r {
         Ok(true) => ExitCode::SUCCESS,

@@ -17,6 +17,7 @@ pub struct Args {
     pub baseline_model: Option<String>,
     pub diff: Option<PathBuf>,
     pub emit_events: Option<PathBuf>,
+    pub emit_limit: u64,
     pub json: bool,
     pub servegen_tokens: String,
 }
@@ -87,6 +88,13 @@ pub fn run(a: Args) -> Result<bool, String> {
     let policy = compiled(&a.rules)?;
     let report = match &a.emit_events {
         Some(path) => {
+            let n = tollgate_analysis::replay::emitted_event_count(&trace);
+            if n > a.emit_limit {
+                return Err(format!(
+                    "`--emit-events` would write {n} events (one per request; ServeGen windows expand to round(rate x 600) each), more than `--emit-limit {}`: replay fewer files or raise the limit",
+                    a.emit_limit
+                ));
+            }
             let file = std::fs::File::create(path)
                 .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
             let mut w = std::io::BufWriter::new(file);

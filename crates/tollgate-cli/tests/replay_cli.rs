@@ -67,3 +67,72 @@ fn replay_diff_against_itself_is_zero_and_events_are_written() {
         .collect();
     assert_eq!(costs, vec![1_200_000, 2_400_000, 900_000]);
 }
+
+fn run_servegen(extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("replay")
+        .arg("--rules")
+        .arg(fixture("policy.toml"))
+        .args(["--set", "feature=chat", "--baseline-model", "big", "--json"])
+        .args(extra)
+        .arg(fixture("servegen.csv"))
+        .output()
+        .unwrap_or_else(|e| panic!("runs: {e}"))
+}
+
+// The ServeGen fixture: 0.5 req/s in window 0 (300 requests), 0 in window
+// 600, 0.01 req/s in window 1200 (6 requests). Each request: 1,000 prompt
+// tokens and 250 output tokens, capped at 100 by `chat-small` on `small`:
+// 1,000 x 1,000 + 100 x 4,000 = 1,400,000 nanos.
+#[test]
+fn replay_emits_one_event_per_servegen_request_spread_over_its_window() {
+    let events = std::env::temp_dir().join(format!(
+        "tollgate-replay-servegen-{}.jsonl",
+        std::process::id()
+    ));
+    let out = run_servegen(&["--emit-events", events.to_str().unwrap_or_default()]);
+    let text = std::fs::read_to_string(&events).unwrap_or_default();
+    let _ = std::fs::remove_file(&events);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["requests"], 306);
+    assert_eq!(v["projected_nanos"], 306 * 1_400_000);
+    let evs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evs.len(), 306);
+    let total: u64 = evs.iter().map(|e| e["cost_nanos"].as_u64().unwrap()).sum();
+    assert_eq!(total, 306 * 1_400_000);
+    assert_eq!(evs[0]["timestamp"], "1970-01-01T00:00:00.000Z");
+    assert_eq!(evs[1]["timestamp"], "1970-01-01T00:00:02.000Z");
+    assert_eq!(evs[299]["timestamp"], "1970-01-01T00:09:58.000Z");
+    assert_eq!(evs[300]["timestamp"], "1970-01-01T00:20:00.000Z");
+    assert_eq!(evs[305]["timestamp"], "1970-01-01T00:28:20.000Z");
+    assert_eq!(evs[305]["request_id"], "replay-2-5");
+    assert_eq!(evs[305]["tags"]["feature"], "chat");
+}
+
+#[test]
+fn replay_refuses_to_emit_more_events_than_the_limit() {
+    let events = std::env::temp_dir().join(format!(
+        "tollgate-replay-limit-{}.jsonl",
+        std::process::id()
+    ));
+    let out = run_servegen(&[
+        "--emit-events",
+        events.to_str().unwrap_or_default(),
+        "--emit-limit",
+        "305",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!events.exists());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: `--emit-events` would write 306 events (one per request; ServeGen windows expand to round(rate x 600) each), more than `--emit-limit 305`: replay fewer files or raise the limit\n"
+    );
+}

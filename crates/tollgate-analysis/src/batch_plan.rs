@@ -1,0 +1,275 @@
+//! The batch plan: what recorded calls would have cost at batch prices.
+//!
+//! The traffic moved is what the policy's `[[batch]]` rules select (each
+//! call re-decided on its recorded attributes), or what a `--when`
+//! expression over the same attributes selects. A selected call is priced
+//! at its recorded model's batch prices (from the policy's model of that
+//! alias, else the shipped price table by model id) with its recorded
+//! token counts; batch inference has no prompt caching, so cached prompt
+//! tokens count as plain input (as replay prices a batched call). Calls
+//! already in batch mode and calls served from the response cache are not
+//! moved; calls on a model without batch prices are counted and left out.
+
+use crate::report::{group, money, savings_pct, usd};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use tollgate_cost::{price_lenient, CacheOutcome, CallEvent, Mode, Usage};
+use tollgate_engine::{CompiledPolicy, Context, Request};
+use tollgate_lang::expr::{check, parse, CheckLimits, OffsetMap, TExpr};
+use tollgate_lang::pricing::{PriceTable, Prices};
+use tollgate_lang::{Diagnostic, Policy, SourceFile, SourceMap, Span};
+
+/// Which calls move to batch.
+#[derive(Debug, Clone)]
+pub enum Selector {
+    /// The policy's `[[batch]]` rules.
+    Policy,
+    /// An expression over the recorded attributes (type-checked against the
+    /// policy's `[attributes]`).
+    When(String, TExpr),
+}
+
+/// Type-checks a `--when` expression against the policy's attributes; the
+/// error is the rendered diagnostics.
+pub fn compile_when(policy: &Policy, expr: &str) -> Result<Selector, String> {
+    let mut sources = SourceMap::new();
+    let file = sources.add(SourceFile::new("--when", expr));
+    let node = parse(expr).map_err(|e| {
+        Diagnostic::error(e.code, Span::new(file, e.span.clone()), e.message.clone())
+            .with_help_opt(e.help.clone())
+            .render(&sources)
+    })?;
+    let mut diags = Vec::new();
+    let map = OffsetMap::identity(file, expr.len());
+    let t = check(
+        &node,
+        &policy.schema,
+        &map,
+        CheckLimits::default(),
+        &mut diags,
+    );
+    match t {
+        Some(t) if diags.iter().all(|d| !d.is_error()) => Ok(Selector::When(expr.to_owned(), t)),
+        _ => Err(diags.iter().map(|d| d.render(&sources)).collect()),
+    }
+}
+
+/// One feature's line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BatchRow {
+    /// `feature` (the tag, else the attribute), or `(none)`.
+    pub feature: String,
+    /// Calls moved.
+    pub requests: u64,
+    /// What they cost as recorded, nano-dollars.
+    pub current_nanos: u128,
+    /// What they would cost in batch, nano-dollars.
+    pub batch_nanos: u128,
+}
+
+impl BatchRow {
+    /// Current minus batch, nano-dollars (0 if batch costs more).
+    pub fn saving_nanos(&self) -> u128 {
+        self.current_nanos.saturating_sub(self.batch_nanos)
+    }
+}
+
+/// The plan.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BatchPlan {
+    /// What selected the traffic.
+    pub selector: String,
+    /// Calls read.
+    pub calls: u64,
+    /// Distinct UTC days the calls cover.
+    pub days: u64,
+    /// Per feature, by name.
+    pub rows: Vec<BatchRow>,
+    /// All moved calls.
+    pub total: BatchRow,
+    /// Selected but already in batch mode.
+    pub already_batch: u64,
+    /// Selected but served from the response cache.
+    pub cache_hits: u64,
+    /// Selected but on a model without batch prices.
+    pub no_batch_price: u64,
+}
+
+/// The feature a call is counted under: the `feature` tag, else a string
+/// `feature` attribute, else `(none)`.
+pub fn feature_of(ev: &CallEvent) -> String {
+    ev.tags
+        .feature
+        .clone()
+        .or_else(|| {
+            ev.attributes
+                .get("feature")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "(none)".to_owned())
+}
+
+/// The prices of the model a call used: the policy's model of that alias,
+/// else the shipped table by model id.
+pub fn prices_of(policy: Option<&Policy>, ev: &CallEvent) -> Option<Prices> {
+    policy
+        .and_then(|p| p.model_by_alias(&ev.model).and_then(|m| p.model(m)))
+        .map(|m| m.prices.clone())
+        .or_else(|| PriceTable::builtin().lookup(&ev.model_id))
+}
+
+/// Distinct UTC days of the calls (at least 1).
+pub fn days_of(events: &[CallEvent]) -> u64 {
+    let days: BTreeSet<i64> = events
+        .iter()
+        .map(|e| e.timestamp.unix_ms().div_euclid(86_400_000))
+        .collect();
+    (days.len() as u64).max(1)
+}
+
+/// A call's batch price with its recorded tokens (cached prompt tokens as
+/// plain input); `None` without batch prices.
+pub fn batch_cost(prices: &Prices, ev: &CallEvent) -> Option<u64> {
+    prices.batch_input?;
+    prices.batch_output?;
+    let usage = Usage::new(ev.usage.total_input_tokens(), ev.usage.output_tokens);
+    let (c, err) = price_lenient(prices, &usage, Mode::Batch);
+    err.is_none().then_some(c.total_nanos)
+}
+
+/// Plans the move to batch (see the module docs).
+pub fn plan_batch(compiled: &CompiledPolicy, events: &[CallEvent], sel: &Selector) -> BatchPlan {
+    let p = compiled.policy();
+    let mut plan = BatchPlan {
+        selector: match sel {
+            Selector::Policy => "the policy's [[batch]] rules".to_owned(),
+            Selector::When(e, _) => format!("`{e}`"),
+        },
+        calls: events.len() as u64,
+        days: days_of(events),
+        ..BatchPlan::default()
+    };
+    // Attributes of the wrong type for this policy: decided without them.
+    let requests: Vec<Option<Request>> = events
+        .iter()
+        .map(|ev| Request::from_map(&p.schema, &ev.attributes).ok())
+        .collect();
+    let mut ctx = Context::new(&p.schema);
+    for (ev, req) in events.iter().zip(&requests) {
+        ctx.clear();
+        if let Some(req) = req {
+            req.fill(&mut ctx);
+        }
+        let selected = match sel {
+            Selector::Policy => compiled.decide(&ctx).batch.is_some(),
+            Selector::When(_, t) => tollgate_engine::eval::holds(Some(t), &ctx),
+        };
+        if !selected {
+            continue;
+        }
+        if ev.mode == Mode::Batch {
+            plan.already_batch += 1;
+            continue;
+        }
+        if ev.cache == CacheOutcome::Hit {
+            plan.cache_hits += 1;
+            continue;
+        }
+        let Some(b) = prices_of(Some(p), ev).and_then(|pr| batch_cost(&pr, ev)) else {
+            plan.no_batch_price += 1;
+            continue;
+        };
+        let feature = feature_of(ev);
+        let i = match plan.rows.binary_search_by(|r| r.feature.cmp(&feature)) {
+            Ok(i) => i,
+            Err(i) => {
+                plan.rows.insert(
+                    i,
+                    BatchRow {
+                        feature,
+                        ..BatchRow::default()
+                    },
+                );
+                i
+            }
+        };
+        for row in plan.rows.get_mut(i).into_iter().chain([&mut plan.total]) {
+            row.requests += 1;
+            row.current_nanos += u128::from(ev.cost_nanos);
+            row.batch_nanos += u128::from(b);
+        }
+    }
+    plan.total.feature = "total".to_owned();
+    plan
+}
+
+impl BatchPlan {
+    /// The plan as text.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "{} calls over {} day{}; moved to batch: those selected by {}\n\n",
+            group(self.calls),
+            self.days,
+            if self.days == 1 { "" } else { "s" },
+            self.selector
+        );
+        s += &format!(
+            "{:<22} {:>9} {:>12} {:>12} {:>12} {:>8}\n",
+            "feature", "requests", "current", "batch", "saving", "saving%"
+        );
+        for r in self.rows.iter().chain([&self.total]) {
+            s += &format!(
+                "{:<22} {:>9} {:>12} {:>12} {:>12} {:>7.1}%\n",
+                r.feature,
+                group(r.requests),
+                money(r.current_nanos),
+                money(r.batch_nanos),
+                money(r.saving_nanos()),
+                savings_pct(r.current_nanos, r.batch_nanos)
+            );
+        }
+        s += &format!(
+            "per day: {} saved\n",
+            money(self.total.saving_nanos() / u128::from(self.days.max(1)))
+        );
+        for (n, what) in [
+            (self.already_batch, "already in batch mode"),
+            (self.cache_hits, "served from the response cache"),
+            (self.no_batch_price, "on a model without batch prices"),
+        ] {
+            if n > 0 {
+                s += &format!("note: {} selected calls left out: {what}\n", group(n));
+            }
+        }
+        s
+    }
+
+    /// The plan as one JSON object.
+    pub fn to_json(&self) -> Value {
+        let row = |r: &BatchRow| {
+            json!({
+                "feature": r.feature,
+                "requests": r.requests,
+                "current_usd": usd(r.current_nanos),
+                "batch_usd": usd(r.batch_nanos),
+                "saving_usd": usd(r.saving_nanos()),
+                "current_nanos": u64::try_from(r.current_nanos).unwrap_or(u64::MAX),
+                "batch_nanos": u64::try_from(r.batch_nanos).unwrap_or(u64::MAX),
+                "saving_nanos": u64::try_from(r.saving_nanos()).unwrap_or(u64::MAX),
+                "saving_pct": savings_pct(r.current_nanos, r.batch_nanos),
+            })
+        };
+        json!({
+            "selector": self.selector,
+            "calls": self.calls,
+            "days": self.days,
+            "by_feature": self.rows.iter().map(row).collect::<Vec<_>>(),
+            "total": row(&self.total),
+            "daily_saving_usd": usd(self.total.saving_nanos() / u128::from(self.days.max(1))),
+            "already_batch": self.already_batch,
+            "cache_hits": self.cache_hits,
+            "no_batch_price": self.no_batch_price,
+        })
+    }
+}
