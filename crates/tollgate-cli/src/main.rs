@@ -143,6 +143,9 @@ enum Cmd {
         /// ServeGen: assumed prompt,output tokens per request.
         #[arg(long, value_name = "IN,OUT", default_value = "1000,250")]
         servegen_tokens: String,
+        /// Put t=0 of a relative trace clock (ServeGen, Mooncake) at this UTC date, YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        start: Option<String>,
     },
     /// Daily cost per feature from call events, with the spend spike alerts.
     Report {
@@ -318,6 +321,7 @@ fn main() -> ExitCode {
             emit_limit,
             json,
             servegen_tokens,
+            start,
         } => replay_cmd::run(replay_cmd::Args {
             rules,
             format,
@@ -329,6 +333,7 @@ fn main() -> ExitCode {
             emit_limit,
             json,
             servegen_tokens,
+            start,
         }),
         Cmd::Report {
             files,

@@ -20,6 +20,7 @@ pub struct Args {
     pub emit_limit: u64,
     pub json: bool,
     pub servegen_tokens: String,
+    pub start: Option<String>,
 }
 
 fn compiled(path: &Path) -> Result<CompiledPolicy, String> {
@@ -63,6 +64,28 @@ pub fn run(a: Args) -> Result<bool, String> {
     let gap_note = (!servegen.is_empty())
         .then(|| servegen_gap_note(&servegen_windows(servegen.iter().copied())))
         .flatten();
+    if let Some(date) = &a.start {
+        let day = tollgate_cost::Day::parse(date).ok_or_else(|| {
+            format!("`--start {date}`: expected a date YYYY-MM-DD, 1970 or later")
+        })?;
+        let offset = u64::try_from(day.start().unix_ms()).unwrap_or(0);
+        for (t, file) in parts.iter_mut().zip(&a.files) {
+            if let Some(f) = t
+                .formats
+                .iter()
+                .find(|f| !matches!(f, Format::ServeGen | Format::Mooncake))
+            {
+                return Err(format!(
+                    "`--start` moves relative trace clocks (servegen, mooncake); `{}` is {} data with real timestamps",
+                    file.display(),
+                    f.name()
+                ));
+            }
+            for r in &mut t.requests {
+                r.at_ms = r.at_ms.saturating_add(offset);
+            }
+        }
+    }
     let mut trace = Trace::default();
     for t in parts {
         trace.append(t);

@@ -136,3 +136,59 @@ fn replay_refuses_to_emit_more_events_than_the_limit() {
         "error: `--emit-events` would write 306 events (one per request; ServeGen windows expand to round(rate x 600) each), more than `--emit-limit 305`: replay fewer files or raise the limit\n"
     );
 }
+
+#[test]
+fn replay_start_moves_a_relative_clock_to_a_date() {
+    let events = std::env::temp_dir().join(format!(
+        "tollgate-replay-start-{}.jsonl",
+        std::process::id()
+    ));
+    let out = run_servegen(&[
+        "--start",
+        "2026-11-02",
+        "--emit-events",
+        events.to_str().unwrap_or_default(),
+    ]);
+    let text = std::fs::read_to_string(&events).unwrap_or_default();
+    let _ = std::fs::remove_file(&events);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stamps: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["timestamp"].to_string())
+        .collect();
+    assert_eq!(stamps.len(), 306);
+    assert_eq!(stamps[0], "\"2026-11-02T00:00:00.000Z\"");
+    assert_eq!(stamps[305], "\"2026-11-02T00:28:20.000Z\"");
+}
+
+#[test]
+fn replay_start_refuses_traces_with_real_timestamps() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["replay", "--rules"])
+        .arg(fixture("policy.toml"))
+        .args(["--baseline-model", "big", "--start", "2026-11-02"])
+        .arg(fixture("azure.csv"))
+        .output()
+        .unwrap_or_else(|e| panic!("runs: {e}"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.ends_with("is azure data with real timestamps\n"),
+        "stderr: {err}"
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["replay", "--rules"])
+        .arg(fixture("policy.toml"))
+        .args(["--baseline-model", "big", "--start", "2026-13-02"])
+        .arg(fixture("servegen.csv"))
+        .output()
+        .unwrap_or_else(|e| panic!("runs: {e}"));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        "error: `--start 2026-13-02`: expected a date YYYY-MM-DD, 1970 or later\n"
+    );
+}
