@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate_cache::{
-    CacheConfig, CacheKey, CallResult, Entry, FillResult, FillRule, RedisConfig, RedisStore,
-    ResponseCache, Served, StopReason, Usage,
+    CacheConfig, CacheKey, CallResult, Entry, FillRule, RedisConfig, RedisStore, ResponseCache,
+    Served, StopReason, Usage,
 };
 
 fn entry(n: u128) -> Entry {
@@ -129,7 +129,10 @@ fn slow_redis_costs_at_most_the_timeout_then_recovers() {
         );
     }
     let rs = redis.stats();
-    assert_eq!(rs.timeouts, 20, "{rs:?}");
+    // Each of the 20 operations failed once, nearly always by timing out
+    // (a reconnect's handshake through the slow proxy may fail instead).
+    assert_eq!(rs.timeouts + rs.errors, 20, "{rs:?}");
+    assert!(rs.timeouts >= 10, "{rs:?}");
     let cs = cache.stats();
     assert_eq!((cs.get_errors, cs.put_errors, cs.stored), (10, 10, 0));
     // The network recovers: stores and hits resume through the same store.
@@ -201,5 +204,4 @@ fn redis_restarted_mid_run_no_call_fails() {
     assert_eq!(cs.hits + cs.misses, n, "{cs:?}");
     assert!(cs.get_errors >= 20 && cs.put_errors > 0, "{cs:?}");
     assert!(cs.stored > 0, "{cs:?}");
-    let _ = FillResult::Stored;
 }

@@ -118,7 +118,6 @@ mod slow_proxy;
 
 #[cfg(feature = "redis")]
 mod redis {
-    use super::common::policy;
     use std::time::{Duration, Instant};
     use tollgate_cost::ledger::{RedisConfig, RedisStore};
     use tollgate_cost::{Day, GroupKey, Ledger, LedgerConfig};
@@ -159,7 +158,6 @@ mod redis {
 
     #[test]
     fn slow_redis_faults_are_counted_and_totals_stay_exact() {
-        let _ = policy();
         let server = RedisServer::start();
         let proxy = SlowProxy::start(server.port(), Duration::ZERO);
         let ledger = Ledger::new(
