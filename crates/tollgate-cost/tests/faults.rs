@@ -107,7 +107,7 @@ fn a_full_queue_drops_and_counts_instead_of_blocking() {
     assert!(s.dropped >= 190, "{s:?}");
 }
 
-// The cache crate's test helpers: a real `redis-server` on a free port,
+// The cache crate's test support: a real `redis-server` on a free port,
 // and a delaying TCP proxy.
 #[cfg(feature = "redis")]
 #[path = "../../tollgate-cache/tests/support/redis_server.rs"]
