@@ -125,7 +125,7 @@ fuzz_target!(|data: &[u8]| {
     let lists: [&[&str]; 3] = [&[], &["p"], &["q", "p"]];
     for _ in 0..16 {
         let mut ctx = Context::new(schema);
-        let mut pick = |b: &mut Bytes<'_>| b.next();
+        let pick = |b: &mut Bytes<'_>| b.next();
         let v = pick(&mut b);
         if v % 5 != 0 {
             ctx.set_str(id("a"), strs[v as usize % strs.len()]);
