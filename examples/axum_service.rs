@@ -33,7 +33,7 @@ use tollgate::engine::PolicyHandle;
 use tollgate::engine::WatchOptions;
 use tollgate::lang::LoadOptions;
 use tollgate_bedrock::{AttrValue, ChatRequest, Gate, GateError};
-use tollgate_cost::{CallEvent, Sink, SinkError, Tags};
+use tollgate_cost::{CallEvent, Ledger, Sink, SinkError, Tags};
 
 /// Call events as JSON lines on standard output.
 struct StdoutSink;
@@ -186,6 +186,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _watcher = handle.watch(WatchOptions::default())?;
     let gate = Gate::builder(client(a.endpoint.as_deref()), handle)
         .sink(Arc::new(StdoutSink))
+        // [[budget]] rules apply with a ledger (in process here; RedisStore
+        // with the `redis` feature for a fleet).
+        .ledger(Ledger::in_memory())
         .build();
     let app = Router::new()
         .route("/chat", post(chat))
