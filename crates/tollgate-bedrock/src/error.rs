@@ -42,6 +42,32 @@ pub enum GateError {
         /// The last attempt's error code.
         code: String,
     },
+    /// A `[[budget]]` rule with `action = "reject"` refused the call:
+    /// its daily budget cannot take this call's estimate. Bedrock was not
+    /// called.
+    #[error("budget `{rule}` is spent for {group_by} `{group}`: {spent_nanos} of {limit_nanos} nano-USD used today, and this call may cost up to {estimate_nanos}")]
+    BudgetExceeded {
+        /// The `[[budget]]` rule.
+        rule: String,
+        /// Its `group_by` (or `global`).
+        group_by: String,
+        /// The request's group value.
+        group: String,
+        /// The group's spend today, reservations included, nano-dollars.
+        spent_nanos: i64,
+        /// `daily_usd`, nano-dollars.
+        limit_nanos: u64,
+        /// This call's worst-case estimate, nano-dollars.
+        estimate_nanos: u64,
+    },
+    /// The spend store could not answer and the ledger fails closed.
+    #[error("budget `{rule}` cannot be checked: {message}")]
+    BudgetUnavailable {
+        /// The `[[budget]]` rule.
+        rule: String,
+        /// The store's error.
+        message: String,
+    },
     /// A stream error frame from Bedrock, mid-stream.
     #[error("stream failed with `{code}`: {message}")]
     Stream {
@@ -63,6 +89,42 @@ impl GateError {
             GateError::Malformed(_) => "MalformedResponse".to_string(),
             GateError::Request(_) => "InvalidRequest".to_string(),
             GateError::NoModel(_) => "NoModel".to_string(),
+            GateError::BudgetExceeded { .. } => "BudgetExceeded".to_string(),
+            GateError::BudgetUnavailable { .. } => "BudgetUnavailable".to_string(),
+        }
+    }
+}
+
+impl From<tollgate_cost::BudgetError> for GateError {
+    fn from(e: tollgate_cost::BudgetError) -> GateError {
+        match e {
+            tollgate_cost::BudgetError::Exceeded {
+                rule,
+                group_by,
+                group,
+                spent_nanos,
+                limit_nanos,
+                estimate_nanos,
+            } => GateError::BudgetExceeded {
+                rule,
+                group_by,
+                group,
+                spent_nanos,
+                limit_nanos,
+                estimate_nanos,
+            },
+            tollgate_cost::BudgetError::StoreUnavailable { rule, source } => {
+                GateError::BudgetUnavailable {
+                    rule,
+                    message: source.to_string(),
+                }
+            }
+            // `BudgetError` is non-exhaustive: a future refusal still
+            // refuses the call.
+            other => GateError::BudgetUnavailable {
+                rule: String::new(),
+                message: other.to_string(),
+            },
         }
     }
 }

@@ -21,9 +21,10 @@ use tollgate_cache::{
     cache_key, retrieval_ids_of, CacheKey, FillRule, Inference, KeyInput, KeySpec, Lookup, Message,
     Outcome, Part, PromptCachePlanner, PromptTtl, ResponseCache, Segments,
 };
+use tollgate_cost::budget::Ticket;
 use tollgate_cost::{
-    CacheOutcome, CacheTtl, CallEvent, EventBuilder, EventOptions, Fingerprint, Sink, Status, Tags,
-    Usage,
+    CacheOutcome, CacheTtl, CallEvent, Day, EventBuilder, EventOptions, Fingerprint, Ledger, Sink,
+    Status, Tags, Usage,
 };
 use tollgate_engine::{Context, Decision, Live, PolicyHandle};
 use tollgate_lang::policy::{CachePointSite, Policy};
@@ -72,9 +73,41 @@ pub struct GateBuilder {
     estimator: Arc<dyn TokenEstimator>,
     backoff: Backoff,
     event_options: EventOptions,
+    ledger: Option<Ledger>,
+    batch: Option<Arc<crate::batch::BatchQueue>>,
+    embed_cache: Option<Arc<dyn tollgate_cache::Store>>,
+    embed_options: crate::embed::EmbedOptions,
 }
 
 impl GateBuilder {
+    /// The embedding cache (a tollgate-cache store: in process or Redis):
+    /// a text embedded once is not sent again while its entry lives.
+    pub fn embed_cache(mut self, store: Arc<dyn tollgate_cache::Store>) -> Self {
+        self.embed_cache = Some(store);
+        self
+    }
+
+    /// Default options of [`Gate::embed`].
+    pub fn embed_options(mut self, o: crate::embed::EmbedOptions) -> Self {
+        self.embed_options = o;
+        self
+    }
+
+    /// A batch queue: [`Gate::send`] writes requests a `[[batch]]` rule
+    /// matches to it instead of calling Bedrock.
+    pub fn batch_queue(mut self, q: Arc<crate::batch::BatchQueue>) -> Self {
+        self.batch = Some(q);
+        self
+    }
+
+    /// A spend ledger (in process or Redis): `[[budget]]` rules apply only
+    /// with one. Each call reserves its worst-case estimate before it is
+    /// sent and settles to its real cost after.
+    pub fn ledger(mut self, ledger: Ledger) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
     /// A response cache (`[[cache]]` rules apply only with one).
     pub fn cache(mut self, cache: Arc<ResponseCache>) -> Self {
         self.cache = Some(cache);
@@ -130,6 +163,10 @@ impl GateBuilder {
             backoff: self.backoff,
             retry_budget: Arc::new(RetryBudget::default()),
             event_options: self.event_options,
+            ledger: self.ledger,
+            batch: self.batch,
+            embed_cache: self.embed_cache,
+            embed_options: self.embed_options,
         }
     }
 }
@@ -146,6 +183,10 @@ pub struct Gate {
     pub(crate) backoff: Backoff,
     pub(crate) retry_budget: Arc<RetryBudget>,
     pub(crate) event_options: EventOptions,
+    pub(crate) ledger: Option<Ledger>,
+    pub(crate) batch: Option<Arc<crate::batch::BatchQueue>>,
+    pub(crate) embed_cache: Option<Arc<dyn tollgate_cache::Store>>,
+    pub(crate) embed_options: crate::embed::EmbedOptions,
 }
 
 impl std::fmt::Debug for Gate {
@@ -154,6 +195,7 @@ impl std::fmt::Debug for Gate {
             .field("cache", &self.cache.is_some())
             .field("sink", &self.sink.is_some())
             .field("backoff", &self.backoff)
+            .field("ledger", &self.ledger.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -286,7 +328,67 @@ impl Gate {
             estimator: Arc::new(CharEstimator::default()),
             backoff: Backoff::default(),
             event_options: EventOptions::default(),
+            ledger: None,
+            batch: None,
+            embed_cache: None,
+            embed_options: crate::embed::EmbedOptions::default(),
         }
+    }
+
+    /// The spend ledger, when the gate has one.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
+    }
+
+    /// Reserves the call's estimate under the decision's `[[budget]]` rule
+    /// (`None`: the gate has no ledger). On a downgrade the plan's models
+    /// become the downgrade target alone: the fallbacks were chosen for the
+    /// expensive model.
+    pub(crate) fn reserve(
+        &self,
+        policy: &Policy,
+        ctx: &Context<'_>,
+        plan: &mut Plan,
+    ) -> Result<Option<Ticket>, GateError> {
+        let Some(ledger) = &self.ledger else {
+            return Ok(None);
+        };
+        let ticket = ledger.begin_with_input(
+            policy,
+            &plan.decision,
+            ctx,
+            Day::today(),
+            plan.estimate.input(),
+        )?;
+        if ticket.downgraded_from().is_some() {
+            plan.models = vec![ticket.model()];
+        }
+        Ok(Some(ticket))
+    }
+
+    /// The event of a call a budget refused (Bedrock not called).
+    #[allow(clippy::too_many_arguments)] // one event's inputs; a struct would only rename them
+    pub(crate) fn rejected_event(
+        &self,
+        policy: &Policy,
+        d: &Decision,
+        ctx: &Context<'_>,
+        req: &ChatRequest,
+        tags: &Tags,
+        started: Instant,
+        error: &GateError,
+        mode: tollgate_cost::Mode,
+    ) -> CallEvent {
+        CallEvent::builder(policy, d, ctx)
+            .mode(mode)
+            .options(&self.event_options)
+            .tags(tags.clone())
+            .fingerprint(fingerprint(req))
+            .latency_ms(ms(started))
+            .status(Status::Rejected)
+            .error_type(error.error_type())
+            .attempts(0)
+            .build()
     }
 
     /// The SDK client (retries disabled).
@@ -477,7 +579,7 @@ impl Gate {
         let estimate = Estimate::of(req, &*self.estimator);
         let mut ctx = Context::new(schema);
         attrs::fill(&mut ctx, schema, req, tags, &estimate);
-        let plan = self.plan(policy, &live, &ctx, req, estimate)?;
+        let mut plan = self.plan(policy, &live, &ctx, req, estimate)?;
         let d = plan.decision;
 
         // Response cache.
@@ -512,6 +614,29 @@ impl Gate {
                 });
             }
         }
+
+        // Budget: reserve the worst case before anything is sent.
+        let ticket = match self.reserve(policy, &ctx, &mut plan) {
+            Ok(t) => t,
+            Err(error) => {
+                if let Some(f) = fill.take() {
+                    f.complete(Outcome::Failed);
+                }
+                let event = self.rejected_event(
+                    policy,
+                    &d,
+                    &ctx,
+                    req,
+                    tags,
+                    started,
+                    &error,
+                    tollgate_cost::Mode::Realtime,
+                );
+                self.emit(&event);
+                return Err(error);
+            }
+        };
+        let downgraded_from = ticket.as_ref().and_then(Ticket::downgraded_from);
 
         let feature = attrs::str_attr(&ctx, "feature")
             .or(tags.feature.as_deref())
@@ -566,13 +691,20 @@ impl Gate {
                             Outcome::Failed
                         });
                     }
-                    let event = self
+                    let mut b = self
                         .event(policy, &d, &ctx, req, tags, started)
                         .served_model(m)
                         .status(Status::Error)
                         .error_type(error.error_type())
-                        .attempts(n)
-                        .build();
+                        .attempts(n);
+                    if let Some(orig) = downgraded_from {
+                        b = b.downgraded_from(orig);
+                    }
+                    let event = b.build();
+                    // Failed attempts bill nothing: release the reservation.
+                    if let Some(t) = ticket {
+                        t.cancel();
+                    }
                     self.emit(&event);
                     return Err(error);
                 }
@@ -615,7 +747,13 @@ impl Gate {
         if let Some(id) = &invoked {
             b = b.response_model_id(id.clone());
         }
+        if let Some(orig) = downgraded_from {
+            b = b.downgraded_from(orig);
+        }
         let event = b.build();
+        if let Some(t) = ticket {
+            t.settle(event.cost_nanos);
+        }
         self.retry_budget
             .record(&feature, event.cost_nanos, attempts.len() > 1);
         if let Some(rule) = &plan.prompt_rule {

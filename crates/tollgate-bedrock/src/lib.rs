@@ -11,7 +11,9 @@
 //! | [`retry`] | tollgate-owned retries: classification, jittered backoff, per-feature retry budget |
 //! | [`gate`] | [`Gate::converse`]: decide, cache, call, retry, price, record |
 //! | [`stream`] | [`Gate::converse_stream`]: deltas to the caller, early cancel, partial billing |
+//! | [`batch`] | [`Gate::send`], batch JSON Lines per model ([`BatchQueue`]), job submission (feature `batch-submit`), output records back to events |
 //! | [`repetition`] | the stream guard's n-gram repetition detector |
+//! | [`embed`] | [`Gate::embed`]: Titan V2 / Cohere embeddings over InvokeModel, per-text cache, embedding events |
 //! | [`error`] | [`GateError`] |
 //!
 //! # Should I use this crate?
@@ -29,6 +31,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod attrs;
+pub mod batch;
+pub mod embed;
 pub mod error;
 pub mod estimate;
 pub mod gate;
@@ -38,6 +42,8 @@ pub mod retry;
 pub mod sdk;
 pub mod stream;
 
+pub use batch::{BatchAnswer, BatchFile, BatchLimits, BatchQueue, BatchRecord, Sent};
+pub use embed::{EmbedOptions, Embeddings, InputType};
 pub use error::GateError;
 pub use estimate::{CharEstimator, TokenEstimator};
 pub use gate::{Attempt, ChatResponse, Gate, GateBuilder};

@@ -29,6 +29,7 @@ use aws_sdk_bedrockruntime::types::{ContentBlockDelta, ConverseStreamOutput};
 use std::sync::Arc;
 use std::time::Instant;
 use tollgate_cache::PromptTtl;
+use tollgate_cost::budget::Ticket;
 use tollgate_cost::{CallEvent, CancelReason, Mode, Status, Tags, Usage};
 use tollgate_engine::{Context, Decision, Live};
 use tollgate_lang::ModelIdx;
@@ -106,6 +107,8 @@ pub struct GateStream<'g> {
     usage: Option<Usage>,
     invoked: Option<String>,
     summary: Option<StreamSummary>,
+    ticket: Option<Ticket>,
+    downgraded_from: Option<ModelIdx>,
 }
 
 impl std::fmt::Debug for GateStream<'_> {
@@ -137,16 +140,34 @@ impl Gate {
         let policy = live.policy();
         let schema = self.policy.schema();
         let estimate = Estimate::of(&req, &*self.estimator);
-        let (plan, feature) = {
+        let (plan, feature, ticket) = {
             let mut ctx = Context::new(schema);
             attrs::fill(&mut ctx, schema, &req, &tags, &estimate);
-            let plan = self.plan(policy, &live, &ctx, &req, estimate)?;
+            let mut plan = self.plan(policy, &live, &ctx, &req, estimate)?;
             let feature = attrs::str_attr(&ctx, "feature")
                 .or(tags.feature.as_deref())
                 .unwrap_or("")
                 .to_string();
-            (plan, feature)
+            let ticket = match self.reserve(policy, &ctx, &mut plan) {
+                Ok(t) => t,
+                Err(error) => {
+                    let event = self.rejected_event(
+                        policy,
+                        &plan.decision,
+                        &ctx,
+                        &req,
+                        &tags,
+                        started,
+                        &error,
+                        Mode::Stream,
+                    );
+                    self.emit(&event);
+                    return Err(error);
+                }
+            };
+            (plan, feature, ticket)
         };
+        let downgraded_from = ticket.as_ref().and_then(Ticket::downgraded_from);
         let d = plan.decision;
         let limit = d.limit.and_then(|l| policy.limits.get(l.index()));
         let detector = limit
@@ -181,7 +202,7 @@ impl Gate {
                 AfterFailure::GiveUp { error, .. } => {
                     let mut ctx = Context::new(schema);
                     attrs::fill(&mut ctx, schema, &req, &tags, &plan.estimate);
-                    let event = CallEvent::builder(policy, &d, &ctx)
+                    let mut b = CallEvent::builder(policy, &d, &ctx)
                         .options(&self.event_options)
                         .tags(tags.clone())
                         .fingerprint(fingerprint(&req))
@@ -190,8 +211,15 @@ impl Gate {
                         .status(Status::Error)
                         .error_type(error.error_type())
                         .attempts(n)
-                        .latency_ms(ms(started))
-                        .build();
+                        .latency_ms(ms(started));
+                    if let Some(orig) = downgraded_from {
+                        b = b.downgraded_from(orig);
+                    }
+                    let event = b.build();
+                    // Nothing streamed, nothing billed: release the reservation.
+                    if let Some(t) = ticket {
+                        t.cancel();
+                    }
                     self.emit(&event);
                     return Err(error);
                 }
@@ -218,6 +246,8 @@ impl Gate {
             usage: None,
             invoked: None,
             summary: None,
+            ticket,
+            downgraded_from,
         })
     }
 }
@@ -338,11 +368,13 @@ impl GateStream<'_> {
             .attempts(self.attempts)
             .status(status)
             .usage(usage)
+            .usage_estimated(estimated)
             .latency_ms(ms(self.started))
             .text(self.req.last_user_text().unwrap_or(""), &self.text);
         match cause {
             StopCause::Repetition => b = b.cancel_reason(CancelReason::Repetition),
             StopCause::Caller => b = b.cancel_reason(CancelReason::Caller),
+            StopCause::OutputBudget => b = b.cancel_reason(CancelReason::OutputBudget),
             _ => {}
         }
         if let Some(e) = err {
@@ -354,7 +386,13 @@ impl GateStream<'_> {
         if let Some(id) = &self.invoked {
             b = b.response_model_id(id.clone());
         }
+        if let Some(orig) = self.downgraded_from {
+            b = b.downgraded_from(orig);
+        }
         let event = b.build();
+        if let Some(t) = self.ticket.take() {
+            t.settle(event.cost_nanos);
+        }
         self.gate
             .retry_budget
             .record(&self.feature, event.cost_nanos, self.attempts > 1);

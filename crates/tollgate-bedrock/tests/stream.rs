@@ -97,6 +97,9 @@ async fn stream_delivers_deltas_and_bills_metadata_usage() {
     assert_eq!(evs[0].mode, Mode::Stream);
     assert_eq!(evs[0].status, Status::Ok);
     assert_eq!(evs[0].cost_nanos, 20 * 800 + 3 * 4000);
+    assert!(!evs[0].usage_estimated);
+    let line = String::from_utf8(evs[0].to_json_line().unwrap()).unwrap();
+    assert!(!line.contains("usage_estimated"), "{line}");
 }
 
 #[tokio::test]
@@ -133,6 +136,13 @@ async fn exception_frame_mid_stream_bills_the_partial_output_as_estimated() {
     assert_eq!(ev.error_type.as_deref(), Some("ModelStreamErrorException"));
     assert_eq!((ev.usage.input_tokens, ev.usage.output_tokens), (5, 2));
     assert_eq!(ev.cost_nanos, 5 * 800 + 2 * 4000);
+    assert!(ev.usage_estimated);
+    let line = String::from_utf8(ev.to_json_line().unwrap()).unwrap();
+    assert!(line.contains(r#""usage_estimated":true"#), "{line}");
+    assert_eq!(
+        tollgate_cost::CallEvent::from_json_line(line.as_bytes()).unwrap(),
+        *ev
+    );
 }
 
 #[tokio::test]
@@ -170,6 +180,7 @@ async fn dropped_connection_mid_stream_bills_the_partial_output() {
     assert_eq!(sum.cause, StopCause::Error);
     assert_eq!(sum.usage.output_tokens, 2);
     assert_eq!(events.events()[0].usage.output_tokens, 2);
+    assert!(events.events()[0].usage_estimated);
 }
 
 #[tokio::test]
@@ -205,6 +216,7 @@ async fn repetition_cancels_the_stream_and_records_why() {
     let ev = &events.events()[0];
     assert_eq!(ev.status, Status::Cancelled);
     assert_eq!(ev.cancel_reason, Some(CancelReason::Repetition));
+    assert!(ev.usage_estimated);
     // "the same words " x3 = 45 chars -> 12 tokens (estimate).
     assert_eq!(ev.usage.output_tokens, 12);
 }
@@ -233,7 +245,17 @@ async fn output_budget_cancels_the_stream() {
         .unwrap();
     assert_eq!(sum.cause, StopCause::OutputBudget);
     assert_eq!(sum.text, "word0 word1 word2 ");
-    assert_eq!(events.events()[0].status, Status::Cancelled);
+    let ev = &events.events()[0];
+    assert_eq!(ev.status, Status::Cancelled);
+    assert_eq!(ev.cancel_reason, Some(CancelReason::OutputBudget));
+    assert!(ev.usage_estimated);
+    // "word0 word1 word2 " = 18 chars -> 5 tokens (estimate).
+    assert_eq!(ev.usage.output_tokens, 5);
+    let line = String::from_utf8(ev.to_json_line().unwrap()).unwrap();
+    assert!(
+        line.contains(r#""cancel_reason":"output_budget""#),
+        "{line}"
+    );
 }
 
 #[tokio::test]

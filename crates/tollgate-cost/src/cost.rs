@@ -52,6 +52,8 @@ pub enum Mode {
     Stream,
     /// Batch inference (about 50% off).
     Batch,
+    /// An embeddings call (InvokeModel on an embedding model; input only).
+    Embedding,
 }
 
 impl Mode {
@@ -61,6 +63,7 @@ impl Mode {
             Mode::Realtime => "realtime",
             Mode::Stream => "stream",
             Mode::Batch => "batch",
+            Mode::Embedding => "embedding",
         }
     }
 }

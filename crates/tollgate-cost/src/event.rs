@@ -10,7 +10,7 @@
 //! [`EventOptions::record_response_text`].
 //!
 //! Optional members (`response_model_id`, `downgraded_from`, `error_type`,
-//! `cancel_reason`, `cost_error`, `prompt_text`, `response_text`) are left
+//! `usage_estimated` (when false), `cancel_reason`, `cost_error`, `prompt_text`, `response_text`) are left
 //! out when empty; every other member is always present. The crate README
 //! shows a complete example.
 
@@ -114,6 +114,8 @@ pub enum CancelReason {
     Caller,
     /// A deadline passed.
     Timeout,
+    /// The caller's output budget was spent.
+    OutputBudget,
 }
 
 impl CancelReason {
@@ -123,6 +125,7 @@ impl CancelReason {
             CancelReason::Repetition => "repetition",
             CancelReason::Caller => "caller",
             CancelReason::Timeout => "timeout",
+            CancelReason::OutputBudget => "output_budget",
         }
     }
 }
@@ -206,7 +209,7 @@ pub struct CallEvent {
     pub downgraded_from: Option<String>,
     /// `chat`, `text_completion` or `embeddings`.
     pub operation: Operation,
-    /// `realtime`, `stream` or `batch`.
+    /// `realtime`, `stream`, `batch` or `embedding`.
     pub mode: Mode,
     /// How the call ended.
     pub status: Status,
@@ -221,6 +224,11 @@ pub struct CallEvent {
     pub max_output_tokens: Option<u32>,
     /// Tokens, summed over attempts, with Bedrock's meaning.
     pub usage: Usage,
+    /// `usage` is the gate's estimate, not Bedrock's count: a stream ended
+    /// (exception frame, dropped connection, cancel) before its usage
+    /// metadata arrived. Left out when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub usage_estimated: bool,
     /// Wall time of the call, all attempts, milliseconds.
     pub latency_ms: u64,
     /// `cost_nanos` in USD, for reading. Sum `cost_nanos`, not this.
@@ -291,6 +299,10 @@ impl CallEvent {
     }
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// What every event of a process shares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventOptions {
@@ -326,6 +338,7 @@ pub struct EventBuilder<'b, 'c> {
     attempts: u32,
     cache: Option<CacheOutcome>,
     usage: Usage,
+    usage_estimated: bool,
     latency_ms: u64,
     cost_avoided_nanos: u64,
     cancel_reason: Option<CancelReason>,
@@ -355,6 +368,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             attempts: 1,
             cache: None,
             usage: Usage::default(),
+            usage_estimated: false,
             latency_ms: 0,
             cost_avoided_nanos: 0,
             cancel_reason: None,
@@ -451,6 +465,12 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
         self
     }
 
+    /// Marks the usage as the gate's estimate (no usage metadata arrived).
+    pub fn usage_estimated(mut self, estimated: bool) -> Self {
+        self.usage_estimated = estimated;
+        self
+    }
+
     /// Wall time, milliseconds.
     pub fn latency_ms(mut self, ms: u64) -> Self {
         self.latency_ms = ms;
@@ -535,6 +555,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             }),
             max_output_tokens: d.max_output_tokens,
             usage: self.usage,
+            usage_estimated: self.usage_estimated,
             latency_ms: self.latency_ms,
             cost_usd: crate::nanos_to_usd(cost.total_nanos),
             cost_nanos: cost.total_nanos,

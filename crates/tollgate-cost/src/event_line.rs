@@ -155,6 +155,9 @@ pub(crate) fn write(ev: &CallEvent, buf: &mut Vec<u8>) -> Result<(), Error> {
     }
     raw(buf, b",\"usage\":");
     usage(buf, &ev.usage)?;
+    if ev.usage_estimated {
+        raw(buf, b",\"usage_estimated\":true");
+    }
     raw(buf, b",\"latency_ms\":");
     uint(buf, ev.latency_ms)?;
     raw(buf, b",\"cost_usd\":");

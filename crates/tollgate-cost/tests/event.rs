@@ -334,14 +334,17 @@ fn the_fast_line_writer_matches_serde_byte_for_byte() {
             Some(CancelReason::Repetition),
             Some(CancelReason::Caller),
             Some(CancelReason::Timeout),
-        ][(next() % 4) as usize];
+            Some(CancelReason::OutputBudget),
+        ][(next() % 5) as usize];
+        ev.usage_estimated = next().is_multiple_of(2);
         ev.status = [
             Status::Ok,
             Status::Error,
             Status::Cancelled,
             Status::Rejected,
         ][(next() % 4) as usize];
-        ev.mode = [Mode::Realtime, Mode::Stream, Mode::Batch][(next() % 3) as usize];
+        ev.mode =
+            [Mode::Realtime, Mode::Stream, Mode::Batch, Mode::Embedding][(next() % 4) as usize];
         ev.cache =
             [CacheOutcome::Hit, CacheOutcome::Miss, CacheOutcome::Bypass][(next() % 3) as usize];
         ev.max_output_tokens = if next().is_multiple_of(3) {

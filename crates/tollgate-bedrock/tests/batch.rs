@@ -1,0 +1,304 @@
+//! `Gate::send`, the batch JSON Lines queue and the output reader, against
+//! the loopback Bedrock and real files.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{client, Collect, Reply, Server};
+use serde_json::json;
+use std::io::Cursor;
+use std::sync::Arc;
+use tollgate_bedrock::{BatchLimits, BatchQueue, ChatRequest, Gate, GateError, Sent};
+use tollgate_cost::{Day, GroupKey, Ledger, Mode, Status, Tags};
+use tollgate_engine::PolicyHandle;
+use tollgate_lang::{load_str, LoadOptions};
+
+const POLICY: &str = r#"
+[policy]
+name = "batch-test"
+default_model = "haiku"
+
+[attributes]
+feature = "string"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[[route]]
+name = "enrich"
+when = 'feature == "enrich"'
+model = "sonnet"
+max_output_tokens = 200
+
+[[batch]]
+name = "nightly"
+when = 'feature == "nightly" || feature == "enrich"'
+"#;
+
+const HAIKU: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
+const SONNET: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "tollgate-batch-{name}-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn gate(server: &Server, queue: Arc<BatchQueue>, ledger: Ledger) -> (Gate, Arc<Collect>) {
+    let events = Arc::new(Collect::default());
+    let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
+        .map_err(|e| e.render())
+        .unwrap();
+    let handle =
+        Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
+    let gate = Gate::builder(client(&server.url), handle)
+        .sink(events.clone())
+        .batch_queue(queue)
+        .ledger(ledger)
+        .build();
+    (gate, events)
+}
+
+fn tags(feature: &str) -> Tags {
+    Tags {
+        feature: Some(feature.to_string()),
+        ..Tags::default()
+    }
+}
+
+#[tokio::test]
+async fn send_queues_batch_requests_per_model_and_answers_the_rest() {
+    let server = Server::start().await;
+    let dir = tmpdir("send");
+    let limits = BatchLimits {
+        max_records_per_file: 2,
+        max_bytes_per_file: 1_000_000,
+    };
+    let queue = Arc::new(BatchQueue::with_prefix(&dir, limits, "TST").unwrap());
+    let (gate, events) = gate(&server, queue.clone(), Ledger::in_memory());
+
+    server.push(Reply::ok("now", 5, 2));
+    let answered = gate
+        .send(&ChatRequest::user("right away"), &tags("chat"))
+        .await
+        .unwrap();
+    let Sent::Answered(r) = answered else {
+        panic!("a request without a batch rule is answered now")
+    };
+    assert_eq!(r.text, "now");
+
+    let mut ids = Vec::new();
+    for (i, f) in ["nightly", "nightly", "enrich", "nightly"]
+        .iter()
+        .enumerate()
+    {
+        let req = ChatRequest::user(format!("doc {i}"))
+            .system("Summarise.")
+            .max_tokens(50);
+        match gate.send(&req, &tags(f)).await.unwrap() {
+            Sent::Queued {
+                record_id,
+                model_id,
+                file,
+            } => ids.push((record_id, model_id, file)),
+            other => panic!("expected queued, got {other:?}"),
+        }
+    }
+    // Only the realtime request reached Bedrock.
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(events.events().len(), 1);
+    let haiku_stem = "us.anthropic.claude-3-5-haiku-20241022-v1_0";
+    let sonnet_stem = "us.anthropic.claude-sonnet-4-20250514-v1_0";
+    assert_eq!(ids[0].0, "TST00000001");
+    assert_eq!(ids[0].1, HAIKU);
+    assert_eq!(ids[0].2, dir.join(format!("{haiku_stem}-00001.jsonl")));
+    assert_eq!(ids[1].2, dir.join(format!("{haiku_stem}-00001.jsonl")));
+    assert_eq!(ids[2].1, SONNET);
+    assert_eq!(ids[2].2, dir.join(format!("{sonnet_stem}-00001.jsonl")));
+    // Two records per file: the third haiku record opens file 2.
+    assert_eq!(ids[3].0, "TST00000004");
+    assert_eq!(ids[3].2, dir.join(format!("{haiku_stem}-00002.jsonl")));
+
+    let files = queue.close().unwrap();
+    let names: Vec<(String, usize)> = files
+        .iter()
+        .map(|f| {
+            (
+                f.path.file_name().unwrap().to_string_lossy().into_owned(),
+                f.records,
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (format!("{haiku_stem}-00001.jsonl"), 2),
+            (format!("{haiku_stem}-00002.jsonl"), 1),
+            (format!("{sonnet_stem}-00001.jsonl"), 1),
+        ]
+    );
+    let first = std::fs::read_to_string(&files[0].path).unwrap();
+    assert_eq!(files[0].bytes, first.len() as u64);
+    assert_eq!(
+        first,
+        concat!(
+            r#"{"recordId":"TST00000001","modelInput":{"messages":[{"role":"user","content":[{"text":"doc 0"}]}],"system":[{"text":"Summarise."}],"inferenceConfig":{"maxTokens":50}}}"#,
+            "\n",
+            r#"{"recordId":"TST00000002","modelInput":{"messages":[{"role":"user","content":[{"text":"doc 1"}]}],"system":[{"text":"Summarise."}],"inferenceConfig":{"maxTokens":50}}}"#,
+            "\n"
+        )
+    );
+    // The route's cap (200) and the request's (50): the smaller is sent.
+    let sonnet = std::fs::read_to_string(&files[2].path).unwrap();
+    assert_eq!(
+        sonnet,
+        concat!(
+            r#"{"recordId":"TST00000003","modelInput":{"messages":[{"role":"user","content":[{"text":"doc 2"}]}],"system":[{"text":"Summarise."}],"inferenceConfig":{"maxTokens":50}}}"#,
+            "\n"
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn files_rotate_at_the_byte_limit() {
+    let server = Server::start().await;
+    let dir = tmpdir("bytes");
+    // One record of "doc N" is 135 bytes with its newline: two do not fit in 200.
+    let limits = BatchLimits {
+        max_records_per_file: 50_000,
+        max_bytes_per_file: 200,
+    };
+    let queue = Arc::new(BatchQueue::with_prefix(&dir, limits, "B01").unwrap());
+    let (gate, _events) = gate(&server, queue.clone(), Ledger::in_memory());
+    for i in 0..3 {
+        let req = ChatRequest::user(format!("doc {i}")).max_tokens(50);
+        gate.send(&req, &tags("nightly")).await.unwrap();
+    }
+    let files = queue.close().unwrap();
+    assert_eq!(files.len(), 3);
+    for f in &files {
+        assert_eq!(f.records, 1);
+        assert!(f.bytes <= 200, "{f:?}");
+    }
+    let line = std::fs::read_to_string(&files[0].path).unwrap();
+    assert_eq!(line.len() as u64, files[0].bytes);
+    // A record bigger than a whole file is refused, not written.
+    let huge = ChatRequest::user("x".repeat(500));
+    let err = gate.send(&huge, &tags("nightly")).await.unwrap_err();
+    assert!(
+        matches!(&err, GateError::Request(m) if m.contains("larger than the file limit of 200 bytes")),
+        "{err:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn output_records_map_back_and_are_priced_at_the_batch_rate() {
+    let server = Server::start().await;
+    let dir = tmpdir("read");
+    let queue = Arc::new(BatchQueue::with_prefix(&dir, BatchLimits::default(), "RD1").unwrap());
+    let ledger = Ledger::in_memory();
+    let (gate, events) = gate(&server, queue.clone(), ledger.clone());
+    for (i, f) in ["nightly", "enrich", "nightly"].iter().enumerate() {
+        let req = ChatRequest::user(format!("doc {i}"));
+        gate.send(&req, &tags(f)).await.unwrap();
+    }
+    assert_eq!(queue.pending(), 3);
+    // Out of order, one failed record; Bedrock echoes modelInput.
+    let output = [
+        json!({"recordId": "RD100000002", "modelInput": {},
+               "modelOutput": {"output": {"message": {"role": "assistant", "content": [{"text": "enriched"}]}},
+                               "stopReason": "end_turn",
+                               "usage": {"inputTokens": 1000, "outputTokens": 100, "totalTokens": 1100}}}),
+        json!({"recordId": "RD100000001", "modelInput": {},
+               "error": {"errorCode": 400, "errorMessage": "Malformed input request"}}),
+        json!({"recordId": "RD100000003", "modelInput": {},
+               "modelOutput": {"output": {"message": {"role": "assistant", "content": [{"text": "sum"}, {"text": "mary"}]}},
+                               "stopReason": "max_tokens",
+                               "usage": {"inputTokens": 2000, "outputTokens": 300, "totalTokens": 2300}}}),
+    ]
+    .iter()
+    .map(|v| v.to_string())
+    .collect::<Vec<_>>()
+    .join("\n");
+    let records = gate
+        .read_batch_output(&queue, Cursor::new(output.into_bytes()))
+        .unwrap();
+    assert_eq!(records.len(), 3);
+    assert_eq!(queue.pending(), 0);
+
+    // Sonnet 4 batch: $1.50 / $7.50 per Mtok.
+    let r = &records[0];
+    assert_eq!(r.record_id, "RD100000002");
+    let a = r.outcome.as_ref().unwrap();
+    assert_eq!(
+        (a.text.as_str(), a.stop_reason.as_str()),
+        ("enriched", "end_turn")
+    );
+    assert_eq!(r.event.mode, Mode::Batch);
+    assert_eq!(r.event.model, "sonnet");
+    assert_eq!(r.event.request_id, "RD100000002");
+    assert_eq!(r.event.rules.batch.as_deref(), Some("nightly"));
+    assert_eq!(r.event.cost_nanos, 1000 * 1_500 + 100 * 7_500);
+
+    let r = &records[1];
+    assert_eq!(
+        r.outcome,
+        Err(GateError::Bedrock {
+            code: "400".into(),
+            message: "Malformed input request".into(),
+            attempts: 1
+        })
+    );
+    assert_eq!(r.event.status, Status::Error);
+    assert_eq!(r.event.cost_nanos, 0);
+
+    // Claude 3.5 Haiku batch: $0.40 / $2.00 per Mtok.
+    let r = &records[2];
+    assert_eq!(r.outcome.as_ref().unwrap().text, "summary");
+    assert_eq!(r.event.model, "haiku");
+    assert_eq!(r.event.cost_nanos, 2000 * 400 + 300 * 2_000);
+
+    let evs = events.events();
+    assert_eq!(evs.len(), 3);
+    assert!(evs.iter().all(|e| e.mode == Mode::Batch));
+    let line = String::from_utf8(evs[0].to_json_line().unwrap()).unwrap();
+    assert!(line.contains(r#""mode":"batch""#), "{line}");
+    // The ledger counts the batch spend (global group).
+    let total: u64 = records.iter().map(|r| r.event.cost_nanos).sum();
+    assert_eq!(total, 2_250_000 + 1_400_000);
+    assert_eq!(
+        ledger
+            .total(GroupKey::new("feature", "nightly"), Day::today())
+            .unwrap(),
+        1_400_000
+    );
+
+    // A record the queue did not write: a located error.
+    let err = gate
+        .read_batch_output(
+            &queue,
+            Cursor::new(b"\n{\"recordId\":\"ZZZ00000001\"}\n".to_vec()),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, GateError::Malformed(m) if m.starts_with("batch output line 2: record `ZZZ00000001`")),
+        "{err:?}"
+    );
+    let err = gate
+        .read_batch_output(&queue, Cursor::new(b"{not json".to_vec()))
+        .unwrap_err();
+    assert!(
+        matches!(&err, GateError::Malformed(m) if m.starts_with("batch output line 1: ")),
+        "{err:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
