@@ -16,12 +16,13 @@
 //!   the version goes up each time an edit of the file is loaded (a broken
 //!   edit is refused and the old policy keeps serving).
 //!
-//! Without `--endpoint` the client calls Bedrock in `AWS_REGION` (default
-//! `us-east-1`) with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
-//! `AWS_SESSION_TOKEN` from the environment; with it, any server that
-//! speaks Bedrock's wire format (a test double, a proxy).
+//! Credentials and region come from the default AWS chain (`aws-config`:
+//! environment, shared config and credentials files, SSO, IMDS; region
+//! `us-east-1` when none is set). With `--endpoint` the client calls any
+//! server that speaks Bedrock's wire format (a test double, a proxy).
 
-use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
+use aws_config::BehaviorVersion;
+use aws_sdk_bedrockruntime::config::{Credentials, ProvideCredentials, Region};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -76,24 +77,27 @@ fn args() -> Result<Args, String> {
     Ok(a)
 }
 
-fn client(endpoint: Option<&str>) -> aws_sdk_bedrockruntime::Client {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let region = env("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
-    let creds = Credentials::new(
-        env("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-        env("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
-        env("AWS_SESSION_TOKEN"),
-        None,
-        "environment",
-    );
-    let mut b = aws_sdk_bedrockruntime::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region))
-        .credentials_provider(creds);
+/// A Bedrock Runtime client from the default AWS chain (environment,
+/// shared files, SSO, IMDS); with `--endpoint` and no credentials anywhere,
+/// static test credentials, so a local server can be called.
+async fn client(endpoint: Option<&str>) -> aws_sdk_bedrockruntime::Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(url) = endpoint {
-        b = b.endpoint_url(url);
+        loader = loader.endpoint_url(url);
     }
-    aws_sdk_bedrockruntime::Client::from_conf(b.build())
+    let shared = loader.load().await;
+    let mut conf = aws_sdk_bedrockruntime::config::Builder::from(&shared);
+    if shared.region().is_none() {
+        conf = conf.region(Region::new("us-east-1"));
+    }
+    let has_creds = match shared.credentials_provider() {
+        Some(p) => p.provide_credentials().await.is_ok(),
+        None => false,
+    };
+    if endpoint.is_some() && !has_creds {
+        conf = conf.credentials_provider(Credentials::new("test", "test", None, None, "static"));
+    }
+    aws_sdk_bedrockruntime::Client::from_conf(conf.build())
 }
 
 type App = Arc<Gate>;
@@ -184,7 +188,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let handle = Arc::new(PolicyHandle::load(&a.policy, LoadOptions::default())?);
     // Reloads the file when it changes; dropping the watcher stops it.
     let _watcher = handle.watch(WatchOptions::default())?;
-    let gate = Gate::builder(client(a.endpoint.as_deref()), handle)
+    let gate = Gate::builder(client(a.endpoint.as_deref()).await, handle)
         .sink(Arc::new(StdoutSink))
         // [[budget]] rules apply with a ledger (in process here; RedisStore
         // with the `redis` feature for a fleet).
