@@ -83,7 +83,8 @@ pub struct PromptTally {
     pub simulated: bool,
     /// Simulated from block hashes (else from system prompts).
     pub from_blocks: bool,
-    /// Requests a `[[prompt_cache]]` rule matched (with block hashes).
+    /// Requests a `[[prompt_cache]]` rule matched and the cache was
+    /// simulated for (block hashes, or a system prompt).
     pub eligible: u64,
     /// Of those, on a model without cache prices.
     pub no_prices: u64,
