@@ -6,8 +6,8 @@
 //! | the same system + messages fingerprints again within [`CACHE_TTL_S`] | `[[cache]]` for the feature, `key = ["system", "messages"]`, global scope, that TTL | the recorded cost of every call an entry stored at a miss would have served (hits do not extend entries) | yes, exactly |
 //! | a feature whose output tokens are at least [`OUTPUT_RATIO`] x its prompt tokens | `[[limit]]` with `max_output_tokens` = the feature's 90th-percentile output (nearest rank) | on-demand price of the tokens above the cap | yes, exactly |
 //! | calls tagged `latency = "tolerant"` | `[[batch]]` for the feature and that tag | on-demand minus batch price ([`crate::batch_plan`]) | yes, exactly |
-//! | a feature with at least [`RETRY_SHARE_PCT`]% of its spend in calls that took more than one attempt | `[[limit]]` with `max_attempts = 1` | `cost x (attempts - 1) / attempts` per call (attempts assumed to cost alike) | no: replay does not model attempts |
-//! | calls that share a system prompt (fingerprint) of at least the model's cache minimum (`system_tokens` attribute) | `[[prompt_cache]]` on the system prompt, 5 minutes | tokens read at the cache-read price instead of the input price, minus the write premium, Bedrock's TTL refreshed on each read | no: replay keeps call events' recorded cache split |
+//! | a feature with at least [`RETRY_SHARE_PCT`]% of its spend in calls that took more than one attempt | `[[limit]]` with `max_attempts = 1` | per retried call, the on-demand price of its tokens minus that of one attempt's share of them ([`crate::replay::kept_attempts`]: attempts assumed alike, the last one the success) | yes, exactly |
+//! | calls that share a system prompt (fingerprint) of at least the model's cache minimum (`system_tokens` attribute), recorded without a cache split or prompt-cache rule | `[[prompt_cache]]` on the system prompt, 5 minutes | tokens read at the cache-read price instead of the input price, minus the write premium, Bedrock's TTL refreshed on each read | yes, exactly |
 //! | at least one full day of traffic on a model | none: `tollgate plan provisioned` with your AWS quote | the floor it would cover; no saving without unit terms | - |
 //!
 //! Prices are each call's recorded model's, from the shipped price table by
@@ -16,6 +16,7 @@
 //! of the calls.
 
 use crate::batch_plan::{batch_cost, days_of, prices_of};
+use crate::replay::kept_attempts;
 use crate::report::{group, money, usd};
 use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
@@ -265,8 +266,15 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
             let saving: u128 = live
                 .iter()
                 .filter(|e| e.attempts > 1)
-                .map(|e| {
-                    u128::from(e.cost_nanos) * u128::from(e.attempts - 1) / u128::from(e.attempts)
+                .filter_map(|e| {
+                    let prices = prices_of(None, e)?;
+                    let u = Usage::new(e.usage.total_input_tokens(), e.usage.output_tokens);
+                    let all = price_lenient(&prices, &u, Mode::Realtime).0.total_nanos;
+                    let first =
+                        price_lenient(&prices, &kept_attempts(u, 1, e.attempts), Mode::Realtime)
+                            .0
+                            .total_nanos;
+                    Some(u128::from(all.saturating_sub(first)))
                 })
                 .sum();
             push(
@@ -324,7 +332,11 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
             ) else {
                 continue;
             };
-            if ev.usage.cache_read_input_tokens > 0 || ev.usage.cache_write_input_tokens > 0 {
+            let tokens = tokens.min(ev.usage.total_input_tokens());
+            if ev.usage.cache_read_input_tokens > 0
+                || ev.usage.cache_write_input_tokens > 0
+                || ev.rules.prompt_cache.is_some()
+            {
                 continue;
             }
             let Some(p) = prices_of(None, ev) else {

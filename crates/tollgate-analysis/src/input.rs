@@ -401,6 +401,8 @@ pub fn read_events(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
                 cost_nanos: ev.cost_nanos,
                 usage: ev.usage,
                 fingerprint: ev.fingerprint,
+                attempts: ev.attempts,
+                prompt_cache_rule: ev.rules.prompt_cache.is_some(),
             });
         },
         |s| skipped.push(s.line),

@@ -6,7 +6,7 @@
 //!    values for attributes still missing, then `input_tokens` from the data
 //!    when the policy declares it and nothing else set it.
 //! 2. **Decide** with the compiled engine.
-//! 3. **Output cap**: a recorded output longer than the decision's effective
+//! 3. **Output cap**: a recorded output (summed over attempts) longer than the decision's effective
 //!    cap is counted at the cap (and counted in [`Report::capped`]).
 //! 4. **Response cache** (only where the data has content identity: call
 //!    events' fingerprints, Mooncake block hashes): the decision's `[[cache]]`
@@ -14,14 +14,37 @@
 //!    the rule's key names it, the model; a stored, unexpired entry on the
 //!    trace's own clock serves it at no cost. A hit does not extend the
 //!    entry (as `tollgate_cache::sim::simulate_response_cache`).
-//! 5. **Prompt cache** (only where the data has block hashes): the
-//!    decision's `[[prompt_cache]]` rule puts a point at the end of the
-//!    prompt on the routed model's cache ([`crate::prefix`]). Call events
-//!    keep their recorded cache split when the policy still caches and the
-//!    model is unchanged.
-//! 6. **Batch**: a matched `[[batch]]` rule prices the call at batch prices
+//! 5. **Prompt cache** (not in batch): the decision's `[[prompt_cache]]`
+//!    rule
+//!    - on block hashes (Mooncake): puts a point at the end of the prompt
+//!      on the routed model's cache ([`crate::prefix`]);
+//!    - on call events: keeps the recorded cache split when the model is
+//!      unchanged and the call was recorded with one (a non-zero split, or
+//!      a `[[prompt_cache]]` rule that matched when it ran), so a policy
+//!      replayed against itself stays exact. Otherwise, when the event has
+//!      a system prompt (identity `fingerprint.system`, length the
+//!      `system_tokens` attribute, at most the prompt), it puts one point
+//!      at the end of the system prompt with the same simulation: the
+//!      system prompt is one block of `system_tokens` tokens on the routed
+//!      model's cache, on the trace's clock, living the rule's TTL (5
+//!      minutes unless it says `1h`) from each use; a use while it lives
+//!      reads it (cache-read price), any other writes it (cache-write
+//!      price), and a system prompt below the model's cache minimum gets
+//!      no point. The rest of the prompt stays plain input. Without a
+//!      system prompt the call is priced without caching.
+//! 6. **Attempts** (call events): the recorded `usage` and cost are summed
+//!    over `attempts`. When the decision's `[[limit]]` allows fewer
+//!    (`max_attempts`), the attempts beyond it are dropped with their
+//!    share of every token count ([`kept_attempts`]: counts x kept /
+//!    recorded, rounded down; attempts are assumed alike, since the event
+//!    does not tell them apart). This assumes the recorded call's last
+//!    attempt was the one that succeeded, so cutting attempts removes
+//!    failed attempts' cost only: under the cap the call might then fail
+//!    instead, which replay does not price. `retry_budget_pct` is not
+//!    modelled (it depends on live traffic across calls).
+//! 7. **Batch**: a matched `[[batch]]` rule prices the call at batch prices
 //!    (no prompt caching in batch).
-//! 7. **Price** with `tollgate_cost::price_lenient`, integer nano-dollars.
+//! 8. **Price** with `tollgate_cost::price_lenient`, integer nano-dollars.
 //!
 //! The baseline is what the recorded calls cost (call events), or every
 //! request on one model, on demand, without caching and without a cap.
@@ -220,12 +243,14 @@ pub fn replay_emitting(
     let mut feature_index: FxHashMap<String, usize> = FxHashMap::default();
     let mut rc_map: FxHashMap<u128, (u64, u64)> = FxHashMap::default();
     let mut prefix = PrefixCaches::new();
+    let mut system_prompts = PrefixCaches::new();
     let mut rc = ResponseTally {
         simulated: trace.has_content_identity(),
         ..ResponseTally::default()
     };
     let mut pc = PromptTally {
-        simulated: trace.has_blocks(),
+        simulated: trace.has_blocks() || trace.has_system_prompts(),
+        from_blocks: trace.has_blocks(),
         ..PromptTally::default()
     };
 
@@ -394,11 +419,80 @@ pub fn replay_emitting(
                 } else {
                     pc.no_prices += n;
                 }
-            } else if let Some(c) = call.filter(|c| c.model == model.alias) {
-                usage = c.usage;
-                usage.output_tokens = out;
+            } else if let Some(c) = call {
+                let same_model = c.model == model.alias;
+                let recorded_split =
+                    c.usage.cache_read_input_tokens > 0 || c.usage.cache_write_input_tokens > 0;
+                match c.system_prompt() {
+                    // The recorded outcome stands: the call ran with prompt
+                    // caching on this model.
+                    _ if same_model && (recorded_split || c.prompt_cache_rule) => {
+                        usage = c.usage;
+                        usage.output_tokens = out;
+                    }
+                    Some((sys, sys_tokens)) => {
+                        pc.eligible += n;
+                        if write_price.is_some() && model.prices.cache_read.is_some() {
+                            let min = model
+                                .prompt_cache_min_tokens
+                                .or(model.prices.prompt_cache_min_tokens)
+                                .map_or(1024, u64::from);
+                            // One block: the whole system prompt, its
+                            // identity folded to the block id's 64 bits.
+                            let block = (sys as u64) ^ ((sys >> 64) as u64);
+                            let step = system_prompts.step(
+                                d.model.index(),
+                                r.at_ms,
+                                sys_tokens,
+                                &[block],
+                                sys_tokens,
+                                ttl_s.saturating_mul(1000),
+                                min,
+                            );
+                            usage.input_tokens = r.input_tokens - step.read - step.write;
+                            usage.cache_read_input_tokens = step.read;
+                            usage.cache_write_input_tokens = step.write;
+                            if ttl == CacheTtl::OneHour {
+                                usage.cache_write_1h_input_tokens = step.write;
+                            }
+                            if step.point {
+                                pc.with_point += n;
+                            }
+                            if step.read > 0 {
+                                pc.reading += n;
+                            }
+                            pc.input_tokens += u128::from(r.input_tokens) * u128::from(n);
+                            pc.read_tokens += u128::from(step.read) * u128::from(n);
+                            pc.write_tokens += u128::from(step.write) * u128::from(n);
+                        } else {
+                            pc.no_prices += n;
+                        }
+                    }
+                    None if same_model => {
+                        usage = c.usage;
+                        usage.output_tokens = out;
+                    }
+                    None => {}
+                }
             }
         }
+
+        // Attempts: the new limit's `max_attempts` drops the recorded
+        // attempts beyond it, with their share of the tokens.
+        let recorded_attempts = call.map_or(1, |c| c.attempts.max(1));
+        let max_attempts = d
+            .limit
+            .and_then(|l| p.limits.get(l.index()))
+            .and_then(|l| l.then.max_attempts)
+            .map(|m| m.max(1));
+        let attempts = match max_attempts {
+            Some(m) if m < recorded_attempts => {
+                usage = kept_attempts(usage, m, recorded_attempts);
+                report.attempts_cut += n;
+                m
+            }
+            _ => recorded_attempts,
+        };
         let (cost, err) = price_lenient(&model.prices, &usage, mode);
         if err.is_some() {
             report.price_errors += n;
@@ -428,6 +522,7 @@ pub fn replay_emitting(
                 .request_id(format!("replay-{i}"))
                 .usage(usage)
                 .mode(mode)
+                .attempts(attempts)
                 .cache(cache_outcome)
                 .fingerprint(call.map(|c| c.fingerprint).unwrap_or_default())
                 .build();
@@ -445,6 +540,22 @@ pub fn replay_emitting(
     report.by_feature = by_feature;
     report.notes = notes;
     Ok(report)
+}
+
+/// The tokens of `kept` of a call's `attempts` attempts: every count of
+/// `usage` (summed over the attempts) x `kept / attempts`, rounded down.
+/// Attempts are assumed alike, the recorded usage not telling them apart.
+pub fn kept_attempts(usage: Usage, kept: u32, attempts: u32) -> Usage {
+    let part = |t: u64| {
+        u64::try_from(u128::from(t) * u128::from(kept) / u128::from(attempts.max(1))).unwrap_or(t)
+    };
+    Usage {
+        input_tokens: part(usage.input_tokens),
+        output_tokens: part(usage.output_tokens),
+        cache_read_input_tokens: part(usage.cache_read_input_tokens),
+        cache_write_input_tokens: part(usage.cache_write_input_tokens),
+        cache_write_1h_input_tokens: part(usage.cache_write_1h_input_tokens),
+    }
 }
 
 /// Spacing of the expanded requests of a weighted (ServeGen) request: its

@@ -77,9 +77,14 @@ pub struct ResponseTally {
 /// The prompt-cache simulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PromptTally {
-    /// The data had block hashes, so prompt caching was simulated.
+    /// The data had block hashes or call events' system prompts
+    /// (`fingerprint.system` + `system_tokens`), so prompt caching was
+    /// simulated.
     pub simulated: bool,
-    /// Requests a `[[prompt_cache]]` rule matched (with block hashes).
+    /// Simulated from block hashes (else from system prompts).
+    pub from_blocks: bool,
+    /// Requests a `[[prompt_cache]]` rule matched and the cache was
+    /// simulated for (block hashes, or a system prompt).
     pub eligible: u64,
     /// Of those, on a model without cache prices.
     pub no_prices: u64,
@@ -110,6 +115,8 @@ pub struct Report {
     pub projected_nanos: u128,
     /// Requests whose recorded output was longer than the new cap.
     pub capped: u64,
+    /// Requests whose recorded attempts exceeded the new `max_attempts`.
+    pub attempts_cut: u64,
     /// Requests priced at batch prices.
     pub batch: u64,
     /// Requests priced leniently (a price was missing).
@@ -188,6 +195,7 @@ impl Report {
             "baseline_nanos": u64::try_from(self.baseline_nanos).unwrap_or(u64::MAX),
             "projected_nanos": u64::try_from(self.projected_nanos).unwrap_or(u64::MAX),
             "capped_outputs": self.capped,
+            "attempts_cut": self.attempts_cut,
             "batch_requests": self.batch,
             "priced_with_missing_prices": self.price_errors,
             "response_cache": {
@@ -199,6 +207,7 @@ impl Report {
             },
             "prompt_cache": {
                 "simulated": pc.simulated,
+                "source": if !pc.simulated { "none" } else if pc.from_blocks { "block_hashes" } else { "system_prompts" },
                 "eligible": pc.eligible,
                 "with_point": pc.with_point,
                 "reading": pc.reading,
@@ -235,10 +244,17 @@ impl Report {
             money_signed(self.baseline_nanos, self.projected_nanos)
         );
         s += &format!(
-            "outputs capped at the new limit: {}; batch-priced: {}\n",
+            "outputs capped at the new limit: {}; batch-priced: {}",
             group(self.capped),
             group(self.batch)
         );
+        if self.attempts_cut > 0 {
+            s += &format!(
+                "; attempts cut to the new max_attempts: {}",
+                group(self.attempts_cut)
+            );
+        }
+        s += "\n";
         if rc.simulated {
             s += &format!(
                 "response cache: simulated (content identity in the data); {} requests matched a [[cache]] rule, {} hits ({:.1}%), {} avoided\n",
@@ -252,14 +268,15 @@ impl Report {
         }
         if pc.simulated {
             s += &format!(
-                "prompt cache: simulated (block hashes); {} requests matched a [[prompt_cache]] rule, {} got a cache point, {} read a cached prefix; {:.1}% of their prompt tokens read from cache\n",
+                "prompt cache: simulated ({}); {} requests matched a [[prompt_cache]] rule, {} got a cache point, {} read a cached prefix; {:.1}% of their prompt tokens read from cache\n",
+                if pc.from_blocks { "block hashes" } else { "system prompts" },
                 group(pc.eligible),
                 group(pc.with_point),
                 group(pc.reading),
                 ratio(pc.read_tokens as f64, pc.input_tokens as f64) * 100.0
             );
         } else {
-            s += "prompt cache: not simulated (the data has no prefix block hashes)\n";
+            s += "prompt cache: not simulated (the data has no prefix block hashes and no system prompts with `system_tokens`)\n";
         }
         if self.price_errors > 0 {
             s += &format!(

@@ -91,6 +91,23 @@ pub struct RecordedCall {
     pub usage: Usage,
     /// The prompt's fingerprints.
     pub fingerprint: Fingerprint,
+    /// Attempts made, the first included (`usage` and `cost_nanos` are
+    /// summed over them; 0 for a rejected or cached call).
+    pub attempts: u32,
+    /// A `[[prompt_cache]]` rule matched when the call was made (its
+    /// recorded cache split, even when empty, is then the real outcome).
+    pub prompt_cache_rule: bool,
+}
+
+impl RecordedCall {
+    /// The system prompt's identity (`fingerprint.system`) and length (the
+    /// `system_tokens` attribute, at most the prompt's input tokens), when
+    /// the call recorded both.
+    pub fn system_prompt(&self) -> Option<(u128, u64)> {
+        let sys = self.fingerprint.system?;
+        let tokens = self.attributes.get("system_tokens")?.as_u64()?;
+        Some((sys.0, tokens.min(self.usage.total_input_tokens())))
+    }
 }
 
 /// One request (or, with `count > 1`, that many identical requests).
@@ -155,6 +172,12 @@ impl Trace {
     /// Whether any request has block hashes (prompt caching can be simulated).
     pub fn has_blocks(&self) -> bool {
         self.requests.iter().any(|r| r.blocks_len > 0)
+    }
+
+    /// Whether any recorded call has a system prompt's identity and length
+    /// (prompt caching on the system prompt can be simulated).
+    pub fn has_system_prompts(&self) -> bool {
+        self.calls.iter().any(|c| c.system_prompt().is_some())
     }
 
     /// Whether every request has a recorded model.

@@ -1,15 +1,17 @@
 //! `advise` on hand-made call events (`fixtures/advise/calls.jsonl`, one
 //! day, all on Claude 3.5 Haiku: 800 / 4,000 nano-dollars per input /
-//! output token, 400 / 2,000 in batch): the estimates by hand, every
-//! advised rule parses, and replay with the rule added to the policy the
-//! calls ran under reproduces each estimate exactly (the kinds replay can
-//! simulate: response cache, output cap, batch).
+//! output token, 400 / 2,000 in batch, cache read 80 and 5-minute write
+//! 1,000 per token): the estimates by hand, every advised rule parses, and
+//! replay with the rule added to the policy the calls ran under reproduces
+//! each estimate exactly, for every kind of advice with a dollar figure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use tollgate_analysis::advise::{advise, Kind};
-use tollgate_analysis::input::{read_call_events, read_path};
+use tollgate_analysis::input::{read_bytes, read_call_events, read_path};
+use tollgate_analysis::Format;
 use tollgate_analysis::{replay, ReplayOptions};
+use tollgate_cost::CallEvent;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -41,8 +43,10 @@ fn advice_is_ranked_with_the_hand_computed_savings() {
             (Kind::Batch, Some("nightly"), 12_000_000),
             // p90 of 1,000..10,000 is 9,000: 1,000 tokens x 4,000
             (Kind::OutputCap, Some("essay"), 4_000_000),
-            // 1,200,000 x 2/3 + 1,200,000 x 1/2
-            (Kind::Retries, Some("agent"), 1_400_000),
+            // a call's tokens minus one attempt's share, rounded down:
+            // (1,200,000 - (333 x 800 + 33 x 4,000)) + (1,200,000 -
+            // (500 x 800 + 50 x 4,000))
+            (Kind::Retries, Some("agent"), 801_600 + 600_000),
             // calls at 60 s, 120 s (entry of 0 s) and 1,100 s (entry of
             // 1,000 s) hit; 280,000 each
             (Kind::ResponseCache, Some("faq"), 840_000),
@@ -55,28 +59,169 @@ fn advice_is_ranked_with_the_hand_computed_savings() {
     );
 }
 
+/// The fixture's calls plus three calls of a `support` feature sharing one
+/// 4,000-token system prompt (5,000 input and 100 output tokens each,
+/// 4,400,000 nano-dollars) at 09:10:00, 09:11:40 and 09:18:20: the
+/// prompt-cache advice, next to the fixture's four kinds.
+fn all_kinds() -> Vec<CallEvent> {
+    let (mut events, _) = read_call_events(&fixture("calls.jsonl")).unwrap();
+    let one = events
+        .iter()
+        .find(|e| e.tags.feature.as_deref() == Some("faq"))
+        .unwrap()
+        .clone();
+    for (i, t) in [0i64, 100, 500].into_iter().enumerate() {
+        let mut e = one.clone();
+        // 2025-03-04T09:10:00Z
+        e.timestamp = tollgate_cost::Timestamp::from_unix_ms(1_741_079_400_000 + t * 1000);
+        e.request_id = format!("s{i}");
+        e.tags.feature = Some("support".into());
+        e.attributes
+            .insert("feature".into(), serde_json::json!("support"));
+        e.attributes
+            .insert("system_tokens".into(), serde_json::json!(4000));
+        e.fingerprint.system = Some(tollgate_cost::Hash128(7));
+        e.fingerprint.messages = Some(tollgate_cost::Hash128(1000 + i as u128));
+        e.usage = tollgate_cost::Usage::new(5000, 100);
+        e.cost_nanos = 5000 * 800 + 100 * 4000;
+        events.push(e);
+    }
+    events.sort_by_key(|e| e.timestamp.unix_ms());
+    events
+}
+
 #[test]
 fn replay_with_each_advised_rule_reproduces_its_estimate() {
-    let (events, _) = read_call_events(&fixture("calls.jsonl")).unwrap();
-    let trace = read_path(&fixture("calls.jsonl"), None, Default::default()).unwrap();
+    let events = all_kinds();
+    let mut jsonl = String::new();
+    for e in &events {
+        jsonl += &serde_json::to_string(e).unwrap();
+        jsonl.push('\n');
+    }
+    let trace = read_bytes(
+        "all.jsonl",
+        jsonl.as_bytes(),
+        Format::Events,
+        Default::default(),
+    )
+    .unwrap();
     let base = replay(&policy(""), &trace, &ReplayOptions::default()).unwrap();
     assert_eq!(base.projected_nanos, base.baseline_nanos);
-    let mut checked = 0;
+    let mut kinds = Vec::new();
     for a in advise(&events).advice {
         let rule = a.rule.unwrap();
         let with = policy(&rule);
-        if a.kind == Kind::Retries {
-            continue; // replay does not model attempts
-        }
         let r = replay(&with, &trace, &ReplayOptions::default()).unwrap();
+        // Exactly, to the nano-dollar, for every kind.
         assert_eq!(
             base.projected_nanos - r.projected_nanos,
             a.saving_nanos,
             "{rule}"
         );
-        checked += 1;
+        kinds.push((a.kind, a.saving_nanos));
     }
-    assert_eq!(checked, 3);
+    assert_eq!(
+        kinds,
+        [
+            (Kind::Batch, 12_000_000),
+            (Kind::OutputCap, 4_000_000),
+            (Kind::Retries, 1_401_600),
+            // the first call writes 4,000 tokens (premium 200 each), the
+            // second reads them (720 each saved), the third comes after
+            // the 5 minutes and writes again
+            (Kind::PromptCache, 4000 * 720 - 2 * 4000 * 200),
+            (Kind::ResponseCache, 840_000),
+        ]
+    );
+}
+
+#[test]
+fn replay_cuts_attempts_beyond_the_limit_and_says_so() {
+    // The two retried `agent` calls (3 and 2 attempts, 1,000 + 100 tokens
+    // each) under `max_attempts = 2`: the 3-attempt call keeps 2/3 of its
+    // tokens (666 + 66), the 2-attempt one is within the limit.
+    let trace = read_path(&fixture("calls.jsonl"), None, Default::default()).unwrap();
+    let base = replay(&policy(""), &trace, &ReplayOptions::default()).unwrap();
+    let with =
+        policy("[[limit]]\nname = \"two\"\nwhen = 'feature == \"agent\"'\nmax_attempts = 2\n");
+    let mut attempts = Vec::new();
+    let mut sink = |e: &CallEvent| -> Result<(), String> {
+        if e.tags.feature.as_deref() == Some("agent") {
+            attempts.push((e.attempts, e.usage.input_tokens, e.cost_nanos));
+        }
+        Ok(())
+    };
+    let r = tollgate_analysis::replay_emitting(
+        &with,
+        &trace,
+        &ReplayOptions::default(),
+        Some(&mut sink as tollgate_analysis::replay::EventSink<'_>),
+    )
+    .unwrap();
+    assert_eq!(r.attempts_cut, 1);
+    assert_eq!(
+        base.projected_nanos - r.projected_nanos,
+        1_200_000 - (666 * 800 + 66 * 4000)
+    );
+    assert_eq!(
+        attempts,
+        [
+            (2, 666, 666 * 800 + 66 * 4000),
+            (1, 1000, 1_200_000),
+            (2, 1000, 1_200_000)
+        ]
+    );
+    assert!(r
+        .to_text()
+        .contains("; attempts cut to the new max_attempts: 1\n"));
+}
+
+#[test]
+fn a_recorded_prompt_cache_split_is_kept_and_a_policy_replays_itself_exactly() {
+    // The `support` calls recorded as run under the prompt-cache rule
+    // (first wrote, the others read or wrote as Bedrock said): replay of
+    // that policy keeps the recorded usage, so it costs what was recorded.
+    let mut events = all_kinds();
+    let mut text = String::new();
+    for e in events.iter_mut() {
+        if e.tags.feature.as_deref() == Some("support") {
+            e.rules.prompt_cache = Some("pc".into());
+        }
+        text += &serde_json::to_string(e).unwrap();
+        text.push('\n');
+    }
+    let trace = read_bytes(
+        "pc.jsonl",
+        text.as_bytes(),
+        Format::Events,
+        Default::default(),
+    )
+    .unwrap();
+    let with = policy(
+        "[[prompt_cache]]\nname = \"pc\"\nwhen = 'feature == \"support\"'\npoints = [\"system\"]\nttl = \"5m\"\n",
+    );
+    let r = replay(&with, &trace, &ReplayOptions::default()).unwrap();
+    assert_eq!(r.projected_nanos, r.baseline_nanos);
+    assert_eq!(r.prompt_cache.reading, 0);
+    // Without the recorded rule, the same policy simulates: one read.
+    let trace = read_bytes(
+        "pc.jsonl",
+        text.replace("\"prompt_cache\":\"pc\"", "\"prompt_cache\":null")
+            .as_bytes(),
+        Format::Events,
+        Default::default(),
+    )
+    .unwrap();
+    let r = replay(&with, &trace, &ReplayOptions::default()).unwrap();
+    assert_eq!(r.prompt_cache.reading, 1);
+    assert_eq!(r.prompt_cache.eligible, 3);
+    assert_eq!(
+        r.baseline_nanos - r.projected_nanos,
+        4000 * 720 - 2 * 4000 * 200
+    );
+    assert!(r
+        .to_text()
+        .contains("prompt cache: simulated (system prompts); 3 requests"));
 }
 
 #[test]
@@ -90,6 +235,7 @@ fn a_shared_long_system_prompt_gets_a_prompt_cache_rule() {
     for (e, t) in events.iter_mut().zip([0i64, 100, 500]) {
         e.timestamp = tollgate_cost::Timestamp::from_unix_ms(1_700_000_000_000 + t * 1000);
         e.attempts = 1;
+        e.usage.input_tokens = 5000;
         e.fingerprint.system = Some(tollgate_cost::Hash128(7));
         e.attributes
             .insert("system_tokens".into(), serde_json::json!(4000));

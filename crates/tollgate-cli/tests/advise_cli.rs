@@ -63,7 +63,7 @@ fn advise_json_lists_the_exact_estimates() {
         [
             ("batch".to_owned(), 12_000_000),
             ("output-cap".to_owned(), 4_000_000),
-            ("retries".to_owned(), 1_400_000),
+            ("retries".to_owned(), 1_401_600),
             ("response-cache".to_owned(), 840_000),
         ]
     );
