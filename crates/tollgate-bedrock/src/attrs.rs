@@ -12,7 +12,7 @@ use crate::estimate::TokenEstimator;
 use crate::request::{AttrValue, ChatRequest};
 use tollgate_cost::Tags;
 use tollgate_engine::{Context, Slot, StrList};
-use tollgate_lang::Schema;
+use tollgate_lang::{AttrId, Schema};
 
 /// Token estimates of one request's parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,6 +53,54 @@ fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The slots of the built-in and tag attributes in one schema, looked up
+/// once: a handle's schema is fixed for its lifetime, and hashing a dozen
+/// names per call was a large part of the gate's own cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttrIds {
+    input_tokens: Option<AttrId>,
+    system_tokens: Option<AttrId>,
+    has_tools: Option<AttrId>,
+    has_images: Option<AttrId>,
+    message_count: Option<AttrId>,
+    requested_max_tokens: Option<AttrId>,
+    prompt: Option<AttrId>,
+    app: Option<AttrId>,
+    feature: Option<AttrId>,
+    user: Option<AttrId>,
+    use_case: Option<AttrId>,
+    tenant: Option<AttrId>,
+}
+
+impl AttrIds {
+    /// The ids of `schema` (`None` where it does not declare the name).
+    pub fn of(schema: &Schema) -> AttrIds {
+        AttrIds {
+            input_tokens: schema.id("input_tokens"),
+            system_tokens: schema.id("system_tokens"),
+            has_tools: schema.id("has_tools"),
+            has_images: schema.id("has_images"),
+            message_count: schema.id("message_count"),
+            requested_max_tokens: schema.id("requested_max_tokens"),
+            prompt: schema.id("prompt"),
+            app: schema.id("app"),
+            feature: schema.id("feature"),
+            user: schema.id("user"),
+            use_case: schema.id("use_case"),
+            tenant: schema.id("tenant"),
+        }
+    }
+
+    /// The value of the `feature` attribute in `ctx` (a string), for the
+    /// retry budget.
+    pub fn feature<'a>(&self, ctx: &Context<'a>) -> Option<&'a str> {
+        match ctx.get(self.feature?) {
+            Slot::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// Fills `ctx` from a request and its tags.
 pub fn fill<'a>(
     ctx: &mut Context<'a>,
@@ -61,36 +109,51 @@ pub fn fill<'a>(
     tags: &'a Tags,
     est: &Estimate,
 ) {
-    if let Some(id) = schema.id("input_tokens") {
+    fill_ids(ctx, &AttrIds::of(schema), req, tags, est);
+}
+
+/// [`fill`] with the schema's ids already looked up (`ids` must come from
+/// the schema `ctx` was built on).
+pub fn fill_ids<'a>(
+    ctx: &mut Context<'a>,
+    ids: &AttrIds,
+    req: &'a ChatRequest,
+    tags: &'a Tags,
+    est: &Estimate,
+) {
+    let schema = ctx.schema();
+    if let Some(id) = ids.input_tokens {
         let _ = ctx.set(id, Slot::Int(as_i64(est.input())));
     }
-    if let Some(id) = schema.id("system_tokens") {
+    if let Some(id) = ids.system_tokens {
         let _ = ctx.set(id, Slot::Int(as_i64(est.system)));
     }
-    if let Some(id) = schema.id("has_tools") {
+    if let Some(id) = ids.has_tools {
         let _ = ctx.set(id, Slot::Bool(!req.tools.is_empty()));
     }
-    if let Some(id) = schema.id("has_images") {
+    if let Some(id) = ids.has_images {
         let _ = ctx.set(id, Slot::Bool(false));
     }
-    if let Some(id) = schema.id("message_count") {
+    if let Some(id) = ids.message_count {
         let _ = ctx.set(id, Slot::Int(as_i64(req.messages.len() as u64)));
     }
-    if let (Some(id), Some(n)) = (schema.id("requested_max_tokens"), req.inference.max_tokens) {
+    if let (Some(id), Some(n)) = (ids.requested_max_tokens, req.inference.max_tokens) {
         let _ = ctx.set(id, Slot::Int(i64::from(n)));
     }
-    if let (Some(id), Some(p)) = (schema.id("prompt"), req.last_user_text()) {
-        let _ = ctx.set(id, Slot::Str(p));
+    if let Some(id) = ids.prompt {
+        if let Some(p) = req.last_user_text() {
+            let _ = ctx.set(id, Slot::Str(p));
+        }
     }
     let tag_pairs = [
-        ("app", &tags.app),
-        ("feature", &tags.feature),
-        ("user", &tags.user),
-        ("use_case", &tags.use_case),
-        ("tenant", &tags.tenant),
+        (ids.app, &tags.app),
+        (ids.feature, &tags.feature),
+        (ids.user, &tags.user),
+        (ids.use_case, &tags.use_case),
+        (ids.tenant, &tags.tenant),
     ];
-    for (name, v) in tag_pairs {
-        if let (Some(id), Some(v)) = (schema.id(name), v.as_deref()) {
+    for (id, v) in tag_pairs {
+        if let (Some(id), Some(v)) = (id, v.as_deref()) {
             let _ = ctx.set(id, Slot::Str(v));
         }
     }

@@ -155,6 +155,7 @@ impl GateBuilder {
             .build();
         Gate {
             client: Client::from_conf(conf),
+            attr_ids: attrs::AttrIds::of(self.policy.schema()),
             policy: self.policy,
             cache: self.cache,
             planner: self.planner,
@@ -176,6 +177,8 @@ impl GateBuilder {
 pub struct Gate {
     pub(crate) client: Client,
     pub(crate) policy: Arc<PolicyHandle>,
+    /// The built-in attributes' slots in the handle's (fixed) schema.
+    pub(crate) attr_ids: attrs::AttrIds,
     pub(crate) cache: Option<Arc<ResponseCache>>,
     pub(crate) planner: Arc<PromptCachePlanner>,
     pub(crate) sink: Option<Arc<dyn Sink>>,
@@ -206,10 +209,33 @@ pub(crate) struct Plan {
     pub models: Vec<ModelIdx>,
     pub max_attempts: u32,
     pub retry_budget_pct: Option<f64>,
+    /// The request in SDK types for the first attempt (taken by it; a
+    /// retry maps the request again with [`Plan::parts_again`]).
     pub parts: Parts,
+    /// The cache points the planner chose.
+    pub sites: Vec<CachePointSite>,
     pub prompt_ttl: PromptTtl,
     pub prompt_rule: Option<String>,
     pub estimate: Estimate,
+}
+
+impl Plan {
+    /// The first attempt's request, moved out: most calls make one
+    /// attempt, and cloning the SDK types per attempt cost more than the
+    /// gate's whole decision.
+    pub(crate) fn take_parts(&mut self) -> Parts {
+        std::mem::replace(&mut self.parts, Parts::empty())
+    }
+
+    /// The request mapped again for a retry (the same mapping `plan` made).
+    pub(crate) fn parts_again(&self, req: &ChatRequest) -> Result<Parts, GateError> {
+        sdk::parts(
+            req,
+            self.decision.max_output_tokens,
+            &self.sites,
+            self.prompt_ttl,
+        )
+    }
 }
 
 /// What to do after a failed attempt.
@@ -486,6 +512,7 @@ impl Gate {
             max_attempts,
             retry_budget_pct,
             parts,
+            sites,
             prompt_ttl,
             prompt_rule,
             estimate,
@@ -578,7 +605,7 @@ impl Gate {
         let schema = self.policy.schema();
         let estimate = Estimate::of(req, &*self.estimator);
         let mut ctx = Context::new(schema);
-        attrs::fill(&mut ctx, schema, req, tags, &estimate);
+        attrs::fill_ids(&mut ctx, &self.attr_ids, req, tags, &estimate);
         let mut plan = self.plan(policy, &live, &ctx, req, estimate)?;
         let d = plan.decision;
 
@@ -638,29 +665,35 @@ impl Gate {
         };
         let downgraded_from = ticket.as_ref().and_then(Ticket::downgraded_from);
 
-        let feature = attrs::str_attr(&ctx, "feature")
+        let feature = self
+            .attr_ids
+            .feature(&ctx)
             .or(tags.feature.as_deref())
-            .unwrap_or("")
-            .to_string();
+            .unwrap_or("");
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut cur = 0usize;
+        let mut parts = plan.take_parts();
         let out = loop {
             let m = plan.models.get(cur).copied().unwrap_or(d.model);
             let model_id = policy.model(m).map(|m| m.id.clone()).unwrap_or_default();
-            let p = plan.parts.clone();
+            let p = parts;
+            // Optional parts are set only when present: each builder call
+            // moves the whole (large) fluent builder.
+            let mut call = self
+                .client
+                .converse()
+                .model_id(&model_id)
+                .set_messages(Some(p.messages))
+                .inference_config(p.inference);
+            if !p.system.is_empty() {
+                call = call.set_system(Some(p.system));
+            }
+            if p.tool_config.is_some() {
+                call = call.set_tool_config(p.tool_config);
+            }
             // Boxed: the SDK's send future is several KiB, and keeping it
             // inline made every poll of the gate's future move it.
-            let sent = Box::pin(
-                self.client
-                    .converse()
-                    .model_id(&model_id)
-                    .set_system((!p.system.is_empty()).then_some(p.system))
-                    .set_messages(Some(p.messages))
-                    .set_tool_config(p.tool_config)
-                    .inference_config(p.inference)
-                    .send(),
-            )
-            .await;
+            let sent = Box::pin(call.send()).await;
             let n = attempts.len() as u32 + 1;
             let failure = match sent {
                 Ok(out) => {
@@ -681,9 +714,19 @@ impl Gate {
                 error: Some(failure.code().to_string()),
                 usage: Usage::default(),
             });
-            match self.after_failure(&plan, &feature, failure, n, cur) {
-                AfterFailure::Retry { model } => cur = model,
-                AfterFailure::GiveUp { error, throttled } => {
+            let next = match self.after_failure(&plan, feature, failure, n, cur) {
+                AfterFailure::Retry { model } => match plan.parts_again(req) {
+                    Ok(p) => Ok((model, p)),
+                    Err(error) => Err((error, false)),
+                },
+                AfterFailure::GiveUp { error, throttled } => Err((error, throttled)),
+            };
+            match next {
+                Ok((model, p)) => {
+                    cur = model;
+                    parts = p;
+                }
+                Err((error, throttled)) => {
                     if let Some(f) = fill.take() {
                         f.complete(if throttled {
                             Outcome::Throttled
@@ -755,7 +798,7 @@ impl Gate {
             t.settle(event.cost_nanos);
         }
         self.retry_budget
-            .record(&feature, event.cost_nanos, attempts.len() > 1);
+            .record(feature, event.cost_nanos, attempts.len() > 1);
         if let Some(rule) = &plan.prompt_rule {
             let model_id = policy.model(served).map(|m| m.id.as_str()).unwrap_or("");
             self.planner.observe(rule, model_id, &cache_usage(&usage));

@@ -105,10 +105,17 @@ impl RetryBudget {
     /// Records one attempt's cost.
     pub fn record(&self, feature: &str, nanos: u64, is_retry: bool) {
         let mut m = self.by_feature.lock();
-        let s = m.entry(feature.to_string()).or_default();
-        s.total = s.total.saturating_add(nanos);
-        if is_retry {
-            s.retries = s.retries.saturating_add(nanos);
+        // Look up before inserting: `entry` would allocate the key on
+        // every call, and a feature is almost always already there.
+        let add = |s: &mut Spend| {
+            s.total = s.total.saturating_add(nanos);
+            if is_retry {
+                s.retries = s.retries.saturating_add(nanos);
+            }
+        };
+        match m.get_mut(feature) {
+            Some(s) => add(s),
+            None => add(m.entry(feature.to_string()).or_default()),
         }
     }
 

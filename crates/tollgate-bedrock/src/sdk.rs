@@ -18,7 +18,8 @@ use aws_smithy_types::{Document, Number};
 use tollgate_cache::PromptTtl;
 use tollgate_lang::policy::CachePointSite;
 
-/// The request in SDK types, built once and cloned per attempt.
+/// The request in SDK types, built once for the first attempt (and again
+/// for a retry).
 #[derive(Debug, Clone)]
 pub struct Parts {
     /// `system`
@@ -29,6 +30,18 @@ pub struct Parts {
     pub tool_config: Option<ToolConfiguration>,
     /// `inferenceConfig`
     pub inference: InferenceConfiguration,
+}
+
+impl Parts {
+    /// Nothing (allocates nothing): what is left once an attempt took the parts.
+    pub fn empty() -> Parts {
+        Parts {
+            system: Vec::new(),
+            messages: Vec::new(),
+            tool_config: None,
+            inference: InferenceConfiguration::builder().build(),
+        }
+    }
 }
 
 /// JSON to a Smithy document.

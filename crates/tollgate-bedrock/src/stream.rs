@@ -140,11 +140,13 @@ impl Gate {
         let policy = live.policy();
         let schema = self.policy.schema();
         let estimate = Estimate::of(&req, &*self.estimator);
-        let (plan, feature, ticket) = {
+        let (mut plan, feature, ticket) = {
             let mut ctx = Context::new(schema);
-            attrs::fill(&mut ctx, schema, &req, &tags, &estimate);
+            attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &estimate);
             let mut plan = self.plan(policy, &live, &ctx, &req, estimate)?;
-            let feature = attrs::str_attr(&ctx, "feature")
+            let feature = self
+                .attr_ids
+                .feature(&ctx)
                 .or(tags.feature.as_deref())
                 .unwrap_or("")
                 .to_string();
@@ -175,11 +177,12 @@ impl Gate {
             .map(|l| RepetitionDetector::new(l.then.repetition.ngram, l.then.repetition.repeats));
         let mut cur = 0usize;
         let mut n = 0u32;
+        let mut parts = plan.take_parts();
         let rx = loop {
             n += 1;
             let m = plan.models.get(cur).copied().unwrap_or(d.model);
             let model_id = policy.model(m).map(|m| m.id.clone()).unwrap_or_default();
-            let p = plan.parts.clone();
+            let p = parts;
             // Boxed: the SDK's send future is several KiB, and keeping it
             // inline made every poll of the gate's future move it.
             let sent = Box::pin(
@@ -197,11 +200,18 @@ impl Gate {
                 Ok(out) => break out.stream,
                 Err(e) => Failure::of(e),
             };
-            match self.after_failure(&plan, &feature, failure, n, cur) {
-                AfterFailure::Retry { model } => cur = model,
-                AfterFailure::GiveUp { error, .. } => {
+            let next = match self.after_failure(&plan, &feature, failure, n, cur) {
+                AfterFailure::Retry { model } => plan.parts_again(&req).map(|p| (model, p)),
+                AfterFailure::GiveUp { error, .. } => Err(error),
+            };
+            match next {
+                Ok((model, p)) => {
+                    cur = model;
+                    parts = p;
+                }
+                Err(error) => {
                     let mut ctx = Context::new(schema);
-                    attrs::fill(&mut ctx, schema, &req, &tags, &plan.estimate);
+                    attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &plan.estimate);
                     let mut b = CallEvent::builder(policy, &d, &ctx)
                         .options(&self.event_options)
                         .tags(tags.clone())
@@ -352,7 +362,13 @@ impl GateStream<'_> {
         let policy = self.live.policy();
         let schema = self.gate.policy.schema();
         let mut ctx = Context::new(schema);
-        attrs::fill(&mut ctx, schema, &self.req, &self.tags, &self.estimate);
+        attrs::fill_ids(
+            &mut ctx,
+            &self.gate.attr_ids,
+            &self.req,
+            &self.tags,
+            &self.estimate,
+        );
         let router_prices = self.gate.router_prices(self.invoked.as_deref());
         let status = match cause {
             StopCause::Finished => Status::Ok,

@@ -527,7 +527,9 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
         let (cost, cost_error) = price_lenient(prices, &self.usage, mode);
         let (attributes, redacted) = attributes(p, self.ctx);
         let tags = merge_tags(self.tags, &attributes, self.options);
-        let opts = self.options.cloned().unwrap_or_default();
+        let (record_prompt, record_response) = self.options.map_or((false, false), |o| {
+            (o.record_prompt_text, o.record_response_text)
+        });
         CallEvent {
             version: EVENT_VERSION,
             timestamp: self.timestamp.unwrap_or_else(Timestamp::now),
@@ -569,11 +571,11 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             fingerprint: self.fingerprint,
             prompt_text: self
                 .prompt_text
-                .filter(|_| opts.record_prompt_text)
+                .filter(|_| record_prompt)
                 .map(str::to_owned),
             response_text: self
                 .response_text
-                .filter(|_| opts.record_response_text)
+                .filter(|_| record_response)
                 .map(str::to_owned),
         }
     }
@@ -586,7 +588,8 @@ pub const ALWAYS_REDACTED: &str = "prompt";
 /// the names of the redacted ones that were present.
 pub fn attributes(policy: &Policy, ctx: &Context<'_>) -> (Map<String, Value>, Vec<String>) {
     let schema = ctx.schema();
-    let mut out = Map::new();
+    // Sized up front (most schemas are small): growing the map rehashed it.
+    let mut out = Map::with_capacity(schema.len().min(16));
     let mut redacted = Vec::new();
     for (id, def) in schema.iter() {
         let slot = ctx.get(id);
@@ -622,19 +625,40 @@ fn str_list(l: StrList<'_>) -> Vec<Value> {
 /// Tags: explicit ones win, then same-named string attributes (only those
 /// not redacted, since redacted ones are not in `attrs`), then options.
 fn merge_tags(explicit: Tags, attrs: &Map<String, Value>, opts: Option<&EventOptions>) -> Tags {
-    let from = |names: &[&str]| -> Option<String> {
-        names
-            .iter()
-            .find_map(|n| attrs.get(*n).and_then(Value::as_str).map(str::to_owned))
-    };
+    // One pass over the attributes (no hashing per tag): app, feature,
+    // user, user.id, use_case, tenant.
+    let mut found: [Option<&str>; 6] = [None; 6];
+    let complete = explicit.app.is_some()
+        && explicit.feature.is_some()
+        && explicit.user.is_some()
+        && explicit.use_case.is_some()
+        && explicit.tenant.is_some();
+    if !complete {
+        for (k, v) in attrs {
+            let slot = match k.as_str() {
+                "app" => 0,
+                "feature" => 1,
+                "user" => 2,
+                "user.id" => 3,
+                "use_case" => 4,
+                "tenant" => 5,
+                _ => continue,
+            };
+            if let (Some(f), Some(s)) = (found.get_mut(slot), v.as_str()) {
+                *f = Some(s);
+            }
+        }
+    }
+    let [app, feature, user, user_id, use_case, tenant] = found;
+    let owned = |s: Option<&str>| s.map(str::to_owned);
     Tags {
         app: explicit
             .app
-            .or_else(|| from(&["app"]))
+            .or_else(|| owned(app))
             .or_else(|| opts.and_then(|o| o.app.clone())),
-        feature: explicit.feature.or_else(|| from(&["feature"])),
-        user: explicit.user.or_else(|| from(&["user", "user.id"])),
-        use_case: explicit.use_case.or_else(|| from(&["use_case"])),
-        tenant: explicit.tenant.or_else(|| from(&["tenant"])),
+        feature: explicit.feature.or_else(|| owned(feature)),
+        user: explicit.user.or_else(|| owned(user.or(user_id))),
+        use_case: explicit.use_case.or_else(|| owned(use_case)),
+        tenant: explicit.tenant.or_else(|| owned(tenant)),
     }
 }
