@@ -49,7 +49,7 @@
 //! The baseline is what the recorded calls cost (call events), or every
 //! request on one model, on demand, without caching and without a cap.
 
-use crate::prefix::PrefixCaches;
+use crate::prefix::{PrefixCaches, PrefixStep};
 use crate::report::{PromptTally, Report, ResponseTally, Row};
 use crate::trace::Trace;
 use rustc_hash::FxHashMap;
@@ -401,21 +401,7 @@ pub fn replay_emitting(
                         ttl_s.saturating_mul(1000),
                         min,
                     );
-                    usage.input_tokens = r.input_tokens - step.read - step.write;
-                    usage.cache_read_input_tokens = step.read;
-                    usage.cache_write_input_tokens = step.write;
-                    if ttl == CacheTtl::OneHour {
-                        usage.cache_write_1h_input_tokens = step.write;
-                    }
-                    if step.point {
-                        pc.with_point += n;
-                    }
-                    if step.read > 0 {
-                        pc.reading += n;
-                    }
-                    pc.input_tokens += u128::from(r.input_tokens) * u128::from(n);
-                    pc.read_tokens += u128::from(step.read) * u128::from(n);
-                    pc.write_tokens += u128::from(step.write) * u128::from(n);
+                    apply_step(&mut usage, &mut pc, step, r.input_tokens, ttl, n);
                 } else {
                     pc.no_prices += n;
                 }
@@ -449,21 +435,7 @@ pub fn replay_emitting(
                                 ttl_s.saturating_mul(1000),
                                 min,
                             );
-                            usage.input_tokens = r.input_tokens - step.read - step.write;
-                            usage.cache_read_input_tokens = step.read;
-                            usage.cache_write_input_tokens = step.write;
-                            if ttl == CacheTtl::OneHour {
-                                usage.cache_write_1h_input_tokens = step.write;
-                            }
-                            if step.point {
-                                pc.with_point += n;
-                            }
-                            if step.read > 0 {
-                                pc.reading += n;
-                            }
-                            pc.input_tokens += u128::from(r.input_tokens) * u128::from(n);
-                            pc.read_tokens += u128::from(step.read) * u128::from(n);
-                            pc.write_tokens += u128::from(step.write) * u128::from(n);
+                            apply_step(&mut usage, &mut pc, step, r.input_tokens, ttl, n);
                         } else {
                             pc.no_prices += n;
                         }
@@ -540,6 +512,34 @@ pub fn replay_emitting(
     report.by_feature = by_feature;
     report.notes = notes;
     Ok(report)
+}
+
+/// One prompt-cache step applied to a request's usage (the input split
+/// into uncached, read and written tokens) and counted in the tally, for
+/// `n` identical requests.
+fn apply_step(
+    usage: &mut Usage,
+    pc: &mut PromptTally,
+    step: PrefixStep,
+    input_tokens: u64,
+    ttl: CacheTtl,
+    n: u64,
+) {
+    usage.input_tokens = input_tokens - step.read - step.write;
+    usage.cache_read_input_tokens = step.read;
+    usage.cache_write_input_tokens = step.write;
+    if ttl == CacheTtl::OneHour {
+        usage.cache_write_1h_input_tokens = step.write;
+    }
+    if step.point {
+        pc.with_point += n;
+    }
+    if step.read > 0 {
+        pc.reading += n;
+    }
+    pc.input_tokens += u128::from(input_tokens) * u128::from(n);
+    pc.read_tokens += u128::from(step.read) * u128::from(n);
+    pc.write_tokens += u128::from(step.write) * u128::from(n);
 }
 
 /// The tokens of `kept` of a call's `attempts` attempts: every count of

@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+// The cache crate's test support: a real `redis-server` on a free port.
 #[cfg(feature = "redis")]
-#[path = "support/redis_server.rs"]
+#[allow(dead_code, clippy::panic)]
+#[path = "../../tollgate-cache/tests/support/redis_server.rs"]
 mod redis_server;
 
 use common::{client, delta, event, Collect, Reply, Server};

@@ -5,8 +5,10 @@
 mod common;
 #[path = "support/invoke_server.rs"]
 mod invoke_server;
+// The cache crate's test support: a real `redis-server` on a free port.
 #[cfg(feature = "redis")]
-#[path = "support/redis_server.rs"]
+#[allow(dead_code, clippy::panic)]
+#[path = "../../tollgate-cache/tests/support/redis_server.rs"]
 mod redis_server;
 
 use common::{client, Collect};
