@@ -95,6 +95,7 @@
 mod build;
 mod intern;
 mod ir;
+mod lead;
 mod plan;
 mod pred;
 mod rules;

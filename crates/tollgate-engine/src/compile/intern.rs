@@ -5,6 +5,7 @@
 //! one [`PredId`] (expressions are matched by structure, spans ignored).
 
 use super::ir::{self, SlotKind};
+use super::lead::Lead;
 use super::pred::{Item, Num, NumOf, Pred, PredId};
 use super::strmap::KeySet;
 use rustc_hash::{FxHashMap, FxHasher};
@@ -233,6 +234,7 @@ fn special(e: &TExpr, want: bool) -> Option<Pred> {
         TKind::Matches(x, p) if x.ty == Type::String => Pred::Matches {
             attr: attr_of(x)?,
             re: p.regex.clone(),
+            lead: Lead::of(p.regex.as_str()).map(Box::new),
             want,
         },
         TKind::In(x, list) => {

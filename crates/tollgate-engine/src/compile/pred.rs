@@ -14,6 +14,7 @@
 //! can remember its outcome for the decision.
 
 use super::ir::{slot, Bail, Ir, SlotKind};
+use super::lead::Lead;
 use super::strmap::KeySet;
 use super::value;
 use crate::context::Slot;
@@ -65,8 +66,14 @@ pub(crate) enum Pred {
         needle: Box<str>,
         want: bool,
     },
-    /// `attr.matches("re")`.
-    Matches { attr: AttrId, re: Regex, want: bool },
+    /// `attr.matches("re")`; `lead`: the bytes a match can begin with,
+    /// for a pattern anchored at the start.
+    Matches {
+        attr: AttrId,
+        re: Regex,
+        lead: Option<Box<Lead>>,
+        want: bool,
+    },
     /// A literal `in` a list attribute.
     ListHas {
         attr: AttrId,
@@ -203,8 +210,16 @@ impl Pred {
                 Slot::Missing => Ok(false),
                 _ => Err(Bail),
             },
-            Pred::Matches { attr, re, want } => match slot(ctx, *attr) {
-                Slot::Str(s) => Ok(re.is_match(s) == *want),
+            Pred::Matches {
+                attr,
+                re,
+                lead,
+                want,
+            } => match slot(ctx, *attr) {
+                Slot::Str(s) => {
+                    let admitted = lead.as_ref().is_none_or(|l| l.admits(s));
+                    Ok((admitted && re.is_match(s)) == *want)
+                }
                 Slot::Missing => Ok(false),
                 _ => Err(Bail),
             },

@@ -10,7 +10,6 @@ use super::ir::{slot, Bail, SlotKind};
 use super::pred::Pred;
 use super::strmap::{Probe, StrMap};
 use crate::context::Slot;
-use smallvec::SmallVec;
 use tollgate_lang::AttrId;
 
 /// Index of a node in its section's arena.
@@ -129,9 +128,10 @@ impl SectionIndex {
     /// Depth first, left to right; a match lowers the bound, so what is
     /// walked later can only return an earlier rule.
     fn walk(&self, preds: &[Pred], ctx: &[Slot<'_>]) -> Result<Option<u32>, Bail> {
-        // Second sides of the forks on the way down, still to walk (inline
-        // storage, left uninitialised until pushed).
-        let mut pending: SmallVec<[NodeId; MAX_PENDING]> = SmallVec::new();
+        // Second sides of the forks on the way down, still to walk:
+        // `pending[..depth]`.
+        let mut pending = [EMPTY; MAX_PENDING];
+        let mut depth = 0usize;
         let mut bound = u32::MAX;
         let mut id = self.root;
         loop {
@@ -193,19 +193,24 @@ impl SectionIndex {
                     }),
                     Node::Fork(a, b) => {
                         // INVARIANT: forks nest at most MAX_DEPTH deep on a
-                        // path (the builder's limit), under MAX_PENDING; the
-                        // check keeps the stack from spilling to the heap.
-                        if pending.len() >= MAX_PENDING {
-                            return Err(Bail);
+                        // path (the builder's limit), under MAX_PENDING; a
+                        // deeper one would bail, never panic.
+                        match pending.get_mut(depth) {
+                            Some(p) => *p = *b,
+                            None => return Err(Bail),
                         }
-                        pending.push(*b);
+                        depth += 1;
                         Some(*a)
                     }
                 },
                 _ => None,
             };
-            id = match next.or_else(|| pending.pop()) {
+            id = match next {
                 Some(n) => n,
+                None if depth > 0 => {
+                    depth -= 1;
+                    pending.get(depth).copied().unwrap_or(EMPTY)
+                }
                 None => return Ok((bound != u32::MAX).then_some(bound)),
             };
         }
