@@ -7,6 +7,10 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// The pest parser is generated for `no_std` (see the workspace manifest) and
+// names `alloc::boxed::Box`.
+extern crate alloc;
+
 pub mod diag;
 pub mod expr;
 pub mod schema;

@@ -24,6 +24,14 @@ pub fn decode(src: &str, start: usize, end: usize) -> Option<(String, Vec<u32>)>
     let q = if multi { 3 } else { 1 };
     let body_start = start + q;
     let body = src.get(body_start..end.checked_sub(q)?)?;
+    if quote == '\'' && !multi && body.is_ascii() {
+        // A one-line literal string of ASCII text: no escapes, each byte
+        // comes from its own offset.
+        let offs = (body_start..=body_start + body.len())
+            .map(|o| o as u32)
+            .collect();
+        return Some((body.to_string(), offs));
+    }
     let mut out = String::new();
     let mut offs: Vec<u32> = Vec::new();
     let mut chars = body.char_indices().peekable();

@@ -340,11 +340,15 @@ impl Builder {
             Rule::unary => self.unary(p, depth),
             Rule::member => self.member(p, depth),
             Rule::primary => {
-                let inner = p
-                    .into_inner()
+                let mut it = p.into_inner();
+                let inner = it
                     .next()
                     .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "empty primary"))?;
-                self.primary(inner, depth + 1)
+                match it.next() {
+                    // `name(args)`: a global call.
+                    Some(args) => self.call(inner, args, depth + 1),
+                    None => self.primary(inner, depth + 1),
+                }
             }
             _ => Err(SyntaxError::new(
                 "syntax",
@@ -478,6 +482,26 @@ impl Builder {
         p.into_inner().map(|a| self.expr(a, depth + 1)).collect()
     }
 
+    /// A global call: the function's name and its argument list.
+    fn call(
+        &self,
+        name: Pair<'_, Rule>,
+        args: Pair<'_, Rule>,
+        depth: usize,
+    ) -> Result<Node, SyntaxError> {
+        let span = name.as_span().start()..args.as_span().end();
+        let func = name.as_str().to_string();
+        let args = self.args(args, depth)?;
+        Ok(node(
+            Ast::Call {
+                target: None,
+                func,
+                args,
+            },
+            span,
+        ))
+    }
+
     fn primary(&self, p: Pair<'_, Rule>, depth: usize) -> Result<Node, SyntaxError> {
         let span = range(&p);
         match p.as_rule() {
@@ -531,25 +555,6 @@ impl Builder {
                 let mut n = self.expr(inner, depth + 1)?;
                 n.span = span;
                 Ok(n)
-            }
-            Rule::call => {
-                let mut it = p.into_inner();
-                let func = it
-                    .next()
-                    .map(|i| i.as_str().to_string())
-                    .unwrap_or_default();
-                let args = match it.next() {
-                    Some(a) => self.args(a, depth)?,
-                    None => vec![],
-                };
-                Ok(node(
-                    Ast::Call {
-                        target: None,
-                        func,
-                        args,
-                    },
-                    span,
-                ))
             }
             Rule::ident => Ok(node(Ast::Ident(p.as_str().to_string()), span)),
             _ => Err(SyntaxError::new("syntax", span, "unexpected token")),
