@@ -58,21 +58,29 @@ fn bench(c: &mut Criterion) {
     let per = 200;
     let (mut raw_t, mut gate_t) = (Duration::ZERO, Duration::ZERO);
     let mut diffs = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let t = Instant::now();
-        r.rt.block_on(async {
-            for _ in 0..per {
-                raw_call(&r.raw).await;
-            }
-        });
-        let raw = t.elapsed();
-        let t = Instant::now();
-        r.rt.block_on(async {
-            for _ in 0..per {
-                gate_call(&r.gate, &req, &tags).await;
-            }
-        });
-        let gate = t.elapsed();
+    for round in 0..rounds {
+        // Alternate which side goes first, so an order effect (caches,
+        // the allocator's state) cancels out too.
+        let time = |gate_side: bool| {
+            let t = Instant::now();
+            r.rt.block_on(async {
+                for _ in 0..per {
+                    if gate_side {
+                        gate_call(&r.gate, &req, &tags).await;
+                    } else {
+                        raw_call(&r.raw).await;
+                    }
+                }
+            });
+            t.elapsed()
+        };
+        let (raw, gate) = if round % 2 == 0 {
+            let raw = time(false);
+            (raw, time(true))
+        } else {
+            let gate = time(true);
+            (time(false), gate)
+        };
         raw_t += raw;
         gate_t += gate;
         diffs.push((gate.as_secs_f64() - raw.as_secs_f64()) * 1e6 / per as f64);
