@@ -136,9 +136,9 @@ async fn chat(State(gate): State<App>, Json(body): Json<Value>) -> (StatusCode, 
     }
     let tags = Tags {
         app: Some("axum-service".into()),
-        feature: text(&body, "feature"),
-        user: text(&body, "user"),
-        tenant: text(&body, "tenant"),
+        feature: text(&body, "feature").map(Into::into),
+        user: text(&body, "user").map(Into::into),
+        tenant: text(&body, "tenant").map(Into::into),
         use_case: None,
     };
     match gate.converse(&req, &tags).await {

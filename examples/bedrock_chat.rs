@@ -112,11 +112,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let schema = handle.schema();
         for (k, v) in &args.attrs {
             match k.as_str() {
-                "app" => tags.app = Some(v.clone()),
-                "feature" => tags.feature = Some(v.clone()),
-                "user" => tags.user = Some(v.clone()),
-                "use_case" => tags.use_case = Some(v.clone()),
-                "tenant" => tags.tenant = Some(v.clone()),
+                "app" => tags.app = Some(v.into()),
+                "feature" => tags.feature = Some(v.into()),
+                "user" => tags.user = Some(v.into()),
+                "use_case" => tags.use_case = Some(v.into()),
+                "tenant" => tags.tenant = Some(v.into()),
                 _ => {}
             }
             let Some(def) = schema.id(k).and_then(|id| schema.get(id)) else {

@@ -349,7 +349,7 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
                 continue;
             }
             let at = u64::try_from(ev.timestamp.unix_ms()).unwrap_or(0);
-            let key = (ev.model_id.clone(), sys.0);
+            let key = (ev.model_id.to_string(), sys.0);
             let t = i128::from(tokens);
             match last.get(&key) {
                 Some(&exp) if at < exp => {

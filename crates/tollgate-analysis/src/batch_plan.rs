@@ -100,7 +100,8 @@ pub struct BatchPlan {
 pub fn feature_of(ev: &CallEvent) -> String {
     ev.tags
         .feature
-        .clone()
+        .as_ref()
+        .map(|f| f.to_string())
         .or_else(|| {
             ev.attributes
                 .get("feature")
@@ -153,7 +154,7 @@ pub fn plan_batch(compiled: &CompiledPolicy, events: &[CallEvent], sel: &Selecto
     // Attributes of the wrong type for this policy: decided without them.
     let requests: Vec<Option<Request>> = events
         .iter()
-        .map(|ev| Request::from_map(&p.schema, &ev.attributes).ok())
+        .map(|ev| Request::from_map(&p.schema, &ev.attributes.to_map()).ok())
         .collect();
     let mut ctx = Context::new(&p.schema);
     for (ev, req) in events.iter().zip(&requests) {

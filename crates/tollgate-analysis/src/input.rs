@@ -396,8 +396,8 @@ pub fn read_events(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
                 call: Some(call),
             });
             t.calls.push(RecordedCall {
-                attributes: ev.attributes,
-                model: ev.model,
+                attributes: ev.attributes.to_map(),
+                model: ev.model.into(),
                 cost_nanos: ev.cost_nanos,
                 usage: ev.usage,
                 fingerprint: ev.fingerprint,

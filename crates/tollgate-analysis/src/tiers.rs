@@ -219,7 +219,7 @@ impl TiersBuilder {
         let use_case = ev.tags.use_case.as_deref().unwrap_or(NONE);
         let acc = self
             .rows
-            .entry((ev.model.clone(), use_case.to_owned()))
+            .entry((ev.model.to_string(), use_case.to_owned()))
             .or_default();
         acc.latencies.push(ev.latency_ms);
         acc.nanos += u128::from(ev.cost_nanos);

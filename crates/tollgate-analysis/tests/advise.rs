@@ -76,10 +76,9 @@ fn all_kinds() -> Vec<CallEvent> {
         e.timestamp = tollgate_cost::Timestamp::from_unix_ms(1_741_079_400_000 + t * 1000);
         e.request_id = format!("s{i}");
         e.tags.feature = Some("support".into());
+        e.attributes.insert("feature", serde_json::json!("support"));
         e.attributes
-            .insert("feature".into(), serde_json::json!("support"));
-        e.attributes
-            .insert("system_tokens".into(), serde_json::json!(4000));
+            .insert("system_tokens", serde_json::json!(4000));
         e.fingerprint.system = Some(tollgate_cost::Hash128(7));
         e.fingerprint.messages = Some(tollgate_cost::Hash128(1000 + i as u128));
         e.usage = tollgate_cost::Usage::new(5000, 100);
@@ -238,7 +237,7 @@ fn a_shared_long_system_prompt_gets_a_prompt_cache_rule() {
         e.usage.input_tokens = 5000;
         e.fingerprint.system = Some(tollgate_cost::Hash128(7));
         e.attributes
-            .insert("system_tokens".into(), serde_json::json!(4000));
+            .insert("system_tokens", serde_json::json!(4000));
     }
     let r = advise(&events);
     assert_eq!(r.advice.len(), 1);
@@ -273,7 +272,7 @@ fn a_full_day_of_traffic_gets_a_provisioned_floor_note() {
             let mut e = one.clone();
             e.timestamp = tollgate_cost::Timestamp::from_unix_ms(1_700_006_400_000 + h * 3_600_000);
             e.attributes
-                .insert("latency".into(), serde_json::json!("interactive"));
+                .insert("latency", serde_json::json!("interactive"));
             e
         })
         .collect();

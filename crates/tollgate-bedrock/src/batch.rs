@@ -491,8 +491,8 @@ impl Gate {
             attrs::fill(&mut ctx, schema, &p.req, &p.tags, &estimate);
             let d = live.decide(&ctx);
             let served = policy.model_by_alias(&p.model_alias).unwrap_or(d.model);
-            let mut b = CallEvent::builder(policy, &d, &ctx)
-                .options(&self.event_options)
+            let mut b = self
+                .event_builder(policy, &d, &ctx)
                 .tags(p.tags.clone())
                 .fingerprint(fingerprint(&p.req))
                 .mode(Mode::Batch)

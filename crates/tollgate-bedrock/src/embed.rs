@@ -330,8 +330,8 @@ impl Gate {
 
         let input_tokens: u64 = calls.iter().map(|(_, t)| t).sum();
         let usage = Usage::new(input_tokens, 0);
-        let mut b = CallEvent::builder(policy, &d, &ctx)
-            .options(&self.event_options)
+        let mut b = self
+            .event_builder(policy, &d, &ctx)
             .tags(tags.clone())
             .fingerprint(fingerprint(&req))
             .operation(Operation::Embeddings)

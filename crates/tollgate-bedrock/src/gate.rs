@@ -23,8 +23,8 @@ use tollgate_cache::{
 };
 use tollgate_cost::budget::Ticket;
 use tollgate_cost::{
-    CacheOutcome, CacheTtl, CallEvent, Day, EventBuilder, EventOptions, Fingerprint, Ledger, Sink,
-    Status, Tags, Usage,
+    CacheOutcome, CacheTtl, CallEvent, Day, EventBuilder, EventNamesCache, EventOptions,
+    Fingerprint, Ledger, Sink, Status, Tags, Usage,
 };
 use tollgate_engine::{Context, Decision, Live, PolicyHandle};
 use tollgate_lang::policy::{CachePointSite, Policy};
@@ -164,6 +164,7 @@ impl GateBuilder {
             backoff: self.backoff,
             retry_budget: Arc::new(RetryBudget::default()),
             event_options: self.event_options,
+            event_names: EventNamesCache::new(),
             ledger: self.ledger,
             batch: self.batch,
             embed_cache: self.embed_cache,
@@ -186,6 +187,8 @@ pub struct Gate {
     pub(crate) backoff: Backoff,
     pub(crate) retry_budget: Arc<RetryBudget>,
     pub(crate) event_options: EventOptions,
+    /// The current policy's names for events.
+    pub(crate) event_names: EventNamesCache,
     pub(crate) ledger: Option<Ledger>,
     pub(crate) batch: Option<Arc<crate::batch::BatchQueue>>,
     pub(crate) embed_cache: Option<Arc<dyn tollgate_cache::Store>>,
@@ -392,6 +395,19 @@ impl Gate {
         Ok(Some(ticket))
     }
 
+    /// An event of this gate: its options, and the policy's names shared
+    /// rather than copied.
+    pub(crate) fn event_builder<'b, 'c>(
+        &'b self,
+        policy: &'b Policy,
+        d: &'b Decision,
+        ctx: &'b Context<'c>,
+    ) -> EventBuilder<'b, 'c> {
+        CallEvent::builder(policy, d, ctx)
+            .options(&self.event_options)
+            .names(self.event_names.get(policy, ctx.schema()))
+    }
+
     /// The event of a call a budget refused (Bedrock not called).
     #[allow(clippy::too_many_arguments)] // one event's inputs; a struct would only rename them
     pub(crate) fn rejected_event(
@@ -405,9 +421,8 @@ impl Gate {
         error: &GateError,
         mode: tollgate_cost::Mode,
     ) -> CallEvent {
-        CallEvent::builder(policy, d, ctx)
+        self.event_builder(policy, d, ctx)
             .mode(mode)
-            .options(&self.event_options)
             .tags(tags.clone())
             .fingerprint(fingerprint(req))
             .latency_ms(ms(started))
@@ -579,8 +594,7 @@ impl Gate {
         tags: &Tags,
         started: Instant,
     ) -> EventBuilder<'b, 'c> {
-        CallEvent::builder(policy, d, ctx)
-            .options(&self.event_options)
+        self.event_builder(policy, d, ctx)
             .tags(tags.clone())
             .fingerprint(fingerprint(req))
             .latency_ms(ms(started))

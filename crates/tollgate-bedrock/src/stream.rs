@@ -212,8 +212,8 @@ impl Gate {
                 Err(error) => {
                     let mut ctx = Context::new(schema);
                     attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &plan.estimate);
-                    let mut b = CallEvent::builder(policy, &d, &ctx)
-                        .options(&self.event_options)
+                    let mut b = self
+                        .event_builder(policy, &d, &ctx)
                         .tags(tags.clone())
                         .fingerprint(fingerprint(&req))
                         .mode(Mode::Stream)
@@ -375,8 +375,9 @@ impl GateStream<'_> {
             StopCause::Error => Status::Error,
             _ => Status::Cancelled,
         };
-        let mut b = CallEvent::builder(policy, &self.decision, &ctx)
-            .options(&self.gate.event_options)
+        let mut b = self
+            .gate
+            .event_builder(policy, &self.decision, &ctx)
             .tags(self.tags.clone())
             .fingerprint(fingerprint(&self.req))
             .mode(Mode::Stream)

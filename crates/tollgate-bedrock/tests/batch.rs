@@ -68,7 +68,7 @@ fn gate(server: &Server, queue: Arc<BatchQueue>, ledger: Ledger) -> (Gate, Arc<C
 
 fn tags(feature: &str) -> Tags {
     Tags {
-        feature: Some(feature.to_string()),
+        feature: Some(feature.into()),
         ..Tags::default()
     }
 }

@@ -78,7 +78,7 @@ fn gate(server: &Server, ledger: Ledger) -> (Gate, Arc<Collect>) {
 
 fn tags(feature: &str) -> Tags {
     Tags {
-        feature: Some(feature.to_string()),
+        feature: Some(feature.into()),
         ..Tags::default()
     }
 }

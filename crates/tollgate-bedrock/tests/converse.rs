@@ -46,7 +46,7 @@ async fn rig(with_cache: bool) -> Rig {
 
 fn tags(feature: &str) -> Tags {
     Tags {
-        feature: Some(feature.to_string()),
+        feature: Some(feature.into()),
         ..Tags::default()
     }
 }
@@ -89,7 +89,7 @@ async fn converse_sends_routed_model_and_effective_cap_and_prices_exactly() {
     assert_eq!(ev.usage.input_tokens, 100);
     assert_eq!(ev.usage.output_tokens, 50);
     // `prompt` is always redacted; derived attributes are recorded.
-    assert!(ev.redacted.contains(&"prompt".to_string()));
+    assert!(ev.redacted.iter().any(|n| n == "prompt"));
     assert_eq!(ev.attributes["message_count"], serde_json::json!(1));
     assert_eq!(ev.attributes["feature"], serde_json::json!("chat"));
 }

@@ -65,7 +65,7 @@ fn gate(server: &InvokeServer, store: Option<Arc<dyn Store>>) -> (Gate, Arc<Coll
 
 fn tags(feature: &str) -> Tags {
     Tags {
-        feature: Some(feature.to_string()),
+        feature: Some(feature.into()),
         ..Tags::default()
     }
 }

@@ -30,7 +30,7 @@ fn handle() -> Arc<PolicyHandle> {
 
 fn tags(feature: &str) -> Tags {
     Tags {
-        feature: Some(feature.to_string()),
+        feature: Some(feature.into()),
         ..Tags::default()
     }
 }

@@ -30,7 +30,7 @@ async fn rig() -> (Server, Gate, Arc<Collect>) {
 
 fn tags(feature: &str) -> Tags {
     Tags {
-        feature: Some(feature.to_string()),
+        feature: Some(feature.into()),
         ..Tags::default()
     }
 }

@@ -14,12 +14,15 @@
 //! out when empty; every other member is always present. The crate README
 //! shows a complete example.
 
+use crate::attributes::Attributes;
 use crate::cost::{price_lenient, CostBreakdown, Mode};
 use crate::fingerprint::Fingerprint;
+use crate::name::{EventNames, Name};
 use crate::time::Timestamp;
 use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::sync::Arc;
 use tollgate_engine::decision::rule_name;
 use tollgate_engine::{Context, Decision, Slot, StrList};
 use tollgate_lang::policy::{Policy, Section};
@@ -134,32 +137,32 @@ impl CancelReason {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Tags {
     /// Application.
-    pub app: Option<String>,
+    pub app: Option<Name>,
     /// Product feature.
-    pub feature: Option<String>,
+    pub feature: Option<Name>,
     /// End user.
-    pub user: Option<String>,
+    pub user: Option<Name>,
     /// Use case.
-    pub use_case: Option<String>,
+    pub use_case: Option<Name>,
     /// Customer account.
-    pub tenant: Option<String>,
+    pub tenant: Option<Name>,
 }
 
 /// The rule that decided each section (`None` = no rule matched).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Rules {
     /// `[[route]]` (`None`: the default model served).
-    pub route: Option<String>,
+    pub route: Option<Name>,
     /// `[[cache]]`
-    pub cache: Option<String>,
+    pub cache: Option<Name>,
     /// `[[prompt_cache]]`
-    pub prompt_cache: Option<String>,
+    pub prompt_cache: Option<Name>,
     /// `[[batch]]`
-    pub batch: Option<String>,
+    pub batch: Option<Name>,
     /// `[[limit]]`
-    pub limit: Option<String>,
+    pub limit: Option<Name>,
     /// `[[budget]]`
-    pub budget: Option<String>,
+    pub budget: Option<Name>,
 }
 
 impl Rules {
@@ -167,7 +170,7 @@ impl Rules {
     pub fn of(policy: &Policy, d: &Decision) -> Rules {
         let name = |s: Section| {
             let r = d.rule(s);
-            r.map(|_| rule_name(policy, s, r).to_owned())
+            r.map(|_| Name::from(rule_name(policy, s, r)))
         };
         Rules {
             route: name(Section::Route),
@@ -190,23 +193,23 @@ pub struct CallEvent {
     /// The application's (or Bedrock's) request id.
     pub request_id: String,
     /// `[policy] name`.
-    pub policy: String,
+    pub policy: Name,
     /// The policy's content hash, 32 hex digits.
-    pub policy_hash: String,
+    pub policy_hash: Name,
     /// The rule per section.
     pub rules: Rules,
     /// Tags.
     pub tags: Tags,
     /// The alias of the model that served.
-    pub model: String,
+    pub model: Name,
     /// Its Bedrock model id (inference profile or ARN).
-    pub model_id: String,
+    pub model_id: Name,
     /// The model a prompt router actually invoked, when it differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_model_id: Option<String>,
     /// The alias the decision chose before a budget downgraded the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub downgraded_from: Option<String>,
+    pub downgraded_from: Option<Name>,
     /// `chat`, `text_completion` or `embeddings`.
     pub operation: Operation,
     /// `realtime`, `stream`, `batch` or `embedding`.
@@ -249,10 +252,10 @@ pub struct CallEvent {
     pub cost_error: Option<String>,
     /// The request's attribute values, without the redacted ones, by name
     /// in schema order: what `Request::from_map` reads back for replay.
-    pub attributes: Map<String, Value>,
+    pub attributes: Attributes,
     /// Names of attributes the request had but the event leaves out
     /// (`[policy] redact`, and `prompt` always).
-    pub redacted: Vec<String>,
+    pub redacted: Vec<Name>,
     /// xxh3-128 of the system prompt and of the messages.
     pub fingerprint: Fingerprint,
     /// The last user message, only when the application opts in.
@@ -307,7 +310,7 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventOptions {
     /// The `app` tag when the request has no `app` attribute.
-    pub app: Option<String>,
+    pub app: Option<Name>,
     /// Record the prompt text (off by default; privacy).
     pub record_prompt_text: bool,
     /// Record the response text (off by default; privacy).
@@ -325,6 +328,7 @@ pub struct EventBuilder<'b, 'c> {
     decision: &'b Decision,
     ctx: &'b Context<'c>,
     options: Option<&'b EventOptions>,
+    names: Option<Arc<EventNames>>,
     timestamp: Option<Timestamp>,
     request_id: String,
     served: Option<ModelIdx>,
@@ -355,6 +359,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             decision,
             ctx,
             options: None,
+            names: None,
             timestamp: None,
             request_id: String::new(),
             served: None,
@@ -382,6 +387,13 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
     /// Process-wide options (app tag, text capture).
     pub fn options(mut self, o: &'b EventOptions) -> Self {
         self.options = Some(o);
+        self
+    }
+
+    /// The policy's names, shared rather than copied into the event (see
+    /// [`crate::EventNamesCache`]). Ignored when they are another policy's.
+    pub fn names(mut self, n: Arc<EventNames>) -> Self {
+        self.names = Some(n);
         self
     }
 
@@ -525,7 +537,22 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             Mode::Realtime
         });
         let (cost, cost_error) = price_lenient(prices, &self.usage, mode);
-        let (attributes, redacted) = attributes(p, self.ctx);
+        let names = self
+            .names
+            .as_deref()
+            .filter(|n| n.is_for(p, self.ctx.schema()));
+        let (attributes, redacted) = attributes_named(p, self.ctx, names);
+        let (model_alias, model_id) = match names.and_then(|n| n.model(served)) {
+            Some((alias, id)) => (alias.clone(), id.clone()),
+            None => match model {
+                Some(m) => (Name::from(&m.alias), Name::from(&m.id)),
+                None => (Name::default(), Name::default()),
+            },
+        };
+        let downgraded_from = self.downgraded_from.and_then(|m| match names {
+            Some(n) => n.model(m).map(|(alias, _)| alias.clone()),
+            None => p.model(m).map(|m| Name::from(&m.alias)),
+        });
         let tags = merge_tags(self.tags, &attributes, self.options);
         let (record_prompt, record_response) = self.options.map_or((false, false), |o| {
             (o.record_prompt_text, o.record_response_text)
@@ -534,17 +561,15 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             version: EVENT_VERSION,
             timestamp: self.timestamp.unwrap_or_else(Timestamp::now),
             request_id: self.request_id,
-            policy: p.name.clone(),
-            policy_hash: p.hash_hex(),
-            rules: Rules::of(p, d),
+            policy: names.map_or_else(|| Name::from(&p.name), |n| n.policy().clone()),
+            policy_hash: names
+                .map_or_else(|| Name::from(p.hash_hex()), |n| n.policy_hash().clone()),
+            rules: names.map_or_else(|| Rules::of(p, d), |n| n.rules(d)),
             tags,
-            model: model.map(|m| m.alias.clone()).unwrap_or_default(),
-            model_id: model.map(|m| m.id.clone()).unwrap_or_default(),
+            model: model_alias,
+            model_id,
             response_model_id: self.response_model_id,
-            downgraded_from: self
-                .downgraded_from
-                .and_then(|m| p.model(m))
-                .map(|m| m.alias.clone()),
+            downgraded_from,
             operation: self.operation,
             mode,
             status: self.status,
@@ -586,21 +611,35 @@ pub const ALWAYS_REDACTED: &str = "prompt";
 
 /// The context's present attributes as JSON, minus the redacted ones; and
 /// the names of the redacted ones that were present.
-pub fn attributes(policy: &Policy, ctx: &Context<'_>) -> (Map<String, Value>, Vec<String>) {
+pub fn attributes(policy: &Policy, ctx: &Context<'_>) -> (Attributes, Vec<Name>) {
+    attributes_named(policy, ctx, None)
+}
+
+/// [`attributes`], taking the names from `names` (which are `ctx`'s
+/// schema's) when given.
+fn attributes_named(
+    policy: &Policy,
+    ctx: &Context<'_>,
+    names: Option<&EventNames>,
+) -> (Attributes, Vec<Name>) {
     let schema = ctx.schema();
-    // Sized up front (most schemas are small): growing the map rehashed it.
-    let mut out = Map::with_capacity(schema.len().min(16));
+    let mut out = Attributes::with_capacity(schema.len().min(16));
     let mut redacted = Vec::new();
-    for (id, def) in schema.iter() {
+    for (i, (id, def)) in schema.iter().enumerate() {
         let slot = ctx.get(id);
         let Some(value) = slot_json(slot) else {
             continue;
         };
+        let name = names
+            .and_then(|n| n.attribute(i))
+            .cloned()
+            .unwrap_or_else(|| Name::from(&def.name));
         if def.name == ALWAYS_REDACTED || policy.redact.contains(&id) {
-            redacted.push(def.name.clone());
+            redacted.push(name);
             continue;
         }
-        out.insert(def.name.clone(), value);
+        // One value per schema slot: the names are distinct.
+        out.push_distinct(name, value);
     }
     (out, redacted)
 }
@@ -624,7 +663,7 @@ fn str_list(l: StrList<'_>) -> Vec<Value> {
 
 /// Tags: explicit ones win, then same-named string attributes (only those
 /// not redacted, since redacted ones are not in `attrs`), then options.
-fn merge_tags(explicit: Tags, attrs: &Map<String, Value>, opts: Option<&EventOptions>) -> Tags {
+fn merge_tags(explicit: Tags, attrs: &Attributes, opts: Option<&EventOptions>) -> Tags {
     // One pass over the attributes (no hashing per tag): app, feature,
     // user, user.id, use_case, tenant.
     let mut found: [Option<&str>; 6] = [None; 6];
@@ -634,7 +673,7 @@ fn merge_tags(explicit: Tags, attrs: &Map<String, Value>, opts: Option<&EventOpt
         && explicit.use_case.is_some()
         && explicit.tenant.is_some();
     if !complete {
-        for (k, v) in attrs {
+        for (k, v) in attrs.iter() {
             let slot = match k.as_str() {
                 "app" => 0,
                 "feature" => 1,
@@ -650,7 +689,7 @@ fn merge_tags(explicit: Tags, attrs: &Map<String, Value>, opts: Option<&EventOpt
         }
     }
     let [app, feature, user, user_id, use_case, tenant] = found;
-    let owned = |s: Option<&str>| s.map(str::to_owned);
+    let owned = |s: Option<&str>| s.map(Name::from);
     Tags {
         app: explicit
             .app

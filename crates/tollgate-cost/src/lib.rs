@@ -80,17 +80,20 @@
 
 #![warn(missing_docs)]
 
+pub mod attributes;
 pub mod budget;
 pub mod cost;
 pub mod event;
 mod event_line;
 pub mod fingerprint;
 pub mod ledger;
+pub mod name;
 pub mod sink;
 pub mod spike;
 pub mod time;
 pub mod usage;
 
+pub use attributes::Attributes;
 pub use budget::{BudgetError, FailMode};
 pub use cost::{price, price_lenient, Component, CostBreakdown, CostError, Mode};
 pub use event::{
@@ -102,6 +105,7 @@ pub use ledger::{
     GroupKey, Ledger, LedgerConfig, MemoryStore, Reserve, SpendAttributes, SpendStore, StoreError,
     Ticket,
 };
+pub use name::{EventNames, EventNamesCache, Name};
 pub use sink::{
     AsyncSink, AsyncStats, EmfSink, JsonlSink, MultiSink, Sink, SinkError, TracingSink,
 };

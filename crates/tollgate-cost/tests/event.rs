@@ -96,7 +96,7 @@ fn event_names_the_decision_tags_model_and_exact_cost() {
 #[test]
 fn redacted_attributes_and_text_stay_out_of_the_event() {
     let ev = kb_event(&EventOptions::default());
-    let attrs = serde_json::Value::Object(ev.attributes.clone());
+    let attrs = serde_json::Value::Object(ev.attributes.to_map());
     assert_eq!(
         attrs,
         json!({
@@ -182,7 +182,7 @@ fn recorded_attributes_replay_to_the_same_decision() {
     let req = request(&p, KB);
     let d = decide(&p, &req);
     let ev = CallEvent::builder(&p, &d, &req.context(&p.schema)).build();
-    let replayed = Request::from_map(&p.schema, &ev.attributes).unwrap();
+    let replayed = Request::from_map(&p.schema, &ev.attributes.to_map()).unwrap();
     assert!(replayed.unknown.is_empty());
     assert_eq!(decide_reference(&p, &replayed.context(&p.schema)), d);
 }
@@ -317,18 +317,18 @@ fn the_fast_line_writer_matches_serde_byte_for_byte() {
         let pick = |n: u64| awkward[(n % awkward.len() as u64) as usize].to_owned();
         let maybe = |n: u64, s: String| if n.is_multiple_of(2) { Some(s) } else { None };
         ev.request_id = pick(next());
-        ev.policy = pick(next());
-        ev.model_id = pick(next());
+        ev.policy = pick(next()).into();
+        ev.model_id = pick(next()).into();
         ev.response_model_id = maybe(next(), pick(next()));
-        ev.downgraded_from = maybe(next(), pick(next()));
+        ev.downgraded_from = maybe(next(), pick(next())).map(Into::into);
         ev.error_type = maybe(next(), pick(next()));
         ev.cost_error = maybe(next(), pick(next()));
         ev.prompt_text = maybe(next(), pick(next()));
         ev.response_text = maybe(next(), pick(next()));
-        ev.rules.route = maybe(next(), pick(next()));
-        ev.rules.batch = maybe(next(), pick(next()));
-        ev.tags.user = maybe(next(), pick(next()));
-        ev.tags.app = maybe(next(), pick(next()));
+        ev.rules.route = maybe(next(), pick(next())).map(Into::into);
+        ev.rules.batch = maybe(next(), pick(next())).map(Into::into);
+        ev.tags.user = maybe(next(), pick(next())).map(Into::into);
+        ev.tags.app = maybe(next(), pick(next())).map(Into::into);
         ev.cancel_reason = [
             None,
             Some(CancelReason::Repetition),

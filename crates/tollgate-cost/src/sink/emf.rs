@@ -24,6 +24,7 @@
 
 use super::{Sink, SinkError};
 use crate::event::CallEvent;
+use crate::name::Name;
 use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::sync::Mutex;
@@ -71,22 +72,18 @@ impl Dimension {
     }
 
     fn value(self, ev: &CallEvent) -> String {
-        let tag = |t: &Option<String>| t.clone().unwrap_or_else(|| "none".to_owned());
+        let tag = |t: &Option<Name>| t.as_deref().unwrap_or("none").to_owned();
         match self {
             Dimension::Feature => tag(&ev.tags.feature),
-            Dimension::Model => ev.model.clone(),
-            Dimension::ModelId => ev.model_id.clone(),
+            Dimension::Model => ev.model.to_string(),
+            Dimension::ModelId => ev.model_id.to_string(),
             Dimension::App => tag(&ev.tags.app),
             Dimension::Tenant => tag(&ev.tags.tenant),
             Dimension::UseCase => tag(&ev.tags.use_case),
             Dimension::Mode => ev.mode.name().to_owned(),
             Dimension::Status => ev.status.name().to_owned(),
             Dimension::Cache => ev.cache.name().to_owned(),
-            Dimension::Route => ev
-                .rules
-                .route
-                .clone()
-                .unwrap_or_else(|| "default".to_owned()),
+            Dimension::Route => ev.rules.route.as_deref().unwrap_or("default").to_owned(),
         }
     }
 }
