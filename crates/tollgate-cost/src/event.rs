@@ -168,10 +168,14 @@ pub struct Rules {
 impl Rules {
     /// The rule names of a decision.
     pub fn of(policy: &Policy, d: &Decision) -> Rules {
-        let name = |s: Section| {
+        Rules::from_fn(|s| {
             let r = d.rule(s);
             r.map(|_| Name::from(rule_name(policy, s, r)))
-        };
+        })
+    }
+
+    /// The rule per section, as `name` gives it.
+    pub fn from_fn(name: impl Fn(Section) -> Option<Name>) -> Rules {
         Rules {
             route: name(Section::Route),
             cache: name(Section::Cache),

@@ -232,21 +232,13 @@ impl EventNames {
 
     /// The decision's rule per section.
     pub fn rules(&self, d: &Decision) -> Rules {
-        let name = |s: Section| {
+        Rules::from_fn(|s| {
             let r = d.rule(s)?;
             self.rules
                 .get(s as usize)
                 .and_then(|v| v.get(r.index()))
                 .cloned()
-        };
-        Rules {
-            route: name(Section::Route),
-            cache: name(Section::Cache),
-            prompt_cache: name(Section::PromptCache),
-            batch: name(Section::Batch),
-            limit: name(Section::Limit),
-            budget: name(Section::Budget),
-        }
+        })
     }
 }
 

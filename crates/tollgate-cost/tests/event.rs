@@ -413,3 +413,61 @@ fn rfc3339_formatting_agrees_with_chrono() {
     let far = Timestamp::from_unix_ms(300_000_000_000_000);
     assert!(far.to_rfc3339().starts_with("+11476-"));
 }
+
+/// Shared names change nothing in the event; another policy's names are
+/// ignored; the cache rebuilds them when the policy changes.
+#[test]
+fn shared_names_give_the_same_event() {
+    use std::sync::Arc;
+    use tollgate_cost::{EventNames, EventNamesCache};
+    let p = policy();
+    let req = request(&p, KB);
+    let ctx = req.context(&p.schema);
+    let d = decide(&p, &req);
+    let at = Timestamp::parse_rfc3339("2026-11-26T10:15:30.123Z").unwrap();
+    let build = |names: Option<Arc<EventNames>>| {
+        let b = CallEvent::builder(&p, &d, &ctx)
+            .timestamp(at)
+            .usage(Usage::new(800, 310))
+            .downgraded_from(d.model);
+        match names {
+            Some(n) => b.names(n),
+            None => b,
+        }
+        .build()
+    };
+    let plain = build(None);
+    assert_eq!(plain.policy, "cost-test");
+    assert!(plain.rules.route.is_some());
+    assert!(plain.attributes.contains_key("feature"));
+
+    let cache = EventNamesCache::new();
+    let names = cache.get(&p, &p.schema);
+    assert!(Arc::ptr_eq(&names, &cache.get(&p, &p.schema)));
+    let shared = build(Some(names.clone()));
+    assert_eq!(shared, plain);
+    assert_eq!(
+        shared.to_json_line().unwrap(),
+        plain.to_json_line().unwrap()
+    );
+    // The event holds the cache's strings, not copies.
+    assert!(std::ptr::eq(
+        shared.policy.as_str(),
+        names.policy().as_str()
+    ));
+
+    // Another policy (same text but a different name, so another hash).
+    let mut other_text = common::POLICY.replace("name = \"cost-test\"", "name = \"other\"");
+    other_text.push('\n');
+    assert_ne!(other_text, common::POLICY.to_string() + "\n");
+    let other = tollgate_lang::load_str("other.toml", &other_text, &Default::default())
+        .map_err(|e| e.render())
+        .unwrap()
+        .policy;
+    let stale = cache.get(&other, &other.schema);
+    assert_eq!(stale.policy(), "other");
+    assert_eq!(build(Some(stale)), plain);
+    let back = cache.get(&p, &p.schema);
+    assert!(!Arc::ptr_eq(&back, &names));
+    assert_eq!(back.policy(), "cost-test");
+}
