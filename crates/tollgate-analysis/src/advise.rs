@@ -21,7 +21,7 @@ use crate::report::{group, money, usd};
 use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use tollgate_cost::{price_lenient, CacheOutcome, CallEvent, Mode, Usage};
+use tollgate_cost::{price_lenient, CacheOutcome, CallEvent, Mode, Name, Usage};
 
 /// TTL of the advised response cache, seconds.
 pub const CACHE_TTL_S: u64 = 600;
@@ -323,7 +323,7 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
         );
 
         // Prompt cache on a shared system prompt (needs `system_tokens`).
-        let mut last: FxHashMap<(String, u128), u64> = FxHashMap::default();
+        let mut last: FxHashMap<(Name, u128), u64> = FxHashMap::default();
         let (mut reads, mut saving) = (0u64, 0i128);
         for ev in &live {
             let (Some(sys), Some(tokens)) = (
@@ -349,7 +349,7 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
                 continue;
             }
             let at = u64::try_from(ev.timestamp.unix_ms()).unwrap_or(0);
-            let key = (ev.model_id.to_string(), sys.0);
+            let key = (ev.model_id.clone(), sys.0);
             let t = i128::from(tokens);
             match last.get(&key) {
                 Some(&exp) if at < exp => {

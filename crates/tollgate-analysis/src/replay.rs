@@ -385,13 +385,16 @@ pub fn replay_emitting(
                 CacheTtl::OneHour => model.prices.cache_write_1h,
                 CacheTtl::FiveMinutes => model.prices.cache_write_5m,
             };
+            // Both simulations need a write and a read price, and share
+            // the model's minimum prefix.
+            let priced = write_price.is_some() && model.prices.cache_read.is_some();
+            let min = model
+                .prompt_cache_min_tokens
+                .or(model.prices.prompt_cache_min_tokens)
+                .map_or(1024, u64::from);
             if r.blocks_len > 0 {
                 pc.eligible += n;
-                if write_price.is_some() && model.prices.cache_read.is_some() {
-                    let min = model
-                        .prompt_cache_min_tokens
-                        .or(model.prices.prompt_cache_min_tokens)
-                        .map_or(1024, u64::from);
+                if priced {
                     let step = prefix.step(
                         d.model.index(),
                         r.at_ms,
@@ -418,11 +421,7 @@ pub fn replay_emitting(
                     }
                     Some((sys, sys_tokens)) => {
                         pc.eligible += n;
-                        if write_price.is_some() && model.prices.cache_read.is_some() {
-                            let min = model
-                                .prompt_cache_min_tokens
-                                .or(model.prices.prompt_cache_min_tokens)
-                                .map_or(1024, u64::from);
+                        if priced {
                             // One block: the whole system prompt, its
                             // identity folded to the block id's 64 bits.
                             let block = (sys as u64) ^ ((sys >> 64) as u64);

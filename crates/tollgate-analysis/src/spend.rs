@@ -154,6 +154,13 @@ impl Versus {
 }
 
 impl SpendReport {
+    /// All spend in the report, nano-dollars.
+    pub fn total_nanos(&self) -> u64 {
+        self.cells
+            .values()
+            .fold(0u64, |acc, c| acc.saturating_add(c.nanos))
+    }
+
     /// The days a group has events, oldest first, with their spend.
     fn series(&self, group: Option<&str>) -> BTreeMap<Day, u64> {
         let mut out = BTreeMap::new();
@@ -292,10 +299,7 @@ impl SpendReport {
             }
             let _ = writeln!(out, "{}", line.trim_end());
         }
-        let total: u64 = self
-            .cells
-            .values()
-            .fold(0u64, |acc, c| acc.saturating_add(c.nanos));
+        let total = self.total_nanos();
         let _ = writeln!(
             out,
             "{} events, {} day{}, {} {}{}, ${:.4} in all",

@@ -251,10 +251,7 @@ td.spike {{ background: #fde2e2; font-weight: bold; }}
 <body>
 <h1>{title}</h1>"#
     );
-    let total = r
-        .cells
-        .values()
-        .fold(0u64, |acc, c| acc.saturating_add(c.nanos));
+    let total = r.total_nanos();
     let _ = writeln!(
         out,
         "<p>{} events, {} UTC day{}, {} group{}, ${} in all; change = spend vs the trailing {}-day mean.</p>",
