@@ -263,6 +263,11 @@ fn bool_atom() -> BoxedStrategy<String> {
             let e = format!("{a} in [{}]", quoted(&v));
             if neg { format!("!({e})") } else { e }
         }),
+        // One attribute against several strings, written with `||`.
+        2 => (str_attr(), str_lit(), str_lit(), any::<bool>()).prop_map(|(a, x, y, neg)| {
+            let e = format!("({a} == \"{x}\" || {a} == \"{y}\" || \"{y}\" == {a})");
+            if neg { format!("!{e}") } else { e }
+        }),
         4 => (int_attr(), cmp(), int_lit()).prop_map(|(a, o, v)| format!("{a} {o} {v}")),
         1 => (int_lit(), cmp(), int_attr()).prop_map(|(v, o, a)| format!("{v} {o} {a}")),
         1 => (int_attr(), cmp(), int_lit()).prop_map(|(a, o, v)| format!("!({a} {o} {v})")),
@@ -583,6 +588,31 @@ fn a_missing_attribute_fails_atoms_and_is_absorbed_by_or() {
         Some(1),
         "division by zero is absorbed by `|| true`"
     );
+}
+
+#[test]
+fn or_of_equalities_on_one_attribute_is_a_set() {
+    let (c, _) = both(&routes(&[
+        "feature == \"a\" || feature == \"b\"",
+        "!(tier == \"x\" || \"y\" == tier) && feature == \"c\"",
+        "feature == \"d\" || tier == \"pro\"",
+    ]));
+    let req = |feature: Option<&str>, tier: Option<&str>| Req {
+        feature: feature.map(Into::into),
+        tier: tier.map(Into::into),
+        ..Req::default()
+    };
+    assert_eq!(route_of(&c, &req(Some("a"), None)), Some(0));
+    assert_eq!(route_of(&c, &req(Some("b"), Some("x"))), Some(0));
+    assert_eq!(route_of(&c, &req(Some("c"), Some("z"))), Some(1));
+    assert_eq!(route_of(&c, &req(Some("c"), Some("y"))), None);
+    assert_eq!(
+        route_of(&c, &req(Some("c"), None)),
+        None,
+        "a missing attribute fails the negated set as it fails each `!=`"
+    );
+    assert_eq!(route_of(&c, &req(None, Some("pro"))), Some(2));
+    assert_eq!(route_of(&c, &req(None, None)), None);
 }
 
 #[test]

@@ -304,6 +304,28 @@ fn atom_signed(e: &TExpr, negated: bool) -> Option<(AttrId, Constraint)> {
                 _ => None,
             }
         }
+        // `a == "x" || a == "y"` is `a in ["x", "y"]` (and, under `!`,
+        // `a not in`): both sides read the same string attribute, so a
+        // missing value makes both, and the whole, an error alike.
+        TKind::Or(l, r) => match (atom_signed(l, negated)?, atom_signed(r, negated)?) {
+            ((a, Constraint::Str(StrSet::In(x))), (b, Constraint::Str(StrSet::In(y))))
+                if a == b && !negated =>
+            {
+                Some((
+                    a,
+                    Constraint::Str(StrSet::In(x.union(&y).cloned().collect())),
+                ))
+            }
+            ((a, Constraint::Str(StrSet::NotIn(x))), (b, Constraint::Str(StrSet::NotIn(y))))
+                if a == b && negated =>
+            {
+                Some((
+                    a,
+                    Constraint::Str(StrSet::NotIn(x.union(&y).cloned().collect())),
+                ))
+            }
+            _ => None,
+        },
         TKind::In(x, list) => {
             let TKind::Attr(a) = x.kind else {
                 return None;
