@@ -272,6 +272,7 @@ pub struct CallEvent {
 
 impl CallEvent {
     /// Starts an event for a decided request.
+    #[inline]
     pub fn builder<'b, 'c>(
         policy: &'b Policy,
         decision: &'b Decision,
@@ -357,6 +358,7 @@ pub struct EventBuilder<'b, 'c> {
 }
 
 impl<'b, 'c> EventBuilder<'b, 'c> {
+    #[inline]
     fn new(policy: &'b Policy, decision: &'b Decision, ctx: &'b Context<'c>) -> Self {
         EventBuilder {
             policy,
@@ -389,6 +391,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
     }
 
     /// Process-wide options (app tag, text capture).
+    #[inline]
     pub fn options(mut self, o: &'b EventOptions) -> Self {
         self.options = Some(o);
         self
@@ -396,18 +399,21 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
 
     /// The policy's names, shared rather than copied into the event (see
     /// [`crate::EventNamesCache`]). Ignored when they are another policy's.
+    #[inline]
     pub fn names(mut self, n: Arc<EventNames>) -> Self {
         self.names = Some(n);
         self
     }
 
     /// When the call started (default: now).
+    #[inline]
     pub fn timestamp(mut self, t: Timestamp) -> Self {
         self.timestamp = Some(t);
         self
     }
 
     /// The request id.
+    #[inline]
     pub fn request_id(mut self, id: impl Into<String>) -> Self {
         self.request_id = id.into();
         self
@@ -415,18 +421,21 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
 
     /// The model that actually served (a fallback or a budget downgrade);
     /// priced with its own prices.
+    #[inline]
     pub fn served_model(mut self, m: ModelIdx) -> Self {
         self.served = Some(m);
         self
     }
 
     /// The alias the decision chose before a budget downgrade.
+    #[inline]
     pub fn downgraded_from(mut self, m: ModelIdx) -> Self {
         self.downgraded_from = Some(m);
         self
     }
 
     /// The model a prompt router invoked (`trace.promptRouter.invokedModelId`).
+    #[inline]
     pub fn response_model_id(mut self, id: impl Into<String>) -> Self {
         self.response_model_id = Some(id.into());
         self
@@ -434,84 +443,98 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
 
     /// Price with these prices instead of the served model's (e.g. the
     /// router's invoked model, looked up in the price table).
+    #[inline]
     pub fn prices(mut self, p: &'b Prices) -> Self {
         self.prices = Some(p);
         self
     }
 
     /// The operation (default `chat`).
+    #[inline]
     pub fn operation(mut self, o: Operation) -> Self {
         self.operation = o;
         self
     }
 
     /// How the call was served.
+    #[inline]
     pub fn mode(mut self, m: Mode) -> Self {
         self.mode = Some(m);
         self
     }
 
     /// How the call ended.
+    #[inline]
     pub fn status(mut self, s: Status) -> Self {
         self.status = s;
         self
     }
 
     /// The error type, for `status = error`.
+    #[inline]
     pub fn error_type(mut self, e: impl Into<String>) -> Self {
         self.error_type = Some(e.into());
         self
     }
 
     /// Attempts made.
+    #[inline]
     pub fn attempts(mut self, n: u32) -> Self {
         self.attempts = n;
         self
     }
 
     /// What the response cache did.
+    #[inline]
     pub fn cache(mut self, c: CacheOutcome) -> Self {
         self.cache = Some(c);
         self
     }
 
     /// Tokens used, summed over attempts.
+    #[inline]
     pub fn usage(mut self, u: Usage) -> Self {
         self.usage = u;
         self
     }
 
     /// Marks the usage as the gate's estimate (no usage metadata arrived).
+    #[inline]
     pub fn usage_estimated(mut self, estimated: bool) -> Self {
         self.usage_estimated = estimated;
         self
     }
 
     /// Wall time, milliseconds.
+    #[inline]
     pub fn latency_ms(mut self, ms: u64) -> Self {
         self.latency_ms = ms;
         self
     }
 
     /// What a cache hit saved, nano-dollars.
+    #[inline]
     pub fn cost_avoided_nanos(mut self, n: u64) -> Self {
         self.cost_avoided_nanos = n;
         self
     }
 
     /// Why a stream was cancelled.
+    #[inline]
     pub fn cancel_reason(mut self, r: CancelReason) -> Self {
         self.cancel_reason = Some(r);
         self
     }
 
     /// Fingerprints of the prompt.
+    #[inline]
     pub fn fingerprint(mut self, f: Fingerprint) -> Self {
         self.fingerprint = f;
         self
     }
 
     /// The prompt and response text. Kept only when the options opt in.
+    #[inline]
     pub fn text(mut self, prompt: &'b str, response: &'b str) -> Self {
         self.prompt_text = Some(prompt);
         self.response_text = Some(response);
@@ -519,6 +542,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
     }
 
     /// Overrides tags taken from attributes (fields left `None` keep them).
+    #[inline]
     pub fn tags(mut self, t: Tags) -> Self {
         self.tags = t;
         self
@@ -545,7 +569,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             .names
             .as_deref()
             .filter(|n| n.is_for(p, self.ctx.schema()));
-        let (attributes, redacted) = attributes_named(p, self.ctx, names);
+        let (attributes, redacted, tag_values) = attributes_named(p, self.ctx, names);
         let (model_alias, model_id) = match names.and_then(|n| n.model(served)) {
             Some((alias, id)) => (alias.clone(), id.clone()),
             None => match model {
@@ -557,7 +581,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             Some(n) => n.model(m).map(|(alias, _)| alias.clone()),
             None => p.model(m).map(|m| Name::from(&m.alias)),
         });
-        let tags = merge_tags(self.tags, &attributes, self.options);
+        let tags = merge_tags(self.tags, tag_values, self.options);
         let (record_prompt, record_response) = self.options.map_or((false, false), |o| {
             (o.record_prompt_text, o.record_response_text)
         });
@@ -616,36 +640,77 @@ pub const ALWAYS_REDACTED: &str = "prompt";
 /// The context's present attributes as JSON, minus the redacted ones; and
 /// the names of the redacted ones that were present.
 pub fn attributes(policy: &Policy, ctx: &Context<'_>) -> (Attributes, Vec<Name>) {
-    attributes_named(policy, ctx, None)
+    let (attributes, redacted, _) = attributes_named(policy, ctx, None);
+    (attributes, redacted)
 }
 
-/// [`attributes`], taking the names from `names` (which are `ctx`'s
-/// schema's) when given.
-fn attributes_named(
+/// What an event does with one schema slot: whether it is redacted, and
+/// which tag (if any) a string value of it can fill. Worked out once per
+/// policy by [`EventNames`], or per slot when there are no names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlotRole {
+    pub redacted: bool,
+    /// Index into [`TAG_ATTRIBUTES`].
+    pub tag: Option<u8>,
+}
+
+/// The attributes that fill tags, in `merge_tags`' order.
+const TAG_ATTRIBUTES: [&str; 6] = ["app", "feature", "user", "user.id", "use_case", "tenant"];
+
+impl SlotRole {
+    pub(crate) fn of(policy: &Policy, id: tollgate_lang::AttrId, name: &str) -> SlotRole {
+        SlotRole {
+            redacted: name == ALWAYS_REDACTED || policy.redact.contains(&id),
+            tag: TAG_ATTRIBUTES
+                .iter()
+                .position(|t| *t == name)
+                .and_then(|i| u8::try_from(i).ok()),
+        }
+    }
+}
+
+/// String values found for the tags, by [`TAG_ATTRIBUTES`] index.
+type TagValues<'c> = [Option<&'c str>; TAG_ATTRIBUTES.len()];
+
+/// [`attributes`], taking the names and slot roles from `names` (which
+/// are `ctx`'s schema's) when given; also the unredacted string values
+/// that can fill tags.
+fn attributes_named<'c>(
     policy: &Policy,
-    ctx: &Context<'_>,
+    ctx: &Context<'c>,
     names: Option<&EventNames>,
-) -> (Attributes, Vec<Name>) {
+) -> (Attributes, Vec<Name>, TagValues<'c>) {
     let schema = ctx.schema();
     let mut out = Attributes::with_capacity(schema.len().min(16));
     let mut redacted = Vec::new();
+    let mut tags: TagValues<'c> = [None; TAG_ATTRIBUTES.len()];
     for (i, (id, def)) in schema.iter().enumerate() {
         let slot = ctx.get(id);
-        let Some(value) = slot_json(slot) else {
+        if matches!(slot, Slot::Missing) {
             continue;
+        }
+        let (name, role) = match names.and_then(|n| n.slot(i)) {
+            Some((name, role)) => (name.clone(), role),
+            None => (Name::from(&def.name), SlotRole::of(policy, id, &def.name)),
         };
-        let name = names
-            .and_then(|n| n.attribute(i))
-            .cloned()
-            .unwrap_or_else(|| Name::from(&def.name));
-        if def.name == ALWAYS_REDACTED || policy.redact.contains(&id) {
+        // Redaction is decided before the value is copied: the `prompt`
+        // attribute is the whole last message.
+        if role.redacted {
             redacted.push(name);
             continue;
         }
+        if let (Some(t), Slot::Str(s)) = (role.tag, slot) {
+            if let Some(f) = tags.get_mut(usize::from(t)) {
+                *f = Some(s);
+            }
+        }
+        let Some(value) = slot_json(slot) else {
+            continue;
+        };
         // One value per schema slot: the names are distinct.
         out.push_distinct(name, value);
     }
-    (out, redacted)
+    (out, redacted, tags)
 }
 
 fn slot_json(slot: Slot<'_>) -> Option<Value> {
@@ -666,32 +731,8 @@ fn str_list(l: StrList<'_>) -> Vec<Value> {
 }
 
 /// Tags: explicit ones win, then same-named string attributes (only those
-/// not redacted, since redacted ones are not in `attrs`), then options.
-fn merge_tags(explicit: Tags, attrs: &Attributes, opts: Option<&EventOptions>) -> Tags {
-    // One pass over the attributes (no hashing per tag): app, feature,
-    // user, user.id, use_case, tenant.
-    let mut found: [Option<&str>; 6] = [None; 6];
-    let complete = explicit.app.is_some()
-        && explicit.feature.is_some()
-        && explicit.user.is_some()
-        && explicit.use_case.is_some()
-        && explicit.tenant.is_some();
-    if !complete {
-        for (k, v) in attrs.iter() {
-            let slot = match k.as_str() {
-                "app" => 0,
-                "feature" => 1,
-                "user" => 2,
-                "user.id" => 3,
-                "use_case" => 4,
-                "tenant" => 5,
-                _ => continue,
-            };
-            if let (Some(f), Some(s)) = (found.get_mut(slot), v.as_str()) {
-                *f = Some(s);
-            }
-        }
-    }
+/// not redacted), then options.
+fn merge_tags(explicit: Tags, found: TagValues<'_>, opts: Option<&EventOptions>) -> Tags {
     let [app, feature, user, user_id, use_case, tenant] = found;
     let owned = |s: Option<&str>| s.map(Name::from);
     Tags {

@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 /// A 128-bit hash, written as 32 lowercase hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,10 +64,20 @@ impl<'de> Deserialize<'de> for Hash128 {
     }
 }
 
+/// Bytes a [`Hasher`] keeps before it starts a streaming hash.
+const HEAD: usize = 256;
+
 /// Streaming canonical hasher (length-prefixed pieces).
+///
+/// Short input (most single-turn chats) is collected in a buffer and
+/// hashed in one shot at the end; only longer input starts xxh3's
+/// streaming state, whose setup and digest cost more than hashing a short
+/// prompt. Both give the same hash: xxh3 of the concatenated pieces.
 #[derive(Clone)]
 pub struct Hasher {
-    inner: Xxh3,
+    head: [u8; HEAD],
+    len: usize,
+    stream: Option<Box<Xxh3>>,
 }
 
 impl Default for Hasher {
@@ -79,19 +89,43 @@ impl Default for Hasher {
 impl Hasher {
     /// A fresh hasher.
     pub fn new() -> Hasher {
-        Hasher { inner: Xxh3::new() }
+        Hasher {
+            head: [0; HEAD],
+            len: 0,
+            stream: None,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(s) = &mut self.stream {
+            s.update(bytes);
+            return;
+        }
+        let end = self.len + bytes.len();
+        if let Some(dst) = self.head.get_mut(self.len..end) {
+            dst.copy_from_slice(bytes);
+            self.len = end;
+            return;
+        }
+        let mut s = Box::new(Xxh3::new());
+        s.update(self.head.get(..self.len).unwrap_or_default());
+        s.update(bytes);
+        self.stream = Some(s);
     }
 
     /// Adds one piece: its length, then its bytes.
     pub fn piece(&mut self, bytes: &[u8]) -> &mut Self {
-        self.inner.update(&(bytes.len() as u64).to_le_bytes());
-        self.inner.update(bytes);
+        self.update(&(bytes.len() as u64).to_le_bytes());
+        self.update(bytes);
         self
     }
 
     /// The hash of the pieces so far.
     pub fn finish(&self) -> Hash128 {
-        Hash128(self.inner.digest128())
+        Hash128(match &self.stream {
+            Some(s) => s.digest128(),
+            None => xxh3_128(self.head.get(..self.len).unwrap_or_default()),
+        })
     }
 }
 
@@ -134,6 +168,34 @@ impl Fingerprint {
         Fingerprint {
             system: (!system_blocks.is_empty()).then(|| system(system_blocks.iter().copied())),
             messages: Some(messages(msgs)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both paths (buffered, streaming) give xxh3-128 of the canonical
+    /// bytes, at every split around the buffer's size.
+    #[test]
+    fn buffered_and_streaming_hashes_agree() {
+        let text: Vec<u8> = (0..700u32).map(|i| (i * 7 % 251) as u8).collect();
+        for first in [0, 1, 100, 239, 240, 247, 248, 256, 300, 700] {
+            for second in [0, 1, 7, 8, 9, 200, 500] {
+                let (a, b) = (&text[..first], &text[..second]);
+                let mut canonical = Vec::new();
+                for piece in [a, b] {
+                    canonical.extend_from_slice(&(piece.len() as u64).to_le_bytes());
+                    canonical.extend_from_slice(piece);
+                }
+                let mut streamed = Xxh3::new();
+                streamed.update(&canonical);
+                let mut h = Hasher::new();
+                h.piece(a).piece(b);
+                assert_eq!(h.finish().0, xxh3_128(&canonical), "{first}+{second}");
+                assert_eq!(h.finish().0, streamed.digest128(), "{first}+{second}");
+            }
         }
     }
 }

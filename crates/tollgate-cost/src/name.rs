@@ -7,7 +7,7 @@
 //! policy's names once, and [`EventNamesCache`] keeps the current policy's
 //! set for a process that reloads policies.
 
-use crate::event::Rules;
+use crate::event::{Rules, SlotRole};
 use arc_swap::ArcSwapOption;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
@@ -156,7 +156,8 @@ pub struct EventNames {
     aliases: Vec<Name>,
     model_ids: Vec<Name>,
     rules: [Vec<Name>; Section::ALL.len()],
-    attributes: Vec<Name>,
+    /// Per schema slot: its name and what events do with it.
+    attributes: Vec<(Name, SlotRole)>,
 }
 
 impl EventNames {
@@ -197,7 +198,12 @@ impl EventNames {
             rules: Section::ALL.map(names),
             attributes: schema
                 .iter()
-                .map(|(_, d)| Name::from(d.name.as_str()))
+                .map(|(id, d)| {
+                    (
+                        Name::from(d.name.as_str()),
+                        SlotRole::of(policy, id, &d.name),
+                    )
+                })
                 .collect(),
         }
     }
@@ -227,7 +233,12 @@ impl EventNames {
 
     /// The attribute name of slot `i` of the schema.
     pub fn attribute(&self, i: usize) -> Option<&Name> {
-        self.attributes.get(i)
+        self.attributes.get(i).map(|(n, _)| n)
+    }
+
+    /// Slot `i`'s name and role.
+    pub(crate) fn slot(&self, i: usize) -> Option<(&Name, SlotRole)> {
+        self.attributes.get(i).map(|(n, r)| (n, *r))
     }
 
     /// The decision's rule per section.
