@@ -53,8 +53,14 @@ fn bench(c: &mut Criterion) {
     });
 
     // Interleaved rounds, so drift in the machine hits both sides alike;
-    // each round's difference is one sample.
-    let rounds = 40;
+    // each round's difference is one sample. `cargo bench --bench overhead
+    // -- none` skips criterion's groups and runs only this part (about 10 s);
+    // TOLLGATE_OVERHEAD_ROUNDS sets the number of rounds.
+    let rounds: usize = std::env::var("TOLLGATE_OVERHEAD_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(200);
     let per = 200;
     let (mut raw_t, mut gate_t) = (Duration::ZERO, Duration::ZERO);
     let mut diffs = Vec::with_capacity(rounds);

@@ -15,6 +15,7 @@ use crate::retry::{classify, Backoff, Class, RetryBudget, DEFAULT_MAX_ATTEMPTS};
 use crate::sdk::{self, Failure, Parts};
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::Client;
+use smallvec::SmallVec;
 use std::sync::Arc;
 use std::time::Instant;
 use tollgate_cache::{
@@ -23,8 +24,8 @@ use tollgate_cache::{
 };
 use tollgate_cost::budget::Ticket;
 use tollgate_cost::{
-    CacheOutcome, CacheTtl, CallEvent, Day, EventBuilder, EventNamesCache, EventOptions,
-    Fingerprint, Ledger, Sink, Status, Tags, Usage,
+    CacheOutcome, CacheTtl, CallEvent, Day, EventBuilder, EventNames, EventNamesCache,
+    EventOptions, Fingerprint, Ledger, Name, Sink, Status, Tags, Usage,
 };
 use tollgate_engine::{Context, Decision, Live, PolicyHandle};
 use tollgate_lang::policy::{CachePointSite, Policy};
@@ -35,7 +36,7 @@ use tollgate_lang::ModelIdx;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     /// The model id it was sent to.
-    pub model_id: String,
+    pub model_id: Name,
     /// Its error code, when it failed.
     pub error: Option<String>,
     /// Tokens it billed.
@@ -52,7 +53,7 @@ pub struct ChatResponse {
     /// Tokens billed, summed over attempts (zero on a cache hit).
     pub usage: Usage,
     /// The model id that answered (the route's, or a fallback's).
-    pub model_id: String,
+    pub model_id: Name,
     /// The model a prompt router invoked, when the id was a router.
     pub response_model_id: Option<String>,
     /// Bedrock's own `metrics.latencyMs`.
@@ -209,7 +210,8 @@ impl std::fmt::Debug for Gate {
 /// What the decision says about one call, resolved to ids and numbers.
 pub(crate) struct Plan {
     pub decision: Decision,
-    pub models: Vec<ModelIdx>,
+    /// The route's model, then its fallbacks (inline: routes name a few).
+    pub models: SmallVec<[ModelIdx; 4]>,
     pub max_attempts: u32,
     pub retry_budget_pct: Option<f64>,
     /// The request in SDK types for the first attempt (taken by it; a
@@ -251,9 +253,9 @@ pub(crate) enum AfterFailure {
 
 impl Gate {
     /// The retry rule shared by `converse` and `converse_stream`: record the
-    /// attempt against the feature's retry budget, then retry a retryable
-    /// failure while attempts and budget remain, moving to the next fallback
-    /// model on throttling.
+    /// attempt against the feature's retry budget (when its limit has one),
+    /// then retry a retryable failure while attempts and budget remain,
+    /// moving to the next fallback model on throttling.
     pub(crate) fn after_failure(
         &self,
         plan: &Plan,
@@ -262,7 +264,9 @@ impl Gate {
         attempt: u32,
         model: usize,
     ) -> AfterFailure {
-        self.retry_budget.record(feature, 0, attempt > 1);
+        if plan.retry_budget_pct.is_some() {
+            self.retry_budget.record(feature, 0, attempt > 1);
+        }
         let class = match &failure {
             Failure::Service { code, .. } => classify(code),
             _ => Class::Fatal,
@@ -288,6 +292,17 @@ impl Gate {
             model
         };
         AfterFailure::Retry { model: next }
+    }
+}
+
+/// A model's id, shared from the policy's names when they have it.
+pub(crate) fn model_id_of(names: &EventNames, policy: &Policy, m: ModelIdx) -> Name {
+    match names.model(m) {
+        Some((_, id)) => id.clone(),
+        None => policy
+            .model(m)
+            .map(|m| Name::from(&m.id))
+            .unwrap_or_default(),
     }
 }
 
@@ -390,7 +405,7 @@ impl Gate {
             plan.estimate.input(),
         )?;
         if ticket.downgraded_from().is_some() {
-            plan.models = vec![ticket.model()];
+            plan.models = smallvec::smallvec![ticket.model()];
         }
         Ok(Some(ticket))
     }
@@ -403,9 +418,20 @@ impl Gate {
         d: &'b Decision,
         ctx: &'b Context<'c>,
     ) -> EventBuilder<'b, 'c> {
+        self.event_builder_named(policy, d, ctx, self.event_names.get(policy, ctx.schema()))
+    }
+
+    /// [`Gate::event_builder`] with the names already in hand.
+    pub(crate) fn event_builder_named<'b, 'c>(
+        &'b self,
+        policy: &'b Policy,
+        d: &'b Decision,
+        ctx: &'b Context<'c>,
+        names: Arc<EventNames>,
+    ) -> EventBuilder<'b, 'c> {
         CallEvent::builder(policy, d, ctx)
             .options(&self.event_options)
-            .names(self.event_names.get(policy, ctx.schema()))
+            .names(names)
     }
 
     /// The event of a call a budget refused (Bedrock not called).
@@ -442,7 +468,9 @@ impl Gate {
         &self.policy
     }
 
-    /// Retry spend and total spend of a feature in this process, nano-dollars.
+    /// Retry spend and total spend of a feature in this process, nano-dollars,
+    /// over the calls whose `[[limit]]` sets a `retry_budget_pct` (the calls
+    /// that budget governs; other calls are not counted).
     pub fn retry_spend(&self, feature: &str) -> (u64, u64) {
         self.retry_budget.spend(feature)
     }
@@ -488,7 +516,7 @@ impl Gate {
         policy
             .model(decision.model)
             .ok_or(GateError::NoModel(decision.model.index()))?;
-        let mut models = vec![decision.model];
+        let mut models: SmallVec<[ModelIdx; 4]> = smallvec::smallvec![decision.model];
         if let Some(r) = decision.route.and_then(|r| policy.routes.get(r.index())) {
             models.extend(
                 r.then
@@ -585,16 +613,18 @@ impl Gate {
         Some((cache_key(&spec, &input), fill))
     }
 
+    #[allow(clippy::too_many_arguments)] // one event's inputs; a struct would only rename them
     fn event<'b, 'c>(
         &'b self,
         policy: &'b Policy,
         d: &'b Decision,
         ctx: &'b Context<'c>,
+        names: &Arc<EventNames>,
         req: &ChatRequest,
         tags: &Tags,
         started: Instant,
     ) -> EventBuilder<'b, 'c> {
-        self.event_builder(policy, d, ctx)
+        self.event_builder_named(policy, d, ctx, names.clone())
             .tags(tags.clone())
             .fingerprint(fingerprint(req))
             .latency_ms(ms(started))
@@ -622,6 +652,8 @@ impl Gate {
         attrs::fill_ids(&mut ctx, &self.attr_ids, req, tags, &estimate);
         let mut plan = self.plan(policy, &live, &ctx, req, estimate)?;
         let d = plan.decision;
+        // The policy's names, shared by the event and the attempts.
+        let names = self.event_names.get(policy, schema);
 
         // Response cache.
         let keyed = self.key_of(policy, &d, &ctx, req);
@@ -637,7 +669,7 @@ impl Gate {
             };
             if let Some(entry) = hit {
                 let event = self
-                    .event(policy, &d, &ctx, req, tags, started)
+                    .event(policy, &d, &ctx, &names, req, tags, started)
                     .cache(CacheOutcome::Hit)
                     .attempts(0)
                     .cost_avoided_nanos(entry.cost_nanos)
@@ -647,7 +679,7 @@ impl Gate {
                     text: String::from_utf8_lossy(&entry.body).into_owned(),
                     stop_reason: entry.stop_reason.as_str().to_string(),
                     usage: Usage::default(),
-                    model_id: entry.model_id.clone(),
+                    model_id: Name::from(&entry.model_id),
                     response_model_id: None,
                     bedrock_latency_ms: None,
                     attempts: Vec::new(),
@@ -689,14 +721,14 @@ impl Gate {
         let mut parts = plan.take_parts();
         let out = loop {
             let m = plan.models.get(cur).copied().unwrap_or(d.model);
-            let model_id = policy.model(m).map(|m| m.id.clone()).unwrap_or_default();
+            let model_id = model_id_of(&names, policy, m);
             let p = parts;
             // Optional parts are set only when present: each builder call
             // moves the whole (large) fluent builder.
             let mut call = self
                 .client
                 .converse()
-                .model_id(&model_id)
+                .model_id(model_id.as_str())
                 .set_messages(Some(p.messages))
                 .inference_config(p.inference);
             if !p.system.is_empty() {
@@ -705,9 +737,9 @@ impl Gate {
             if p.tool_config.is_some() {
                 call = call.set_tool_config(p.tool_config);
             }
-            // Boxed: the SDK's send future is several KiB, and keeping it
-            // inline made every poll of the gate's future move it.
-            let sent = Box::pin(call.send()).await;
+            // Not boxed: a box of the SDK's send future (several KiB) cost
+            // an allocation and a copy per call, and measured slower.
+            let sent = call.send().await;
             let n = attempts.len() as u32 + 1;
             let failure = match sent {
                 Ok(out) => {
@@ -749,7 +781,7 @@ impl Gate {
                         });
                     }
                     let mut b = self
-                        .event(policy, &d, &ctx, req, tags, started)
+                        .event(policy, &d, &ctx, &names, req, tags, started)
                         .served_model(m)
                         .status(Status::Error)
                         .error_type(error.error_type())
@@ -793,7 +825,7 @@ impl Gate {
             .map(str::to_string);
         let router_prices = self.router_prices(invoked.as_deref());
         let mut b = self
-            .event(policy, &d, &ctx, req, tags, started)
+            .event(policy, &d, &ctx, &names, req, tags, started)
             .served_model(served)
             .attempts(attempts.len() as u32)
             .usage(usage)
@@ -811,8 +843,10 @@ impl Gate {
         if let Some(t) = ticket {
             t.settle(event.cost_nanos);
         }
-        self.retry_budget
-            .record(feature, event.cost_nanos, attempts.len() > 1);
+        if plan.retry_budget_pct.is_some() {
+            self.retry_budget
+                .record(feature, event.cost_nanos, attempts.len() > 1);
+        }
         if let Some(rule) = &plan.prompt_rule {
             let model_id = policy.model(served).map(|m| m.id.as_str()).unwrap_or("");
             self.planner.observe(rule, model_id, &cache_usage(&usage));
@@ -820,7 +854,7 @@ impl Gate {
         let model_id = attempts
             .last()
             .map(|a| a.model_id.clone())
-            .unwrap_or_default();
+            .unwrap_or_else(|| model_id_of(&names, policy, served));
         if let Some(f) = fill.take() {
             let entry = tollgate_cache::Entry::new(
                 text.clone().into_bytes(),

@@ -90,7 +90,9 @@ struct Spend {
     retries: u64,
 }
 
-/// Retry spend against total spend per feature, in this process.
+/// Retry spend against total spend per feature, in this process, over
+/// the calls whose limit sets a `retry_budget_pct` (the gate records only
+/// those: the others have no budget to check, and skip the lock).
 ///
 /// A retry is allowed while the feature's retry spend is at most
 /// `retry_budget_pct` percent of its total spend (a fresh feature, with no
@@ -98,7 +100,7 @@ struct Spend {
 /// a call's first.
 #[derive(Debug, Default)]
 pub struct RetryBudget {
-    by_feature: Mutex<HashMap<String, Spend>>,
+    by_feature: Mutex<HashMap<String, Spend, foldhash::fast::RandomState>>,
 }
 
 impl RetryBudget {

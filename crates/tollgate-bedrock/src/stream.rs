@@ -93,6 +93,8 @@ pub struct GateStream<'g> {
     req: ChatRequest,
     tags: Tags,
     feature: String,
+    /// The call's limit sets a retry budget: its spend is recorded.
+    retry_budgeted: bool,
     decision: Decision,
     served: ModelIdx,
     attempts: u32,
@@ -243,6 +245,7 @@ impl Gate {
             req,
             tags,
             feature,
+            retry_budgeted: plan.retry_budget_pct.is_some(),
             decision: d,
             attempts: n,
             estimate: plan.estimate,
@@ -410,9 +413,11 @@ impl GateStream<'_> {
         if let Some(t) = self.ticket.take() {
             t.settle(event.cost_nanos);
         }
-        self.gate
-            .retry_budget
-            .record(&self.feature, event.cost_nanos, self.attempts > 1);
+        if self.retry_budgeted {
+            self.gate
+                .retry_budget
+                .record(&self.feature, event.cost_nanos, self.attempts > 1);
+        }
         if let Some(rule) = self
             .decision
             .prompt_cache
