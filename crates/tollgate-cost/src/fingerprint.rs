@@ -77,7 +77,9 @@ const HEAD: usize = 256;
 pub struct Hasher {
     head: [u8; HEAD],
     len: usize,
-    stream: Option<Box<Xxh3>>,
+    /// Inline rather than boxed: long prompts are common, and a box would
+    /// cost them an allocation.
+    stream: Option<Xxh3>,
 }
 
 impl Default for Hasher {
@@ -107,7 +109,7 @@ impl Hasher {
             self.len = end;
             return;
         }
-        let mut s = Box::new(Xxh3::new());
+        let mut s = Xxh3::new();
         s.update(self.head.get(..self.len).unwrap_or_default());
         s.update(bytes);
         self.stream = Some(s);
