@@ -40,8 +40,14 @@
 //!    does not tell them apart). This assumes the recorded call's last
 //!    attempt was the one that succeeded, so cutting attempts removes
 //!    failed attempts' cost only: under the cap the call might then fail
-//!    instead, which replay does not price. `retry_budget_pct` is not
-//!    modelled (it depends on live traffic across calls).
+//!    instead, which replay does not price. A limit's `retry_budget_pct`
+//!    is replayed as the gate keeps it live: per feature, in trace order,
+//!    a call with more than one attempt keeps them while the feature's
+//!    replayed retry spend is at most that share of its replayed total
+//!    spend (a feature with no spend yet may retry), and otherwise keeps
+//!    one attempt's share (the gate would stop after the first failure;
+//!    the same assumption as above). A weighted request (a ServeGen
+//!    window) is checked once for all the requests it stands for.
 //! 7. **Batch**: a matched `[[batch]]` rule prices the call at batch prices
 //!    (no prompt caching in batch).
 //! 8. **Price** with `tollgate_cost::price_lenient`, integer nano-dollars.
@@ -242,6 +248,7 @@ pub fn replay_emitting(
     let mut by_feature: Vec<Row> = Vec::new();
     let mut feature_index: FxHashMap<String, usize> = FxHashMap::default();
     let mut rc_map: FxHashMap<u128, (u64, u64)> = FxHashMap::default();
+    let mut retry_budget = RetrySpend::default();
     let mut prefix = PrefixCaches::new();
     let mut system_prompts = PrefixCaches::new();
     let mut rc = ResponseTally {
@@ -464,7 +471,34 @@ pub fn replay_emitting(
             }
             _ => recorded_attempts,
         };
+        // Retry budget, as the gate keeps it live: per feature, in trace
+        // order, a call retries only while the feature's retry spend is at
+        // most `retry_budget_pct` of its total spend; otherwise it keeps
+        // one attempt's share.
+        let retry_pct = d
+            .limit
+            .and_then(|l| p.limits.get(l.index()))
+            .and_then(|l| l.then.retry_budget_pct);
+        let feature_name = match feature_id.map(|f| ctx.get(f)) {
+            Some(Slot::Str(s)) => s,
+            _ => "",
+        };
+        let attempts = match retry_pct {
+            Some(pct) if attempts > 1 && !retry_budget.allows(feature_name, pct) => {
+                usage = kept_attempts(usage, 1, attempts);
+                report.retry_budget_cut += n;
+                1
+            }
+            _ => attempts,
+        };
         let (cost, err) = price_lenient(&model.prices, &usage, mode);
+        if retry_pct.is_some() {
+            retry_budget.record(
+                feature_name,
+                u128::from(cost.total_nanos) * u128::from(n),
+                attempts > 1,
+            );
+        }
         if err.is_some() {
             report.price_errors += n;
         }
@@ -511,6 +545,33 @@ pub fn replay_emitting(
     report.by_feature = by_feature;
     report.notes = notes;
     Ok(report)
+}
+
+/// Retry spend and total spend per feature, replayed: the gate's
+/// `RetryBudget` rule (a feature with no spend yet may retry).
+#[derive(Default)]
+struct RetrySpend {
+    /// `(total, retries)` in nano-dollars.
+    by_feature: FxHashMap<String, (u128, u128)>,
+}
+
+impl RetrySpend {
+    fn allows(&self, feature: &str, pct: f64) -> bool {
+        self.by_feature
+            .get(feature)
+            .is_none_or(|&(total, retries)| (retries as f64) * 100.0 <= pct * (total as f64))
+    }
+
+    fn record(&mut self, feature: &str, nanos: u128, is_retry: bool) {
+        let entry = match self.by_feature.get_mut(feature) {
+            Some(e) => e,
+            None => self.by_feature.entry(feature.to_owned()).or_default(),
+        };
+        entry.0 = entry.0.saturating_add(nanos);
+        if is_retry {
+            entry.1 = entry.1.saturating_add(nanos);
+        }
+    }
 }
 
 /// One prompt-cache step applied to a request's usage (the input split

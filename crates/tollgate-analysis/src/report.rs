@@ -117,6 +117,8 @@ pub struct Report {
     pub capped: u64,
     /// Requests whose recorded attempts exceeded the new `max_attempts`.
     pub attempts_cut: u64,
+    /// Requests whose retries the replayed `retry_budget_pct` stopped.
+    pub retry_budget_cut: u64,
     /// Requests priced at batch prices.
     pub batch: u64,
     /// Requests priced leniently (a price was missing).
@@ -196,6 +198,7 @@ impl Report {
             "projected_nanos": u64::try_from(self.projected_nanos).unwrap_or(u64::MAX),
             "capped_outputs": self.capped,
             "attempts_cut": self.attempts_cut,
+            "retry_budget_cut": self.retry_budget_cut,
             "batch_requests": self.batch,
             "priced_with_missing_prices": self.price_errors,
             "response_cache": {
@@ -252,6 +255,12 @@ impl Report {
             s += &format!(
                 "; attempts cut to the new max_attempts: {}",
                 group(self.attempts_cut)
+            );
+        }
+        if self.retry_budget_cut > 0 {
+            s += &format!(
+                "; retries stopped by retry_budget_pct: {}",
+                group(self.retry_budget_cut)
             );
         }
         s += "\n";

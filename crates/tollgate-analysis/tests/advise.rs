@@ -176,6 +176,56 @@ fn replay_cuts_attempts_beyond_the_limit_and_says_so() {
 }
 
 #[test]
+fn replay_stops_retries_beyond_the_retry_budget_and_says_so() {
+    // The `agent` calls in trace order: 3 attempts, 1, 2 (1,000 + 100
+    // tokens, 1,200,000 nano-dollars each). The first may retry (no spend
+    // yet): retries 1.2M of 1.2M; the second adds 1.2M to the total. At
+    // the third, retries are 50% of the spend: a 10% budget stops them
+    // (one attempt's share, 500 + 50 tokens), a 50% one lets them run.
+    let trace = read_path(&fixture("calls.jsonl"), None, Default::default()).unwrap();
+    let base = replay(&policy(""), &trace, &ReplayOptions::default()).unwrap();
+    let limit = |pct: u32| {
+        policy(&format!(
+            "[[limit]]\nname = \"budget\"\nwhen = 'feature == \"agent\"'\nretry_budget_pct = {pct}\n"
+        ))
+    };
+    let mut attempts = Vec::new();
+    let mut sink = |e: &CallEvent| -> Result<(), String> {
+        if e.tags.feature.as_deref() == Some("agent") {
+            attempts.push((e.attempts, e.usage.input_tokens, e.cost_nanos));
+        }
+        Ok(())
+    };
+    let r = tollgate_analysis::replay_emitting(
+        &limit(10),
+        &trace,
+        &ReplayOptions::default(),
+        Some(&mut sink as tollgate_analysis::replay::EventSink<'_>),
+    )
+    .unwrap();
+    assert_eq!(r.retry_budget_cut, 1);
+    assert_eq!(r.attempts_cut, 0);
+    assert_eq!(
+        attempts,
+        [
+            (3, 1000, 1_200_000),
+            (1, 1000, 1_200_000),
+            (1, 500, 500 * 800 + 50 * 4000)
+        ]
+    );
+    assert_eq!(
+        base.projected_nanos - r.projected_nanos,
+        1_200_000 - (500 * 800 + 50 * 4000)
+    );
+    assert!(r
+        .to_text()
+        .contains("; retries stopped by retry_budget_pct: 1\n"));
+    let lenient = replay(&limit(50), &trace, &ReplayOptions::default()).unwrap();
+    assert_eq!(lenient.retry_budget_cut, 0);
+    assert_eq!(lenient.projected_nanos, base.projected_nanos);
+}
+
+#[test]
 fn a_recorded_prompt_cache_split_is_kept_and_a_policy_replays_itself_exactly() {
     // The `support` calls recorded as run under the prompt-cache rule
     // (first wrote, the others read or wrote as Bedrock said): replay of

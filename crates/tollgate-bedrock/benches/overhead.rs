@@ -17,7 +17,7 @@ mod common;
 mod rig;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use rig::{gate_call, raw_call, request, rig};
+use rig::{gate_call, long_prompt, raw_call, raw_call_text, request, request_text, rig};
 use std::time::{Duration, Instant};
 use tollgate_cost::CallEvent;
 
@@ -71,17 +71,32 @@ fn bench(c: &mut Criterion) {
     });
 
     // Interleaved rounds: `cargo bench --bench overhead -- none` skips
-    // criterion's groups and runs only these (about 30 s);
+    // criterion's groups and runs only these (about 40 s);
     // TOLLGATE_OVERHEAD_ROUNDS sets the number of rounds.
     let rounds: usize = std::env::var("TOLLGATE_OVERHEAD_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or(200);
+    let raw = || raw_call(&r.raw);
     let (median, mean, raw_us, gate_us) =
-        interleaved(&r, rounds, || gate_call(&r.gate, &req, &tags));
+        interleaved(&r, rounds, raw, || gate_call(&r.gate, &req, &tags));
     println!(
         "overhead: raw sdk {raw_us:.1} µs/call, gate {gate_us:.1} µs/call; added per call: median of {rounds} rounds {median:.1} µs, difference of means {mean:.1} µs (goal <= 10 µs)"
+    );
+    // A 4 KiB prompt: the costs that grow with the text (token estimate,
+    // fingerprint, the copy into the SDK's types) on top.
+    let long = long_prompt();
+    let (long_req, long_tags) = request_text(&long);
+    let (median, mean, raw_us, gate_us) = interleaved(
+        &r,
+        rounds / 2,
+        || raw_call_text(&r.raw, &long),
+        || gate_call(&r.gate, &long_req, &long_tags),
+    );
+    println!(
+        "overhead, 4 KiB prompt: raw sdk {raw_us:.1} µs/call, gate {gate_us:.1} µs/call; added per call: median of {} rounds {median:.1} µs, difference of means {mean:.1} µs",
+        rounds / 2
     );
 
     // The same pieces as above, each run once before a raw call, as the
@@ -92,7 +107,7 @@ fn bench(c: &mut Criterion) {
         std::hint::black_box(&d);
         raw_call(&r.raw).await;
     };
-    let (decide_in_situ, _, _, _) = interleaved(&r, rounds / 2, decide_then_raw);
+    let (decide_in_situ, _, _, _) = interleaved(&r, rounds / 2, raw, decide_then_raw);
     let event_then_raw = || async {
         let d = live.decide(&ctx);
         let event = CallEvent::builder(policy, &d, &ctx)
@@ -104,20 +119,27 @@ fn bench(c: &mut Criterion) {
         drop(event);
         raw_call(&r.raw).await;
     };
-    let (event_in_situ, _, _, _) = interleaved(&r, rounds / 2, event_then_raw);
+    let (event_in_situ, _, _, _) = interleaved(&r, rounds / 2, raw, event_then_raw);
     println!(
         "in situ (median of {} rounds, added to a raw call): decide {decide_in_situ:.1} µs; decide + call event {event_in_situ:.1} µs",
         rounds / 2
     );
 }
 
-/// Raw SDK calls against `other` calls in interleaved rounds of 200, so
+/// `base` calls (raw SDK calls) against `other` calls in interleaved rounds of 200, so
 /// drift in the machine hits both sides alike; each round's difference is
 /// one sample. Which side goes first alternates, so an order effect
 /// (caches, the allocator's state) cancels out too. Returns the median
 /// and the mean of `other - raw` per call, and both sides' means, in µs.
-fn interleaved<F, Fut>(r: &rig::Rig, rounds: usize, other: F) -> (f64, f64, f64, f64)
+fn interleaved<B, BF, F, Fut>(
+    r: &rig::Rig,
+    rounds: usize,
+    base: B,
+    other: F,
+) -> (f64, f64, f64, f64)
 where
+    B: Fn() -> BF,
+    BF: std::future::Future<Output = ()>,
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
@@ -132,7 +154,7 @@ where
                     if other_side {
                         other().await;
                     } else {
-                        raw_call(&r.raw).await;
+                        base().await;
                     }
                 }
             });

@@ -60,10 +60,24 @@ pub fn rig() -> Rig {
     }
 }
 
+/// The short prompt of the main comparison.
+pub const PROMPT: &str = "hi there, how are you?";
+
+/// A 4 KiB prompt (a long question with its context pasted in), for the
+/// costs that grow with the text: estimating, fingerprinting, copying.
+pub fn long_prompt() -> String {
+    let sentence = "Summarise the incident report below and list the follow-ups. ";
+    sentence.repeat(4096 / sentence.len() + 1)[..4096].to_string()
+}
+
 pub async fn raw_call(c: &aws_sdk_bedrockruntime::Client) {
+    raw_call_text(c, PROMPT).await
+}
+
+pub async fn raw_call_text(c: &aws_sdk_bedrockruntime::Client, text: &str) {
     let msg = Message::builder()
         .role(ConversationRole::User)
-        .content(ContentBlock::Text("hi there, how are you?".into()))
+        .content(ContentBlock::Text(text.to_string()))
         .build()
         .unwrap();
     let out = c
@@ -84,7 +98,12 @@ pub async fn gate_call(g: &Gate, req: &ChatRequest, tags: &Tags) {
 
 /// The request and tags both sides of the comparison send.
 pub fn request() -> (ChatRequest, Tags) {
-    let req = ChatRequest::user("hi there, how are you?");
+    request_text(PROMPT)
+}
+
+/// [`request`] with another prompt.
+pub fn request_text(text: &str) -> (ChatRequest, Tags) {
+    let req = ChatRequest::user(text);
     let tags = Tags {
         feature: Some("chat".into()),
         ..Tags::default()
