@@ -3,16 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-#[path = "support/invoke_server.rs"]
-mod invoke_server;
 // The cache crate's test support: a real `redis-server` on a free port.
 #[cfg(feature = "redis")]
 #[allow(dead_code, clippy::panic)]
 #[path = "../../tollgate-cache/tests/support/redis_server.rs"]
 mod redis_server;
 
-use common::{client, Collect};
-use invoke_server::{Answer, InvokeServer};
+use common::{client, Collect, Reply, Server};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +39,7 @@ when = 'feature == "search"'
 model = "cohere"
 "#;
 
-fn gate(server: &InvokeServer, store: Option<Arc<dyn Store>>) -> (Gate, Arc<Collect>) {
+fn gate(server: &Server, store: Option<Arc<dyn Store>>) -> (Gate, Arc<Collect>) {
     let events = Arc::new(Collect::default());
     let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
         .map_err(|e| e.render())
@@ -80,8 +77,8 @@ const TITAN_NANOS: u64 = 20;
 const COHERE_NANOS: u64 = 100;
 
 async fn titan_twice_pays_once(store: Arc<dyn Store>) {
-    let server = InvokeServer::start().await;
-    server.push(Answer::json(
+    let server = Server::start().await;
+    server.push(Reply::json(
         json!({"embedding": [0.25, -0.5, 0.125], "inputTextTokenCount": 7}),
     ));
     let (gate, events) = gate(&server, Some(store));
@@ -146,9 +143,9 @@ async fn titan_embeds_once_and_serves_the_repeat_from_redis() {
 
 #[tokio::test]
 async fn cohere_batches_texts_and_reads_the_token_header() {
-    let server = InvokeServer::start().await;
+    let server = Server::start().await;
     server.push(
-        Answer::json(json!({
+        Reply::json(json!({
             "embeddings": [[1.0, 0.0], [0.0, 1.0]],
             "id": "e-1",
             "response_type": "embeddings_floats",
@@ -157,7 +154,7 @@ async fn cohere_batches_texts_and_reads_the_token_header() {
         .header("X-Amzn-Bedrock-Input-Token-Count", "9"),
     );
     server.push(
-        Answer::json(json!({
+        Reply::json(json!({
             "embeddings": [[0.5, 0.5]],
             "id": "e-2",
             "response_type": "embeddings_floats",
@@ -202,12 +199,8 @@ async fn cohere_batches_texts_and_reads_the_token_header() {
 
 #[tokio::test]
 async fn an_invoke_error_is_typed_and_recorded() {
-    let server = InvokeServer::start().await;
-    server.push(Answer {
-        status: 400,
-        headers: vec![("x-amzn-errortype".into(), "ValidationException".into())],
-        body: r#"{"message":"bad dimensions"}"#.into(),
-    });
+    let server = Server::start().await;
+    server.push(Reply::error(400, "ValidationException", "bad dimensions"));
     let (gate, events) = gate(&server, None);
     let err = gate.embed(&["x"], &tags("docs")).await.unwrap_err();
     assert_eq!(
@@ -226,7 +219,7 @@ async fn an_invoke_error_is_typed_and_recorded() {
 
 #[tokio::test]
 async fn a_chat_model_is_refused_for_embeddings() {
-    let server = InvokeServer::start().await;
+    let server = Server::start().await;
     let loaded = load_str(
         "p.toml",
         r#"

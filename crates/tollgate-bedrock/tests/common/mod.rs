@@ -27,6 +27,12 @@ pub enum Reply {
         error_type: Option<String>,
         body: String,
     },
+    /// A 200 JSON response with extra headers (InvokeModel's token
+    /// counts arrive in headers).
+    Headed {
+        headers: Vec<(String, String)>,
+        body: String,
+    },
     /// Close the connection with a reset, no response.
     Reset,
     /// An event stream, chunked; `complete = false` drops the connection
@@ -55,6 +61,25 @@ impl Reply {
                 "metrics": {"latencyMs": 42}
             })
             .to_string(),
+        }
+    }
+
+    /// A 200 answer with this JSON body (add headers with [`Reply::header`]).
+    pub fn json(body: serde_json::Value) -> Reply {
+        Reply::Headed {
+            headers: Vec::new(),
+            body: body.to_string(),
+        }
+    }
+
+    /// Adds a response header to a [`Reply::json`] answer.
+    pub fn header(self, k: &str, v: &str) -> Reply {
+        match self {
+            Reply::Headed { mut headers, body } => {
+                headers.push((k.to_string(), v.to_string()));
+                Reply::Headed { headers, body }
+            }
+            other => other,
         }
     }
 
@@ -182,6 +207,18 @@ impl Server {
                     }
                 },
             };
+            // A JSON answer's extra headers.
+            let (reply, extra) = match reply {
+                Reply::Headed { headers, body } => (
+                    Reply::Json {
+                        status: 200,
+                        error_type: None,
+                        body,
+                    },
+                    headers,
+                ),
+                other => (other, Vec::new()),
+            };
             match reply {
                 Reply::Json {
                     status,
@@ -195,12 +232,16 @@ impl Server {
                     if let Some(t) = error_type {
                         out.push_str(&format!("x-amzn-errortype: {t}:http://internal.amazon.com/coral/com.amazon.bedrock/\r\n"));
                     }
+                    for (k, v) in &extra {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
                     out.push_str("\r\n");
                     out.push_str(&body);
                     if sock.write_all(out.as_bytes()).await.is_err() {
                         return;
                     }
                 }
+                Reply::Headed { .. } => {}
                 Reply::Reset => {
                     let _ = sock.set_linger(Some(std::time::Duration::ZERO));
                     return;
