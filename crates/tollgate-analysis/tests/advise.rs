@@ -134,6 +134,29 @@ fn replay_with_each_advised_rule_reproduces_its_estimate() {
     );
 }
 
+/// Replays `trace` under `policy`: the report, and the `agent` calls'
+/// (attempts, input tokens, cost) in trace order.
+fn replay_agent(
+    policy: &tollgate_engine::CompiledPolicy,
+    trace: &tollgate_analysis::trace::Trace,
+) -> (tollgate_analysis::report::Report, Vec<(u32, u64, u64)>) {
+    let mut attempts = Vec::new();
+    let mut sink = |e: &CallEvent| -> Result<(), String> {
+        if e.tags.feature.as_deref() == Some("agent") {
+            attempts.push((e.attempts, e.usage.input_tokens, e.cost_nanos));
+        }
+        Ok(())
+    };
+    let r = tollgate_analysis::replay_emitting(
+        policy,
+        trace,
+        &ReplayOptions::default(),
+        Some(&mut sink as tollgate_analysis::replay::EventSink<'_>),
+    )
+    .unwrap();
+    (r, attempts)
+}
+
 #[test]
 fn replay_cuts_attempts_beyond_the_limit_and_says_so() {
     // The two retried `agent` calls (3 and 2 attempts, 1,000 + 100 tokens
@@ -143,20 +166,7 @@ fn replay_cuts_attempts_beyond_the_limit_and_says_so() {
     let base = replay(&policy(""), &trace, &ReplayOptions::default()).unwrap();
     let with =
         policy("[[limit]]\nname = \"two\"\nwhen = 'feature == \"agent\"'\nmax_attempts = 2\n");
-    let mut attempts = Vec::new();
-    let mut sink = |e: &CallEvent| -> Result<(), String> {
-        if e.tags.feature.as_deref() == Some("agent") {
-            attempts.push((e.attempts, e.usage.input_tokens, e.cost_nanos));
-        }
-        Ok(())
-    };
-    let r = tollgate_analysis::replay_emitting(
-        &with,
-        &trace,
-        &ReplayOptions::default(),
-        Some(&mut sink as tollgate_analysis::replay::EventSink<'_>),
-    )
-    .unwrap();
+    let (r, attempts) = replay_agent(&with, &trace);
     assert_eq!(r.attempts_cut, 1);
     assert_eq!(
         base.projected_nanos - r.projected_nanos,
@@ -189,20 +199,7 @@ fn replay_stops_retries_beyond_the_retry_budget_and_says_so() {
             "[[limit]]\nname = \"budget\"\nwhen = 'feature == \"agent\"'\nretry_budget_pct = {pct}\n"
         ))
     };
-    let mut attempts = Vec::new();
-    let mut sink = |e: &CallEvent| -> Result<(), String> {
-        if e.tags.feature.as_deref() == Some("agent") {
-            attempts.push((e.attempts, e.usage.input_tokens, e.cost_nanos));
-        }
-        Ok(())
-    };
-    let r = tollgate_analysis::replay_emitting(
-        &limit(10),
-        &trace,
-        &ReplayOptions::default(),
-        Some(&mut sink as tollgate_analysis::replay::EventSink<'_>),
-    )
-    .unwrap();
+    let (r, attempts) = replay_agent(&limit(10), &trace);
     assert_eq!(r.retry_budget_cut, 1);
     assert_eq!(r.attempts_cut, 0);
     assert_eq!(
