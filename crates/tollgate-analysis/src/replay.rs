@@ -60,6 +60,7 @@ use crate::report::{PromptTally, Report, ResponseTally, Row};
 use crate::trace::Trace;
 use rustc_hash::FxHashMap;
 use std::io::IsTerminal;
+use tollgate_cost::budget::retry_share_within;
 use tollgate_cost::{price_lenient, CacheOutcome, CacheTtl, CallEvent, Mode, Timestamp, Usage};
 use tollgate_engine::{CompiledPolicy, Context, Owned, Request, Slot, StrList};
 use tollgate_lang::policy::{KeyField, Scope};
@@ -559,7 +560,7 @@ impl RetrySpend {
     fn allows(&self, feature: &str, pct: f64) -> bool {
         self.by_feature
             .get(feature)
-            .is_none_or(|&(total, retries)| (retries as f64) * 100.0 <= pct * (total as f64))
+            .is_none_or(|&(total, retries)| retry_share_within(retries, total, pct))
     }
 
     fn record(&mut self, feature: &str, nanos: u128, is_retry: bool) {

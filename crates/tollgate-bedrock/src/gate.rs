@@ -264,9 +264,7 @@ impl Gate {
         attempt: u32,
         model: usize,
     ) -> AfterFailure {
-        if plan.retry_budget_pct.is_some() {
-            self.retry_budget.record(feature, 0, attempt > 1);
-        }
+        self.record_retry_spend(plan.retry_budget_pct, feature, 0, attempt > 1);
         let class = match &failure {
             Failure::Service { code, .. } => classify(code),
             _ => Class::Fatal,
@@ -292,6 +290,23 @@ impl Gate {
             model
         };
         AfterFailure::Retry { model: next }
+    }
+}
+
+impl Gate {
+    /// Records a call's (or failed attempt's) cost against its feature's
+    /// retry budget: only for calls whose limit sets `retry_budget_pct`,
+    /// the calls that budget governs (the others skip its lock).
+    pub(crate) fn record_retry_spend(
+        &self,
+        retry_budget_pct: Option<f64>,
+        feature: &str,
+        nanos: u64,
+        is_retry: bool,
+    ) {
+        if retry_budget_pct.is_some() {
+            self.retry_budget.record(feature, nanos, is_retry);
+        }
     }
 }
 
@@ -843,10 +858,12 @@ impl Gate {
         if let Some(t) = ticket {
             t.settle(event.cost_nanos);
         }
-        if plan.retry_budget_pct.is_some() {
-            self.retry_budget
-                .record(feature, event.cost_nanos, attempts.len() > 1);
-        }
+        self.record_retry_spend(
+            plan.retry_budget_pct,
+            feature,
+            event.cost_nanos,
+            attempts.len() > 1,
+        );
         if let Some(rule) = &plan.prompt_rule {
             let model_id = policy.model(served).map(|m| m.id.as_str()).unwrap_or("");
             self.planner.observe(rule, model_id, &cache_usage(&usage));

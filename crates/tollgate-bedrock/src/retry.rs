@@ -124,8 +124,9 @@ impl RetryBudget {
     /// May this feature retry under `pct`?
     pub fn allows(&self, feature: &str, pct: f64) -> bool {
         let m = self.by_feature.lock();
-        let Some(s) = m.get(feature) else { return true };
-        (s.retries as f64) * 100.0 <= pct * (s.total as f64)
+        m.get(feature).is_none_or(|s| {
+            tollgate_cost::budget::retry_share_within(s.retries.into(), s.total.into(), pct)
+        })
     }
 
     /// `(retry spend, total spend)` of a feature, nano-dollars.

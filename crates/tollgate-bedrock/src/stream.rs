@@ -93,8 +93,8 @@ pub struct GateStream<'g> {
     req: ChatRequest,
     tags: Tags,
     feature: String,
-    /// The call's limit sets a retry budget: its spend is recorded.
-    retry_budgeted: bool,
+    /// The call's limit's `retry_budget_pct`.
+    retry_budget_pct: Option<f64>,
     decision: Decision,
     served: ModelIdx,
     attempts: u32,
@@ -245,7 +245,7 @@ impl Gate {
             req,
             tags,
             feature,
-            retry_budgeted: plan.retry_budget_pct.is_some(),
+            retry_budget_pct: plan.retry_budget_pct,
             decision: d,
             attempts: n,
             estimate: plan.estimate,
@@ -413,11 +413,12 @@ impl GateStream<'_> {
         if let Some(t) = self.ticket.take() {
             t.settle(event.cost_nanos);
         }
-        if self.retry_budgeted {
-            self.gate
-                .retry_budget
-                .record(&self.feature, event.cost_nanos, self.attempts > 1);
-        }
+        self.gate.record_retry_spend(
+            self.retry_budget_pct,
+            &self.feature,
+            event.cost_nanos,
+            self.attempts > 1,
+        );
         if let Some(rule) = self
             .decision
             .prompt_cache

@@ -4,14 +4,12 @@
 
 mod common;
 
-use common::{client, Collect, Reply, Server};
+use common::{client, handle, Collect, Reply, Server};
 use serde_json::json;
 use std::io::Cursor;
 use std::sync::Arc;
 use tollgate_bedrock::{BatchLimits, BatchQueue, ChatRequest, Gate, GateError, Sent};
 use tollgate_cost::{Day, GroupKey, Ledger, Mode, Status, Tags};
-use tollgate_engine::PolicyHandle;
-use tollgate_lang::{load_str, LoadOptions};
 
 const POLICY: &str = r#"
 [policy]
@@ -53,11 +51,7 @@ fn tmpdir(name: &str) -> std::path::PathBuf {
 
 fn gate(server: &Server, queue: Arc<BatchQueue>, ledger: Ledger) -> (Gate, Arc<Collect>) {
     let events = Arc::new(Collect::default());
-    let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
-        .map_err(|e| e.render())
-        .unwrap();
-    let handle =
-        Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
+    let handle = handle(POLICY);
     let gate = Gate::builder(client(&server.url), handle)
         .sink(events.clone())
         .batch_queue(queue)

@@ -10,13 +10,11 @@ mod common;
 #[path = "../../tollgate-cache/tests/support/redis_server.rs"]
 mod redis_server;
 
-use common::{client, delta, event, Collect, Reply, Server};
+use common::{client, delta, event, handle, Collect, Reply, Server};
 use serde_json::json;
 use std::sync::Arc;
 use tollgate_bedrock::{Backoff, ChatRequest, Gate, GateError, StreamOptions};
 use tollgate_cost::{Day, GroupKey, Ledger, Mode, Status, Tags};
-use tollgate_engine::PolicyHandle;
-use tollgate_lang::{load_str, LoadOptions};
 
 const POLICY: &str = r#"
 [policy]
@@ -63,11 +61,7 @@ const REAL: i64 = 7 * 3_000 + 50 * 15_000;
 
 fn gate(server: &Server, ledger: Ledger) -> (Gate, Arc<Collect>) {
     let events = Arc::new(Collect::default());
-    let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
-        .map_err(|e| e.render())
-        .unwrap();
-    let handle =
-        Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
+    let handle = handle(POLICY);
     let gate = Gate::builder(client(&server.url), handle)
         .sink(events.clone())
         .backoff(Backoff::none())

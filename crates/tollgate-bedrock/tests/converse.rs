@@ -3,23 +3,14 @@
 
 mod common;
 
-use common::{client, Collect, Reply, Server, POLICY};
+use common::{client, handle, Collect, Reply, Server, POLICY};
 use std::sync::Arc;
 use tollgate_bedrock::{AttrValue, Backoff, ChatRequest, Gate, GateError};
 use tollgate_cache::{CacheConfig, MemoryConfig, MemoryStore, ResponseCache};
 use tollgate_cost::{CacheOutcome, Status, Tags};
-use tollgate_engine::PolicyHandle;
-use tollgate_lang::{load_str, LoadOptions};
 
 const HAIKU_PATH: &str = "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse";
 const SONNET_PATH: &str = "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse";
-
-fn handle() -> Arc<PolicyHandle> {
-    let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
-        .map_err(|e| e.render())
-        .unwrap();
-    Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap())
-}
 
 struct Rig {
     server: Server,
@@ -30,7 +21,7 @@ struct Rig {
 async fn rig(with_cache: bool) -> Rig {
     let server = Server::start().await;
     let events = Arc::new(Collect::default());
-    let mut b = Gate::builder(client(&server.url), handle())
+    let mut b = Gate::builder(client(&server.url), handle(POLICY))
         .sink(events.clone())
         .backoff(Backoff::none());
     if with_cache {

@@ -9,15 +9,13 @@ mod common;
 #[path = "../../tollgate-cache/tests/support/redis_server.rs"]
 mod redis_server;
 
-use common::{client, Collect, Reply, Server};
+use common::{client, handle, Collect, Reply, Server};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tollgate_bedrock::{EmbedOptions, Gate, GateError, InputType};
 use tollgate_cache::{MemoryConfig, MemoryStore, Store};
 use tollgate_cost::{CacheOutcome, Mode, Operation, Status, Tags};
-use tollgate_engine::PolicyHandle;
-use tollgate_lang::{load_str, LoadOptions};
 
 const POLICY: &str = r#"
 [policy]
@@ -41,11 +39,7 @@ model = "cohere"
 
 fn gate(server: &Server, store: Option<Arc<dyn Store>>) -> (Gate, Arc<Collect>) {
     let events = Arc::new(Collect::default());
-    let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
-        .map_err(|e| e.render())
-        .unwrap();
-    let handle =
-        Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
+    let handle = handle(POLICY);
     let mut b = Gate::builder(client(&server.url), handle)
         .sink(events.clone())
         .embed_options(EmbedOptions {
@@ -220,8 +214,7 @@ async fn an_invoke_error_is_typed_and_recorded() {
 #[tokio::test]
 async fn a_chat_model_is_refused_for_embeddings() {
     let server = Server::start().await;
-    let loaded = load_str(
-        "p.toml",
+    let handle = handle(
         r#"
 [policy]
 name = "x"
@@ -229,12 +222,7 @@ default_model = "haiku"
 [models.haiku]
 id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 "#,
-        &LoadOptions::default(),
-    )
-    .map_err(|e| e.render())
-    .unwrap();
-    let handle =
-        Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
+    );
     let gate = Gate::builder(client(&server.url), handle).build();
     let err = gate.embed(&["x"], &Tags::default()).await.unwrap_err();
     assert!(

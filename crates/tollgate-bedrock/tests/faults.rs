@@ -9,7 +9,7 @@ mod common;
 
 use aws_sdk_bedrockruntime::config::timeout::TimeoutConfig;
 use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
-use common::{client, delta, Collect, Reply, Server, POLICY};
+use common::{client, delta, handle, Collect, Reply, Server, POLICY};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,15 +18,6 @@ use std::time::{Duration, Instant};
 use tollgate_bedrock::{Backoff, ChatRequest, Gate, GateError, StreamEvent, StreamOptions};
 use tollgate_cost::sink::EmfConfig;
 use tollgate_cost::{AsyncSink, EmfSink, Status, Tags};
-use tollgate_engine::PolicyHandle;
-use tollgate_lang::{load_str, LoadOptions};
-
-fn handle() -> Arc<PolicyHandle> {
-    let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
-        .map_err(|e| e.render())
-        .unwrap();
-    Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap())
-}
 
 fn tags(feature: &str) -> Tags {
     Tags {
@@ -38,7 +29,7 @@ fn tags(feature: &str) -> Tags {
 async fn rig() -> (Server, Gate, Arc<Collect>) {
     let server = Server::start().await;
     let events = Arc::new(Collect::default());
-    let gate = Gate::builder(client(&server.url), handle())
+    let gate = Gate::builder(client(&server.url), handle(POLICY))
         .sink(events.clone())
         .backoff(Backoff::none())
         .build();
@@ -199,10 +190,13 @@ async fn slow_headers_past_the_timeout_are_a_typed_error() {
         )
         .build();
     let events = Arc::new(Collect::default());
-    let gate = Gate::builder(aws_sdk_bedrockruntime::Client::from_conf(conf), handle())
-        .sink(events.clone())
-        .backoff(Backoff::none())
-        .build();
+    let gate = Gate::builder(
+        aws_sdk_bedrockruntime::Client::from_conf(conf),
+        handle(POLICY),
+    )
+    .sink(events.clone())
+    .backoff(Backoff::none())
+    .build();
     let started = Instant::now();
     let err = gate
         .converse(&ChatRequest::user("hi"), &tags("chat"))
@@ -248,7 +242,7 @@ async fn a_full_disk_sink_never_fails_a_call() {
     .into_iter()
     .enumerate()
     {
-        let gate = Gate::builder(client(&server.url), handle())
+        let gate = Gate::builder(client(&server.url), handle(POLICY))
             .sink(s)
             .backoff(Backoff::none())
             .build();

@@ -3,24 +3,18 @@
 
 mod common;
 
-use common::{client, delta, event, exception, Collect, Reply, Server, POLICY};
+use common::{client, delta, event, exception, handle, Collect, Reply, Server, POLICY};
 use serde_json::json;
 use std::sync::Arc;
 use tollgate_bedrock::{
     Backoff, ChatRequest, Gate, GateError, StopCause, StreamEvent, StreamOptions,
 };
 use tollgate_cost::{CancelReason, Mode, Status, Tags};
-use tollgate_engine::PolicyHandle;
-use tollgate_lang::{load_str, LoadOptions};
 
 async fn rig() -> (Server, Gate, Arc<Collect>) {
     let server = Server::start().await;
     let events = Arc::new(Collect::default());
-    let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
-        .map_err(|e| e.render())
-        .unwrap();
-    let handle =
-        Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
+    let handle = handle(POLICY);
     let gate = Gate::builder(client(&server.url), handle)
         .sink(events.clone())
         .backoff(Backoff::none())

@@ -355,3 +355,10 @@ impl Ledger {
         out
     }
 }
+
+/// The `[[limit]] retry_budget_pct` rule, the one the gate applies live
+/// and replay applies to recorded traffic: a feature may retry while its
+/// retry spend is at most `pct` percent of its total spend.
+pub fn retry_share_within(retries: u128, total: u128, pct: f64) -> bool {
+    (retries as f64) * 100.0 <= pct * (total as f64)
+}

@@ -277,6 +277,15 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
+/// A policy handle over `text` (a test policy: it must load).
+pub fn handle(text: &str) -> std::sync::Arc<tollgate_engine::PolicyHandle> {
+    let opts = tollgate_lang::LoadOptions::default();
+    let loaded = tollgate_lang::load_str("p.toml", text, &opts)
+        .map_err(|e| e.render())
+        .unwrap();
+    std::sync::Arc::new(tollgate_engine::PolicyHandle::from_policy(loaded.policy, opts).unwrap())
+}
+
 /// The real SDK client pointed at the loopback server.
 pub fn client(url: &str) -> Client {
     let conf = aws_sdk_bedrockruntime::Config::builder()

@@ -4,15 +4,13 @@
 //! Include it after `mod common;` (the loopback server).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::common::{client, Reply, Server, POLICY};
+use crate::common::{client, handle, Reply, Server, POLICY};
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, InferenceConfiguration, Message,
 };
 use std::sync::Arc;
 use tollgate_bedrock::{Backoff, ChatRequest, Gate};
 use tollgate_cost::{CallEvent, Sink, SinkError, Tags};
-use tollgate_engine::PolicyHandle;
-use tollgate_lang::{load_str, LoadOptions};
 
 const HAIKU: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
 
@@ -39,11 +37,7 @@ pub fn rig() -> Rig {
     let (server, raw, gate) = rt.block_on(async {
         let server = Server::start().await;
         server.set_default(Reply::ok("hello there", 100, 50));
-        let loaded = load_str("p.toml", POLICY, &LoadOptions::default())
-            .map_err(|e| e.render())
-            .unwrap();
-        let handle =
-            Arc::new(PolicyHandle::from_policy(loaded.policy, LoadOptions::default()).unwrap());
+        let handle = handle(POLICY);
         let gate = Gate::builder(client(&server.url), handle)
             .sink(Arc::new(Null))
             .backoff(Backoff::none())
