@@ -395,6 +395,37 @@ impl<'a> Build<'a> {
             .push(Diagnostic::error(code, span, msg).with_help_opt(help));
     }
 
+    /// The values a list of names stands for, looked up in `table`, sorted
+    /// and without repeats; an unknown name is an error with a suggestion
+    /// (or `listing`, the names there are).
+    fn named_set<T: Copy + Ord>(
+        &mut self,
+        table: &[(&str, T)],
+        names: Vec<(String, Span)>,
+        what: &str,
+        listing: &str,
+    ) -> Vec<T> {
+        let mut out = Vec::with_capacity(names.len());
+        for (name, span) in names {
+            match table.iter().find(|(n, _)| *n == name) {
+                Some((_, v)) => out.push(*v),
+                None => {
+                    let help = did_you_mean(&name, table.iter().map(|(n, _)| *n))
+                        .or_else(|| Some(listing.to_string()));
+                    self.error(
+                        "invalid-value",
+                        span,
+                        format!("unknown {what} `{name}`"),
+                        help,
+                    );
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     fn unknown_keys(&mut self, t: &Table<'_>, allowed: &[&str], what: &str) {
         for (k, _) in t.iter() {
             if !allowed.contains(&k.get_ref().as_ref()) {
@@ -1169,7 +1200,6 @@ impl<'a> Build<'a> {
                     "a [[cache]] rule",
                     "[\"system\", \"messages\"]",
                 );
-                let mut fields = Vec::new();
                 if let Some(v) = self
                     .get(t, "key")
                     .filter(|_| key.as_ref().is_some_and(Vec::is_empty))
@@ -1177,23 +1207,12 @@ impl<'a> Build<'a> {
                     let span = self.sp(v);
                     self.error("invalid-value", span, "`key` is empty: every request in scope would share one entry", Some("name what the answer depends on, e.g. `key = [\"system\", \"messages\"]`".into()));
                 }
-                for (k, s) in key.unwrap_or_default() {
-                    match KeyField::ALL.iter().find(|(n, _)| *n == k) {
-                        Some((_, f)) => fields.push(*f),
-                        None => {
-                            let help = did_you_mean(&k, KeyField::ALL.iter().map(|(n, _)| *n))
-                                .or_else(|| Some("key fields are `system`, `messages`, `retrieval_ids`, `model`, `inference`, `tools`".into()));
-                            self.error(
-                                "invalid-value",
-                                s,
-                                format!("unknown cache key field `{k}`"),
-                                help,
-                            );
-                        }
-                    }
-                }
-                fields.sort();
-                fields.dedup();
+                let fields = self.named_set(
+                    &KeyField::ALL,
+                    key.unwrap_or_default(),
+                    "cache key field",
+                    "key fields are `system`, `messages`, `retrieval_ids`, `model`, `inference`, `tools`",
+                );
                 let scope = self.str_of(t, "scope");
                 let scope =
                     self.required(scope, t, nspan, "scope", "a [[cache]] rule", "\"tenant\"");
@@ -1248,30 +1267,12 @@ impl<'a> Build<'a> {
                     "a [[prompt_cache]] rule",
                     "[\"system\"]",
                 );
-                let mut points = Vec::new();
-                for (p, s) in pts.unwrap_or_default() {
-                    match CachePointSite::ALL.iter().find(|(n, _)| *n == p) {
-                        Some((_, site)) => points.push(*site),
-                        None => {
-                            let help =
-                                did_you_mean(&p, CachePointSite::ALL.iter().map(|(n, _)| *n))
-                                    .or_else(|| {
-                                        Some(
-                                            "cache points go after `tools`, `system` or `messages`"
-                                                .into(),
-                                        )
-                                    });
-                            self.error(
-                                "invalid-value",
-                                s,
-                                format!("unknown cache point `{p}`"),
-                                help,
-                            );
-                        }
-                    }
-                }
-                points.sort();
-                points.dedup();
+                let points = self.named_set(
+                    &CachePointSite::ALL,
+                    pts.unwrap_or_default(),
+                    "cache point",
+                    "cache points go after `tools`, `system` or `messages`",
+                );
                 let ttl_s = match self.str_of(t, "ttl") {
                     None => Some(300),
                     Some((s, _)) if s == "5m" => Some(300),

@@ -102,6 +102,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("cache_missing_keys", &["error[missing-key]", "error[missing-key]", "error[missing-key]"]),
     ("invalid_duration", &["error[invalid-duration]", "error[invalid-duration]"]),
     ("prompt_cache_ttl", &["error[invalid-duration]"]),
+    ("prompt_cache_unknown_point", &["error[invalid-value]"]),
     ("budget_bad_action", &["error[invalid-value]"]),
     (
         "limit_bad_values",
