@@ -28,6 +28,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 use tollgate::engine::PolicyHandle;
@@ -183,11 +184,32 @@ async fn policy(State(gate): State<App>) -> Json<Value> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let a = args()?;
-    let handle = Arc::new(PolicyHandle::load(&a.policy, LoadOptions::default())?);
+async fn main() -> ExitCode {
+    let a = match args() {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(a).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("{}", msg.trim_end());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the service; an error comes back as the text to print (a policy
+/// that does not load: its located diagnostics).
+async fn serve(a: Args) -> Result<(), String> {
+    let handle = PolicyHandle::load(&a.policy, LoadOptions::default()).map_err(|e| e.render())?;
+    let handle = Arc::new(handle);
     // Reloads the file when it changes; dropping the watcher stops it.
-    let _watcher = handle.watch(WatchOptions::default())?;
+    let _watcher = handle
+        .watch(WatchOptions::default())
+        .map_err(|e| format!("error: watching {}: {e}", a.policy))?;
     let gate = Gate::builder(client(a.endpoint.as_deref()).await, handle)
         .sink(Arc::new(StdoutSink))
         // [[budget]] rules apply with a ledger (in process here; RedisStore
@@ -199,8 +221,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/policy", get(policy))
         .with_state(Arc::new(gate));
-    let listener = tokio::net::TcpListener::bind(&a.listen).await?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await?;
-    Ok(())
+    let listener = tokio::net::TcpListener::bind(&a.listen)
+        .await
+        .map_err(|e| format!("error: listening on {}: {e}", a.listen))?;
+    let addr = listener.local_addr().map_err(|e| format!("error: {e}"))?;
+    eprintln!("listening on http://{addr}");
+    axum::serve(listener, app)
+        .await
+        .map_err(|e| format!("error: serving: {e}"))
 }

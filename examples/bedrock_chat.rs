@@ -21,6 +21,7 @@
 use aws_config::BehaviorVersion;
 use aws_sdk_bedrockruntime::config::{Credentials, ProvideCredentials, Region};
 use std::io::Write;
+use std::process::ExitCode;
 use std::sync::Arc;
 use tollgate_bedrock::{AttrValue, ChatRequest, Gate};
 use tollgate_cost::{CallEvent, Sink, SinkError, Tags};
@@ -96,14 +97,26 @@ fn typed(ty: Type, name: &str, text: &str) -> Result<AttrValue, String> {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     let args = match args() {
         Ok(a) => a,
         Err(msg) => {
             eprintln!("{msg}");
-            std::process::exit(2);
+            return ExitCode::from(2);
         }
     };
+    match chat(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("{}", msg.trim_end());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The call; an error comes back as the text to print (a policy that does
+/// not load: its located diagnostics).
+async fn chat(args: Args) -> Result<(), String> {
     let handle = PolicyHandle::load(&args.rules, LoadOptions::default()).map_err(|e| e.render())?;
 
     let mut req = ChatRequest::user(args.prompt);
@@ -150,7 +163,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gate = Gate::builder(client, Arc::new(handle))
         .sink(Arc::new(Stdout))
         .build();
-    let resp = gate.converse(&req, &tags).await?;
+    let resp = gate
+        .converse(&req, &tags)
+        .await
+        .map_err(|e| format!("error: {e}"))?;
     eprintln!("{}", resp.text);
     Ok(())
 }
