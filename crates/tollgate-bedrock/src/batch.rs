@@ -41,7 +41,7 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tollgate_cost::{CallEvent, Day, Mode, Status, Tags, Usage};
-use tollgate_engine::Context;
+use tollgate_engine::{Context, Live};
 
 /// What [`Gate::send`] did with a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -350,8 +350,20 @@ impl BatchQueue {
         Ok(std::mem::take(&mut inner.closed))
     }
 
+    fn is_pending(&self, record_id: &str) -> bool {
+        self.inner.lock().pending.contains_key(record_id)
+    }
+
     fn take(&self, record_id: &str) -> Option<Pending> {
         self.inner.lock().pending.remove(record_id)
+    }
+
+    /// Puts records taken by a read that failed back to pending.
+    fn restore(&self, taken: Vec<(String, Pending)>) {
+        let mut inner = self.inner.lock();
+        for (id, p) in taken {
+            inner.pending.insert(id, p);
+        }
     }
 }
 
@@ -455,51 +467,100 @@ impl Gate {
     /// Reads a batch job's output (JSON Lines), matches each record to the
     /// request `queue` wrote for it, writes one `mode = batch` event per
     /// record (priced at batch prices) and adds its cost to the ledger.
-    /// A line that is not JSON, or names no record of the queue, is an
-    /// error naming the line.
+    ///
+    /// All or nothing: a line that is not JSON, names no pending record of
+    /// the queue, or holds neither `modelOutput` nor `error` is an error
+    /// naming the line, and then no event is written, nothing is added to
+    /// the ledger and every record stays pending, so the file (or a mended
+    /// one) can be read again.
     pub fn read_batch_output(
         &self,
         queue: &BatchQueue,
         output: impl BufRead,
     ) -> Result<Vec<BatchRecord>, GateError> {
         let started = Instant::now();
+        let live = self.policy.current();
         let mut out = Vec::new();
-        for (n, line) in output.lines().enumerate() {
-            let lineno = n + 1;
-            let line =
-                line.map_err(|e| GateError::Malformed(format!("batch output line {lineno}: {e}")))?;
-            if line.trim().is_empty() {
-                continue;
+        let mut taken: Vec<(String, Pending)> = Vec::new();
+        let read: Result<(), GateError> = (|| {
+            for (n, line) in output.lines().enumerate() {
+                let lineno = n + 1;
+                let bad = |what: String| {
+                    GateError::Malformed(format!("batch output line {lineno}: {what}"))
+                };
+                let line = line.map_err(|e| bad(e.to_string()))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let rec: Json = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+                let Some(record_id) = rec["recordId"].as_str() else {
+                    return Err(bad("no `recordId`".into()));
+                };
+                let unknown = || {
+                    bad(format!(
+                        "record `{record_id}` was not written by this queue (or was read already)"
+                    ))
+                };
+                if !queue.is_pending(record_id) {
+                    return Err(unknown());
+                }
+                let error = rec.get("error").filter(|e| !e.is_null());
+                let output = rec.get("modelOutput");
+                if error.is_none() && output.is_none() {
+                    return Err(bad("neither `modelOutput` nor `error`".into()));
+                }
+                let Some(p) = queue.take(record_id) else {
+                    return Err(unknown());
+                };
+                out.push(self.batch_record(&live, record_id, error, output, &p, started));
+                taken.push((record_id.to_string(), p));
             }
-            let rec: Json = serde_json::from_str(&line)
-                .map_err(|e| GateError::Malformed(format!("batch output line {lineno}: {e}")))?;
-            let Some(record_id) = rec["recordId"].as_str() else {
-                return Err(GateError::Malformed(format!(
-                    "batch output line {lineno}: no `recordId`"
-                )));
-            };
-            let Some(p) = queue.take(record_id) else {
-                return Err(GateError::Malformed(format!(
-                    "batch output line {lineno}: record `{record_id}` was not written by this queue (or was read already)"
-                )));
-            };
-            let live = self.policy.current();
-            let policy = live.policy();
-            let schema = self.policy.schema();
-            let estimate = Estimate::of(&p.req, &*self.estimator);
-            let mut ctx = Context::new(schema);
-            attrs::fill(&mut ctx, schema, &p.req, &p.tags, &estimate);
-            let d = live.decide(&ctx);
-            let served = policy.model_by_alias(&p.model_alias).unwrap_or(d.model);
-            let mut b = self
-                .event_builder(policy, &d, &ctx)
-                .tags(p.tags.clone())
-                .fingerprint(fingerprint(&p.req))
-                .mode(Mode::Batch)
-                .served_model(served)
-                .request_id(record_id)
-                .latency_ms(crate::gate::ms(started));
-            let outcome = if let Some(err) = rec.get("error").filter(|e| !e.is_null()) {
+            Ok(())
+        })();
+        if let Err(e) = read {
+            queue.restore(taken);
+            return Err(e);
+        }
+        for (rec, (_, p)) in out.iter().zip(&taken) {
+            if let Some(ledger) = &self.ledger {
+                let schema = self.policy.schema();
+                let estimate = Estimate::of(&p.req, &*self.estimator);
+                let mut ctx = Context::new(schema);
+                attrs::fill(&mut ctx, schema, &p.req, &p.tags, &estimate);
+                ledger.record(live.policy(), &ctx, Day::today(), rec.event.cost_nanos);
+            }
+            self.emit(&rec.event);
+        }
+        Ok(out)
+    }
+
+    /// One output record, its event built (not yet written).
+    fn batch_record(
+        &self,
+        live: &Live,
+        record_id: &str,
+        error: Option<&Json>,
+        output: Option<&Json>,
+        p: &Pending,
+        started: Instant,
+    ) -> BatchRecord {
+        let policy = live.policy();
+        let schema = self.policy.schema();
+        let estimate = Estimate::of(&p.req, &*self.estimator);
+        let mut ctx = Context::new(schema);
+        attrs::fill(&mut ctx, schema, &p.req, &p.tags, &estimate);
+        let d = live.decide(&ctx);
+        let served = policy.model_by_alias(&p.model_alias).unwrap_or(d.model);
+        let mut b = self
+            .event_builder(policy, &d, &ctx)
+            .tags(p.tags.clone())
+            .fingerprint(fingerprint(&p.req))
+            .mode(Mode::Batch)
+            .served_model(served)
+            .request_id(record_id)
+            .latency_ms(crate::gate::ms(started));
+        let outcome = match (error, output) {
+            (Some(err), _) => {
                 let code = match &err["errorCode"] {
                     Json::String(s) => s.clone(),
                     Json::Number(n) => n.to_string(),
@@ -512,28 +573,20 @@ impl Gate {
                     message,
                     attempts: 1,
                 })
-            } else if let Some(mo) = rec.get("modelOutput") {
-                let a = answer_of(mo);
+            }
+            (None, mo) => {
+                let a = answer_of(mo.unwrap_or(&Json::Null));
                 b = b.usage(a.usage);
                 Ok(a)
-            } else {
-                return Err(GateError::Malformed(format!(
-                    "batch output line {lineno}: neither `modelOutput` nor `error`"
-                )));
-            };
-            let text = outcome.as_ref().map(|a| a.text.as_str()).unwrap_or("");
-            let event = b.text(p.req.last_user_text().unwrap_or(""), text).build();
-            if let Some(ledger) = &self.ledger {
-                ledger.record(policy, &ctx, Day::today(), event.cost_nanos);
             }
-            self.emit(&event);
-            out.push(BatchRecord {
-                record_id: record_id.to_string(),
-                outcome,
-                event,
-            });
+        };
+        let text = outcome.as_ref().map(|a| a.text.as_str()).unwrap_or("");
+        let event = b.text(p.req.last_user_text().unwrap_or(""), text).build();
+        BatchRecord {
+            record_id: record_id.to_string(),
+            outcome,
+            event,
         }
-        Ok(out)
     }
 }
 

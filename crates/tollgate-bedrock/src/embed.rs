@@ -244,7 +244,7 @@ impl Gate {
                 // A store fault is a miss: the text is sent.
                 if let Ok(Some(e)) = store.get(*k) {
                     if let Some(v) = decode(&e.body) {
-                        avoided += e.cost_nanos;
+                        avoided = avoided.saturating_add(e.cost_nanos);
                         cached += 1;
                         if let Some(slot) = vectors.get_mut(i) {
                             *slot = Some(v);
@@ -272,10 +272,14 @@ impl Gate {
                         });
                         attempts += 1;
                         let (resp, _) = self.invoke(&model_id, &body).await?;
-                        let v = vector(&resp["embedding"]).ok_or_else(|| {
-                            GateError::Malformed("Titan response has no `embedding`".into())
-                        })?;
+                        // Billed once answered, whatever the body holds.
                         let tokens = resp["inputTextTokenCount"].as_u64().unwrap_or(0);
+                        let Some(v) = vector(&resp["embedding"]) else {
+                            calls.push((Vec::new(), tokens));
+                            return Err(GateError::Malformed(
+                                "Titan response has no `embedding`".into(),
+                            ));
+                        };
                         if let Some(slot) = vectors.get_mut(i) {
                             *slot = Some(v);
                         }
@@ -294,6 +298,13 @@ impl Gate {
                         });
                         attempts += 1;
                         let (resp, header) = self.invoke(&model_id, &body).await?;
+                        // Billed once answered, whatever the body holds.
+                        // Cohere on Bedrock reports the count only in the
+                        // header; a body count wins when present.
+                        let tokens = resp["meta"]["billed_units"]["input_tokens"]
+                            .as_u64()
+                            .or(header)
+                            .unwrap_or(0);
                         let list = match &resp["embeddings"] {
                             Json::Object(o) => o.get("float").cloned().unwrap_or(Json::Null),
                             other => other.clone(),
@@ -303,6 +314,7 @@ impl Gate {
                             .map(|a| a.iter().filter_map(vector).collect())
                             .unwrap_or_default();
                         if vs.len() != chunk.len() {
+                            calls.push((Vec::new(), tokens));
                             return Err(GateError::Malformed(format!(
                                 "Cohere returned {} embeddings for {} texts",
                                 vs.len(),
@@ -314,12 +326,6 @@ impl Gate {
                                 *slot = Some(v);
                             }
                         }
-                        // Cohere on Bedrock reports the count only in
-                        // the header; a body count wins when present.
-                        let tokens = resp["meta"]["billed_units"]["input_tokens"]
-                            .as_u64()
-                            .or(header)
-                            .unwrap_or(0);
                         calls.push((chunk.to_vec(), tokens));
                     }
                 }
@@ -328,7 +334,8 @@ impl Gate {
         }
         .await;
 
-        let input_tokens: u64 = calls.iter().map(|(_, t)| t).sum();
+        // Counts come from the response: saturate rather than overflow.
+        let input_tokens = calls.iter().fold(0u64, |a, (_, t)| a.saturating_add(*t));
         let usage = Usage::new(input_tokens, 0);
         let mut b = self
             .event_builder(policy, &d, &ctx)
@@ -367,13 +374,17 @@ impl Gate {
                     .iter()
                     .map(|&i| texts.get(i).map_or(0, |t| t.len() as u64).max(1))
                     .collect();
-                let total: u64 = weights.iter().sum();
+                let total = weights.iter().fold(0u64, |a, w| a.saturating_add(*w));
                 let mut left = *tokens;
                 for (n, (&i, w)) in idx.iter().zip(&weights).enumerate() {
                     let share = if n + 1 == idx.len() {
                         left
                     } else {
-                        (tokens * w).checked_div(total).unwrap_or(0)
+                        // In u128: a token count from the response times
+                        // a text's length cannot overflow it.
+                        (u128::from(*tokens) * u128::from(*w))
+                            .checked_div(u128::from(total))
+                            .map_or(0, |s| u64::try_from(s).unwrap_or(u64::MAX))
                     };
                     left = left.saturating_sub(share);
                     let (Some(k), Some(Some(v))) = (keys.get(i), vectors.get(i)) else {

@@ -13,7 +13,8 @@ pub enum GateError {
     /// Bedrock answered with an error after the last attempt.
     #[error("bedrock returned `{code}` after {attempts} attempt(s): {message}")]
     Bedrock {
-        /// The error code (`ThrottlingException`, `ValidationException`, ...).
+        /// The error code (`ThrottlingException`, `ValidationException`, ...;
+        /// `HTTP 503` and the like when an error status came without one).
         code: String,
         /// Bedrock's message.
         message: String,

@@ -11,7 +11,7 @@ use crate::attrs::{self, Estimate};
 use crate::error::GateError;
 use crate::estimate::{CharEstimator, TokenEstimator};
 use crate::request::{ChatRequest, Role};
-use crate::retry::{classify, Backoff, Class, RetryBudget, DEFAULT_MAX_ATTEMPTS};
+use crate::retry::{classify, classify_status, Backoff, Class, RetryBudget, DEFAULT_MAX_ATTEMPTS};
 use crate::sdk::{self, Failure, Parts};
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::Client;
@@ -25,7 +25,7 @@ use tollgate_cache::{
 use tollgate_cost::budget::Ticket;
 use tollgate_cost::{
     CacheOutcome, CacheTtl, CallEvent, Day, EventBuilder, EventNames, EventNamesCache,
-    EventOptions, Fingerprint, Ledger, Name, Sink, Status, Tags, Usage,
+    EventOptions, Fingerprint, Ledger, Mode, Name, Sink, Status, Tags, Usage,
 };
 use tollgate_engine::{Context, Decision, Live, PolicyHandle};
 use tollgate_lang::policy::{CachePointSite, Policy};
@@ -267,13 +267,14 @@ impl Gate {
         self.record_retry_spend(plan.retry_budget_pct, feature, 0, attempt > 1);
         let class = match &failure {
             Failure::Service { code, .. } => classify(code),
+            Failure::Status { status, .. } => classify_status(*status),
             _ => Class::Fatal,
         };
         let budget_ok = plan
             .retry_budget_pct
             .is_none_or(|pct| self.retry_budget.allows(feature, pct));
         if class == Class::Fatal || attempt >= plan.max_attempts || !budget_ok {
-            let throttled = failure.code() == "ThrottlingException";
+            let throttled = failure.is_throttling();
             let error = if class != Class::Fatal && attempt < plan.max_attempts && !budget_ok {
                 GateError::RetryBudget {
                     feature: feature.to_string(),
@@ -412,13 +413,15 @@ impl Gate {
         let Some(ledger) = &self.ledger else {
             return Ok(None);
         };
-        let ticket = ledger.begin_with_input(
-            policy,
-            &plan.decision,
-            ctx,
-            Day::today(),
-            plan.estimate.input(),
-        )?;
+        // The call goes out now, in real time or streamed, so its worst
+        // case is at on-demand prices even when a `[[batch]]` rule matched
+        // (the ledger would estimate that at batch prices).
+        let realtime = Decision {
+            batch: None,
+            ..plan.decision
+        };
+        let ticket =
+            ledger.begin_with_input(policy, &realtime, ctx, Day::today(), plan.estimate.input())?;
         if ticket.downgraded_from().is_some() {
             plan.models = smallvec::smallvec![ticket.model()];
         }
@@ -639,7 +642,10 @@ impl Gate {
         tags: &Tags,
         started: Instant,
     ) -> EventBuilder<'b, 'c> {
+        // Converse is a real-time call even when a `[[batch]]` rule matched
+        // (no queue, or called directly): on-demand prices, not batch ones.
         self.event_builder_named(policy, d, ctx, names.clone())
+            .mode(Mode::Realtime)
             .tags(tags.clone())
             .fingerprint(fingerprint(req))
             .latency_ms(ms(started))
@@ -718,7 +724,7 @@ impl Gate {
                     tags,
                     started,
                     &error,
-                    tollgate_cost::Mode::Realtime,
+                    Mode::Realtime,
                 );
                 self.emit(&event);
                 return Err(error);

@@ -53,9 +53,9 @@ impl RepetitionDetector {
         // next delta, so it stays in `partial`.
         let keep_from = self
             .partial
-            .rfind(char::is_whitespace)
-            .map(|i| i + 1)
-            .unwrap_or(0);
+            .char_indices()
+            .rfind(|(_, c)| c.is_whitespace())
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let complete: Vec<u64> = self
             .partial
             .get(..keep_from)
@@ -103,6 +103,16 @@ impl RepetitionDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_end_at_any_white_space_multi_byte_included() {
+        for space in [' ', '\u{a0}', '\u{3000}', '\u{2003}'] {
+            let mut d = RepetitionDetector::new(3, 3);
+            let delta = format!("buy{space}now{space}please{space}");
+            let fired_at = (1..=10).find(|_| d.push(&delta));
+            assert_eq!(fired_at, Some(3), "space U+{:04X}", space as u32);
+        }
+    }
 
     #[test]
     fn fires_on_a_looping_phrase_split_across_deltas() {

@@ -84,6 +84,17 @@ pub fn classify(code: &str) -> Class {
     }
 }
 
+/// Classifies an HTTP error status that came without a Bedrock error code,
+/// as the SDK's own retry does: 429 is throttling, 500, 502, 503 and 504
+/// are transient; any other status would fail again.
+pub fn classify_status(status: u16) -> Class {
+    match status {
+        429 => Class::RetryFallback,
+        500 | 502 | 503 | 504 => Class::Retry,
+        _ => Class::Fatal,
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Spend {
     total: u64,
@@ -161,6 +172,11 @@ mod tests {
         assert_eq!(classify("ServiceUnavailableException"), Class::Retry);
         assert_eq!(classify("ModelTimeoutException"), Class::Retry);
         assert_eq!(classify("ValidationException"), Class::Fatal);
+        assert_eq!(classify_status(429), Class::RetryFallback);
+        assert_eq!(classify_status(503), Class::Retry);
+        assert_eq!(classify_status(504), Class::Retry);
+        assert_eq!(classify_status(501), Class::Fatal);
+        assert_eq!(classify_status(403), Class::Fatal);
     }
 
     #[test]

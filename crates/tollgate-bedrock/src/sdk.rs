@@ -8,6 +8,7 @@
 
 use crate::error::GateError;
 use crate::request::{ChatRequest, Role};
+use aws_sdk_bedrockruntime::config::http::HttpResponse;
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, CacheTtl, ContentBlock, ConversationRole,
@@ -147,6 +148,25 @@ pub fn parts(
     })
 }
 
+/// The HTTP status of what an SDK error was read from, when it was an
+/// HTTP response (an event-stream frame has none).
+pub trait RawStatus {
+    /// The status code.
+    fn http_status(&self) -> Option<u16>;
+}
+
+impl RawStatus for HttpResponse {
+    fn http_status(&self) -> Option<u16> {
+        Some(self.status().as_u16())
+    }
+}
+
+impl RawStatus for aws_smithy_types::event_stream::RawMessage {
+    fn http_status(&self) -> Option<u16> {
+        None
+    }
+}
+
 /// What an SDK error means to the retry loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -155,6 +175,16 @@ pub enum Failure {
         /// Error code.
         code: String,
         /// Message.
+        message: String,
+    },
+    /// An HTTP error status without a Bedrock error code (a proxy or load
+    /// balancer in front of the endpoint answered).
+    Status {
+        /// `HTTP 503` and the like: the code the caller and the event see.
+        code: String,
+        /// The HTTP status.
+        status: u16,
+        /// The SDK's description.
         message: String,
     },
     /// The connection failed.
@@ -168,7 +198,7 @@ impl Failure {
     pub fn of<E, R>(e: SdkError<E, R>) -> Failure
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: RawStatus + std::fmt::Debug,
     {
         let text = DisplayErrorContext(&e).to_string();
         match e {
@@ -179,7 +209,18 @@ impl Failure {
                         code: code.to_string(),
                         message: err.message().unwrap_or_default().to_string(),
                     },
-                    None => Failure::Malformed(text),
+                    None => {
+                        let status = se.raw().http_status().unwrap_or(0);
+                        if status >= 400 {
+                            Failure::Status {
+                                code: format!("HTTP {status}"),
+                                status,
+                                message: text,
+                            }
+                        } else {
+                            Failure::Malformed(text)
+                        }
+                    }
                 }
             }
             SdkError::ResponseError(_) => Failure::Malformed(text),
@@ -190,20 +231,31 @@ impl Failure {
     /// The error code (`TransportError` / `MalformedResponse` for the others).
     pub fn code(&self) -> &str {
         match self {
-            Failure::Service { code, .. } => code,
+            Failure::Service { code, .. } | Failure::Status { code, .. } => code,
             Failure::Transport(_) => "TransportError",
             Failure::Malformed(_) => "MalformedResponse",
+        }
+    }
+
+    /// Throttling: Bedrock's `ThrottlingException`, or a bare HTTP 429.
+    pub fn is_throttling(&self) -> bool {
+        match self {
+            Failure::Service { code, .. } => code == "ThrottlingException",
+            Failure::Status { status, .. } => *status == 429,
+            _ => false,
         }
     }
 
     /// The error the caller sees after the last attempt.
     pub fn into_error(self, attempts: u32) -> GateError {
         match self {
-            Failure::Service { code, message } => GateError::Bedrock {
-                code,
-                message,
-                attempts,
-            },
+            Failure::Service { code, message } | Failure::Status { code, message, .. } => {
+                GateError::Bedrock {
+                    code,
+                    message,
+                    attempts,
+                }
+            }
             Failure::Transport(t) => GateError::Transport(t),
             Failure::Malformed(t) => GateError::Malformed(t),
         }

@@ -296,3 +296,80 @@ async fn output_records_map_back_and_are_priced_at_the_batch_rate() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_bad_output_line_leaves_every_record_pending_and_writes_nothing() {
+    let server = Server::start().await;
+    let dir = tmpdir("atomic");
+    let queue = Arc::new(BatchQueue::with_prefix(&dir, BatchLimits::default(), "AT1").unwrap());
+    let ledger = Ledger::in_memory();
+    let (gate, events) = gate(&server, queue.clone(), ledger.clone());
+    for i in 0..2 {
+        let req = ChatRequest::user(format!("doc {i}"));
+        gate.send(&req, &tags("nightly")).await.unwrap();
+    }
+    let good = |id: &str| {
+        json!({"recordId": id, "modelInput": {},
+               "modelOutput": {"output": {"message": {"role": "assistant", "content": [{"text": "x"}]}},
+                               "stopReason": "end_turn",
+                               "usage": {"inputTokens": 10, "outputTokens": 1, "totalTokens": 11}}})
+        .to_string()
+    };
+    // The first line is good, the second has no outcome: nothing is taken.
+    let broken = format!(
+        "{}\n{}\n",
+        good("AT100000001"),
+        json!({"recordId": "AT100000002"})
+    );
+    let err = gate
+        .read_batch_output(&queue, Cursor::new(broken.into_bytes()))
+        .unwrap_err();
+    assert!(
+        matches!(&err, GateError::Malformed(m) if m == "batch output line 2: neither `modelOutput` nor `error`"),
+        "{err:?}"
+    );
+    assert_eq!(queue.pending(), 2);
+    assert!(events.events().is_empty());
+    let spent = |l: &Ledger| {
+        l.total(GroupKey::new("feature", "nightly"), Day::today())
+            .unwrap()
+    };
+    assert_eq!(spent(&ledger), 0);
+
+    // The mended file reads in full.
+    let mended = format!("{}\n{}\n", good("AT100000001"), good("AT100000002"));
+    let records = gate
+        .read_batch_output(&queue, Cursor::new(mended.into_bytes()))
+        .unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(queue.pending(), 0);
+    assert_eq!(events.events().len(), 2);
+    // Claude 3.5 Haiku batch: $0.40 / $2.00 per Mtok.
+    assert_eq!(spent(&ledger), 2 * (10 * 400 + 2_000));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_batch_request_answered_now_is_priced_on_demand() {
+    // A gate without a queue answers a `[[batch]]` request in real time:
+    // it is billed at on-demand prices, not batch ones.
+    let server = Server::start().await;
+    let events = Arc::new(Collect::default());
+    let gate = Gate::builder(client(&server.url), handle(POLICY))
+        .sink(events.clone())
+        .ledger(Ledger::in_memory())
+        .build();
+    server.push(Reply::ok("now", 1000, 100));
+    let sent = gate
+        .send(&ChatRequest::user("hi"), &tags("nightly"))
+        .await
+        .unwrap();
+    let Sent::Answered(r) = sent else {
+        panic!("queued without a queue")
+    };
+    // Claude 3.5 Haiku on demand: $0.80 / $4.00 per Mtok.
+    assert_eq!(r.event.mode, Mode::Realtime);
+    assert_eq!(r.event.rules.batch.as_deref(), Some("nightly"));
+    assert_eq!(r.event.cost_nanos, 1000 * 800 + 100 * 4_000);
+    assert_eq!(events.events()[0].cost_nanos, 1_200_000);
+}

@@ -149,6 +149,48 @@ async fn throttling_past_max_attempts_is_a_typed_error_with_an_event() {
     assert_eq!(ev.cost_nanos, 0);
 }
 
+/// An error status with no Bedrock error code, as a proxy or load
+/// balancer in front of the endpoint answers.
+fn bare(status: u16, body: &str) -> Reply {
+    Reply::Json {
+        status,
+        error_type: None,
+        body: body.into(),
+    }
+}
+
+#[tokio::test]
+async fn an_error_status_without_a_code_is_retried_as_the_sdk_would() {
+    let r = rig(false).await;
+    r.server.push(bare(429, "{}"));
+    r.server.push(bare(503, "<html>Service Unavailable</html>"));
+    r.server.push(Reply::ok("ok", 10, 5));
+    let resp = r
+        .gate
+        .converse(&ChatRequest::user("hi"), &tags("chat"))
+        .await
+        .unwrap();
+    let paths: Vec<String> = r.server.requests().iter().map(|q| q.path.clone()).collect();
+    // 429 is throttling: the fallback model; 503 is transient: the same one.
+    assert_eq!(paths, vec![HAIKU_PATH, SONNET_PATH, SONNET_PATH]);
+    let errors: Vec<Option<&str>> = resp.attempts.iter().map(|a| a.error.as_deref()).collect();
+    assert_eq!(errors, [Some("HTTP 429"), Some("HTTP 503"), None]);
+
+    // Any other status would fail again: not retried.
+    r.server.push(bare(501, "{}"));
+    let err = r
+        .gate
+        .converse(&ChatRequest::user("hi"), &tags("chat"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GateError::Bedrock { code, attempts: 1, .. } if code == "HTTP 501"),
+        "{err:?}"
+    );
+    assert_eq!(r.server.requests().len(), 4);
+    assert_eq!(r.events.events()[1].error_type.as_deref(), Some("HTTP 501"));
+}
+
 #[tokio::test]
 async fn validation_error_is_not_retried() {
     let r = rig(false).await;

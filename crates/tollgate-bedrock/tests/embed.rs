@@ -231,3 +231,60 @@ id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
     );
     assert!(server.requests().is_empty());
 }
+
+#[tokio::test]
+async fn an_answered_embedding_call_with_a_bad_body_is_still_billed() {
+    // Bedrock billed the call (200) even though tollgate cannot use it.
+    let server = Server::start().await;
+    let (gate, events) = gate(&server, None);
+    server.push(
+        Reply::json(json!({"embeddings": [[1.0, 0.0]], "texts": ["alpha", "beta"]}))
+            .header("X-Amzn-Bedrock-Input-Token-Count", "40"),
+    );
+    let err = gate
+        .embed(&["alpha", "beta"], &tags("search"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GateError::Malformed(m) if m == "Cohere returned 1 embeddings for 2 texts"),
+        "{err:?}"
+    );
+    server.push(Reply::json(json!({"inputTextTokenCount": 7})));
+    let err = gate.embed(&["gamma"], &tags("docs")).await.unwrap_err();
+    assert!(matches!(&err, GateError::Malformed(_)), "{err:?}");
+    let evs = events.events();
+    let billed: Vec<(Status, u64, u64)> = evs
+        .iter()
+        .map(|e| (e.status, e.usage.input_tokens, e.cost_nanos))
+        .collect();
+    assert_eq!(
+        billed,
+        [
+            (Status::Error, 40, 40 * COHERE_NANOS),
+            (Status::Error, 7, 7 * TITAN_NANOS)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_absurd_token_count_saturates_instead_of_overflowing() {
+    let server = Server::start().await;
+    let (gate, events) = gate(&server, Some(memory()));
+    server.push(
+        Reply::json(json!({"embeddings": [[1.0], [2.0]], "texts": ["alpha", "beta"]}))
+            .header("X-Amzn-Bedrock-Input-Token-Count", &u64::MAX.to_string()),
+    );
+    let e = gate
+        .embed(&["alpha", "beta"], &tags("search"))
+        .await
+        .unwrap();
+    assert_eq!(e.input_tokens, u64::MAX);
+    assert_eq!(events.events()[0].usage.input_tokens, u64::MAX);
+    // The cached shares came out whole: the second call is served from cache.
+    let again = gate
+        .embed(&["alpha", "beta"], &tags("search"))
+        .await
+        .unwrap();
+    assert_eq!(again.vectors, [vec![1.0], vec![2.0]]);
+    assert_eq!(server.requests().len(), 1);
+}
