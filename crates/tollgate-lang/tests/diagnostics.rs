@@ -468,3 +468,45 @@ fn attributes_must_agree_with_the_application_schema() {
          restart with a new schema\n"
     );
 }
+
+/// The diagnostics table of the crate README quotes messages "copied from
+/// the golden tests": each quoted message (between double backticks) of an
+/// example that names its cases in `[brackets]` must be in every one of
+/// those cases' `.stderr` files.
+#[test]
+fn readme_quotes_the_golden_files() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let names = regex::Regex::new(r"\[([a-z0-9_, ]+)\]\s*\|?\s*$").unwrap();
+    let quoted = regex::Regex::new(r"``\s?(.+?)\s?``").unwrap();
+    let (mut checked, mut wrong) = (0, Vec::new());
+    for row in readme.lines().filter(|l| l.starts_with("| `")) {
+        let Some(examples) = row.rsplit(" | ").next() else {
+            continue;
+        };
+        for example in examples.split("; ") {
+            let Some(cases) = names.captures(example.trim()) else {
+                continue;
+            };
+            for case in cases[1].split(',').map(str::trim) {
+                let golden = Path::new(BAD).join(format!("{case}.stderr"));
+                let text = std::fs::read_to_string(&golden)
+                    .unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
+                for q in quoted.captures_iter(example) {
+                    checked += 1;
+                    if !text.contains(&q[1]) {
+                        wrong.push(format!("[{case}] `{}`", &q[1]));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        checked >= 60,
+        "only {checked} quotes found: has the table changed shape?"
+    );
+    assert!(
+        wrong.is_empty(),
+        "README quotes not in their golden files:\n{}",
+        wrong.join("\n")
+    );
+}
