@@ -82,6 +82,31 @@ fn dev_full_is_counted_not_fatal() {
     assert_eq!((s.written, s.failed + s.dropped), (0, 100), "{s:?}");
 }
 
+/// A buffered JSONL file on a full disk: its `write`s succeed (the lines
+/// wait in the buffer) and the lines are lost when the buffer is written
+/// out. The background sink counts them as failed, not written.
+#[cfg(target_os = "linux")]
+#[test]
+fn buffered_lines_lost_on_a_full_disk_are_counted_as_failed() {
+    use tollgate_cost::sink::{FlushPolicy, JsonlConfig};
+    use tollgate_cost::JsonlSink;
+    let dir = common::TempDir::new("buffered-full");
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("calls-2026-11-26.jsonl")).unwrap();
+    let mut cfg = JsonlConfig::new(dir.path());
+    cfg.flush = FlushPolicy::Buffered { max_bytes: 1 << 20 };
+    let sink = AsyncSink::new(JsonlSink::new(cfg).unwrap(), 1024).unwrap();
+    for i in 0..50 {
+        sink.submit(common::event_at("2026-11-26T10:00:00Z", &format!("r{i}")));
+    }
+    assert!(sink.flush_timeout(Duration::from_secs(10)));
+    let s = sink.stats();
+    assert_eq!(
+        (s.accepted, s.written, s.failed, s.lost()),
+        (50, 0, 50, 50),
+        "{s:?}"
+    );
+}
+
 #[test]
 fn a_full_queue_drops_and_counts_instead_of_blocking() {
     /// A sink stuck on a slow disk.

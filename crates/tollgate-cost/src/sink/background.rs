@@ -14,6 +14,7 @@
 
 use super::{Sink, SinkError};
 use crate::event::CallEvent;
+use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -152,23 +153,53 @@ impl AsyncSink {
 }
 
 fn drain(inner: &dyn Sink, rx: &Receiver<Msg>, c: &Counters) {
-    let mut last_log: Option<Instant> = None;
-    let mut handle = |msg: Msg| match msg {
-        Msg::Event(ev) => match inner.write(&ev) {
-            Ok(()) => {
-                c.written.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                c.failed.fetch_add(1, Ordering::Relaxed);
-                if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                    last_log = Some(Instant::now());
-                    tracing::warn!(target: "tollgate::sink", error = %e, "call event sink failed; event counted as lost");
+    let last_log: Cell<Option<Instant>> = Cell::new(None);
+    let warn = |e: &SinkError, events: u64| {
+        if last_log
+            .get()
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            last_log.set(Some(Instant::now()));
+            tracing::warn!(target: "tollgate::sink", error = %e, events, "call event sink failed; events counted as lost");
+        }
+    };
+    // Events the sink took (`written`) and lost later, when it wrote out its
+    // buffer: moved to `failed`.
+    let recount = || {
+        let lost = inner.take_lost();
+        if lost > 0 {
+            let _ = c
+                .written
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                    Some(w.saturating_sub(lost))
+                });
+            c.failed.fetch_add(lost, Ordering::Relaxed);
+        }
+        lost
+    };
+    let handle = |msg: Msg| {
+        let result = match msg {
+            Msg::Event(ev) => match inner.write(&ev) {
+                Ok(()) => {
+                    c.written.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
                 }
+                Err(e) => {
+                    c.failed.fetch_add(1, Ordering::Relaxed);
+                    Err((e, 1))
+                }
+            },
+            Msg::Flush(ack) => {
+                let r = inner.flush().map_err(|e| (e, 0));
+                // Counted before the caller hears the flush is done.
+                let lost = recount();
+                let _ = ack.try_send(());
+                r.map_err(|(e, _)| (e, lost))
             }
-        },
-        Msg::Flush(ack) => {
-            let _ = inner.flush();
-            let _ = ack.try_send(());
+        };
+        let lost = recount();
+        if let Err((e, n)) = result {
+            warn(&e, n + lost);
         }
     };
     while let Ok(msg) = rx.recv() {
@@ -177,7 +208,11 @@ fn drain(inner: &dyn Sink, rx: &Receiver<Msg>, c: &Counters) {
         while let Ok(more) = rx.try_recv() {
             handle(more);
         }
-        let _ = inner.flush();
+        let r = inner.flush();
+        let lost = recount();
+        if let Err(e) = r {
+            warn(&e, lost);
+        }
     }
 }
 

@@ -91,6 +91,9 @@ struct State {
     buf: Vec<u8>,
     /// A write failed part-way: start the next write with a newline.
     torn: bool,
+    /// Lines whose `write` returned `Ok` (buffered) and that a later
+    /// failed write dropped; taken by [`Sink::take_lost`].
+    lost: u64,
 }
 
 /// JSON Lines files rotated by UTC day and size.
@@ -110,6 +113,7 @@ impl JsonlSink {
                 open: None,
                 buf: Vec::with_capacity(64 << 10),
                 torn: false,
+                lost: 0,
             }),
         })
     }
@@ -210,8 +214,11 @@ fn parse_name<'a>(name: &'a str, prefix: &str) -> Option<(&'a str, u32)> {
 }
 
 impl State {
-    /// Writes `buf[..upto]` in one call and removes it from the buffer.
-    fn write_out(&mut self, upto: usize) -> io::Result<()> {
+    /// Writes `buf[..upto]` (whole lines) in one call and removes it from
+    /// the buffer. On failure the lines are dropped all the same (a failing
+    /// disk must not grow memory without bound, nor write refused lines
+    /// later): the error comes back with the number of lines dropped.
+    fn write_out(&mut self, upto: usize) -> Result<(), (io::Error, u64)> {
         if upto == 0 {
             return Ok(());
         }
@@ -219,15 +226,16 @@ impl State {
             self.buf.drain(..upto);
             return Ok(());
         };
-        if self.torn {
-            (&open.file).write_all(b"\n")?;
-            open.len += 1;
-            self.torn = false;
-        }
         let chunk = self.buf.get(..upto).unwrap_or(&[]);
-        let res = (&open.file).write_all(chunk);
-        // Lines are dropped from the buffer whether or not they were written:
-        // a failing disk must not grow memory without bound.
+        let torn = std::mem::take(&mut self.torn);
+        let res = (|| {
+            if torn {
+                (&open.file).write_all(b"\n")?;
+                open.len += 1;
+            }
+            (&open.file).write_all(chunk)
+        })();
+        let lines = chunk.iter().filter(|&&b| b == b'\n').count() as u64;
         self.buf.drain(..upto);
         match res {
             Ok(()) => {
@@ -236,7 +244,7 @@ impl State {
             }
             Err(e) => {
                 self.torn = true;
-                Err(e)
+                Err((e, lines))
             }
         }
     }
@@ -260,8 +268,14 @@ impl Sink for JsonlSink {
             }
         };
         if new_day || full {
-            // Earlier lines belong to the current file.
-            let before = st.write_out(start);
+            // Earlier lines belong to the current file. They were accepted:
+            // if they cannot be written, they count as lost, and this
+            // event is refused with them (its line dropped) so that the
+            // error is not lost.
+            let before = st.write_out(start).map_err(|(e, lines)| {
+                st.lost += lines;
+                e
+            });
             let next = match &st.open {
                 Some(o) if !new_day => (o.day, o.seq.saturating_add(1)),
                 _ => (day, 0),
@@ -276,7 +290,10 @@ impl Sink for JsonlSink {
                     return Err(e.into());
                 }
             }
-            before?;
+            if let Err(e) = before {
+                st.buf.clear();
+                return Err(e.into());
+            }
         }
         let due = match self.cfg.flush {
             FlushPolicy::EveryLine => true,
@@ -284,7 +301,11 @@ impl Sink for JsonlSink {
         };
         if due {
             let n = st.buf.len();
-            st.write_out(n)?;
+            if let Err((e, lines)) = st.write_out(n) {
+                // This event's line is one of them: its error is the `Err`.
+                st.lost += lines.saturating_sub(1);
+                return Err(e.into());
+            }
         }
         Ok(())
     }
@@ -292,11 +313,18 @@ impl Sink for JsonlSink {
     fn flush(&self) -> Result<(), SinkError> {
         let mut st = self.lock();
         let n = st.buf.len();
-        st.write_out(n)?;
+        if let Err((e, lines)) = st.write_out(n) {
+            st.lost += lines;
+            return Err(e.into());
+        }
         if let Some(o) = &st.open {
             self.sync(o)?;
         }
         Ok(())
+    }
+
+    fn take_lost(&self) -> u64 {
+        std::mem::take(&mut self.lock().lost)
     }
 }
 

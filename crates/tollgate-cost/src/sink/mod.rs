@@ -48,6 +48,13 @@ pub trait Sink: Send + Sync {
     fn flush(&self) -> Result<(), SinkError> {
         Ok(())
     }
+
+    /// Events this sink accepted (`write` returned `Ok`, the line was
+    /// buffered) and then lost when a later write failed, since the last
+    /// call. [`AsyncSink`] moves them from `written` to `failed`.
+    fn take_lost(&self) -> u64 {
+        0
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
@@ -58,6 +65,10 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     fn flush(&self) -> Result<(), SinkError> {
         (**self).flush()
     }
+
+    fn take_lost(&self) -> u64 {
+        (**self).take_lost()
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for std::sync::Arc<S> {
@@ -67,6 +78,10 @@ impl<S: Sink + ?Sized> Sink for std::sync::Arc<S> {
 
     fn flush(&self) -> Result<(), SinkError> {
         (**self).flush()
+    }
+
+    fn take_lost(&self) -> u64 {
+        (**self).take_lost()
     }
 }
 
@@ -113,5 +128,12 @@ impl Sink for MultiSink {
             }
         }
         first
+    }
+
+    /// The sum over the sinks (an event two of them lost counts twice).
+    fn take_lost(&self) -> u64 {
+        self.sinks
+            .iter()
+            .fold(0u64, |n, s| n.saturating_add(s.take_lost()))
     }
 }
