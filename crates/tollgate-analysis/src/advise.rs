@@ -403,7 +403,7 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
             tokens_per_minute: 1,
             nanos_per_hour: 0,
         };
-        if let Some(plan) = crate::capacity::plan_provisioned(trace, &prices, terms) {
+        if let Ok(plan) = crate::capacity::plan_provisioned(trace, &prices, terms) {
             if plan.days >= 1 && plan.floor_tpm > 0 {
                 advice.push(Advice {
                     kind: Kind::Provisioned,

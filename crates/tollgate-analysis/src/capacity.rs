@@ -14,6 +14,10 @@
 //!
 //! Bedrock publishes neither a model unit's throughput nor (for most base
 //! models) its hourly price, so both are inputs, stated in the output.
+//!
+//! Hours count from the UTC midnight before the first request, so a trace
+//! on a relative clock (ServeGen, Mooncake: 0 is its start) and one on
+//! real dates (Azure, call events) measure the same way.
 
 use crate::trace::Trace;
 use serde_json::{json, Value};
@@ -66,18 +70,44 @@ pub struct ProvisionedPlan {
     pub terms: UnitTerms,
 }
 
+/// The longest span a plan measures: ten years of hours.
+pub const MAX_PLAN_HOURS: u64 = 10 * 366 * 24;
+
+/// Why there is no plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The trace has no requests.
+    #[error("no traffic in the files")]
+    NoTraffic,
+    /// The first and last requests are too far apart (a stray timestamp).
+    #[error("the traffic spans {hours} hours, more than the {MAX_PLAN_HOURS} a plan measures (a stray timestamp?)")]
+    TooLong {
+        /// Hours from the first request's UTC midnight to the last request.
+        hours: u64,
+    },
+}
+
 /// Plans provisioned throughput for a trace priced on `prices` on demand.
 pub fn plan_provisioned(
     trace: &Trace,
     prices: &Prices,
     terms: UnitTerms,
-) -> Option<ProvisionedPlan> {
-    let last = trace.requests.iter().map(|r| r.at_ms).max()?;
-    let hours = last / 3_600_000 + 1;
+) -> Result<ProvisionedPlan, PlanError> {
+    const HOUR_MS: u64 = 3_600_000;
+    let first = trace.requests.iter().map(|r| r.at_ms).min();
+    let last = trace.requests.iter().map(|r| r.at_ms).max();
+    let (Some(first), Some(last)) = (first, last) else {
+        return Err(PlanError::NoTraffic);
+    };
+    let origin = first - first % (24 * HOUR_MS);
+    let hours = (last - origin) / HOUR_MS + 1;
+    if hours > MAX_PLAN_HOURS {
+        return Err(PlanError::TooLong { hours });
+    }
     let mut tokens = vec![0u128; hours as usize];
     let mut cost = vec![0u128; hours as usize];
     for r in &trace.requests {
-        let h = (r.at_ms / 3_600_000) as usize;
+        let h = ((r.at_ms - origin) / HOUR_MS) as usize;
         let one = price_lenient(
             prices,
             &Usage::new(r.input_tokens, r.output_tokens),
@@ -118,7 +148,7 @@ pub fn plan_provisioned(
     let scale = |x: u128| x * u128::from(MONTH_HOURS) / u128::from(hours);
     let unit_month =
         |n: u64| u128::from(n) * u128::from(terms.nanos_per_hour) * u128::from(MONTH_HOURS);
-    Some(ProvisionedPlan {
+    Ok(ProvisionedPlan {
         hours,
         days: hours / 24,
         floor_tpm,

@@ -153,12 +153,27 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (no zone, read as UTC) to nanoseconds
 /// since the Unix epoch.
 pub fn parse_azure_timestamp(s: &str) -> Option<i128> {
+    /// A field of ASCII digits only (no sign, no spaces).
+    fn digits<T: std::str::FromStr>(f: &str) -> Option<T> {
+        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        f.parse().ok()
+    }
     let (date, time) = s.trim().split_once(' ')?;
     let mut d = date.split('-');
     let y: i64 = d.next()?.parse().ok()?;
-    let mo: u32 = d.next()?.parse().ok()?;
-    let da: u32 = d.next()?.parse().ok()?;
-    if d.next().is_some() || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
+    let mo: u32 = digits(d.next()?)?;
+    let da: u32 = digits(d.next()?)?;
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d.next().is_some() || !(1..=month_days).contains(&da) {
         return None;
     }
     let (hms, frac) = match time.split_once('.') {
@@ -166,9 +181,9 @@ pub fn parse_azure_timestamp(s: &str) -> Option<i128> {
         None => (time, ""),
     };
     let mut t = hms.split(':');
-    let h: i64 = t.next()?.parse().ok()?;
-    let mi: i64 = t.next()?.parse().ok()?;
-    let se: i64 = t.next()?.parse().ok()?;
+    let h: i64 = digits(t.next()?)?;
+    let mi: i64 = digits(t.next()?)?;
+    let se: i64 = digits(t.next()?)?;
     if t.next().is_some() || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -305,6 +320,10 @@ pub fn servegen_gap_note(windows: &BTreeMap<u64, f64>) -> Option<String> {
     ))
 }
 
+/// The highest ServeGen rate taken, requests/s: far above any service's,
+/// low enough that no sum of window counts can overflow.
+const MAX_SERVEGEN_RATE: f64 = 1e9;
+
 /// One ServeGen rate file: `timestamp,rate,cv,pattern,param1,param2`, no
 /// header. Each window becomes one request weighted `round(rate x 600)`
 /// with the assumed token counts; the windows' rates are kept in
@@ -328,12 +347,12 @@ pub fn read_servegen(name: &str, bytes: &[u8], tokens: ServeGenTokens) -> Result
             .trim()
             .parse()
             .ok()
-            .filter(|r: &f64| r.is_finite() && *r >= 0.0)
+            .filter(|r: &f64| r.is_finite() && (0.0..=MAX_SERVEGEN_RATE).contains(r))
             .ok_or_else(|| {
                 bad(
                     name,
                     n,
-                    format!("`rate` must be a non-negative number, found `{rate}`"),
+                    format!("`rate` must be a number of requests/s from 0 to 1e9, found `{rate}`"),
                 )
             })?;
         if rate == 0.0 {

@@ -45,7 +45,7 @@ impl Row {
 
     /// Counts `n` requests.
     pub fn add(&mut self, baseline: u128, projected: u128, n: u64) {
-        self.requests += n;
+        self.requests = self.requests.saturating_add(n);
         self.baseline_nanos += baseline;
         self.projected_nanos += projected;
     }
@@ -159,7 +159,7 @@ impl Report {
         projected: u128,
         n: u64,
     ) {
-        self.requests += n;
+        self.requests = self.requests.saturating_add(n);
         self.baseline_nanos += base;
         self.projected_nanos += projected;
         if let Some(r) = by_rule.get_mut(rule) {
@@ -343,8 +343,17 @@ pub fn diff_text(a: &Report, b: &Report) -> String {
         b.policy,
         money(b.projected_nanos),
         b.savings_pct(),
-        money_signed(b.projected_nanos, a.projected_nanos).trim_start_matches("saves ")
+        money_difference(a.projected_nanos, b.projected_nanos)
     )
+}
+
+/// `a - b` in dollars, with its sign: `$0.01`, `-$0.01`.
+fn money_difference(a: u128, b: u128) -> String {
+    if a >= b {
+        money(a - b)
+    } else {
+        format!("-{}", money(b - a))
+    }
 }
 
 fn ratio(a: f64, b: f64) -> f64 {

@@ -160,7 +160,9 @@ impl Trace {
 
     /// Requests counted with their weights.
     pub fn request_count(&self) -> u64 {
-        self.requests.iter().map(|r| r.count).sum()
+        self.requests
+            .iter()
+            .fold(0u64, |n, r| n.saturating_add(r.count))
     }
 
     /// Whether any request has a content identity (the response cache can

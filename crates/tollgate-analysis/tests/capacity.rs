@@ -92,3 +92,39 @@ fn bundled_servegen_traces_parse_with_their_gaps() {
         "{note}"
     );
 }
+
+#[test]
+fn a_trace_on_real_dates_is_measured_from_its_first_day_not_from_1970() {
+    // The same two days as above, starting 2023-11-16T00:00:00Z, with the
+    // first hour's request at 00:30 (the day is counted from midnight).
+    let mut counts = vec![10; 8];
+    counts.extend([100; 16]);
+    counts.extend([0; 8]);
+    counts.extend([120; 15]);
+    counts.push(300);
+    let mut dated = hourly(&counts);
+    let midnight = 1_700_092_800_000;
+    for (h, r) in dated.requests.iter_mut().enumerate() {
+        r.at_ms += midnight + if h == 0 { 1_800_000 } else { 0 };
+    }
+    let terms = UnitTerms {
+        tokens_per_minute: 50,
+        nanos_per_hour: 1_000_000_000,
+    };
+    let relative = plan_provisioned(&hourly(&counts), &prices(), terms).unwrap();
+    let p = plan_provisioned(&dated, &prices(), terms).unwrap();
+    assert_eq!((p.hours, p.days, p.zero_hours), (48, 2, 8));
+    assert_eq!(p, relative);
+
+    // A stray timestamp years away is refused, not allocated for.
+    dated.requests[47].at_ms = midnight + 40 * 366 * 24 * 3_600_000;
+    let err = plan_provisioned(&dated, &prices(), terms).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the traffic spans 351361 hours, more than the 87840 a plan measures (a stray timestamp?)"
+    );
+    assert_eq!(
+        plan_provisioned(&Trace::default(), &prices(), terms).unwrap_err(),
+        tollgate_analysis::capacity::PlanError::NoTraffic
+    );
+}

@@ -90,6 +90,68 @@ fn azure_timestamps_keep_seven_fractional_digits() {
         Some(1_700_158_624_000_000_000)
     );
     assert_eq!(parse_azure_timestamp("2023-11-16T18:17:04"), None);
+    // Signs, impossible dates and empty fields are refused, not normalised.
+    for bad in [
+        "2023-11-16 -5:-3:-1.5",
+        "2023-11-16 +5:03:01",
+        "2023-02-31 00:00:00",
+        "2023-02-29 00:00:00",
+        "2023-04-31 00:00:00",
+        "2023-11-16 18::04",
+    ] {
+        assert_eq!(parse_azure_timestamp(bad), None, "{bad}");
+    }
+    assert_eq!(
+        parse_azure_timestamp("2024-02-29 00:00:00"),
+        Some(1_709_164_800_000_000_000)
+    );
+}
+
+#[test]
+fn a_call_event_file_that_starts_with_a_byte_order_mark_keeps_its_first_event() {
+    let line = include_str!("fixtures/spend.jsonl").lines().next().unwrap();
+    let bytes = format!("\u{feff}{line}\n");
+    assert_eq!(Format::detect(bytes.as_bytes()), Some(Format::Events));
+    let t = read_bytes(
+        "bom.jsonl",
+        bytes.as_bytes(),
+        Format::Events,
+        ServeGenTokens::default(),
+    )
+    .unwrap();
+    assert_eq!(t.requests.len(), 1, "notes: {:?}", t.notes);
+    assert!(t.notes.is_empty(), "{:?}", t.notes);
+}
+
+#[test]
+fn an_absurd_servegen_rate_is_refused_with_its_line() {
+    let csv = "0,1.0,1.0,Gamma,1,1\n600,1e17,1.0,Gamma,1,1\n";
+    let err = read_bytes(
+        "sg.csv",
+        csv.as_bytes(),
+        Format::ServeGen,
+        ServeGenTokens::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "sg.csv:2: `rate` must be a number of requests/s from 0 to 1e9, found `1e17`"
+    );
+}
+
+#[test]
+fn diff_prints_a_minus_b_with_its_sign() {
+    let report = |name: &str, nanos: u128| Report {
+        policy: name.into(),
+        baseline_nanos: 4_000_000_000,
+        projected_nanos: nanos,
+        ..Report::default()
+    };
+    let (cheap, dear) = (report("a", 1_000_000_000), report("b", 3_000_000_000));
+    let text = tollgate_analysis::report::diff_text(&cheap, &dear);
+    assert!(text.ends_with("; A - B = -$2.00\n"), "{text}");
+    let text = tollgate_analysis::report::diff_text(&dear, &cheap);
+    assert!(text.ends_with("; A - B = $2.00\n"), "{text}");
 }
 
 #[test]

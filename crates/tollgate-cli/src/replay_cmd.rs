@@ -197,7 +197,7 @@ pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
         nanos_per_hour: (a.unit_usd_per_hour * 1e9).round() as u64,
     };
     let plan = tollgate_analysis::capacity::plan_provisioned(&trace, &model.prices, terms)
-        .ok_or_else(|| "no traffic in the files".to_owned())?;
+        .map_err(|e| e.to_string())?;
     let assumption = trace.formats.contains(&Format::ServeGen).then(|| {
         format!(
             "servegen: each request assumed {} prompt and {} output tokens (--servegen-tokens); on-demand prices of `{}` ({})",

@@ -474,7 +474,11 @@ fn attributes_must_agree_with_the_application_schema() {
 /// example that names its cases in `[brackets]` must be in every one of
 /// those cases' `.stderr` files.
 #[test]
-#[allow(clippy::unwrap_used, clippy::panic, reason = "a test fails by panicking")]
+#[allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 fn readme_quotes_the_golden_files() {
     let readme = std::fs::read_to_string("README.md").unwrap();
     let names = regex::Regex::new(r"\[([a-z0-9_, ]+)\]\s*\|?\s*$").unwrap();

@@ -58,6 +58,10 @@ pub fn for_each_event(
             return Ok(());
         }
         number += 1;
+        if number == 1 && line.starts_with(b"\xEF\xBB\xBF") {
+            // A byte-order mark, as some editors and tools write.
+            line.drain(..3);
+        }
         let terminated = line.last() == Some(&b'\n');
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
