@@ -37,15 +37,20 @@ fn hourly(counts: &[u64]) -> Trace {
     }
 }
 
-#[test]
-fn floor_is_the_lowest_daily_rate_held_sixteen_hours_and_spill_is_priced_on_demand() {
-    // Day 0: 8 h at 10, 16 h at 100 tokens/min -> floor 100.
-    // Day 1: 8 h of gap (0), 15 h at 120, 1 h at 300 -> floor 120; peak 300.
+/// Day 0: 8 h at 10, 16 h at 100 tokens/min -> floor 100.
+/// Day 1: 8 h of gap (0), 15 h at 120, 1 h at 300 -> floor 120; peak 300.
+fn two_days() -> Vec<u64> {
     let mut counts = vec![10; 8];
     counts.extend([100; 16]);
     counts.extend([0; 8]);
     counts.extend([120; 15]);
     counts.push(300);
+    counts
+}
+
+#[test]
+fn floor_is_the_lowest_daily_rate_held_sixteen_hours_and_spill_is_priced_on_demand() {
+    let counts = two_days();
     let terms = UnitTerms {
         tokens_per_minute: 50,
         nanos_per_hour: 1_000_000_000,
@@ -97,11 +102,7 @@ fn bundled_servegen_traces_parse_with_their_gaps() {
 fn a_trace_on_real_dates_is_measured_from_its_first_day_not_from_1970() {
     // The same two days as above, starting 2023-11-16T00:00:00Z, with the
     // first hour's request at 00:30 (the day is counted from midnight).
-    let mut counts = vec![10; 8];
-    counts.extend([100; 16]);
-    counts.extend([0; 8]);
-    counts.extend([120; 15]);
-    counts.push(300);
+    let counts = two_days();
     let mut dated = hourly(&counts);
     let midnight = 1_700_092_800_000;
     for (h, r) in dated.requests.iter_mut().enumerate() {

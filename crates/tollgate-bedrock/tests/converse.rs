@@ -35,6 +35,11 @@ async fn rig(with_cache: bool) -> Rig {
     }
 }
 
+/// The paths the server was asked for, in order.
+fn paths(server: &Server) -> Vec<String> {
+    server.requests().iter().map(|q| q.path.clone()).collect()
+}
+
 fn tags(feature: &str) -> Tags {
     Tags {
         feature: Some(feature.into()),
@@ -101,7 +106,7 @@ async fn throttle_retries_on_the_fallback_model_and_counts_attempts() {
         .converse(&ChatRequest::user("hi"), &tags("chat"))
         .await
         .unwrap();
-    let paths: Vec<String> = r.server.requests().iter().map(|q| q.path.clone()).collect();
+    let paths = paths(&r.server);
     assert_eq!(paths, vec![HAIKU_PATH, SONNET_PATH, SONNET_PATH]);
     assert_eq!(resp.attempts.len(), 3);
     assert_eq!(
@@ -170,7 +175,7 @@ async fn an_error_status_without_a_code_is_retried_as_the_sdk_would() {
         .converse(&ChatRequest::user("hi"), &tags("chat"))
         .await
         .unwrap();
-    let paths: Vec<String> = r.server.requests().iter().map(|q| q.path.clone()).collect();
+    let paths = paths(&r.server);
     // 429 is throttling: the fallback model; 503 is transient: the same one.
     assert_eq!(paths, vec![HAIKU_PATH, SONNET_PATH, SONNET_PATH]);
     let errors: Vec<Option<&str>> = resp.attempts.iter().map(|a| a.error.as_deref()).collect();
