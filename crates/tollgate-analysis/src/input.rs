@@ -139,17 +139,6 @@ fn int(name: &str, n: usize, field: &str, s: &str) -> Result<u64, ReadError> {
     })
 }
 
-/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (no zone, read as UTC) to nanoseconds
 /// since the Unix epoch.
 pub fn parse_azure_timestamp(s: &str) -> Option<i128> {
@@ -162,20 +151,12 @@ pub fn parse_azure_timestamp(s: &str) -> Option<i128> {
     }
     let (date, time) = s.trim().split_once(' ')?;
     let mut d = date.split('-');
-    let y: i64 = d.next()?.parse().ok()?;
-    let mo: u32 = digits(d.next()?)?;
-    let da: u32 = digits(d.next()?)?;
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = match mo {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if d.next().is_some() || !(1..=month_days).contains(&da) {
+    let (y, mo, da) = (digits(d.next()?)?, digits(d.next()?)?, digits(d.next()?)?);
+    if d.next().is_some() {
         return None;
     }
+    // A real date (February 30th is not), from 1970 on.
+    let day = tollgate_cost::Day::from_ymd(y, mo, da)?;
     let (hms, frac) = match time.split_once('.') {
         Some((a, b)) => (a, b),
         None => (time, ""),
@@ -194,7 +175,7 @@ pub fn parse_azure_timestamp(s: &str) -> Option<i128> {
     for b in frac.bytes().chain(std::iter::repeat(b'0')).take(9) {
         ns = ns * 10 + i64::from(b - b'0');
     }
-    let secs = days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + se;
+    let secs = i64::from(day.0) * 86_400 + h * 3600 + mi * 60 + se;
     Some(i128::from(secs) * 1_000_000_000 + i128::from(ns))
 }
 

@@ -97,6 +97,14 @@ struct OpenFile {
     bytes: u64,
 }
 
+/// An output record checked and taken from the pending set: its
+/// `modelOutput` (or its `error`) and the request it answers.
+struct Taken {
+    record_id: String,
+    outcome: Result<Json, Json>,
+    pending: Pending,
+}
+
 /// A queued request, kept until its output is read.
 #[derive(Debug, Clone)]
 struct Pending {
@@ -359,7 +367,7 @@ impl BatchQueue {
     }
 
     /// Puts records taken by a read that failed back to pending.
-    fn restore(&self, taken: Vec<(String, Pending)>) {
+    fn restore(&self, taken: impl Iterator<Item = (String, Pending)>) {
         let mut inner = self.inner.lock();
         for (id, p) in taken {
             inner.pending.insert(id, p);
@@ -479,9 +487,7 @@ impl Gate {
         output: impl BufRead,
     ) -> Result<Vec<BatchRecord>, GateError> {
         let started = Instant::now();
-        let live = self.policy.current();
-        let mut out = Vec::new();
-        let mut taken: Vec<(String, Pending)> = Vec::new();
+        let mut taken: Vec<Taken> = Vec::new();
         let read: Result<(), GateError> = (|| {
             for (n, line) in output.lines().enumerate() {
                 let lineno = n + 1;
@@ -492,8 +498,8 @@ impl Gate {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let rec: Json = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-                let Some(record_id) = rec["recordId"].as_str() else {
+                let mut rec: Json = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+                let Some(record_id) = rec["recordId"].as_str().map(str::to_owned) else {
                     return Err(bad("no `recordId`".into()));
                 };
                 let unknown = || {
@@ -501,49 +507,49 @@ impl Gate {
                         "record `{record_id}` was not written by this queue (or was read already)"
                     ))
                 };
-                if !queue.is_pending(record_id) {
+                if !queue.is_pending(&record_id) {
                     return Err(unknown());
                 }
-                let error = rec.get("error").filter(|e| !e.is_null());
-                let output = rec.get("modelOutput");
-                if error.is_none() && output.is_none() {
-                    return Err(bad("neither `modelOutput` nor `error`".into()));
-                }
-                let Some(p) = queue.take(record_id) else {
+                let error = rec
+                    .get_mut("error")
+                    .map(Json::take)
+                    .filter(|e| !e.is_null());
+                let answer = rec.get_mut("modelOutput").map(Json::take);
+                let outcome = match (error, answer) {
+                    (Some(e), _) => Err(e),
+                    (None, Some(o)) => Ok(o),
+                    (None, None) => return Err(bad("neither `modelOutput` nor `error`".into())),
+                };
+                let Some(pending) = queue.take(&record_id) else {
                     return Err(unknown());
                 };
-                out.push(self.batch_record(&live, record_id, error, output, &p, started));
-                taken.push((record_id.to_string(), p));
+                taken.push(Taken {
+                    record_id,
+                    outcome,
+                    pending,
+                });
             }
             Ok(())
         })();
         if let Err(e) = read {
-            queue.restore(taken);
+            queue.restore(taken.into_iter().map(|t| (t.record_id, t.pending)));
             return Err(e);
         }
-        for (rec, (_, p)) in out.iter().zip(&taken) {
-            if let Some(ledger) = &self.ledger {
-                let schema = self.policy.schema();
-                let estimate = Estimate::of(&p.req, &*self.estimator);
-                let mut ctx = Context::new(schema);
-                attrs::fill(&mut ctx, schema, &p.req, &p.tags, &estimate);
-                ledger.record(live.policy(), &ctx, Day::today(), rec.event.cost_nanos);
-            }
-            self.emit(&rec.event);
-        }
-        Ok(out)
+        let live = self.policy.current();
+        Ok(taken
+            .into_iter()
+            .map(|t| self.batch_record(&live, t, started))
+            .collect())
     }
 
-    /// One output record, its event built (not yet written).
-    fn batch_record(
-        &self,
-        live: &Live,
-        record_id: &str,
-        error: Option<&Json>,
-        output: Option<&Json>,
-        p: &Pending,
-        started: Instant,
-    ) -> BatchRecord {
+    /// One output record: its event written and its cost added to the
+    /// ledger.
+    fn batch_record(&self, live: &Live, t: Taken, started: Instant) -> BatchRecord {
+        let Taken {
+            record_id,
+            outcome,
+            pending: p,
+        } = t;
         let policy = live.policy();
         let schema = self.policy.schema();
         let estimate = Estimate::of(&p.req, &*self.estimator);
@@ -557,10 +563,10 @@ impl Gate {
             .fingerprint(fingerprint(&p.req))
             .mode(Mode::Batch)
             .served_model(served)
-            .request_id(record_id)
+            .request_id(&record_id)
             .latency_ms(crate::gate::ms(started));
-        let outcome = match (error, output) {
-            (Some(err), _) => {
+        let outcome = match outcome {
+            Err(err) => {
                 let code = match &err["errorCode"] {
                     Json::String(s) => s.clone(),
                     Json::Number(n) => n.to_string(),
@@ -574,16 +580,20 @@ impl Gate {
                     attempts: 1,
                 })
             }
-            (None, mo) => {
-                let a = answer_of(mo.unwrap_or(&Json::Null));
+            Ok(mo) => {
+                let a = answer_of(&mo);
                 b = b.usage(a.usage);
                 Ok(a)
             }
         };
         let text = outcome.as_ref().map(|a| a.text.as_str()).unwrap_or("");
         let event = b.text(p.req.last_user_text().unwrap_or(""), text).build();
+        if let Some(ledger) = &self.ledger {
+            ledger.record(policy, &ctx, Day::today(), event.cost_nanos);
+        }
+        self.emit(&event);
         BatchRecord {
-            record_id: record_id.to_string(),
+            record_id,
             outcome,
             event,
         }

@@ -278,7 +278,7 @@ impl Gate {
             let error = if class != Class::Fatal && attempt < plan.max_attempts && !budget_ok {
                 GateError::RetryBudget {
                     feature: feature.to_string(),
-                    code: failure.code().to_string(),
+                    code: failure.code().into_owned(),
                 }
             } else {
                 failure.into_error(attempt)
@@ -413,15 +413,16 @@ impl Gate {
         let Some(ledger) = &self.ledger else {
             return Ok(None);
         };
-        // The call goes out now, in real time or streamed, so its worst
-        // case is at on-demand prices even when a `[[batch]]` rule matched
-        // (the ledger would estimate that at batch prices).
-        let realtime = Decision {
-            batch: None,
-            ..plan.decision
-        };
-        let ticket =
-            ledger.begin_with_input(policy, &realtime, ctx, Day::today(), plan.estimate.input())?;
+        // The call goes out now, in real time or streamed: on-demand prices
+        // even when a `[[batch]]` rule matched.
+        let ticket = ledger.begin_with_input(
+            policy,
+            &plan.decision,
+            ctx,
+            Day::today(),
+            plan.estimate.input(),
+            Mode::Realtime,
+        )?;
         if ticket.downgraded_from().is_some() {
             plan.models = smallvec::smallvec![ticket.model()];
         }
@@ -778,7 +779,7 @@ impl Gate {
             };
             attempts.push(Attempt {
                 model_id,
-                error: Some(failure.code().to_string()),
+                error: Some(failure.code().into_owned()),
                 usage: Usage::default(),
             });
             let next = match self.after_failure(&plan, feature, failure, n, cur) {

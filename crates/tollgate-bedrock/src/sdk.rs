@@ -16,6 +16,7 @@ use aws_sdk_bedrockruntime::types::{
     ToolSpecification,
 };
 use aws_smithy_types::{Document, Number};
+use std::borrow::Cow;
 use tollgate_cache::PromptTtl;
 use tollgate_lang::policy::CachePointSite;
 
@@ -180,9 +181,8 @@ pub enum Failure {
     /// An HTTP error status without a Bedrock error code (a proxy or load
     /// balancer in front of the endpoint answered).
     Status {
-        /// `HTTP 503` and the like: the code the caller and the event see.
-        code: String,
-        /// The HTTP status.
+        /// The HTTP status; the code the caller and the event see is
+        /// `HTTP 503` and the like.
         status: u16,
         /// The SDK's description.
         message: String,
@@ -213,7 +213,6 @@ impl Failure {
                         let status = se.raw().http_status().unwrap_or(0);
                         if status >= 400 {
                             Failure::Status {
-                                code: format!("HTTP {status}"),
                                 status,
                                 message: text,
                             }
@@ -229,11 +228,12 @@ impl Failure {
     }
 
     /// The error code (`TransportError` / `MalformedResponse` for the others).
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> Cow<'_, str> {
         match self {
-            Failure::Service { code, .. } | Failure::Status { code, .. } => code,
-            Failure::Transport(_) => "TransportError",
-            Failure::Malformed(_) => "MalformedResponse",
+            Failure::Service { code, .. } => Cow::Borrowed(code),
+            Failure::Status { status, .. } => Cow::Owned(format!("HTTP {status}")),
+            Failure::Transport(_) => Cow::Borrowed("TransportError"),
+            Failure::Malformed(_) => Cow::Borrowed("MalformedResponse"),
         }
     }
 
@@ -249,13 +249,16 @@ impl Failure {
     /// The error the caller sees after the last attempt.
     pub fn into_error(self, attempts: u32) -> GateError {
         match self {
-            Failure::Service { code, message } | Failure::Status { code, message, .. } => {
-                GateError::Bedrock {
-                    code,
-                    message,
-                    attempts,
-                }
-            }
+            Failure::Service { code, message } => GateError::Bedrock {
+                code,
+                message,
+                attempts,
+            },
+            Failure::Status { status, message } => GateError::Bedrock {
+                code: format!("HTTP {status}"),
+                message,
+                attempts,
+            },
             Failure::Transport(t) => GateError::Transport(t),
             Failure::Malformed(t) => GateError::Malformed(t),
         }

@@ -26,8 +26,9 @@
 //! The estimate: every input token uncached (the `input_tokens` attribute,
 //! or what [`Ledger::begin_with_input`] is given) plus the whole output cap
 //! (the decision's, else the model's, else
-//! [`LedgerConfig::default_output_estimate`]), at batch prices when a
-//! `[[batch]]` rule matched.
+//! [`LedgerConfig::default_output_estimate`]), at the prices of the call's
+//! mode: what [`Ledger::begin_with_input`] is given, or for
+//! [`Ledger::begin`] batch when a `[[batch]]` rule matched.
 //!
 //! When the store is unavailable, [`FailMode::Open`] (the default) lets the
 //! call go on unbudgeted and counts the fault; [`FailMode::Closed`] refuses
@@ -216,10 +217,11 @@ impl Ledger {
                 _ => None,
             })
             .unwrap_or(0);
-        self.begin_with_input(policy, decision, ctx, day, input)
+        self.begin_with_input(policy, decision, ctx, day, input, Mode::decided(decision))
     }
 
-    /// [`Ledger::begin`] with the estimate's input size given.
+    /// [`Ledger::begin`] with the estimate's input size and the call's mode
+    /// (which prices the estimate) given.
     pub fn begin_with_input(
         &self,
         policy: &Policy,
@@ -227,9 +229,11 @@ impl Ledger {
         ctx: &Context<'_>,
         day: Day,
         input_tokens: u64,
+        mode: Mode,
     ) -> Result<Ticket, BudgetError> {
         let groups = self.groups_of(policy, ctx);
-        let estimate_for = |m: ModelIdx| self.estimate(policy, decision, ctx, m, input_tokens);
+        let estimate_for =
+            |m: ModelIdx| self.estimate(policy, decision, ctx, m, input_tokens, mode);
         let mut ticket = Ticket {
             ledger: self.clone(),
             day,
@@ -304,7 +308,7 @@ impl Ledger {
         self.add(&keys, day, nanos);
     }
 
-    /// The worst-case cost of calling `model` for this request.
+    /// The worst-case cost of calling `model` for this request in `mode`.
     pub fn estimate(
         &self,
         policy: &Policy,
@@ -312,6 +316,7 @@ impl Ledger {
         ctx: &Context<'_>,
         model: ModelIdx,
         input_tokens: u64,
+        mode: Mode,
     ) -> u64 {
         let Some(m) = policy.model(model) else {
             return 0;
@@ -323,11 +328,6 @@ impl Ledger {
             effective_cap(policy, requested, decision.route, model, decision.limit)
         };
         let output = cap.unwrap_or(self.inner.cfg.default_output_estimate);
-        let mode = if decision.batch.is_some() {
-            Mode::Batch
-        } else {
-            Mode::Realtime
-        };
         estimate(&m.prices, input_tokens, u64::from(output), mode)
     }
 

@@ -57,6 +57,16 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode a decision implies when the caller does not say:
+    /// `batch` when a `[[batch]]` rule matched, else `realtime`.
+    pub fn decided(d: &tollgate_engine::Decision) -> Mode {
+        if d.batch.is_some() {
+            Mode::Batch
+        } else {
+            Mode::Realtime
+        }
+    }
+
     /// The JSON name.
     pub fn name(self) -> &'static str {
         match self {

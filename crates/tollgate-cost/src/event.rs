@@ -559,11 +559,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             .prices
             .or(model.map(|m| &m.prices))
             .unwrap_or(&default_prices);
-        let mode = self.mode.unwrap_or(if d.batch.is_some() {
-            Mode::Batch
-        } else {
-            Mode::Realtime
-        });
+        let mode = self.mode.unwrap_or_else(|| Mode::decided(d));
         let (cost, cost_error) = price_lenient(prices, &self.usage, mode);
         let names = self
             .names

@@ -163,9 +163,10 @@ fn drain(inner: &dyn Sink, rx: &Receiver<Msg>, c: &Counters) {
             tracing::warn!(target: "tollgate::sink", error = %e, events, "call event sink failed; events counted as lost");
         }
     };
-    // Events the sink took (`written`) and lost later, when it wrote out its
-    // buffer: moved to `failed`.
-    let recount = || {
+    // After a write or flush: events the sink took (`written`) and lost
+    // later, when it wrote out its buffer, move to `failed`; then the
+    // error, if any, is reported with every event it cost.
+    let settle = |result: Result<(), (SinkError, u64)>| {
         let lost = inner.take_lost();
         if lost > 0 {
             let _ = c
@@ -175,31 +176,25 @@ fn drain(inner: &dyn Sink, rx: &Receiver<Msg>, c: &Counters) {
                 });
             c.failed.fetch_add(lost, Ordering::Relaxed);
         }
-        lost
-    };
-    let handle = |msg: Msg| {
-        let result = match msg {
-            Msg::Event(ev) => match inner.write(&ev) {
-                Ok(()) => {
-                    c.written.fetch_add(1, Ordering::Relaxed);
-                    Ok(())
-                }
-                Err(e) => {
-                    c.failed.fetch_add(1, Ordering::Relaxed);
-                    Err((e, 1))
-                }
-            },
-            Msg::Flush(ack) => {
-                let r = inner.flush().map_err(|e| (e, 0));
-                // Counted before the caller hears the flush is done.
-                let lost = recount();
-                let _ = ack.try_send(());
-                r.map_err(|(e, _)| (e, lost))
-            }
-        };
-        let lost = recount();
         if let Err((e, n)) = result {
             warn(&e, n + lost);
+        }
+    };
+    let handle = |msg: Msg| match msg {
+        Msg::Event(ev) => settle(match inner.write(&ev) {
+            Ok(()) => {
+                c.written.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                c.failed.fetch_add(1, Ordering::Relaxed);
+                Err((e, 1))
+            }
+        }),
+        Msg::Flush(ack) => {
+            // Counted before the caller hears the flush is done.
+            settle(inner.flush().map_err(|e| (e, 0)));
+            let _ = ack.try_send(());
         }
     };
     while let Ok(msg) = rx.recv() {
@@ -208,11 +203,7 @@ fn drain(inner: &dyn Sink, rx: &Receiver<Msg>, c: &Counters) {
         while let Ok(more) = rx.try_recv() {
             handle(more);
         }
-        let r = inner.flush();
-        let lost = recount();
-        if let Err(e) = r {
-            warn(&e, lost);
-        }
+        settle(inner.flush().map_err(|e| (e, 0)));
     }
 }
 
