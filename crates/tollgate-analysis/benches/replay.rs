@@ -1,5 +1,5 @@
 //! Replay throughput: decide + price + cache simulation per request, one
-//! core, on rules/example.toml. Goal (DESIGN.md): >= 1,000,000 requests/s.
+//! core, on rules/example.toml. Goal (docs/figures.md): >= 1,000,000 requests/s.
 //!
 //! Two inputs: the bundled Azure conversation trace repeated to 1 M
 //! requests (`feature=chat`: route, cap, price; no cache identity), and the

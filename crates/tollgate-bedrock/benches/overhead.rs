@@ -1,7 +1,7 @@
 //! What the gate adds to a Converse call: `gate.converse` against the raw
 //! SDK's `client.converse()`, both through the same loopback Bedrock, so
 //! the difference is the gate's own work (attributes, decision, mapping,
-//! pricing, event). Goal (DESIGN): <= 10 µs per call. After criterion's
+//! pricing, event). Goal (docs/figures.md): <= 10 µs per call. After criterion's
 //! groups it prints the added time from a long interleaved run: the
 //! median over rounds of (gate - raw), robust to the bursts of a shared
 //! machine, and the difference of the means; then what the decision and

@@ -3,7 +3,7 @@
 //!
 //! Built-ins are derived only when the schema declares them, so a policy
 //! that never reads `input_tokens` never pays for an estimate. Later
-//! sources override earlier ones (DESIGN: "the application fills the rest
+//! sources override earlier ones (docs/design.md: "the application fills the rest
 //! and may override any"). A value of the wrong type for its attribute is
 //! skipped rather than failing the call: the rule that reads it sees the
 //! attribute as missing, which CEL semantics already handle.

@@ -1,6 +1,6 @@
 //! The [`Gate`]: one policy-governed Bedrock call.
 //!
-//! The path reads top to bottom, as DESIGN's decision path does: request ->
+//! The path reads top to bottom, as docs/design.md's decision path does: request ->
 //! attributes -> decision -> response-cache lookup -> Converse with the
 //! routed model id, the effective `maxTokens` and the planned cache points
 //! -> retries and fallback -> usage -> cost -> cache fill -> call event.

@@ -353,7 +353,7 @@ impl Request {
         Request::from_json(schema, &v)
     }
 
-    /// Map a JSON object onto the schema (see DESIGN: nested objects flatten
+    /// Map a JSON object onto the schema (docs/design.md: nested objects flatten
     /// to dotted names, `null` means absent, unknown keys are listed).
     pub fn from_json(schema: &Schema, v: &serde_json::Value) -> Result<Request, RequestError> {
         let serde_json::Value::Object(map) = v else {

@@ -50,7 +50,7 @@
 //! reported through [`PolicyHandle::on_reload_error`] and the
 //! `reloads_failed` counter.
 //!
-//! The schema is fixed for the handle's lifetime (DESIGN: "the Schema stays
+//! The schema is fixed for the handle's lifetime (docs/design.md: "the Schema stays
 //! fixed across reloads, so a reload can never shift a slot under a running
 //! request"): contexts built on [`PolicyHandle::schema`] stay valid across
 //! every reload.

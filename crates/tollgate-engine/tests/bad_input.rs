@@ -3,7 +3,7 @@
 //! watcher), and malformed JSON requests. Every case gets an exact, typed
 //! error, and the policy that was serving is still serving, byte for byte.
 //! Missing and unknown request attributes are not errors: they follow
-//! DESIGN's rules (an absent attribute makes an expression an error value,
+//! docs/design.md's rules (an absent attribute makes an expression an error value,
 //! a condition ending in an error does not match, `&&`/`||` absorb errors;
 //! unknown keys are ignored and listed).
 
@@ -481,7 +481,7 @@ fn json_huge_arrays_and_strings_decide() {
 fn json_duplicate_keys_take_the_last_value() {
     // serde_json keeps the last of duplicate object keys (RFC 8259 leaves
     // it open); the nested-and-dotted form of one attribute is the error
-    // DESIGN names (see json_wrong_types_are_typed_errors).
+    // docs/design.md names (see json_wrong_types_are_typed_errors).
     let h = example();
     let r = parse(
         &h,

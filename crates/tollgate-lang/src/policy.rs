@@ -37,7 +37,7 @@ pub struct Model {
     pub span: Span,
 }
 
-/// The five sections plus budgets, in DESIGN order.
+/// The five sections plus budgets, in docs/design.md's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Section {
     /// `[[route]]`
