@@ -60,8 +60,8 @@ pub struct Prices {
     pub as_of: Option<String>,
 }
 
-/// The price table compiled into the binary: `rules/pricing/bedrock.toml`.
-pub const BUILTIN_TOML: &str = include_str!("../../../rules/pricing/bedrock.toml");
+/// The price table compiled into the binary: `rules/pricing/bedrock.toml`, read through the crate's `pricing/bedrock.toml` link so a packaged crate carries it.
+pub const BUILTIN_TOML: &str = include_str!("../pricing/bedrock.toml");
 
 /// The largest accepted price, in USD per million tokens.
 pub const MAX_USD_PER_MTOK: f64 = 1_000_000.0;
