@@ -136,7 +136,7 @@ fn nanos_usd(n: u64) -> f64 {
     n as f64 / 1e9
 }
 
-/// The decision as the JSON object documented in the README.
+/// The decision as the JSON object documented in docs/design.md ("Decision JSON").
 pub fn to_json(policy: &Policy, d: &Decision, ctx: &Context<'_>) -> J {
     let model = policy.model(d.model);
     let route = json!({
