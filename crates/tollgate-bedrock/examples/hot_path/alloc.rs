@@ -2,7 +2,7 @@
 //! figure and, for the gate figures, hands out memory from a bump arena.
 //!
 //! Why a bump arena for the gate: its figure is the difference of two
-//! totals of about 600,000 instructions per call (a raw SDK call and a
+//! totals of about 510,000 instructions per call (a raw SDK call and a
 //! gated one), and glibc's malloc does more or less internal work
 //! (consolidating free chunks) depending on the heap's layout, which moves
 //! each total by thousands of instructions from run to run - as much as the
