@@ -890,9 +890,9 @@ impl<'a> Build<'a> {
                 continue;
             };
             let mut prices = self.prices.lookup(&id);
-            let inline = |b: &mut Self, key: &str| -> Option<u64> {
+            let inline = |b: &mut Self, key: &str| -> Option<crate::pricing::PicosPerToken> {
                 let x = b.f64_of(mt, key, 0.0, 1_000_000.0)?;
-                match crate::pricing::usd_per_mtok_to_nanos(x) {
+                match crate::pricing::PicosPerToken::from_usd_per_mtok(x) {
                     Ok(n) => Some(n),
                     Err(e) => {
                         let span = b.get(mt, key).map(|v| b.sp(v)).unwrap_or(kspan);
@@ -901,7 +901,7 @@ impl<'a> Build<'a> {
                             span,
                             e.to_string(),
                             Some(
-                                "prices are USD per million tokens with at most three decimals"
+                                "prices are USD per million tokens with at most six decimals"
                                     .into(),
                             ),
                         );
