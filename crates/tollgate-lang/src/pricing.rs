@@ -512,6 +512,12 @@ pub enum LookupError {
         /// The regions it is priced in.
         priced: String,
     },
+    /// The model has no latency-optimized price.
+    #[error("model `{id}` has no latency-optimized price")]
+    NoLatencyOptimized {
+        /// The model id.
+        id: String,
+    },
     /// The model does not offer the tier (or, for `reserved`, has no price).
     #[error("model `{id}` has no `{}` tier price (offered: {offered})", .tier.name())]
     TierNotOffered {
@@ -760,6 +766,48 @@ impl PriceTable {
             }
         }
     }
+}
+
+/// The prices a call to a policy model is billed at.
+///
+/// `own` are the model's prices in the loaded policy (its id's home-region
+/// prices, or inline prices). A model priced from `table` is re-resolved
+/// for `region` and `tier`; an inline-priced model (its prices differ from
+/// the table's home-region row, or the table lacks its id) keeps its prices
+/// in every region, and only its tier prices apply. `latency_optimized`
+/// (the response's `performanceConfig`) then selects the latency-optimized
+/// prices.
+pub fn call_prices(
+    table: &PriceTable,
+    model_id: &str,
+    own: &Prices,
+    region: &str,
+    tier: Tier,
+    latency_optimized: bool,
+) -> Result<Prices, LookupError> {
+    let from_table = table.lookup(model_id).as_ref() == Some(own);
+    let p = if from_table {
+        table.resolve(model_id, region, tier)?
+    } else {
+        own.at_tier(tier)
+            .ok_or_else(|| LookupError::TierNotOffered {
+                id: model_id.to_owned(),
+                tier,
+                offered: own
+                    .tiers_offered()
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?
+    };
+    if !latency_optimized {
+        return Ok(p);
+    }
+    p.at_latency_optimized()
+        .ok_or_else(|| LookupError::NoLatencyOptimized {
+            id: model_id.to_owned(),
+        })
 }
 
 /// USD per million tokens -> pico-dollars per token, exactly (see

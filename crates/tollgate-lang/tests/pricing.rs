@@ -820,3 +820,54 @@ fn overrides_replace_rows_in_place_and_append_new_ones() -> Result<(), PriceErro
     );
     Ok(())
 }
+
+#[test]
+fn a_policy_price_file_overrides_the_builtin_table_and_joins_the_hash() {
+    let dir = std::env::temp_dir().join(format!("tollgate-policy-prices-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_default();
+    let policy = "[policy]\nname = \"p\"\ndefault_model = \"micro\"\nprices = \"prices.toml\"\n\n[models.micro]\nid = \"us.amazon.nova-micro-v1:0\"\n";
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).is_ok();
+    assert!(write("policy.toml", policy));
+    // In the policy directory, yet never merged as a policy file.
+    assert!(write(
+        "prices.toml",
+        "[models.\"amazon.nova-micro-v1:0\"]\ninput_per_mtok = 0.04\noutput_per_mtok = 0.16\n"
+    ));
+    let opts = tollgate_lang::LoadOptions::default();
+    let loaded = tollgate_lang::load_path(&dir, &opts).map_err(|e| format!("{:?}", e.diagnostics));
+    let loaded = loaded.map(|l| (l.policy.models[0].prices.input, l.policy.hash));
+    assert_eq!(loaded.as_ref().map(|l| l.0), Ok(picos(40_000)));
+    let hash = loaded.map_or(0, |l| l.1);
+    assert_eq!(
+        PriceTable::builtin()
+            .lookup("amazon.nova-micro-v1:0")
+            .map(|p| p.input),
+        Some(picos(35_000))
+    );
+    // A price change is a policy change.
+    assert!(write(
+        "prices.toml",
+        "[models.\"amazon.nova-micro-v1:0\"]\ninput_per_mtok = 0.05\noutput_per_mtok = 0.16\n"
+    ));
+    let again = tollgate_lang::load_path(&dir, &opts)
+        .map(|l| l.policy.hash)
+        .ok();
+    assert!(again.is_some_and(|h| h != hash));
+    // A bad price file is a located error.
+    assert!(write(
+        "prices.toml",
+        "[models.\"m\"]\ninput_per_mtok = 0.0000001\noutput_per_mtok = 1\n"
+    ));
+    let e = tollgate_lang::load_path(&dir, &opts)
+        .err()
+        .map(|e| e.diagnostics[0].message.clone());
+    assert_eq!(
+        e,
+        Some(format!(
+            "invalid price table `{}`: `input_per_mtok` of model `m`: price `0.0000001` has more than six decimals (USD per million tokens)",
+            dir.join("prices.toml").display()
+        ))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -177,7 +177,7 @@ fn parse_model(id: String, t: &toml::Table) -> Result<Entry, PriceError> {
     let regions = m.words(
         REGIONS,
         "a region name such as `eu-west-1` or `eu-*`",
-        |w| region::valid_pattern(w),
+        region::valid_pattern,
     )?;
     let regional = match t.get(REGIONAL) {
         None => Vec::new(),
@@ -216,7 +216,7 @@ fn parse_regional(
         .words(
             REGIONS,
             "a region name such as `eu-west-1` or `eu-*`",
-            |w| region::valid_pattern(w),
+            region::valid_pattern,
         )?
         .filter(|l| !l.is_empty())
         .ok_or_else(|| r.missing(REGIONS))?;
