@@ -354,9 +354,9 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
             match last.get(&key) {
                 Some(&exp) if at < exp => {
                     reads += 1;
-                    saving += t * (i128::from(p.input) - i128::from(read));
+                    saving += t * (i128::from(p.input.picos()) - i128::from(read.picos()));
                 }
-                _ => saving -= t * (i128::from(write) - i128::from(p.input)),
+                _ => saving -= t * (i128::from(write.picos()) - i128::from(p.input.picos())),
             }
             last.insert(key, at.saturating_add(300_000));
         }
@@ -367,7 +367,8 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
                 "{} calls would read a shared system prompt from Bedrock's prompt cache",
                 group(reads)
             ),
-            u128::try_from(saving).unwrap_or(0),
+            // Picos -> nanos, rounded once, half up.
+            u128::try_from(saving).map_or(0, |s| (s + 500) / 1000),
             format!(
                 "[[prompt_cache]]\nname = \"advised-prompt-cache-{}\"\nwhen = {}\npoints = [\"system\"]\nttl = \"5m\"\n",
                 slug(name),

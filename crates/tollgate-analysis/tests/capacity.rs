@@ -7,12 +7,12 @@ use std::path::Path;
 use tollgate_analysis::capacity::{plan_provisioned, UnitTerms};
 use tollgate_analysis::input::{read_path, ServeGenTokens};
 use tollgate_analysis::{Trace, TraceRequest};
-use tollgate_lang::pricing::Prices;
+use tollgate_lang::pricing::{PicosPerToken, Prices};
 
 fn prices() -> Prices {
     Prices {
-        input: 2000,
-        output: 10_000,
+        input: PicosPerToken::from_picos(2_000_000),
+        output: PicosPerToken::from_picos(10_000_000),
         ..Prices::default()
     }
 }

@@ -397,7 +397,7 @@ impl Gate {
                             input: share,
                             ..tollgate_cache::Usage::default()
                         },
-                        share.saturating_mul(price),
+                        tollgate_lang::pricing::picos_to_nanos_half_up(price.cost_picos(share)),
                         &model_id,
                     );
                     // A store fault never fails the call.

@@ -448,9 +448,14 @@ impl Gate {
         ctx: &'b Context<'c>,
         names: Arc<EventNames>,
     ) -> EventBuilder<'b, 'c> {
-        CallEvent::builder(policy, d, ctx)
+        let b = CallEvent::builder(policy, d, ctx)
             .options(&self.event_options)
-            .names(names)
+            .names(names);
+        // Bedrock bills a call at its source region's rate: the client's region.
+        match self.client.config().region() {
+            Some(r) => b.region(r.as_ref()),
+            None => b,
+        }
     }
 
     /// The event of a call a budget refused (Bedrock not called).
@@ -854,6 +859,16 @@ impl Gate {
             .text(req.last_user_text().unwrap_or(""), &text);
         if let Some(p) = router_prices.as_ref() {
             b = b.prices(p);
+        }
+        // Billed at the tier and latency the response reports.
+        if let Some(t) = out
+            .service_tier()
+            .and_then(|t| tollgate_lang::pricing::Tier::parse(t.r#type().as_str()))
+        {
+            b = b.service_tier(t);
+        }
+        if let Some(pc) = out.performance_config() {
+            b = b.latency_optimized(pc.latency().as_str() == "optimized");
         }
         if let Some(id) = &invoked {
             b = b.response_model_id(id.clone());

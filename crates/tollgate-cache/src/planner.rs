@@ -304,7 +304,11 @@ impl PromptCachePlanner {
             PromptTtl::OneHour => p.cache_write_1h,
         };
         let named = |s: CachePointSite| rule.points.contains(&s);
-        let (Some(write), Some(read)) = (write, p.cache_read) else {
+        // Economics in nano-dollars per token, rounded to the nearest (an estimate).
+        let (Some(write), Some(read)) = (
+            write.map(|w| w.nanos_rounded()),
+            p.cache_read.map(|r| r.nanos_rounded()),
+        ) else {
             let skipped = ORDER
                 .into_iter()
                 .filter(|s| named(*s))
@@ -321,7 +325,7 @@ impl PromptCachePlanner {
                 probe: false,
             };
         };
-        let input = p.input;
+        let input = p.input.nanos_rounded();
         let hist = self.history(rule_name, &model.id);
         let prior = rule
             .expected_reuse

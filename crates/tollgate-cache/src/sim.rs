@@ -159,6 +159,7 @@ pub struct PromptSimConfig {
 impl PromptSimConfig {
     /// The settings for a model's prices and a TTL; `None` when the model
     /// has no cache prices for it. The minimum falls back to 1,024 tokens.
+    /// Prices are taken to the nearest nano-dollar per token (an estimate).
     pub fn for_model(
         prices: &Prices,
         ttl: PromptTtl,
@@ -167,7 +168,8 @@ impl PromptSimConfig {
         let write = match ttl {
             PromptTtl::FiveMinutes => prices.cache_write_5m,
             PromptTtl::OneHour => prices.cache_write_1h,
-        }?;
+        }?
+        .nanos_rounded();
         Some(PromptSimConfig {
             block_tokens,
             ttl_ms: ttl.secs() * 1000,
@@ -176,9 +178,9 @@ impl PromptSimConfig {
                     .prompt_cache_min_tokens
                     .unwrap_or(crate::planner::DEFAULT_MIN_TOKENS),
             ),
-            input_nanos: prices.input,
+            input_nanos: prices.input.nanos_rounded(),
             write_nanos: write,
-            read_nanos: prices.cache_read?,
+            read_nanos: prices.cache_read?.nanos_rounded(),
         })
     }
 }

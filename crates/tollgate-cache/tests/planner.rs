@@ -26,7 +26,8 @@ use tollgate_lang::{load_str, LoadOptions};
 use CachePointSite::{Messages, System, Tools};
 
 const SONNET4: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
-const HAIKU45: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+// `global.`: the geographic profiles carry the 4.5 models' 10% regional premium.
+const HAIKU45: &str = "global.anthropic.claude-haiku-4-5-20251001-v1:0";
 const NOVA_MICRO: &str = "us.amazon.nova-micro-v1:0";
 const HAIKU3: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 

@@ -236,8 +236,9 @@ fn mooncake_prompt_cache_exact_counts() {
     // of $434.38, 26% of prompt tokens read from the cache.
     assert_eq!(s.savings_nanos(), 23_917_662_000);
     assert!((s.reuse() - 0.361_813_5).abs() < 1e-6);
+    // `global.`: the geographic profiles carry the 4.5 models' 10% premium.
     let haiku = t
-        .lookup("us.anthropic.claude-haiku-4-5-20251001-v1:0")
+        .lookup("global.anthropic.claude-haiku-4-5-20251001-v1:0")
         .unwrap();
     let cfg = PromptSimConfig::for_model(&haiku, PromptTtl::OneHour, 512).unwrap();
     let s = simulate_prompt_cache(reqs(), cfg);

@@ -1,5 +1,5 @@
 //! Exact price math: a call's [`Usage`] times a model's [`Prices`], in
-//! integer nano-dollars.
+//! integer pico-dollars, rounded once to nano-dollars.
 //!
 //! ```text
 //! cost = input_tokens              x input price       (batch: batch input price)
@@ -9,14 +9,22 @@
 //!      + cache_read_input_tokens   x cache_read price
 //! ```
 //!
-//! Every price is a whole number of nano-dollars per token (the price table
-//! refuses anything finer), so each product is exact; products are taken in
-//! `u128` and the total is checked into `u64` (18 billion USD), so nothing
-//! overflows or panics.
+//! Every price is a whole number of pico-dollars (1e-12 USD) per token (the
+//! price table refuses anything finer), so each product is exact. The
+//! products are summed exactly in `u128` pico-dollars and the sum is rounded
+//! **once, half up**, to the nano-dollars of `total_nanos` (and of an
+//! event's `cost_nanos`): the figure is within half a nano-dollar of the
+//! exact cost, and ledgers sum these rounded figures, so a sum of `n` calls
+//! is within `n / 2` nano-dollars of the exact sum. Each component figure
+//! (`input_nanos`, ...) is rounded the same way on its own, so components
+//! may differ from the total by the rounding of each (under one nano-dollar
+//! per component). A total above `u64` nano-dollars (18 billion USD) is an
+//! error, never a wrap or a panic.
 //!
-//! **Regional profile markup.** [`PriceTable::lookup`] already applies a
-//! model's `profile_markup_pct` to the prices a policy's [`Model`] holds;
-//! this module never applies it again.
+//! **Region, tier, regional profile markup.** [`PriceTable::resolve`]
+//! already picks the source region's prices, applies a model's
+//! `profile_markup_pct` and the service tier; this module never applies
+//! them again.
 //!
 //! **Long-context tier.** When the whole prompt (uncached + cache read +
 //! cache write, [`Usage::total_input_tokens`]) is *above* the model's
@@ -24,7 +32,7 @@
 //! replace the base ones. The table lists only those two, so the other
 //! input-side prices (cache writes, cache reads, batch input) are scaled by
 //! the tier's input ratio and batch output by its output ratio, rounded half
-//! up to a whole nano-dollar: Anthropic's cache and batch multipliers apply
+//! up to a whole pico-dollar: Anthropic's cache and batch multipliers apply
 //! on top of the long-context rate (Sonnet 4: 3.00 -> 6.00 input, so a
 //! 5-minute write 3.75 -> 7.50, a read 0.30 -> 0.60).
 //!
@@ -34,12 +42,11 @@
 //! recording never fails) prices it at the uncached input price instead
 //! (batch: at the on-demand price) and returns the error beside the figure.
 //!
-//! [`PriceTable::lookup`]: tollgate_lang::pricing::PriceTable::lookup
-//! [`Model`]: tollgate_lang::policy::Model
+//! [`PriceTable::resolve`]: tollgate_lang::pricing::PriceTable::resolve
 
 use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
-use tollgate_lang::pricing::{NanosPerToken, Prices};
+use tollgate_lang::pricing::{picos_to_nanos_half_up, PicosPerToken, Prices};
 
 /// How the call was served; batch inference has its own prices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -153,22 +160,12 @@ impl CostBreakdown {
 /// Per-token rates after mode and tier are applied; `None` = not offered.
 #[derive(Debug, Clone, Copy)]
 struct Rates {
-    input: Option<NanosPerToken>,
-    output: Option<NanosPerToken>,
-    write_5m: Option<NanosPerToken>,
-    write_1h: Option<NanosPerToken>,
-    read: Option<NanosPerToken>,
+    input: Option<PicosPerToken>,
+    output: Option<PicosPerToken>,
+    write_5m: Option<PicosPerToken>,
+    write_1h: Option<PicosPerToken>,
+    read: Option<PicosPerToken>,
     long_context: bool,
-}
-
-/// `x * num / den`, rounded half up; `x` unchanged when `den` is 0.
-fn scale(x: NanosPerToken, num: NanosPerToken, den: NanosPerToken) -> NanosPerToken {
-    if den == 0 {
-        return x;
-    }
-    let (x, num, den) = (u128::from(x), u128::from(num), u128::from(den));
-    let scaled = (x * num + den / 2) / den;
-    NanosPerToken::try_from(scaled).unwrap_or(NanosPerToken::MAX)
 }
 
 fn rates(prices: &Prices, usage: &Usage, mode: Mode) -> Rates {
@@ -195,8 +192,8 @@ fn rates(prices: &Prices, usage: &Usage, mode: Mode) -> Rates {
     if usage.total_input_tokens() <= lc.threshold_tokens {
         return r;
     }
-    let up_in = |p: NanosPerToken| scale(p, lc.input, prices.input);
-    let up_out = |p: NanosPerToken| scale(p, lc.output, prices.output);
+    let up_in = |p: PicosPerToken| p.scale(lc.input.picos(), prices.input.picos());
+    let up_out = |p: PicosPerToken| p.scale(lc.output.picos(), prices.output.picos());
     r.input = if batch {
         r.input.map(up_in)
     } else {
@@ -218,45 +215,51 @@ fn rates(prices: &Prices, usage: &Usage, mode: Mode) -> Rates {
 /// the total overflows.
 pub fn price(prices: &Prices, usage: &Usage, mode: Mode) -> Result<CostBreakdown, CostError> {
     let r = rates(prices, usage, mode);
-    let part = |tokens: u64, rate: Option<NanosPerToken>, c: Component| -> Result<u64, CostError> {
-        if tokens == 0 {
-            return Ok(0);
-        }
-        let rate = rate.ok_or(CostError::MissingPrice(c))?;
-        u64::try_from(u128::from(tokens) * u128::from(rate)).map_err(|_| CostError::Overflow)
-    };
+    let part =
+        |tokens: u64, rate: Option<PicosPerToken>, c: Component| -> Result<u128, CostError> {
+            if tokens == 0 {
+                return Ok(0);
+            }
+            Ok(rate.ok_or(CostError::MissingPrice(c))?.cost_picos(tokens))
+        };
     let (in_c, out_c) = if mode == Mode::Batch {
         (Component::BatchInput, Component::BatchOutput)
     } else {
         (Component::Input, Component::Output)
     };
-    let mut b = CostBreakdown {
-        input_nanos: part(usage.input_tokens, r.input, in_c)?,
-        output_nanos: part(usage.output_tokens, r.output, out_c)?,
-        cache_write_5m_nanos: part(
+    let picos = [
+        part(usage.input_tokens, r.input, in_c)?,
+        part(usage.output_tokens, r.output, out_c)?,
+        part(
             usage.cache_write_5m_input_tokens(),
             r.write_5m,
             Component::CacheWrite5m,
         )?,
-        cache_write_1h_nanos: part(
+        part(
             usage.cache_write_1h_tokens(),
             r.write_1h,
             Component::CacheWrite1h,
         )?,
-        cache_read_nanos: part(usage.cache_read_input_tokens, r.read, Component::CacheRead)?,
-        total_nanos: 0,
+        part(usage.cache_read_input_tokens, r.read, Component::CacheRead)?,
+    ];
+    // Each part is a product of two u64s, so it fits u128; the sum is checked.
+    let total = picos
+        .iter()
+        .try_fold(0u128, |acc, &x| acc.checked_add(x))
+        .ok_or(CostError::Overflow)?;
+    if total.saturating_add(500) / 1000 > u128::from(u64::MAX) {
+        return Err(CostError::Overflow);
+    }
+    let [input, output, write_5m, write_1h, read] = picos.map(picos_to_nanos_half_up);
+    Ok(CostBreakdown {
+        input_nanos: input,
+        output_nanos: output,
+        cache_write_5m_nanos: write_5m,
+        cache_write_1h_nanos: write_1h,
+        cache_read_nanos: read,
+        total_nanos: picos_to_nanos_half_up(total),
         long_context: r.long_context,
-    };
-    b.total_nanos = [
-        b.output_nanos,
-        b.cache_write_5m_nanos,
-        b.cache_write_1h_nanos,
-        b.cache_read_nanos,
-    ]
-    .iter()
-    .try_fold(b.input_nanos, |acc, &x| acc.checked_add(x))
-    .ok_or(CostError::Overflow)?;
-    Ok(b)
+    })
 }
 
 /// Prices a call, never failing: a component without a price is priced at

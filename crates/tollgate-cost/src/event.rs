@@ -9,7 +9,7 @@
 //! turns on [`EventOptions::record_prompt_text`] /
 //! [`EventOptions::record_response_text`].
 //!
-//! Optional members (`response_model_id`, `downgraded_from`, `error_type`,
+//! Optional members (`response_model_id`, `region`, `service_tier`, `downgraded_from`, `error_type`,
 //! `usage_estimated` (when false), `cancel_reason`, `cost_error`, `prompt_text`, `response_text`) are left
 //! out when empty; every other member is always present. The crate README
 //! shows a complete example.
@@ -211,6 +211,12 @@ pub struct CallEvent {
     /// The model a prompt router actually invoked, when it differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_model_id: Option<String>,
+    /// The call's source region (the client's region), which priced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The service tier the call was billed at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<tollgate_lang::pricing::Tier>,
     /// The alias the decision chose before a budget downgraded the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downgraded_from: Option<Name>,
@@ -340,6 +346,9 @@ pub struct EventBuilder<'b, 'c> {
     downgraded_from: Option<ModelIdx>,
     response_model_id: Option<String>,
     prices: Option<&'b Prices>,
+    region: Option<&'b str>,
+    service_tier: Option<tollgate_lang::pricing::Tier>,
+    latency_optimized: bool,
     operation: Operation,
     mode: Option<Mode>,
     status: Status,
@@ -372,6 +381,9 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             downgraded_from: None,
             response_model_id: None,
             prices: None,
+            region: None,
+            service_tier: None,
+            latency_optimized: false,
             operation: Operation::Chat,
             mode: None,
             status: Status::Ok,
@@ -446,6 +458,28 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
     #[inline]
     pub fn prices(mut self, p: &'b Prices) -> Self {
         self.prices = Some(p);
+        self
+    }
+
+    /// The call's source region: the served model is priced at its rate
+    /// (unless [`prices`](Self::prices) gave prices) and the event records it.
+    #[inline]
+    pub fn region(mut self, r: &'b str) -> Self {
+        self.region = Some(r);
+        self
+    }
+
+    /// The service tier the response reports: the call is billed at it.
+    #[inline]
+    pub fn service_tier(mut self, t: tollgate_lang::pricing::Tier) -> Self {
+        self.service_tier = Some(t);
+        self
+    }
+
+    /// The response reports latency-optimized inference (`performanceConfig`).
+    #[inline]
+    pub fn latency_optimized(mut self, on: bool) -> Self {
+        self.latency_optimized = on;
         self
     }
 
@@ -560,7 +594,39 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             .or(model.map(|m| &m.prices))
             .unwrap_or(&default_prices);
         let mode = self.mode.unwrap_or_else(|| Mode::decided(d));
+        // Region, tier and latency re-price a policy model from the policy's
+        // table; a price that does not exist there is a `cost_error`, and
+        // the call is priced at the model's own prices.
+        let mut lookup_error = None;
+        let resolved = match (self.prices, model) {
+            (None, Some(m))
+                if self.region.is_some()
+                    || self
+                        .service_tier
+                        .is_some_and(|t| t != tollgate_lang::pricing::Tier::Default)
+                    || self.latency_optimized =>
+            {
+                match tollgate_lang::pricing::call_prices(
+                    &p.price_table,
+                    &m.id,
+                    &m.prices,
+                    self.region
+                        .unwrap_or(tollgate_lang::pricing::DEFAULT_REGION),
+                    self.service_tier.unwrap_or_default(),
+                    self.latency_optimized,
+                ) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        lookup_error = Some(e.to_string());
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let prices = resolved.as_ref().unwrap_or(prices);
         let (cost, cost_error) = price_lenient(prices, &self.usage, mode);
+        let cost_error = lookup_error.or_else(|| cost_error.map(|e| e.to_string()));
         let names = self
             .names
             .as_deref()
@@ -593,6 +659,8 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             model: model_alias,
             model_id,
             response_model_id: self.response_model_id,
+            region: self.region.map(str::to_owned),
+            service_tier: self.service_tier,
             downgraded_from,
             operation: self.operation,
             mode,
@@ -614,7 +682,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             cost_avoided_usd: crate::nanos_to_usd(self.cost_avoided_nanos),
             cost_avoided_nanos: self.cost_avoided_nanos,
             cancel_reason: self.cancel_reason,
-            cost_error: cost_error.map(|e| e.to_string()),
+            cost_error,
             attributes,
             redacted,
             fingerprint: self.fingerprint,

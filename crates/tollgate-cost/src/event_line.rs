@@ -129,6 +129,14 @@ pub(crate) fn write(ev: &CallEvent, buf: &mut Vec<u8>) -> Result<(), Error> {
         raw(buf, b",\"response_model_id\":");
         string(buf, m)?;
     }
+    if let Some(r) = &ev.region {
+        raw(buf, b",\"region\":");
+        string(buf, r)?;
+    }
+    if let Some(t) = ev.service_tier {
+        raw(buf, b",\"service_tier\":");
+        string(buf, t.name())?;
+    }
     if let Some(m) = &ev.downgraded_from {
         raw(buf, b",\"downgraded_from\":");
         string(buf, m)?;

@@ -4,7 +4,11 @@
 mod common;
 
 use tollgate_cost::{price, price_lenient, CacheTtl, Component, CostError, Mode, Usage};
-use tollgate_lang::pricing::{LongContext, PriceTable, Prices};
+use tollgate_lang::pricing::{LongContext, PicosPerToken, PriceTable, Prices};
+
+const fn picos(n: u64) -> PicosPerToken {
+    PicosPerToken::from_picos(n)
+}
 
 fn table(id: &str) -> Prices {
     PriceTable::builtin()
@@ -103,7 +107,7 @@ fn regional_profile_markup_is_applied_once() {
     // Through a loaded policy: the model's prices already hold the markup.
     let policy = common::policy();
     let m = &policy.models[policy.model_by_alias("sonnet45").unwrap().index()];
-    assert_eq!(m.prices.input, 3300);
+    assert_eq!(m.prices.input, picos(3_300_000));
     assert_eq!(
         price(&m.prices, &u, Mode::Realtime).unwrap().total_nanos,
         30_360_000
@@ -137,8 +141,8 @@ fn a_failed_call_with_zero_usage_costs_nothing() {
     }
     // Even for a model lacking the prices a non-zero call would need.
     let bare = Prices {
-        input: 1,
-        output: 1,
+        input: picos(1),
+        output: picos(1),
         ..Prices::default()
     };
     assert_eq!(price(&bare, &zero, Mode::Batch).unwrap().total_nanos, 0);
@@ -194,26 +198,28 @@ fn a_missing_price_is_an_error_not_zero() {
     let titan = table("amazon.titan-embed-text-v2:0");
     let (c, err) = price_lenient(&titan, &Usage::new(1000, 0), Mode::Batch);
     assert_eq!(err, Some(CostError::MissingPrice(Component::BatchInput)));
-    assert_eq!(c.total_nanos, 1000 * titan.input);
+    assert_eq!(titan.input, picos(20_000)); // $0.02/Mtok
+    assert_eq!(c.total_nanos, 20_000); // 1000 x 20,000 picos
 }
 
 #[test]
 fn overflow_is_an_error_never_a_panic() {
     let absurd = Prices {
-        input: u64::MAX / 2,
-        output: u64::MAX / 2,
+        input: picos(u64::MAX / 2),
+        output: picos(u64::MAX / 2),
         ..Prices::default()
     };
-    let u = Usage::new(3, 3);
+    // 6000 x 2^63 picos is about 3 x 2^64 nanos: above u64.
+    let u = Usage::new(3000, 3000);
     assert_eq!(price(&absurd, &u, Mode::Realtime), Err(CostError::Overflow));
     let (c, err) = price_lenient(&absurd, &u, Mode::Realtime);
     assert_eq!((c.total_nanos, err), (u64::MAX, Some(CostError::Overflow)));
     // The largest real call fits: 2^31 tokens of each kind at $1000/Mtok.
     let dear = Prices {
-        input: 1_000_000,
-        output: 1_000_000,
-        cache_read: Some(1_000_000),
-        cache_write_5m: Some(1_000_000),
+        input: picos(1_000_000_000),
+        output: picos(1_000_000_000),
+        cache_read: Some(picos(1_000_000_000)),
+        cache_write_5m: Some(picos(1_000_000_000)),
         ..Prices::default()
     };
     let n = u64::from(i32::MAX as u32);
@@ -235,7 +241,7 @@ fn sums_of_tiny_prices_stay_exact() {
     // Nova Micro input is $0.035/Mtok = 35 nanos/token; a million one-token
     // calls are exactly $0.035 (a float accumulator drifts).
     let nova = table("amazon.nova-micro-v1:0");
-    assert_eq!(nova.input, 35);
+    assert_eq!(nova.input, picos(35_000));
     let one = price(&nova, &Usage::new(1, 0), Mode::Realtime)
         .unwrap()
         .total_nanos;
@@ -262,22 +268,23 @@ fn the_estimate_assumes_no_cache_and_the_whole_output_cap() {
 #[test]
 fn long_context_with_a_half_price_ratio_rounds_half_up() {
     let p = Prices {
-        input: 3,
-        output: 10,
-        cache_read: Some(1),
+        input: picos(3),
+        output: picos(10),
+        cache_read: Some(picos(1)),
         long_context: Some(LongContext {
             threshold_tokens: 10,
-            input: 4,
-            output: 10,
+            input: picos(4),
+            output: picos(10),
         }),
         ..Prices::default()
     };
-    // read 1 x 4/3 = 1.33 -> 1
+    // read 1 pico x 4/3 = 1.33 -> 1 pico per token: 3000 reads are 3 nanos
+    // (an unrounded rate would make them 4).
     let u = Usage {
-        input_tokens: 10,
-        cache_read_input_tokens: 1,
+        input_tokens: 10_000,
+        cache_read_input_tokens: 3_000,
         ..Usage::default()
     };
     let c = price(&p, &u, Mode::Realtime).unwrap();
-    assert_eq!((c.input_nanos, c.cache_read_nanos), (40, 1));
+    assert_eq!((c.input_nanos, c.cache_read_nanos), (40, 3));
 }

@@ -20,6 +20,7 @@ pub use diag::{Diagnostic, LoadError, Severity};
 pub use schema::{AttrDef, AttrId, Elem, Schema, Type};
 pub use source::{FileId, SourceFile, SourceMap, Span};
 pub mod policy;
+mod policy_prices;
 pub mod pricing;
 
 pub use policy::{ModelIdx, Policy, Section};

@@ -216,14 +216,18 @@ fn read_file(
 
 /// Load a policy from files already read.
 pub fn load_sources(sources: SourceMap, opts: &LoadOptions) -> Result<Loaded, LoadError> {
-    let builtin;
-    let prices = match &opts.prices {
-        Some(p) => p,
-        None => {
-            builtin = PriceTable::builtin();
-            builtin
-        }
-    };
+    // `[policy] prices`: read the named price file, never merged as a policy file.
+    let mut price_diags = Vec::new();
+    let (sources, policy_prices) =
+        crate::policy_prices::extract(sources, &opts.limits, &mut price_diags);
+    let mut effective = opts
+        .prices
+        .clone()
+        .unwrap_or_else(|| PriceTable::builtin().clone());
+    if let Some(pp) = &policy_prices {
+        effective.override_with(pp.table.clone());
+    }
+    let prices = &effective;
     let mut b = Build {
         sources: &sources,
         opts,
@@ -252,8 +256,9 @@ pub fn load_sources(sources: SourceMap, opts: &LoadOptions) -> Result<Loaded, Lo
         model_uses: HashSet::new(),
         broken_models: HashSet::new(),
     };
+    b.diags.extend(price_diags);
     b.run();
-    b.finish(sources.clone())
+    b.finish(sources.clone(), policy_prices.as_ref())
 }
 
 type Table<'i> = DeTable<'i>;
@@ -725,9 +730,11 @@ impl<'a> Build<'a> {
         self.policy_span = Some(span);
         self.unknown_keys(
             t,
-            &["name", "default_model", "redact", "description"],
+            &["name", "default_model", "redact", "description", "prices"],
             "[policy]",
         );
+        // Read before the build (see `policy_prices`); here only its type is checked.
+        let _ = self.str_of(t, "prices");
         let name = self.str_of(t, "name").map(|(s, _)| s);
         self.policy_name = self.required(name, t, span, "name", "[policy]", "\"my-app\"");
         let dm = self.str_of(t, "default_model");
@@ -890,9 +897,9 @@ impl<'a> Build<'a> {
                 continue;
             };
             let mut prices = self.prices.lookup(&id);
-            let inline = |b: &mut Self, key: &str| -> Option<u64> {
+            let inline = |b: &mut Self, key: &str| -> Option<crate::pricing::PicosPerToken> {
                 let x = b.f64_of(mt, key, 0.0, 1_000_000.0)?;
-                match crate::pricing::usd_per_mtok_to_nanos(x) {
+                match crate::pricing::PicosPerToken::from_usd_per_mtok(x) {
                     Ok(n) => Some(n),
                     Err(e) => {
                         let span = b.get(mt, key).map(|v| b.sp(v)).unwrap_or(kspan);
@@ -901,7 +908,7 @@ impl<'a> Build<'a> {
                             span,
                             e.to_string(),
                             Some(
-                                "prices are USD per million tokens with at most three decimals"
+                                "prices are USD per million tokens with at most six decimals"
                                     .into(),
                             ),
                         );
@@ -1659,7 +1666,11 @@ impl<'a> Build<'a> {
         }
     }
 
-    fn finish(mut self, sources: SourceMap) -> Result<Loaded, LoadError> {
+    fn finish(
+        mut self,
+        sources: SourceMap,
+        policy_prices: Option<&crate::policy_prices::PolicyPrices>,
+    ) -> Result<Loaded, LoadError> {
         // Policy-level references.
         let default_model = self
             .default_model
@@ -1780,7 +1791,8 @@ impl<'a> Build<'a> {
                 diagnostics: diags,
             });
         }
-        let hash = sources.content_hash();
+        let hash = crate::policy_prices::hash_with(sources.content_hash(), policy_prices);
+        let price_table = std::sync::Arc::new(self.prices.clone());
         let (warnings, _): (Vec<_>, Vec<_>) = diags.into_iter().partition(|d| !d.is_error());
         Ok(Loaded {
             policy: Policy {
@@ -1800,6 +1812,7 @@ impl<'a> Build<'a> {
                 tests,
                 sources,
                 hash,
+                price_table,
             },
             warnings,
         })

@@ -345,6 +345,9 @@ pub struct Policy {
     pub sources: SourceMap,
     /// xxh3-128 of the files (names and bytes, in load order).
     pub hash: u128,
+    /// The price table the policy's models are priced from: the built-in
+    /// (or the loader's) table overridden by the `[policy] prices` file.
+    pub price_table: std::sync::Arc<crate::pricing::PriceTable>,
 }
 
 impl Policy {

@@ -1,26 +1,35 @@
 //! The Bedrock price table: its format, the built-in copy and lookups.
 //!
-//! Prices are written in USD per million tokens with at most three decimals
-//! and held as integer nano-dollars (1e-9 USD) per token, so that
-//! `tokens x price` is exact.
+//! Prices are written in USD per million tokens with at most six decimals
+//! and held as integer pico-dollars (1e-12 USD) per token
+//! ([`PicosPerToken`]), so that `tokens x price` is exact; see
+//! [`money`] for why. A price with a seventh decimal is refused, never
+//! rounded, so the table cannot quietly disagree with itself.
 //!
-//! Why nano-dollars: the cheapest list prices (Nova Micro, $0.035 per Mtok)
-//! are fractions of a micro-dollar per token, and floats drift when millions
-//! of calls are summed into a budget. Every price Bedrock lists with up to
-//! three decimals per Mtok is a whole number of nano-dollars per token, and a
-//! u64 of nano-dollars holds 18 billion USD. A price with a fourth decimal is
-//! refused, never rounded, so the table cannot quietly disagree with itself.
+//! Beside the prices, each entry holds the model facts a gateway needs to
+//! plan a call: maximum output tokens, context window, prompt-cache minimum
+//! per checkpoint, the request sites that take cache points, the TTLs
+//! offered, batch availability, the service tiers offered with their prices,
+//! latency-optimized prices, and the long-context tier.
+//!
+//! Prices differ by source region (Bedrock bills a call at the rate of the
+//! region the client called) and by service tier. [`PriceTable::resolve`]
+//! takes both; [`PriceTable::lookup`] is the region-less shortcut that
+//! prices a profile at its home region ([`region::home_region`]).
 //!
 //! The table format is documented at the top of `rules/pricing/bedrock.toml`.
 //! It is read as a generic TOML table and checked key by key (rather than
 //! deserialized with serde) so that every error names the model id and key.
 
+pub mod money;
+mod parse;
+pub mod region;
+
 use crate::diag::did_you_mean;
+pub use money::{picos_to_nanos_half_up, PicosPerToken, MAX_USD_PER_MTOK};
+pub use region::{DEFAULT_REGION, PROFILE_PREFIXES};
 use std::collections::HashMap;
 use std::sync::OnceLock;
-
-/// Nano-dollars per token.
-pub type NanosPerToken = u64;
 
 /// The long-context tier: above the threshold, other prices apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,88 +37,279 @@ pub struct LongContext {
     /// Input tokens above which the tier applies.
     pub threshold_tokens: u64,
     /// Input price in the tier.
-    pub input: NanosPerToken,
+    pub input: PicosPerToken,
     /// Output price in the tier.
-    pub output: NanosPerToken,
+    pub output: PicosPerToken,
 }
 
-/// One model's prices, in nano-dollars per token.
+/// The input and output prices of a service tier or latency option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierPrices {
+    /// Uncached input.
+    pub input: PicosPerToken,
+    /// Output.
+    pub output: PicosPerToken,
+}
+
+/// A Bedrock service tier (`serviceTier.type`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Standard on-demand (`default`).
+    #[default]
+    Default,
+    /// Discounted, served after the other tiers.
+    Flex,
+    /// At a premium, served first.
+    Priority,
+    /// Reserved capacity: no public per-token price.
+    Reserved,
+}
+
+impl Tier {
+    /// Every tier, in Bedrock's order of cost.
+    pub const ALL: [Tier; 4] = [Tier::Default, Tier::Flex, Tier::Priority, Tier::Reserved];
+
+    /// The API name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Default => "default",
+            Tier::Flex => "flex",
+            Tier::Priority => "priority",
+            Tier::Reserved => "reserved",
+        }
+    }
+
+    /// The tier of an API name (`standard` is accepted for `default`).
+    pub fn parse(s: &str) -> Option<Tier> {
+        match s {
+            "default" | "standard" => Some(Tier::Default),
+            "flex" => Some(Tier::Flex),
+            "priority" => Some(Tier::Priority),
+            "reserved" => Some(Tier::Reserved),
+            _ => None,
+        }
+    }
+}
+
+/// Where a request may place prompt-cache points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheSites {
+    /// In the system prompt.
+    pub system: bool,
+    /// In messages.
+    pub messages: bool,
+    /// After tool definitions.
+    pub tools: bool,
+}
+
+impl CacheSites {
+    /// Every site.
+    pub const ALL: CacheSites = CacheSites {
+        system: true,
+        messages: true,
+        tools: true,
+    };
+
+    /// Whether no site takes a cache point.
+    pub fn is_empty(self) -> bool {
+        !(self.system || self.messages || self.tools)
+    }
+
+    /// The site names, in request order.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            ("system", self.system),
+            ("messages", self.messages),
+            ("tools", self.tools),
+        ]
+        .into_iter()
+        .filter_map(|(n, on)| on.then_some(n))
+        .collect()
+    }
+}
+
+/// One model's prices and facts, in pico-dollars per token.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Prices {
     /// Uncached input.
-    pub input: NanosPerToken,
+    pub input: PicosPerToken,
     /// Output.
-    pub output: NanosPerToken,
+    pub output: PicosPerToken,
     /// Cache write with the 5-minute TTL.
-    pub cache_write_5m: Option<NanosPerToken>,
+    pub cache_write_5m: Option<PicosPerToken>,
     /// Cache write with the 1-hour TTL.
-    pub cache_write_1h: Option<NanosPerToken>,
+    pub cache_write_1h: Option<PicosPerToken>,
     /// Cache read.
-    pub cache_read: Option<NanosPerToken>,
+    pub cache_read: Option<PicosPerToken>,
     /// Batch input.
-    pub batch_input: Option<NanosPerToken>,
+    pub batch_input: Option<PicosPerToken>,
     /// Batch output.
-    pub batch_output: Option<NanosPerToken>,
+    pub batch_output: Option<PicosPerToken>,
     /// Minimum prefix for a prompt-cache point.
     pub prompt_cache_min_tokens: Option<u32>,
     /// Long-context tier.
     pub long_context: Option<LongContext>,
+    /// The flex service tier's prices, when offered.
+    pub flex: Option<TierPrices>,
+    /// The priority service tier's prices, when offered.
+    pub priority: Option<TierPrices>,
+    /// The reserved tier's prices: never public, only from a user's table.
+    pub reserved: Option<TierPrices>,
+    /// Latency-optimized inference prices, when offered.
+    pub latency_optimized: Option<TierPrices>,
+    /// The most output tokens a call may produce.
+    pub max_output_tokens: Option<u32>,
+    /// Input plus output tokens the model accepts.
+    pub context_window: Option<u32>,
+    /// Where requests may place cache points (empty: no prompt caching).
+    pub cache_sites: CacheSites,
     /// Where the prices come from.
     pub source: Option<String>,
     /// When they were read.
     pub as_of: Option<String>,
+    /// Some figure of the entry is confirmed by no source (`verified = false`).
+    pub unverified: bool,
+}
+
+impl Prices {
+    /// The most output tokens a call may produce.
+    pub fn max_output_tokens(&self) -> Option<u32> {
+        self.max_output_tokens
+    }
+
+    /// Input plus output tokens the model accepts.
+    pub fn context_window(&self) -> Option<u32> {
+        self.context_window
+    }
+
+    /// The smallest prefix a prompt-cache checkpoint accepts.
+    pub fn cache_min_tokens(&self) -> Option<u32> {
+        self.prompt_cache_min_tokens
+    }
+
+    /// Where requests may place cache points.
+    pub fn cache_sites(&self) -> CacheSites {
+        self.cache_sites
+    }
+
+    /// Whether the 5-minute and the 1-hour cache TTLs are offered.
+    pub fn cache_ttls(&self) -> (bool, bool) {
+        (self.cache_write_5m.is_some(), self.cache_write_1h.is_some())
+    }
+
+    /// Whether batch inference is offered (both batch prices are known).
+    pub fn batch_available(&self) -> bool {
+        self.batch_input.is_some() && self.batch_output.is_some()
+    }
+
+    /// The tiers a call may be billed at: `default` plus each tier with prices.
+    pub fn tiers_offered(&self) -> Vec<Tier> {
+        Tier::ALL
+            .into_iter()
+            .filter(|&t| t == Tier::Default || self.tier_prices(t).is_some())
+            .collect()
+    }
+
+    /// The prices of a non-default tier.
+    pub fn tier_prices(&self, tier: Tier) -> Option<TierPrices> {
+        match tier {
+            Tier::Default => Some(TierPrices {
+                input: self.input,
+                output: self.output,
+            }),
+            Tier::Flex => self.flex,
+            Tier::Priority => self.priority,
+            Tier::Reserved => self.reserved,
+        }
+    }
+
+    /// The output tokens a budget reserves for a call capped at `cap`: the
+    /// smaller of the cap and the model's maximum output; without a cap, the
+    /// maximum output, else the context window (an entry with neither: `None`).
+    pub fn reserve_output_tokens(&self, cap: Option<u32>) -> Option<u32> {
+        let model_max = self.max_output_tokens.or(self.context_window);
+        match (cap, model_max) {
+            (Some(c), Some(m)) => Some(c.min(m)),
+            (Some(c), None) => Some(c),
+            (None, m) => m,
+        }
+    }
+
+    /// These prices as billed at `tier`: the tier's input and output prices;
+    /// cache and long-context prices scaled by the tier's ratio to the
+    /// default prices (half up); batch prices unchanged.
+    pub fn at_tier(&self, tier: Tier) -> Option<Prices> {
+        if tier == Tier::Default {
+            return Some(self.clone());
+        }
+        let t = self.tier_prices(tier)?;
+        Some(self.with_rates(t))
+    }
+
+    /// These prices with latency-optimized inference (`None` when not offered).
+    pub fn at_latency_optimized(&self) -> Option<Prices> {
+        self.latency_optimized.map(|t| self.with_rates(t))
+    }
+
+    fn with_rates(&self, t: TierPrices) -> Prices {
+        let (base_in, base_out) = (self.input.picos(), self.output.picos());
+        let up_in = |p: PicosPerToken| p.scale(t.input.picos(), base_in);
+        let up_out = |p: PicosPerToken| p.scale(t.output.picos(), base_out);
+        Prices {
+            input: t.input,
+            output: t.output,
+            cache_write_5m: self.cache_write_5m.map(up_in),
+            cache_write_1h: self.cache_write_1h.map(up_in),
+            cache_read: self.cache_read.map(up_in),
+            long_context: self.long_context.as_ref().map(|lc| LongContext {
+                threshold_tokens: lc.threshold_tokens,
+                input: up_in(lc.input),
+                output: up_out(lc.output),
+            }),
+            ..self.clone()
+        }
+    }
+
+    /// Every price raised by `pct` percent, each rounded half up.
+    fn raised(&self, pct: u32) -> Prices {
+        if pct == 0 {
+            return self.clone();
+        }
+        let up = |p: PicosPerToken| p.raised_pct(pct);
+        let tier = |t: TierPrices| TierPrices {
+            input: up(t.input),
+            output: up(t.output),
+        };
+        Prices {
+            input: up(self.input),
+            output: up(self.output),
+            cache_write_5m: self.cache_write_5m.map(up),
+            cache_write_1h: self.cache_write_1h.map(up),
+            cache_read: self.cache_read.map(up),
+            batch_input: self.batch_input.map(up),
+            batch_output: self.batch_output.map(up),
+            long_context: self.long_context.as_ref().map(|lc| LongContext {
+                threshold_tokens: lc.threshold_tokens,
+                input: up(lc.input),
+                output: up(lc.output),
+            }),
+            flex: self.flex.map(tier),
+            priority: self.priority.map(tier),
+            reserved: self.reserved.map(tier),
+            latency_optimized: self.latency_optimized.map(tier),
+            ..self.clone()
+        }
+    }
 }
 
 /// The price table compiled into the binary: `rules/pricing/bedrock.toml`, read through the crate's `pricing/bedrock.toml` link so a packaged crate carries it.
 pub const BUILTIN_TOML: &str = include_str!("../pricing/bedrock.toml");
 
-/// The largest accepted price, in USD per million tokens.
-pub const MAX_USD_PER_MTOK: f64 = 1_000_000.0;
-
 /// The largest accepted `profile_markup_pct`.
 pub const MAX_PROFILE_MARKUP_PCT: u32 = 1000;
-
-/// Cross-region inference-profile prefixes, longest first where they share a
-/// start (`us-gov.` before `us.`).
-pub const PROFILE_PREFIXES: &[&str] = &[
-    "us-gov.", "us.", "eu.", "apac.", "au.", "jp.", "ca.", "global.",
-];
-
-/// The profile prefix whose prices never carry a markup.
-const GLOBAL_PREFIX: &str = "global.";
-
-const INPUT: &str = "input_per_mtok";
-const OUTPUT: &str = "output_per_mtok";
-const CACHE_WRITE_5M: &str = "cache_write_5m_per_mtok";
-const CACHE_WRITE_1H: &str = "cache_write_1h_per_mtok";
-const CACHE_READ: &str = "cache_read_per_mtok";
-const BATCH_INPUT: &str = "batch_input_per_mtok";
-const BATCH_OUTPUT: &str = "batch_output_per_mtok";
-const CACHE_MIN: &str = "prompt_cache_min_tokens";
-const LC_THRESHOLD: &str = "long_context_threshold_tokens";
-const LC_INPUT: &str = "long_context_input_per_mtok";
-const LC_OUTPUT: &str = "long_context_output_per_mtok";
-const MARKUP: &str = "profile_markup_pct";
-const SOURCE: &str = "source";
-const AS_OF: &str = "as_of";
-
-/// Every key a model table may hold.
-const MODEL_KEYS: &[&str] = &[
-    INPUT,
-    OUTPUT,
-    CACHE_WRITE_5M,
-    CACHE_WRITE_1H,
-    CACHE_READ,
-    BATCH_INPUT,
-    BATCH_OUTPUT,
-    CACHE_MIN,
-    LC_THRESHOLD,
-    LC_INPUT,
-    LC_OUTPUT,
-    MARKUP,
-    SOURCE,
-    AS_OF,
-];
 
 /// A price or price table that was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -133,9 +333,9 @@ pub enum PriceError {
         /// The price, USD per million tokens.
         value: f64,
     },
-    /// A price has more than three decimals, so it is not a whole number of
-    /// nano-dollars per token.
-    #[error("price `{value}` has more than three decimals (USD per million tokens)")]
+    /// A price has more than six decimals, so it is not a whole number of
+    /// pico-dollars per token.
+    #[error("price `{value}` has more than six decimals (USD per million tokens)")]
     TooPrecise {
         /// The price, USD per million tokens.
         value: f64,
@@ -228,6 +428,49 @@ pub enum PriceError {
         /// A key that is absent.
         missing: &'static str,
     },
+    /// A tier's input price without its output price, or the reverse.
+    #[error("model `{model}` gives `{given}` without `{missing}` (a tier needs both prices)")]
+    IncompleteTier {
+        /// Model id.
+        model: String,
+        /// The key that is present.
+        given: &'static str,
+        /// The key that is absent.
+        missing: &'static str,
+    },
+    /// A list value is not one of the accepted words.
+    #[error("`{key}` of model `{model}` holds `{value}`, expected {expected}")]
+    BadListValue {
+        /// Model id.
+        model: String,
+        /// The key.
+        key: &'static str,
+        /// The value found.
+        value: String,
+        /// What the list takes.
+        expected: &'static str,
+    },
+    /// A `[[models."ID".regional]]` block does not price the same things as
+    /// the model's own prices.
+    #[error("regional prices for `{regions}` of model `{model}` {} `{key}`, which the model's own prices {}", if *.has { "give" } else { "lack" }, if *.has { "do not" } else { "give" })]
+    RegionalKeysDiffer {
+        /// Model id.
+        model: String,
+        /// The block's regions, comma-separated.
+        regions: String,
+        /// The key.
+        key: &'static str,
+        /// Whether the block has the key (and the model not).
+        has: bool,
+    },
+    /// A region is priced twice in one model.
+    #[error("model `{model}` prices region `{region}` twice")]
+    DuplicateRegion {
+        /// Model id.
+        model: String,
+        /// The region or pattern.
+        region: String,
+    },
 }
 
 fn help_suffix(help: &Option<String>) -> String {
@@ -235,51 +478,129 @@ fn help_suffix(help: &Option<String>) -> String {
         .map_or_else(String::new, |h| format!(" ({h})"))
 }
 
-/// USD per million tokens -> nano-dollars per token, exactly.
-///
-/// `x` must be finite, between 0 and [`MAX_USD_PER_MTOK`], and have at most
-/// three decimals: `0.035 -> 35`, `0.8 -> 800`, `4.0 -> 4000`; `0.0001` is an
-/// error rather than a rounded price.
-pub fn usd_per_mtok_to_nanos(x: f64) -> Result<NanosPerToken, PriceError> {
-    if !x.is_finite() {
-        return Err(PriceError::NotFinite { value: x });
-    }
-    if x < 0.0 {
-        return Err(PriceError::Negative { value: x });
-    }
-    if x > MAX_USD_PER_MTOK {
-        return Err(PriceError::TooLarge { value: x });
-    }
-    // USD/Mtok x 1e9 nanos/USD / 1e6 tokens/Mtok = x * 1000 nanos/token.
-    let nanos = (x * 1000.0).round();
-    // `x` has at most three decimals exactly when it is the double nearest to
-    // `nanos / 1000`; division is correctly rounded, so that double is
-    // `nanos / 1000.0` and the comparison is exact, not a tolerance.
-    if nanos / 1000.0 != x {
-        return Err(PriceError::TooPrecise { value: x });
-    }
-    // INVARIANT: 0 <= nanos <= 1e9, an integer, so the cast is exact.
-    Ok(nanos as NanosPerToken)
+/// Why a model id has no price for a region and tier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// The id names no model of the table.
+    #[error("unknown model id `{id}`{}", help_suffix(.help))]
+    UnknownModel {
+        /// The id as given.
+        id: String,
+        /// "did you mean `x`?" when a known id is close.
+        help: Option<String>,
+    },
+    /// A geographic profile called from a region outside its geography.
+    #[error(
+        "profile `{prefix}` cannot be called from `{region}`: it takes calls from {geography}"
+    )]
+    WrongGeography {
+        /// The profile prefix.
+        prefix: &'static str,
+        /// The region asked for.
+        region: String,
+        /// The regions the profile accepts.
+        geography: &'static str,
+    },
+    /// The model has no price for the region.
+    #[error("model `{id}` has no price in `{region}` (priced in: {priced})")]
+    NoRegionPrice {
+        /// The base model id.
+        id: String,
+        /// The region asked for.
+        region: String,
+        /// The regions it is priced in.
+        priced: String,
+    },
+    /// The model has no latency-optimized price.
+    #[error("model `{id}` has no latency-optimized price")]
+    NoLatencyOptimized {
+        /// The model id.
+        id: String,
+    },
+    /// The model does not offer the tier (or, for `reserved`, has no price).
+    #[error("model `{id}` has no `{}` tier price (offered: {offered})", .tier.name())]
+    TierNotOffered {
+        /// The base model id.
+        id: String,
+        /// The tier asked for.
+        tier: Tier,
+        /// The tiers it offers.
+        offered: String,
+    },
 }
 
-/// Nano-dollars per token -> USD per million tokens, for display.
-pub fn nanos_to_usd_per_mtok(nanos: NanosPerToken) -> f64 {
-    nanos as f64 / 1000.0
+/// Prices that differ in some source regions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Regional {
+    /// Region names or `prefix-*` patterns.
+    regions: Vec<String>,
+    prices: Prices,
+    /// Overrides the model's `profile_markup_pct` in these regions.
+    profile_markup_pct: Option<u32>,
 }
 
-/// One model's row: its prices and its regional-profile markup.
+/// One model's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
     id: String,
     prices: Prices,
+    /// The regions the model's own prices cover; `None`: every commercial
+    /// region no regional block names.
+    regions: Option<Vec<String>>,
+    regional: Vec<Regional>,
     profile_markup_pct: u32,
+}
+
+impl Entry {
+    /// The prices of a source region and the markup a geographic profile adds there.
+    fn in_region(&self, region: &str) -> Option<(&Prices, u32)> {
+        let best = self
+            .regional
+            .iter()
+            .filter_map(|r| {
+                let rank = r
+                    .regions
+                    .iter()
+                    .filter_map(|p| region::pattern_rank(p, region))
+                    .max()?;
+                Some((rank, r))
+            })
+            .max_by_key(|(rank, _)| *rank);
+        let own = match &self.regions {
+            Some(list) => list
+                .iter()
+                .filter_map(|p| region::pattern_rank(p, region))
+                .max(),
+            None => (!region::is_govcloud(region)).then_some(0),
+        };
+        match (best, own) {
+            (Some((rank, r)), own) if own.is_none_or(|o| rank > o) => Some((
+                &r.prices,
+                r.profile_markup_pct.unwrap_or(self.profile_markup_pct),
+            )),
+            (_, Some(_)) => Some((&self.prices, self.profile_markup_pct)),
+            _ => None,
+        }
+    }
+
+    fn priced_regions(&self) -> String {
+        let mut list: Vec<&str> = match &self.regions {
+            Some(l) => l.iter().map(String::as_str).collect(),
+            None => vec!["every commercial region"],
+        };
+        for r in &self.regional {
+            list.extend(r.regions.iter().map(String::as_str));
+        }
+        list.join(", ")
+    }
 }
 
 /// Bedrock prices by model id, in the order the table lists them.
 ///
 /// Build one with [`PriceTable::parse`] or take the built-in copy with
-/// [`PriceTable::builtin`]; [`PriceTable::lookup`] resolves profile ids and
-/// ARNs to prices.
+/// [`PriceTable::builtin`]; [`PriceTable::resolve`] prices a model id as
+/// Bedrock accepts it in a source region and tier.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PriceTable {
     entries: Vec<Entry>,
@@ -289,26 +610,9 @@ pub struct PriceTable {
 impl PriceTable {
     /// Parses a price table in the format of `rules/pricing/bedrock.toml`.
     pub fn parse(text: &str) -> Result<PriceTable, PriceError> {
-        let root: toml::Table = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
         let mut table = PriceTable::default();
-        for (key, value) in root {
-            if key != "models" {
-                return Err(PriceError::UnknownTopLevelKey { key });
-            }
-            let toml::Value::Table(models) = value else {
-                return Err(PriceError::NotATable {
-                    what: "models".to_owned(),
-                });
-            };
-            for (id, model) in models {
-                let toml::Value::Table(model) = model else {
-                    return Err(PriceError::NotATable {
-                        what: format!("models.\"{id}\""),
-                    });
-                };
-                let entry = parse_model(id, &model)?;
-                table.insert(entry);
-            }
+        for entry in parse::entries(text)? {
+            table.insert(entry);
         }
         Ok(table)
     }
@@ -321,30 +625,86 @@ impl PriceTable {
         BUILTIN.get_or_init(|| PriceTable::parse(BUILTIN_TOML).unwrap_or_default())
     }
 
-    /// Prices for a model id as Bedrock accepts it: a base model id, a
-    /// cross-region profile id (`us.ID`, `global.ID`, ...) or an ARN
-    /// (`arn:aws:bedrock:REGION:ACCOUNT:foundation-model/ID`,
-    /// `...:inference-profile/PREFIX.ID`).
+    /// The prices a call with `model_id` is billed at from source region
+    /// `region` in service tier `tier`.
     ///
-    /// The exact id wins; else the id without its profile prefix, with the
-    /// model's `profile_markup_pct` applied for a regional prefix (never for
-    /// `global.`). `None` when the model is not in the table.
-    pub fn lookup(&self, model_id: &str) -> Option<Prices> {
-        let id = strip_arn(model_id);
-        if let Some(entry) = self.entry(id) {
-            return Some(entry.prices.clone());
-        }
-        let (prefix, base) = split_profile_prefix(id)?;
-        let entry = self.entry(base)?;
-        let pct = if prefix == GLOBAL_PREFIX {
-            0
-        } else {
-            entry.profile_markup_pct
+    /// `model_id` is a base model id, a cross-region profile id (`us.ID`,
+    /// `global.ID`, ...) or an ARN (`...:foundation-model/ID`,
+    /// `...:inference-profile/PREFIX.ID`). Lookup order: the exact id (an
+    /// override table may list a profile id), else the id without its
+    /// profile prefix, whose geography must contain `region`; then the
+    /// region's prices (an exact region beats a `prefix-*` pattern, which
+    /// beats the model's own prices); then the model's regional-endpoint
+    /// premium (`profile_markup_pct`) for a geographic prefix, never for
+    /// `global.`; then the tier.
+    pub fn resolve(&self, model_id: &str, region: &str, tier: Tier) -> Result<Prices, LookupError> {
+        let id = region::strip_arn(model_id);
+        let (prefix, entry) = match self.entry(id) {
+            Some(e) => (None, e),
+            None => {
+                let found = region::split_profile_prefix(id)
+                    .and_then(|(p, base)| self.entry(base).map(|e| (Some(p), e)));
+                found.ok_or_else(|| LookupError::UnknownModel {
+                    id: model_id.to_owned(),
+                    help: did_you_mean(
+                        region::split_profile_prefix(id).map_or(id, |(_, b)| b),
+                        self.entries.iter().map(|e| e.id.as_str()),
+                    ),
+                })?
+            }
         };
-        Some(with_markup(&entry.prices, pct))
+        if let Some(p) = prefix {
+            if !region::in_geography(p, region) {
+                return Err(LookupError::WrongGeography {
+                    prefix: p,
+                    region: region.to_owned(),
+                    geography: region::geography_of(p),
+                });
+            }
+        }
+        let (prices, markup) =
+            entry
+                .in_region(region)
+                .ok_or_else(|| LookupError::NoRegionPrice {
+                    id: entry.id.clone(),
+                    region: region.to_owned(),
+                    priced: entry.priced_regions(),
+                })?;
+        let pct = match prefix {
+            Some(p) if p != region::GLOBAL_PREFIX => markup,
+            _ => 0,
+        };
+        let raised = prices.raised(pct);
+        raised
+            .at_tier(tier)
+            .ok_or_else(|| LookupError::TierNotOffered {
+                id: entry.id.clone(),
+                tier,
+                offered: raised
+                    .tiers_offered()
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
-    /// The table's own row for exactly `model_id`: no prefix stripping, no markup.
+    /// Default-tier prices for a model id at its home region: us-east-1, or
+    /// for a geographic profile outside the US, that geography's first
+    /// region ([`region::home_region`]). `None` when the model is unknown or
+    /// not priced there.
+    pub fn lookup(&self, model_id: &str) -> Option<Prices> {
+        let id = region::strip_arn(model_id);
+        let prefix = match self.entry(id) {
+            Some(_) => None,
+            None => region::split_profile_prefix(id).map(|(p, _)| p),
+        };
+        self.resolve(model_id, region::home_region(prefix), Tier::Default)
+            .ok()
+    }
+
+    /// The table's own row for exactly `model_id`: no prefix stripping, no
+    /// markup, the model's own (not regional) prices.
     pub fn get(&self, model_id: &str) -> Option<&Prices> {
         self.entry(model_id).map(|e| &e.prices)
     }
@@ -355,9 +715,20 @@ impl PriceTable {
         self.entry(model_id).map(|e| e.profile_markup_pct)
     }
 
-    /// Every model id with its base prices, in table order.
+    /// Every model id with its own prices, in table order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Prices)> + '_ {
         self.entries.iter().map(|e| (e.id.as_str(), &e.prices))
+    }
+
+    /// Every model id with each of its regional price blocks (region
+    /// patterns and prices), in table order.
+    pub fn regional(&self, model_id: &str) -> Vec<(&[String], &Prices)> {
+        self.entry(model_id).map_or_else(Vec::new, |e| {
+            e.regional
+                .iter()
+                .map(|r| (r.regions.as_slice(), &r.prices))
+                .collect()
+        })
     }
 
     /// Number of models.
@@ -397,212 +768,52 @@ impl PriceTable {
     }
 }
 
-/// The model id inside an ARN (the part after the last `/`); other ids unchanged.
-fn strip_arn(model_id: &str) -> &str {
-    if model_id.starts_with("arn:") {
-        model_id.rsplit_once('/').map_or(model_id, |(_, id)| id)
+/// The prices a call to a policy model is billed at.
+///
+/// `own` are the model's prices in the loaded policy (its id's home-region
+/// prices, or inline prices). A model priced from `table` is re-resolved
+/// for `region` and `tier`; an inline-priced model (its prices differ from
+/// the table's home-region row, or the table lacks its id) keeps its prices
+/// in every region, and only its tier prices apply. `latency_optimized`
+/// (the response's `performanceConfig`) then selects the latency-optimized
+/// prices.
+pub fn call_prices(
+    table: &PriceTable,
+    model_id: &str,
+    own: &Prices,
+    region: &str,
+    tier: Tier,
+    latency_optimized: bool,
+) -> Result<Prices, LookupError> {
+    let from_table = table.lookup(model_id).as_ref() == Some(own);
+    let p = if from_table {
+        table.resolve(model_id, region, tier)?
     } else {
-        model_id
-    }
-}
-
-/// `("us.", "anthropic.x")` for `"us.anthropic.x"`; `None` without a known prefix.
-fn split_profile_prefix(id: &str) -> Option<(&'static str, &str)> {
-    PROFILE_PREFIXES
-        .iter()
-        .find_map(|&p| id.strip_prefix(p).map(|rest| (p, rest)))
-        .filter(|(_, rest)| !rest.is_empty())
-}
-
-/// `prices` raised by `pct` percent, each rounded half up in nano-dollars.
-fn with_markup(prices: &Prices, pct: u32) -> Prices {
-    if pct == 0 {
-        return prices.clone();
-    }
-    let up = |n: NanosPerToken| -> NanosPerToken {
-        let raised = (u128::from(n) * (100 + u128::from(pct)) + 50) / 100;
-        NanosPerToken::try_from(raised).unwrap_or(NanosPerToken::MAX)
+        own.at_tier(tier)
+            .ok_or_else(|| LookupError::TierNotOffered {
+                id: model_id.to_owned(),
+                tier,
+                offered: own
+                    .tiers_offered()
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?
     };
-    Prices {
-        input: up(prices.input),
-        output: up(prices.output),
-        cache_write_5m: prices.cache_write_5m.map(up),
-        cache_write_1h: prices.cache_write_1h.map(up),
-        cache_read: prices.cache_read.map(up),
-        batch_input: prices.batch_input.map(up),
-        batch_output: prices.batch_output.map(up),
-        prompt_cache_min_tokens: prices.prompt_cache_min_tokens,
-        long_context: prices.long_context.as_ref().map(|lc| LongContext {
-            threshold_tokens: lc.threshold_tokens,
-            input: up(lc.input),
-            output: up(lc.output),
-        }),
-        source: prices.source.clone(),
-        as_of: prices.as_of.clone(),
+    if !latency_optimized {
+        return Ok(p);
     }
+    p.at_latency_optimized()
+        .ok_or_else(|| LookupError::NoLatencyOptimized {
+            id: model_id.to_owned(),
+        })
 }
 
-fn syntax_error(text: &str, e: &toml::de::Error) -> PriceError {
-    let (line, column) =
-        e.span()
-            .and_then(|span| text.get(..span.start))
-            .map_or((0, 0), |before| {
-                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-                let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-                (before.matches('\n').count() + 1, column)
-            });
-    PriceError::Syntax {
-        line,
-        column,
-        message: e.message().trim_end().to_owned(),
-    }
-}
-
-/// One `[models."ID"]` table, checked.
-fn parse_model(id: String, t: &toml::Table) -> Result<Entry, PriceError> {
-    if let Some(key) = t.keys().find(|k| !MODEL_KEYS.contains(&k.as_str())) {
-        return Err(PriceError::UnknownKey {
-            help: did_you_mean(key, MODEL_KEYS.iter().copied()),
-            model: id,
-            key: key.clone(),
-        });
-    }
-    let m = ModelReader { id: &id, t };
-    let input = m.price(INPUT)?.ok_or_else(|| m.missing(INPUT))?;
-    let output = m.price(OUTPUT)?.ok_or_else(|| m.missing(OUTPUT))?;
-    let lc = (
-        m.int(LC_THRESHOLD, 1, i64::MAX)?,
-        m.price(LC_INPUT)?,
-        m.price(LC_OUTPUT)?,
-    );
-    let long_context = match lc {
-        (None, None, None) => None,
-        // INVARIANT: `int` checked the range 1..=i64::MAX, so the cast is exact.
-        (Some(threshold), Some(input), Some(output)) => Some(LongContext {
-            threshold_tokens: threshold as u64,
-            input,
-            output,
-        }),
-        (threshold, lc_input, lc_output) => {
-            let keys = [
-                (LC_THRESHOLD, threshold.is_some()),
-                (LC_INPUT, lc_input.is_some()),
-                (LC_OUTPUT, lc_output.is_some()),
-            ];
-            let first = |present: bool| {
-                keys.iter()
-                    .find(|&&(_, p)| p == present)
-                    .map_or(LC_THRESHOLD, |&(k, _)| k)
-            };
-            let (given, missing) = (first(true), first(false));
-            return Err(PriceError::IncompleteLongContext {
-                model: id,
-                given,
-                missing,
-            });
-        }
-    };
-    // INVARIANT: `int` checked the ranges, so the casts are exact.
-    let prompt_cache_min_tokens = m.int(CACHE_MIN, 1, i64::from(u32::MAX))?.map(|n| n as u32);
-    let profile_markup_pct = m
-        .int(MARKUP, 0, i64::from(MAX_PROFILE_MARKUP_PCT))?
-        .map_or(0, |n| n as u32);
-    let prices = Prices {
-        input,
-        output,
-        cache_write_5m: m.price(CACHE_WRITE_5M)?,
-        cache_write_1h: m.price(CACHE_WRITE_1H)?,
-        cache_read: m.price(CACHE_READ)?,
-        batch_input: m.price(BATCH_INPUT)?,
-        batch_output: m.price(BATCH_OUTPUT)?,
-        prompt_cache_min_tokens,
-        long_context,
-        source: m.string(SOURCE)?,
-        as_of: m.string(AS_OF)?,
-    };
-    Ok(Entry {
-        id,
-        prices,
-        profile_markup_pct,
-    })
-}
-
-/// Typed reads of one model table's keys.
-struct ModelReader<'a> {
-    id: &'a str,
-    t: &'a toml::Table,
-}
-
-impl ModelReader<'_> {
-    fn price(&self, key: &'static str) -> Result<Option<NanosPerToken>, PriceError> {
-        let usd = match self.t.get(key) {
-            None => return Ok(None),
-            Some(toml::Value::Float(f)) => *f,
-            // INVARIANT: prices are at most 1e6, far inside f64's exact integers;
-            // larger integers are refused by the conversion as too large.
-            Some(toml::Value::Integer(i)) => *i as f64,
-            Some(other) => return Err(self.wrong_type(key, "a number", other)),
-        };
-        usd_per_mtok_to_nanos(usd)
-            .map(Some)
-            .map_err(|reason| PriceError::InvalidPrice {
-                model: self.id.to_owned(),
-                key,
-                reason: Box::new(reason),
-            })
-    }
-
-    fn int(&self, key: &'static str, min: i64, max: i64) -> Result<Option<i64>, PriceError> {
-        match self.t.get(key) {
-            None => Ok(None),
-            Some(toml::Value::Integer(i)) if (min..=max).contains(i) => Ok(Some(*i)),
-            Some(toml::Value::Integer(i)) => Err(PriceError::OutOfRange {
-                model: self.id.to_owned(),
-                key,
-                value: *i,
-                min,
-                max,
-            }),
-            Some(other) => Err(self.wrong_type(key, "an integer", other)),
-        }
-    }
-
-    fn string(&self, key: &'static str) -> Result<Option<String>, PriceError> {
-        match self.t.get(key) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(self.wrong_type(key, "a string", other)),
-        }
-    }
-
-    fn missing(&self, key: &'static str) -> PriceError {
-        PriceError::MissingKey {
-            model: self.id.to_owned(),
-            key,
-        }
-    }
-
-    fn wrong_type(
-        &self,
-        key: &'static str,
-        expected: &'static str,
-        found: &toml::Value,
-    ) -> PriceError {
-        PriceError::WrongType {
-            model: self.id.to_owned(),
-            key,
-            expected,
-            found: match found {
-                toml::Value::String(_) => "a string",
-                toml::Value::Integer(_) => "an integer",
-                toml::Value::Float(_) => "a float",
-                toml::Value::Boolean(_) => "a boolean",
-                toml::Value::Datetime(_) => "a datetime",
-                toml::Value::Array(_) => "an array",
-                toml::Value::Table(_) => "a table",
-            },
-        }
-    }
+/// USD per million tokens -> pico-dollars per token, exactly (see
+/// [`PicosPerToken::from_usd_per_mtok`]).
+pub fn usd_per_mtok_to_picos(x: f64) -> Result<PicosPerToken, PriceError> {
+    PicosPerToken::from_usd_per_mtok(x)
 }
 
 #[cfg(test)]
@@ -618,12 +829,12 @@ mod tests {
     #[test]
     fn markup_rounds_half_up() {
         let p = Prices {
-            input: 5,
-            output: 15,
+            input: PicosPerToken::from_picos(5),
+            output: PicosPerToken::from_picos(15),
             ..Prices::default()
         };
-        let up = with_markup(&p, 10);
+        let up = p.raised(10);
         // 5 * 1.1 = 5.5 -> 6; 15 * 1.1 = 16.5 -> 17.
-        assert_eq!((up.input, up.output), (6, 17));
+        assert_eq!((up.input.picos(), up.output.picos()), (6, 17));
     }
 }

@@ -1,8 +1,9 @@
-//! The price table: exact nano-dollar conversion, the built-in Bedrock table
-//! and model-id lookups (profiles, ARNs, markups).
+//! The price table: exact pico-dollar conversion, the built-in Bedrock table,
+//! model-id lookups (profiles, ARNs, markups, regions, tiers) and model facts.
 
 use tollgate_lang::pricing::{
-    nanos_to_usd_per_mtok, usd_per_mtok_to_nanos, LongContext, PriceError, PriceTable, Prices,
+    usd_per_mtok_to_picos, CacheSites, LongContext, LookupError, PicosPerToken, PriceError,
+    PriceTable, Prices, Tier,
 };
 
 const SONNET_4: &str = "anthropic.claude-sonnet-4-20250514-v1:0";
@@ -10,7 +11,7 @@ const SONNET_4_5: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 const HAIKU_3: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 const HAIKU_3_5: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
 
-/// Every model the built-in table must cover.
+/// Every model the built-in table must cover, in file order.
 const BUILTIN_MODELS: &[&str] = &[
     HAIKU_3,
     HAIKU_3_5,
@@ -19,17 +20,58 @@ const BUILTIN_MODELS: &[&str] = &[
     "anthropic.claude-3-7-sonnet-20250219-v1:0",
     SONNET_4,
     "anthropic.claude-opus-4-20250514-v1:0",
+    "anthropic.claude-opus-4-1-20250805-v1:0",
     SONNET_4_5,
     "anthropic.claude-haiku-4-5-20251001-v1:0",
+    "anthropic.claude-opus-4-5-20251101-v1:0",
+    "anthropic.claude-sonnet-4-6",
+    "anthropic.claude-opus-4-6-v1",
     "amazon.nova-micro-v1:0",
     "amazon.nova-lite-v1:0",
     "amazon.nova-pro-v1:0",
+    "amazon.nova-premier-v1:0",
+    "amazon.nova-2-lite-v1:0",
+    "amazon.nova-2-pro-preview-20251202-v1:0",
     "meta.llama3-8b-instruct-v1:0",
     "meta.llama3-70b-instruct-v1:0",
     "meta.llama3-1-8b-instruct-v1:0",
     "meta.llama3-1-70b-instruct-v1:0",
+    "meta.llama3-1-405b-instruct-v1:0",
+    "meta.llama3-2-1b-instruct-v1:0",
+    "meta.llama3-2-3b-instruct-v1:0",
+    "meta.llama3-2-11b-instruct-v1:0",
+    "meta.llama3-2-90b-instruct-v1:0",
     "meta.llama3-3-70b-instruct-v1:0",
+    "meta.llama4-scout-17b-instruct-v1:0",
+    "meta.llama4-maverick-17b-instruct-v1:0",
+    "openai.gpt-oss-120b-1:0",
+    "openai.gpt-oss-20b-1:0",
+    "openai.gpt-oss-safeguard-120b",
+    "openai.gpt-oss-safeguard-20b",
+    "deepseek.r1-v1:0",
+    "deepseek.v3-v1:0",
+    "deepseek.v3.2",
+    "qwen.qwen3-coder-480b-a35b-v1:0",
+    "qwen.qwen3-235b-a22b-2507-v1:0",
+    "qwen.qwen3-coder-30b-a3b-v1:0",
+    "qwen.qwen3-32b-v1:0",
+    "qwen.qwen3-next-80b-a3b",
+    "qwen.qwen3-vl-235b-a22b",
+    "qwen.qwen3-coder-next",
+    "mistral.mistral-7b-instruct-v0:2",
+    "mistral.mixtral-8x7b-instruct-v0:1",
+    "mistral.mistral-large-2402-v1:0",
+    "mistral.mistral-large-2407-v1:0",
+    "mistral.mistral-small-2402-v1:0",
+    "mistral.pixtral-large-2502-v1:0",
+    "mistral.mistral-large-3-675b-instruct",
+    "mistral.magistral-small-2509",
+    "mistral.ministral-3-3b-instruct",
+    "mistral.ministral-3-8b-instruct",
+    "mistral.ministral-3-14b-instruct",
+    "mistral.devstral-2-123b",
     "amazon.titan-embed-text-v2:0",
+    "amazon.titan-embed-text-v1",
     "cohere.embed-english-v3",
     "cohere.embed-multilingual-v3",
     "cohere.embed-v4:0",
@@ -50,74 +92,76 @@ fn parse_err(text: &str) -> String {
     }
 }
 
-#[test]
-fn conversion_is_exact_for_three_decimals() {
-    assert_eq!(usd_per_mtok_to_nanos(0.035), Ok(35));
-    assert_eq!(usd_per_mtok_to_nanos(0.8), Ok(800));
-    assert_eq!(usd_per_mtok_to_nanos(4.0), Ok(4000));
-    assert_eq!(usd_per_mtok_to_nanos(15.0), Ok(15000));
-    assert_eq!(usd_per_mtok_to_nanos(1.325), Ok(1325));
-    assert_eq!(usd_per_mtok_to_nanos(22.5), Ok(22500));
-    assert_eq!(usd_per_mtok_to_nanos(0.0), Ok(0));
-    assert_eq!(usd_per_mtok_to_nanos(0.001), Ok(1));
-    assert_eq!(usd_per_mtok_to_nanos(1_000_000.0), Ok(1_000_000_000));
+const fn picos(n: u64) -> PicosPerToken {
+    PicosPerToken::from_picos(n)
+}
+
+fn to_picos(x: f64) -> Result<u64, PriceError> {
+    usd_per_mtok_to_picos(x).map(PicosPerToken::picos)
 }
 
 #[test]
-fn conversion_is_exact_for_every_three_decimal_price_up_to_100_usd(
+fn conversion_is_exact_for_six_decimals() {
+    assert_eq!(to_picos(0.035), Ok(35_000));
+    assert_eq!(to_picos(0.00875), Ok(8_750));
+    assert_eq!(to_picos(0.0175), Ok(17_500));
+    assert_eq!(to_picos(0.546875), Ok(546_875));
+    assert_eq!(to_picos(4.0), Ok(4_000_000));
+    assert_eq!(to_picos(1.325), Ok(1_325_000));
+    assert_eq!(to_picos(0.0), Ok(0));
+    assert_eq!(to_picos(0.000001), Ok(1));
+    assert_eq!(to_picos(1_000_000.0), Ok(1_000_000_000_000));
+}
+
+#[test]
+fn conversion_is_exact_for_every_six_decimal_price_up_to_2_usd(
 ) -> Result<(), std::num::ParseFloatError> {
-    for nanos in 0..=100_000u64 {
-        let text = format!("{}.{:03}", nanos / 1000, nanos % 1000);
+    for p in 0..=2_000_000u64 {
+        let text = format!("{}.{:06}", p / 1_000_000, p % 1_000_000);
         let usd: f64 = text.parse()?;
-        assert_eq!(usd_per_mtok_to_nanos(usd), Ok(nanos), "`{text}`");
-        assert_eq!(nanos_to_usd_per_mtok(nanos), usd, "`{text}`");
+        assert_eq!(to_picos(usd), Ok(p), "`{text}`");
+        assert_eq!(picos(p).usd_per_mtok(), usd, "`{text}`");
     }
     Ok(())
 }
 
 #[test]
-fn conversion_rejects_fourth_decimal_negative_nan_and_absurd() {
+fn conversion_rejects_seventh_decimal_negative_nan_and_absurd() {
     assert_eq!(
-        usd_per_mtok_to_nanos(0.0001),
-        Err(PriceError::TooPrecise { value: 0.0001 })
+        to_picos(0.0000001),
+        Err(PriceError::TooPrecise { value: 0.0000001 })
     );
     assert_eq!(
-        usd_per_mtok_to_nanos(0.0175),
-        Err(PriceError::TooPrecise { value: 0.0175 })
+        to_picos(0.1234567),
+        Err(PriceError::TooPrecise { value: 0.1234567 })
     );
-    assert_eq!(
-        usd_per_mtok_to_nanos(1e-10),
-        Err(PriceError::TooPrecise { value: 1e-10 })
-    );
-    assert_eq!(
-        usd_per_mtok_to_nanos(-1.0),
-        Err(PriceError::Negative { value: -1.0 })
-    );
+    assert_eq!(to_picos(-1.0), Err(PriceError::Negative { value: -1.0 }));
     assert!(matches!(
-        usd_per_mtok_to_nanos(f64::NAN),
+        to_picos(f64::NAN),
         Err(PriceError::NotFinite { .. })
     ));
     assert!(matches!(
-        usd_per_mtok_to_nanos(f64::INFINITY),
+        to_picos(f64::INFINITY),
         Err(PriceError::NotFinite { .. })
     ));
     assert_eq!(
-        usd_per_mtok_to_nanos(1_000_000.001),
+        to_picos(1_000_000.001),
         Err(PriceError::TooLarge {
             value: 1_000_000.001
         })
     );
     assert_eq!(
-        usd_per_mtok_to_nanos(0.0001).map_err(|e| e.to_string()),
-        Err("price `0.0001` has more than three decimals (USD per million tokens)".to_owned())
+        to_picos(0.0000001).map_err(|e| e.to_string()),
+        Err("price `0.0000001` has more than six decimals (USD per million tokens)".to_owned())
     );
 }
 
 #[test]
-fn nanos_display_as_usd_per_mtok() {
-    assert_eq!(nanos_to_usd_per_mtok(35), 0.035);
-    assert_eq!(nanos_to_usd_per_mtok(3300), 3.3);
-    assert_eq!(nanos_to_usd_per_mtok(0), 0.0);
+fn picos_display_as_exact_usd_per_mtok() {
+    assert_eq!(picos(35_000).to_string(), "0.035");
+    assert_eq!(picos(3_300_000).to_string(), "3.3");
+    assert_eq!(picos(8_750).to_string(), "0.00875");
+    assert_eq!(picos(0).to_string(), "0");
 }
 
 #[test]
@@ -131,64 +175,102 @@ fn builtin_table_parses_and_covers_every_listed_model() -> Result<(), PriceError
 }
 
 #[test]
-fn builtin_rows_all_carry_source_and_date() {
+fn builtin_rows_all_carry_a_public_source_and_a_date() {
     for (id, p) in PriceTable::builtin().iter() {
-        assert_eq!(
-            p.source.as_deref(),
-            Some("https://aws.amazon.com/bedrock/pricing/ (via LiteLLM model_prices_and_context_window.json)"),
-            "`{id}`"
-        );
-        assert_eq!(p.as_of.as_deref(), Some("2026-11-26"), "`{id}`");
-        assert!(p.input > 0, "`{id}` has an input price");
+        let source = p.source.as_deref().unwrap_or_default();
+        assert!(source.starts_with("https://"), "`{id}` source: {source}");
+        let as_of = p.as_of.as_deref().unwrap_or_default();
+        assert_eq!(as_of.len(), 10, "`{id}` as_of: {as_of}");
+        assert!(as_of.starts_with("20"), "`{id}` as_of: {as_of}");
+        assert!(p.input > picos(0), "`{id}` has an input price");
+        // Every built-in entry states its limits; chat models their output cap.
+        assert!(p.context_window.is_some(), "`{id}` has a context window");
+        if p.output > picos(0) {
+            assert!(p.max_output_tokens.is_some(), "`{id}` has a max output");
+        }
+    }
+}
+
+#[test]
+fn builtin_unverified_entries_are_the_ones_the_readme_lists() {
+    let unverified: Vec<&str> = PriceTable::builtin()
+        .iter()
+        .filter(|(_, p)| p.unverified)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        unverified,
+        [
+            "amazon.nova-pro-v1:0",
+            "amazon.nova-premier-v1:0",
+            "openai.gpt-oss-120b-1:0",
+            "openai.gpt-oss-20b-1:0",
+            "deepseek.v3-v1:0",
+            "qwen.qwen3-coder-480b-a35b-v1:0",
+            "qwen.qwen3-235b-a22b-2507-v1:0",
+            "qwen.qwen3-coder-30b-a3b-v1:0",
+            "qwen.qwen3-32b-v1:0",
+        ]
+    );
+    let readme = include_str!("../README.md");
+    for id in unverified {
+        assert!(readme.contains(&format!("`{id}`")), "README lists `{id}`");
     }
 }
 
 #[test]
 fn builtin_batch_is_exactly_half_of_on_demand_where_offered() {
     let p = builtin(HAIKU_3_5);
-    assert_eq!((p.input, p.output), (800, 4000));
-    assert_eq!((p.batch_input, p.batch_output), (Some(400), Some(2000)));
-    // Every Claude and Llama row, and Nova Lite/Pro; Nova Micro's half
-    // (17.5 nanos) is not a whole nano and is rounded up to 18.
+    assert_eq!((p.input, p.output), (picos(800_000), picos(4_000_000)));
+    assert_eq!(
+        (p.batch_input, p.batch_output),
+        (Some(picos(400_000)), Some(picos(2_000_000)))
+    );
+    // Nova Micro's half is published to the digit: $0.0175.
+    let micro = builtin("amazon.nova-micro-v1:0");
+    assert_eq!(micro.batch_input, Some(picos(17_500)));
     for (id, p) in PriceTable::builtin().iter() {
-        if id == "amazon.nova-micro-v1:0" {
-            assert_eq!((p.batch_input, p.batch_output), (Some(18), Some(70)));
-            continue;
+        if let (Some(bi), Some(bo)) = (p.batch_input, p.batch_output) {
+            assert_eq!(bi.picos() * 2, p.input.picos(), "`{id}` batch input");
+            assert_eq!(bo.picos() * 2, p.output.picos(), "`{id}` batch output");
         }
-        let batch = id.starts_with("anthropic.")
-            || id.starts_with("meta.")
-            || id.starts_with("amazon.nova-");
-        if batch {
-            assert_eq!(
-                p.batch_input.map(|b| b * 2),
-                Some(p.input),
-                "`{id}` batch input"
-            );
-            assert_eq!(
-                p.batch_output.map(|b| b * 2),
-                Some(p.output),
-                "`{id}` batch output"
-            );
-        } else {
-            assert_eq!((p.batch_input, p.batch_output), (None, None), "`{id}`");
-        }
+        assert_eq!(p.batch_input.is_some(), p.batch_output.is_some(), "`{id}`");
+        assert_eq!(p.batch_available(), p.batch_input.is_some(), "`{id}`");
     }
 }
 
 #[test]
-fn builtin_anthropic_cache_prices_follow_the_multipliers() {
-    for (id, p) in PriceTable::builtin()
-        .iter()
-        .filter(|(id, _)| id.starts_with("anthropic."))
-    {
-        if let Some(w) = p.cache_write_5m {
-            assert_eq!(w * 4, p.input * 5, "`{id}` 5m write = 1.25x input");
+fn builtin_cache_prices_follow_the_multipliers() {
+    for (id, p) in PriceTable::builtin().iter() {
+        let input = p.input.picos();
+        if id.starts_with("anthropic.") {
+            if let Some(w) = p.cache_write_5m {
+                assert_eq!(w.picos() * 4, input * 5, "`{id}` 5m write = 1.25x input");
+            }
+            if let Some(w) = p.cache_write_1h {
+                assert_eq!(w.picos(), input * 2, "`{id}` 1h write = 2x input");
+            }
+            if let Some(r) = p.cache_read {
+                assert_eq!(r.picos() * 10, input, "`{id}` read = 0.1x input");
+            }
+            assert_eq!(
+                p.cache_sites,
+                if p.cache_read.is_some() {
+                    CacheSites::ALL
+                } else {
+                    CacheSites::default()
+                },
+                "`{id}`"
+            );
         }
-        if let Some(w) = p.cache_write_1h {
-            assert_eq!(w, p.input * 2, "`{id}` 1h write = 2x input");
-        }
-        if let Some(r) = p.cache_read {
-            assert_eq!(r * 10, p.input, "`{id}` read = 0.1x input");
+        if id.starts_with("amazon.nova-") {
+            assert_eq!(
+                p.cache_read.map(|r| r.picos() * 4),
+                Some(input),
+                "`{id}` read = 0.25x"
+            );
+            assert_eq!(p.prompt_cache_min_tokens, Some(1000), "`{id}`");
+            assert_eq!(p.cache_sites.names(), ["system", "messages"], "`{id}`");
         }
         assert_eq!(p.cache_write_5m.is_some(), p.cache_read.is_some(), "`{id}`");
         assert_eq!(
@@ -202,31 +284,44 @@ fn builtin_anthropic_cache_prices_follow_the_multipliers() {
 #[test]
 fn claude_3_haiku_has_no_cache_prices() {
     let p = builtin(HAIKU_3);
-    assert_eq!((p.input, p.output), (250, 1250));
+    assert_eq!((p.input, p.output), (picos(250_000), picos(1_250_000)));
     assert_eq!(p.cache_write_5m, None);
     assert_eq!(p.cache_write_1h, None);
     assert_eq!(p.cache_read, None);
     assert_eq!(p.prompt_cache_min_tokens, None);
+    assert!(p.cache_sites.is_empty());
+    assert_eq!(p.cache_ttls(), (false, false));
 }
 
 #[test]
 fn nova_and_embedding_rows() {
     let micro = builtin("amazon.nova-micro-v1:0");
-    assert_eq!((micro.input, micro.output), (35, 140));
+    assert_eq!((micro.input, micro.output), (picos(35_000), picos(140_000)));
     assert_eq!(
         (micro.cache_write_5m, micro.cache_read),
-        (Some(35), Some(9))
+        (Some(picos(35_000)), Some(picos(8_750)))
     );
-    assert_eq!(micro.prompt_cache_min_tokens, Some(1024));
+    assert_eq!(micro.prompt_cache_min_tokens, Some(1000));
+    assert_eq!(
+        micro.cache_sites,
+        CacheSites {
+            system: true,
+            messages: true,
+            tools: false
+        }
+    );
     let pro = builtin("amazon.nova-pro-v1:0");
     assert_eq!(
         (pro.input, pro.cache_write_5m, pro.cache_read),
-        (800, Some(800), Some(200))
+        (picos(800_000), Some(picos(800_000)), Some(picos(200_000)))
     );
     let titan = builtin("amazon.titan-embed-text-v2:0");
-    assert_eq!((titan.input, titan.output), (20, 0));
+    assert_eq!((titan.input, titan.output), (picos(20_000), picos(0)));
     let v4 = builtin("cohere.embed-v4:0");
-    assert_eq!((v4.input, v4.output, v4.batch_input), (120, 0, None));
+    assert_eq!(
+        (v4.input, v4.output, v4.batch_input),
+        (picos(120_000), picos(0), None)
+    );
 }
 
 #[test]
@@ -236,11 +331,45 @@ fn sonnet_4_has_long_context_tier() {
         p.long_context,
         Some(LongContext {
             threshold_tokens: 200_000,
-            input: 6000,
-            output: 22500
+            input: picos(6_000_000),
+            output: picos(22_500_000)
         })
     );
     assert_eq!(builtin(HAIKU_3_5).long_context, None);
+}
+
+#[test]
+fn model_facts() {
+    let s = builtin(SONNET_4);
+    assert_eq!(s.max_output_tokens(), Some(64_000));
+    assert_eq!(s.context_window(), Some(1_000_000));
+    assert_eq!(s.cache_min_tokens(), Some(1024));
+    assert_eq!(s.cache_ttls(), (true, false));
+    assert_eq!(s.tiers_offered(), [Tier::Default]);
+    let s45 = builtin(SONNET_4_5);
+    assert_eq!(s45.max_output_tokens(), Some(64_000));
+    assert_eq!(s45.cache_ttls(), (true, true));
+    assert_eq!(s45.cache_min_tokens(), Some(1024));
+    let oss = builtin("openai.gpt-oss-120b-1:0");
+    assert_eq!(
+        oss.tiers_offered(),
+        [Tier::Default, Tier::Flex, Tier::Priority]
+    );
+    assert!(oss.cache_sites().is_empty());
+    assert!(!oss.batch_available());
+    // Reservations: the smaller of cap and model max; no cap: the model max.
+    assert_eq!(s.reserve_output_tokens(Some(1000)), Some(1000));
+    assert_eq!(s.reserve_output_tokens(Some(100_000)), Some(64_000));
+    assert_eq!(s.reserve_output_tokens(None), Some(64_000));
+    // An entry without a max output is reserved at its context window.
+    let user = PriceTable::parse(
+        "[models.\"m\"]\ninput_per_mtok = 1\noutput_per_mtok = 1\ncontext_window = 32000\n",
+    )
+    .unwrap_or_default();
+    assert_eq!(
+        user.get("m").and_then(|p| p.reserve_output_tokens(None)),
+        Some(32_000)
+    );
 }
 
 #[test]
@@ -249,31 +378,45 @@ fn lookup_bare_id() {
     assert_eq!(
         p,
         Prices {
-            input: 800,
-            output: 4000,
-            cache_write_5m: Some(1000),
+            input: picos(800_000),
+            output: picos(4_000_000),
+            cache_write_5m: Some(picos(1_000_000)),
             cache_write_1h: None,
-            cache_read: Some(80),
-            batch_input: Some(400),
-            batch_output: Some(2000),
+            cache_read: Some(picos(80_000)),
+            batch_input: Some(picos(400_000)),
+            batch_output: Some(picos(2_000_000)),
             prompt_cache_min_tokens: Some(2048),
-            long_context: None,
+            max_output_tokens: Some(8192),
+            context_window: Some(200_000),
+            cache_sites: CacheSites::ALL,
             source: Some(
-                "https://aws.amazon.com/bedrock/pricing/ (via LiteLLM model_prices_and_context_window.json)"
+                "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
                     .to_owned()
             ),
-            as_of: Some("2026-11-26".to_owned()),
+            as_of: Some("2026-07-24".to_owned()),
+            ..Prices::default()
         }
     );
 }
 
 #[test]
 fn lookup_strips_profile_prefixes_without_markup_when_none_declared() {
+    let table = PriceTable::builtin();
     let bare = builtin(SONNET_4);
-    for prefix in [
-        "us.", "eu.", "apac.", "au.", "jp.", "ca.", "us-gov.", "global.",
+    for (prefix, region) in [
+        ("us.", "us-east-1"),
+        ("eu.", "eu-west-1"),
+        ("apac.", "ap-south-1"),
+        ("au.", "ap-southeast-2"),
+        ("jp.", "ap-northeast-1"),
+        ("ca.", "ca-central-1"),
+        ("global.", "us-east-1"),
     ] {
-        assert_eq!(builtin(&format!("{prefix}{SONNET_4}")), bare, "`{prefix}`");
+        assert_eq!(
+            table.resolve(&format!("{prefix}{SONNET_4}"), region, Tier::Default),
+            Ok(bare.clone()),
+            "`{prefix}`"
+        );
     }
 }
 
@@ -287,39 +430,186 @@ fn lookup_accepts_arns() {
         format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.{SONNET_4_5}");
     assert_eq!(table.lookup(&foundation), Some(bare.clone()));
     assert_eq!(table.lookup(&profile), Some(bare));
-    assert_eq!(table.lookup(&global).map(|p| p.input), Some(3000));
+    assert_eq!(
+        table.lookup(&global).map(|p| p.input),
+        Some(picos(3_000_000))
+    );
     let regional =
         format!("arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.{SONNET_4_5}");
-    assert_eq!(table.lookup(&regional).map(|p| p.input), Some(3300));
+    assert_eq!(
+        table.lookup(&regional).map(|p| p.input),
+        Some(picos(3_300_000))
+    );
 }
 
 #[test]
-fn sonnet_4_5_regional_profiles_cost_ten_percent_more_than_global() {
+fn the_4_5_models_cost_ten_percent_more_through_geographic_profiles() {
     let global = builtin(&format!("global.{SONNET_4_5}"));
     let us = builtin(&format!("us.{SONNET_4_5}"));
     let bare = builtin(SONNET_4_5);
     assert_eq!(global, bare);
-    assert_eq!((global.input, global.output), (3000, 15000));
-    assert_eq!((us.input, us.output), (3300, 16500));
+    assert_eq!(
+        (global.input, global.output),
+        (picos(3_000_000), picos(15_000_000))
+    );
+    assert_eq!((us.input, us.output), (picos(3_300_000), picos(16_500_000)));
     assert_eq!(
         (us.cache_write_5m, us.cache_write_1h, us.cache_read),
-        (Some(4125), Some(6600), Some(330))
+        (
+            Some(picos(4_125_000)),
+            Some(picos(6_600_000)),
+            Some(picos(330_000))
+        )
     );
-    assert_eq!((us.batch_input, us.batch_output), (Some(1650), Some(8250)));
+    assert_eq!(
+        (us.batch_input, us.batch_output),
+        (Some(picos(1_650_000)), Some(picos(8_250_000)))
+    );
     assert_eq!(
         us.long_context,
         Some(LongContext {
             threshold_tokens: 200_000,
-            input: 6600,
-            output: 24750
+            input: picos(6_600_000),
+            output: picos(24_750_000)
         })
     );
     assert_eq!(us.prompt_cache_min_tokens, global.prompt_cache_min_tokens);
+    let table = PriceTable::builtin();
+    assert_eq!(table.profile_markup_pct(SONNET_4_5), Some(10));
+    assert_eq!(table.profile_markup_pct(SONNET_4), Some(0));
+    // Haiku 4.5 too: $1.10 / $5.50 through every geographic profile.
+    for (prefix, region) in [
+        ("us.", "us-west-2"),
+        ("eu.", "eu-central-1"),
+        ("apac.", "ap-southeast-1"),
+        ("jp.", "ap-northeast-1"),
+        ("au.", "ap-southeast-2"),
+    ] {
+        let p = table.resolve(
+            &format!("{prefix}anthropic.claude-haiku-4-5-20251001-v1:0"),
+            region,
+            Tier::Default,
+        );
+        assert_eq!(
+            p.map(|p| (p.input, p.output)),
+            Ok((picos(1_100_000), picos(5_500_000))),
+            "`{prefix}`"
+        );
+    }
+}
+
+#[test]
+fn regions_price_differently() {
+    let t = PriceTable::builtin();
+    let micro = |region| {
+        t.resolve("amazon.nova-micro-v1:0", region, Tier::Default)
+            .map(|p| (p.input, p.output, p.cache_read))
+    };
     assert_eq!(
-        PriceTable::builtin().profile_markup_pct(SONNET_4_5),
-        Some(10)
+        micro("us-east-1"),
+        Ok((picos(35_000), picos(140_000), Some(picos(8_750))))
     );
-    assert_eq!(PriceTable::builtin().profile_markup_pct(SONNET_4), Some(0));
+    assert_eq!(
+        micro("eu-west-1"),
+        Ok((picos(46_000), picos(184_000), Some(picos(11_500))))
+    );
+    assert_eq!(
+        micro("ap-northeast-1"),
+        Ok((picos(37_000), picos(148_000), Some(picos(9_250))))
+    );
+    // Nova Micro has no GovCloud price.
+    assert!(matches!(
+        micro("us-gov-west-1"),
+        Err(LookupError::NoRegionPrice { .. })
+    ));
+    // GovCloud costs more (and the 4.5 premium is not added on top).
+    let gov = t.resolve(
+        &format!("us-gov.{SONNET_4_5}"),
+        "us-gov-west-1",
+        Tier::Default,
+    );
+    assert_eq!(
+        gov.map(|p| (p.input, p.output, p.batch_input)),
+        Ok((picos(3_600_000), picos(18_000_000), None))
+    );
+    // An exact region beats a pattern: Qwen3 Coder Next in eu-west-2.
+    let q = |r| {
+        t.resolve("qwen.qwen3-coder-next", r, Tier::Default)
+            .map(|p| p.input)
+    };
+    assert_eq!(q("eu-west-2"), Ok(picos(780_000)));
+    assert_eq!(q("eu-west-1"), Ok(picos(600_000)));
+    assert_eq!(q("us-west-2"), Ok(picos(500_000)));
+}
+
+#[test]
+fn profiles_of_another_geography_and_missing_tiers_are_errors() {
+    let t = PriceTable::builtin();
+    let e = t
+        .resolve("eu.amazon.nova-micro-v1:0", "us-east-1", Tier::Default)
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        e,
+        Err(
+            "profile `eu.` cannot be called from `us-east-1`: it takes calls from eu-* regions"
+                .to_owned()
+        )
+    );
+    let e = t
+        .resolve(SONNET_4, "us-east-1", Tier::Flex)
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        e,
+        Err(format!(
+            "model `{SONNET_4}` has no `flex` tier price (offered: default)"
+        ))
+    );
+    let e = t
+        .resolve("openai.gpt-oss-120b-1:0", "us-east-1", Tier::Reserved)
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        e,
+        Err("model `openai.gpt-oss-120b-1:0` has no `reserved` tier price (offered: default, flex, priority)".to_owned())
+    );
+    let e = t
+        .resolve(
+            "anthropic.claude-sonet-4-20250514-v1:0",
+            "us-east-1",
+            Tier::Default,
+        )
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        e,
+        Err(format!("unknown model id `anthropic.claude-sonet-4-20250514-v1:0` (did you mean `{SONNET_4}`?)"))
+    );
+}
+
+#[test]
+fn tiers_replace_input_and_output_and_scale_cache_prices() {
+    let t = PriceTable::builtin();
+    let flex = t.resolve("amazon.nova-pro-v1:0", "us-east-1", Tier::Flex);
+    assert_eq!(
+        flex.map(|p| (p.input, p.output, p.cache_read, p.batch_input)),
+        Ok((
+            picos(400_000),
+            picos(1_600_000),
+            Some(picos(100_000)),
+            Some(picos(400_000))
+        ))
+    );
+    let prio = t.resolve("openai.gpt-oss-120b-1:0", "us-east-1", Tier::Priority);
+    assert_eq!(
+        prio.map(|p| (p.input, p.output)),
+        Ok((picos(262_500), picos(1_050_000)))
+    );
+    // A user's table may give the reserved tier a price.
+    let user = PriceTable::parse(
+        "[models.\"m\"]\ninput_per_mtok = 1\noutput_per_mtok = 2\nreserved_input_per_mtok = 0.5\nreserved_output_per_mtok = 1\n",
+    );
+    assert_eq!(
+        user.map(|u| u.resolve("m", "us-east-1", Tier::Reserved).map(|p| p.input)),
+        Ok(Ok(picos(500_000)))
+    );
 }
 
 #[test]
@@ -353,20 +643,29 @@ input_per_mtok = 1.05
 output_per_mtok = 2.0
 "#;
     let table = PriceTable::parse(text)?;
-    assert_eq!(table.lookup("us.m").map(|p| p.input), Some(1050));
-    assert_eq!(table.lookup("eu.m").map(|p| p.input), Some(1100));
-    assert_eq!(table.lookup("global.m").map(|p| p.input), Some(1000));
+    assert_eq!(
+        table.lookup("us.m").map(|p| p.input),
+        Some(picos(1_050_000))
+    );
+    assert_eq!(
+        table.lookup("eu.m").map(|p| p.input),
+        Some(picos(1_100_000))
+    );
+    assert_eq!(
+        table.lookup("global.m").map(|p| p.input),
+        Some(picos(1_000_000))
+    );
     Ok(())
 }
 
 #[test]
-fn markup_rounds_half_up_in_nanos() -> Result<(), PriceError> {
-    let text = "[models.\"m\"]\ninput_per_mtok = 0.005\noutput_per_mtok = 0.015\nprofile_markup_pct = 10\n";
+fn markup_rounds_half_up_in_picos() -> Result<(), PriceError> {
+    let text = "[models.\"m\"]\ninput_per_mtok = 0.000005\noutput_per_mtok = 0.000015\nprofile_markup_pct = 10\n";
     let table = PriceTable::parse(text)?;
     // 5 x 1.1 = 5.5 -> 6; 15 x 1.1 = 16.5 -> 17.
     assert_eq!(
         table.lookup("us.m").map(|p| (p.input, p.output)),
-        Some((6, 17))
+        Some((picos(6), picos(17)))
     );
     Ok(())
 }
@@ -377,9 +676,9 @@ fn parse_keeps_order_and_accepts_integer_prices() -> Result<(), PriceError> {
     let table = PriceTable::parse(text)?;
     let rows: Vec<(&str, u64, u64)> = table
         .iter()
-        .map(|(id, p)| (id, p.input, p.output))
+        .map(|(id, p)| (id, p.input.picos(), p.output.picos()))
         .collect();
-    assert_eq!(rows, [("z", 1000, 2000), ("a", 500, 0)]);
+    assert_eq!(rows, [("z", 1_000_000, 2_000_000), ("a", 500_000, 0)]);
     assert_eq!(table.len(), 2);
     assert_eq!(table.get("z").map(|p| p.cache_read), Some(None));
     Ok(())
@@ -405,10 +704,10 @@ fn unknown_key_is_an_error_naming_key_and_model() {
 
 #[test]
 fn bad_values_are_errors_naming_key_and_model() {
-    let e = parse_err("[models.\"m\"]\ninput_per_mtok = 0.0001\noutput_per_mtok = 2.0\n");
+    let e = parse_err("[models.\"m\"]\ninput_per_mtok = 0.0000001\noutput_per_mtok = 2.0\n");
     assert_eq!(
         e,
-        "`input_per_mtok` of model `m`: price `0.0001` has more than three decimals (USD per million tokens)"
+        "`input_per_mtok` of model `m`: price `0.0000001` has more than six decimals (USD per million tokens)"
     );
     let e = parse_err("[models.\"m\"]\ninput_per_mtok = \"1.0\"\noutput_per_mtok = 2.0\n");
     assert_eq!(
@@ -431,8 +730,51 @@ fn bad_values_are_errors_naming_key_and_model() {
         e,
         "model `m` gives `long_context_input_per_mtok` without `long_context_threshold_tokens` (the long-context tier needs all three keys)"
     );
+    let e = parse_err(
+        "[models.\"m\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\nflex_input_per_mtok = 0.5\n",
+    );
+    assert_eq!(
+        e,
+        "model `m` gives `flex_input_per_mtok` without `flex_output_per_mtok` (a tier needs both prices)"
+    );
+    let e = parse_err(
+        "[models.\"m\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\ncache_sites = [\"tool\"]\n",
+    );
+    assert_eq!(
+        e,
+        "`cache_sites` of model `m` holds `tool`, expected `system`, `messages` or `tools`"
+    );
     let e = parse_err("[models]\nm = 3\n");
     assert_eq!(e, "`models.\"m\"` must be a table");
+}
+
+#[test]
+fn regional_blocks_must_price_what_the_model_prices() {
+    let base = "[models.\"m\"]\ninput_per_mtok = 1\noutput_per_mtok = 2\ncache_read_per_mtok = 0.1\ncache_write_5m_per_mtok = 1\nbatch_input_per_mtok = 0.5\nbatch_output_per_mtok = 1\n";
+    let e = parse_err(&format!(
+        "{base}\n[[models.\"m\".regional]]\nregions = [\"eu-*\"]\ninput_per_mtok = 2\noutput_per_mtok = 4\ncache_write_5m_per_mtok = 2\n"
+    ));
+    assert_eq!(
+        e,
+        "regional prices for `eu-*` of model `m` lack `cache_read_per_mtok`, which the model's own prices give"
+    );
+    // Batch may be left out: not offered there.
+    let t = PriceTable::parse(&format!(
+        "{base}\n[[models.\"m\".regional]]\nregions = [\"eu-*\"]\ninput_per_mtok = 2\noutput_per_mtok = 4\ncache_write_5m_per_mtok = 2\ncache_read_per_mtok = 0.2\n"
+    ));
+    assert_eq!(
+        t.map(|t| t
+            .resolve("m", "eu-west-3", Tier::Default)
+            .map(|p| (p.input, p.batch_input))),
+        Ok(Ok((picos(2_000_000), None)))
+    );
+    let e = parse_err(&format!(
+        "{base}\n[[models.\"m\".regional]]\nregions = [\"EU\"]\ninput_per_mtok = 2\noutput_per_mtok = 4\n"
+    ));
+    assert_eq!(
+        e,
+        "`regions` of model `m` holds `EU`, expected a region name such as `eu-west-1` or `eu-*`"
+    );
 }
 
 #[test]
@@ -462,17 +804,70 @@ fn overrides_replace_rows_in_place_and_append_new_ones() -> Result<(), PriceErro
     assert_eq!(table.len(), before + 1);
     assert_eq!(
         table.lookup("us.amazon.nova-micro-v1:0").map(|p| p.input),
-        Some(40)
+        Some(picos(40_000))
     );
     assert_eq!(
         table
             .iter()
             .position(|(id, _)| id == "amazon.nova-micro-v1:0"),
-        Some(9)
+        BUILTIN_MODELS
+            .iter()
+            .position(|id| *id == "amazon.nova-micro-v1:0")
     );
     assert_eq!(
         table.iter().last().map(|(id, _)| id),
         Some("my.custom-model")
     );
     Ok(())
+}
+
+#[test]
+fn a_policy_price_file_overrides_the_builtin_table_and_joins_the_hash() {
+    let dir = std::env::temp_dir().join(format!("tollgate-policy-prices-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_default();
+    let policy = "[policy]\nname = \"p\"\ndefault_model = \"micro\"\nprices = \"prices.toml\"\n\n[models.micro]\nid = \"us.amazon.nova-micro-v1:0\"\n";
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).is_ok();
+    assert!(write("policy.toml", policy));
+    // In the policy directory, yet never merged as a policy file.
+    assert!(write(
+        "prices.toml",
+        "[models.\"amazon.nova-micro-v1:0\"]\ninput_per_mtok = 0.04\noutput_per_mtok = 0.16\n"
+    ));
+    let opts = tollgate_lang::LoadOptions::default();
+    let loaded = tollgate_lang::load_path(&dir, &opts).map_err(|e| format!("{:?}", e.diagnostics));
+    let loaded = loaded.map(|l| (l.policy.models[0].prices.input, l.policy.hash));
+    assert_eq!(loaded.as_ref().map(|l| l.0), Ok(picos(40_000)));
+    let hash = loaded.map_or(0, |l| l.1);
+    assert_eq!(
+        PriceTable::builtin()
+            .lookup("amazon.nova-micro-v1:0")
+            .map(|p| p.input),
+        Some(picos(35_000))
+    );
+    // A price change is a policy change.
+    assert!(write(
+        "prices.toml",
+        "[models.\"amazon.nova-micro-v1:0\"]\ninput_per_mtok = 0.05\noutput_per_mtok = 0.16\n"
+    ));
+    let again = tollgate_lang::load_path(&dir, &opts)
+        .map(|l| l.policy.hash)
+        .ok();
+    assert!(again.is_some_and(|h| h != hash));
+    // A bad price file is a located error.
+    assert!(write(
+        "prices.toml",
+        "[models.\"m\"]\ninput_per_mtok = 0.0000001\noutput_per_mtok = 1\n"
+    ));
+    let e = tollgate_lang::load_path(&dir, &opts)
+        .err()
+        .map(|e| e.diagnostics[0].message.clone());
+    assert_eq!(
+        e,
+        Some(format!(
+            "invalid price table `{}`: `input_per_mtok` of model `m`: price `0.0000001` has more than six decimals (USD per million tokens)",
+            dir.join("prices.toml").display()
+        ))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
