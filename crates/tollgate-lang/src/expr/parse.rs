@@ -308,6 +308,9 @@ fn node(ast: Ast, span: Range<usize>) -> Node {
 }
 
 impl Builder {
+    /// `depth` is the nesting level [`check_nesting`] counts: one per
+    /// parenthesis, list bracket, call argument list and `?:`, and nothing
+    /// for operators, so 32 parentheses around an operand are 32 levels.
     fn check_depth(&self, depth: usize, span: &Range<usize>) -> Result<(), SyntaxError> {
         if depth > self.depth_limit {
             Err(too_deep(span.start, self.depth_limit))
@@ -325,10 +328,12 @@ impl Builder {
                 let first = self.next(&mut it, &span, depth)?;
                 match it.next() {
                     None => Ok(first),
+                    // The branches of `?:` nest one level deeper than
+                    // its condition, as `check_nesting` counts them.
                     Some(_question) => {
-                        let a = self.next(&mut it, &span, depth)?;
+                        let a = self.next(&mut it, &span, depth + 1)?;
                         let _colon = it.next();
-                        let b = self.next(&mut it, &span, depth)?;
+                        let b = self.next(&mut it, &span, depth + 1)?;
                         Ok(node(
                             Ast::Cond(Box::new(first), Box::new(a), Box::new(b)),
                             span,
@@ -346,8 +351,8 @@ impl Builder {
                     .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "empty primary"))?;
                 match it.next() {
                     // `name(args)`: a global call.
-                    Some(args) => self.call(inner, args, depth + 1),
-                    None => self.primary(inner, depth + 1),
+                    Some(args) => self.call(inner, args, depth),
+                    None => self.primary(inner, depth),
                 }
             }
             _ => Err(SyntaxError::new(
@@ -417,7 +422,7 @@ impl Builder {
                     _ => node(Ast::Float(-float_literal(lit.as_str(), s.clone())?), s),
                 }
             }
-            _ => self.expr(operand, depth + 1)?,
+            _ => self.expr(operand, depth)?,
         };
         while let Some((not, at)) = ops.pop() {
             let s = at..n.span.end;
