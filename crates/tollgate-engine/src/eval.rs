@@ -9,8 +9,9 @@
 //! condition; everything else propagates the first error it meets.
 
 use crate::context::{Context, Slot};
+use crate::convert;
 use std::cmp::Ordering;
-use tollgate_lang::expr::{ArithOp, CmpOp, StrFn, TExpr, TKind};
+use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrFn, TExpr, TKind};
 use tollgate_lang::{AttrId, Span};
 
 /// A runtime value.
@@ -37,6 +38,16 @@ pub enum ErrorKind {
     Overflow,
     /// Division or remainder by zero.
     DivisionByZero,
+    /// A conversion's argument has no value of the target type: a float
+    /// out of the int range or NaN, a string that does not parse.
+    BadConversion(Conv),
+    /// A list index outside the list.
+    IndexOutOfRange {
+        /// The index asked for.
+        index: i64,
+        /// The list's length.
+        len: usize,
+    },
 }
 
 /// An error value with the innermost expression that raised it.
@@ -125,7 +136,13 @@ pub fn equals(a: &Value, b: &Value) -> bool {
 
 /// Evaluate an expression against a context.
 pub fn eval(e: &TExpr, ctx: &Context<'_>) -> EvalResult {
+    eval_in(e, ctx, &[])
+}
+
+/// Evaluate with the macro variables in scope (`env`, innermost last).
+fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
     let span = e.span;
+    let eval = |x: &TExpr, ctx: &Context<'_>| eval_in(x, ctx, env);
     match &e.kind {
         TKind::Bool(b) => Ok(Value::Bool(*b)),
         TKind::Int(i) => Ok(Value::Int(*i)),
@@ -212,7 +229,84 @@ pub fn eval(e: &TExpr, ctx: &Context<'_>) -> EvalResult {
             Value::Str(s) => Ok(Value::Bool(p.regex.is_match(&s))),
             _ => Ok(Value::Bool(false)),
         },
+        TKind::Convert(conv, x) => convert_value(*conv, eval(x, ctx)?).ok_or(EvalError {
+            kind: ErrorKind::BadConversion(*conv),
+            span,
+        }),
+        TKind::Index(list, i) => {
+            let (list, i) = (eval(list, ctx)?, eval(i, ctx)?);
+            let (Value::List(items), Value::Int(i)) = (list, i) else {
+                return Ok(Value::Bool(false));
+            };
+            let len = items.len();
+            usize::try_from(i)
+                .ok()
+                .and_then(|at| items.into_iter().nth(at))
+                .ok_or(EvalError {
+                    kind: ErrorKind::IndexOutOfRange { index: i, len },
+                    span,
+                })
+        }
+        TKind::Var(k) => Ok(env
+            .len()
+            .checked_sub(1 + *k as usize)
+            .and_then(|at| env.get(at))
+            .cloned()
+            .unwrap_or(Value::Bool(false))),
+        TKind::Macro(kind, range, body) => {
+            let Value::List(items) = eval(range, ctx)? else {
+                return Ok(Value::Bool(false));
+            };
+            let mut scope = env.to_vec();
+            let mut first_err = None;
+            let mut trues = 0usize;
+            for item in items {
+                scope.push(item);
+                let r = eval_in(body, ctx, &scope);
+                scope.pop();
+                match (kind, r) {
+                    (MacroKind::All, Ok(Value::Bool(false))) => return Ok(Value::Bool(false)),
+                    (MacroKind::Exists, Ok(Value::Bool(true))) => return Ok(Value::Bool(true)),
+                    (MacroKind::ExistsOne, Ok(Value::Bool(true))) => trues += 1,
+                    (_, Ok(_)) => {}
+                    (_, Err(e)) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            match first_err {
+                Some(e) => Err(e),
+                None => Ok(Value::Bool(match kind {
+                    MacroKind::All => true,
+                    MacroKind::Exists => false,
+                    MacroKind::ExistsOne => trues == 1,
+                })),
+            }
+        }
     }
+}
+
+/// A conversion's value (`None`: no value of the target type).
+pub fn convert_value(conv: Conv, v: Value) -> Option<Value> {
+    Some(match (conv, v) {
+        (Conv::Int, Value::Int(i)) => Value::Int(i),
+        (Conv::Int, Value::Float(f)) => Value::Int(convert::int_of_float(f)?),
+        (Conv::Int, Value::Str(s)) => Value::Int(convert::int_of_str(&s)?),
+        (Conv::Double, Value::Float(f)) => Value::Float(f),
+        (Conv::Double, Value::Int(i)) => Value::Float(i as f64),
+        (Conv::Double, Value::Str(s)) => Value::Float(convert::float_of_str(&s)?),
+        (Conv::String, Value::Str(s)) => Value::Str(s),
+        (Conv::String, Value::Int(i)) => Value::Str(i.to_string()),
+        (Conv::String, Value::Bool(b)) => Value::Str(b.to_string()),
+        (Conv::String, Value::Float(f)) => {
+            let mut s = String::new();
+            convert::write_float(f, &mut s).ok()?;
+            Value::Str(s)
+        }
+        (Conv::Bool, Value::Bool(b)) => Value::Bool(b),
+        (Conv::Bool, Value::Str(s)) => Value::Bool(convert::bool_of_str(&s)?),
+        _ => return None,
+    })
 }
 
 fn arith(op: ArithOp, a: Value, b: Value, span: Span) -> EvalResult {

@@ -11,6 +11,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod context;
+pub mod convert;
 pub mod decision;
 pub mod eval;
 pub mod testing;

@@ -125,12 +125,21 @@ fn ten_thousand_deep_nesting() {
 /// opens. Each `(`, `[`, call argument list and `?:` is one level.
 #[test]
 fn nesting_counts_one_level_per_bracket_call_and_conditional() {
-    let shapes: [(&str, fn(usize) -> String); 4] = [
-        ("parentheses", |k| format!("{}n{} == 1", "(".repeat(k), ")".repeat(k))),
-        ("a list", |k| format!("n in {}[1]{}", "(".repeat(k - 1), ")".repeat(k - 1))),
-        ("a call", |k| format!("{}size(a){} == 1", "(".repeat(k - 1), ")".repeat(k - 1))),
+    type Shape = fn(usize) -> String;
+    let shapes: [(&str, Shape); 4] = [
+        ("parentheses", |k| {
+            format!("{}n{} == 1", "(".repeat(k), ")".repeat(k))
+        }),
+        ("a list", |k| {
+            format!("n in {}[1]{}", "(".repeat(k - 1), ")".repeat(k - 1))
+        }),
+        ("a call", |k| {
+            format!("{}size(a){} == 1", "(".repeat(k - 1), ")".repeat(k - 1))
+        }),
         // `?:` nests in its last operand (the middle one is an `||` level).
-        ("conditionals", |k| format!("{}n == 1", "true ? false : ".repeat(k))),
+        ("conditionals", |k| {
+            format!("{}n == 1", "true ? false : ".repeat(k))
+        }),
     ];
     for (what, shape) in shapes {
         let ok = route(&shape(32));

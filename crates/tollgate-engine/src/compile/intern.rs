@@ -294,5 +294,19 @@ fn shape(e: &TExpr, h: &mut FxHasher) {
             p.regex.as_str().hash(h);
             shape(x, h);
         }
+        TKind::Convert(c, x) => {
+            c.hash(h);
+            shape(x, h);
+        }
+        TKind::Index(x, y) => {
+            shape(x, h);
+            shape(y, h);
+        }
+        TKind::Macro(k, x, y) => {
+            k.hash(h);
+            shape(x, h);
+            shape(y, h);
+        }
+        TKind::Var(k) => k.hash(h),
     }
 }

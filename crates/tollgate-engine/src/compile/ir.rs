@@ -7,7 +7,7 @@
 use super::strmap::KeySet;
 use crate::context::Slot;
 use regex::Regex;
-use tollgate_lang::expr::{ArithOp, CmpOp, StrFn, TExpr, TKind};
+use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrFn, TExpr, TKind};
 use tollgate_lang::{AttrId, Elem, Type};
 
 /// Why an expression has no value.
@@ -100,6 +100,13 @@ pub(crate) enum Ir {
     Size(Box<Ir>),
     StrFn(StrFn, Box<Ir>, Box<Ir>),
     Matches(Box<Ir>, Regex),
+    Convert(Conv, Box<Ir>),
+    Index(Box<Ir>, Box<Ir>),
+    /// A list macro: the range, then the predicate, which reads the
+    /// element as `Var(0)`.
+    Macro(MacroKind, Box<Ir>, Box<Ir>),
+    /// A macro variable, counted from the innermost macro.
+    Var(u32),
 }
 
 fn literal(e: &TExpr) -> Option<Const> {
@@ -158,6 +165,10 @@ pub(crate) fn lower(e: &TExpr) -> Ir {
         TKind::Size(x) => Ir::Size(b(x)),
         TKind::StrFn(f, x, y) => Ir::StrFn(*f, b(x), b(y)),
         TKind::Matches(x, p) => Ir::Matches(b(x), p.regex.clone()),
+        TKind::Convert(c, x) => Ir::Convert(*c, b(x)),
+        TKind::Index(x, i) => Ir::Index(b(x), b(i)),
+        TKind::Macro(k, range, body) => Ir::Macro(*k, b(range), b(body)),
+        TKind::Var(k) => Ir::Var(*k),
     }
 }
 
@@ -166,7 +177,7 @@ impl Ir {
     pub(crate) fn cost(&self) -> u32 {
         let c = |x: &Ir| x.cost();
         match self {
-            Ir::Const(_) | Ir::ConstList(_) | Ir::Has(_) | Ir::Attr(..) => 1,
+            Ir::Const(_) | Ir::ConstList(_) | Ir::Has(_) | Ir::Attr(..) | Ir::Var(_) => 1,
             Ir::List(items) => 1 + items.iter().map(Ir::cost).sum::<u32>(),
             Ir::Not(x) | Ir::Neg(x) => 1 + c(x),
             Ir::Size(x) => 4 + c(x),
@@ -176,6 +187,11 @@ impl Ir {
             Ir::StrFn(_, x, y) => 8 + c(x) + c(y),
             Ir::Cond(x, y, z) => 1 + c(x) + c(y).max(c(z)),
             Ir::Matches(x, _) => 40 + c(x),
+            Ir::Convert(Conv::String, x) => 30 + c(x),
+            Ir::Convert(_, x) => 4 + c(x),
+            Ir::Index(x, i) => 2 + c(x) + c(i),
+            // The predicate runs once per element: count a few.
+            Ir::Macro(_, range, body) => 4 + c(range) + 4 * c(body),
         }
         .min(1 << 20)
     }

@@ -5,8 +5,9 @@
 //!
 //! - values borrow: a string is a `Cow` pointing into the context or the
 //!   compiled policy, an attribute list stays the caller's slice, a list
-//!   literal stays the policy's slice. Only `+` on strings or lists builds an
-//!   owned value (the one heap allocation a decision can make);
+//!   literal stays the policy's slice. Only `+` on strings or lists and
+//!   `string()` of a number build an owned value (the heap allocations a
+//!   decision can make);
 //! - errors carry no payload ([`Fault::Error`]): a decision only needs to
 //!   know that a condition did not come out `true`, not why (`explain` uses
 //!   the reference interpreter);
@@ -18,13 +19,40 @@
 //! `&&`, `||` and `?:` follow the reference's order and its error
 //! absorption operand for operand; everything else evaluates its operands
 //! left to right and propagates the first fault, as the reference does.
+//!
+//! A macro's iteration variable lives in an [`Env`] frame on the stack of
+//! the call evaluating the macro, linked to the frames of the macros around
+//! it: a macro over `n` elements runs its predicate `n` times and
+//! allocates nothing.
 
 use super::ir::{slot, Bail, Const, Fault, Ir, SlotKind};
 use crate::context::{Slot, StrList};
+use crate::convert;
 use crate::eval::cmp_int_float;
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use tollgate_lang::expr::{ArithOp, CmpOp, StrFn};
+use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrFn};
+
+/// The iteration variables in scope: the innermost macro's element, then
+/// the frames of the macros around it.
+#[derive(Debug)]
+pub(crate) struct Env<'a> {
+    val: Val<'a>,
+    up: Option<&'a Env<'a>>,
+}
+
+impl<'a> Env<'a> {
+    /// The variable `k` frames out (`0`: the innermost).
+    fn get(&self, k: u32) -> Option<&Val<'a>> {
+        let mut e = self;
+        for _ in 0..k {
+            e = e.up?;
+        }
+        Some(&e.val)
+    }
+}
+
+type Scope<'a> = Option<&'a Env<'a>>;
 
 impl Const {
     pub(crate) fn val(&self) -> Val<'_> {
@@ -54,8 +82,9 @@ pub(crate) enum List<'a> {
     Ints(&'a [i64]),
     Const(&'a [Const]),
     /// A literal with computed elements, already checked to have no fault;
-    /// elements are evaluated again when read (expressions are pure).
-    Lazy(&'a [Ir]),
+    /// elements are evaluated again when read (expressions are pure), in
+    /// the macro variables' scope the literal was written in.
+    Lazy(&'a [Ir], Scope<'a>),
     /// The result of `+` (allocated).
     Owned(Vec<Val<'a>>),
 }
@@ -68,7 +97,7 @@ impl<'a> List<'a> {
             List::Strs(l) => l.len(),
             List::Ints(l) => l.len(),
             List::Const(l) => l.len(),
-            List::Lazy(l) => l.len(),
+            List::Lazy(l, _) => l.len(),
             List::Owned(l) => l.len(),
         }
     }
@@ -78,7 +107,7 @@ impl<'a> List<'a> {
             List::Strs(l) => l.get(i).map(|s| Val::Str(Cow::Borrowed(s))),
             List::Ints(l) => l.get(i).map(|v| Val::Int(*v)),
             List::Const(l) => l.get(i).map(Const::val),
-            List::Lazy(l) => return l.get(i).map_or(Err(Fault::Bail), |x| eval(x, ctx)),
+            List::Lazy(l, env) => return l.get(i).map_or(Err(Fault::Bail), |x| eval(x, ctx, *env)),
             List::Owned(l) => l.get(i).cloned(),
         };
         // INVARIANT: `i < self.len()` at every call site.
@@ -181,7 +210,8 @@ fn arith<'a, 'c: 'a>(op: ArithOp, a: Val<'a>, b: Val<'a>, ctx: &[Slot<'c>]) -> R
 }
 
 /// Evaluate an expression (the reference's `eval`, minus error payloads).
-pub(crate) fn eval<'a, 'c: 'a>(ir: &'a Ir, ctx: &[Slot<'c>]) -> R<'a> {
+pub(crate) fn eval<'a, 'c: 'a>(ir: &'a Ir, ctx: &[Slot<'c>], env: Scope<'a>) -> R<'a> {
+    let eval = |x: &'a Ir, ctx: &[Slot<'c>]| eval(x, ctx, env);
     match ir {
         Ir::Const(c) => Ok(c.val()),
         Ir::ConstList(items) => Ok(Val::List(List::Const(items))),
@@ -189,7 +219,7 @@ pub(crate) fn eval<'a, 'c: 'a>(ir: &'a Ir, ctx: &[Slot<'c>]) -> R<'a> {
             for i in items.iter() {
                 eval(i, ctx)?;
             }
-            Ok(Val::List(List::Lazy(items)))
+            Ok(Val::List(List::Lazy(items, env)))
         }
         Ir::Attr(a, kind) => load(slot(ctx, *a), *kind),
         Ir::Has(a) => Ok(Val::Bool(!matches!(slot(ctx, *a), Slot::Missing))),
@@ -272,13 +302,82 @@ pub(crate) fn eval<'a, 'c: 'a>(ir: &'a Ir, ctx: &[Slot<'c>]) -> R<'a> {
             Val::Str(s) => Ok(Val::Bool(re.is_match(&s))),
             _ => Ok(Val::Bool(false)),
         },
+        Ir::Convert(conv, x) => convert_val(*conv, eval(x, ctx)?),
+        Ir::Index(list, i) => {
+            let list = eval(list, ctx)?;
+            let i = eval(i, ctx)?;
+            let (Val::List(l), Val::Int(i)) = (list, i) else {
+                return Err(Fault::Bail);
+            };
+            match usize::try_from(i) {
+                Ok(at) if at < l.len() => l.get(at, ctx),
+                _ => Err(Fault::Error),
+            }
+        }
+        Ir::Var(k) => env.and_then(|e| e.get(*k)).cloned().ok_or(Fault::Bail),
+        Ir::Macro(kind, range, body) => {
+            let Val::List(l) = eval(range, ctx)? else {
+                return Err(Fault::Bail);
+            };
+            let (mut erred, mut trues) = (false, 0usize);
+            for i in 0..l.len() {
+                let frame = Env {
+                    val: l.get(i, ctx)?,
+                    up: env,
+                };
+                match (kind, self::eval(body, ctx, Some(&frame))) {
+                    (MacroKind::All, Ok(Val::Bool(false))) => return Ok(Val::Bool(false)),
+                    (MacroKind::Exists, Ok(Val::Bool(true))) => return Ok(Val::Bool(true)),
+                    (MacroKind::ExistsOne, Ok(Val::Bool(true))) => trues += 1,
+                    (_, Ok(_)) => {}
+                    (_, Err(Fault::Error)) => erred = true,
+                    (_, Err(Fault::Bail)) => return Err(Fault::Bail),
+                }
+            }
+            if erred {
+                return Err(Fault::Error);
+            }
+            Ok(Val::Bool(match kind {
+                MacroKind::All => true,
+                MacroKind::Exists => false,
+                MacroKind::ExistsOne => trues == 1,
+            }))
+        }
     }
+}
+
+/// A conversion (the reference's `convert_value`).
+fn convert_val(conv: Conv, v: Val<'_>) -> R<'_> {
+    let v = match (conv, v) {
+        (Conv::Int, Val::Int(i)) => Some(Val::Int(i)),
+        (Conv::Int, Val::Float(f)) => convert::int_of_float(f).map(Val::Int),
+        (Conv::Int, Val::Str(s)) => convert::int_of_str(&s).map(Val::Int),
+        (Conv::Double, Val::Float(f)) => Some(Val::Float(f)),
+        (Conv::Double, Val::Int(i)) => Some(Val::Float(i as f64)),
+        (Conv::Double, Val::Str(s)) => convert::float_of_str(&s).map(Val::Float),
+        (Conv::String, v @ Val::Str(_)) => Some(v),
+        (Conv::String, Val::Bool(b)) => {
+            Some(Val::Str(Cow::Borrowed(if b { "true" } else { "false" })))
+        }
+        // Allocates, as `+` on strings does: the text is a new value.
+        (Conv::String, Val::Int(i)) => Some(Val::Str(Cow::Owned(i.to_string()))),
+        (Conv::String, Val::Float(f)) => {
+            let mut s = String::new();
+            convert::write_float(f, &mut s)
+                .ok()
+                .map(|()| Val::Str(Cow::Owned(s)))
+        }
+        (Conv::Bool, Val::Bool(b)) => Some(Val::Bool(b)),
+        (Conv::Bool, Val::Str(s)) => convert::bool_of_str(&s).map(Val::Bool),
+        _ => return Err(Fault::Bail),
+    };
+    v.ok_or(Fault::Error)
 }
 
 /// Is the expression exactly `true`? (An error value is not.)
 #[inline]
 pub(crate) fn holds(ir: &Ir, ctx: &[Slot<'_>]) -> Result<bool, Bail> {
-    match eval(ir, ctx) {
+    match eval(ir, ctx, None) {
         Ok(Val::Bool(b)) => Ok(b),
         Ok(_) | Err(Fault::Error) => Ok(false),
         Err(Fault::Bail) => Err(Bail),

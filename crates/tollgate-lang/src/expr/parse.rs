@@ -131,6 +131,10 @@ fn deeper_than(root: &Node, max: usize) -> Option<Range<usize>> {
                 stack.push((a, d + 1));
                 stack.push((b, d + 1));
             }
+            Ast::Index(t, i) => {
+                stack.push((t, d + 1));
+                stack.push((i, d + 1));
+            }
             Ast::Cond(c, a, b) => {
                 stack.push((c, d + 1));
                 stack.push((a, d + 1));
@@ -443,14 +447,14 @@ impl Builder {
                 .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "bad member access"))?;
             match post.as_rule() {
                 Rule::index => {
-                    return Err(SyntaxError::new(
-                        "unsupported",
-                        range(&post),
-                        "indexing with `[...]` is not supported",
-                    )
-                    .help(
-                        "test membership with `in`, or declare the element as its own attribute",
-                    ));
+                    let end = post.as_span().end();
+                    let inner = post
+                        .into_inner()
+                        .next()
+                        .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "empty index"))?;
+                    let i = self.expr(inner, depth + 1)?;
+                    let s = n.span.start..end;
+                    n = node(Ast::Index(Box::new(n), Box::new(i)), s);
                 }
                 _ => {
                     // The pair may end with the white space pest skipped

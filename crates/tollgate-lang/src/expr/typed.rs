@@ -87,6 +87,56 @@ pub enum StrFn {
     Contains,
 }
 
+/// Conversion functions; the target type is the node's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Conv {
+    /// `int(x)`: from int, float (truncated; out of range is an error) or
+    /// string (decimal; unparsable is an error).
+    Int,
+    /// `double(x)`: from float, int or string.
+    Double,
+    /// `string(x)`: from string, int, float or bool.
+    String,
+    /// `bool(x)`: from bool or string.
+    Bool,
+}
+
+impl Conv {
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Conv::Int => "int",
+            Conv::Double => "double",
+            Conv::String => "string",
+            Conv::Bool => "bool",
+        }
+    }
+}
+
+/// The list macros (`list.all(x, p)` etc.).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MacroKind {
+    /// `all`: false when some element is false, else an error when some
+    /// element errs, else true.
+    All,
+    /// `exists`: true when some element is true, else an error when some
+    /// element errs, else false.
+    Exists,
+    /// `exists_one`: exactly one element true; any error is the result.
+    ExistsOne,
+}
+
+impl MacroKind {
+    /// The macro's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MacroKind::All => "all",
+            MacroKind::Exists => "exists",
+            MacroKind::ExistsOne => "exists_one",
+        }
+    }
+}
+
 /// A regex compiled at load time, compared by its source.
 #[derive(Debug, Clone)]
 pub struct Pattern {
@@ -150,6 +200,15 @@ pub enum TKind {
     StrFn(StrFn, Box<TExpr>, Box<TExpr>),
     /// `x.matches(re)` with the regex compiled at load.
     Matches(Box<TExpr>, Pattern),
+    /// `int(x)`, `double(x)`, `string(x)`, `bool(x)`.
+    Convert(Conv, Box<TExpr>),
+    /// `list[i]` (an error value when `i` is out of range).
+    Index(Box<TExpr>, Box<TExpr>),
+    /// `range.all(x, body)` etc.: `body` reads the element as `Var(0)`.
+    Macro(MacroKind, Box<TExpr>, Box<TExpr>),
+    /// A macro's iteration variable, counted from the innermost macro
+    /// (`0` is the element of the macro whose body this is).
+    Var(u32),
 }
 
 impl TExpr {
@@ -162,15 +221,22 @@ impl TExpr {
             | TKind::Float(_)
             | TKind::Str(_)
             | TKind::Attr(_)
-            | TKind::Has(_) => {}
+            | TKind::Has(_)
+            | TKind::Var(_) => {}
             TKind::List(items) => items.iter().for_each(|i| i.walk(f)),
-            TKind::Not(a) | TKind::Neg(a) | TKind::Size(a) | TKind::Matches(a, _) => a.walk(f),
+            TKind::Not(a)
+            | TKind::Neg(a)
+            | TKind::Size(a)
+            | TKind::Matches(a, _)
+            | TKind::Convert(_, a) => a.walk(f),
             TKind::Arith(_, a, b)
             | TKind::Cmp(_, a, b)
             | TKind::In(a, b)
             | TKind::And(a, b)
             | TKind::Or(a, b)
-            | TKind::StrFn(_, a, b) => {
+            | TKind::StrFn(_, a, b)
+            | TKind::Index(a, b)
+            | TKind::Macro(_, a, b) => {
                 a.walk(f);
                 b.walk(f);
             }
