@@ -9,9 +9,9 @@
 //! condition; everything else propagates the first error it meets.
 
 use crate::context::{Context, Slot};
-use crate::convert;
+use crate::{convert, strext};
 use std::cmp::Ordering;
-use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrFn, TExpr, TKind};
+use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind};
 use tollgate_lang::{AttrId, Span};
 
 /// A runtime value.
@@ -41,6 +41,9 @@ pub enum ErrorKind {
     /// A conversion's argument has no value of the target type: a float
     /// out of the int range or NaN, a string that does not parse.
     BadConversion(Conv),
+    /// A strings-extension function given an index outside its string
+    /// (or a range whose start is past its end).
+    StringIndex(StrExt),
     /// A list index outside the list.
     IndexOutOfRange {
         /// The index asked for.
@@ -247,6 +250,17 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
                     span,
                 })
         }
+        TKind::StrExt(f, t, args) => {
+            let t = eval(t, ctx)?;
+            let args = args
+                .iter()
+                .map(|a| eval(a, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            str_ext_value(*f, t, &args).ok_or(EvalError {
+                kind: ErrorKind::StringIndex(*f),
+                span,
+            })
+        }
         TKind::Var(k) => Ok(env
             .len()
             .checked_sub(1 + *k as usize)
@@ -284,6 +298,62 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
             }
         }
     }
+}
+
+/// A strings-extension call on evaluated operands (`None`: an index out
+/// of range).
+pub fn str_ext_value(f: StrExt, target: Value, args: &[Value]) -> Option<Value> {
+    let str_arg = |i: usize| match args.get(i) {
+        Some(Value::Str(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let int_arg = |i: usize| match args.get(i) {
+        Some(Value::Int(n)) => Some(*n),
+        _ => None,
+    };
+    let text = |write: &dyn Fn(&mut String) -> std::fmt::Result| {
+        let mut out = String::new();
+        write(&mut out).ok().map(|()| Value::Str(out))
+    };
+    if let (StrExt::Join, Value::List(items)) = (f, &target) {
+        let parts: Vec<&str> = items
+            .iter()
+            .filter_map(|v| match v {
+                Value::Str(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        let sep = str_arg(0).unwrap_or("");
+        return text(&|out| strext::write_join(parts.iter().copied(), sep, out));
+    }
+    let Value::Str(s) = target else {
+        return None;
+    };
+    let s = s.as_str();
+    Some(match f {
+        StrExt::LowerAscii | StrExt::UpperAscii => {
+            let upper = f == StrExt::UpperAscii;
+            text(&|out| strext::write_ascii_case(s, upper, out))?
+        }
+        StrExt::Trim => Value::Str(strext::trim(s).to_string()),
+        StrExt::Replace => {
+            let (old, new) = (str_arg(0)?, str_arg(1)?);
+            let n = int_arg(2).unwrap_or(-1);
+            text(&|out| strext::write_replace(s, old, new, n, out))?
+        }
+        StrExt::Split => {
+            let mut pieces = Vec::new();
+            strext::split(s, str_arg(0)?, int_arg(1).unwrap_or(-1), |p| {
+                pieces.push(Value::Str(p.to_string()))
+            });
+            Value::List(pieces)
+        }
+        StrExt::IndexOf => Value::Int(strext::index_of(s, str_arg(0)?, int_arg(1).unwrap_or(0))?),
+        StrExt::LastIndexOf => Value::Int(strext::last_index_of(s, str_arg(0)?, int_arg(1))?),
+        StrExt::Substring => Value::Str(strext::substring(s, int_arg(0)?, int_arg(1))?.to_string()),
+        StrExt::CharAt => Value::Str(strext::char_at(s, int_arg(0)?)?.to_string()),
+        StrExt::Join => return None,
+    })
 }
 
 /// A conversion's value (`None`: no value of the target type).

@@ -14,6 +14,7 @@ pub mod context;
 pub mod convert;
 pub mod decision;
 pub mod eval;
+pub mod strext;
 pub mod testing;
 
 pub use context::{Context, ContextError, Owned, Request, RequestError, Slot, StrList};

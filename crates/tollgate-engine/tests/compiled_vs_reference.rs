@@ -572,7 +572,7 @@ fn first_match_order_is_kept_when_an_unindexed_rule_comes_first() {
 }
 
 /// Each form the compiled engine evaluates as an expression (macros,
-/// indexing, conversions), as a lone rule: it matches exactly when the
+/// indexing, conversions, string functions), as a lone rule: it matches exactly when the
 /// reference says `true` (`route_of` also compares whole decisions).
 #[test]
 fn macros_indexing_and_conversions_decide_like_the_reference() {
@@ -609,7 +609,33 @@ fn macros_indexing_and_conversions_decide_like_the_reference() {
         ids: Some(vec![1, 2]),
         ..Req::default()
     };
-    for (when, want) in cases {
+    let strings: [(&str, bool); 12] = [
+        (r#"feature.upperAscii() == "KB""#, true),
+        (r#"(feature + "-X").lowerAscii() == "kb-x""#, true),
+        (r#"("  " + feature + " ").trim() == "kb""#, true),
+        (r#"tags.join(",").replace(",", "+") == "a+kb-1""#, true),
+        (
+            r#""a,b,c".split(",")[2] == "c" && "a,b,c".split(",", 2).size() == 2"#,
+            true,
+        ),
+        (
+            r#""kb" in "x,kb".split(",") && tags.join() == "akb-1""#,
+            true,
+        ),
+        (
+            r#"tags[1].indexOf("-") == 2 && "abab".lastIndexOf("ab") == 2"#,
+            true,
+        ),
+        (
+            r#"tags[1].substring(3) == "1" && feature.charAt(1) == "b""#,
+            true,
+        ),
+        (r#"feature.substring(3) == """#, false),
+        (r#"feature.charAt(3) == "" || true"#, true),
+        (r#""".lastIndexOf("a") == -1"#, false),
+        (r#"string(tokens).split("").exists(c, c == "3")"#, true),
+    ];
+    for (when, want) in cases.into_iter().chain(strings) {
         let when = when.replace("missing_one", "n");
         let (c, _) = both(&routes(&[when.as_str()]));
         assert_eq!(route_of(&c, &req), want.then_some(0), "{when}");

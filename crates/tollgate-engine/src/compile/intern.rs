@@ -308,5 +308,11 @@ fn shape(e: &TExpr, h: &mut FxHasher) {
             shape(y, h);
         }
         TKind::Var(k) => k.hash(h),
+        TKind::StrExt(f, t, args) => {
+            f.hash(h);
+            shape(t, h);
+            args.len().hash(h);
+            args.iter().for_each(|a| shape(a, h));
+        }
     }
 }

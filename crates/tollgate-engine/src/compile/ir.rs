@@ -7,7 +7,7 @@
 use super::strmap::KeySet;
 use crate::context::Slot;
 use regex::Regex;
-use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrFn, TExpr, TKind};
+use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind};
 use tollgate_lang::{AttrId, Elem, Type};
 
 /// Why an expression has no value.
@@ -107,6 +107,8 @@ pub(crate) enum Ir {
     Macro(MacroKind, Box<Ir>, Box<Ir>),
     /// A macro variable, counted from the innermost macro.
     Var(u32),
+    /// A strings-extension call: receiver, then at most three arguments.
+    StrExt(StrExt, Box<Ir>, Box<[Ir]>),
 }
 
 fn literal(e: &TExpr) -> Option<Const> {
@@ -169,6 +171,7 @@ pub(crate) fn lower(e: &TExpr) -> Ir {
         TKind::Index(x, i) => Ir::Index(b(x), b(i)),
         TKind::Macro(k, range, body) => Ir::Macro(*k, b(range), b(body)),
         TKind::Var(k) => Ir::Var(*k),
+        TKind::StrExt(f, t, args) => Ir::StrExt(*f, b(t), args.iter().map(lower).collect()),
     }
 }
 
@@ -190,6 +193,7 @@ impl Ir {
             Ir::Convert(Conv::String, x) => 30 + c(x),
             Ir::Convert(_, x) => 4 + c(x),
             Ir::Index(x, i) => 2 + c(x) + c(i),
+            Ir::StrExt(_, t, args) => 20 + c(t) + args.iter().map(Ir::cost).sum::<u32>(),
             // The predicate runs once per element: count a few.
             Ir::Macro(_, range, body) => 4 + c(range) + 4 * c(body),
         }

@@ -7,7 +7,7 @@
 //! only the first.
 
 use super::ast::{Ast, BinOp, Node, UnOp};
-use super::typed::{ArithOp, CmpOp, Conv, MacroKind, Pattern, StrFn, TExpr, TKind};
+use super::typed::{ArithOp, CmpOp, Conv, MacroKind, Pattern, StrExt, StrFn, TExpr, TKind};
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::schema::{AttrId, Elem, Schema, Type};
 use crate::source::{FileId, Span};
@@ -103,7 +103,7 @@ struct Checker<'a> {
     locals: Vec<(String, Type)>,
 }
 
-const FUNCTIONS: [&str; 13] = [
+const FUNCTIONS: [&str; 23] = [
     "size",
     "has",
     "startsWith",
@@ -117,6 +117,16 @@ const FUNCTIONS: [&str; 13] = [
     "all",
     "exists",
     "exists_one",
+    "lowerAscii",
+    "upperAscii",
+    "trim",
+    "replace",
+    "split",
+    "indexOf",
+    "lastIndexOf",
+    "substring",
+    "charAt",
+    "join",
 ];
 
 fn compatible(a: Type, b: Type) -> bool {
@@ -256,6 +266,64 @@ impl Checker<'_> {
             );
         }
         self.mk(n, TKind::Convert(conv, Box::new(x)), ty)
+    }
+
+    /// A strings-extension call: receiver and argument types, arity.
+    fn str_ext(&mut self, n: &Node, name: &str, t: &Node, args: &[Node]) -> Option<TExpr> {
+        use Type::{Int, String as Str};
+        let f = StrExt::ALL.iter().find(|(x, _)| *x == name)?.1;
+        // (receiver, required arguments, optional argument, result)
+        let (recv, required, optional, result): (Type, &[Type], Option<Type>, Type) = match f {
+            StrExt::LowerAscii | StrExt::UpperAscii | StrExt::Trim => (Str, &[], None, Str),
+            StrExt::Replace => (Str, &[Str, Str], Some(Int), Str),
+            StrExt::Split => (Str, &[Str], Some(Int), Type::List(Elem::String)),
+            StrExt::IndexOf | StrExt::LastIndexOf => (Str, &[Str], Some(Int), Int),
+            StrExt::Substring => (Str, &[Int], Some(Int), Str),
+            StrExt::CharAt => (Str, &[Int], None, Str),
+            StrExt::Join => (Type::List(Elem::String), &[], Some(Str), Str),
+        };
+        let form = {
+            let mut parts: Vec<String> = required.iter().map(|t| format!("{t}")).collect();
+            if let Some(o) = optional {
+                parts.push(format!("[{o}]"));
+            }
+            format!("{recv}.{name}({})", parts.join(", "))
+        };
+        let tt = self.expr(t);
+        let targs: Vec<Option<TExpr>> = args.iter().map(|a| self.expr(a)).collect();
+        let tt = tt?;
+        let targs: Vec<TExpr> = targs.into_iter().collect::<Option<_>>()?;
+        if args.len() < required.len() || args.len() > required.len() + optional.iter().count() {
+            self.err(
+                "bad-call",
+                n,
+                format!(
+                    "`{name}` called with {} argument{}",
+                    args.len(),
+                    if args.len() == 1 { "" } else { "s" }
+                ),
+                Some(format!("write `{form}`")),
+            );
+            return None;
+        }
+        if tt.ty != recv {
+            return self.mismatch(
+                t,
+                format!("`{name}()` is a `{recv}` method, called on `{}`", tt.ty),
+                Some(format!("write `{form}`")),
+            );
+        }
+        let want = required.iter().copied().chain(optional);
+        for ((a, ta), w) in args.iter().zip(&targs).zip(want) {
+            if ta.ty != w {
+                return self.mismatch(
+                    a,
+                    format!("`{name}()` takes `{w}` here, found `{}`", ta.ty),
+                    Some(format!("write `{form}`")),
+                );
+            }
+        }
+        self.mk(n, TKind::StrExt(f, Box::new(tt), targs), result)
     }
 
     fn macro_call(
@@ -645,6 +713,9 @@ impl Checker<'_> {
                 };
                 self.macro_call(n, kind, range, var, body)
             }
+            (f, Some(t), args) if StrExt::ALL.iter().any(|(n, _)| *n == f) => {
+                self.str_ext(n, f, t, args)
+            }
             ("map" | "filter", Some(_), _) => {
                 self.err(
                     "unsupported",
@@ -765,6 +836,8 @@ impl Checker<'_> {
                 let form = match f {
                     "int" | "double" | "string" | "bool" => format!("{f}(x)"),
                     "all" | "exists" | "exists_one" => format!("xs.{f}(x, predicate)"),
+                    "join" => "xs.join(separator)".into(),
+                    f if StrExt::ALL.iter().any(|(n, _)| *n == f) => format!("s.{f}(...)"),
                     "has" => "has(attribute)".into(),
                     "size" => "size(x)` or `x.size()".into(),
                     "startsWith" => "s.startsWith(prefix)".into(),

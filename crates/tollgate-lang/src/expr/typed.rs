@@ -113,6 +113,55 @@ impl Conv {
     }
 }
 
+/// The functions of CEL's strings extension (as cel-go defines them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StrExt {
+    /// `s.lowerAscii()`
+    LowerAscii,
+    /// `s.upperAscii()`
+    UpperAscii,
+    /// `s.trim()`
+    Trim,
+    /// `s.replace(old, new)`, `s.replace(old, new, n)`
+    Replace,
+    /// `s.split(sep)`, `s.split(sep, n)`
+    Split,
+    /// `s.indexOf(t)`, `s.indexOf(t, from)`
+    IndexOf,
+    /// `s.lastIndexOf(t)`, `s.lastIndexOf(t, from)`
+    LastIndexOf,
+    /// `s.substring(start)`, `s.substring(start, end)`
+    Substring,
+    /// `s.charAt(i)`
+    CharAt,
+    /// `xs.join()`, `xs.join(sep)` on a `list<string>`
+    Join,
+}
+
+impl StrExt {
+    /// Every function, by name.
+    pub const ALL: [(&'static str, StrExt); 10] = [
+        ("lowerAscii", StrExt::LowerAscii),
+        ("upperAscii", StrExt::UpperAscii),
+        ("trim", StrExt::Trim),
+        ("replace", StrExt::Replace),
+        ("split", StrExt::Split),
+        ("indexOf", StrExt::IndexOf),
+        ("lastIndexOf", StrExt::LastIndexOf),
+        ("substring", StrExt::Substring),
+        ("charAt", StrExt::CharAt),
+        ("join", StrExt::Join),
+    ];
+
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
 /// The list macros (`list.all(x, p)` etc.).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MacroKind {
@@ -209,6 +258,8 @@ pub enum TKind {
     /// A macro's iteration variable, counted from the innermost macro
     /// (`0` is the element of the macro whose body this is).
     Var(u32),
+    /// A strings-extension call: the receiver, then the arguments.
+    StrExt(StrExt, Box<TExpr>, Vec<TExpr>),
 }
 
 impl TExpr {
@@ -244,6 +295,10 @@ impl TExpr {
                 c.walk(f);
                 a.walk(f);
                 b.walk(f);
+            }
+            TKind::StrExt(_, t, args) => {
+                t.walk(f);
+                args.iter().for_each(|a| a.walk(f));
             }
         }
     }
