@@ -153,7 +153,11 @@ impl<'p> PredPool<'p> {
         {
             return found.1;
         }
-        let id = self.push(special(e, true).unwrap_or_else(|| Pred::Expr(ir::lower(e))));
+        let id = self.push(special(e, true).unwrap_or_else(|| {
+            let ir = ir::lower(e);
+            let scratch = ir.builds_text();
+            Pred::Expr(ir, scratch)
+        }));
         self.exprs.entry(key).or_default().push((e, id));
         id
     }

@@ -176,6 +176,31 @@ pub(crate) fn lower(e: &TExpr) -> Ir {
 }
 
 impl Ir {
+    /// Does evaluating it write text (so that it needs scratch space)?
+    pub(crate) fn builds_text(&self) -> bool {
+        let b = |x: &Ir| x.builds_text();
+        match self {
+            Ir::Const(_) | Ir::ConstList(_) | Ir::Has(_) | Ir::Attr(..) | Ir::Var(_) => false,
+            Ir::Arith(ArithOp::Add, ..) | Ir::Convert(Conv::String, _) | Ir::StrExt(..) => true,
+            Ir::List(items) => items.iter().any(Ir::builds_text),
+            Ir::Not(x)
+            | Ir::Neg(x)
+            | Ir::Size(x)
+            | Ir::InStrs(x, _)
+            | Ir::Matches(x, _)
+            | Ir::Convert(_, x) => b(x),
+            Ir::Arith(_, x, y)
+            | Ir::Cmp(_, x, y)
+            | Ir::And(x, y)
+            | Ir::Or(x, y)
+            | Ir::In(x, y)
+            | Ir::StrFn(_, x, y)
+            | Ir::Index(x, y)
+            | Ir::Macro(_, x, y) => b(x) || b(y),
+            Ir::Cond(x, y, z) => b(x) || b(y) || b(z),
+        }
+    }
+
     /// A rough evaluation cost, to test cheap residuals first.
     pub(crate) fn cost(&self) -> u32 {
         let c = |x: &Ir| x.cost();

@@ -496,7 +496,11 @@ fn convert_val<'a>(conv: Conv, v: Val<'a>, arena: &'a Bump) -> R<'a> {
 
 /// Is the expression exactly `true`? (An error value is not.)
 #[inline]
-pub(crate) fn holds(ir: &Ir, ctx: &[Slot<'_>]) -> Result<bool, Bail> {
+pub(crate) fn holds(ir: &Ir, scratch: bool, ctx: &[Slot<'_>]) -> Result<bool, Bail> {
+    if !scratch {
+        // Nothing to write: an empty arena, which never allocates.
+        return truth(eval(ir, ctx, None, &Bump::new()));
+    }
     // The thread's scratch arena, reset for this expression (nothing it
     // holds outlives the call: the result is a bool). A nested call (none
     // exists today) would get a fresh arena instead of a panic.
