@@ -4,7 +4,8 @@
 //! Random bytes almost never spell a valid policy, so the input drives a
 //! small generator instead: each rule's condition combines atoms from a
 //! fixed menu (equality, `in`, ranges, negations, presence, string
-//! functions, arithmetic that can overflow or divide by zero) with `&&`,
+//! functions, arithmetic that can overflow or divide by zero, conversions,
+//! indexing, list macros) with `&&`,
 //! `||` and `!`, in every section; each request sets or leaves out every
 //! attribute with values from small domains, so that rules often nearly
 //! match. Any difference between `CompiledPolicy::decide` and
@@ -60,6 +61,16 @@ const ATOMS: &[&str] = &[
     "n * 4611686018427387904 > 0",
     "(f ? n : k) > 2",
     "size(a + b) == 2",
+    "int(x) == n",
+    "double(n) * 1.5 > x",
+    r#"string(n) == "5""#,
+    r#"int(b) > 1"#,
+    r#"l[0] == "p""#,
+    "size(l[k]) == 1",
+    r#"l.exists(s, s.startsWith("p"))"#,
+    r#"l.all(s, s != a)"#,
+    r#"l.exists_one(s, s == b)"#,
+    "[1, 2, 0].exists(i, n / i == 1)",
 ];
 
 struct Bytes<'a>(&'a [u8]);

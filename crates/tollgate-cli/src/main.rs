@@ -551,6 +551,15 @@ fn describe(policy: &Policy, o: &Outcome) -> (String, Option<String>, Option<Str
                 }
                 ErrorKind::Overflow => "error: integer overflow".into(),
                 ErrorKind::DivisionByZero => "error: division by zero".into(),
+                ErrorKind::BadConversion(c) => {
+                    format!("error: no `{}()` value for this argument", c.name())
+                }
+                ErrorKind::StringIndex(f) => {
+                    format!("error: an index out of range in `{}()`", f.name())
+                }
+                ErrorKind::IndexOutOfRange { index, len } => {
+                    format!("error: index {index} is out of range for a list of {len}")
+                }
             };
             (why, Some(snip(e.span)), Some(loc(e.span)))
         }

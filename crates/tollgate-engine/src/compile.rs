@@ -54,7 +54,8 @@
 //!   detected where a slot is read and decided by the reference
 //!   interpreter.
 //! - `decide` does not allocate, except to concatenate strings or lists
-//!   (`a + b` in a condition) and for the regex crate's per-thread scratch
+//!   (`a + b` in a condition) or to write a number as text (`string(n)`),
+//!   and for the regex crate's per-thread scratch
 //!   space the first times a `matches()` runs on a thread; it does not
 //!   panic (no indexing, no unwrap; `// INVARIANT:` marks what the builder
 //!   guarantees).

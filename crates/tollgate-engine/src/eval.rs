@@ -9,8 +9,9 @@
 //! condition; everything else propagates the first error it meets.
 
 use crate::context::{Context, Slot};
+use crate::{convert, strext};
 use std::cmp::Ordering;
-use tollgate_lang::expr::{ArithOp, CmpOp, StrFn, TExpr, TKind};
+use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind};
 use tollgate_lang::{AttrId, Span};
 
 /// A runtime value.
@@ -37,6 +38,19 @@ pub enum ErrorKind {
     Overflow,
     /// Division or remainder by zero.
     DivisionByZero,
+    /// A conversion's argument has no value of the target type: a float
+    /// out of the int range or NaN, a string that does not parse.
+    BadConversion(Conv),
+    /// A strings-extension function given an index outside its string
+    /// (or a range whose start is past its end).
+    StringIndex(StrExt),
+    /// A list index outside the list.
+    IndexOutOfRange {
+        /// The index asked for.
+        index: i64,
+        /// The list's length.
+        len: usize,
+    },
 }
 
 /// An error value with the innermost expression that raised it.
@@ -125,7 +139,13 @@ pub fn equals(a: &Value, b: &Value) -> bool {
 
 /// Evaluate an expression against a context.
 pub fn eval(e: &TExpr, ctx: &Context<'_>) -> EvalResult {
+    eval_in(e, ctx, &[])
+}
+
+/// Evaluate with the macro variables in scope (`env`, innermost last).
+fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
     let span = e.span;
+    let eval = |x: &TExpr, ctx: &Context<'_>| eval_in(x, ctx, env);
     match &e.kind {
         TKind::Bool(b) => Ok(Value::Bool(*b)),
         TKind::Int(i) => Ok(Value::Int(*i)),
@@ -212,7 +232,151 @@ pub fn eval(e: &TExpr, ctx: &Context<'_>) -> EvalResult {
             Value::Str(s) => Ok(Value::Bool(p.regex.is_match(&s))),
             _ => Ok(Value::Bool(false)),
         },
+        TKind::Convert(conv, x) => convert_value(*conv, eval(x, ctx)?).ok_or(EvalError {
+            kind: ErrorKind::BadConversion(*conv),
+            span,
+        }),
+        TKind::Index(list, i) => {
+            let (list, i) = (eval(list, ctx)?, eval(i, ctx)?);
+            let (Value::List(items), Value::Int(i)) = (list, i) else {
+                return Ok(Value::Bool(false));
+            };
+            let len = items.len();
+            usize::try_from(i)
+                .ok()
+                .and_then(|at| items.into_iter().nth(at))
+                .ok_or(EvalError {
+                    kind: ErrorKind::IndexOutOfRange { index: i, len },
+                    span,
+                })
+        }
+        TKind::StrExt(f, t, args) => {
+            let t = eval(t, ctx)?;
+            let args = args
+                .iter()
+                .map(|a| eval(a, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            str_ext_value(*f, t, &args).ok_or(EvalError {
+                kind: ErrorKind::StringIndex(*f),
+                span,
+            })
+        }
+        TKind::Var(k) => Ok(env
+            .len()
+            .checked_sub(1 + *k as usize)
+            .and_then(|at| env.get(at))
+            .cloned()
+            .unwrap_or(Value::Bool(false))),
+        TKind::Macro(kind, range, body) => {
+            let Value::List(items) = eval(range, ctx)? else {
+                return Ok(Value::Bool(false));
+            };
+            let mut scope = env.to_vec();
+            let mut first_err = None;
+            let mut trues = 0usize;
+            for item in items {
+                scope.push(item);
+                let r = eval_in(body, ctx, &scope);
+                scope.pop();
+                match (kind, r) {
+                    (MacroKind::All, Ok(Value::Bool(false))) => return Ok(Value::Bool(false)),
+                    (MacroKind::Exists, Ok(Value::Bool(true))) => return Ok(Value::Bool(true)),
+                    (MacroKind::ExistsOne, Ok(Value::Bool(true))) => trues += 1,
+                    (_, Ok(_)) => {}
+                    (_, Err(e)) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            match first_err {
+                Some(e) => Err(e),
+                None => Ok(Value::Bool(match kind {
+                    MacroKind::All => true,
+                    MacroKind::Exists => false,
+                    MacroKind::ExistsOne => trues == 1,
+                })),
+            }
+        }
     }
+}
+
+/// A strings-extension call on evaluated operands (`None`: an index out
+/// of range).
+pub fn str_ext_value(f: StrExt, target: Value, args: &[Value]) -> Option<Value> {
+    let str_arg = |i: usize| match args.get(i) {
+        Some(Value::Str(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let int_arg = |i: usize| match args.get(i) {
+        Some(Value::Int(n)) => Some(*n),
+        _ => None,
+    };
+    let text = |write: &dyn Fn(&mut String) -> std::fmt::Result| {
+        let mut out = String::new();
+        write(&mut out).ok().map(|()| Value::Str(out))
+    };
+    if let (StrExt::Join, Value::List(items)) = (f, &target) {
+        let parts: Vec<&str> = items
+            .iter()
+            .filter_map(|v| match v {
+                Value::Str(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        let sep = str_arg(0).unwrap_or("");
+        return text(&|out| strext::write_join(parts.iter().copied(), sep, out));
+    }
+    let Value::Str(s) = target else {
+        return None;
+    };
+    let s = s.as_str();
+    Some(match f {
+        StrExt::LowerAscii | StrExt::UpperAscii => {
+            let upper = f == StrExt::UpperAscii;
+            text(&|out| strext::write_ascii_case(s, upper, out))?
+        }
+        StrExt::Trim => Value::Str(strext::trim(s).to_string()),
+        StrExt::Replace => {
+            let (old, new) = (str_arg(0)?, str_arg(1)?);
+            let n = int_arg(2).unwrap_or(-1);
+            text(&|out| strext::write_replace(s, old, new, n, out))?
+        }
+        StrExt::Split => {
+            let mut pieces = Vec::new();
+            strext::split(s, str_arg(0)?, int_arg(1).unwrap_or(-1), |p| {
+                pieces.push(Value::Str(p.to_string()))
+            });
+            Value::List(pieces)
+        }
+        StrExt::IndexOf => Value::Int(strext::index_of(s, str_arg(0)?, int_arg(1).unwrap_or(0))?),
+        StrExt::LastIndexOf => Value::Int(strext::last_index_of(s, str_arg(0)?, int_arg(1))?),
+        StrExt::Substring => Value::Str(strext::substring(s, int_arg(0)?, int_arg(1))?.to_string()),
+        StrExt::CharAt => Value::Str(strext::char_at(s, int_arg(0)?)?.to_string()),
+        StrExt::Join => return None,
+    })
+}
+
+/// A conversion's value (`None`: no value of the target type).
+pub fn convert_value(conv: Conv, v: Value) -> Option<Value> {
+    Some(match (conv, v) {
+        (Conv::Int, Value::Int(i)) => Value::Int(i),
+        (Conv::Int, Value::Float(f)) => Value::Int(convert::int_of_float(f)?),
+        (Conv::Int, Value::Str(s)) => Value::Int(convert::int_of_str(&s)?),
+        (Conv::Double, Value::Float(f)) => Value::Float(f),
+        (Conv::Double, Value::Int(i)) => Value::Float(i as f64),
+        (Conv::Double, Value::Str(s)) => Value::Float(convert::float_of_str(&s)?),
+        (Conv::String, Value::Str(s)) => Value::Str(s),
+        (Conv::String, Value::Int(i)) => Value::Str(i.to_string()),
+        (Conv::String, Value::Bool(b)) => Value::Str(b.to_string()),
+        (Conv::String, Value::Float(f)) => {
+            let mut s = String::new();
+            convert::write_float(f, &mut s).ok()?;
+            Value::Str(s)
+        }
+        (Conv::Bool, Value::Bool(b)) => Value::Bool(b),
+        (Conv::Bool, Value::Str(s)) => Value::Bool(convert::bool_of_str(&s)?),
+        _ => return None,
+    })
 }
 
 fn arith(op: ArithOp, a: Value, b: Value, span: Span) -> EvalResult {

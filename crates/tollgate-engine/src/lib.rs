@@ -11,8 +11,10 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod context;
+pub mod convert;
 pub mod decision;
 pub mod eval;
+pub mod strext;
 pub mod testing;
 
 pub use context::{Context, ContextError, Owned, Request, RequestError, Slot, StrList};

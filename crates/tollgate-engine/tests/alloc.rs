@@ -92,6 +92,23 @@ name = "kb-trial"
 when = 'feature == "kb" && 17 in experiments && prompt.endsWith("?")'
 model = "opus"
 
+# Macros, indexing and conversions to numbers allocate nothing either.
+[[route]]
+name = "kb-second-source"
+when = 'feature == "kb" && retrieval_ids.exists(id, id.endsWith("-9")) && retrieval_ids[0] == "doc-1" && int(complexity * 10.0) == 9'
+model = "opus"
+
+[[route]]
+name = "agent-experiments"
+when = 'feature == "agent" && experiments.all(e, e > 2) && experiments.exists_one(e, e == 17 || e in [1, 2]) && double(input_tokens) * 1.5 > 10000.0 && int("2") < 3'
+model = "opus"
+
+# Text built by a condition goes into reused scratch space.
+[[route]]
+name = "docs-shouting"
+when = 'feature == "docs" && prompt.upperAscii().replace("?", "!").split(" ").exists(w, w == "KEYS!") && retrieval_ids.join("+").lowerAscii().trim() != "x" && string(input_tokens).size() > 2'
+model = "opus"
+
 [[route]]
 name = "agent-hard"
 when = 'feature == "agent" && user.tier == "enterprise" && complexity >= 0.85'
@@ -399,10 +416,16 @@ fn decide_makes_no_heap_allocation() {
     // Warm up (the regex crate fills its per-thread scratch space on first
     // use) and check the answers against the reference, which allocates.
     let mut matched = [0usize; 6];
+    let mut new_forms = [0usize; 3];
     for s in &shapes {
         let ctx = ids.context(schema, s);
         let d = compiled.decide(&ctx);
         assert_eq!(d, decide_reference(&policy, &ctx));
+        // Routes 1 to 3 use the macros, indexing, conversions and string
+        // functions.
+        if let Some(r @ 1..=3) = d.route.map(|r| r.0) {
+            new_forms[r as usize - 1] += 1;
+        }
         for (n, r) in
             matched
                 .iter_mut()
@@ -414,6 +437,10 @@ fn decide_makes_no_heap_allocation() {
     assert!(
         matched.iter().all(|n| *n > 0),
         "every section decides some requests: {matched:?}"
+    );
+    assert!(
+        new_forms.iter().all(|n| *n > 0),
+        "the routes using macros, indexing, conversions and string functions match some requests: {new_forms:?}"
     );
 
     let before = allocations();

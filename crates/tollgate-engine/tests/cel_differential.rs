@@ -498,6 +498,87 @@ impl Gen {
         .boxed()
     }
 
+    /// `int()`, `double()`, `string()` where cel-interpreter agrees with
+    /// the spec: not on NaN or on floats at the ends of the int range (it
+    /// saturates), not `string()` of a float (it writes Rust's format, not
+    /// Go's `%g`), not `double()` of a string that overflows (it gives
+    /// infinity); it has no `bool()`.
+    fn conversions(&self, g: G) -> S {
+        let call = |f: &'static str| move |x: T| t(format!("{f}({})", x.text), P_PRIMARY);
+        let strs = |v: &'static [&'static str]| {
+            prop::sample::select(v).prop_map(|s| lit_str(s, 0)).boxed()
+        };
+        match g {
+            G::Int => prop_oneof![
+                self.get(G::Small).prop_map(call("int")),
+                prop::sample::select(&FLOATS[..])
+                    .prop_map(lit_float)
+                    .prop_map(call("int")),
+                strs(&["42", "-7", "+3", "abc", "1.5", "", "9223372036854775807"])
+                    .prop_map(call("int")),
+            ]
+            .boxed(),
+            G::Float => prop_oneof![
+                self.get(G::Int).prop_map(call("double")),
+                strs(&["1.5", "-2e3", "abc", "0.1", "inf", "-0"]).prop_map(call("double")),
+            ]
+            .boxed(),
+            _ => prop_oneof![
+                self.get(G::Int).prop_map(call("string")),
+                self.get(G::AStr).prop_map(call("string")),
+            ]
+            .boxed(),
+        }
+    }
+
+    /// A non-empty literal of small ints indexed inside its bounds
+    /// (cel-interpreter gives `null` for an index outside them).
+    fn index_small(&self) -> S {
+        prop::collection::vec(self.get(G::Small), 1..4)
+            .prop_flat_map(|v| {
+                let n = v.len();
+                (Just(v), 0..n)
+            })
+            .prop_map(|(v, k)| t(format!("{}[{k}]", list(&v).text), P_PRIMARY))
+            .boxed()
+    }
+
+    /// `all`, `exists`, `exists_one` over a list attribute or a non-empty
+    /// literal, with a predicate whose only error cannot depend on the
+    /// element (cel-interpreter stops at the first error; CEL lets a later
+    /// decisive element win, and tollgate does).
+    fn macros(&self) -> S {
+        let m = prop::sample::select(&["all", "exists", "exists_one"][..]);
+        let strs = prop_oneof![
+            Just(name("ls")),
+            prop::collection::vec(self.get(G::Str), 1..4).prop_map(|v| list(&v)),
+        ];
+        let str_pred = prop_oneof![
+            self.get(G::Str)
+                .prop_map(|s| format!("x == {}", wrap(&s, P_REL + 1))),
+            self.get(G::Str)
+                .prop_map(|s| format!("x.startsWith({})", s.text)),
+            self.get(G::Str)
+                .prop_map(|s| format!("x.contains({})", s.text)),
+            Just("x in ls".to_string()),
+        ];
+        let ints = prop_oneof![
+            Just(name("li")),
+            prop::collection::vec(self.get(G::Small), 1..4).prop_map(|v| list(&v)),
+        ];
+        let int_pred = prop_oneof![
+            self.get(G::Small)
+                .prop_map(|s| format!("x > {}", wrap(&s, P_REL + 1))),
+            self.get(G::Small)
+                .prop_map(|s| format!("x == {}", wrap(&s, P_REL + 1))),
+            Just("x % 2 == 0".to_string()),
+            Just("x in li".to_string()),
+        ];
+        prop_oneof![(strs, m.clone(), str_pred), (ints, m, int_pred),]
+            .prop_map(|(r, m, p)| t(format!("{}.{m}(x, {p})", wrap(&r, P_PRIMARY)), P_PRIMARY))
+            .boxed()
+    }
+
     fn list_of(&self, elems: S) -> S {
         prop::collection::vec(elems, 0..4)
             .prop_map(|v| list(&v))
@@ -521,6 +602,7 @@ impl Gen {
                         }
                         forms.push(w(self.get(G::Small), 1));
                         forms.push(w(self.cond(G::Int), 1));
+                        forms.push(w(self.conversions(G::Int), 1));
                     }
                     G::Small => {
                         forms.push(w(self.unary("-", G::Small), 1));
@@ -534,6 +616,7 @@ impl Gen {
                             forms.push(w(self.size(x), 1));
                         }
                         forms.push(w(self.cond(G::Small), 1));
+                        forms.push(w(self.index_small(), 1));
                     }
                     G::Float => {
                         forms.push(w(self.unary("-", G::Float), 1));
@@ -544,6 +627,7 @@ impl Gen {
                             forms.push(w(self.bin(op, P_MUL, G::Float, G::Float), 2));
                         }
                         forms.push(w(self.cond(G::Float), 1));
+                        forms.push(w(self.conversions(G::Float), 1));
                     }
                     G::Str => {
                         forms.push(w(self.bin("+", P_ADD, G::Str, G::Str), 2));
@@ -553,6 +637,7 @@ impl Gen {
                     G::AStr => {
                         forms.push(w(self.bin("+", P_ADD, G::AStr, G::AStr), 2));
                         forms.push(w(self.cond(G::AStr), 1));
+                        forms.push(w(self.conversions(G::AStr), 1));
                     }
                     G::Bool => {
                         forms.push(w(self.unary("!", G::Bool), 2));
@@ -604,6 +689,7 @@ impl Gen {
                         }
                         let re = prop::sample::select(&REGEXES[..]).prop_map(name).boxed();
                         forms.push(w(self.method("matches", G::Str, re), 3));
+                        forms.push(w(self.macros(), 3));
                     }
                     G::LStr => {
                         forms.push(w(self.bin("+", P_ADD, G::LStr, G::LStr), 1));
@@ -785,15 +871,22 @@ fn hazards(e: &TExpr, ctx: &Context<'_>) -> Result<Hazards, String> {
     }
 }
 
+/// An error CEL's `&&` and `||` absorb: arithmetic, or a conversion
+/// without a value.
 fn is_arith_error(e: &Option<ExecutionError>) -> bool {
-    matches!(
-        e,
-        None | Some(
-            ExecutionError::Overflow(..)
-                | ExecutionError::DivisionByZero(_)
-                | ExecutionError::RemainderByZero(_)
-        )
-    )
+    match e {
+        Some(ExecutionError::FunctionError { function, .. }) => {
+            matches!(function.as_str(), "int" | "double")
+        }
+        _ => matches!(
+            e,
+            None | Some(
+                ExecutionError::Overflow(..)
+                    | ExecutionError::DivisionByZero(_)
+                    | ExecutionError::RemainderByZero(_)
+            )
+        ),
+    }
 }
 
 fn is_nan_compare_error(e: &Option<ExecutionError>) -> bool {
@@ -1188,4 +1281,102 @@ fn cel_interpreter_deviations() {
     cel_is("-9223372036854775808", CelValue::Int(i64::MIN));
     cel_is("1 == 1.0", CelValue::Bool(true));
     cel_is("[1, 2.0] == [1.0, 2]", CelValue::Bool(true));
+}
+
+#[test]
+fn macros_absorb_errors_as_and_and_or_do() {
+    // An element that errs does not hide a later (or earlier) decisive one.
+    is("[0, 1].exists(x, 1 / x == 1)", Value::Bool(true));
+    is("[1, 0].exists(x, 1 / x == 1)", Value::Bool(true));
+    is("[0, 2].all(x, 1 / x == 1)", Value::Bool(false));
+    is("[2, 0].all(x, 1 / x == 1)", Value::Bool(false));
+    // Otherwise the error is the result.
+    err("[0, 1].all(x, 1 / x == 1)", |k| {
+        *k == ErrorKind::DivisionByZero
+    });
+    err("[0, 2].exists(x, 1 / x == 1)", |k| {
+        *k == ErrorKind::DivisionByZero
+    });
+    // `exists_one` counts; any error is the result.
+    is("[1, 2, 3].exists_one(x, x > 2)", Value::Bool(true));
+    is("[1, 2, 3].exists_one(x, x > 1)", Value::Bool(false));
+    is("[1, 2, 3].exists_one(x, x > 5)", Value::Bool(false));
+    err("[0, 1].exists_one(x, 1 / x == 1)", |k| {
+        *k == ErrorKind::DivisionByZero
+    });
+    // Attributes, empty lists, nesting, shadowing, the variable in a literal.
+    is("li.all(x, x > 0)", Value::Bool(true));
+    is("ls.exists(s, s == s1)", Value::Bool(false));
+    is("ls.all(s, s == s1) || ls == []", Value::Bool(false));
+    is(
+        "li.exists(x, li.exists(y, x + y == 4 && x == y))",
+        Value::Bool(true),
+    );
+    is("li.all(i1, i1 < 3)", Value::Bool(true));
+    is(
+        r#"["ab", "c"].exists(x, [x, "z"][0] == "c")"#,
+        Value::Bool(true),
+    );
+    err("[1, 2].all(x, missing)", |k| {
+        matches!(k, ErrorKind::Missing(_))
+    });
+}
+
+#[test]
+fn indexing_counts_from_zero_and_errs_outside() {
+    is("li[1]", Value::Int(2));
+    is(r#"[s1, "x"][0]"#, Value::Str("abc".into()));
+    is("[1.5, 2.5][i1 - 2]", Value::Float(2.5));
+    err("li[2]", |k| {
+        *k == ErrorKind::IndexOutOfRange { index: 2, len: 2 }
+    });
+    err("li[-1]", |k| {
+        *k == ErrorKind::IndexOutOfRange { index: -1, len: 2 }
+    });
+    err("li[missing ? 0 : 1]", |k| {
+        matches!(k, ErrorKind::Missing(_))
+    });
+}
+
+#[test]
+fn conversions_follow_cel_go() {
+    use tollgate_lang::expr::Conv;
+    is("int(2.9)", Value::Int(2));
+    is("int(-2.9)", Value::Int(-2));
+    is("int(i1)", Value::Int(3));
+    is(r#"int("-42")"#, Value::Int(-42));
+    is("int(9.2e18)", Value::Int(9_200_000_000_000_000_000));
+    for bad in [
+        "int(1e19)",
+        "int(-9223372036854775808.0)",
+        "int(0.0 / 0.0)",
+        "int(1.0 / 0.0)",
+        r#"int("4.2")"#,
+        r#"int("9223372036854775808")"#,
+    ] {
+        err(bad, |k| *k == ErrorKind::BadConversion(Conv::Int));
+    }
+    is("double(i1)", Value::Float(3.0));
+    is(r#"double("1e3")"#, Value::Float(1000.0));
+    is(r#"double("-inf")"#, Value::Float(f64::NEG_INFINITY));
+    err(r#"double("1e400")"#, |k| {
+        *k == ErrorKind::BadConversion(Conv::Double)
+    });
+    err(r#"double("x")"#, |k| {
+        *k == ErrorKind::BadConversion(Conv::Double)
+    });
+    is("string(1.5)", Value::Str("1.5".into()));
+    is("string(1e6)", Value::Str("1e+06".into()));
+    is("string(0.00001)", Value::Str("1e-05".into()));
+    is("string(i2)", Value::Str("-2".into()));
+    is("string(b1)", Value::Str("true".into()));
+    is("string(s2)", Value::Str("héllo".into()));
+    is(r#"bool("True")"#, Value::Bool(true));
+    is(r#"bool("0")"#, Value::Bool(false));
+    err(r#"bool("yes")"#, |k| {
+        *k == ErrorKind::BadConversion(Conv::Bool)
+    });
+    // The motivating case: int and float mix once converted.
+    is("double(i1) * 1.5 > 4.0", Value::Bool(true));
+    is("int(f1 * 10.0) == 5", Value::Bool(true));
 }

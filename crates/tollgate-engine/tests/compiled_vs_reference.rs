@@ -174,6 +174,8 @@ fn int_expr() -> BoxedStrategy<String> {
         3 => select(&["tokens", "n", "requested_max_tokens"][..]).prop_map(String::from),
         2 => int_lit(),
         1 => select(&["size(prompt)", "size(tags)", "size(ids)", "feature.size()"][..]).prop_map(String::from),
+        // Conversions and indexing (errors: out of range, unparsable).
+        1 => select(&["int(score)", "int(tier)", "int(\"42\")", "int(-2.5)", "int(1e19)", "ids[0]", "ids[n]", "[5, 6, 7][tokens]", "size(tags[1])"][..]).prop_map(String::from),
     ];
     leaf.prop_recursive(2, 6, 2, |inner| {
         prop_oneof![
@@ -192,8 +194,9 @@ fn int_expr() -> BoxedStrategy<String> {
 
 fn float_expr() -> BoxedStrategy<String> {
     let leaf = prop_oneof![
-        Just("score".to_string()),
-        float_lit().prop_map(String::from)
+        4 => Just("score".to_string()),
+        4 => float_lit().prop_map(String::from),
+        1 => select(&["double(tokens)", "double(n)", "double(feature)", "double(\"2.5\")"][..]).prop_map(String::from),
     ];
     leaf.prop_recursive(2, 4, 2, |inner| {
         prop_oneof![
@@ -211,8 +214,9 @@ fn float_expr() -> BoxedStrategy<String> {
 
 fn str_expr() -> BoxedStrategy<String> {
     let leaf = prop_oneof![
-        select(&["feature", "tier", "tenant", "prompt"][..]).prop_map(String::from),
-        str_lit().prop_map(|s| format!("\"{s}\"")),
+        4 => select(&["feature", "tier", "tenant", "prompt"][..]).prop_map(String::from),
+        4 => str_lit().prop_map(|s| format!("\"{s}\"")),
+        1 => select(&["string(tokens)", "string(score)", "string(flag)", "tags[0]", "tags[n]", "[\"x\", tier][1]"][..]).prop_map(String::from),
     ];
     leaf.prop_recursive(2, 4, 2, |inner| {
         prop_oneof![
@@ -282,6 +286,17 @@ fn bool_atom() -> BoxedStrategy<String> {
         2 => (any_attr, any::<bool>())
             .prop_map(|(a, neg)| if neg { format!("!has({a})") } else { format!("has({a})") }),
         1 => select(&["true", "false"][..]).prop_map(String::from),
+        // Macros: the compiler never dispatches on them; they run as
+        // expressions, errors absorbed as the reference absorbs them.
+        2 => (select(&["all", "exists", "exists_one"][..]), str_lit(), select(&["startsWith", "contains", "endsWith"][..]))
+            .prop_map(|(m, v, f)| format!("tags.{m}(t, t.{f}(\"{v}\"))")),
+        2 => (select(&["all", "exists", "exists_one"][..]), cmp(), int_lit())
+            .prop_map(|(m, o, v)| format!("ids.{m}(i, i {o} {v})")),
+        1 => select(&["all", "exists", "exists_one"][..])
+            .prop_map(|m| format!("ids.{m}(i, 10 / i > tokens)")),
+        1 => select(&["all", "exists", "exists_one"][..])
+            .prop_map(|m| format!("tags.{m}(t, ids.exists(i, size(t) == i) || t == feature)")),
+        1 => select(&["bool(tier)", "bool(flag)", "bool(string(flag))"][..]).prop_map(String::from),
     ]
     .boxed()
 }
@@ -554,6 +569,77 @@ fn first_match_order_is_kept_when_an_unindexed_rule_comes_first() {
         ..req("xyz", 1, "c")
     };
     assert_eq!(route_of(&c, &tagged), Some(14));
+}
+
+/// Each form the compiled engine evaluates as an expression (macros,
+/// indexing, conversions, string functions), as a lone rule: it matches exactly when the
+/// reference says `true` (`route_of` also compares whole decisions).
+#[test]
+fn macros_indexing_and_conversions_decide_like_the_reference() {
+    let cases: [(&str, bool); 22] = [
+        (r#"tags.exists(t, t.startsWith("kb-"))"#, true),
+        (r#"tags.all(t, t.startsWith("kb-"))"#, false),
+        (r#"tags.exists_one(t, t.size() > 0)"#, false),
+        ("ids.exists(i, 10 / (i - 1) == 10)", true),
+        ("ids.all(i, 10 / (i - 1) > 0)", false),
+        ("[0, 1].all(i, 10 / i > 0)", false),
+        ("ids.exists_one(i, i == tokens - 1)", true),
+        ("ids.exists(i, ids.exists(j, i + j == 4 && i != j))", false),
+        ("ids.exists(i, [i, 7][1] == 7 && [i][0] == 2)", true),
+        (r#"tags[1] == "kb-1""#, true),
+        ("ids[2] == 0 || true", true),
+        ("ids[2] == 0", false),
+        ("ids[-1] == 0 || ids[0] == 1", true),
+        ("int(score * 10.0) == 5", true),
+        ("int(score * 1e20) > 0", false),
+        (r#"int(feature) == 1"#, false),
+        ("double(tokens) * 1.5 > 4.0", true),
+        (r#"string(tokens) + "x" == "3x""#, true),
+        (r#"string(score) == "0.5""#, true),
+        (r#"bool(string(flag)) && bool("t")"#, true),
+        (r#"tags.exists(tokens, tokens == "a")"#, true),
+        ("ids.exists(i, i > missing_one)", false),
+    ];
+    let req = Req {
+        feature: Some("kb".into()),
+        tokens: Some(3),
+        score: Some(0.5),
+        flag: Some(true),
+        tags: Some(vec!["a".into(), "kb-1".into()]),
+        ids: Some(vec![1, 2]),
+        ..Req::default()
+    };
+    let strings: [(&str, bool); 12] = [
+        (r#"feature.upperAscii() == "KB""#, true),
+        (r#"(feature + "-X").lowerAscii() == "kb-x""#, true),
+        (r#"("  " + feature + " ").trim() == "kb""#, true),
+        (r#"tags.join(",").replace(",", "+") == "a+kb-1""#, true),
+        (
+            r#""a,b,c".split(",")[2] == "c" && "a,b,c".split(",", 2).size() == 2"#,
+            true,
+        ),
+        (
+            r#""kb" in "x,kb".split(",") && tags.join() == "akb-1""#,
+            true,
+        ),
+        (
+            r#"tags[1].indexOf("-") == 2 && "abab".lastIndexOf("ab") == 2"#,
+            true,
+        ),
+        (
+            r#"tags[1].substring(3) == "1" && feature.charAt(1) == "b""#,
+            true,
+        ),
+        (r#"feature.substring(3) == """#, false),
+        (r#"feature.charAt(3) == "" || true"#, true),
+        (r#""".lastIndexOf("a") == -1"#, false),
+        (r#"string(tokens).split("").exists(c, c == "3")"#, true),
+    ];
+    for (when, want) in cases.into_iter().chain(strings) {
+        let when = when.replace("missing_one", "n");
+        let (c, _) = both(&routes(&[when.as_str()]));
+        assert_eq!(route_of(&c, &req), want.then_some(0), "{when}");
+    }
 }
 
 #[test]

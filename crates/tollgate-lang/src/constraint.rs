@@ -471,6 +471,16 @@ pub fn same_expr(a: &TExpr, b: &TExpr) -> bool {
             same_expr(c1, c2) && same_expr(x1, x2) && same_expr(y1, y2)
         }
         (Matches(x, p), Matches(y, q)) => p == q && same_expr(x, y),
+        (Convert(o, x), Convert(p, y)) => o == p && same_expr(x, y),
+        (Index(x1, y1), Index(x2, y2)) => same_expr(x1, x2) && same_expr(y1, y2),
+        (Macro(o, x1, y1), Macro(p, x2, y2)) => o == p && same_expr(x1, x2) && same_expr(y1, y2),
+        (Var(x), Var(y)) => x == y,
+        (StrExt(f, x, xs), StrExt(g, y, ys)) => {
+            f == g
+                && same_expr(x, y)
+                && xs.len() == ys.len()
+                && xs.iter().zip(ys).all(|(p, q)| same_expr(p, q))
+        }
         _ => false,
     }
 }

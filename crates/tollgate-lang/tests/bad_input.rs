@@ -121,6 +121,50 @@ fn ten_thousand_deep_nesting() {
     );
 }
 
+/// The documented limit: 32 levels load, the 33rd is refused where it
+/// opens. Each `(`, `[`, call argument list and `?:` is one level.
+#[test]
+fn nesting_counts_one_level_per_bracket_call_and_conditional() {
+    type Shape = fn(usize) -> String;
+    let shapes: [(&str, Shape); 4] = [
+        ("parentheses", |k| {
+            format!("{}n{} == 1", "(".repeat(k), ")".repeat(k))
+        }),
+        ("a list", |k| {
+            format!("n in {}[1]{}", "(".repeat(k - 1), ")".repeat(k - 1))
+        }),
+        ("a call", |k| {
+            format!("{}size(a){} == 1", "(".repeat(k - 1), ")".repeat(k - 1))
+        }),
+        // `?:` nests in its last operand (the middle one is an `||` level).
+        ("conditionals", |k| {
+            format!("{}n == 1", "true ? false : ".repeat(k))
+        }),
+    ];
+    for (what, shape) in shapes {
+        let ok = route(&shape(32));
+        if let Err(e) = load_str("p.toml", &ok, &LoadOptions::default()) {
+            panic!("32 levels of {what} refused:\n{}", e.render());
+        }
+        let deep = shape(33);
+        // The 33rd opener: the last `(`, `[` or `?` before the operand.
+        let at = match what {
+            "conditionals" => deep.rfind('?'),
+            "a list" => deep.find('['),
+            _ => deep.rfind('('),
+        }
+        .unwrap();
+        check(
+            &route(&deep),
+            &["expression-too-deep"],
+            &format!(
+                "p.toml:12:{}: expression nests deeper than the limit of 32 (1 error in all)",
+                at + 9
+            ),
+        );
+    }
+}
+
 #[test]
 fn pathological_regexes() {
     // `(a*)*b` is exponential for a backtracking engine; the regex crate

@@ -153,7 +153,11 @@ impl<'p> PredPool<'p> {
         {
             return found.1;
         }
-        let id = self.push(special(e, true).unwrap_or_else(|| Pred::Expr(ir::lower(e))));
+        let id = self.push(special(e, true).unwrap_or_else(|| {
+            let ir = ir::lower(e);
+            let scratch = ir.builds_text();
+            Pred::Expr(ir, scratch)
+        }));
         self.exprs.entry(key).or_default().push((e, id));
         id
     }
@@ -293,6 +297,26 @@ fn shape(e: &TExpr, h: &mut FxHasher) {
         TKind::Matches(x, p) => {
             p.regex.as_str().hash(h);
             shape(x, h);
+        }
+        TKind::Convert(c, x) => {
+            c.hash(h);
+            shape(x, h);
+        }
+        TKind::Index(x, y) => {
+            shape(x, h);
+            shape(y, h);
+        }
+        TKind::Macro(k, x, y) => {
+            k.hash(h);
+            shape(x, h);
+            shape(y, h);
+        }
+        TKind::Var(k) => k.hash(h),
+        TKind::StrExt(f, t, args) => {
+            f.hash(h);
+            shape(t, h);
+            args.len().hash(h);
+            args.iter().for_each(|a| shape(a, h));
         }
     }
 }

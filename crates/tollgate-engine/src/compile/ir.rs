@@ -7,7 +7,7 @@
 use super::strmap::KeySet;
 use crate::context::Slot;
 use regex::Regex;
-use tollgate_lang::expr::{ArithOp, CmpOp, StrFn, TExpr, TKind};
+use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind};
 use tollgate_lang::{AttrId, Elem, Type};
 
 /// Why an expression has no value.
@@ -100,6 +100,15 @@ pub(crate) enum Ir {
     Size(Box<Ir>),
     StrFn(StrFn, Box<Ir>, Box<Ir>),
     Matches(Box<Ir>, Regex),
+    Convert(Conv, Box<Ir>),
+    Index(Box<Ir>, Box<Ir>),
+    /// A list macro: the range, then the predicate, which reads the
+    /// element as `Var(0)`.
+    Macro(MacroKind, Box<Ir>, Box<Ir>),
+    /// A macro variable, counted from the innermost macro.
+    Var(u32),
+    /// A strings-extension call: receiver, then at most three arguments.
+    StrExt(StrExt, Box<Ir>, Box<[Ir]>),
 }
 
 fn literal(e: &TExpr) -> Option<Const> {
@@ -158,15 +167,45 @@ pub(crate) fn lower(e: &TExpr) -> Ir {
         TKind::Size(x) => Ir::Size(b(x)),
         TKind::StrFn(f, x, y) => Ir::StrFn(*f, b(x), b(y)),
         TKind::Matches(x, p) => Ir::Matches(b(x), p.regex.clone()),
+        TKind::Convert(c, x) => Ir::Convert(*c, b(x)),
+        TKind::Index(x, i) => Ir::Index(b(x), b(i)),
+        TKind::Macro(k, range, body) => Ir::Macro(*k, b(range), b(body)),
+        TKind::Var(k) => Ir::Var(*k),
+        TKind::StrExt(f, t, args) => Ir::StrExt(*f, b(t), args.iter().map(lower).collect()),
     }
 }
 
 impl Ir {
+    /// Does evaluating it write text (so that it needs scratch space)?
+    pub(crate) fn builds_text(&self) -> bool {
+        let b = |x: &Ir| x.builds_text();
+        match self {
+            Ir::Const(_) | Ir::ConstList(_) | Ir::Has(_) | Ir::Attr(..) | Ir::Var(_) => false,
+            Ir::Arith(ArithOp::Add, ..) | Ir::Convert(Conv::String, _) | Ir::StrExt(..) => true,
+            Ir::List(items) => items.iter().any(Ir::builds_text),
+            Ir::Not(x)
+            | Ir::Neg(x)
+            | Ir::Size(x)
+            | Ir::InStrs(x, _)
+            | Ir::Matches(x, _)
+            | Ir::Convert(_, x) => b(x),
+            Ir::Arith(_, x, y)
+            | Ir::Cmp(_, x, y)
+            | Ir::And(x, y)
+            | Ir::Or(x, y)
+            | Ir::In(x, y)
+            | Ir::StrFn(_, x, y)
+            | Ir::Index(x, y)
+            | Ir::Macro(_, x, y) => b(x) || b(y),
+            Ir::Cond(x, y, z) => b(x) || b(y) || b(z),
+        }
+    }
+
     /// A rough evaluation cost, to test cheap residuals first.
     pub(crate) fn cost(&self) -> u32 {
         let c = |x: &Ir| x.cost();
         match self {
-            Ir::Const(_) | Ir::ConstList(_) | Ir::Has(_) | Ir::Attr(..) => 1,
+            Ir::Const(_) | Ir::ConstList(_) | Ir::Has(_) | Ir::Attr(..) | Ir::Var(_) => 1,
             Ir::List(items) => 1 + items.iter().map(Ir::cost).sum::<u32>(),
             Ir::Not(x) | Ir::Neg(x) => 1 + c(x),
             Ir::Size(x) => 4 + c(x),
@@ -176,6 +215,12 @@ impl Ir {
             Ir::StrFn(_, x, y) => 8 + c(x) + c(y),
             Ir::Cond(x, y, z) => 1 + c(x) + c(y).max(c(z)),
             Ir::Matches(x, _) => 40 + c(x),
+            Ir::Convert(Conv::String, x) => 30 + c(x),
+            Ir::Convert(_, x) => 4 + c(x),
+            Ir::Index(x, i) => 2 + c(x) + c(i),
+            Ir::StrExt(_, t, args) => 20 + c(t) + args.iter().map(Ir::cost).sum::<u32>(),
+            // The predicate runs once per element: count a few.
+            Ir::Macro(_, range, body) => 4 + c(range) + 4 * c(body),
         }
         .min(1 << 20)
     }

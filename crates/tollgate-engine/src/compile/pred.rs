@@ -81,7 +81,9 @@ pub(crate) enum Pred {
         want: bool,
     },
     /// Any other conjunct.
-    Expr(Ir),
+    /// Any other expression; `true` when it builds text (and so needs
+    /// the scratch arena).
+    Expr(Ir, bool),
 }
 
 /// What a [`Pred::Num`] reads from its attribute.
@@ -229,7 +231,7 @@ impl Pred {
                 (Slot::Missing, _) => Ok(false),
                 _ => Err(Bail),
             },
-            Pred::Expr(e) => value::holds(e, ctx),
+            Pred::Expr(e, scratch) => value::holds(e, *scratch, ctx),
         }
     }
 
@@ -244,7 +246,7 @@ impl Pred {
             Pred::ListHas { .. } => 6,
             Pred::StrFn { .. } => 10,
             Pred::Matches { .. } => 43,
-            Pred::Expr(e) => 3 + e.cost(),
+            Pred::Expr(e, _) => 3 + e.cost(),
         }
     }
 }

@@ -110,6 +110,8 @@ pub enum Ast {
     Binary(BinOp, Box<Node>, Box<Node>),
     /// `c ? a : b`
     Cond(Box<Node>, Box<Node>, Box<Node>),
+    /// `target[index]`
+    Index(Box<Node>, Box<Node>),
 }
 
 impl PartialEq for Node {
@@ -138,6 +140,7 @@ impl PartialEq for Node {
             (Ast::Unary(o1, a), Ast::Unary(o2, b)) => o1 == o2 && a == b,
             (Ast::Binary(o1, a1, b1), Ast::Binary(o2, a2, b2)) => o1 == o2 && a1 == a2 && b1 == b2,
             (Ast::Cond(a1, b1, c1), Ast::Cond(a2, b2, c2)) => a1 == a2 && b1 == b2 && c1 == c2,
+            (Ast::Index(a1, b1), Ast::Index(a2, b2)) => a1 == a2 && b1 == b2,
             _ => false,
         }
     }
@@ -218,6 +221,8 @@ impl fmt::Display for Node {
             Ast::Unary(UnOp::Neg, x) => write!(f, "-({x})"),
             Ast::Binary(op, a, b) => write!(f, "({a} {} {b})", op.symbol()),
             Ast::Cond(c, a, b) => write!(f, "({c} ? {a} : {b})"),
+            Ast::Index(t, i) if matches!(t.ast, Ast::Unary(..)) => write!(f, "({t})[{i}]"),
+            Ast::Index(t, i) => write!(f, "{t}[{i}]"),
         }
     }
 }

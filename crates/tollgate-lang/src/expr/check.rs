@@ -7,7 +7,7 @@
 //! only the first.
 
 use super::ast::{Ast, BinOp, Node, UnOp};
-use super::typed::{ArithOp, CmpOp, Pattern, StrFn, TExpr, TKind};
+use super::typed::{ArithOp, CmpOp, Conv, MacroKind, Pattern, StrExt, StrFn, TExpr, TKind};
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::schema::{AttrId, Elem, Schema, Type};
 use crate::source::{FileId, Span};
@@ -88,6 +88,7 @@ pub fn check(
         map,
         limits,
         diags,
+        locals: Vec::new(),
     }
     .expr(node)
 }
@@ -97,15 +98,35 @@ struct Checker<'a> {
     map: &'a OffsetMap,
     limits: CheckLimits,
     diags: &'a mut Vec<Diagnostic>,
+    /// The iteration variables of the macros around the node being
+    /// checked, innermost last.
+    locals: Vec<(String, Type)>,
 }
 
-const FUNCTIONS: [&str; 6] = [
+const FUNCTIONS: [&str; 23] = [
     "size",
     "has",
     "startsWith",
     "endsWith",
     "contains",
     "matches",
+    "int",
+    "double",
+    "string",
+    "bool",
+    "all",
+    "exists",
+    "exists_one",
+    "lowerAscii",
+    "upperAscii",
+    "trim",
+    "replace",
+    "split",
+    "indexOf",
+    "lastIndexOf",
+    "substring",
+    "charAt",
+    "join",
 ];
 
 fn compatible(a: Type, b: Type) -> bool {
@@ -164,6 +185,205 @@ impl Checker<'_> {
         }
     }
 
+    /// The first name of a dotted path.
+    fn root(n: &Node) -> Option<&str> {
+        match &n.ast {
+            Ast::Ident(s) => Some(s),
+            Ast::Select(t, _) => Self::root(t),
+            _ => None,
+        }
+    }
+
+    /// A macro variable in scope: its distance from the innermost macro
+    /// and its type.
+    fn local(&self, name: &str) -> Option<(u32, Type)> {
+        self.locals
+            .iter()
+            .rev()
+            .enumerate()
+            .find(|(_, (n, _))| n == name)
+            .map(|(i, (_, t))| (i as u32, *t))
+    }
+
+    fn index(&mut self, n: &Node, t: &Node, i: &Node) -> Option<TExpr> {
+        let (tt, ti) = (self.expr(t), self.expr(i));
+        let (tt, ti) = (tt?, ti?);
+        let Some(elem) = tt.ty.elem() else {
+            return self.mismatch(
+                t,
+                match tt.ty {
+                    Type::List(_) => {
+                        format!("cannot index `{}`: its elements have no single type", tt.ty)
+                    }
+                    other => format!("cannot index `{other}` with `[...]`"),
+                },
+                Some("indexing takes a list of one element type, as in `retrieval_ids[0]`".into()),
+            );
+        };
+        if ti.ty != Type::Int {
+            return self.mismatch(
+                i,
+                format!("a list index must be an `int`, found `{}`", ti.ty),
+                Some("lists are indexed from 0: `xs[0]`".into()),
+            );
+        }
+        self.mk(n, TKind::Index(Box::new(tt), Box::new(ti)), elem)
+    }
+
+    fn convert(&mut self, n: &Node, conv: Conv, arg: &Node) -> Option<TExpr> {
+        let x = self.expr(arg)?;
+        let (ok, from, ty) = match conv {
+            Conv::Int => (
+                matches!(x.ty, Type::Int | Type::Float | Type::String),
+                "an int, a float or a string",
+                Type::Int,
+            ),
+            Conv::Double => (
+                matches!(x.ty, Type::Int | Type::Float | Type::String),
+                "an int, a float or a string",
+                Type::Float,
+            ),
+            Conv::String => (
+                matches!(x.ty, Type::Int | Type::Float | Type::String | Type::Bool),
+                "an int, a float, a string or a bool",
+                Type::String,
+            ),
+            Conv::Bool => (
+                matches!(x.ty, Type::Bool | Type::String),
+                "a bool or a string",
+                Type::Bool,
+            ),
+        };
+        if !ok {
+            let name = conv.name();
+            return self.mismatch(
+                arg,
+                format!("`{name}()` converts {from}, found `{}`", x.ty),
+                match x.ty {
+                    Type::List(_) => Some(format!("convert one element: `{name}(xs[0])`")),
+                    _ => None,
+                },
+            );
+        }
+        self.mk(n, TKind::Convert(conv, Box::new(x)), ty)
+    }
+
+    /// A strings-extension call: receiver and argument types, arity.
+    fn str_ext(&mut self, n: &Node, name: &str, t: &Node, args: &[Node]) -> Option<TExpr> {
+        use Type::{Int, String as Str};
+        let f = StrExt::ALL.iter().find(|(x, _)| *x == name)?.1;
+        // (receiver, required arguments, optional argument, result)
+        let (recv, required, optional, result): (Type, &[Type], Option<Type>, Type) = match f {
+            StrExt::LowerAscii | StrExt::UpperAscii | StrExt::Trim => (Str, &[], None, Str),
+            StrExt::Replace => (Str, &[Str, Str], Some(Int), Str),
+            StrExt::Split => (Str, &[Str], Some(Int), Type::List(Elem::String)),
+            StrExt::IndexOf | StrExt::LastIndexOf => (Str, &[Str], Some(Int), Int),
+            StrExt::Substring => (Str, &[Int], Some(Int), Str),
+            StrExt::CharAt => (Str, &[Int], None, Str),
+            StrExt::Join => (Type::List(Elem::String), &[], Some(Str), Str),
+        };
+        let form = {
+            let mut parts: Vec<String> = required.iter().map(|t| format!("{t}")).collect();
+            if let Some(o) = optional {
+                parts.push(format!("[{o}]"));
+            }
+            format!("{recv}.{name}({})", parts.join(", "))
+        };
+        let tt = self.expr(t);
+        let targs: Vec<Option<TExpr>> = args.iter().map(|a| self.expr(a)).collect();
+        let tt = tt?;
+        let targs: Vec<TExpr> = targs.into_iter().collect::<Option<_>>()?;
+        if args.len() < required.len() || args.len() > required.len() + optional.iter().count() {
+            self.err(
+                "bad-call",
+                n,
+                format!(
+                    "`{name}` called with {} argument{}",
+                    args.len(),
+                    if args.len() == 1 { "" } else { "s" }
+                ),
+                Some(format!("write `{form}`")),
+            );
+            return None;
+        }
+        if tt.ty != recv {
+            return self.mismatch(
+                t,
+                format!("`{name}()` is a `{recv}` method, called on `{}`", tt.ty),
+                Some(format!("write `{form}`")),
+            );
+        }
+        let want = required.iter().copied().chain(optional);
+        for ((a, ta), w) in args.iter().zip(&targs).zip(want) {
+            if ta.ty != w {
+                return self.mismatch(
+                    a,
+                    format!("`{name}()` takes `{w}` here, found `{}`", ta.ty),
+                    Some(format!("write `{form}`")),
+                );
+            }
+        }
+        self.mk(n, TKind::StrExt(f, Box::new(tt), targs), result)
+    }
+
+    fn macro_call(
+        &mut self,
+        n: &Node,
+        kind: MacroKind,
+        range: &Node,
+        var: &Node,
+        body: &Node,
+    ) -> Option<TExpr> {
+        let name = kind.name();
+        let tr = self.expr(range);
+        let Ast::Ident(v) = &var.ast else {
+            self.err(
+                "bad-call",
+                var,
+                format!("the first argument of `{name}()` must be a variable name"),
+                Some(format!("write `xs.{name}(x, x > 0)`")),
+            );
+            return None;
+        };
+        let tr = tr?;
+        let Some(elem) = tr.ty.elem() else {
+            return self.mismatch(
+                range,
+                match tr.ty {
+                    Type::List(_) => {
+                        format!(
+                            "`{name}()` needs a list of one element type, found `{}`",
+                            tr.ty
+                        )
+                    }
+                    other => format!("`{name}()` is a list macro, called on `{other}`"),
+                },
+                Some(format!(
+                    "write `xs.{name}(x, ...)` on a list attribute or literal"
+                )),
+            );
+        };
+        self.locals.push((v.clone(), elem));
+        let tb = self.expr(body);
+        self.locals.pop();
+        let tb = tb?;
+        if tb.ty != Type::Bool {
+            return self.mismatch(
+                body,
+                format!(
+                    "the predicate of `{name}()` must be a bool, found `{}`",
+                    tb.ty
+                ),
+                Some("compare the element to get a bool, e.g. `x > 0`".into()),
+            );
+        }
+        self.mk(
+            n,
+            TKind::Macro(kind, Box::new(tr), Box::new(tb)),
+            Type::Bool,
+        )
+    }
+
     fn attribute(&mut self, n: &Node) -> Option<(AttrId, Type)> {
         let path = Self::path(n)?;
         if let Some(id) = self.schema.id(&path) {
@@ -191,6 +411,20 @@ impl Checker<'_> {
             Ast::Float(x) => self.mk(n, TKind::Float(*x), Type::Float),
             Ast::Str(s) => self.mk(n, TKind::Str(s.clone().into_boxed_str()), Type::String),
             Ast::List(items) => self.list(n, items),
+            Ast::Ident(name) if self.local(name).is_some() => {
+                let (depth, ty) = self.local(name)?;
+                self.mk(n, TKind::Var(depth), ty)
+            }
+            Ast::Select(t, _) if Self::root(t).is_some_and(|r| self.local(r).is_some()) => {
+                self.err(
+                    "unsupported",
+                    n,
+                    "field selection on a macro variable is not supported".into(),
+                    Some("the elements of a list are values, not messages".into()),
+                );
+                None
+            }
+            Ast::Index(t, i) => self.index(n, t, i),
             Ast::Ident(_) | Ast::Select(..) => {
                 if Self::path(n).is_none() {
                     // `f(x).y`: selection on a computed value.
@@ -461,8 +695,37 @@ impl Checker<'_> {
         func: &str,
         args: &[Node],
     ) -> Option<TExpr> {
-        match (func, target, args.len()) {
-            ("has", None, 1) => {
+        match (func, target, args) {
+            ("int" | "double" | "string" | "bool", None, [arg]) => {
+                let conv = match func {
+                    "int" => Conv::Int,
+                    "double" => Conv::Double,
+                    "string" => Conv::String,
+                    _ => Conv::Bool,
+                };
+                self.convert(n, conv, arg)
+            }
+            ("all" | "exists" | "exists_one", Some(range), [var, body]) => {
+                let kind = match func {
+                    "all" => MacroKind::All,
+                    "exists" => MacroKind::Exists,
+                    _ => MacroKind::ExistsOne,
+                };
+                self.macro_call(n, kind, range, var, body)
+            }
+            (f, Some(t), args) if StrExt::ALL.iter().any(|(n, _)| *n == f) => {
+                self.str_ext(n, f, t, args)
+            }
+            ("map" | "filter", Some(_), _) => {
+                self.err(
+                    "unsupported",
+                    n,
+                    format!("the `{func}()` macro is not supported"),
+                    Some("test the elements with `all()`, `exists()` or `exists_one()`".into()),
+                );
+                None
+            }
+            ("has", None, [_]) => {
                 let arg = args.first()?;
                 if Self::path(arg).is_none() {
                     self.err(
@@ -476,7 +739,7 @@ impl Checker<'_> {
                 let (id, _) = self.attribute(arg)?;
                 self.mk(n, TKind::Has(id), Type::Bool)
             }
-            ("size", None, 1) | ("size", Some(_), 0) => {
+            ("size", None, [_]) | ("size", Some(_), []) => {
                 let x = match target {
                     Some(t) => t,
                     None => args.first()?,
@@ -491,7 +754,7 @@ impl Checker<'_> {
                 }
                 self.mk(n, TKind::Size(Box::new(x)), Type::Int)
             }
-            ("startsWith" | "endsWith" | "contains" | "matches", Some(t), 1) => {
+            ("startsWith" | "endsWith" | "contains" | "matches", Some(t), [_]) => {
                 let (tx, ta) = (self.expr(t), args.first().and_then(|a| self.expr(a)));
                 let (tx, ta) = (tx?, ta?);
                 if tx.ty != Type::String {
@@ -569,13 +832,18 @@ impl Checker<'_> {
                 self.mk(n, TKind::StrFn(f, Box::new(tx), Box::new(ta)), Type::Bool)
             }
             (f, _, k) if FUNCTIONS.contains(&f) => {
+                let k = k.len();
                 let form = match f {
-                    "has" => "has(attribute)",
-                    "size" => "size(x)` or `x.size()",
-                    "startsWith" => "s.startsWith(prefix)",
-                    "endsWith" => "s.endsWith(suffix)",
-                    "contains" => "s.contains(substring)",
-                    _ => "s.matches(\"regex\")",
+                    "int" | "double" | "string" | "bool" => format!("{f}(x)"),
+                    "all" | "exists" | "exists_one" => format!("xs.{f}(x, predicate)"),
+                    "join" => "xs.join(separator)".into(),
+                    f if StrExt::ALL.iter().any(|(n, _)| *n == f) => format!("s.{f}(...)"),
+                    "has" => "has(attribute)".into(),
+                    "size" => "size(x)` or `x.size()".into(),
+                    "startsWith" => "s.startsWith(prefix)".into(),
+                    "endsWith" => "s.endsWith(suffix)".into(),
+                    "contains" => "s.contains(substring)".into(),
+                    _ => "s.matches(\"regex\")".into(),
                 };
                 self.err(
                     "bad-call",

@@ -131,6 +131,10 @@ fn deeper_than(root: &Node, max: usize) -> Option<Range<usize>> {
                 stack.push((a, d + 1));
                 stack.push((b, d + 1));
             }
+            Ast::Index(t, i) => {
+                stack.push((t, d + 1));
+                stack.push((i, d + 1));
+            }
             Ast::Cond(c, a, b) => {
                 stack.push((c, d + 1));
                 stack.push((a, d + 1));
@@ -308,6 +312,9 @@ fn node(ast: Ast, span: Range<usize>) -> Node {
 }
 
 impl Builder {
+    /// `depth` is the nesting level [`check_nesting`] counts: one per
+    /// parenthesis, list bracket, call argument list and `?:`, and nothing
+    /// for operators, so 32 parentheses around an operand are 32 levels.
     fn check_depth(&self, depth: usize, span: &Range<usize>) -> Result<(), SyntaxError> {
         if depth > self.depth_limit {
             Err(too_deep(span.start, self.depth_limit))
@@ -325,10 +332,12 @@ impl Builder {
                 let first = self.next(&mut it, &span, depth)?;
                 match it.next() {
                     None => Ok(first),
+                    // The branches of `?:` nest one level deeper than
+                    // its condition, as `check_nesting` counts them.
                     Some(_question) => {
-                        let a = self.next(&mut it, &span, depth)?;
+                        let a = self.next(&mut it, &span, depth + 1)?;
                         let _colon = it.next();
-                        let b = self.next(&mut it, &span, depth)?;
+                        let b = self.next(&mut it, &span, depth + 1)?;
                         Ok(node(
                             Ast::Cond(Box::new(first), Box::new(a), Box::new(b)),
                             span,
@@ -346,8 +355,8 @@ impl Builder {
                     .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "empty primary"))?;
                 match it.next() {
                     // `name(args)`: a global call.
-                    Some(args) => self.call(inner, args, depth + 1),
-                    None => self.primary(inner, depth + 1),
+                    Some(args) => self.call(inner, args, depth),
+                    None => self.primary(inner, depth),
                 }
             }
             _ => Err(SyntaxError::new(
@@ -417,7 +426,7 @@ impl Builder {
                     _ => node(Ast::Float(-float_literal(lit.as_str(), s.clone())?), s),
                 }
             }
-            _ => self.expr(operand, depth + 1)?,
+            _ => self.expr(operand, depth)?,
         };
         while let Some((not, at)) = ops.pop() {
             let s = at..n.span.end;
@@ -438,14 +447,14 @@ impl Builder {
                 .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "bad member access"))?;
             match post.as_rule() {
                 Rule::index => {
-                    return Err(SyntaxError::new(
-                        "unsupported",
-                        range(&post),
-                        "indexing with `[...]` is not supported",
-                    )
-                    .help(
-                        "test membership with `in`, or declare the element as its own attribute",
-                    ));
+                    let end = post.as_span().end();
+                    let inner = post
+                        .into_inner()
+                        .next()
+                        .ok_or_else(|| SyntaxError::new("syntax", span.clone(), "empty index"))?;
+                    let i = self.expr(inner, depth + 1)?;
+                    let s = n.span.start..end;
+                    n = node(Ast::Index(Box::new(n), Box::new(i)), s);
                 }
                 _ => {
                     // The pair may end with the white space pest skipped

@@ -87,6 +87,105 @@ pub enum StrFn {
     Contains,
 }
 
+/// Conversion functions; the target type is the node's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Conv {
+    /// `int(x)`: from int, float (truncated; out of range is an error) or
+    /// string (decimal; unparsable is an error).
+    Int,
+    /// `double(x)`: from float, int or string.
+    Double,
+    /// `string(x)`: from string, int, float or bool.
+    String,
+    /// `bool(x)`: from bool or string.
+    Bool,
+}
+
+impl Conv {
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Conv::Int => "int",
+            Conv::Double => "double",
+            Conv::String => "string",
+            Conv::Bool => "bool",
+        }
+    }
+}
+
+/// The functions of CEL's strings extension (as cel-go defines them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StrExt {
+    /// `s.lowerAscii()`
+    LowerAscii,
+    /// `s.upperAscii()`
+    UpperAscii,
+    /// `s.trim()`
+    Trim,
+    /// `s.replace(old, new)`, `s.replace(old, new, n)`
+    Replace,
+    /// `s.split(sep)`, `s.split(sep, n)`
+    Split,
+    /// `s.indexOf(t)`, `s.indexOf(t, from)`
+    IndexOf,
+    /// `s.lastIndexOf(t)`, `s.lastIndexOf(t, from)`
+    LastIndexOf,
+    /// `s.substring(start)`, `s.substring(start, end)`
+    Substring,
+    /// `s.charAt(i)`
+    CharAt,
+    /// `xs.join()`, `xs.join(sep)` on a `list<string>`
+    Join,
+}
+
+impl StrExt {
+    /// Every function, by name.
+    pub const ALL: [(&'static str, StrExt); 10] = [
+        ("lowerAscii", StrExt::LowerAscii),
+        ("upperAscii", StrExt::UpperAscii),
+        ("trim", StrExt::Trim),
+        ("replace", StrExt::Replace),
+        ("split", StrExt::Split),
+        ("indexOf", StrExt::IndexOf),
+        ("lastIndexOf", StrExt::LastIndexOf),
+        ("substring", StrExt::Substring),
+        ("charAt", StrExt::CharAt),
+        ("join", StrExt::Join),
+    ];
+
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+/// The list macros (`list.all(x, p)` etc.).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MacroKind {
+    /// `all`: false when some element is false, else an error when some
+    /// element errs, else true.
+    All,
+    /// `exists`: true when some element is true, else an error when some
+    /// element errs, else false.
+    Exists,
+    /// `exists_one`: exactly one element true; any error is the result.
+    ExistsOne,
+}
+
+impl MacroKind {
+    /// The macro's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MacroKind::All => "all",
+            MacroKind::Exists => "exists",
+            MacroKind::ExistsOne => "exists_one",
+        }
+    }
+}
+
 /// A regex compiled at load time, compared by its source.
 #[derive(Debug, Clone)]
 pub struct Pattern {
@@ -150,6 +249,17 @@ pub enum TKind {
     StrFn(StrFn, Box<TExpr>, Box<TExpr>),
     /// `x.matches(re)` with the regex compiled at load.
     Matches(Box<TExpr>, Pattern),
+    /// `int(x)`, `double(x)`, `string(x)`, `bool(x)`.
+    Convert(Conv, Box<TExpr>),
+    /// `list[i]` (an error value when `i` is out of range).
+    Index(Box<TExpr>, Box<TExpr>),
+    /// `range.all(x, body)` etc.: `body` reads the element as `Var(0)`.
+    Macro(MacroKind, Box<TExpr>, Box<TExpr>),
+    /// A macro's iteration variable, counted from the innermost macro
+    /// (`0` is the element of the macro whose body this is).
+    Var(u32),
+    /// A strings-extension call: the receiver, then the arguments.
+    StrExt(StrExt, Box<TExpr>, Vec<TExpr>),
 }
 
 impl TExpr {
@@ -162,15 +272,22 @@ impl TExpr {
             | TKind::Float(_)
             | TKind::Str(_)
             | TKind::Attr(_)
-            | TKind::Has(_) => {}
+            | TKind::Has(_)
+            | TKind::Var(_) => {}
             TKind::List(items) => items.iter().for_each(|i| i.walk(f)),
-            TKind::Not(a) | TKind::Neg(a) | TKind::Size(a) | TKind::Matches(a, _) => a.walk(f),
+            TKind::Not(a)
+            | TKind::Neg(a)
+            | TKind::Size(a)
+            | TKind::Matches(a, _)
+            | TKind::Convert(_, a) => a.walk(f),
             TKind::Arith(_, a, b)
             | TKind::Cmp(_, a, b)
             | TKind::In(a, b)
             | TKind::And(a, b)
             | TKind::Or(a, b)
-            | TKind::StrFn(_, a, b) => {
+            | TKind::StrFn(_, a, b)
+            | TKind::Index(a, b)
+            | TKind::Macro(_, a, b) => {
                 a.walk(f);
                 b.walk(f);
             }
@@ -178,6 +295,10 @@ impl TExpr {
                 c.walk(f);
                 a.walk(f);
                 b.walk(f);
+            }
+            TKind::StrExt(_, t, args) => {
+                t.walk(f);
+                args.iter().for_each(|a| a.walk(f));
             }
         }
     }
