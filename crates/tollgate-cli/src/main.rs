@@ -20,6 +20,7 @@ mod plan_cmd;
 mod replay_cmd;
 mod report_cmd;
 mod route_eval_cmd;
+mod route_train_cmd;
 mod tools;
 
 #[derive(Parser)]
@@ -179,6 +180,59 @@ enum Cmd {
         /// Model alias standing for the data's weak model.
         #[arg(long, value_name = "ALIAS", default_value = "weak")]
         weak: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Quality-kept floor of one dataset, DATASET=KEPT (0 to 1); repeatable.
+        #[arg(long = "floor", value_name = "DATASET=KEPT")]
+        floors: Vec<String>,
+        /// Floor of every other dataset; a dataset below its floor is flagged and the run exits 1.
+        #[arg(long, default_value_t = 0.90)]
+        default_floor: f64,
+    },
+    /// Train a learned router from eval records; print its curve and per-feature thresholds.
+    RouteTrain {
+        /// RouteLLM eval files or directories (e.g. data/routellm-evals).
+        evals: Vec<PathBuf>,
+        /// JSON Lines training records (prompt, feature, strong_score, weak_score, *_output_tokens).
+        #[arg(long = "records", value_name = "FILE")]
+        records: Vec<PathBuf>,
+        /// The policy whose models price the strong and weak aliases.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Model file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Records trained on: tune (even xxh3 of the id), report (odd) or all.
+        #[arg(long, default_value = "all", value_parser = ["report", "tune", "all"])]
+        split: String,
+        /// Model alias of the strong model.
+        #[arg(long, value_name = "ALIAS", default_value = "strong")]
+        strong: String,
+        /// Model alias of the weak model.
+        #[arg(long, value_name = "ALIAS", default_value = "weak")]
+        weak: String,
+        /// Quality floor of one feature, FEATURE=KEPT (0 to 1); repeatable.
+        #[arg(long = "floor", value_name = "FEATURE=KEPT")]
+        floors: Vec<String>,
+        /// Quality floor of every other feature and of the default threshold.
+        #[arg(long, default_value_t = 0.95)]
+        default_floor: f64,
+        /// 2^N hashed n-gram buckets.
+        #[arg(long, default_value_t = 13)]
+        hash_bits: u32,
+        /// Ridge penalty.
+        #[arg(long, default_value_t = 1.0)]
+        lambda: f64,
+        /// Conjugate-gradient iterations per regression.
+        #[arg(long, default_value_t = 60)]
+        iterations: usize,
+        /// Out-of-fold parts for the threshold choice.
+        #[arg(long, default_value_t = 5)]
+        folds: u32,
+        /// Router name used in the printed rules.
+        #[arg(long, default_value = "learned")]
+        router: String,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -357,12 +411,49 @@ fn main() -> ExitCode {
             strong,
             weak,
             json,
+            floors,
+            default_floor,
         } => route_eval_cmd::run(route_eval_cmd::Args {
             rules,
             evals,
             split,
             strong,
             weak,
+            json,
+            floors,
+            default_floor,
+        }),
+        Cmd::RouteTrain {
+            evals,
+            records,
+            rules,
+            out,
+            split,
+            strong,
+            weak,
+            floors,
+            default_floor,
+            hash_bits,
+            lambda,
+            iterations,
+            folds,
+            router,
+            json,
+        } => route_train_cmd::run(route_train_cmd::Args {
+            evals,
+            records,
+            rules,
+            out,
+            split,
+            strong,
+            weak,
+            floors,
+            default_floor,
+            hash_bits,
+            lambda,
+            iterations,
+            folds,
+            router,
             json,
         }),
     };

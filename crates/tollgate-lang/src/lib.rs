@@ -21,6 +21,7 @@ pub use schema::{AttrDef, AttrId, Elem, Schema, Type};
 pub use source::{FileId, SourceFile, SourceMap, Span};
 pub mod policy;
 pub mod pricing;
+pub mod router;
 
 pub use policy::{ModelIdx, Policy, Section};
 pub mod constraint;
