@@ -604,6 +604,29 @@ fn read_request(arg: &str) -> Result<String, String> {
     }
 }
 
+/// Learned routers' scores of the request's `prompt` member (a string),
+/// set into `ctx` before deciding; empty when the policy has no routers or
+/// the request no prompt.
+fn score_prompt(
+    policy: &Policy,
+    ctx: &mut Context<'_>,
+    request: &str,
+) -> Vec<(String, tollgate_lang::router::RouterScore)> {
+    if policy.routers.is_empty() {
+        return Vec::new();
+    }
+    let v: serde_json::Value = serde_json::from_str(request).unwrap_or_default();
+    let Some(prompt) = v.get("prompt").and_then(serde_json::Value::as_str) else {
+        return Vec::new();
+    };
+    tollgate_engine::routers::score_routers(policy, ctx, prompt);
+    policy
+        .routers
+        .iter()
+        .map(|r| (r.name.clone(), r.model.score(prompt)))
+        .collect()
+}
+
 fn explain(path: &std::path::Path, request: &str, json: bool) -> Result<bool, String> {
     let Some(l) = load(path) else {
         return Ok(false);
@@ -611,7 +634,8 @@ fn explain(path: &std::path::Path, request: &str, json: bool) -> Result<bool, St
     let policy = &l.policy;
     let text = read_request(request)?;
     let req = Request::parse(&policy.schema, &text).map_err(|e| format!("request: {e}"))?;
-    let ctx = req.context(&policy.schema);
+    let mut ctx = req.context(&policy.schema);
+    let scores = score_prompt(policy, &mut ctx, &text);
     let engine = engine::Engine::new(policy.clone()).map_err(|e| e.to_string())?;
     let explanation = engine.explain(&ctx);
     let d = explanation.decision;
@@ -621,9 +645,25 @@ fn explain(path: &std::path::Path, request: &str, json: bool) -> Result<bool, St
         if let Some(o) = out.as_object_mut() {
             o.insert("trace".into(), trace_json(policy, &trace));
             o.insert("unknown_keys".into(), serde_json::json!(req.unknown));
+            let routers: serde_json::Map<String, serde_json::Value> = scores
+                .iter()
+                .map(|(n, s)| {
+                    (
+                        n.clone(),
+                        serde_json::json!({"gain": s.gain, "gain_per_usd": s.gain_per_usd}),
+                    )
+                })
+                .collect();
+            o.insert("routers".into(), routers.into());
         }
         println!("{out}");
         return Ok(true);
+    }
+    for (n, s) in &scores {
+        println!(
+            "router `{n}`: {n}.gain = {}, {n}.gain_per_usd = {}",
+            s.gain, s.gain_per_usd
+        );
     }
     print_explanation(policy, &d, &ctx, &trace, &req.unknown);
     Ok(true)
@@ -759,7 +799,12 @@ fn decide(path: &std::path::Path) -> Result<bool, String> {
             .and_then(|t| Request::parse(&policy.schema, t).map_err(|e| e.to_string()));
         let r = match parsed {
             Ok(req) => {
-                let ctx = req.context(&policy.schema);
+                let mut ctx = req.context(&policy.schema);
+                score_prompt(
+                    policy,
+                    &mut ctx,
+                    std::str::from_utf8(bytes).unwrap_or_default(),
+                );
                 let d = engine.decide(&ctx);
                 serde_json::to_writer(&mut out, &to_json(policy, &d, &ctx))
             }
