@@ -303,7 +303,6 @@ struct Build<'a> {
 const TOP_KEYS: [&str; 12] = [
     "policy",
     "attributes",
-    "routers",
     "models",
     "route",
     "cache",
@@ -313,6 +312,7 @@ const TOP_KEYS: [&str; 12] = [
     "budget",
     "alerts",
     "test",
+    "routers",
 ];
 
 fn kind(v: &DeValue<'_>) -> &'static str {
@@ -433,7 +433,13 @@ impl<'a> Build<'a> {
         for (k, _) in t.iter() {
             if !allowed.contains(&k.get_ref().as_ref()) {
                 let name = k.get_ref().to_string();
-                let help = did_you_mean(&name, allowed.iter().copied()).or_else(|| {
+                // `[[routes]]` is a misspelt `[[route]]` far more often than
+                // a misspelt `[routers]`, which string distance ranks first.
+                let near = allowed
+                    .iter()
+                    .copied()
+                    .filter(|a| *a != "routers" || name.starts_with("router"));
+                let help = did_you_mean(&name, near).or_else(|| {
                     Some(format!(
                         "{what} takes {}",
                         allowed
