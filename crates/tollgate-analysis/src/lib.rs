@@ -20,6 +20,7 @@
 //! | [`classify`] | a cheap prompt classifier: attributes from the prompt text |
 //! | [`evals`] | readers for the RouteLLM per-prompt quality data |
 //! | [`route_eval`] | a policy's routing scored on that data vs all-strong |
+//! | [`route_train`] | a learned router fitted to eval records, thresholds per feature floor |
 //!
 //! # Should I use this crate?
 //!
@@ -57,6 +58,7 @@ pub mod prefix;
 pub mod replay;
 pub mod report;
 pub mod route_eval;
+pub mod route_train;
 pub mod spend;
 pub mod spend_html;
 pub mod tiers;

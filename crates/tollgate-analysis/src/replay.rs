@@ -283,6 +283,13 @@ pub fn replay_emitting(
                 let _ = ctx.set(*id, slot(v));
             }
         }
+        // Learned routers score the prompt, where the trace recorded one.
+        if let Some(p) = call
+            .and_then(|c| c.attributes.get("prompt"))
+            .and_then(serde_json::Value::as_str)
+        {
+            tollgate_engine::routers::score_routers(compiled.policy(), &mut ctx, p);
+        }
         if let Some(id) = input_id {
             if matches!(ctx.get(id), Slot::Missing) {
                 ctx.set_int(id, i64::try_from(r.input_tokens).unwrap_or(i64::MAX));

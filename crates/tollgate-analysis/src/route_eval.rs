@@ -10,6 +10,23 @@
 //! dataset and overall, next to two reference routers: all-strong and
 //! all-weak.
 //!
+//! **Learned routers.** When the policy has `[routers.NAME]` tables, each
+//! prompt is scored before `decide()` and `NAME.gain` and
+//! `NAME.gain_per_usd` are set ([`tollgate_engine::routers`]). A string
+//! attribute `feature`, when declared, is set to the dataset name: the
+//! application feature the prompt belongs to, which an application always
+//! knows.
+//!
+//! **Floors.** Each dataset's quality kept (routed quality / all-strong
+//! quality) is compared with its floor (`floors`, else `default_floor`);
+//! a dataset below it is flagged in the text and JSON reports.
+//!
+//! **Random router.** Beside all-strong and all-weak, the report gives a
+//! router that sends each prompt to the strong model with a fixed
+//! probability, chosen so its expected quality equals the policy's: its
+//! expected strong share and saving show what the policy's rules add over
+//! chance.
+//!
 //! **Split.** A rule file tuned on the prompts it is scored on flatters
 //! itself, so prompts are split by the xxh3-64 hash of their id: even =
 //! the *tune* half, odd = the *report* half ([`Split`]).
@@ -19,6 +36,7 @@ use crate::evals::EvalPrompt;
 use crate::report::{group, money, usd};
 use serde_json::{json, Value};
 use tollgate_cost::{price_lenient, Mode, Usage};
+use tollgate_engine::routers::score_routers;
 use tollgate_engine::{CompiledPolicy, Context};
 use tollgate_lang::pricing::Prices;
 use tollgate_lang::Type;
@@ -67,7 +85,7 @@ impl Split {
 }
 
 /// How to evaluate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouteEvalOptions {
     /// Model alias that stands for the strong model of the data.
     pub strong: String,
@@ -75,7 +93,14 @@ pub struct RouteEvalOptions {
     pub weak: String,
     /// Which prompts.
     pub split: Split,
+    /// Quality-kept floor per dataset, 0 to 1.
+    pub floors: std::collections::BTreeMap<String, f64>,
+    /// Floor of datasets not in `floors`.
+    pub default_floor: f64,
 }
+
+/// The floor `route-eval` holds a dataset to when none is given.
+pub const DEFAULT_FLOOR: f64 = 0.90;
 
 impl Default for RouteEvalOptions {
     fn default() -> Self {
@@ -83,7 +108,19 @@ impl Default for RouteEvalOptions {
             strong: "strong".into(),
             weak: "weak".into(),
             split: Split::Report,
+            floors: std::collections::BTreeMap::new(),
+            default_floor: DEFAULT_FLOOR,
         }
+    }
+}
+
+impl RouteEvalOptions {
+    /// A dataset's floor.
+    pub fn floor(&self, dataset: &str) -> f64 {
+        self.floors
+            .get(dataset)
+            .copied()
+            .unwrap_or(self.default_floor)
     }
 }
 
@@ -136,6 +173,17 @@ pub struct Tally {
     pub cost_strong: u128,
     /// Cost of all on the weak model.
     pub cost_weak: u128,
+}
+
+/// The random router at a given quality: (expected strong share, expected
+/// cost), when the two models' qualities differ.
+pub fn random_at(t: &Tally, quality_sum: u64) -> Option<(f64, f64)> {
+    let (qs, qw) = (t.quality_strong as f64, t.quality_weak as f64);
+    if t.prompts == 0 || qs <= qw {
+        return None;
+    }
+    let p = ((quality_sum as f64 - qw) / (qs - qw)).clamp(0.0, 1.0);
+    Some((p, p * t.cost_strong as f64 + (1.0 - p) * t.cost_weak as f64))
 }
 
 impl Tally {
@@ -221,6 +269,8 @@ pub struct RouteEvalReport {
     pub overall: Tally,
     /// Notes.
     pub notes: Vec<String>,
+    /// Floor per dataset, in `by_dataset` order.
+    pub floors: Vec<f64>,
 }
 
 fn cost(prices: &Prices, input: u64, output: u64) -> u128 {
@@ -268,6 +318,9 @@ pub fn route_eval(
         .chain(p.routes.iter().map(|r| r.name.as_str()))
         .map(|n| (n.to_owned(), Tally::default()))
         .collect();
+    let feature_id = schema
+        .id("feature")
+        .filter(|&i| schema.get(i).is_some_and(|d| d.ty == Type::String));
     let mut ctx = Context::new(schema);
     for e in prompts.iter().filter(|e| opts.split.contains(&e.id)) {
         let c = classify(&e.text);
@@ -285,6 +338,10 @@ pub fn route_eval(
                 ctx.set_str(id, &e.subject);
             }
         }
+        if let Some(id) = feature_id {
+            ctx.set_str(id, &e.dataset);
+        }
+        score_routers(p, &mut ctx, &e.text);
         let d = compiled.decide(&ctx);
         let to_strong = if d.model == strong_i {
             true
@@ -329,7 +386,9 @@ pub fn route_eval(
     for (_, t) in &by_dataset {
         overall.add(t);
     }
+    let floors = by_dataset.iter().map(|(n, _)| opts.floor(n)).collect();
     Ok(RouteEvalReport {
+        floors,
         policy: p.name.clone(),
         split: opts.split,
         strong: ModelName {
@@ -374,6 +433,24 @@ impl RouteEvalReport {
         );
         let all = std::iter::once(("overall".to_owned(), self.overall));
         for (name, t) in self.by_dataset.iter().cloned().chain(all) {
+            if let Some((p, c)) = random_at(&t, t.quality_routed) {
+                let saved = if t.cost_strong == 0 {
+                    0.0
+                } else {
+                    (1.0 - c / t.cost_strong as f64) * 100.0
+                };
+                s += &format!(
+                    "{:<10} {:<11} {:>7} {:>8.1} {:>8.3} {:>7.1} {:>11} {:>7.1}\n",
+                    name,
+                    "random",
+                    group(t.prompts),
+                    p * 100.0,
+                    t.mean(t.quality_routed),
+                    t.kept_pct(t.quality_routed),
+                    money(c.round() as u128),
+                    saved
+                );
+            }
             for (router, strong, q, c) in t.rows() {
                 s += &format!(
                     "{:<10} {:<11} {:>7} {:>8.1} {:>8.3} {:>7.1} {:>11} {:>7.1}\n",
@@ -403,10 +480,29 @@ impl RouteEvalReport {
                 t.mean(t.quality_weak)
             );
         }
+        for ((name, t), floor) in self.by_dataset.iter().zip(&self.floors) {
+            let kept = t.kept_pct(t.quality_routed);
+            if kept < floor * 100.0 {
+                s += &format!(
+                    "BELOW FLOOR: `{name}` keeps {kept:.1}% of all-strong quality, its floor is {:.1}%\n",
+                    floor * 100.0
+                );
+            }
+        }
         for n in &self.notes {
             s += &format!("note: {n}\n");
         }
         s
+    }
+
+    /// Datasets whose quality kept is below their floor.
+    pub fn below_floor(&self) -> Vec<&str> {
+        self.by_dataset
+            .iter()
+            .zip(&self.floors)
+            .filter(|((_, t), f)| t.kept_pct(t.quality_routed) < **f * 100.0)
+            .map(|((n, _), _)| n.as_str())
+            .collect()
     }
 
     /// The report as one JSON object.
@@ -423,21 +519,46 @@ impl RouteEvalReport {
                     "saved_pct": t.saved_pct(c),
                 })
             };
+            let random = random_at(t, t.quality_routed).map(|(p, c)| {
+                json!({
+                    "strong_share": p,
+                    "quality_kept_pct": t.kept_pct(t.quality_routed),
+                    "cost_usd": c / 1e9,
+                    "saved_pct": if t.cost_strong == 0 { 0.0 } else { (1.0 - c / t.cost_strong as f64) * 100.0 },
+                })
+            });
             json!({
                 "name": name,
                 "prompts": t.prompts,
                 "policy": router(t.to_strong, t.quality_routed, t.cost_routed),
                 "all_strong": router(t.prompts, t.quality_strong, t.cost_strong),
                 "all_weak": router(0, t.quality_weak, t.cost_weak),
+                "random_same_quality": random,
             })
         };
+        let by_dataset: Vec<Value> = self
+            .by_dataset
+            .iter()
+            .zip(&self.floors)
+            .map(|((n, t), f)| {
+                let mut v = tally(n, t);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("floor_pct".into(), json!(f * 100.0));
+                    o.insert(
+                        "below_floor".into(),
+                        json!(t.kept_pct(t.quality_routed) < f * 100.0),
+                    );
+                }
+                v
+            })
+            .collect();
         json!({
             "policy": self.policy,
             "split": self.split.name(),
             "strong": {"alias": self.strong.alias, "id": self.strong.id},
             "weak": {"alias": self.weak.alias, "id": self.weak.id},
             "overall": tally("overall", &self.overall),
-            "by_dataset": self.by_dataset.iter().map(|(n, t)| tally(n, t)).collect::<Vec<_>>(),
+            "by_dataset": by_dataset,
             "by_rule": self.by_rule.iter().map(|(n, t)| tally(n, t)).collect::<Vec<_>>(),
             "notes": self.notes,
         })

@@ -677,6 +677,10 @@ impl Gate {
         let estimate = Estimate::of(req, &*self.estimator);
         let mut ctx = Context::new(schema);
         attrs::fill_ids(&mut ctx, &self.attr_ids, req, tags, &estimate);
+        // Learned routers score the last user turn before deciding.
+        if let Some(p) = req.last_user_text() {
+            tollgate_engine::routers::score_routers(policy, &mut ctx, p);
+        }
         let mut plan = self.plan(policy, &live, &ctx, req, estimate)?;
         let d = plan.decision;
         // The policy's names, shared by the event and the attempts.

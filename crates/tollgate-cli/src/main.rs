@@ -20,6 +20,7 @@ mod plan_cmd;
 mod replay_cmd;
 mod report_cmd;
 mod route_eval_cmd;
+mod route_train_cmd;
 mod tools;
 
 #[derive(Parser)]
@@ -179,6 +180,59 @@ enum Cmd {
         /// Model alias standing for the data's weak model.
         #[arg(long, value_name = "ALIAS", default_value = "weak")]
         weak: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Quality-kept floor of one dataset, DATASET=KEPT (0 to 1); repeatable.
+        #[arg(long = "floor", value_name = "DATASET=KEPT")]
+        floors: Vec<String>,
+        /// Floor of every other dataset; a dataset below its floor is flagged and the run exits 1.
+        #[arg(long, default_value_t = 0.90)]
+        default_floor: f64,
+    },
+    /// Train a learned router from eval records; print its curve and per-feature thresholds.
+    RouteTrain {
+        /// RouteLLM eval files or directories (e.g. data/routellm-evals).
+        evals: Vec<PathBuf>,
+        /// JSON Lines training records (prompt, feature, strong_score, weak_score, *_output_tokens).
+        #[arg(long = "records", value_name = "FILE")]
+        records: Vec<PathBuf>,
+        /// The policy whose models price the strong and weak aliases.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Model file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Records trained on: tune (even xxh3 of the id), report (odd) or all.
+        #[arg(long, default_value = "all", value_parser = ["report", "tune", "all"])]
+        split: String,
+        /// Model alias of the strong model.
+        #[arg(long, value_name = "ALIAS", default_value = "strong")]
+        strong: String,
+        /// Model alias of the weak model.
+        #[arg(long, value_name = "ALIAS", default_value = "weak")]
+        weak: String,
+        /// Quality floor of one feature, FEATURE=KEPT (0 to 1); repeatable.
+        #[arg(long = "floor", value_name = "FEATURE=KEPT")]
+        floors: Vec<String>,
+        /// Quality floor of every other feature and of the default threshold.
+        #[arg(long, default_value_t = 0.95)]
+        default_floor: f64,
+        /// 2^N hashed n-gram buckets.
+        #[arg(long, default_value_t = 13)]
+        hash_bits: u32,
+        /// Ridge penalty.
+        #[arg(long, default_value_t = 1.0)]
+        lambda: f64,
+        /// Conjugate-gradient iterations per regression.
+        #[arg(long, default_value_t = 60)]
+        iterations: usize,
+        /// Out-of-fold parts for the threshold choice.
+        #[arg(long, default_value_t = 5)]
+        folds: u32,
+        /// Router name used in the printed rules.
+        #[arg(long, default_value = "learned")]
+        router: String,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -357,12 +411,49 @@ fn main() -> ExitCode {
             strong,
             weak,
             json,
+            floors,
+            default_floor,
         } => route_eval_cmd::run(route_eval_cmd::Args {
             rules,
             evals,
             split,
             strong,
             weak,
+            json,
+            floors,
+            default_floor,
+        }),
+        Cmd::RouteTrain {
+            evals,
+            records,
+            rules,
+            out,
+            split,
+            strong,
+            weak,
+            floors,
+            default_floor,
+            hash_bits,
+            lambda,
+            iterations,
+            folds,
+            router,
+            json,
+        } => route_train_cmd::run(route_train_cmd::Args {
+            evals,
+            records,
+            rules,
+            out,
+            split,
+            strong,
+            weak,
+            floors,
+            default_floor,
+            hash_bits,
+            lambda,
+            iterations,
+            folds,
+            router,
             json,
         }),
     };
@@ -513,6 +604,29 @@ fn read_request(arg: &str) -> Result<String, String> {
     }
 }
 
+/// Learned routers' scores of the request's `prompt` member (a string),
+/// set into `ctx` before deciding; empty when the policy has no routers or
+/// the request no prompt.
+fn score_prompt(
+    policy: &Policy,
+    ctx: &mut Context<'_>,
+    request: &str,
+) -> Vec<(String, tollgate_lang::router::RouterScore)> {
+    if policy.routers.is_empty() {
+        return Vec::new();
+    }
+    let v: serde_json::Value = serde_json::from_str(request).unwrap_or_default();
+    let Some(prompt) = v.get("prompt").and_then(serde_json::Value::as_str) else {
+        return Vec::new();
+    };
+    tollgate_engine::routers::score_routers(policy, ctx, prompt);
+    policy
+        .routers
+        .iter()
+        .map(|r| (r.name.clone(), r.model.score(prompt)))
+        .collect()
+}
+
 fn explain(path: &std::path::Path, request: &str, json: bool) -> Result<bool, String> {
     let Some(l) = load(path) else {
         return Ok(false);
@@ -520,7 +634,8 @@ fn explain(path: &std::path::Path, request: &str, json: bool) -> Result<bool, St
     let policy = &l.policy;
     let text = read_request(request)?;
     let req = Request::parse(&policy.schema, &text).map_err(|e| format!("request: {e}"))?;
-    let ctx = req.context(&policy.schema);
+    let mut ctx = req.context(&policy.schema);
+    let scores = score_prompt(policy, &mut ctx, &text);
     let engine = engine::Engine::new(policy.clone()).map_err(|e| e.to_string())?;
     let explanation = engine.explain(&ctx);
     let d = explanation.decision;
@@ -530,9 +645,25 @@ fn explain(path: &std::path::Path, request: &str, json: bool) -> Result<bool, St
         if let Some(o) = out.as_object_mut() {
             o.insert("trace".into(), trace_json(policy, &trace));
             o.insert("unknown_keys".into(), serde_json::json!(req.unknown));
+            let routers: serde_json::Map<String, serde_json::Value> = scores
+                .iter()
+                .map(|(n, s)| {
+                    (
+                        n.clone(),
+                        serde_json::json!({"gain": s.gain, "gain_per_usd": s.gain_per_usd}),
+                    )
+                })
+                .collect();
+            o.insert("routers".into(), routers.into());
         }
         println!("{out}");
         return Ok(true);
+    }
+    for (n, s) in &scores {
+        println!(
+            "router `{n}`: {n}.gain = {}, {n}.gain_per_usd = {}",
+            s.gain, s.gain_per_usd
+        );
     }
     print_explanation(policy, &d, &ctx, &trace, &req.unknown);
     Ok(true)
@@ -677,7 +808,12 @@ fn decide(path: &std::path::Path) -> Result<bool, String> {
             .and_then(|t| Request::parse(&policy.schema, t).map_err(|e| e.to_string()));
         let r = match parsed {
             Ok(req) => {
-                let ctx = req.context(&policy.schema);
+                let mut ctx = req.context(&policy.schema);
+                score_prompt(
+                    policy,
+                    &mut ctx,
+                    std::str::from_utf8(bytes).unwrap_or_default(),
+                );
                 let d = engine.decide(&ctx);
                 serde_json::to_writer(&mut out, &to_json(policy, &d, &ctx))
             }

@@ -13,6 +13,8 @@ pub struct Args {
     pub strong: String,
     pub weak: String,
     pub json: bool,
+    pub floors: Vec<String>,
+    pub default_floor: f64,
 }
 
 /// Runs `tollgate route-eval`.
@@ -23,10 +25,17 @@ pub fn run(a: Args) -> Result<bool, String> {
         crate::load(&a.rules).ok_or_else(|| format!("cannot load `{}`", a.rules.display()))?;
     let compiled = tollgate_engine::compile(loaded.policy).map_err(|e| e.to_string())?;
     let set = read_evals(&a.evals).map_err(|e| e.to_string())?;
+    let mut floors = std::collections::BTreeMap::new();
+    for f in &a.floors {
+        let (k, v) = crate::route_train_cmd::floor(f)?;
+        floors.insert(k, v);
+    }
     let opts = RouteEvalOptions {
         strong: a.strong,
         weak: a.weak,
         split,
+        floors,
+        default_floor: a.default_floor,
     };
     let mut report = route_eval(&compiled, &set.prompts, &opts).map_err(|e| e.to_string())?;
     report.notes.extend(set.notes);
@@ -35,5 +44,6 @@ pub fn run(a: Args) -> Result<bool, String> {
     } else {
         print!("{}", report.to_text());
     }
-    Ok(true)
+    // A dataset below its floor fails the run (exit 1), like a failed test.
+    Ok(report.below_floor().is_empty())
 }

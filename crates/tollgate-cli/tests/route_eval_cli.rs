@@ -58,16 +58,22 @@ fn route_eval_text_prints_the_table() {
         lines[3],
         "dataset    router      prompts  strong%  quality   kept%        cost  saved%"
     );
+    // A coin weighted to the policy's quality: the overall row's expected
+    // strong share (0.95 - 0.47) / (0.98 - 0.47) = 94.1 %.
     assert_eq!(
-        lines[13],
+        lines[16],
+        "overall    random            5     94.1    0.950    96.9       $0.01     3.5"
+    );
+    assert_eq!(
+        lines[17],
         "overall    policy            5     60.0    0.950    96.9       $0.01    27.0"
     );
     assert_eq!(
-        lines[20],
+        lines[24],
         "  long-writing                     1    100.0    1.000    1.000    0.600"
     );
     assert_eq!(
-        lines[21],
+        lines[25],
         "note: 1 prompt listed in contaminated_prompts.jsonl left out (as upstream)"
     );
 }

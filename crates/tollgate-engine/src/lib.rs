@@ -36,4 +36,5 @@ pub use compile::{
     compile, compile_with, CompileError, CompileLimits, CompiledPolicy, SectionStats, TooLarge,
 };
 pub mod explain;
+pub mod routers;
 pub mod synth;

@@ -22,6 +22,7 @@ pub use source::{FileId, SourceFile, SourceMap, Span};
 pub mod policy;
 mod policy_prices;
 pub mod pricing;
+pub mod router;
 
 pub use policy::{ModelIdx, Policy, Section};
 pub mod constraint;

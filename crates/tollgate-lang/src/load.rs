@@ -255,6 +255,7 @@ pub fn load_sources(sources: SourceMap, opts: &LoadOptions) -> Result<Loaded, Lo
         rule_names: HashMap::new(),
         model_uses: HashSet::new(),
         broken_models: HashSet::new(),
+        routers: Vec::new(),
     };
     b.diags.extend(price_diags);
     b.run();
@@ -301,9 +302,10 @@ struct Build<'a> {
     rule_names: HashMap<(Section, String), Span>,
     model_uses: HashSet<ModelIdx>,
     broken_models: HashSet<String>,
+    routers: Vec<crate::router::Router>,
 }
 
-const TOP_KEYS: [&str; 11] = [
+const TOP_KEYS: [&str; 12] = [
     "policy",
     "attributes",
     "models",
@@ -315,6 +317,7 @@ const TOP_KEYS: [&str; 11] = [
     "budget",
     "alerts",
     "test",
+    "routers",
 ];
 
 fn kind(v: &DeValue<'_>) -> &'static str {
@@ -435,7 +438,13 @@ impl<'a> Build<'a> {
         for (k, _) in t.iter() {
             if !allowed.contains(&k.get_ref().as_ref()) {
                 let name = k.get_ref().to_string();
-                let help = did_you_mean(&name, allowed.iter().copied()).or_else(|| {
+                // `[[routes]]` is a misspelt `[[route]]` far more often than
+                // a misspelt `[routers]`, which string distance ranks first.
+                let near = allowed
+                    .iter()
+                    .copied()
+                    .filter(|a| *a != "routers" || name.starts_with("router"));
+                let help = did_you_mean(&name, near).or_else(|| {
                     Some(format!(
                         "{what} takes {}",
                         allowed
@@ -627,6 +636,13 @@ impl<'a> Build<'a> {
             }
             if let Some(v) = self.get(t, "attributes") {
                 self.attributes(v);
+            }
+        }
+        // Routers add their attributes once every file's are declared.
+        for (file, table) in &parsed {
+            self.file = *file;
+            if let Some(v) = self.get(table.get_ref(), "routers") {
+                self.routers_table(v);
             }
         }
         if let Some(schema) = &self.opts.schema {
@@ -843,6 +859,147 @@ impl<'a> Build<'a> {
                     Err(e) => self.error("limit", kspan, e.to_string(), None),
                 }
             }
+        }
+    }
+
+    /// `[routers.NAME] model = "path"`: the file is read and checked now
+    /// (an error points at the `model` key), and `NAME.gain` and
+    /// `NAME.gain_per_usd` become float attributes.
+    fn routers_table(&mut self, v: &Val<'_>) {
+        use crate::router::{Router, RouterModel};
+        let Some(t) = self.table(v, "routers") else {
+            return;
+        };
+        for (k, rv) in t.iter() {
+            let name = k.get_ref().to_string();
+            let kspan = self.sp(k);
+            let Some(rt) = self.table(rv, &format!("routers.{name}")) else {
+                continue;
+            };
+            self.unknown_keys(rt, &["model", "description"], &format!("[routers.{name}]"));
+            let _ = self.str_of(rt, "description");
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !matches!(name.as_str(), "true" | "false" | "null" | "in");
+            if !valid {
+                self.error(
+                    "invalid-name",
+                    kspan,
+                    format!("`{name}` is not a valid router name"),
+                    Some(
+                        "a router name is an identifier: its scores are read as `NAME.gain`".into(),
+                    ),
+                );
+                continue;
+            }
+            if let Some(prev) = self.routers.iter().find(|r| r.name == name) {
+                let loc = self.sources.location(prev.span);
+                self.error(
+                    "duplicate",
+                    kspan,
+                    format!("router `{name}` is defined twice"),
+                    Some(format!("it is already defined at {loc}")),
+                );
+                continue;
+            }
+            let Some(mspan) = rt
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == "model")
+                .map(|(k, _)| self.sp(k))
+            else {
+                self.error(
+                    "missing-key",
+                    kspan,
+                    format!("`[routers.{name}]` has no `model`"),
+                    Some("add `model = \"routers/NAME.model\"` (a file written by `tollgate route-train`)".into()),
+                );
+                continue;
+            };
+            let Some((rel, _)) = self.str_of(rt, "model") else {
+                continue;
+            };
+            let base = self
+                .sources
+                .get(self.file)
+                .and_then(|f| Path::new(&f.path).parent().map(Path::to_path_buf))
+                .unwrap_or_default();
+            let path = base.join(&rel);
+            let shown = path.display().to_string();
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.error(
+                        "router-model",
+                        mspan,
+                        format!("cannot read router model `{shown}`: {e}"),
+                        Some("the path is relative to the policy file; write one with `tollgate route-train --out`".into()),
+                    );
+                    continue;
+                }
+            };
+            let model = match RouterModel::from_bytes(&bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.error(
+                        "router-model",
+                        mspan,
+                        format!("router model `{shown}`: {e}"),
+                        Some("retrain it with `tollgate route-train --out`".into()),
+                    );
+                    continue;
+                }
+            };
+            let mut ids = Vec::new();
+            for attr in ["gain", "gain_per_usd"] {
+                let full = format!("{name}.{attr}");
+                let id = if self.opts.schema.is_some() {
+                    match self
+                        .schema
+                        .id(&full)
+                        .and_then(|id| self.schema.get(id).map(|d| (id, d.ty)))
+                    {
+                        Some((id, Type::Float)) => Some(id),
+                        _ => {
+                            self.error(
+                                "schema-mismatch",
+                                kspan,
+                                format!("router attribute `{full}` is not a float of the application's schema"),
+                                Some("the schema is fixed while the application runs: add the attribute as `float` and restart".into()),
+                            );
+                            None
+                        }
+                    }
+                } else {
+                    match self.schema.add(&full, Type::Float) {
+                        Ok(id) => Some(id),
+                        Err(e) => {
+                            self.error(
+                                "schema-mismatch",
+                                kspan,
+                                e.to_string(),
+                                Some("a router's scores are floats".into()),
+                            );
+                            None
+                        }
+                    }
+                };
+                ids.extend(id);
+            }
+            let [gain, gain_per_usd] = ids[..] else {
+                continue;
+            };
+            self.routers.push(Router {
+                name,
+                path: shown,
+                model: std::sync::Arc::new(model),
+                file_hash: xxhash_rust::xxh3::xxh3_64(&bytes),
+                gain,
+                gain_per_usd,
+                span: mspan,
+            });
         }
     }
 
@@ -1791,7 +1948,10 @@ impl<'a> Build<'a> {
                 diagnostics: diags,
             });
         }
-        let hash = crate::policy_prices::hash_with(sources.content_hash(), policy_prices);
+        let hash = crate::router::hash_with_routers(
+            crate::policy_prices::hash_with(sources.content_hash(), policy_prices),
+            &self.routers,
+        );
         let price_table = std::sync::Arc::new(self.prices.clone());
         let (warnings, _): (Vec<_>, Vec<_>) = diags.into_iter().partition(|d| !d.is_error());
         Ok(Loaded {
@@ -1810,6 +1970,7 @@ impl<'a> Build<'a> {
                 budgets: self.budgets,
                 spend_spike: self.spend_spike,
                 tests,
+                routers: self.routers,
                 sources,
                 hash,
                 price_table,

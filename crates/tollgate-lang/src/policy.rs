@@ -341,9 +341,12 @@ pub struct Policy {
     pub spend_spike: Option<SpendSpike>,
     /// `[[test]]`
     pub tests: Vec<TestCase>,
+    /// `[routers.NAME]`: learned routers whose scores rules read.
+    pub routers: Vec<crate::router::Router>,
     /// The files, for diagnostics and explanations.
     pub sources: SourceMap,
-    /// xxh3-128 of the files (names and bytes, in load order).
+    /// xxh3-128 of the files (names and bytes, in load order), and of the
+    /// routers' model files.
     pub hash: u128,
     /// The price table the policy's models are priced from: the built-in
     /// (or the loader's) table overridden by the `[policy] prices` file.

@@ -1,0 +1,128 @@
+//! `tollgate route-train`: argument handling and printing; the work is in
+//! `tollgate_analysis::route_train`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tollgate_analysis::evals::read_evals;
+use tollgate_analysis::route_eval::Split;
+use tollgate_analysis::route_train::{read_jsonl, train, TrainOptions, TrainRecord};
+
+/// The parsed `route-train` arguments.
+pub struct Args {
+    pub evals: Vec<PathBuf>,
+    pub records: Vec<PathBuf>,
+    pub rules: PathBuf,
+    pub out: PathBuf,
+    pub split: String,
+    pub strong: String,
+    pub weak: String,
+    pub floors: Vec<String>,
+    pub default_floor: f64,
+    pub hash_bits: u32,
+    pub lambda: f64,
+    pub iterations: usize,
+    pub folds: u32,
+    pub router: String,
+    pub json: bool,
+}
+
+pub fn floor(s: &str) -> Result<(String, f64), String> {
+    let (k, v) = s
+        .split_once('=')
+        .filter(|(k, _)| !k.trim().is_empty())
+        .ok_or_else(|| format!("`--floor {s}`: write FEATURE=KEPT, e.g. `gsm8k=0.95`"))?;
+    let v: f64 = v
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| (0.0..=1.0).contains(v))
+        .ok_or_else(|| format!("`--floor {s}`: `{v}` is not a share from 0 to 1"))?;
+    Ok((k.trim().to_owned(), v))
+}
+
+/// Runs `tollgate route-train`.
+pub fn run(a: Args) -> Result<bool, String> {
+    let split = Split::parse(&a.split)
+        .ok_or_else(|| format!("`--split {}`: use report, tune or all", a.split))?;
+    if !(tollgate_lang::router::MIN_HASH_BITS..=tollgate_lang::router::MAX_HASH_BITS)
+        .contains(&a.hash_bits)
+    {
+        return Err(format!(
+            "`--hash-bits {}`: use {} to {}",
+            a.hash_bits,
+            tollgate_lang::router::MIN_HASH_BITS,
+            tollgate_lang::router::MAX_HASH_BITS
+        ));
+    }
+    let loaded =
+        crate::load(&a.rules).ok_or_else(|| format!("cannot load `{}`", a.rules.display()))?;
+    let p = &loaded.policy;
+    let prices = |alias: &str| {
+        p.model_by_alias(alias)
+            .and_then(|i| p.model(i))
+            .map(|m| m.prices.clone())
+            .ok_or_else(|| {
+                let all: Vec<&str> = p.models.iter().map(|m| m.alias.as_str()).collect();
+                format!(
+                    "the policy has no model `{alias}` (models: {})",
+                    all.join(", ")
+                )
+            })
+    };
+    let (strong_prices, weak_prices) = (prices(&a.strong)?, prices(&a.weak)?);
+    let mut records: Vec<TrainRecord> = Vec::new();
+    if !a.evals.is_empty() {
+        let set = read_evals(&a.evals).map_err(|e| e.to_string())?;
+        records.extend(set.prompts.iter().map(TrainRecord::from_eval));
+    }
+    for f in &a.records {
+        records.extend(read_jsonl(f).map_err(|e| e.to_string())?);
+    }
+    records.retain(|r| split.contains(&r.id));
+    let mut floors = BTreeMap::new();
+    for f in &a.floors {
+        let (k, v) = floor(f)?;
+        floors.insert(k, v);
+    }
+    let note = format!(
+        "tollgate route-train: split {}, strong `{}`, weak `{}`, hash_bits {}, lambda {}, iterations {}, folds {}",
+        split.name(),
+        a.strong,
+        a.weak,
+        a.hash_bits,
+        a.lambda,
+        a.iterations,
+        a.folds
+    );
+    let opts = TrainOptions {
+        hash_bits: a.hash_bits,
+        lambda: a.lambda,
+        iterations: a.iterations,
+        folds: a.folds,
+        floors,
+        default_floor: a.default_floor,
+        strong_prices,
+        weak_prices,
+        note,
+    };
+    let report = train(&records, &opts).map_err(|e| e.to_string())?;
+    std::fs::write(&a.out, report.model.to_bytes())
+        .map_err(|e| format!("cannot write `{}`: {e}", a.out.display()))?;
+    if a.json {
+        let mut v = report.to_json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("rules".into(), report.rules(&a.router, &a.strong).into());
+        }
+        println!("{v}");
+    } else {
+        print!("{}", report.to_text());
+        println!(
+            "\nwrote `{}` ({} bytes); rules for `[routers.{}]`:\n",
+            a.out.display(),
+            report.model.file_size(),
+            a.router
+        );
+        print!("{}", report.rules(&a.router, &a.strong));
+    }
+    Ok(true)
+}
