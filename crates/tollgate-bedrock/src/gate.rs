@@ -154,8 +154,11 @@ impl GateBuilder {
             .to_builder()
             .retry_config(RetryConfig::disabled())
             .build();
+        // Bedrock bills a call at its source region's rate: the client's region.
+        let region = conf.region().map(|r| Name::from(r.as_ref()));
         Gate {
             client: Client::from_conf(conf),
+            region,
             attr_ids: attrs::AttrIds::of(self.policy.schema()),
             policy: self.policy,
             cache: self.cache,
@@ -178,6 +181,8 @@ impl GateBuilder {
 /// method takes `&self`.
 pub struct Gate {
     pub(crate) client: Client,
+    /// The client's region, which every call is priced at (shared by events).
+    pub(crate) region: Option<Name>,
     pub(crate) policy: Arc<PolicyHandle>,
     /// The built-in attributes' slots in the handle's (fixed) schema.
     pub(crate) attr_ids: attrs::AttrIds,
@@ -451,9 +456,8 @@ impl Gate {
         let b = CallEvent::builder(policy, d, ctx)
             .options(&self.event_options)
             .names(names);
-        // Bedrock bills a call at its source region's rate: the client's region.
-        match self.client.config().region() {
-            Some(r) => b.region(r.as_ref()),
+        match &self.region {
+            Some(r) => b.region(r.clone()),
             None => b,
         }
     }

@@ -247,7 +247,9 @@ pub fn price(prices: &Prices, usage: &Usage, mode: Mode) -> Result<CostBreakdown
         .iter()
         .try_fold(0u128, |acc, &x| acc.checked_add(x))
         .ok_or(CostError::Overflow)?;
-    if total.saturating_add(500) / 1000 > u128::from(u64::MAX) {
+    // `(total + 500) / 1000 > u64::MAX`, without a 128-bit division.
+    const MAX_PICOS: u128 = u64::MAX as u128 * 1000 + 499;
+    if total > MAX_PICOS {
         return Err(CostError::Overflow);
     }
     let [input, output, write_5m, write_1h, read] = picos.map(picos_to_nanos_half_up);

@@ -213,7 +213,7 @@ pub struct CallEvent {
     pub response_model_id: Option<String>,
     /// The call's source region (the client's region), which priced it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    pub region: Option<Name>,
     /// The service tier the call was billed at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<tollgate_lang::pricing::Tier>,
@@ -346,7 +346,7 @@ pub struct EventBuilder<'b, 'c> {
     downgraded_from: Option<ModelIdx>,
     response_model_id: Option<String>,
     prices: Option<&'b Prices>,
-    region: Option<&'b str>,
+    region: Option<Name>,
     service_tier: Option<tollgate_lang::pricing::Tier>,
     latency_optimized: bool,
     operation: Operation,
@@ -464,8 +464,8 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
     /// The call's source region: the served model is priced at its rate
     /// (unless [`prices`](Self::prices) gave prices) and the event records it.
     #[inline]
-    pub fn region(mut self, r: &'b str) -> Self {
-        self.region = Some(r);
+    pub fn region(mut self, r: impl Into<Name>) -> Self {
+        self.region = Some(r.into());
         self
     }
 
@@ -611,6 +611,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
                     &m.id,
                     &m.prices,
                     self.region
+                        .as_deref()
                         .unwrap_or(tollgate_lang::pricing::DEFAULT_REGION),
                     self.service_tier.unwrap_or_default(),
                     self.latency_optimized,
@@ -659,7 +660,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             model: model_alias,
             model_id,
             response_model_id: self.response_model_id,
-            region: self.region.map(str::to_owned),
+            region: self.region,
             service_tier: self.service_tier,
             downgraded_from,
             operation: self.operation,

@@ -220,13 +220,19 @@ pub fn load_sources(sources: SourceMap, opts: &LoadOptions) -> Result<Loaded, Lo
     let mut price_diags = Vec::new();
     let (sources, policy_prices) =
         crate::policy_prices::extract(sources, &opts.limits, &mut price_diags);
-    let mut effective = opts
-        .prices
-        .clone()
-        .unwrap_or_else(|| PriceTable::builtin().clone());
-    if let Some(pp) = &policy_prices {
-        effective.override_with(pp.table.clone());
-    }
+    // The built-in table is shared, not copied, by every policy that uses it.
+    let effective = match (&opts.prices, &policy_prices) {
+        (None, None) => PriceTable::builtin_shared(),
+        (given, overrides) => {
+            let mut t = given
+                .clone()
+                .unwrap_or_else(|| PriceTable::builtin().clone());
+            if let Some(pp) = overrides {
+                t.override_with(pp.table.clone());
+            }
+            std::sync::Arc::new(t)
+        }
+    };
     let prices = &effective;
     let mut b = Build {
         sources: &sources,
@@ -278,7 +284,7 @@ struct RawTest {
 struct Build<'a> {
     sources: &'a SourceMap,
     opts: &'a LoadOptions,
-    prices: &'a PriceTable,
+    prices: &'a std::sync::Arc<PriceTable>,
     diags: Vec<Diagnostic>,
     file: FileId,
     schema: Schema,
@@ -1952,7 +1958,7 @@ impl<'a> Build<'a> {
             crate::policy_prices::hash_with(sources.content_hash(), policy_prices),
             &self.routers,
         );
-        let price_table = std::sync::Arc::new(self.prices.clone());
+        let price_table = std::sync::Arc::clone(self.prices);
         let (warnings, _): (Vec<_>, Vec<_>) = diags.into_iter().partition(|d| !d.is_error());
         Ok(Loaded {
             policy: Policy {

@@ -35,6 +35,11 @@ pub(crate) fn extract(
     diags: &mut Vec<Diagnostic>,
 ) -> (SourceMap, Option<PolicyPrices>) {
     let named = sources.files().iter().find_map(|f| {
+        // Only a file that mentions the key is parsed here (the loader
+        // parses every file once more anyway; this keeps the pre-pass free).
+        if !f.text.contains("prices") {
+            return None;
+        }
         let root: toml::Table = toml::from_str(&f.text).ok()?;
         let value = root.get("policy")?.as_table()?.get("prices")?.as_str()?;
         let dir = Path::new(&f.path).parent().unwrap_or(Path::new(""));

@@ -166,10 +166,11 @@ pub struct Prices {
     pub context_window: Option<u32>,
     /// Where requests may place cache points (empty: no prompt caching).
     pub cache_sites: CacheSites,
-    /// Where the prices come from.
-    pub source: Option<String>,
+    /// Where the prices come from (shared: pricing a call clones `Prices`
+    /// without allocating).
+    pub source: Option<std::sync::Arc<str>>,
     /// When they were read.
-    pub as_of: Option<String>,
+    pub as_of: Option<std::sync::Arc<str>>,
     /// Some figure of the entry is confirmed by no source (`verified = false`).
     pub unverified: bool,
 }
@@ -621,8 +622,19 @@ impl PriceTable {
     /// once. Never panics: were the embedded file unparsable, this would be an
     /// empty table (a unit test proves it parses).
     pub fn builtin() -> &'static PriceTable {
-        static BUILTIN: OnceLock<PriceTable> = OnceLock::new();
-        BUILTIN.get_or_init(|| PriceTable::parse(BUILTIN_TOML).unwrap_or_default())
+        Self::builtin_arc()
+    }
+
+    /// The built-in table, shared: policies that use it hold this one copy.
+    pub fn builtin_shared() -> std::sync::Arc<PriceTable> {
+        std::sync::Arc::clone(Self::builtin_arc())
+    }
+
+    fn builtin_arc() -> &'static std::sync::Arc<PriceTable> {
+        static BUILTIN: OnceLock<std::sync::Arc<PriceTable>> = OnceLock::new();
+        BUILTIN.get_or_init(|| {
+            std::sync::Arc::new(PriceTable::parse(BUILTIN_TOML).unwrap_or_default())
+        })
     }
 
     /// The prices a call with `model_id` is billed at from source region
@@ -694,13 +706,19 @@ impl PriceTable {
     /// region ([`region::home_region`]). `None` when the model is unknown or
     /// not priced there.
     pub fn lookup(&self, model_id: &str) -> Option<Prices> {
+        self.resolve(model_id, self.home_region(model_id), Tier::Default)
+            .ok()
+    }
+
+    /// The region [`PriceTable::lookup`] prices `model_id` at: its inference
+    /// profile's home region, or the default region.
+    pub fn home_region(&self, model_id: &str) -> &'static str {
         let id = region::strip_arn(model_id);
         let prefix = match self.entry(id) {
             Some(_) => None,
             None => region::split_profile_prefix(id).map(|(p, _)| p),
         };
-        self.resolve(model_id, region::home_region(prefix), Tier::Default)
-            .ok()
+        region::home_region(prefix)
     }
 
     /// The table's own row for exactly `model_id`: no prefix stripping, no
@@ -785,6 +803,11 @@ pub fn call_prices(
     tier: Tier,
     latency_optimized: bool,
 ) -> Result<Prices, LookupError> {
+    // A policy model's own prices are its home region's, at the default
+    // tier (looked up there, or inline): most calls need no lookup.
+    if tier == Tier::Default && !latency_optimized && region == table.home_region(model_id) {
+        return Ok(own.clone());
+    }
     let from_table = table.lookup(model_id).as_ref() == Some(own);
     let p = if from_table {
         table.resolve(model_id, region, tier)?

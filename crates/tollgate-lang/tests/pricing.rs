@@ -391,9 +391,9 @@ fn lookup_bare_id() {
             cache_sites: CacheSites::ALL,
             source: Some(
                 "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
-                    .to_owned()
+                    .into()
             ),
-            as_of: Some("2026-07-24".to_owned()),
+            as_of: Some("2026-07-24".into()),
             ..Prices::default()
         }
     );

@@ -82,6 +82,7 @@ impl PicosPerToken {
     }
 
     /// The exact cost of `tokens` tokens at this price, in pico-dollars.
+    #[inline]
     pub fn cost_picos(self, tokens: u64) -> u128 {
         u128::from(self.0) * u128::from(tokens)
     }
@@ -116,7 +117,16 @@ impl fmt::Display for PicosPerToken {
 
 /// Pico-dollars -> nano-dollars, rounded once, half up: the error is under
 /// half a nano-dollar. Saturates at `u64::MAX` (18 billion USD).
+#[inline]
 pub fn picos_to_nanos_half_up(picos: u128) -> u64 {
+    // A call's cost almost always fits 64 bits, where dividing by a constant
+    // is a multiply; 128-bit division is a library call (the hot-path
+    // guard's `price` figure counts the difference).
+    if let Ok(small) = u64::try_from(picos) {
+        if let Some(x) = small.checked_add(500) {
+            return x / 1000;
+        }
+    }
     u64::try_from(picos.saturating_add(500) / 1000).unwrap_or(u64::MAX)
 }
 

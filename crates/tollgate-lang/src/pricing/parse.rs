@@ -167,8 +167,8 @@ fn parse_model(id: String, t: &toml::Table) -> Result<Entry, PriceError> {
         None if prices.cache_read.is_some() => CacheSites::ALL,
         None => CacheSites::default(),
     };
-    prices.source = m.string(SOURCE)?;
-    prices.as_of = m.string(AS_OF)?;
+    prices.source = m.string(SOURCE)?.map(Into::into);
+    prices.as_of = m.string(AS_OF)?.map(Into::into);
     prices.unverified = !m.boolean(VERIFIED)?.unwrap_or(true);
     // INVARIANT: `int` checked the range, so the cast is exact.
     let profile_markup_pct = m
@@ -242,8 +242,14 @@ fn parse_regional(
     prices.context_window = own.context_window;
     prices.cache_sites = own.cache_sites;
     prices.unverified = own.unverified;
-    prices.source = r.string(SOURCE)?.or_else(|| own.source.clone());
-    prices.as_of = r.string(AS_OF)?.or_else(|| own.as_of.clone());
+    prices.source = r
+        .string(SOURCE)?
+        .map(Into::into)
+        .or_else(|| own.source.clone());
+    prices.as_of = r
+        .string(AS_OF)?
+        .map(Into::into)
+        .or_else(|| own.as_of.clone());
     // INVARIANT: `int` checked the range, so the cast is exact.
     let profile_markup_pct = r
         .int(MARKUP, 0, i64::from(MAX_PROFILE_MARKUP_PCT))?
