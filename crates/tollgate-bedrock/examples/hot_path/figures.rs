@@ -177,3 +177,27 @@ pub fn pricing(run: Run) {
         .ok();
     });
 }
+
+/// Scores the router bench's 4 KiB prompt (`tollgate-lang`'s
+/// `benches/router.rs`) with the shipped learned router,
+/// `rules/routers/routellm.model`.
+pub fn router_4k(run: Run) {
+    let base = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. \
+How many clips did Natalia sell altogether in April and May? Explain your reasoning step by step.\n";
+    let mut text = String::new();
+    while text.len() + base.len() <= 4096 {
+        text.push_str(base);
+    }
+    while text.len() < 4096 {
+        text.push('x');
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../rules/routers/routellm.model"
+    );
+    let bytes = std::fs::read(path).unwrap();
+    let model = tollgate_lang::router::RouterModel::from_bytes(&bytes).unwrap();
+    run(3, 200, &mut || {
+        black_box(model.score(black_box(&text)));
+    });
+}

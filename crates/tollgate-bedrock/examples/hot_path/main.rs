@@ -16,6 +16,7 @@
 //! - `load-1000`: parse + check + compile the generated 1,000-rule policy
 //! - `cache-key-4k`: the response-cache key of a 4 KiB prompt
 //! - `price`: pricing one call's usage
+//! - `router-4k`: scoring a 4 KiB prompt with the shipped learned router
 //! - `gate-raw`, `gate`: one Converse call against the loopback Bedrock,
 //!   with the raw SDK or through the gate (their difference is what the
 //!   gate adds per call)
@@ -69,11 +70,12 @@ fn main() {
         "load-1000" => figures::load(1000, run),
         "cache-key-4k" => figures::key_4k(run),
         "price" => figures::pricing(run),
+        "router-4k" => figures::router_4k(run),
         "gate-raw" | "gate" => gate(figure == "gate"),
         _ => {
             eprintln!(
                 "usage: hot_path decide-example|decide-50|decide-1000|decide-10000|\
-                 load-1000|cache-key-4k|price|gate-raw|gate"
+                 load-1000|cache-key-4k|price|router-4k|gate-raw|gate"
             );
             std::process::exit(2);
         }
