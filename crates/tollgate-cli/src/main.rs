@@ -17,6 +17,7 @@ use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 
 mod engine;
 mod plan_cmd;
+mod prices_cmd;
 mod replay_cmd;
 mod report_cmd;
 mod route_eval_cmd;
@@ -249,6 +250,11 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Bedrock prices: what a model id is billed at, and checks of a price table.
+    Prices {
+        #[command(subcommand)]
+        what: PricesCmd,
+    },
     /// Ranked recommendations (rules to add, with their daily saving) from recorded call events.
     Advise {
         /// Call-event files (JSON Lines).
@@ -257,6 +263,27 @@ enum Cmd {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PricesCmd {
+    /// The prices a call with each model id is billed at in a region and tier (USD per million tokens).
+    Show {
+        /// Source region the call is made from (default us-east-1).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// Service tier: default, flex, priority or reserved.
+        #[arg(long, value_name = "TIER", default_value = "default")]
+        tier: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Use this policy's effective price table (its `[policy] prices` file over the built-in one).
+        #[arg(long, value_name = "PATH")]
+        rules: Option<PathBuf>,
+        /// Model ids as called (base ids, profile ids such as `us.ID`, ARNs); default: every model of the table.
+        models: Vec<String>,
     },
 }
 
@@ -403,6 +430,22 @@ fn main() -> ExitCode {
         Cmd::Tiers { files, evals, json } => {
             report_cmd::tiers(report_cmd::TiersArgs { files, evals, json })
         }
+        Cmd::Prices {
+            what:
+                PricesCmd::Show {
+                    region,
+                    tier,
+                    json,
+                    rules,
+                    models,
+                },
+        } => prices_cmd::show(prices_cmd::ShowArgs {
+            region,
+            tier,
+            json,
+            rules,
+            models,
+        }),
         Cmd::Advise { events, json } => plan_cmd::advise(&events, json),
         Cmd::RouteEval {
             rules,

@@ -1,0 +1,255 @@
+//! `tollgate prices show` end to end on the built-in price table: exact
+//! decimals (never float noise), regions, profiles, tiers and each error.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// (exit code, stdout, stderr) of `tollgate ARGS`.
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("runs: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(err, "");
+    out
+}
+
+const HAIKU_US: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+const MICRO: &str = "amazon.nova-micro-v1:0";
+const LLAMA_70B: &str = "meta.llama3-1-70b-instruct-v1:0";
+
+#[test]
+fn show_prints_each_model_at_the_default_region_and_tier() {
+    assert_eq!(
+        ok(&["prices", "show", HAIKU_US, MICRO, LLAMA_70B]),
+        "region us-east-1 (default), tier default; USD per million tokens
+
+us.anthropic.claude-haiku-4-5-20251001-v1:0
+  input              1.1
+  output             5.5
+  cache read         0.11
+  cache write 5m     1.375
+  cache write 1h     2.2
+  batch input        0.55
+  batch output       2.75
+  max output tokens  64000
+  cache min tokens   4096
+
+amazon.nova-micro-v1:0
+  input              0.035
+  output             0.14
+  cache read         0.00875
+  cache write 5m     0.035
+  cache write 1h     -
+  batch input        0.0175
+  batch output       0.07
+  max output tokens  10000
+  cache min tokens   1000
+
+meta.llama3-1-70b-instruct-v1:0
+  input              0.72
+  output             0.72
+  cache read         -
+  cache write 5m     -
+  cache write 1h     -
+  batch input        0.36
+  batch output       0.36
+  max output tokens  2048
+  cache min tokens   -
+"
+    );
+}
+
+#[test]
+fn show_json_writes_exact_decimals_in_the_order_given() {
+    assert_eq!(
+        ok(&["prices", "show", "--json", LLAMA_70B, MICRO, HAIKU_US]),
+        concat!(
+            r#"{"region":"us-east-1","tier":"default","models":["#,
+            r#"{"id":"meta.llama3-1-70b-instruct-v1:0","input_per_mtok":0.72,"output_per_mtok":0.72,"cache_read_per_mtok":null,"cache_write_per_mtok":null,"cache_write_1h_per_mtok":null,"batch_input_per_mtok":0.36,"batch_output_per_mtok":0.36,"max_output_tokens":2048,"cache_min_tokens":null},"#,
+            r#"{"id":"amazon.nova-micro-v1:0","input_per_mtok":0.035,"output_per_mtok":0.14,"cache_read_per_mtok":0.00875,"cache_write_per_mtok":0.035,"cache_write_1h_per_mtok":null,"batch_input_per_mtok":0.0175,"batch_output_per_mtok":0.07,"max_output_tokens":10000,"cache_min_tokens":1000},"#,
+            r#"{"id":"us.anthropic.claude-haiku-4-5-20251001-v1:0","input_per_mtok":1.1,"output_per_mtok":5.5,"cache_read_per_mtok":0.11,"cache_write_per_mtok":1.375,"cache_write_1h_per_mtok":2.2,"batch_input_per_mtok":0.55,"batch_output_per_mtok":2.75,"max_output_tokens":64000,"cache_min_tokens":4096}"#,
+            "]}\n"
+        )
+    );
+}
+
+#[test]
+fn show_json_is_one_object_serde_reads_back() {
+    let out = ok(&["prices", "show", "--json"]);
+    assert_eq!(out.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let models = v["models"].as_array().unwrap();
+    // Every model of the built-in table, in table order.
+    assert_eq!(
+        models[0]["id"], "anthropic.claude-3-haiku-20240307-v1:0",
+        "first model"
+    );
+    assert_eq!(
+        models.len(),
+        tollgate_lang_table_len(),
+        "one row per model of the table"
+    );
+}
+
+/// The number of `[models."ID"]` tables of the built-in table file.
+fn tollgate_lang_table_len() -> usize {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/pricing/bedrock.toml"),
+    )
+    .unwrap();
+    text.lines().filter(|l| l.starts_with("[models.\"")).count()
+}
+
+#[test]
+fn an_eu_profile_is_priced_at_the_eu_rate() {
+    assert_eq!(
+        ok(&[
+            "prices",
+            "show",
+            "--region",
+            "eu-west-1",
+            "--json",
+            "eu.amazon.nova-micro-v1:0"
+        ]),
+        concat!(
+            r#"{"region":"eu-west-1","tier":"default","models":["#,
+            r#"{"id":"eu.amazon.nova-micro-v1:0","input_per_mtok":0.046,"output_per_mtok":0.184,"cache_read_per_mtok":0.0115,"cache_write_per_mtok":0.046,"cache_write_1h_per_mtok":null,"batch_input_per_mtok":0.023,"batch_output_per_mtok":0.092,"max_output_tokens":10000,"cache_min_tokens":1000}"#,
+            "]}\n"
+        )
+    );
+    // The human output names the region, without "(default)".
+    assert!(ok(&["prices", "show", "--region", "eu-west-1", MICRO])
+        .starts_with("region eu-west-1, tier default; USD per million tokens\n"));
+}
+
+#[test]
+fn a_tier_changes_on_demand_and_cache_prices_but_not_batch() {
+    assert_eq!(
+        ok(&["prices", "show", "--tier", "flex", "amazon.nova-pro-v1:0"]),
+        "region us-east-1 (default), tier flex; USD per million tokens
+
+amazon.nova-pro-v1:0
+  input              0.4
+  output             1.6
+  cache read         0.1
+  cache write 5m     0.4
+  cache write 1h     -
+  batch input        0.4
+  batch output       1.6
+  max output tokens  10000
+  cache min tokens   1000
+"
+    );
+}
+
+#[test]
+fn rules_use_the_policy_price_file() {
+    let policy = fixture("prices-policy/policy.toml");
+    let out = ok(&[
+        "prices",
+        "show",
+        "--json",
+        "--rules",
+        policy.to_str().unwrap(),
+        "us.amazon.nova-micro-v1:0",
+        LLAMA_70B,
+    ]);
+    assert_eq!(
+        out,
+        concat!(
+            r#"{"region":"us-east-1","tier":"default","models":["#,
+            r#"{"id":"us.amazon.nova-micro-v1:0","input_per_mtok":0.04,"output_per_mtok":0.16,"cache_read_per_mtok":null,"cache_write_per_mtok":null,"cache_write_1h_per_mtok":null,"batch_input_per_mtok":0.02,"batch_output_per_mtok":0.08,"max_output_tokens":10000,"cache_min_tokens":null},"#,
+            r#"{"id":"meta.llama3-1-70b-instruct-v1:0","input_per_mtok":0.72,"output_per_mtok":0.72,"cache_read_per_mtok":null,"cache_write_per_mtok":null,"cache_write_1h_per_mtok":null,"batch_input_per_mtok":0.36,"batch_output_per_mtok":0.36,"max_output_tokens":2048,"cache_min_tokens":null}"#,
+            "]}\n"
+        )
+    );
+}
+
+#[test]
+fn an_unknown_id_fails_with_a_suggestion() {
+    assert_eq!(
+        run(&["prices", "show", "amazon.nova-micro", MICRO]),
+        (
+            1,
+            String::new(),
+            "error: unknown model id `amazon.nova-micro` (did you mean `amazon.nova-micro-v1:0`?)\n"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        run(&["prices", "show", "--json", "acme.nothing-alike"]),
+        (
+            1,
+            String::new(),
+            "error: unknown model id `acme.nothing-alike`\n\
+             note: `tollgate prices show` without ids lists every model id\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn a_profile_of_another_geography_fails() {
+    assert_eq!(
+        run(&["prices", "show", "--region", "us-east-1", "eu.amazon.nova-micro-v1:0"]),
+        (
+            1,
+            String::new(),
+            "error: profile `eu.` cannot be called from `us-east-1`: it takes calls from eu-* regions\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn a_tier_the_model_does_not_offer_fails() {
+    assert_eq!(
+        run(&["prices", "show", "--tier", "flex", MICRO]),
+        (
+            1,
+            String::new(),
+            "error: model `amazon.nova-micro-v1:0` has no `flex` tier price (offered: default)\n"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        run(&["prices", "show", "--tier", "cheap", MICRO]),
+        (
+            2,
+            String::new(),
+            "error: unknown service tier `cheap` (expected default, flex, priority or reserved)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn a_malformed_region_fails() {
+    assert_eq!(
+        run(&["prices", "show", "--region", "EU-WEST-1", MICRO]),
+        (
+            2,
+            String::new(),
+            "error: `EU-WEST-1` is not a region name (expected e.g. `us-east-1`, `eu-west-1`)\n"
+                .to_owned()
+        )
+    );
+}
