@@ -285,6 +285,11 @@ enum PricesCmd {
         /// Model ids as called (base ids, profile ids such as `us.ID`, ARNs); default: every model of the table.
         models: Vec<String>,
     },
+    /// Check a price table (the built-in one by default): batch at 50%, cache prices at their provider's ratios, profile prefixes.
+    Check {
+        /// Price table file in the format of rules/pricing/bedrock.toml.
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -446,6 +451,9 @@ fn main() -> ExitCode {
             rules,
             models,
         }),
+        Cmd::Prices {
+            what: PricesCmd::Check { file },
+        } => prices_cmd::check(file.as_deref()),
         Cmd::Advise { events, json } => plan_cmd::advise(&events, json),
         Cmd::RouteEval {
             rules,

@@ -253,3 +253,61 @@ fn a_malformed_region_fails() {
         )
     );
 }
+
+/// (exit code, stdout) of `tollgate ARGS` run in the crate directory.
+fn run_here(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("runs: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn check_passes_the_builtin_table() {
+    let (code, out) = run_here(&["prices", "check"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "rules/pricing/bedrock.toml (built-in): {} models, 0 errors, 0 warnings\n",
+            tollgate_lang_table_len()
+        )
+    );
+}
+
+#[test]
+fn check_reports_each_inconsistency_with_its_line() {
+    assert_eq!(
+        run_here(&["prices", "check", "tests/fixtures/broken-prices.toml"]),
+        (
+            1,
+            "tests/fixtures/broken-prices.toml:8: error: model `anthropic.claude-test-v1:0`: `batch_output_per_mtok` is 7, expected 50% of `output_per_mtok` 15 = 7.5
+tests/fixtures/broken-prices.toml:5: error: model `anthropic.claude-test-v1:0`: `cache_write_5m_per_mtok` is 3, expected 5/4x `input_per_mtok` 3 = 3.75
+tests/fixtures/broken-prices.toml:21: error: model `amazon.nova-test-v1:0` in eu-*: `cache_read_per_mtok` is 0.02, expected 1/4x `input_per_mtok` 0.078 = 0.0195
+tests/fixtures/broken-prices.toml:26: warning: model `acme.cached-v1`: cache prices of a provider without documented ratios are not checked
+tests/fixtures/broken-prices.toml:28: error: model `eu.meta.only-us-v1`: not priced at `eu-central-1`: model `eu.meta.only-us-v1` has no price in `eu-central-1` (priced in: us-*)
+tests/fixtures/broken-prices.toml: 4 models, 4 errors, 1 warning
+"
+            .to_owned()
+        )
+    );
+}
+
+#[test]
+fn check_reports_a_syntax_error_at_its_line() {
+    assert_eq!(
+        run_here(&["prices", "check", "tests/fixtures/prices-syntax-error.toml"]),
+        (
+            1,
+            "tests/fixtures/prices-syntax-error.toml:3: error: invalid price table at line 3, column 18: string values must be quoted, expected literal string
+tests/fixtures/prices-syntax-error.toml: 1 error, 0 warnings
+"
+            .to_owned()
+        )
+    );
+}
