@@ -148,6 +148,9 @@ enum Cmd {
         /// Put t=0 of a relative trace clock (ServeGen, Mooncake) at this UTC date, YYYY-MM-DD.
         #[arg(long, value_name = "DATE")]
         start: Option<String>,
+        /// Source region of calls that record none (recorded call events are priced at theirs; default us-east-1).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
     },
     /// Daily cost per feature from call events, with the spend spike alerts.
     Report {
@@ -260,6 +263,9 @@ enum Cmd {
         /// Call-event files (JSON Lines).
         #[arg(required = true)]
         events: Vec<PathBuf>,
+        /// Source region of calls that record none (calls that record one are priced at theirs; default us-east-1).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -308,6 +314,9 @@ enum PlanCmd {
         /// Call-event files (JSON Lines).
         #[arg(required = true)]
         events: Vec<PathBuf>,
+        /// Source region of calls that record none (calls that record one are priced at theirs; default us-east-1).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
     },
     /// Provisioned throughput at the traffic floor (held >= 16 h a day) vs on demand.
     Provisioned {
@@ -372,8 +381,9 @@ fn main() -> ExitCode {
                     when,
                     json,
                     events,
+                    region,
                 },
-        } => plan_cmd::batch(&rules, &events, when.as_deref(), json),
+        } => plan_cmd::batch(&rules, &events, when.as_deref(), region.as_deref(), json),
         Cmd::Plan {
             what:
                 PlanCmd::Provisioned {
@@ -408,6 +418,7 @@ fn main() -> ExitCode {
             json,
             servegen_tokens,
             start,
+            region,
         } => replay_cmd::run(replay_cmd::Args {
             rules,
             format,
@@ -420,6 +431,7 @@ fn main() -> ExitCode {
             json,
             servegen_tokens,
             start,
+            region,
         }),
         Cmd::Report {
             files,
@@ -454,7 +466,11 @@ fn main() -> ExitCode {
         Cmd::Prices {
             what: PricesCmd::Check { file },
         } => prices_cmd::check(file.as_deref()),
-        Cmd::Advise { events, json } => plan_cmd::advise(&events, json),
+        Cmd::Advise {
+            events,
+            region,
+            json,
+        } => plan_cmd::advise(&events, region.as_deref(), json),
         Cmd::RouteEval {
             rules,
             evals,

@@ -21,6 +21,7 @@ pub struct Args {
     pub json: bool,
     pub servegen_tokens: String,
     pub start: Option<String>,
+    pub region: Option<String>,
 }
 
 fn compiled(path: &Path) -> Result<CompiledPolicy, String> {
@@ -107,7 +108,9 @@ pub fn run(a: Args) -> Result<bool, String> {
         set: tollgate_analysis::replay::parse_sets(&a.set).map_err(|e| e.to_string())?,
         baseline_model: a.baseline_model.clone(),
         progress: true,
+        region: a.region.clone(),
     };
+    let (region, note) = crate::plan_cmd::region_used(a.region.as_deref())?;
     let policy = compiled(&a.rules)?;
     let report = match &a.emit_events {
         Some(path) => {
@@ -146,12 +149,13 @@ pub fn run(a: Args) -> Result<bool, String> {
         if let (Some(b), Some(obj)) = (&other, v.as_object_mut()) {
             obj.insert("diff".into(), diff_json(&report, b));
         }
-        println!("{v}");
+        println!("{}", crate::plan_cmd::with_region(v, region));
     } else {
         print!("{}", report.to_text());
         if let Some(b) = &other {
             print!("\n{}", diff_text(&report, b));
         }
+        print!("{note}");
     }
     Ok(true)
 }

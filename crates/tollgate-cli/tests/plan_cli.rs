@@ -101,6 +101,7 @@ feature                 requests      current        batch       saving  saving%
 nightly                        2        $0.02        $0.01        $0.01    50.0%
 total                          2        $0.02        $0.01        $0.01    50.0%
 per day: $0.01 saved
+prices: each call's recorded source region; us-east-1 (default) for calls that record none
 "
     );
     let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
