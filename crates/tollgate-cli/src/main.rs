@@ -18,6 +18,7 @@ use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 mod engine;
 mod plan_cmd;
 mod prices_cmd;
+mod prices_import;
 mod replay_cmd;
 mod report_cmd;
 mod route_eval_cmd;
@@ -291,6 +292,20 @@ enum PricesCmd {
         /// Model ids as called (base ids, profile ids such as `us.ID`, ARNs); default: every model of the table.
         models: Vec<String>,
     },
+    /// Write a price table from AWS's Price List offer file for Amazon Bedrock.
+    Import {
+        /// The offer file (JSON: products with attributes, terms.OnDemand).
+        offer: PathBuf,
+        /// Region to import (repeatable; the first gives each model's own prices, default us-east-1).
+        #[arg(long = "region", value_name = "REGION")]
+        regions: Vec<String>,
+        /// Write the table here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Usage-type mapping table (default: rules/pricing/bedrock-usage-types.toml, built in).
+        #[arg(long, value_name = "FILE")]
+        map: Option<PathBuf>,
+    },
     /// Check a price table (the built-in one by default): batch at 50%, cache prices at their provider's ratios, profile prefixes.
     Check {
         /// Price table file in the format of rules/pricing/bedrock.toml.
@@ -466,6 +481,20 @@ fn main() -> ExitCode {
         Cmd::Prices {
             what: PricesCmd::Check { file },
         } => prices_cmd::check(file.as_deref()),
+        Cmd::Prices {
+            what:
+                PricesCmd::Import {
+                    offer,
+                    regions,
+                    out,
+                    map,
+                },
+        } => prices_import::import(prices_import::ImportArgs {
+            offer,
+            regions,
+            out,
+            map,
+        }),
         Cmd::Advise {
             events,
             region,

@@ -311,3 +311,70 @@ tests/fixtures/prices-syntax-error.toml: 1 error, 0 warnings
         )
     );
 }
+
+const IMPORTED: &str = r#"# Imported by `tollgate prices import` from bedrock-offer.json, regions us-east-1, eu-west-1.
+
+[models."amazon.nova-micro-v1:0"]
+input_per_mtok = 0.035
+output_per_mtok = 0.14
+cache_read_per_mtok = 0.00875
+batch_input_per_mtok = 0.0175
+batch_output_per_mtok = 0.07
+
+[[models."amazon.nova-micro-v1:0".regional]]
+regions = ["eu-west-1"]
+input_per_mtok = 0.046
+output_per_mtok = 0.184
+cache_read_per_mtok = 0.0115
+batch_input_per_mtok = 0.023
+batch_output_per_mtok = 0.092
+
+[models."meta.llama3-1-70b-instruct-v1:0"]
+input_per_mtok = 0.72
+output_per_mtok = 0.72
+"#;
+
+#[test]
+fn import_maps_usage_types_and_reports_unmapped_models() {
+    let offer = fixture("bedrock-offer.json");
+    let (code, out, err) = run(&[
+        "prices",
+        "import",
+        offer.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--region",
+        "eu-west-1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, IMPORTED);
+    assert_eq!(
+        err,
+        "unmapped: `Zeta 9` (2 prices)\n2 models imported, 1 unmapped, 0 errors\n"
+    );
+}
+
+#[test]
+fn import_writes_a_table_that_prices_like_the_offer() {
+    let dir = std::env::temp_dir().join(format!("tollgate-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let table = dir.join("prices.toml");
+    let offer = fixture("bedrock-offer.json");
+    let (code, out, _) = run(&[
+        "prices",
+        "import",
+        offer.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--region",
+        "eu-west-1",
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    assert_eq!(std::fs::read_to_string(&table).unwrap(), IMPORTED);
+    let (code, out, err) = run(&["prices", "check", table.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with(": 2 models, 0 errors, 0 warnings\n"), "{out}");
+}
