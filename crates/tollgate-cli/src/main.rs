@@ -359,6 +359,9 @@ enum PlanCmd {
         /// Traffic files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Source region the on-demand traffic is priced at (default us-east-1).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
     },
 }
 
@@ -410,6 +413,7 @@ fn main() -> ExitCode {
                     servegen_tokens,
                     json,
                     files,
+                    region,
                 },
         } => replay_cmd::plan_provisioned(replay_cmd::PlanArgs {
             rules,
@@ -420,6 +424,7 @@ fn main() -> ExitCode {
             servegen_tokens,
             json,
             files,
+            region,
         }),
         Cmd::Replay {
             rules,

@@ -170,6 +170,7 @@ pub struct PlanArgs {
     pub servegen_tokens: String,
     pub json: bool,
     pub files: Vec<PathBuf>,
+    pub region: Option<String>,
 }
 
 /// Runs `tollgate plan provisioned`.
@@ -200,7 +201,23 @@ pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
         tokens_per_minute: a.unit_tokens_per_minute,
         nanos_per_hour: (a.unit_usd_per_hour * 1e9).round() as u64,
     };
-    let plan = tollgate_analysis::capacity::plan_provisioned(&trace, &model.prices, terms)
+    // The traffic is priced on demand at one source region (the traces
+    // record none); a model not priced there keeps its own prices.
+    let (region, _) = crate::plan_cmd::region_used(a.region.as_deref())?;
+    let note = format!(
+        "prices: on demand in {region}{}\n",
+        if a.region.is_none() { " (default)" } else { "" }
+    );
+    let prices = tollgate_lang::pricing::call_prices(
+        &p.price_table,
+        &model.id,
+        &model.prices,
+        region,
+        tollgate_lang::pricing::Tier::Default,
+        false,
+    )
+    .map_err(|e| format!("`--model {}` in `{region}`: {e}", a.model))?;
+    let plan = tollgate_analysis::capacity::plan_provisioned(&trace, &prices, terms)
         .map_err(|e| e.to_string())?;
     let assumption = trace.formats.contains(&Format::ServeGen).then(|| {
         format!(
@@ -212,6 +229,7 @@ pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
         let mut v = plan.to_json();
         if let Some(obj) = v.as_object_mut() {
             obj.insert("model".into(), model.alias.clone().into());
+            obj.insert("region".into(), region.into());
             obj.insert(
                 "notes".into(),
                 assumption.into_iter().collect::<Vec<_>>().into(),
@@ -223,6 +241,7 @@ pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
         if let Some(n) = assumption {
             println!("note: {n}");
         }
+        print!("{note}");
     }
     Ok(true)
 }

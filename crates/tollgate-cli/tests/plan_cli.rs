@@ -60,6 +60,7 @@ a 30-day month:
   all on demand                      $6.41
   floor units + spill            $1,440.36  ($1,440.00 units + $0.36 on-demand spill)
   units for the peak             $2,880.00
+prices: on demand in us-east-1 (default)
 "
     );
 }

@@ -217,3 +217,35 @@ fn replay_emitted_events_record_the_region_that_priced_them() {
         ]
     );
 }
+
+// `plan provisioned` prices the on-demand traffic in one region: the
+// Mooncake day holds 106,800 prompt tokens, x 30 days = 3,204,000 tokens,
+// at Nova Micro's $0.035 (us-east-1) or $0.046 (eu-west-1) per Mtok.
+#[test]
+fn plan_provisioned_prices_on_demand_at_the_region() {
+    let rules = fixture("nova-policy.toml");
+    let trace = fixture("one-day.jsonl");
+    let month = |region: &str| {
+        let v: serde_json::Value = serde_json::from_str(&run(&[
+            "plan",
+            "provisioned",
+            "--json",
+            "--rules",
+            &rules,
+            "--model",
+            "micro",
+            "--unit-tokens-per-minute",
+            "50",
+            "--unit-usd-per-hour",
+            "1",
+            "--region",
+            region,
+            &trace,
+        ]))
+        .unwrap();
+        assert_eq!(v["region"], region);
+        v["month_on_demand_usd"].as_f64().unwrap()
+    };
+    assert_eq!(month("us-east-1"), 0.11214);
+    assert_eq!(month("eu-west-1"), 0.147384);
+}
