@@ -62,6 +62,7 @@ fn opts(extra: &[(&str, &str)]) -> ReplayOptions {
         set,
         baseline_model: Some("sonnet".into()),
         progress: false,
+        region: None,
     }
 }
 

@@ -140,8 +140,8 @@ fn feature_attr(ev: &CallEvent) -> Option<&str> {
     ev.attributes.get("feature").and_then(|v| v.as_str())
 }
 
-fn on_demand(ev: &CallEvent, out: u64) -> Option<u128> {
-    let prices = prices_of(None, ev)?;
+fn on_demand(ev: &CallEvent, out: u64, region: &str) -> Option<u128> {
+    let prices = prices_of(None, ev, region)?;
     let u = Usage::new(ev.usage.total_input_tokens(), out);
     Some(u128::from(
         price_lenient(&prices, &u, Mode::Realtime).0.total_nanos,
@@ -155,6 +155,12 @@ struct Feature<'e> {
 
 /// Advises on call events (see the module docs); `events` in time order.
 pub fn advise(events: &[CallEvent]) -> AdviceReport {
+    advise_in(events, tollgate_lang::pricing::DEFAULT_REGION)
+}
+
+/// [`advise`] with calls that record no source region priced at `region`
+/// (calls that record one are priced at theirs).
+pub fn advise_in(events: &[CallEvent], region: &str) -> AdviceReport {
     let days = days_of(events);
     let mut features: BTreeMap<&str, Feature<'_>> = BTreeMap::new();
     for ev in events {
@@ -232,7 +238,9 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
             let saving: u128 = live
                 .iter()
                 .filter(|e| e.usage.output_tokens > cap)
-                .filter_map(|e| Some(on_demand(e, e.usage.output_tokens)? - on_demand(e, cap)?))
+                .filter_map(|e| {
+                    Some(on_demand(e, e.usage.output_tokens, region)? - on_demand(e, cap, region)?)
+                })
                 .sum();
             let capped = live.iter().filter(|e| e.usage.output_tokens > cap).count();
             push(
@@ -267,7 +275,7 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
                 .iter()
                 .filter(|e| e.attempts > 1)
                 .filter_map(|e| {
-                    let prices = prices_of(None, e)?;
+                    let prices = prices_of(None, e, region)?;
                     let u = Usage::new(e.usage.total_input_tokens(), e.usage.output_tokens);
                     let all = price_lenient(&prices, &u, Mode::Realtime).0.total_nanos;
                     let first =
@@ -303,7 +311,7 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
         let saving: u128 = tolerant
             .iter()
             .filter_map(|e| {
-                let b = batch_cost(&prices_of(None, e)?, e)?;
+                let b = batch_cost(&prices_of(None, e, region)?, e)?;
                 Some(u128::from(e.cost_nanos).saturating_sub(u128::from(b)))
             })
             .sum();
@@ -339,7 +347,7 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
             {
                 continue;
             }
-            let Some(p) = prices_of(None, ev) else {
+            let Some(p) = prices_of(None, ev, region) else {
                 continue;
             };
             let (Some(read), Some(write)) = (p.cache_read, p.cache_write_5m) else {
@@ -397,7 +405,11 @@ pub fn advise(events: &[CallEvent]) -> AdviceReport {
             });
     }
     for (model, trace) in &by_model {
-        let Some(prices) = tollgate_lang::pricing::PriceTable::builtin().lookup(model) else {
+        let Some(prices) = tollgate_lang::pricing::PriceTable::builtin()
+            .resolve(model, region, tollgate_lang::pricing::Tier::Default)
+            .ok()
+            .or_else(|| tollgate_lang::pricing::PriceTable::builtin().lookup(model))
+        else {
             continue;
         };
         let terms = crate::capacity::UnitTerms {

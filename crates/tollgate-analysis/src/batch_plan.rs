@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use tollgate_cost::{price_lenient, CacheOutcome, CallEvent, Mode, Usage};
 use tollgate_engine::{CompiledPolicy, Context, Request};
 use tollgate_lang::expr::{check, parse, CheckLimits, OffsetMap, TExpr};
-use tollgate_lang::pricing::{PriceTable, Prices};
+use tollgate_lang::pricing::{call_prices, PriceTable, Prices, Tier, DEFAULT_REGION};
 use tollgate_lang::{Diagnostic, Policy, SourceFile, SourceMap, Span};
 
 /// Which calls move to batch.
@@ -111,13 +111,38 @@ pub fn feature_of(ev: &CallEvent) -> String {
         .unwrap_or_else(|| "(none)".to_owned())
 }
 
-/// The prices of the model a call used: the policy's model of that alias,
-/// else the shipped table by model id.
-pub fn prices_of(policy: Option<&Policy>, ev: &CallEvent) -> Option<Prices> {
-    policy
-        .and_then(|p| p.model_by_alias(&ev.model).and_then(|m| p.model(m)))
-        .map(|m| m.prices.clone())
-        .or_else(|| PriceTable::builtin().lookup(&ev.model_id))
+/// The prices of the model a call used, at the call's recorded source
+/// region, else `region` (the default-tier prices): the policy's model of
+/// that alias (re-priced from the policy's table, see
+/// [`tollgate_lang::pricing::call_prices`]; a price missing there keeps the
+/// model's own), else the shipped table by model id (a profile that cannot
+/// be called from that region is priced at its home region).
+pub fn prices_of(policy: Option<&Policy>, ev: &CallEvent, region: &str) -> Option<Prices> {
+    let region = ev.region.as_deref().unwrap_or(region);
+    match policy.and_then(|p| {
+        p.model_by_alias(&ev.model)
+            .and_then(|m| p.model(m))
+            .map(|m| (p, m))
+    }) {
+        Some((p, m)) => Some(
+            call_prices(
+                &p.price_table,
+                &m.id,
+                &m.prices,
+                region,
+                Tier::Default,
+                false,
+            )
+            .unwrap_or_else(|_| m.prices.clone()),
+        ),
+        None => {
+            let table = PriceTable::builtin();
+            table
+                .resolve(&ev.model_id, region, Tier::Default)
+                .ok()
+                .or_else(|| table.lookup(&ev.model_id))
+        }
+    }
 }
 
 /// Distinct UTC days of the calls (at least 1).
@@ -141,6 +166,16 @@ pub fn batch_cost(prices: &Prices, ev: &CallEvent) -> Option<u64> {
 
 /// Plans the move to batch (see the module docs).
 pub fn plan_batch(compiled: &CompiledPolicy, events: &[CallEvent], sel: &Selector) -> BatchPlan {
+    plan_batch_in(compiled, events, sel, DEFAULT_REGION)
+}
+
+/// [`plan_batch`] with calls that record no source region priced at `region`.
+pub fn plan_batch_in(
+    compiled: &CompiledPolicy,
+    events: &[CallEvent],
+    sel: &Selector,
+    region: &str,
+) -> BatchPlan {
     let p = compiled.policy();
     let mut plan = BatchPlan {
         selector: match sel {
@@ -177,7 +212,7 @@ pub fn plan_batch(compiled: &CompiledPolicy, events: &[CallEvent], sel: &Selecto
             plan.cache_hits += 1;
             continue;
         }
-        let Some(b) = prices_of(Some(p), ev).and_then(|pr| batch_cost(&pr, ev)) else {
+        let Some(b) = prices_of(Some(p), ev, region).and_then(|pr| batch_cost(&pr, ev)) else {
             plan.no_batch_price += 1;
             continue;
         };

@@ -403,6 +403,7 @@ pub fn read_events(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
                 fingerprint: ev.fingerprint,
                 attempts: ev.attempts,
                 prompt_cache_rule: ev.rules.prompt_cache.is_some(),
+                region: ev.region.as_deref().map(str::to_owned),
             });
         },
         |s| skipped.push(s.line),

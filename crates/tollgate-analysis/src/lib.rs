@@ -39,6 +39,7 @@
 //!     set: vec![("feature".into(), "chat".into())],
 //!     baseline_model: Some("sonnet".into()),
 //!     progress: false,
+//!     region: None,
 //! };
 //! let report = replay::replay(&compiled, &trace, &opts)?;
 //! println!("{}", report.to_text());

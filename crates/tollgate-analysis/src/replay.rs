@@ -76,6 +76,59 @@ pub struct ReplayOptions {
     pub baseline_model: Option<String>,
     /// Show a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Source region of the calls that record none (default us-east-1);
+    /// a call that records its region is priced at that region.
+    pub region: Option<String>,
+}
+
+/// Policy models' default-tier prices by source region, resolved once per
+/// (model, region) from the policy's table; a model without a price in a
+/// region keeps its own prices.
+struct RegionPrices<'p> {
+    policy: &'p tollgate_lang::Policy,
+    default_region: &'p str,
+    by_model: Vec<Vec<(String, tollgate_lang::pricing::Prices)>>,
+}
+
+impl<'p> RegionPrices<'p> {
+    fn new(policy: &'p tollgate_lang::Policy, default_region: &'p str) -> Self {
+        RegionPrices {
+            policy,
+            default_region,
+            by_model: vec![Vec::new(); policy.models.len()],
+        }
+    }
+
+    /// The prices of `model` for a call recorded at `region` (`None`: the
+    /// default region).
+    fn get(
+        &mut self,
+        model: &'p tollgate_lang::policy::Model,
+        idx: usize,
+        region: Option<&str>,
+    ) -> &tollgate_lang::pricing::Prices {
+        let region = region.unwrap_or(self.default_region);
+        let Some(list) = self.by_model.get_mut(idx) else {
+            return &model.prices;
+        };
+        let at = match list.iter().position(|(r, _)| r == region) {
+            Some(i) => i,
+            None => {
+                let prices = tollgate_lang::pricing::call_prices(
+                    &self.policy.price_table,
+                    &model.id,
+                    &model.prices,
+                    region,
+                    tollgate_lang::pricing::Tier::Default,
+                    false,
+                )
+                .unwrap_or_else(|_| model.prices.clone());
+                list.push((region.to_owned(), prices));
+                list.len() - 1
+            }
+        };
+        list.get(at).map_or(&model.prices, |(_, p)| p)
+    }
 }
 
 /// Why a replay could not run.
@@ -212,7 +265,7 @@ pub fn replay_emitting(
                     let all: Vec<&str> = p.models.iter().map(|m| m.alias.as_str()).collect();
                     ReplayError::UnknownModel(alias.clone(), all.join(", "))
                 })?;
-            Some(&m.prices)
+            Some(m)
         }
         None if trace.has_model() => None,
         None => return Err(ReplayError::NeedBaseline(default_alias)),
@@ -265,6 +318,11 @@ pub fn replay_emitting(
     let bar =
         (opts.progress && trace.requests.len() >= PROGRESS_MIN && std::io::stderr().is_terminal())
             .then(|| indicatif::ProgressBar::new(trace.requests.len() as u64));
+    let default_region = opts
+        .region
+        .as_deref()
+        .unwrap_or(tollgate_lang::pricing::DEFAULT_REGION);
+    let mut region_prices = RegionPrices::new(p, default_region);
     let mut ctx = Context::new(schema);
     for (i, r) in trace.requests.iter().enumerate() {
         if let Some(b) = &bar {
@@ -298,10 +356,12 @@ pub fn replay_emitting(
         let d = compiled.decide(&ctx);
 
         // Baseline.
+        let call_region = call.and_then(|c| c.region.as_deref());
         let base = match (baseline_prices, call) {
-            (Some(prices), _) => {
+            (Some(m), _) => {
+                let idx = p.model_by_alias(&m.alias).map_or(usize::MAX, |i| i.index());
                 price_lenient(
-                    prices,
+                    region_prices.get(m, idx, call_region),
                     &Usage::new(r.input_tokens, r.output_tokens),
                     Mode::Realtime,
                 )
@@ -316,6 +376,7 @@ pub fn replay_emitting(
         let Some(model) = p.model(d.model) else {
             continue;
         };
+        let prices = region_prices.get(model, d.model.index(), call_region);
         let mut out = r.output_tokens;
         if let Some(cap) = d.max_output_tokens {
             if out > u64::from(cap) {
@@ -397,15 +458,15 @@ pub fn replay_emitting(
                 .map_or(300, |x| x.then.ttl_s);
             let ttl = CacheTtl::from_secs(ttl_s);
             let write_price = match ttl {
-                CacheTtl::OneHour => model.prices.cache_write_1h,
-                CacheTtl::FiveMinutes => model.prices.cache_write_5m,
+                CacheTtl::OneHour => prices.cache_write_1h,
+                CacheTtl::FiveMinutes => prices.cache_write_5m,
             };
             // Both simulations need a write and a read price, and share
             // the model's minimum prefix.
-            let priced = write_price.is_some() && model.prices.cache_read.is_some();
+            let priced = write_price.is_some() && prices.cache_read.is_some();
             let min = model
                 .prompt_cache_min_tokens
-                .or(model.prices.prompt_cache_min_tokens)
+                .or(prices.prompt_cache_min_tokens)
                 .map_or(1024, u64::from);
             if r.blocks_len > 0 {
                 pc.eligible += n;
@@ -499,7 +560,7 @@ pub fn replay_emitting(
             }
             _ => attempts,
         };
-        let (cost, err) = price_lenient(&model.prices, &usage, mode);
+        let (cost, err) = price_lenient(prices, &usage, mode);
         if retry_pct.is_some() {
             retry_budget.record(
                 feature_name,
@@ -533,6 +594,7 @@ pub fn replay_emitting(
                     i64::try_from(r.at_ms).unwrap_or(i64::MAX),
                 ))
                 .request_id(format!("replay-{i}"))
+                .region(call_region.unwrap_or(default_region))
                 .usage(usage)
                 .mode(mode)
                 .attempts(attempts)

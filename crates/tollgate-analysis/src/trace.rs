@@ -97,6 +97,8 @@ pub struct RecordedCall {
     /// A `[[prompt_cache]]` rule matched when the call was made (its
     /// recorded cache split, even when empty, is then the real outcome).
     pub prompt_cache_rule: bool,
+    /// The call's recorded source region (`None`: not recorded).
+    pub region: Option<String>,
 }
 
 impl RecordedCall {

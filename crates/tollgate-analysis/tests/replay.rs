@@ -51,6 +51,7 @@ fn opts(set: &[(&str, &str)], baseline: Option<&str>) -> ReplayOptions {
             .collect(),
         baseline_model: baseline.map(str::to_owned),
         progress: false,
+        region: None,
     }
 }
 

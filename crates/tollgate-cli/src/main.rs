@@ -17,6 +17,8 @@ use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 
 mod engine;
 mod plan_cmd;
+mod prices_cmd;
+mod prices_import;
 mod replay_cmd;
 mod report_cmd;
 mod route_eval_cmd;
@@ -147,6 +149,9 @@ enum Cmd {
         /// Put t=0 of a relative trace clock (ServeGen, Mooncake) at this UTC date, YYYY-MM-DD.
         #[arg(long, value_name = "DATE")]
         start: Option<String>,
+        /// Source region of calls that record none (recorded call events are priced at theirs; default us-east-1).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
     },
     /// Daily cost per feature from call events, with the spend spike alerts.
     Report {
@@ -249,14 +254,62 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Bedrock prices: what a model id is billed at, and checks of a price table.
+    Prices {
+        #[command(subcommand)]
+        what: PricesCmd,
+    },
     /// Ranked recommendations (rules to add, with their daily saving) from recorded call events.
     Advise {
         /// Call-event files (JSON Lines).
         #[arg(required = true)]
         events: Vec<PathBuf>,
+        /// Source region of calls that record none (calls that record one are priced at theirs; default us-east-1).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PricesCmd {
+    /// The prices a call with each model id is billed at in a region and tier (USD per million tokens).
+    Show {
+        /// Source region the call is made from (default us-east-1).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// Service tier: default, flex, priority or reserved.
+        #[arg(long, value_name = "TIER", default_value = "default")]
+        tier: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Use this policy's effective price table (its `[policy] prices` file over the built-in one).
+        #[arg(long, value_name = "PATH")]
+        rules: Option<PathBuf>,
+        /// Model ids as called (base ids, profile ids such as `us.ID`, ARNs); default: every model of the table.
+        models: Vec<String>,
+    },
+    /// Write a price table from AWS's Price List offer file for Amazon Bedrock.
+    Import {
+        /// The offer file (JSON: products with attributes, terms.OnDemand).
+        offer: PathBuf,
+        /// Region to import (repeatable; the first gives each model's own prices, default us-east-1).
+        #[arg(long = "region", value_name = "REGION")]
+        regions: Vec<String>,
+        /// Write the table here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Usage-type mapping table (default: rules/pricing/bedrock-usage-types.toml, built in).
+        #[arg(long, value_name = "FILE")]
+        map: Option<PathBuf>,
+    },
+    /// Check a price table (the built-in one by default): batch at 50%, cache prices at their provider's ratios, profile prefixes.
+    Check {
+        /// Price table file in the format of rules/pricing/bedrock.toml.
+        file: Option<PathBuf>,
     },
 }
 
@@ -276,6 +329,9 @@ enum PlanCmd {
         /// Call-event files (JSON Lines).
         #[arg(required = true)]
         events: Vec<PathBuf>,
+        /// Source region of calls that record none (calls that record one are priced at theirs; default us-east-1).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
     },
     /// Provisioned throughput at the traffic floor (held >= 16 h a day) vs on demand.
     Provisioned {
@@ -303,6 +359,9 @@ enum PlanCmd {
         /// Traffic files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Source region the on-demand traffic is priced at (default us-east-1).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
     },
 }
 
@@ -340,8 +399,9 @@ fn main() -> ExitCode {
                     when,
                     json,
                     events,
+                    region,
                 },
-        } => plan_cmd::batch(&rules, &events, when.as_deref(), json),
+        } => plan_cmd::batch(&rules, &events, when.as_deref(), region.as_deref(), json),
         Cmd::Plan {
             what:
                 PlanCmd::Provisioned {
@@ -353,6 +413,7 @@ fn main() -> ExitCode {
                     servegen_tokens,
                     json,
                     files,
+                    region,
                 },
         } => replay_cmd::plan_provisioned(replay_cmd::PlanArgs {
             rules,
@@ -363,6 +424,7 @@ fn main() -> ExitCode {
             servegen_tokens,
             json,
             files,
+            region,
         }),
         Cmd::Replay {
             rules,
@@ -376,6 +438,7 @@ fn main() -> ExitCode {
             json,
             servegen_tokens,
             start,
+            region,
         } => replay_cmd::run(replay_cmd::Args {
             rules,
             format,
@@ -388,6 +451,7 @@ fn main() -> ExitCode {
             json,
             servegen_tokens,
             start,
+            region,
         }),
         Cmd::Report {
             files,
@@ -403,7 +467,44 @@ fn main() -> ExitCode {
         Cmd::Tiers { files, evals, json } => {
             report_cmd::tiers(report_cmd::TiersArgs { files, evals, json })
         }
-        Cmd::Advise { events, json } => plan_cmd::advise(&events, json),
+        Cmd::Prices {
+            what:
+                PricesCmd::Show {
+                    region,
+                    tier,
+                    json,
+                    rules,
+                    models,
+                },
+        } => prices_cmd::show(prices_cmd::ShowArgs {
+            region,
+            tier,
+            json,
+            rules,
+            models,
+        }),
+        Cmd::Prices {
+            what: PricesCmd::Check { file },
+        } => prices_cmd::check(file.as_deref()),
+        Cmd::Prices {
+            what:
+                PricesCmd::Import {
+                    offer,
+                    regions,
+                    out,
+                    map,
+                },
+        } => prices_import::import(prices_import::ImportArgs {
+            offer,
+            regions,
+            out,
+            map,
+        }),
+        Cmd::Advise {
+            events,
+            region,
+            json,
+        } => plan_cmd::advise(&events, region.as_deref(), json),
         Cmd::RouteEval {
             rules,
             evals,

@@ -2,7 +2,7 @@
 //! printing; the work is in `tollgate_analysis::{batch_plan, advise}`.
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::batch_plan::{compile_when, plan_batch, Selector};
+use tollgate_analysis::batch_plan::{compile_when, plan_batch_in, Selector};
 use tollgate_analysis::input::read_call_events;
 use tollgate_cost::CallEvent;
 
@@ -28,30 +28,53 @@ pub fn batch(
     rules: &Path,
     files: &[PathBuf],
     when: Option<&str>,
+    region: Option<&str>,
     json: bool,
 ) -> Result<bool, String> {
+    let (region, note) = region_used(region)?;
     let loaded = crate::load(rules).ok_or_else(|| format!("cannot load `{}`", rules.display()))?;
     let sel = match when {
         Some(w) => compile_when(&loaded.policy, w).map_err(|d| format!("`--when`:\n{d}"))?,
         None => Selector::Policy,
     };
     let compiled = tollgate_engine::compile(loaded.policy).map_err(|e| e.to_string())?;
-    let plan = plan_batch(&compiled, &events(files)?, &sel);
+    let plan = plan_batch_in(&compiled, &events(files)?, &sel, region);
     if json {
-        println!("{}", plan.to_json());
+        println!("{}", with_region(plan.to_json(), region));
     } else {
-        print!("{}", plan.to_text());
+        print!("{}{note}", plan.to_text());
     }
     Ok(true)
 }
 
 /// Runs `tollgate advise`.
-pub fn advise(files: &[PathBuf], json: bool) -> Result<bool, String> {
-    let report = tollgate_analysis::advise::advise(&events(files)?);
+pub fn advise(files: &[PathBuf], region: Option<&str>, json: bool) -> Result<bool, String> {
+    let (region, note) = region_used(region)?;
+    let report = tollgate_analysis::advise::advise_in(&events(files)?, region);
     if json {
-        println!("{}", report.to_json());
+        println!("{}", with_region(report.to_json(), region));
     } else {
-        print!("{}", report.to_text());
+        print!("{}{note}", report.to_text());
     }
     Ok(true)
+}
+
+/// The source region calls that record none are priced at (`--region`,
+/// default us-east-1), checked, and the line saying so.
+pub fn region_used(region: Option<&str>) -> Result<(&str, String), String> {
+    let r = region.unwrap_or(tollgate_lang::pricing::DEFAULT_REGION);
+    crate::prices_cmd::check_region(r)?;
+    let note = format!(
+        "prices: each call's recorded source region; {r}{} for calls that record none\n",
+        if region.is_none() { " (default)" } else { "" }
+    );
+    Ok((r, note))
+}
+
+/// A JSON report with `"region"` (the `--region` used) added.
+pub fn with_region(mut v: serde_json::Value, region: &str) -> serde_json::Value {
+    if let Some(o) = v.as_object_mut() {
+        o.insert("region".into(), region.into());
+    }
+    v
 }

@@ -21,6 +21,7 @@ pub struct Args {
     pub json: bool,
     pub servegen_tokens: String,
     pub start: Option<String>,
+    pub region: Option<String>,
 }
 
 fn compiled(path: &Path) -> Result<CompiledPolicy, String> {
@@ -107,7 +108,9 @@ pub fn run(a: Args) -> Result<bool, String> {
         set: tollgate_analysis::replay::parse_sets(&a.set).map_err(|e| e.to_string())?,
         baseline_model: a.baseline_model.clone(),
         progress: true,
+        region: a.region.clone(),
     };
+    let (region, note) = crate::plan_cmd::region_used(a.region.as_deref())?;
     let policy = compiled(&a.rules)?;
     let report = match &a.emit_events {
         Some(path) => {
@@ -146,12 +149,13 @@ pub fn run(a: Args) -> Result<bool, String> {
         if let (Some(b), Some(obj)) = (&other, v.as_object_mut()) {
             obj.insert("diff".into(), diff_json(&report, b));
         }
-        println!("{v}");
+        println!("{}", crate::plan_cmd::with_region(v, region));
     } else {
         print!("{}", report.to_text());
         if let Some(b) = &other {
             print!("\n{}", diff_text(&report, b));
         }
+        print!("{note}");
     }
     Ok(true)
 }
@@ -166,6 +170,7 @@ pub struct PlanArgs {
     pub servegen_tokens: String,
     pub json: bool,
     pub files: Vec<PathBuf>,
+    pub region: Option<String>,
 }
 
 /// Runs `tollgate plan provisioned`.
@@ -196,7 +201,23 @@ pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
         tokens_per_minute: a.unit_tokens_per_minute,
         nanos_per_hour: (a.unit_usd_per_hour * 1e9).round() as u64,
     };
-    let plan = tollgate_analysis::capacity::plan_provisioned(&trace, &model.prices, terms)
+    // The traffic is priced on demand at one source region (the traces
+    // record none); a model not priced there keeps its own prices.
+    let (region, _) = crate::plan_cmd::region_used(a.region.as_deref())?;
+    let note = format!(
+        "prices: on demand in {region}{}\n",
+        if a.region.is_none() { " (default)" } else { "" }
+    );
+    let prices = tollgate_lang::pricing::call_prices(
+        &p.price_table,
+        &model.id,
+        &model.prices,
+        region,
+        tollgate_lang::pricing::Tier::Default,
+        false,
+    )
+    .map_err(|e| format!("`--model {}` in `{region}`: {e}", a.model))?;
+    let plan = tollgate_analysis::capacity::plan_provisioned(&trace, &prices, terms)
         .map_err(|e| e.to_string())?;
     let assumption = trace.formats.contains(&Format::ServeGen).then(|| {
         format!(
@@ -208,6 +229,7 @@ pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
         let mut v = plan.to_json();
         if let Some(obj) = v.as_object_mut() {
             obj.insert("model".into(), model.alias.clone().into());
+            obj.insert("region".into(), region.into());
             obj.insert(
                 "notes".into(),
                 assumption.into_iter().collect::<Vec<_>>().into(),
@@ -219,6 +241,7 @@ pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
         if let Some(n) = assumption {
             println!("note: {n}");
         }
+        print!("{note}");
     }
     Ok(true)
 }

@@ -60,6 +60,7 @@ a 30-day month:
   all on demand                      $6.41
   floor units + spill            $1,440.36  ($1,440.00 units + $0.36 on-demand spill)
   units for the peak             $2,880.00
+prices: on demand in us-east-1 (default)
 "
     );
 }
@@ -101,6 +102,7 @@ feature                 requests      current        batch       saving  saving%
 nightly                        2        $0.02        $0.01        $0.01    50.0%
 total                          2        $0.02        $0.01        $0.01    50.0%
 per day: $0.01 saved
+prices: each call's recorded source region; us-east-1 (default) for calls that record none
 "
     );
     let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))

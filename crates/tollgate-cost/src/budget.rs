@@ -24,8 +24,11 @@
 //! releases it for a call that was never made.
 //!
 //! The estimate: every input token uncached (the `input_tokens` attribute,
-//! or what [`Ledger::begin_with_input`] is given) plus the whole output cap
-//! (the decision's, else the model's, else
+//! or what [`Ledger::begin_with_input`] is given) plus the output tokens
+//! the call may produce: the smaller of the decision's cap and the model's
+//! `max_output_tokens` from the price table (an entry without one, such as
+//! a user's table entry, is reserved at its `context_window`; only an entry
+//! with neither, on a call without a cap, falls back to
 //! [`LedgerConfig::default_output_estimate`]), at the prices of the call's
 //! mode: what [`Ledger::begin_with_input`] is given, or for
 //! [`Ledger::begin`] batch when a `[[batch]]` rule matched.
@@ -327,7 +330,13 @@ impl Ledger {
             let requested = requested_cap(policy, ctx);
             effective_cap(policy, requested, decision.route, model, decision.limit)
         };
-        let output = cap.unwrap_or(self.inner.cfg.default_output_estimate);
+        // The smaller of the cap and the model's maximum output (an entry
+        // without one: its context window); the configured fallback only
+        // for an entry that gives neither and a call without a cap.
+        let output = m
+            .prices
+            .reserve_output_tokens(cap)
+            .unwrap_or(self.inner.cfg.default_output_estimate);
         estimate(&m.prices, input_tokens, u64::from(output), mode)
     }
 

@@ -143,8 +143,10 @@ pub struct LedgerConfig {
     /// What a budget does when the store is unavailable (default: the call
     /// goes on, the fault is counted).
     pub fail_mode: FailMode,
-    /// Output tokens a budget estimate assumes when neither the decision
-    /// nor the model caps them (default 4096).
+    /// Output tokens a budget estimate assumes only for a model whose price
+    /// entry gives neither `max_output_tokens` nor `context_window`, on a
+    /// call the decision does not cap (default 4096); every other call
+    /// reserves the smaller of its cap and the model's maximum output.
     pub default_output_estimate: u32,
     /// The spike alert (normally from `[alerts.spend_spike]`).
     pub spike: Option<SpikeConfig>,
