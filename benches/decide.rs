@@ -119,6 +119,14 @@ impl Cel {
                 tollgate::engine::Owned::IntList(l) => {
                     V::List(Arc::new(l.iter().map(|i| V::Int(*i)).collect()))
                 }
+                tollgate::engine::Owned::StrMap(m) => {
+                    let mut h: HashMap<String, V> = HashMap::new();
+                    for (k, x) in m {
+                        h.entry(k.clone())
+                            .or_insert_with(|| V::String(Arc::new(x.clone())));
+                    }
+                    h.into()
+                }
             };
             let name = policy.schema.name(*id);
             match name.split_once('.') {

@@ -5,7 +5,7 @@
 //! small generator instead: each rule's condition combines atoms from a
 //! fixed menu (equality, `in`, ranges, negations, presence, string
 //! functions, arithmetic that can overflow or divide by zero, conversions,
-//! indexing, list macros) with `&&`,
+//! indexing, list macros, map lookups) with `&&`,
 //! `||` and `!`, in every section; each request sets or leaves out every
 //! attribute with values from small domains, so that rules often nearly
 //! match. Any difference between `CompiledPolicy::decide` and
@@ -28,6 +28,7 @@ k = "int"
 x = "float"
 f = "bool"
 l = "list<string>"
+m = "map<string, string>"
 requested_max_tokens = "int"
 [models.m0]
 id = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -71,6 +72,13 @@ const ATOMS: &[&str] = &[
     r#"l.all(s, s != a)"#,
     r#"l.exists_one(s, s == b)"#,
     "[1, 2, 0].exists(i, n / i == 1)",
+    r#"m["t"] == "p""#,
+    r#"m[a] == b"#,
+    r#""t" in m"#,
+    r#"a in m"#,
+    "has(m.t)",
+    "size(m) >= 2",
+    r#"m["u"].startsWith("p") || f"#,
 ];
 
 struct Bytes<'a>(&'a [u8]);
@@ -134,6 +142,7 @@ fuzz_target!(|data: &[u8]| {
     let id = |name: &str| schema.id(name).unwrap();
     let strs = ["p", "q", "r", "pq", ""];
     let lists: [&[&str]; 3] = [&[], &["p"], &["q", "p"]];
+    let maps: [&[(&str, &str)]; 4] = [&[], &[("t", "p")], &[("p", "q"), ("t", "r")], &[("u", "pq"), ("u", "q")]];
     for _ in 0..16 {
         let mut ctx = Context::new(schema);
         let pick = |b: &mut Bytes<'_>| b.next();
@@ -164,6 +173,10 @@ fuzz_target!(|data: &[u8]| {
         let v = pick(&mut b);
         if v % 5 != 0 {
             let _ = ctx.set(id("l"), Slot::StrList(StrList::Strs(lists[v as usize % 3])));
+        }
+        let v = pick(&mut b);
+        if v % 5 != 0 {
+            ctx.set_map(id("m"), maps[v as usize % maps.len()]);
         }
         let v = pick(&mut b);
         if v % 3 == 0 {

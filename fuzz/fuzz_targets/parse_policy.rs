@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_engine::{decide_reference, to_json, Context, Slot, StrList};
+use tollgate_engine::{decide_reference, to_json, Context, Slot, StrList, StrPairs};
 use tollgate_lang::{load_str, LoadOptions, Type};
 
 fuzz_target!(|data: &[u8]| {
@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
             // Every attribute present with a default value.
             let strs: [&str; 1] = [""];
             let ints: [i64; 1] = [0];
+            let pairs: [(&str, &str); 1] = [("", "")];
             let mut full = Context::new(&policy.schema);
             for (id, def) in policy.schema.iter() {
                 let slot = match def.ty {
@@ -39,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
                     Type::String => Slot::Str(""),
                     Type::List(tollgate_lang::Elem::Int) => Slot::IntList(&ints),
                     Type::List(_) => Slot::StrList(StrList::Strs(&strs)),
+                    Type::StrMap => Slot::StrMap(StrPairs::Strs(&pairs)),
                 };
                 let _ = full.set(id, slot);
             }

@@ -62,7 +62,7 @@ use rustc_hash::FxHashMap;
 use std::io::IsTerminal;
 use tollgate_cost::budget::retry_share_within;
 use tollgate_cost::{price_lenient, CacheOutcome, CacheTtl, CallEvent, Mode, Timestamp, Usage};
-use tollgate_engine::{CompiledPolicy, Context, Owned, Request, Slot, StrList};
+use tollgate_engine::{CompiledPolicy, Context, Owned, Request, Slot, StrList, StrPairs};
 use tollgate_lang::policy::{KeyField, Scope};
 use tollgate_lang::{AttrId, Elem, Type};
 use xxhash_rust::xxh3::Xxh3;
@@ -204,6 +204,17 @@ fn owned_value(name: &str, ty: Type, value: &str) -> Result<Owned, ReplayError> 
                 .collect::<Result<_, _>>()?,
         ),
         Type::List(_) => return Err(bad()),
+        // A map is written as a JSON object of strings: `meta={"team":"a"}`.
+        Type::StrMap => {
+            let obj: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(value.trim()).map_err(|_| bad())?;
+            Owned::StrMap(
+                obj.into_iter()
+                    .map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+                    .collect::<Option<_>>()
+                    .ok_or_else(bad)?,
+            )
+        }
     })
 }
 
@@ -215,6 +226,7 @@ fn slot(v: &Owned) -> Slot<'_> {
         Owned::Str(s) => Slot::Str(s),
         Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
         Owned::IntList(l) => Slot::IntList(l),
+        Owned::StrMap(m) => Slot::StrMap(StrPairs::Strings(m)),
     }
 }
 

@@ -792,6 +792,11 @@ fn describe(policy: &Policy, o: &Outcome) -> (String, Option<String>, Option<Str
                 ErrorKind::IndexOutOfRange { index, len } => {
                     format!("error: index {index} is out of range for a list of {len}")
                 }
+                ErrorKind::NoSuchKey(k) => {
+                    let mut lit = String::new();
+                    let _ = tollgate_lang::expr::ast::quote(k, &mut lit);
+                    format!("error: the map has no key {lit}")
+                }
             };
             (why, Some(snip(e.span)), Some(loc(e.span)))
         }

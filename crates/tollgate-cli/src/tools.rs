@@ -200,6 +200,10 @@ pub fn generate(policy: &Policy, count: usize) -> Vec<Request> {
                     Some(Owned::StrList((0..n).map(|i| format!("doc-{i}")).collect()))
                 }
                 Type::List(_) => Some(Owned::IntList(vec![1, 2, 3])),
+                Type::StrMap => Some(Owned::StrMap(vec![(
+                    "team".to_string(),
+                    format!("v{}", rng.below(10)),
+                )])),
             };
             if let Some(v) = v {
                 req.values.insert(id, v);

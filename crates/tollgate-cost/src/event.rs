@@ -788,6 +788,15 @@ fn slot_json(slot: Slot<'_>) -> Option<Value> {
         Slot::Str(s) => Value::String(s.to_owned()),
         Slot::StrList(l) => Value::Array(str_list(l)),
         Slot::IntList(l) => Value::Array(l.iter().map(|&i| Value::from(i)).collect()),
+        Slot::StrMap(m) => {
+            let mut obj = serde_json::Map::new();
+            // The first pair of a key counts, as in rules.
+            for (k, v) in m.iter() {
+                obj.entry(k.to_owned())
+                    .or_insert_with(|| Value::String(v.to_owned()));
+            }
+            Value::Object(obj)
+        }
     })
 }
 

@@ -59,6 +59,61 @@ impl<'a> StrList<'a> {
     }
 }
 
+/// A `map<string, string>`, borrowed as a slice of `(key, value)` pairs in
+/// one of two shapes. Lookups scan the pairs (maps of request metadata hold
+/// a few entries), so reading an entry never allocates; when a key appears
+/// twice, its first entry counts.
+#[derive(Debug, Clone, Copy)]
+pub enum StrPairs<'a> {
+    /// `&[(&str, &str)]`, the natural shape for an application.
+    Strs(&'a [(&'a str, &'a str)]),
+    /// `&[(String, String)]`, the shape owned requests hold.
+    Strings(&'a [(String, String)]),
+}
+
+impl<'a> StrPairs<'a> {
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        match self {
+            StrPairs::Strs(p) => p.len(),
+            StrPairs::Strings(p) => p.len(),
+        }
+    }
+
+    /// No pairs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pair `i`.
+    pub fn pair(&self, i: usize) -> Option<(&'a str, &'a str)> {
+        match self {
+            StrPairs::Strs(p) => p.get(i).copied(),
+            StrPairs::Strings(p) => p.get(i).map(|(k, v)| (k.as_str(), v.as_str())),
+        }
+    }
+
+    /// The value of `key`.
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        match self {
+            StrPairs::Strs(p) => p.iter().find(|(k, _)| *k == key).map(|(_, v)| *v),
+            StrPairs::Strings(p) => p.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()),
+        }
+    }
+
+    /// Does the map hold `key`?
+    #[inline]
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Iterate the pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        (0..self.len()).filter_map(|i| self.pair(i))
+    }
+}
+
 /// One attribute value as held in a context slot.
 #[derive(Debug, Clone, Copy, Default)]
 pub enum Slot<'a> {
@@ -77,6 +132,8 @@ pub enum Slot<'a> {
     StrList(StrList<'a>),
     /// list<int>
     IntList(&'a [i64]),
+    /// map<string, string>
+    StrMap(StrPairs<'a>),
 }
 
 impl Slot<'_> {
@@ -90,6 +147,7 @@ impl Slot<'_> {
             Slot::Str(_) => Type::String,
             Slot::StrList(_) => Type::List(tollgate_lang::Elem::String),
             Slot::IntList(_) => Type::List(tollgate_lang::Elem::Int),
+            Slot::StrMap(_) => Type::StrMap,
         })
     }
 }
@@ -107,6 +165,7 @@ fn slot_has_type(v: &Slot<'_>, t: Type) -> bool {
             | (Type::String, Slot::Str(_))
             | (Type::List(Elem::String), Slot::StrList(_))
             | (Type::List(Elem::Int), Slot::IntList(_))
+            | (Type::StrMap, Slot::StrMap(_))
     )
 }
 
@@ -255,6 +314,14 @@ impl<'a> Context<'a> {
         self
     }
 
+    /// Set a map<string, string> attribute from `(key, value)` pairs (see
+    /// [`StrPairs`]: when a key repeats, its first pair counts).
+    #[inline]
+    pub fn set_map(&mut self, id: AttrId, v: &'a [(&'a str, &'a str)]) -> &mut Self {
+        let _ = self.set(id, Slot::StrMap(StrPairs::Strs(v)));
+        self
+    }
+
     /// Mark an attribute missing.
     pub fn unset(&mut self, id: AttrId) {
         if let Some(s) = self.slots.get_mut(id.index()) {
@@ -289,6 +356,8 @@ pub enum Owned {
     StrList(Vec<String>),
     /// list<int>
     IntList(Vec<i64>),
+    /// map<string, string>, in the order the request gives its entries
+    StrMap(Vec<(String, String)>),
 }
 
 /// A request read from JSON: owned values by slot, plus the keys the
@@ -435,6 +504,7 @@ impl Request {
                 Owned::Str(s) => Slot::Str(s),
                 Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
                 Owned::IntList(l) => Slot::IntList(l),
+                Owned::StrMap(m) => Slot::StrMap(StrPairs::Strings(m)),
             };
             let _ = ctx.set(*id, slot);
         }
@@ -479,5 +549,13 @@ fn convert(name: &str, ty: Type, v: &serde_json::Value) -> Result<Owned, Request
                 .ok_or_else(wrong)?,
         ),
         Type::List(_) => return Err(wrong()),
+        Type::StrMap => Owned::StrMap(
+            v.as_object()
+                .ok_or_else(wrong)?
+                .iter()
+                .map(|(k, x)| Some((k.clone(), x.as_str()?.to_string())))
+                .collect::<Option<_>>()
+                .ok_or_else(wrong)?,
+        ),
     })
 }

@@ -27,6 +27,8 @@ pub enum Value {
     Str(String),
     /// list
     List(Vec<Value>),
+    /// map<string, string>: its pairs, first pair of a key counting
+    Map(Vec<(String, String)>),
 }
 
 /// Why an expression has no value.
@@ -51,6 +53,8 @@ pub enum ErrorKind {
         /// The list's length.
         len: usize,
     },
+    /// A map lookup of a key the map lacks.
+    NoSuchKey(String),
 }
 
 /// An error value with the innermost expression that raised it.
@@ -78,6 +82,11 @@ fn slot_value(s: Slot<'_>) -> Option<Value> {
         Slot::Str(s) => Value::Str(s.to_string()),
         Slot::StrList(l) => Value::List(l.iter().map(|s| Value::Str(s.to_string())).collect()),
         Slot::IntList(l) => Value::List(l.iter().map(|i| Value::Int(*i)).collect()),
+        Slot::StrMap(m) => Value::Map(
+            m.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
     })
 }
 
@@ -187,8 +196,11 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
         }
         TKind::In(x, list) => {
             let (x, list) = (eval(x, ctx)?, eval(list, ctx)?);
-            match list {
-                Value::List(items) => Ok(Value::Bool(items.iter().any(|i| equals(&x, i)))),
+            match (list, x) {
+                (Value::List(items), x) => Ok(Value::Bool(items.iter().any(|i| equals(&x, i)))),
+                (Value::Map(pairs), Value::Str(k)) => {
+                    Ok(Value::Bool(pairs.iter().any(|(pk, _)| *pk == k)))
+                }
                 _ => Ok(Value::Bool(false)),
             }
         }
@@ -215,6 +227,7 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
         TKind::Size(x) => match eval(x, ctx)? {
             Value::Str(s) => Ok(Value::Int(s.chars().count() as i64)),
             Value::List(l) => Ok(Value::Int(l.len() as i64)),
+            Value::Map(m) => Ok(Value::Int(m.len() as i64)),
             v => Ok(v),
         },
         TKind::StrFn(f, s, arg) => {
@@ -238,6 +251,12 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
         }),
         TKind::Index(list, i) => {
             let (list, i) = (eval(list, ctx)?, eval(i, ctx)?);
+            if let (Value::Map(pairs), Value::Str(k)) = (&list, &i) {
+                return match pairs.iter().find(|(pk, _)| pk == k) {
+                    Some((_, v)) => Ok(Value::Str(v.clone())),
+                    None => err(ErrorKind::NoSuchKey(k.clone()), span),
+                };
+            }
             let (Value::List(items), Value::Int(i)) = (list, i) else {
                 return Ok(Value::Bool(false));
             };

@@ -469,3 +469,74 @@ fn the_counter_sees_allocations() {
     assert!(allocations() > before);
     drop(v);
 }
+
+const MAP_POLICY: &str = r#"
+[policy]
+name = "alloc-maps"
+default_model = "sonnet"
+
+[attributes]
+feature = "string"
+request_metadata = "map<string, string>"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[[route]]
+name = "team-search"
+when = 'request_metadata["team"] == "search" && size(request_metadata) > 1'
+model = "haiku"
+
+[[route]]
+name = "keyed-by-feature"
+when = 'feature in request_metadata && request_metadata[feature].startsWith("on")'
+model = "haiku"
+
+[[route]]
+name = "has-priority"
+when = 'has(request_metadata.priority) && !("batch" in request_metadata)'
+model = "haiku"
+"#;
+
+#[test]
+fn map_lookups_make_no_heap_allocation() {
+    let policy = load_str("maps.toml", MAP_POLICY, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+        .policy;
+    let compiled = compile(policy.clone()).expect("compiles");
+    let schema = &policy.schema;
+    let feature = schema.id("feature").expect("declared");
+    let meta = schema.id("request_metadata").expect("declared");
+    let maps: [&[(&str, &str)]; 5] = [
+        &[],
+        &[("team", "search"), ("env", "prod")],
+        &[("chat", "on-call")],
+        &[("priority", "high")],
+        &[("priority", "high"), ("batch", "yes"), ("team", "ads")],
+    ];
+    let mut routes = [0usize; 4];
+    for m in &maps {
+        let mut ctx = Context::new(schema);
+        ctx.set_str(feature, "chat").set_map(meta, m);
+        let d = compiled.decide(&ctx);
+        assert_eq!(d, decide_reference(&policy, &ctx));
+        routes[d.route.map_or(3, |r| r.0 as usize)] += 1;
+    }
+    assert_eq!(routes, [1, 1, 1, 2], "every map rule matches a request");
+    let before = allocations();
+    for _ in 0..200 {
+        for m in &maps {
+            let mut ctx = Context::new(schema);
+            ctx.set_str(feature, "chat").set_map(meta, m);
+            std::hint::black_box(compiled.decide(std::hint::black_box(&ctx)));
+        }
+    }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "heap allocations deciding on maps"
+    );
+}

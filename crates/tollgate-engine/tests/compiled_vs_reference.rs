@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use tollgate_engine::{
     compile, compile_with, decide_reference, CompileLimits, CompiledPolicy, Context, Slot, StrList,
+    StrPairs,
 };
 use tollgate_lang::policy::{Policy, Section};
 use tollgate_lang::{load_str, AttrId, LoadOptions, Schema, Type};
@@ -29,6 +30,7 @@ score = "float"
 flag = "bool"
 tags = "list<string>"
 ids = "list<int>"
+meta = "map<string, string>"
 "#;
 
 const HEADER: &str = r#"
@@ -72,6 +74,7 @@ struct Req {
     flag: Option<bool>,
     tags: Option<Vec<String>>,
     ids: Option<Vec<i64>>,
+    meta: Option<Vec<(String, String)>>,
 }
 
 impl Req {
@@ -99,6 +102,12 @@ impl Req {
                 .map(|t| Slot::StrList(StrList::Strings(t))),
         );
         set("ids", self.ids.as_deref().map(Slot::IntList));
+        set(
+            "meta",
+            self.meta
+                .as_deref()
+                .map(|m| Slot::StrMap(StrPairs::Strings(m))),
+        );
         ctx
     }
 }
@@ -173,7 +182,7 @@ fn int_expr() -> BoxedStrategy<String> {
     let leaf = prop_oneof![
         3 => select(&["tokens", "n", "requested_max_tokens"][..]).prop_map(String::from),
         2 => int_lit(),
-        1 => select(&["size(prompt)", "size(tags)", "size(ids)", "feature.size()"][..]).prop_map(String::from),
+        1 => select(&["size(prompt)", "size(tags)", "size(ids)", "feature.size()", "size(meta)", "meta.size()"][..]).prop_map(String::from),
         // Conversions and indexing (errors: out of range, unparsable).
         1 => select(&["int(score)", "int(tier)", "int(\"42\")", "int(-2.5)", "int(1e19)", "ids[0]", "ids[n]", "[5, 6, 7][tokens]", "size(tags[1])"][..]).prop_map(String::from),
     ];
@@ -217,6 +226,8 @@ fn str_expr() -> BoxedStrategy<String> {
         4 => select(&["feature", "tier", "tenant", "prompt"][..]).prop_map(String::from),
         4 => str_lit().prop_map(|s| format!("\"{s}\"")),
         1 => select(&["string(tokens)", "string(score)", "string(flag)", "tags[0]", "tags[n]", "[\"x\", tier][1]"][..]).prop_map(String::from),
+        // Map lookups (an error when the key is missing).
+        1 => select(&["meta[\"a\"]", "meta[\"pro\"]", "meta[feature]", "meta[tags[0]]", "(flag ? meta : meta)[\"b\"]"][..]).prop_map(String::from),
     ];
     leaf.prop_recursive(2, 4, 2, |inner| {
         prop_oneof![
@@ -258,6 +269,7 @@ fn bool_atom() -> BoxedStrategy<String> {
     let any_attr = select(
         &[
             "feature", "tier", "tenant", "prompt", "tokens", "n", "score", "flag", "tags", "ids",
+            "meta",
         ][..],
     );
     prop_oneof![
@@ -297,6 +309,13 @@ fn bool_atom() -> BoxedStrategy<String> {
         1 => select(&["all", "exists", "exists_one"][..])
             .prop_map(|m| format!("tags.{m}(t, ids.exists(i, size(t) == i) || t == feature)")),
         1 => select(&["bool(tier)", "bool(flag)", "bool(string(flag))"][..]).prop_map(String::from),
+        // Map keys and entries.
+        2 => (str_lit(), any::<bool>()).prop_map(|(k, neg)| {
+            let e = format!("\"{k}\" in meta");
+            if neg { format!("!({e})") } else { e }
+        }),
+        1 => select(&["feature in meta", "has(meta.a)", "!has(meta.b)", "has(meta.pro) && meta[\"pro\"] == \"x\"", "meta[\"a\"] == tier", "meta[\"b\"] != \"c\""][..])
+            .prop_map(String::from),
     ]
     .boxed()
 }
@@ -472,9 +491,23 @@ fn req() -> impl Strategy<Value = Req> {
             prop_oneof![-3i64..10, select(&INTS[..])],
             0..3,
         )),
+        // Keys may repeat: the first pair of a key counts.
+        maybe(prop::collection::vec(
+            (
+                select(&["a", "b", "pro", "free", ""][..]).prop_map(String::from),
+                str_lit().prop_map(String::from),
+            ),
+            0..4,
+        )),
     )
         .prop_map(
-            |((feature, tier, tenant, prompt), (tokens, n, requested, score, flag), tags, ids)| {
+            |(
+                (feature, tier, tenant, prompt),
+                (tokens, n, requested, score, flag),
+                tags,
+                ids,
+                meta,
+            )| {
                 Req {
                     feature,
                     tier,
@@ -487,6 +520,7 @@ fn req() -> impl Strategy<Value = Req> {
                     flag,
                     tags,
                     ids,
+                    meta,
                 }
             },
         )
@@ -913,5 +947,6 @@ fn generated_request(rng: &mut SplitMix) -> Req {
         flag: some(rng).then(|| rng.below(2) == 0),
         tags: None,
         ids: None,
+        meta: None,
     }
 }

@@ -1790,6 +1790,9 @@ impl<'a> Build<'a> {
                             float_of(v.get_ref()).is_some_and(|f| f.fract() == 0.0)
                         }
                         (Type::Float, DeValue::Integer(_) | DeValue::Float(_)) => true,
+                        (Type::StrMap, DeValue::Table(m)) => m
+                            .iter()
+                            .all(|(_, x)| matches!(x.get_ref(), DeValue::String(_))),
                         (Type::List(e), DeValue::Array(a)) => a.iter().all(|x| {
                             matches!(
                                 (e, x.get_ref()),

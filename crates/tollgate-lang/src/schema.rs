@@ -46,11 +46,17 @@ pub enum Type {
     String,
     /// `list<...>`
     List(Elem),
+    /// `map<string, string>`
+    StrMap,
 }
 
 impl Type {
     /// Parse an attribute type as written in `[attributes]`.
     pub fn parse_attr(s: &str) -> Option<Type> {
+        let squeezed: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        if squeezed == "map<string,string>" {
+            return Some(Type::StrMap);
+        }
         Some(match s.trim() {
             "bool" => Type::Bool,
             "int" => Type::Int,
@@ -63,13 +69,14 @@ impl Type {
     }
 
     /// The attribute types a user may declare, as written.
-    pub const ATTR_TYPES: [&'static str; 6] = [
+    pub const ATTR_TYPES: [&'static str; 7] = [
         "bool",
         "int",
         "float",
         "string",
         "list<string>",
         "list<int>",
+        "map<string, string>",
     ];
 
     /// int or float.
@@ -101,6 +108,7 @@ impl fmt::Display for Type {
             Type::List(Elem::Float) => "list<float>",
             Type::List(Elem::String) => "list<string>",
             Type::List(Elem::Dyn) => "list",
+            Type::StrMap => "map<string, string>",
         })
     }
 }

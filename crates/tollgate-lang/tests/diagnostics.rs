@@ -90,6 +90,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("unknown_function", &["error[unknown-function]"]),
     ("index_not_list", &["error[type-mismatch]"]),
     ("index_not_int", &["error[type-mismatch]"]),
+    ("map_misuse", &["error[type-mismatch]", "error[type-mismatch]", "error[unsupported]", "error[type-mismatch]", "error[unsupported]"]),
     ("convert_list", &["error[type-mismatch]"]),
     ("macro_not_bool", &["error[type-mismatch]"]),
     ("macro_variable_not_name", &["error[bad-call]"]),

@@ -34,6 +34,7 @@ pub(crate) enum SlotKind {
     Str,
     StrList,
     IntList,
+    StrMap,
     /// A type no attribute can be declared with; any value bails.
     Other,
 }
@@ -48,6 +49,7 @@ impl SlotKind {
             Type::List(Elem::String) => SlotKind::StrList,
             Type::List(Elem::Int) => SlotKind::IntList,
             Type::List(_) => SlotKind::Other,
+            Type::StrMap => SlotKind::StrMap,
         }
     }
 
@@ -61,7 +63,8 @@ impl SlotKind {
             | (Slot::Float(_), SlotKind::Float)
             | (Slot::Str(_), SlotKind::Str)
             | (Slot::StrList(_), SlotKind::StrList)
-            | (Slot::IntList(_), SlotKind::IntList) => Ok(true),
+            | (Slot::IntList(_), SlotKind::IntList)
+            | (Slot::StrMap(_), SlotKind::StrMap) => Ok(true),
             _ => Err(Bail),
         }
     }

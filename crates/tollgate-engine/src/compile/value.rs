@@ -29,7 +29,7 @@
 //! allocates nothing.
 
 use super::ir::{slot, Bail, Const, Fault, Ir, SlotKind};
-use crate::context::{Slot, StrList};
+use crate::context::{Slot, StrList, StrPairs};
 use crate::eval::cmp_int_float;
 use crate::{convert, strext};
 use bumpalo::Bump;
@@ -78,6 +78,8 @@ pub(crate) enum Val<'a> {
     Float(f64),
     Str(Cow<'a, str>),
     List(List<'a>),
+    /// A map attribute, still the caller's pairs.
+    Map(StrPairs<'a>),
 }
 
 /// A runtime list.
@@ -148,6 +150,7 @@ fn load(s: Slot<'_>, kind: SlotKind) -> R<'_> {
         (Slot::Str(s), SlotKind::Str) => Ok(Val::Str(Cow::Borrowed(s))),
         (Slot::StrList(l), SlotKind::StrList) => Ok(Val::List(List::Strs(l))),
         (Slot::IntList(l), SlotKind::IntList) => Ok(Val::List(List::Ints(l))),
+        (Slot::StrMap(m), SlotKind::StrMap) => Ok(Val::Map(m)),
         _ => Err(Fault::Bail),
     }
 }
@@ -272,8 +275,9 @@ pub(crate) fn eval<'a, 'c: 'a>(
         }
         Ir::In(x, list) => {
             let x = eval(x, ctx)?;
-            match eval(list, ctx)? {
-                Val::List(l) => Ok(Val::Bool(l.contains(&x, ctx)?)),
+            match (eval(list, ctx)?, &x) {
+                (Val::List(l), _) => Ok(Val::Bool(l.contains(&x, ctx)?)),
+                (Val::Map(m), Val::Str(k)) => Ok(Val::Bool(m.contains_key(k))),
                 _ => Ok(Val::Bool(false)),
             }
         }
@@ -308,6 +312,7 @@ pub(crate) fn eval<'a, 'c: 'a>(
         Ir::Size(x) => match eval(x, ctx)? {
             Val::Str(s) => Ok(Val::Int(s.chars().count() as i64)),
             Val::List(l) => Ok(Val::Int(l.len() as i64)),
+            Val::Map(m) => Ok(Val::Int(m.len() as i64)),
             v => Ok(v),
         },
         Ir::StrFn(f, s, arg) => {
@@ -339,6 +344,12 @@ pub(crate) fn eval<'a, 'c: 'a>(
         Ir::Index(list, i) => {
             let list = eval(list, ctx)?;
             let i = eval(i, ctx)?;
+            if let (Val::Map(m), Val::Str(k)) = (&list, &i) {
+                return m
+                    .get(k)
+                    .map(|v| Val::Str(Cow::Borrowed(v)))
+                    .ok_or(Fault::Error);
+            }
             let (Val::List(l), Val::Int(i)) = (list, i) else {
                 return Err(Fault::Bail);
             };

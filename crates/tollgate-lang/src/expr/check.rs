@@ -208,6 +208,22 @@ impl Checker<'_> {
     fn index(&mut self, n: &Node, t: &Node, i: &Node) -> Option<TExpr> {
         let (tt, ti) = (self.expr(t), self.expr(i));
         let (tt, ti) = (tt?, ti?);
+        if tt.ty == Type::StrMap {
+            let m = Self::path(t).unwrap_or_else(|| "m".into());
+            if ti.ty != Type::String {
+                return self.mismatch(
+                    i,
+                    format!("a map key must be a `string`, found `{}`", ti.ty),
+                    Some(match ti.ty {
+                        Type::Int => {
+                            format!("quote the key: `{m}[\"1\"]`, or convert it: `{m}[string(n)]`")
+                        }
+                        _ => format!("maps are indexed by strings: `{m}[\"team\"]`"),
+                    }),
+                );
+            }
+            return self.mk(n, TKind::Index(Box::new(tt), Box::new(ti)), Type::String);
+        }
         let Some(elem) = tt.ty.elem() else {
             return self.mismatch(
                 t,
@@ -217,7 +233,7 @@ impl Checker<'_> {
                     }
                     other => format!("cannot index `{other}` with `[...]`"),
                 },
-                Some("indexing takes a list of one element type, as in `retrieval_ids[0]`".into()),
+                Some("indexing takes a list of one element type, as in `retrieval_ids[0]`, or a map, as in `tags[\"team\"]`".into()),
             );
         };
         if ti.ty != Type::Int {
@@ -384,10 +400,66 @@ impl Checker<'_> {
         )
     }
 
+    /// The map attribute `m` and key `k` that a path `m.k` spells, when `m`
+    /// is a declared `map<string, string>` and `m.k` is not an attribute.
+    fn map_path(&self, n: &Node) -> Option<(AttrId, String)> {
+        let Ast::Select(t, key) = &n.ast else {
+            return None;
+        };
+        let path = Self::path(n)?;
+        if self.schema.id(&path).is_some() {
+            return None;
+        }
+        let id = self.schema.id(&Self::path(t)?)?;
+        (self.schema.get(id)?.ty == Type::StrMap).then(|| (id, key.clone()))
+    }
+
+    /// `has(m.k)` on a map attribute: does the map hold key `k`?
+    fn map_field(&mut self, n: &Node, arg: &Node) -> Option<Option<TExpr>> {
+        let (id, key) = self.map_path(arg)?;
+        let span = self.span(n);
+        let key = TExpr {
+            kind: TKind::Str(key.into_boxed_str()),
+            ty: Type::String,
+            span,
+        };
+        let map = TExpr {
+            kind: TKind::Attr(id),
+            ty: Type::StrMap,
+            span: self.span(arg),
+        };
+        let has = TExpr {
+            kind: TKind::Has(id),
+            ty: Type::Bool,
+            span,
+        };
+        let has_key = TExpr {
+            kind: TKind::In(Box::new(key), Box::new(map)),
+            ty: Type::Bool,
+            span,
+        };
+        // `has(m) && "k" in m`: false, not an error, when the map is missing.
+        Some(self.mk(n, TKind::And(Box::new(has), Box::new(has_key)), Type::Bool))
+    }
+
     fn attribute(&mut self, n: &Node) -> Option<(AttrId, Type)> {
         let path = Self::path(n)?;
         if let Some(id) = self.schema.id(&path) {
             return self.schema.get(id).map(|d| (id, d.ty));
+        }
+        if let Some((id, key)) = self.map_path(n) {
+            let map = self.schema.name(id).to_string();
+            let mut lit = String::new();
+            let _ = super::ast::quote(&key, &mut lit);
+            self.err(
+                "unsupported",
+                n,
+                format!("`{map}` is a map: its entries are not fields"),
+                Some(format!(
+                    "write `{map}[{lit}]`, or `has({map}.{key})` to test for the key"
+                )),
+            );
+            return None;
         }
         let help =
             did_you_mean(&path, self.schema.iter().map(|(_, a)| a.name.as_str())).or_else(|| {
@@ -509,11 +581,18 @@ impl Checker<'_> {
                 Type::Int => Elem::Int,
                 Type::Float => Elem::Float,
                 Type::String => Elem::String,
-                Type::List(_) => {
+                Type::List(_) | Type::StrMap => {
                     self.err(
                         "unsupported",
                         node,
-                        "lists of lists are not supported".into(),
+                        format!(
+                            "lists of {} are not supported",
+                            if item.ty == Type::StrMap {
+                                "maps"
+                            } else {
+                                "lists"
+                            }
+                        ),
                         None,
                     );
                     return None;
@@ -576,6 +655,17 @@ impl Checker<'_> {
                 self.mk(n, k, Type::Bool)
             }
             BinOp::Eq | BinOp::Ne => {
+                if ta.ty == Type::StrMap || tb.ty == Type::StrMap {
+                    let side = if ta.ty == Type::StrMap { a } else { b };
+                    let m = Self::path(side).unwrap_or_else(|| "m".into());
+                    return self.mismatch(
+                        n,
+                        format!("cannot compare `{}` with `{}` using `{sym}`", ta.ty, tb.ty),
+                        Some(format!(
+                            "compare map entries instead: `{m}[\"team\"] == \"search\"`"
+                        )),
+                    );
+                }
                 if !compatible(ta.ty, tb.ty) {
                     return self.mismatch(
                         n,
@@ -608,6 +698,19 @@ impl Checker<'_> {
                 };
                 self.mk(n, TKind::Cmp(c, Box::new(ta), Box::new(tb)), Type::Bool)
             }
+            BinOp::In if tb.ty == Type::StrMap => {
+                if ta.ty != Type::String {
+                    return self.mismatch(
+                        a,
+                        format!("`in` on a map looks for a `string` key, found `{}`", ta.ty),
+                        Some(format!(
+                            "map keys are strings: `\"team\" in {}`",
+                            Self::path(b).unwrap_or_else(|| "m".into())
+                        )),
+                    );
+                }
+                self.mk(n, TKind::In(Box::new(ta), Box::new(tb)), Type::Bool)
+            }
             BinOp::In => {
                 let Type::List(elem) = tb.ty else {
                     return self.mismatch(
@@ -616,7 +719,8 @@ impl Checker<'_> {
                         Some(if tb.ty == Type::String {
                             "to find a substring use `s.contains(x)`".into()
                         } else {
-                            "write a list literal such as `[\"a\", \"b\"]`".into()
+                            "write a list literal such as `[\"a\", \"b\"]`, or a map attribute"
+                                .into()
                         }),
                     );
                 };
@@ -736,6 +840,9 @@ impl Checker<'_> {
                     );
                     return None;
                 }
+                if let Some(found) = self.map_field(n, arg) {
+                    return found;
+                }
                 let (id, _) = self.attribute(arg)?;
                 self.mk(n, TKind::Has(id), Type::Bool)
             }
@@ -745,10 +852,10 @@ impl Checker<'_> {
                     None => args.first()?,
                 };
                 let x = self.expr(x)?;
-                if !matches!(x.ty, Type::String | Type::List(_)) {
+                if !matches!(x.ty, Type::String | Type::List(_) | Type::StrMap) {
                     return self.mismatch(
                         n,
-                        format!("`size()` takes a string or a list, found `{}`", x.ty),
+                        format!("`size()` takes a string, a list or a map, found `{}`", x.ty),
                         None,
                     );
                 }

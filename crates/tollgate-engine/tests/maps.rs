@@ -1,0 +1,164 @@
+//! `map<string, string>` attributes: lookups, key membership, `size()` and
+//! `has(m.k)`, in the reference interpreter and the compiled engine, from
+//! borrowed pairs and from JSON requests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use tollgate_engine::eval::eval;
+use tollgate_engine::{
+    compile, decide_reference, Context, ErrorKind, Owned, Request, RequestError, Value,
+};
+use tollgate_lang::expr::{check, parse, CheckLimits, OffsetMap};
+use tollgate_lang::{load_str, FileId, LoadOptions, Schema, Type};
+
+fn schema() -> Schema {
+    Schema::new()
+        .with("meta", Type::StrMap)
+        .and_then(|s| s.with("key", Type::String))
+        .and_then(|s| s.with("n", Type::Int))
+        .expect("schema")
+}
+
+/// Evaluate `text` with `meta` set to `pairs` (or missing) and `key = "b"`.
+fn value(text: &str, pairs: Option<&[(&str, &str)]>) -> Result<Value, ErrorKind> {
+    let schema = schema();
+    let node = parse(text).unwrap_or_else(|e| panic!("{text}: {}", e.message));
+    let mut diags = Vec::new();
+    let map = OffsetMap::identity(FileId(0), text.len());
+    let e = check(&node, &schema, &map, CheckLimits::default(), &mut diags)
+        .unwrap_or_else(|| panic!("{text}: {diags:?}"));
+    let mut ctx = Context::new(&schema);
+    ctx.set_str(schema.id("key").unwrap(), "b");
+    if let Some(p) = pairs {
+        ctx.set_map(schema.id("meta").unwrap(), p);
+    }
+    eval(&e, &ctx).map_err(|e| e.kind)
+}
+
+const AB: &[(&str, &str)] = &[("a", "1"), ("b", "two"), ("a", "shadowed")];
+
+#[test]
+fn lookups_membership_and_size() {
+    assert_eq!(value(r#"meta["a"]"#, Some(AB)), Ok(Value::Str("1".into())));
+    assert_eq!(value("meta[key]", Some(AB)), Ok(Value::Str("two".into())));
+    assert_eq!(
+        value(r#"meta["zz"]"#, Some(AB)),
+        Err(ErrorKind::NoSuchKey("zz".into()))
+    );
+    assert_eq!(value(r#""a" in meta"#, Some(AB)), Ok(Value::Bool(true)));
+    assert_eq!(value(r#""A" in meta"#, Some(AB)), Ok(Value::Bool(false)));
+    assert_eq!(value("key in meta", Some(&[])), Ok(Value::Bool(false)));
+    assert_eq!(value("size(meta)", Some(AB)), Ok(Value::Int(3)));
+    assert_eq!(value("meta.size()", Some(&[])), Ok(Value::Int(0)));
+    assert_eq!(value("has(meta.b)", Some(AB)), Ok(Value::Bool(true)));
+    assert_eq!(value("has(meta.c)", Some(AB)), Ok(Value::Bool(false)));
+}
+
+#[test]
+fn a_missing_key_or_map_is_an_error_value_absorbed_like_any_other() {
+    // A missing key errs; `||` and `&&` absorb it as CEL does.
+    assert_eq!(
+        value(r#"meta["zz"] == "x" || true"#, Some(AB)),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        value(r#"false && meta["zz"] == "x""#, Some(AB)),
+        Ok(Value::Bool(false))
+    );
+    assert_eq!(
+        value(r#""zz" in meta && meta["zz"] == "x""#, Some(AB)),
+        Ok(Value::Bool(false))
+    );
+    // A missing map: lookups and `in` err, `has(m.k)` is false.
+    assert!(matches!(
+        value(r#""a" in meta"#, None),
+        Err(ErrorKind::Missing(_))
+    ));
+    assert!(matches!(
+        value(r#"meta["a"]"#, None),
+        Err(ErrorKind::Missing(_))
+    ));
+    assert_eq!(value("has(meta.a)", None), Ok(Value::Bool(false)));
+    assert_eq!(value("has(meta)", None), Ok(Value::Bool(false)));
+}
+
+const POLICY: &str = r#"
+[policy]
+name = "maps"
+default_model = "sonnet"
+
+[attributes]
+feature = "string"
+request_metadata = "map<string, string>"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[[route]]
+name = "search-team"
+when = 'request_metadata["team"] == "search"'
+model = "haiku"
+
+[[route]]
+name = "tagged-feature"
+when = 'feature in request_metadata'
+model = "haiku"
+
+[[test]]
+name = "the team's requests go to haiku"
+request = { request_metadata = { team = "search" } }
+expect = { route = "search-team" }
+
+[[test]]
+name = "other teams keep the default"
+request = { request_metadata = { team = "ads" }, feature = "chat" }
+expect = { model = "sonnet" }
+"#;
+
+#[test]
+fn json_requests_fill_maps_and_both_engines_agree() {
+    let policy = load_str("maps.toml", POLICY, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+        .policy;
+    let compiled = compile(policy.clone()).expect("compiles");
+    let schema = &policy.schema;
+    let cases = [
+        (r#"{"request_metadata": {"team": "search"}}"#, Some(0)),
+        (
+            r#"{"request_metadata": {"team": "ads", "chat": "x"}, "feature": "chat"}"#,
+            Some(1),
+        ),
+        (r#"{"request_metadata": {}, "feature": "chat"}"#, None),
+        (r#"{"feature": "chat"}"#, None),
+    ];
+    for (json, route) in cases {
+        let req = Request::parse(schema, json).expect("parses");
+        let ctx = req.context(schema);
+        let d = compiled.decide(&ctx);
+        assert_eq!(d, decide_reference(&policy, &ctx), "{json}");
+        assert_eq!(d.route.map(|r| r.0), route, "{json}");
+    }
+    let req = Request::parse(schema, r#"{"request_metadata": {"a": "1", "b": "2"}}"#).unwrap();
+    let id = schema.id("request_metadata").unwrap();
+    assert_eq!(
+        req.values.get(&id),
+        Some(&Owned::StrMap(vec![
+            ("a".into(), "1".into()),
+            ("b".into(), "2".into())
+        ]))
+    );
+    assert_eq!(
+        Request::parse(schema, r#"{"request_metadata": {"a": 1}}"#),
+        Err(RequestError::WrongType {
+            name: "request_metadata".into(),
+            expected: Type::StrMap,
+            found: "an object".into(),
+        })
+    );
+    let results = tollgate_engine::testing::run_tests(&policy, &|ctx| compiled.decide(ctx));
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|r| r.passed()), "{results:?}");
+}
