@@ -146,8 +146,8 @@ async fn chat(State(gate): State<App>, Json(body): Json<Value>) -> (StatusCode, 
         Ok(r) => (
             StatusCode::OK,
             Json(json!({
-                "text": r.text,
-                "stop_reason": r.stop_reason,
+                "text": r.text(),
+                "stop_reason": r.stop_reason().as_str(),
                 "model_id": r.model_id,
                 "usage": r.usage,
                 "cost_usd": r.event.cost_usd,

@@ -168,6 +168,6 @@ async fn chat(args: Args) -> Result<(), String> {
         .converse(&req, &tags)
         .await
         .map_err(|e| format!("error: {e}"))?;
-    eprintln!("{}", resp.text);
+    eprintln!("{}", resp.text());
     Ok(())
 }

@@ -8,8 +8,10 @@
 //! skipped rather than failing the call: the rule that reads it sees the
 //! attribute as missing, which CEL semantics already handle.
 
-use crate::estimate::TokenEstimator;
+use crate::estimate::{block_tokens, TokenEstimator};
 use crate::request::{AttrValue, ChatRequest};
+use crate::wire::Binary;
+use aws_sdk_bedrockruntime::types::{ContentBlock, SystemContentBlock};
 use tollgate_cost::Tags;
 use tollgate_engine::{Context, Slot, StrList};
 use tollgate_lang::{AttrId, Schema};
@@ -31,20 +33,39 @@ impl Estimate {
         self.system + self.messages + self.tools
     }
 
-    /// Estimates a request.
+    /// Estimates a request from its real blocks: text by the estimator,
+    /// images, documents and media by the bounds in [`crate::estimate`],
+    /// tool specs and tool results by the size of their JSON.
     pub fn of(req: &ChatRequest, est: &dyn TokenEstimator) -> Estimate {
+        let input = req.input();
+        let system = input
+            .system()
+            .iter()
+            .map(|b| match b {
+                SystemContentBlock::Text(t) => est.text_tokens(t),
+                SystemContentBlock::CachePoint(_) => 0,
+                other => crate::wire::system_to_json(std::slice::from_ref(other), Binary::Hash)
+                    .map_or(0, |j| est.text_tokens(&j.to_string())),
+            })
+            .sum();
+        let messages = input
+            .messages()
+            .iter()
+            .map(|m| {
+                m.content()
+                    .iter()
+                    .map(|c| block_tokens(est, c))
+                    .sum::<u64>()
+                    + est.message_overhead()
+            })
+            .sum();
+        let tools = input.tool_config().map_or(0, |t| {
+            crate::wire::tool_config_to_json(t).map_or(0, |j| est.text_tokens(&j.to_string()))
+        });
         Estimate {
-            system: req.system.iter().map(|s| est.text_tokens(s)).sum(),
-            messages: req
-                .messages
-                .iter()
-                .map(|m| est.text_tokens(&m.text) + est.message_overhead())
-                .sum(),
-            tools: req
-                .tools
-                .iter()
-                .map(|t| est.text_tokens(&t.canonical()))
-                .sum(),
+            system,
+            messages,
+            tools,
         }
     }
 }
@@ -65,6 +86,7 @@ pub struct AttrIds {
     message_count: Option<AttrId>,
     requested_max_tokens: Option<AttrId>,
     prompt: Option<AttrId>,
+    requested_model: Option<AttrId>,
     app: Option<AttrId>,
     feature: Option<AttrId>,
     user: Option<AttrId>,
@@ -83,6 +105,7 @@ impl AttrIds {
             message_count: schema.id("message_count"),
             requested_max_tokens: schema.id("requested_max_tokens"),
             prompt: schema.id("prompt"),
+            requested_model: schema.id("requested_model"),
             app: schema.id("app"),
             feature: schema.id("feature"),
             user: schema.id("user"),
@@ -128,17 +151,21 @@ pub fn fill_ids<'a>(
     if let Some(id) = ids.system_tokens {
         let _ = ctx.set(id, Slot::Int(as_i64(est.system)));
     }
+    let input = req.input();
     if let Some(id) = ids.has_tools {
-        let _ = ctx.set(id, Slot::Bool(!req.tools.is_empty()));
+        let _ = ctx.set(id, Slot::Bool(has_tools(req)));
     }
     if let Some(id) = ids.has_images {
-        let _ = ctx.set(id, Slot::Bool(false));
+        let _ = ctx.set(id, Slot::Bool(has_images(req)));
     }
     if let Some(id) = ids.message_count {
-        let _ = ctx.set(id, Slot::Int(as_i64(req.messages.len() as u64)));
+        let _ = ctx.set(id, Slot::Int(as_i64(input.messages().len() as u64)));
     }
-    if let (Some(id), Some(n)) = (ids.requested_max_tokens, req.inference.max_tokens) {
+    if let (Some(id), Some(n)) = (ids.requested_max_tokens, req.requested_max_tokens()) {
         let _ = ctx.set(id, Slot::Int(i64::from(n)));
+    }
+    if let (Some(id), Some(m)) = (ids.requested_model, req.requested_model()) {
+        let _ = ctx.set(id, Slot::Str(m));
     }
     if let Some(id) = ids.prompt {
         if let Some(p) = req.last_user_text() {
@@ -157,7 +184,7 @@ pub fn fill_ids<'a>(
             let _ = ctx.set(id, Slot::Str(v));
         }
     }
-    for (name, v) in &req.attributes {
+    for (name, v) in req.attributes() {
         let Some(id) = schema.id(name) else { continue };
         let slot = match v {
             AttrValue::Bool(b) => Slot::Bool(*b),
@@ -169,6 +196,37 @@ pub fn fill_ids<'a>(
         };
         let _ = ctx.set(id, slot);
     }
+}
+
+/// The request declares tools (a `toolSpec` or system tool), or its
+/// conversation already holds tool uses or results.
+pub fn has_tools(req: &ChatRequest) -> bool {
+    let input = req.input();
+    input
+        .tool_config()
+        .is_some_and(|t| t.tools().iter().any(|t| !t.is_cache_point()))
+        || input.messages().iter().any(|m| {
+            m.content()
+                .iter()
+                .any(|c| c.is_tool_use() || c.is_tool_result())
+        })
+}
+
+/// An image anywhere in the conversation: an image block, a tool result
+/// holding one, or a guarded image.
+pub fn has_images(req: &ChatRequest) -> bool {
+    use aws_sdk_bedrockruntime::types::{GuardrailConverseContentBlock, ToolResultContentBlock};
+    req.input().messages().iter().any(|m| {
+        m.content().iter().any(|c| match c {
+            ContentBlock::Image(_) => true,
+            ContentBlock::ToolResult(r) => r
+                .content()
+                .iter()
+                .any(|x| matches!(x, ToolResultContentBlock::Image(_))),
+            ContentBlock::GuardContent(GuardrailConverseContentBlock::Image(_)) => true,
+            _ => false,
+        })
+    })
 }
 
 /// The value of a string attribute of the context (`feature`, for the

@@ -31,10 +31,12 @@
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
-use crate::gate::{fingerprint, ChatResponse, Gate};
+use crate::gate::{fingerprint, Gate};
 use crate::request::ChatRequest;
+use crate::response::ChatResponse;
+use crate::wire::{self, Binary};
 use parking_lot::Mutex;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufWriter, Write};
@@ -157,63 +159,20 @@ fn file_stem(model_id: &str) -> String {
         .collect()
 }
 
-/// A JSON number for an `f32` as written (0.7, not 0.699999988...).
-fn float(x: f32) -> Json {
-    format!("{x}")
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map_or(Json::Null, Json::Number)
-}
-
 /// The Converse request body of a request (what a batch record's
-/// `modelInput` holds), with the output cap given.
-pub fn converse_body(req: &ChatRequest, max_tokens: Option<u32>) -> Json {
-    let mut body = Map::new();
-    let messages: Vec<Json> = req
-        .messages
-        .iter()
-        .map(|m| json!({"role": m.role.as_str(), "content": [{"text": m.text}]}))
-        .collect();
-    body.insert("messages".into(), Json::Array(messages));
-    if !req.system.is_empty() {
-        let system: Vec<Json> = req.system.iter().map(|s| json!({"text": s})).collect();
-        body.insert("system".into(), Json::Array(system));
-    }
-    let inf = &req.inference;
-    let mut ic = Map::new();
+/// `modelInput` holds): the request as built, with the output cap given.
+/// A request holding a block the SDK does not know is refused: it cannot
+/// be written faithfully.
+pub fn converse_body(req: &ChatRequest, max_tokens: Option<u32>) -> Result<Json, GateError> {
+    let mut input = req.input().clone();
     if let Some(n) = max_tokens {
-        ic.insert("maxTokens".into(), json!(n));
+        let inf = input.inference_config.get_or_insert_with(|| {
+            aws_sdk_bedrockruntime::types::InferenceConfiguration::builder().build()
+        });
+        inf.max_tokens = Some(i32::try_from(n).unwrap_or(i32::MAX));
     }
-    if let Some(t) = inf.temperature {
-        ic.insert("temperature".into(), float(t));
-    }
-    if let Some(p) = inf.top_p {
-        ic.insert("topP".into(), float(p));
-    }
-    if !inf.stop_sequences.is_empty() {
-        ic.insert("stopSequences".into(), json!(inf.stop_sequences));
-    }
-    if !ic.is_empty() {
-        body.insert("inferenceConfig".into(), Json::Object(ic));
-    }
-    if !req.tools.is_empty() {
-        let tools: Vec<Json> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut spec = Map::new();
-                spec.insert("name".into(), json!(t.name));
-                if let Some(d) = &t.description {
-                    spec.insert("description".into(), json!(d));
-                }
-                spec.insert("inputSchema".into(), json!({"json": t.input_schema}));
-                json!({"toolSpec": spec})
-            })
-            .collect();
-        body.insert("toolConfig".into(), json!({"tools": tools}));
-    }
-    Json::Object(body)
+    wire::input_body(&input, Binary::Base64)
+        .map_err(|e| GateError::Request(format!("cannot write a batch record: {e}")))
 }
 
 impl BatchQueue {
@@ -275,7 +234,7 @@ impl BatchQueue {
         let mut inner = self.inner.lock();
         inner.counter += 1;
         let record_id = format!("{}{:08}", self.prefix, inner.counter % 100_000_000);
-        let line = json!({"recordId": record_id, "modelInput": converse_body(req, max_tokens)});
+        let line = json!({"recordId": record_id, "modelInput": converse_body(req, max_tokens)?});
         let mut bytes = line.to_string().into_bytes();
         bytes.push(b'\n');
         let len = bytes.len() as u64;
@@ -434,11 +393,7 @@ impl Gate {
     /// answered now by [`Gate::converse`].
     pub async fn send(&self, req: &ChatRequest, tags: &Tags) -> Result<Sent, GateError> {
         if let Some(queue) = self.batch.as_deref() {
-            if req.messages.is_empty() {
-                return Err(GateError::Request(
-                    "a request needs at least one message".into(),
-                ));
-            }
+            Gate::check_request(req)?;
             let live = self.policy.current();
             let policy = live.policy();
             let schema = self.policy.schema();
@@ -450,7 +405,7 @@ impl Gate {
                 let model = policy
                     .model(d.model)
                     .ok_or(GateError::NoModel(d.model.index()))?;
-                let cap = match (d.max_output_tokens, req.inference.max_tokens) {
+                let cap = match (d.max_output_tokens, req.requested_max_tokens()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };

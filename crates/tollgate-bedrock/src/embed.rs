@@ -21,11 +21,12 @@
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
 use crate::gate::{fingerprint, ms, Gate};
-use crate::request::{ChatMessage, ChatRequest};
+use crate::request::ChatRequest;
 use crate::sdk::Failure;
 use aws_sdk_bedrockruntime::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_bedrockruntime::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 use parking_lot::Mutex;
 use serde_json::{json, Value as Json};
 use std::sync::Arc;
@@ -208,10 +209,16 @@ impl Gate {
         if texts.is_empty() {
             return Err(GateError::Request("embed needs at least one text".into()));
         }
-        let req = ChatRequest {
-            messages: texts.iter().map(|t| ChatMessage::user(*t)).collect(),
-            ..ChatRequest::default()
-        };
+        let req = texts
+            .iter()
+            .filter_map(|t| {
+                Message::builder()
+                    .role(ConversationRole::User)
+                    .content(ContentBlock::Text((*t).to_string()))
+                    .build()
+                    .ok()
+            })
+            .fold(ChatRequest::default(), ChatRequest::message);
         let live = self.policy.current();
         let policy = live.policy();
         let schema = self.policy.schema();

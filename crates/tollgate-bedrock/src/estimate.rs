@@ -7,6 +7,10 @@
 //! per-message overhead, and the estimator is a trait so an application can
 //! plug in a real tokenizer.
 
+use aws_sdk_bedrockruntime::types::{
+    AudioSource, ContentBlock, DocumentSource, ToolResultContentBlock, VideoSource,
+};
+
 /// Estimates token counts of text.
 pub trait TokenEstimator: Send + Sync {
     /// Tokens in a piece of text.
@@ -45,6 +49,89 @@ impl TokenEstimator for CharEstimator {
     fn message_overhead(&self) -> u64 {
         u64::from(self.per_message)
     }
+}
+
+/// Tokens counted for one image, whatever its size: above the largest an
+/// image costs on Bedrock's Claude models (an image is resized to at most
+/// about 1.15 megapixels, about 1,600 tokens), so a budget reserve made
+/// before the call is never short because of an image.
+pub const IMAGE_TOKENS: u64 = 3_000;
+
+/// Tokens counted per byte of a binary document (PDF, Word, Excel...):
+/// one token per 2 bytes, a bound on the text a compressed file can hold
+/// per byte at about 4 characters per token only for files without
+/// images; documents mostly carry less.
+pub const DOCUMENT_BYTES_PER_TOKEN: u64 = 2;
+
+/// Tokens counted per byte of video or audio sent inline.
+pub const MEDIA_BYTES_PER_TOKEN: u64 = 32;
+
+/// Tokens counted for a document, video or audio the model reads from S3
+/// (its size is not known before the call).
+pub const S3_OBJECT_TOKENS: u64 = 100_000;
+
+/// Tokens of one content block: text by the estimator; images, documents,
+/// video and audio by the bounds above; tool uses, tool results,
+/// reasoning, citations and the rest by the size of their JSON.
+pub fn block_tokens(est: &dyn TokenEstimator, c: &ContentBlock) -> u64 {
+    match c {
+        ContentBlock::Text(t) => est.text_tokens(t),
+        ContentBlock::Image(_) => IMAGE_TOKENS,
+        ContentBlock::Document(d) => match d.source() {
+            Some(DocumentSource::Bytes(b)) => {
+                (b.as_ref().len() as u64).div_ceil(DOCUMENT_BYTES_PER_TOKEN)
+            }
+            Some(DocumentSource::Text(t)) => est.text_tokens(t),
+            Some(DocumentSource::Content(parts)) => parts
+                .iter()
+                .map(|p| p.as_text().map_or(0, |t| est.text_tokens(t)))
+                .sum(),
+            _ => S3_OBJECT_TOKENS,
+        },
+        ContentBlock::Video(v) => match v.source() {
+            Some(VideoSource::Bytes(b)) => {
+                (b.as_ref().len() as u64).div_ceil(MEDIA_BYTES_PER_TOKEN)
+            }
+            _ => S3_OBJECT_TOKENS,
+        },
+        ContentBlock::Audio(a) => match a.source() {
+            Some(AudioSource::Bytes(b)) => {
+                (b.as_ref().len() as u64).div_ceil(MEDIA_BYTES_PER_TOKEN)
+            }
+            _ => S3_OBJECT_TOKENS,
+        },
+        ContentBlock::CachePoint(_) => 0,
+        ContentBlock::ToolResult(r) => r
+            .content()
+            .iter()
+            .map(|c| match c {
+                ToolResultContentBlock::Text(t) => est.text_tokens(t),
+                ToolResultContentBlock::Image(_) => IMAGE_TOKENS,
+                ToolResultContentBlock::Json(d) => {
+                    est.text_tokens(&crate::wire::document_to_json(d).to_string())
+                }
+                ToolResultContentBlock::Document(d) => {
+                    block_tokens(est, &ContentBlock::Document(d.clone()))
+                }
+                ToolResultContentBlock::Video(v) => {
+                    block_tokens(est, &ContentBlock::Video(v.clone()))
+                }
+                ToolResultContentBlock::SearchResult(r) => {
+                    block_tokens(est, &ContentBlock::SearchResult(r.clone()))
+                }
+                _ => 0,
+            })
+            .sum(),
+        other => json_tokens(est, other),
+    }
+}
+
+/// Tokens of a block by the size of its Converse JSON (binary parts by
+/// their hash): a tool use's input, a search result, reasoning text. A
+/// block the SDK does not know counts nothing.
+fn json_tokens(est: &dyn TokenEstimator, c: &ContentBlock) -> u64 {
+    crate::wire::block_to_json(c, crate::wire::Binary::Hash)
+        .map_or(0, |j| est.text_tokens(&j.to_string()))
 }
 
 #[cfg(test)]

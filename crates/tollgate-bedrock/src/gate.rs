@@ -1,68 +1,36 @@
-//! The [`Gate`]: one policy-governed Bedrock call.
-//!
-//! The path reads top to bottom, as docs/design.md's decision path does: request ->
-//! attributes -> decision -> response-cache lookup -> Converse with the
-//! routed model id, the effective `maxTokens` and the planned cache points
-//! -> retries and fallback -> usage -> cost -> cache fill -> call event.
-//! Every exit (hit, answer, error) writes exactly one event, because a
-//! call that is not recorded cannot be budgeted, replayed or explained.
+//! The [`Gate`], its builder, and what a call's decision resolves to: the
+//! [`Plan`] (models in fallback order, attempts, cache points) and each
+//! attempt's changes for its own model ([`Plan::changes`]), and the retry
+//! rule every call path shares ([`Gate::after_failure`]). The Converse
+//! path itself is in `converse.rs`, the stream in [`crate::stream`].
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
 use crate::estimate::{CharEstimator, TokenEstimator};
-use crate::request::{ChatRequest, Role};
+use crate::request::ChatRequest;
 use crate::retry::{classify, classify_status, Backoff, Class, RetryBudget, DEFAULT_MAX_ATTEMPTS};
-use crate::sdk::{self, Failure, Parts};
+use crate::sdk::{AttemptChanges, Failure};
+use crate::wire::{self, Binary};
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
+use aws_sdk_bedrockruntime::types::{ContentBlock, Message as SdkMessage, SystemContentBlock};
 use aws_sdk_bedrockruntime::Client;
 use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 use tollgate_cache::{
-    cache_key, retrieval_ids_of, CacheKey, FillRule, Inference, KeyInput, KeySpec, Lookup, Message,
-    Outcome, Part, PromptCachePlanner, PromptTtl, ResponseCache, Segments,
+    cache_key, retrieval_ids_of, CacheKey, FillRule, Inference, KeyInput, KeySpec, Message, Part,
+    PromptCachePlanner, PromptTtl, ResponseCache, Segments,
 };
 use tollgate_cost::budget::Ticket;
 use tollgate_cost::{
-    CacheOutcome, CacheTtl, CallEvent, Day, EventBuilder, EventNames, EventNamesCache,
-    EventOptions, Fingerprint, Ledger, Mode, Name, Sink, Status, Tags, Usage,
+    CacheTtl, CallEvent, Day, EventBuilder, EventNames, EventNamesCache, EventOptions, Fingerprint,
+    Ledger, Mode, Name, Sink, Status, Tags, Usage,
 };
 use tollgate_engine::{Context, Decision, Live, PolicyHandle};
-use tollgate_lang::policy::{CachePointSite, Policy};
-use tollgate_lang::pricing::{PriceTable, Prices};
+use tollgate_lang::policy::{CachePointSite, Model, Policy};
+use tollgate_lang::pricing::{CacheSites, PriceTable, Prices};
 use tollgate_lang::ModelIdx;
-
-/// One attempt of a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    /// The model id it was sent to.
-    pub model_id: Name,
-    /// Its error code, when it failed.
-    pub error: Option<String>,
-    /// Tokens it billed.
-    pub usage: Usage,
-}
-
-/// A gated call's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatResponse {
-    /// The assistant's text.
-    pub text: String,
-    /// Bedrock's stop reason (`end_turn`, `max_tokens`, ...).
-    pub stop_reason: String,
-    /// Tokens billed, summed over attempts (zero on a cache hit).
-    pub usage: Usage,
-    /// The model id that answered (the route's, or a fallback's).
-    pub model_id: Name,
-    /// The model a prompt router invoked, when the id was a router.
-    pub response_model_id: Option<String>,
-    /// Bedrock's own `metrics.latencyMs`.
-    pub bedrock_latency_ms: Option<u64>,
-    /// Every attempt (empty on a cache hit).
-    pub attempts: Vec<Attempt>,
-    /// The event written for the call.
-    pub event: CallEvent,
-}
 
 /// Builds a [`Gate`].
 pub struct GateBuilder {
@@ -219,10 +187,8 @@ pub(crate) struct Plan {
     pub models: SmallVec<[ModelIdx; 4]>,
     pub max_attempts: u32,
     pub retry_budget_pct: Option<f64>,
-    /// The request in SDK types for the first attempt (taken by it; a
-    /// retry maps the request again with [`Plan::parts_again`]).
-    pub parts: Parts,
-    /// The cache points the planner chose.
+    /// The cache points the planner chose (for the decision's model; each
+    /// attempt keeps those its own model supports).
     pub sites: Vec<CachePointSite>,
     pub prompt_ttl: PromptTtl,
     pub prompt_rule: Option<String>,
@@ -230,22 +196,81 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// The first attempt's request, moved out: most calls make one
-    /// attempt, and cloning the SDK types per attempt cost more than the
-    /// gate's whole decision.
-    pub(crate) fn take_parts(&mut self) -> Parts {
-        std::mem::replace(&mut self.parts, Parts::empty())
+    /// What the attempt on `self.models[idx]` changes in the request:
+    /// its model id, the decision's cap clamped to that model's maximum
+    /// output, and only the cache points and TTL it supports (none on a
+    /// model without prompt caching). Every fact is the model's price-table
+    /// entry's: `max_output_tokens` (unless the policy sets its own),
+    /// `cache_sites` (Nova: none after the tools) and the 1-hour write price.
+    pub(crate) fn changes<'a>(
+        &'a self,
+        policy: &Policy,
+        model_id: &'a str,
+        idx: usize,
+    ) -> AttemptChanges<'a> {
+        let model = policy.model(self.model_at(idx));
+        let max_out = model.and_then(max_output_of);
+        let max_tokens = match (self.decision.max_output_tokens, max_out) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, _) => a,
+        };
+        let offered = model.map(cache_sites_of).unwrap_or_default();
+        let sites: SmallVec<[CachePointSite; 3]> = self
+            .sites
+            .iter()
+            .copied()
+            .filter(|s| match s {
+                CachePointSite::System => offered.system,
+                CachePointSite::Messages => offered.messages,
+                CachePointSite::Tools => offered.tools,
+            })
+            .collect();
+        AttemptChanges {
+            model_id,
+            max_tokens,
+            sites,
+            ttl: self.ttl_for(policy, idx),
+            strip_cache_points: offered.is_empty(),
+        }
     }
 
-    /// The request mapped again for a retry (the same mapping `plan` made).
-    pub(crate) fn parts_again(&self, req: &ChatRequest) -> Result<Parts, GateError> {
-        sdk::parts(
-            req,
-            self.decision.max_output_tokens,
-            &self.sites,
-            self.prompt_ttl,
-        )
+    /// The model of the attempt on `self.models[idx]`.
+    fn model_at(&self, idx: usize) -> ModelIdx {
+        self.models.get(idx).copied().unwrap_or(self.decision.model)
     }
+
+    /// The TTL the attempt on `self.models[idx]` writes at (for pricing
+    /// and the planner): the planned one when that model's price table
+    /// entry prices it, else the 5-minute TTL.
+    pub(crate) fn ttl_for(&self, policy: &Policy, idx: usize) -> PromptTtl {
+        match self.prompt_ttl {
+            PromptTtl::OneHour
+                if policy
+                    .model(self.model_at(idx))
+                    .is_some_and(|m| m.prices.cache_ttls().1) =>
+            {
+                PromptTtl::OneHour
+            }
+            _ => PromptTtl::FiveMinutes,
+        }
+    }
+}
+
+/// Where a model takes cache points: its price-table entry's sites; a
+/// model priced inline with a cache-read price takes them everywhere.
+fn cache_sites_of(m: &Model) -> CacheSites {
+    let sites = m.prices.cache_sites();
+    if sites.is_empty() && m.prices.cache_read.is_some() {
+        CacheSites::ALL
+    } else {
+        sites
+    }
+}
+
+/// A model's maximum output tokens: the policy's own figure for it, else
+/// the price table's.
+fn max_output_of(m: &Model) -> Option<u32> {
+    m.max_output_tokens.or(m.prices.max_output_tokens())
 }
 
 /// What to do after a failed attempt.
@@ -331,14 +356,43 @@ pub(crate) fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The request's fingerprint: text blocks as their text, every other
+/// block by its canonical JSON (binary content by the hash of its bytes),
+/// so two requests differing only in an image or a tool result differ.
 pub(crate) fn fingerprint(req: &ChatRequest) -> Fingerprint {
-    let system: Vec<&str> = req.system.iter().map(String::as_str).collect();
-    Fingerprint::of(
-        &system,
-        req.messages
-            .iter()
-            .map(|m| (m.role.as_str(), m.text.as_str())),
-    )
+    let input = req.input();
+    let system: Vec<Cow<'_, str>> = input.system().iter().map(system_text).collect();
+    let system: Vec<&str> = system.iter().map(|s| s.as_ref()).collect();
+    let messages: Vec<(&str, Cow<'_, str>)> = input
+        .messages()
+        .iter()
+        .map(|m| (m.role().as_str(), message_text(m)))
+        .collect();
+    Fingerprint::of(&system, messages.iter().map(|(r, t)| (*r, t.as_ref())))
+}
+
+fn system_text(b: &SystemContentBlock) -> Cow<'_, str> {
+    match b {
+        SystemContentBlock::Text(t) => Cow::Borrowed(t.as_str()),
+        other => Cow::Owned(
+            wire::system_to_json(std::slice::from_ref(other), Binary::Hash)
+                .map(|j| j.to_string())
+                .unwrap_or_else(|_| "{\"unknown\":true}".into()),
+        ),
+    }
+}
+
+/// A message's text when it is one text block (the form fingerprints had
+/// before messages carried other blocks), else its canonical JSON.
+fn message_text(m: &SdkMessage) -> Cow<'_, str> {
+    match m.content() {
+        [ContentBlock::Text(t)] => Cow::Borrowed(t.as_str()),
+        _ => Cow::Owned(
+            wire::message_to_json(m, Binary::Hash)
+                .map(|j| j.to_string())
+                .unwrap_or_else(|_| "{\"unknown\":true}".into()),
+        ),
+    }
 }
 
 pub(crate) fn cost_ttl(t: PromptTtl) -> CacheTtl {
@@ -537,7 +591,8 @@ impl Gate {
         let mut decision = live.decide(ctx);
         // The request's own cap applies even when the policy does not
         // declare `requested_max_tokens` (the engine reads it only then).
-        decision.max_output_tokens = match (decision.max_output_tokens, req.inference.max_tokens) {
+        decision.max_output_tokens = match (decision.max_output_tokens, req.requested_max_tokens())
+        {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -576,13 +631,11 @@ impl Gate {
             .prompt_cache
             .and_then(|r| policy.prompt_caches.get(r.index()))
             .map(|r| r.name.clone());
-        let parts = sdk::parts(req, decision.max_output_tokens, &sites, prompt_ttl)?;
         Ok(Plan {
             decision,
             models,
             max_attempts,
             retry_budget_pct,
-            parts,
             sites,
             prompt_ttl,
             prompt_rule,
@@ -591,7 +644,11 @@ impl Gate {
     }
 
     /// The response-cache key of a request under the decision, when a
-    /// `[[cache]]` rule applies and the gate has a cache.
+    /// `[[cache]]` rule applies and the gate has a cache. Every block is
+    /// keyed canonically (binary content by the hash of its bytes); the
+    /// application's own cache points are not (they do not change the
+    /// answer). A request holding a variant the SDK does not know has no
+    /// key: it is passed through, never cached.
     pub(crate) fn key_of<'a>(
         &self,
         policy: &'a Policy,
@@ -603,28 +660,38 @@ impl Gate {
         let spec = KeySpec::from_decision(policy, d, ctx)?;
         let fill = FillRule::from_decision(policy, d)?;
         let model_id = policy.model(d.model)?.id.as_str();
-        let system: Vec<&str> = req.system.iter().map(String::as_str).collect();
-        let parts: Vec<Part<'_>> = req.messages.iter().map(|m| Part::Text(&m.text)).collect();
-        let messages: Vec<Message<'_>> = req
+        let c = crate::canonical::Canonical::of(req.input())?;
+        let system: Vec<&str> = c.system.iter().map(|s| s.as_ref()).collect();
+        let parts: Vec<Vec<Part<'_>>> = c
+            .messages
+            .iter()
+            .map(|m| {
+                m.1.iter()
+                    .map(|(kind, text)| match kind {
+                        None => Part::Text(text.as_ref()),
+                        Some(k) => Part::Blob {
+                            kind: k,
+                            bytes: text.as_bytes(),
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
+        let messages: Vec<Message<'_>> = c
             .messages
             .iter()
             .zip(parts.iter())
             .map(|(m, p)| Message {
-                role: match m.role {
-                    Role::User => tollgate_cache::Role::User,
-                    Role::Assistant => tollgate_cache::Role::Assistant,
+                role: if m.0 {
+                    tollgate_cache::Role::User
+                } else {
+                    tollgate_cache::Role::Assistant
                 },
-                content: std::slice::from_ref(p),
+                content: p,
             })
             .collect();
-        let tools_owned: Vec<String> = req.tools.iter().map(|t| t.canonical()).collect();
-        let tools: Vec<&str> = tools_owned.iter().map(String::as_str).collect();
-        let stop: Vec<&str> = req
-            .inference
-            .stop_sequences
-            .iter()
-            .map(String::as_str)
-            .collect();
+        let tools: Vec<&str> = c.tools.iter().map(String::as_str).collect();
+        let stop: Vec<&str> = c.stop.iter().map(String::as_str).collect();
         let input = KeyInput {
             system: &system,
             messages: &messages,
@@ -632,301 +699,12 @@ impl Gate {
             model_id,
             inference: Inference {
                 max_tokens: d.max_output_tokens,
-                temperature: req.inference.temperature,
-                top_p: req.inference.top_p,
+                temperature: c.temperature,
+                top_p: c.top_p,
                 stop: &stop,
             },
             tools: &tools,
         };
         Some((cache_key(&spec, &input), fill))
-    }
-
-    #[allow(clippy::too_many_arguments)] // one event's inputs; a struct would only rename them
-    fn event<'b, 'c>(
-        &'b self,
-        policy: &'b Policy,
-        d: &'b Decision,
-        ctx: &'b Context<'c>,
-        names: &Arc<EventNames>,
-        req: &ChatRequest,
-        tags: &Tags,
-        started: Instant,
-    ) -> EventBuilder<'b, 'c> {
-        // Converse is a real-time call even when a `[[batch]]` rule matched
-        // (no queue, or called directly): on-demand prices, not batch ones.
-        self.event_builder_named(policy, d, ctx, names.clone())
-            .mode(Mode::Realtime)
-            .tags(tags.clone())
-            .fingerprint(fingerprint(req))
-            .latency_ms(ms(started))
-    }
-
-    /// One Converse call under the policy: decide, serve from the response
-    /// cache or call Bedrock (with tollgate's retries and fallback), price
-    /// it, fill the cache, and write the call event.
-    pub async fn converse(
-        &self,
-        req: &ChatRequest,
-        tags: &Tags,
-    ) -> Result<ChatResponse, GateError> {
-        let started = Instant::now();
-        if req.messages.is_empty() {
-            return Err(GateError::Request(
-                "a request needs at least one message".into(),
-            ));
-        }
-        let live = self.policy.current();
-        let policy = live.policy();
-        let schema = self.policy.schema();
-        let estimate = Estimate::of(req, &*self.estimator);
-        let mut ctx = Context::new(schema);
-        attrs::fill_ids(&mut ctx, &self.attr_ids, req, tags, &estimate);
-        // Learned routers score the last user turn before deciding.
-        if let Some(p) = req.last_user_text() {
-            tollgate_engine::routers::score_routers(policy, &mut ctx, p);
-        }
-        let mut plan = self.plan(policy, &live, &ctx, req, estimate)?;
-        let d = plan.decision;
-        // The policy's names, shared by the event and the attempts.
-        let names = self.event_names.get(policy, schema);
-
-        // Response cache.
-        let keyed = self.key_of(policy, &d, &ctx, req);
-        let mut fill = None;
-        if let (Some(cache), Some((key, rule))) = (self.cache.as_deref(), keyed) {
-            let hit = match cache.lookup(key, rule) {
-                Lookup::Hit(e) => Some(e),
-                Lookup::InFlight(w) => w.await,
-                Lookup::Miss(f) => {
-                    fill = Some(f);
-                    None
-                }
-            };
-            if let Some(entry) = hit {
-                let event = self
-                    .event(policy, &d, &ctx, &names, req, tags, started)
-                    .cache(CacheOutcome::Hit)
-                    .attempts(0)
-                    .cost_avoided_nanos(entry.cost_nanos)
-                    .build();
-                self.emit(&event);
-                return Ok(ChatResponse {
-                    text: String::from_utf8_lossy(&entry.body).into_owned(),
-                    stop_reason: entry.stop_reason.as_str().to_string(),
-                    usage: Usage::default(),
-                    model_id: Name::from(&entry.model_id),
-                    response_model_id: None,
-                    bedrock_latency_ms: None,
-                    attempts: Vec::new(),
-                    event,
-                });
-            }
-        }
-
-        // Budget: reserve the worst case before anything is sent.
-        let ticket = match self.reserve(policy, &ctx, &mut plan) {
-            Ok(t) => t,
-            Err(error) => {
-                if let Some(f) = fill.take() {
-                    f.complete(Outcome::Failed);
-                }
-                let event = self.rejected_event(
-                    policy,
-                    &d,
-                    &ctx,
-                    req,
-                    tags,
-                    started,
-                    &error,
-                    Mode::Realtime,
-                );
-                self.emit(&event);
-                return Err(error);
-            }
-        };
-        let downgraded_from = ticket.as_ref().and_then(Ticket::downgraded_from);
-
-        let feature = self
-            .attr_ids
-            .feature(&ctx)
-            .or(tags.feature.as_deref())
-            .unwrap_or("");
-        let mut attempts: Vec<Attempt> = Vec::new();
-        let mut cur = 0usize;
-        let mut parts = plan.take_parts();
-        let out = loop {
-            let m = plan.models.get(cur).copied().unwrap_or(d.model);
-            let model_id = model_id_of(&names, policy, m);
-            let p = parts;
-            // Optional parts are set only when present: each builder call
-            // moves the whole (large) fluent builder.
-            let mut call = self
-                .client
-                .converse()
-                .model_id(model_id.as_str())
-                .set_messages(Some(p.messages))
-                .inference_config(p.inference);
-            if !p.system.is_empty() {
-                call = call.set_system(Some(p.system));
-            }
-            if p.tool_config.is_some() {
-                call = call.set_tool_config(p.tool_config);
-            }
-            // Not boxed: a box of the SDK's send future (several KiB) cost
-            // an allocation and a copy per call, and measured slower.
-            let sent = call.send().await;
-            let n = attempts.len() as u32 + 1;
-            let failure = match sent {
-                Ok(out) => {
-                    attempts.push(Attempt {
-                        model_id,
-                        error: None,
-                        usage: out
-                            .usage()
-                            .map(|u| usage_of(u, plan.prompt_ttl))
-                            .unwrap_or_default(),
-                    });
-                    break out;
-                }
-                Err(e) => Failure::of(e),
-            };
-            attempts.push(Attempt {
-                model_id,
-                error: Some(failure.code().into_owned()),
-                usage: Usage::default(),
-            });
-            let next = match self.after_failure(&plan, feature, failure, n, cur) {
-                AfterFailure::Retry { model } => match plan.parts_again(req) {
-                    Ok(p) => Ok((model, p)),
-                    Err(error) => Err((error, false)),
-                },
-                AfterFailure::GiveUp { error, throttled } => Err((error, throttled)),
-            };
-            match next {
-                Ok((model, p)) => {
-                    cur = model;
-                    parts = p;
-                }
-                Err((error, throttled)) => {
-                    if let Some(f) = fill.take() {
-                        f.complete(if throttled {
-                            Outcome::Throttled
-                        } else {
-                            Outcome::Failed
-                        });
-                    }
-                    let mut b = self
-                        .event(policy, &d, &ctx, &names, req, tags, started)
-                        .served_model(m)
-                        .status(Status::Error)
-                        .error_type(error.error_type())
-                        .attempts(n);
-                    if let Some(orig) = downgraded_from {
-                        b = b.downgraded_from(orig);
-                    }
-                    let event = b.build();
-                    // Failed attempts bill nothing: release the reservation.
-                    if let Some(t) = ticket {
-                        t.cancel();
-                    }
-                    self.emit(&event);
-                    return Err(error);
-                }
-            }
-            tokio::time::sleep(self.backoff.delay(n)).await;
-        };
-
-        let served = plan.models.get(cur).copied().unwrap_or(d.model);
-        let text: String = out
-            .output()
-            .and_then(|o| o.as_message().ok())
-            .map(|m| {
-                m.content()
-                    .iter()
-                    .filter_map(|c| c.as_text().ok())
-                    .map(String::as_str)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let stop_reason = out.stop_reason().as_str().to_string();
-        let usage = attempts.iter().fold(Usage::default(), |mut acc, a| {
-            acc.add(&a.usage);
-            acc
-        });
-        let invoked = out
-            .trace()
-            .and_then(|t| t.prompt_router())
-            .and_then(|r| r.invoked_model_id())
-            .map(str::to_string);
-        let router_prices = self.router_prices(invoked.as_deref());
-        let mut b = self
-            .event(policy, &d, &ctx, &names, req, tags, started)
-            .served_model(served)
-            .attempts(attempts.len() as u32)
-            .usage(usage)
-            .text(req.last_user_text().unwrap_or(""), &text);
-        if let Some(p) = router_prices.as_ref() {
-            b = b.prices(p);
-        }
-        // Billed at the tier and latency the response reports.
-        if let Some(t) = out
-            .service_tier()
-            .and_then(|t| tollgate_lang::pricing::Tier::parse(t.r#type().as_str()))
-        {
-            b = b.service_tier(t);
-        }
-        if let Some(pc) = out.performance_config() {
-            b = b.latency_optimized(pc.latency().as_str() == "optimized");
-        }
-        if let Some(id) = &invoked {
-            b = b.response_model_id(id.clone());
-        }
-        if let Some(orig) = downgraded_from {
-            b = b.downgraded_from(orig);
-        }
-        let event = b.build();
-        if let Some(t) = ticket {
-            t.settle(event.cost_nanos);
-        }
-        self.record_retry_spend(
-            plan.retry_budget_pct,
-            feature,
-            event.cost_nanos,
-            attempts.len() > 1,
-        );
-        if let Some(rule) = &plan.prompt_rule {
-            let model_id = policy.model(served).map(|m| m.id.as_str()).unwrap_or("");
-            self.planner.observe(rule, model_id, &cache_usage(&usage));
-        }
-        let model_id = attempts
-            .last()
-            .map(|a| a.model_id.clone())
-            .unwrap_or_else(|| model_id_of(&names, policy, served));
-        if let Some(f) = fill.take() {
-            let entry = tollgate_cache::Entry::new(
-                text.clone().into_bytes(),
-                tollgate_cache::StopReason::parse(&stop_reason),
-                cache_usage(&usage),
-                event.cost_nanos,
-                &model_id,
-            );
-            f.complete(Outcome::Answered {
-                entry: &entry,
-                guardrail_flagged: stop_reason == "guardrail_intervened",
-            });
-        }
-        self.emit(&event);
-        Ok(ChatResponse {
-            text,
-            stop_reason,
-            usage,
-            model_id,
-            response_model_id: invoked,
-            bedrock_latency_ms: out
-                .metrics()
-                .and_then(|m| u64::try_from(m.latency_ms()).ok()),
-            attempts,
-            event,
-        })
     }
 }

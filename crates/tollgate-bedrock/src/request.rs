@@ -1,96 +1,21 @@
-//! The request tollgate sends: plain owned values, not SDK types.
+//! The request the gate carries: the SDK's own `ConverseInput` (or
+//! `ConverseStreamInput`), untouched, plus the application's attributes.
 //!
-//! Why not take the SDK's `ConverseFluentBuilder`? The gate must read the
-//! request before anything is sent (to estimate tokens, key the response
-//! cache, fill policy attributes and place prompt-cache points), and the
-//! SDK's builders are write-only. A small owned shape that maps onto
-//! Converse one way keeps that reading cheap and the mapping in one place
-//! ([`crate::sdk`]).
+//! Why the SDK's operation inputs rather than a shape of our own? A gate
+//! that re-models Converse drops whatever its model lacks (tool results,
+//! images, documents, reasoning, guardrails...), and every SDK release
+//! widens the gap. The operation inputs are built with the SDK's builders
+//! and read through their getters, so the gate reads what it needs
+//! (estimates, attributes, the cache key) and sends everything else as the
+//! application built it. Only what a decision changes is rewritten: the
+//! model id, `maxTokens`, cache points, service tier and latency.
 
-use serde_json::Value as Json;
-
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// The user.
-    User,
-    /// The model.
-    Assistant,
-}
-
-impl Role {
-    /// Bedrock's name for the role.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-}
-
-/// One text message of the conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage {
-    /// Who wrote it.
-    pub role: Role,
-    /// Its text.
-    pub text: String,
-}
-
-impl ChatMessage {
-    /// A user message.
-    pub fn user(text: impl Into<String>) -> ChatMessage {
-        ChatMessage {
-            role: Role::User,
-            text: text.into(),
-        }
-    }
-
-    /// An assistant message.
-    pub fn assistant(text: impl Into<String>) -> ChatMessage {
-        ChatMessage {
-            role: Role::Assistant,
-            text: text.into(),
-        }
-    }
-}
-
-/// A tool the model may call (Converse `toolSpec`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolSpec {
-    /// The tool's name.
-    pub name: String,
-    /// What it does.
-    pub description: Option<String>,
-    /// Its input as a JSON schema.
-    pub input_schema: Json,
-}
-
-impl ToolSpec {
-    /// A canonical text form (for cache keys and token estimates).
-    pub fn canonical(&self) -> String {
-        serde_json::json!({
-            "name": self.name,
-            "description": self.description,
-            "inputSchema": self.input_schema,
-        })
-        .to_string()
-    }
-}
-
-/// Inference parameters (Converse `inferenceConfig`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct InferenceParams {
-    /// The caller's own output cap; the gate sends the smallest of this,
-    /// the route's, the limit's and the model's.
-    pub max_tokens: Option<u32>,
-    /// `temperature`.
-    pub temperature: Option<f32>,
-    /// `topP`.
-    pub top_p: Option<f32>,
-    /// `stopSequences`.
-    pub stop_sequences: Vec<String>,
-}
+use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
+use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamInput;
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, GuardrailConfiguration, GuardrailStreamConfiguration,
+    InferenceConfiguration, Message, SystemContentBlock,
+};
 
 /// An application attribute value for the policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,66 +34,187 @@ pub enum AttrValue {
     Ints(Vec<i64>),
 }
 
-/// One chat request.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// One Converse call as the application built it, plus its attributes.
+///
+/// ```
+/// use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
+/// use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
+/// use tollgate_bedrock::ChatRequest;
+///
+/// let msg = Message::builder()
+///     .role(ConversationRole::User)
+///     .content(ContentBlock::Text("hello".into()))
+///     .build()?;
+/// let input = ConverseInput::builder().model_id("app-choice").messages(msg).build()?;
+/// let req = ChatRequest::from(input);
+/// assert_eq!(req.requested_model(), Some("app-choice"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
-    /// System prompt blocks, in order.
-    pub system: Vec<String>,
-    /// The conversation, in order.
-    pub messages: Vec<ChatMessage>,
-    /// Tools, in order.
-    pub tools: Vec<ToolSpec>,
-    /// Inference parameters.
-    pub inference: InferenceParams,
-    /// Application attributes by name (they override the built-in ones).
-    pub attributes: Vec<(String, AttrValue)>,
+    input: ConverseInput,
+    /// `ConverseStreamInput`'s guardrail (it has a processing mode), kept
+    /// for the stream call; `input.guardrail_config` holds the same
+    /// guardrail for everything else.
+    stream_guardrail: Option<GuardrailStreamConfiguration>,
+    attributes: Vec<(String, AttrValue)>,
+}
+
+/// An input with nothing set.
+#[allow(clippy::expect_used)]
+fn empty_input() -> ConverseInput {
+    // INVARIANT: every field of `ConverseInputBuilder` is optional, so its
+    // `build` cannot fail (it returns `Result` only for uniformity).
+    ConverseInput::builder()
+        .build()
+        .expect("ConverseInput has no required field")
+}
+
+impl Default for ChatRequest {
+    fn default() -> ChatRequest {
+        ChatRequest::from(empty_input())
+    }
+}
+
+impl From<ConverseInput> for ChatRequest {
+    fn from(input: ConverseInput) -> ChatRequest {
+        ChatRequest {
+            input,
+            stream_guardrail: None,
+            attributes: Vec::new(),
+        }
+    }
+}
+
+impl From<ConverseStreamInput> for ChatRequest {
+    fn from(s: ConverseStreamInput) -> ChatRequest {
+        let guardrail_config = s.guardrail_config.as_ref().map(|g| {
+            GuardrailConfiguration::builder()
+                .guardrail_identifier(g.guardrail_identifier())
+                .guardrail_version(g.guardrail_version())
+                .trace(g.trace().clone())
+                .build()
+        });
+        let mut input = empty_input();
+        input.model_id = s.model_id;
+        input.messages = s.messages;
+        input.system = s.system;
+        input.inference_config = s.inference_config;
+        input.tool_config = s.tool_config;
+        input.guardrail_config = guardrail_config;
+        input.additional_model_request_fields = s.additional_model_request_fields;
+        input.prompt_variables = s.prompt_variables;
+        input.additional_model_response_field_paths = s.additional_model_response_field_paths;
+        input.request_metadata = s.request_metadata;
+        input.performance_config = s.performance_config;
+        input.service_tier = s.service_tier;
+        input.output_config = s.output_config;
+        ChatRequest {
+            input,
+            stream_guardrail: s.guardrail_config,
+            attributes: Vec::new(),
+        }
+    }
+}
+
+fn text_message(role: ConversationRole, text: String) -> Option<Message> {
+    Message::builder()
+        .role(role)
+        .content(ContentBlock::Text(text))
+        .build()
+        .ok()
 }
 
 impl ChatRequest {
-    /// A request with one user message.
-    pub fn user(text: impl Into<String>) -> ChatRequest {
-        ChatRequest {
-            messages: vec![ChatMessage::user(text)],
-            ..ChatRequest::default()
-        }
+    /// A request over the SDK's input.
+    pub fn new(input: ConverseInput) -> ChatRequest {
+        ChatRequest::from(input)
     }
 
-    /// Adds a system block.
+    /// A request with one user text message (a shorthand for tests and
+    /// simple chat; anything richer is built with the SDK's builders).
+    pub fn user(text: impl Into<String>) -> ChatRequest {
+        let mut r = ChatRequest::default();
+        r.input.messages = text_message(ConversationRole::User, text.into()).map(|m| vec![m]);
+        r
+    }
+
+    /// Appends a system text block.
     pub fn system(mut self, text: impl Into<String>) -> Self {
-        self.system.push(text.into());
+        self.input
+            .system
+            .get_or_insert_with(Vec::new)
+            .push(SystemContentBlock::Text(text.into()));
         self
     }
 
     /// Appends a message.
-    pub fn message(mut self, m: ChatMessage) -> Self {
-        self.messages.push(m);
+    pub fn message(mut self, m: Message) -> Self {
+        self.input.messages.get_or_insert_with(Vec::new).push(m);
         self
     }
 
-    /// Adds a tool.
-    pub fn tool(mut self, t: ToolSpec) -> Self {
-        self.tools.push(t);
-        self
-    }
-
-    /// Sets the caller's own output cap.
+    /// Sets the caller's own output cap (`inferenceConfig.maxTokens`); the
+    /// gate sends the smallest of this, the route's, the limit's and the
+    /// model's.
     pub fn max_tokens(mut self, n: u32) -> Self {
-        self.inference.max_tokens = Some(n);
+        let inf = self
+            .input
+            .inference_config
+            .get_or_insert_with(|| InferenceConfiguration::builder().build());
+        inf.max_tokens = Some(i32::try_from(n).unwrap_or(i32::MAX));
         self
     }
 
-    /// Sets an application attribute.
+    /// Sets an application attribute (it overrides a built-in one).
     pub fn attr(mut self, name: impl Into<String>, v: AttrValue) -> Self {
         self.attributes.push((name.into(), v));
         self
     }
 
-    /// The last user message's text (the `prompt` attribute).
+    /// The SDK input, as the application built it.
+    pub fn input(&self) -> &ConverseInput {
+        &self.input
+    }
+
+    /// The SDK input, moved out.
+    pub fn into_input(self) -> ConverseInput {
+        self.input
+    }
+
+    /// The stream guardrail of a request made from a `ConverseStreamInput`.
+    pub fn stream_guardrail(&self) -> Option<&GuardrailStreamConfiguration> {
+        self.stream_guardrail.as_ref()
+    }
+
+    /// The application's attributes, in the order set.
+    pub fn attributes(&self) -> &[(String, AttrValue)] {
+        &self.attributes
+    }
+
+    /// The `modelId` the application set (the `requested_model` attribute).
+    pub fn requested_model(&self) -> Option<&str> {
+        self.input.model_id().filter(|m| !m.is_empty())
+    }
+
+    /// The caller's own `maxTokens`, when set and positive.
+    pub fn requested_max_tokens(&self) -> Option<u32> {
+        self.input
+            .inference_config()
+            .and_then(InferenceConfiguration::max_tokens)
+            .and_then(|n| u32::try_from(n).ok())
+    }
+
+    /// The last user message's first text block (the `prompt` attribute).
     pub fn last_user_text(&self) -> Option<&str> {
-        self.messages
+        self.input
+            .messages()
             .iter()
             .rev()
-            .find(|m| m.role == Role::User)
-            .map(|m| m.text.as_str())
+            .find(|m| *m.role() == ConversationRole::User)?
+            .content()
+            .iter()
+            .find_map(|c| c.as_text().ok())
+            .map(String::as_str)
     }
 }

@@ -1,70 +1,46 @@
-//! The one-way mapping from a [`ChatRequest`] (plus the decision's cap and
-//! the planner's cache points) onto the SDK's Converse types, and back
-//! from the SDK's errors to what the retry loop needs.
+//! What one attempt sends, and back from the SDK's errors to what the
+//! retry loop needs.
 //!
-//! Kept apart from the gate so the wire shape (where a `cachePoint` block
-//! goes, what `inferenceConfig` holds) is in one file a reader can check
-//! against Bedrock's API reference.
+//! An attempt's input is the application's `ConverseInput` with only what
+//! the attempt's plan changes: the model id, `maxTokens`, the planned
+//! `cachePoint` blocks (after tools / system / the last message) and, on a
+//! model without prompt caching, no cache points at all. Everything else is
+//! sent as the application built it. Kept apart from the gate so the wire
+//! shape is in one file a reader can check against Bedrock's API reference.
 
 use crate::error::GateError;
-use crate::request::{ChatRequest, Role};
+use crate::request::ChatRequest;
 use aws_sdk_bedrockruntime::config::http::HttpResponse;
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::operation::converse::builders::ConverseFluentBuilder;
+use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
+use aws_sdk_bedrockruntime::operation::converse_stream::builders::ConverseStreamFluentBuilder;
 use aws_sdk_bedrockruntime::types::{
-    CachePointBlock, CachePointType, CacheTtl, ContentBlock, ConversationRole,
-    InferenceConfiguration, Message, SystemContentBlock, Tool, ToolConfiguration, ToolInputSchema,
-    ToolSpecification,
+    CachePointBlock, CachePointType, CacheTtl, ContentBlock, GuardrailStreamConfiguration,
+    InferenceConfiguration, SystemContentBlock, Tool,
 };
-use aws_smithy_types::{Document, Number};
+use aws_sdk_bedrockruntime::Client;
 use std::borrow::Cow;
 use tollgate_cache::PromptTtl;
 use tollgate_lang::policy::CachePointSite;
 
-/// The request in SDK types, built once for the first attempt (and again
-/// for a retry).
-#[derive(Debug, Clone)]
-pub struct Parts {
-    /// `system`
-    pub system: Vec<SystemContentBlock>,
-    /// `messages`
-    pub messages: Vec<Message>,
-    /// `toolConfig`
-    pub tool_config: Option<ToolConfiguration>,
-    /// `inferenceConfig`
-    pub inference: InferenceConfiguration,
-}
+/// Bedrock's limit on `cachePoint` blocks per request.
+pub const MAX_CACHE_POINTS: usize = 4;
 
-impl Parts {
-    /// Nothing (allocates nothing): what is left once an attempt took the parts.
-    pub fn empty() -> Parts {
-        Parts {
-            system: Vec::new(),
-            messages: Vec::new(),
-            tool_config: None,
-            inference: InferenceConfiguration::builder().build(),
-        }
-    }
-}
-
-/// JSON to a Smithy document.
-pub fn document(v: &serde_json::Value) -> Document {
-    use serde_json::Value as J;
-    match v {
-        J::Null => Document::Null,
-        J::Bool(b) => Document::Bool(*b),
-        J::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                Document::Number(Number::PosInt(u))
-            } else if let Some(i) = n.as_i64() {
-                Document::Number(Number::NegInt(i))
-            } else {
-                Document::Number(Number::Float(n.as_f64().unwrap_or(0.0)))
-            }
-        }
-        J::String(s) => Document::String(s.clone()),
-        J::Array(a) => Document::Array(a.iter().map(document).collect()),
-        J::Object(o) => Document::Object(o.iter().map(|(k, v)| (k.clone(), document(v))).collect()),
-    }
+/// What one attempt changes in the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptChanges<'a> {
+    /// The model id sent.
+    pub model_id: &'a str,
+    /// `maxTokens` (already clamped to the model's maximum output).
+    pub max_tokens: Option<u32>,
+    /// Where the gate adds cache points (only sites the model supports).
+    pub sites: smallvec::SmallVec<[CachePointSite; 3]>,
+    /// Their TTL (one the model supports).
+    pub ttl: PromptTtl,
+    /// The model has no prompt caching: every cache point is removed,
+    /// the application's own too (the model would refuse the request).
+    pub strip_cache_points: bool,
 }
 
 fn cache_point(ttl: PromptTtl) -> Result<CachePointBlock, GateError> {
@@ -79,74 +55,174 @@ fn cache_point(ttl: PromptTtl) -> Result<CachePointBlock, GateError> {
         .map_err(|e| GateError::Request(e.to_string()))
 }
 
-/// Maps a request. `points` are the sites the planner chose (a cache point
-/// goes after the tools, after the system prompt, or at the end of the
-/// last message).
-pub fn parts(
-    req: &ChatRequest,
-    max_tokens: Option<u32>,
-    points: &[CachePointSite],
-    ttl: PromptTtl,
-) -> Result<Parts, GateError> {
-    let mut system: Vec<SystemContentBlock> = req
-        .system
+fn count_points(input: &ConverseInput) -> usize {
+    let sys = input.system().iter().filter(|b| b.is_cache_point()).count();
+    let msgs: usize = input
+        .messages()
         .iter()
-        .map(|s| SystemContentBlock::Text(s.clone()))
-        .collect();
-    if points.contains(&CachePointSite::System) && !system.is_empty() {
-        system.push(SystemContentBlock::CachePoint(cache_point(ttl)?));
+        .map(|m| m.content().iter().filter(|c| c.is_cache_point()).count())
+        .sum();
+    let tools = input.tool_config().map_or(0, |t| {
+        t.tools().iter().filter(|t| t.is_cache_point()).count()
+    });
+    sys + msgs + tools
+}
+
+fn strip_points(input: &mut ConverseInput) {
+    if let Some(s) = input.system.as_mut() {
+        s.retain(|b| !b.is_cache_point());
     }
-    let last = req.messages.len().saturating_sub(1);
-    let mut messages = Vec::with_capacity(req.messages.len());
-    for (i, m) in req.messages.iter().enumerate() {
-        let role = match m.role {
-            Role::User => ConversationRole::User,
-            Role::Assistant => ConversationRole::Assistant,
+    for m in input.messages.iter_mut().flatten() {
+        m.content.retain(|c| !c.is_cache_point());
+    }
+    if let Some(t) = input.tool_config.as_mut() {
+        t.tools.retain(|t| !t.is_cache_point());
+    }
+}
+
+/// Adds the planned cache points where the site does not already end
+/// with one, up to Bedrock's limit of [`MAX_CACHE_POINTS`].
+fn add_points(
+    input: &mut ConverseInput,
+    sites: &[CachePointSite],
+    ttl: PromptTtl,
+) -> Result<(), GateError> {
+    let mut room = MAX_CACHE_POINTS.saturating_sub(count_points(input));
+    for site in [
+        CachePointSite::Tools,
+        CachePointSite::System,
+        CachePointSite::Messages,
+    ] {
+        if room == 0 || !sites.contains(&site) {
+            continue;
+        }
+        let added = match site {
+            CachePointSite::Tools => match input.tool_config.as_mut() {
+                Some(t)
+                    if !t.tools.is_empty() && !t.tools.last().is_some_and(Tool::is_cache_point) =>
+                {
+                    t.tools.push(Tool::CachePoint(cache_point(ttl)?));
+                    true
+                }
+                _ => false,
+            },
+            CachePointSite::System => match input.system.as_mut() {
+                Some(s)
+                    if !s.is_empty()
+                        && !s.last().is_some_and(SystemContentBlock::is_cache_point) =>
+                {
+                    s.push(SystemContentBlock::CachePoint(cache_point(ttl)?));
+                    true
+                }
+                _ => false,
+            },
+            CachePointSite::Messages => match input.messages.as_mut().and_then(|m| m.last_mut()) {
+                Some(m) if !m.content.last().is_some_and(ContentBlock::is_cache_point) => {
+                    m.content.push(ContentBlock::CachePoint(cache_point(ttl)?));
+                    true
+                }
+                _ => false,
+            },
         };
-        let mut b = Message::builder()
-            .role(role)
-            .content(ContentBlock::Text(m.text.clone()));
-        if i == last && points.contains(&CachePointSite::Messages) {
-            b = b.content(ContentBlock::CachePoint(cache_point(ttl)?));
+        if added {
+            room -= 1;
         }
-        messages.push(b.build().map_err(|e| GateError::Request(e.to_string()))?);
     }
-    let tool_config = if req.tools.is_empty() {
-        None
+    Ok(())
+}
+
+/// The input one attempt sends: the request's, with the attempt's changes.
+pub fn attempt_input(
+    req: &ChatRequest,
+    a: &AttemptChanges<'_>,
+) -> Result<ConverseInput, GateError> {
+    let mut input = req.input().clone();
+    input.model_id = Some(a.model_id.to_string());
+    if a.max_tokens.is_some() {
+        let inf = input
+            .inference_config
+            .get_or_insert_with(|| InferenceConfiguration::builder().build());
+        inf.max_tokens = a.max_tokens.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+    }
+    if a.strip_cache_points {
+        strip_points(&mut input);
     } else {
-        let mut tools = Vec::with_capacity(req.tools.len() + 1);
-        for t in &req.tools {
-            let spec = ToolSpecification::builder()
-                .name(&t.name)
-                .set_description(t.description.clone())
-                .input_schema(ToolInputSchema::Json(document(&t.input_schema)))
+        add_points(&mut input, &a.sites, a.ttl)?;
+    }
+    Ok(input)
+}
+
+/// A Converse call carrying every field of `input`.
+pub fn converse_call(client: &Client, input: ConverseInput) -> ConverseFluentBuilder {
+    // Optional parts are set only when present: each builder call moves
+    // the whole (large) fluent builder.
+    let mut c = client
+        .converse()
+        .set_model_id(input.model_id)
+        .set_messages(input.messages);
+    if input.system.is_some() {
+        c = c.set_system(input.system);
+    }
+    if input.inference_config.is_some() {
+        c = c.set_inference_config(input.inference_config);
+    }
+    if input.tool_config.is_some() {
+        c = c.set_tool_config(input.tool_config);
+    }
+    if input.guardrail_config.is_some()
+        || input.additional_model_request_fields.is_some()
+        || input.prompt_variables.is_some()
+        || input.additional_model_response_field_paths.is_some()
+        || input.request_metadata.is_some()
+        || input.performance_config.is_some()
+        || input.service_tier.is_some()
+        || input.output_config.is_some()
+    {
+        c = c
+            .set_guardrail_config(input.guardrail_config)
+            .set_additional_model_request_fields(input.additional_model_request_fields)
+            .set_prompt_variables(input.prompt_variables)
+            .set_additional_model_response_field_paths(input.additional_model_response_field_paths)
+            .set_request_metadata(input.request_metadata)
+            .set_performance_config(input.performance_config)
+            .set_service_tier(input.service_tier)
+            .set_output_config(input.output_config);
+    }
+    c
+}
+
+/// A ConverseStream call carrying every field of `input`; the guardrail is
+/// the stream one when the request came from a `ConverseStreamInput`, else
+/// the Converse one with the default processing mode.
+pub fn converse_stream_call(
+    client: &Client,
+    input: ConverseInput,
+    stream_guardrail: Option<&GuardrailStreamConfiguration>,
+) -> ConverseStreamFluentBuilder {
+    let guardrail = stream_guardrail.cloned().or_else(|| {
+        input.guardrail_config.as_ref().map(|g| {
+            GuardrailStreamConfiguration::builder()
+                .guardrail_identifier(g.guardrail_identifier())
+                .guardrail_version(g.guardrail_version())
+                .trace(g.trace().clone())
                 .build()
-                .map_err(|e| GateError::Request(e.to_string()))?;
-            tools.push(Tool::ToolSpec(spec));
-        }
-        if points.contains(&CachePointSite::Tools) {
-            tools.push(Tool::CachePoint(cache_point(ttl)?));
-        }
-        Some(
-            ToolConfiguration::builder()
-                .set_tools(Some(tools))
-                .build()
-                .map_err(|e| GateError::Request(e.to_string()))?,
-        )
-    };
-    let inf = &req.inference;
-    let inference = InferenceConfiguration::builder()
-        .set_max_tokens(max_tokens.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
-        .set_temperature(inf.temperature)
-        .set_top_p(inf.top_p)
-        .set_stop_sequences((!inf.stop_sequences.is_empty()).then(|| inf.stop_sequences.clone()))
-        .build();
-    Ok(Parts {
-        system,
-        messages,
-        tool_config,
-        inference,
-    })
+        })
+    });
+    client
+        .converse_stream()
+        .set_model_id(input.model_id)
+        .set_messages(input.messages)
+        .set_system(input.system)
+        .set_inference_config(input.inference_config)
+        .set_tool_config(input.tool_config)
+        .set_guardrail_config(guardrail)
+        .set_additional_model_request_fields(input.additional_model_request_fields)
+        .set_prompt_variables(input.prompt_variables)
+        .set_additional_model_response_field_paths(input.additional_model_response_field_paths)
+        .set_request_metadata(input.request_metadata)
+        .set_performance_config(input.performance_config)
+        .set_service_tier(input.service_tier)
+        .set_output_config(input.output_config)
 }
 
 /// The HTTP status of what an SDK error was read from, when it was an

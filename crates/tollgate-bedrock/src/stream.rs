@@ -1,7 +1,10 @@
 //! [`Gate::converse_stream`]: ConverseStream under the policy, with the
 //! stream guard.
 //!
-//! Deltas go to the caller as they arrive. The guard cancels early when
+//! Every event Bedrock sends (message start, block starts, text, tool-use
+//! and reasoning deltas, block stops, message stop, metadata) goes to the
+//! caller as it arrives, in order, as the SDK's own
+//! `ConverseStreamOutput`. The guard cancels early when
 //! the repetition detector fires (`[[limit]] cancel_on_repetition`) or the
 //! caller's output budget is spent: dropping the SDK's event receiver
 //! closes the connection, which is the only way to stop Bedrock generating.
@@ -23,7 +26,7 @@ use crate::error::GateError;
 use crate::gate::{cache_usage, fingerprint, ms, usage_of, AfterFailure, Gate};
 use crate::repetition::RepetitionDetector;
 use crate::request::ChatRequest;
-use crate::sdk::Failure;
+use crate::sdk::{self, Failure};
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{ContentBlockDelta, ConverseStreamOutput};
 use std::sync::Arc;
@@ -46,11 +49,19 @@ pub struct StreamOptions {
     pub output_budget_tokens: Option<u64>,
 }
 
-/// What the caller receives from [`GateStream::next`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamEvent {
-    /// A piece of the answer's text.
-    Text(String),
+/// What the caller receives from [`GateStream::next`]: the SDK's own
+/// stream event, as Bedrock sent it.
+pub type StreamEvent = ConverseStreamOutput;
+
+/// The text of a text delta event.
+pub fn text_delta(ev: &StreamEvent) -> Option<&str> {
+    match ev {
+        ConverseStreamOutput::ContentBlockDelta(d) => match d.delta() {
+            Some(ContentBlockDelta::Text(t)) => Some(t.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Why a stream ended.
@@ -133,16 +144,12 @@ impl Gate {
         opts: StreamOptions,
     ) -> Result<GateStream<'_>, GateError> {
         let started = Instant::now();
-        if req.messages.is_empty() {
-            return Err(GateError::Request(
-                "a request needs at least one message".into(),
-            ));
-        }
+        Gate::check_request(&req)?;
         let live = self.policy.current();
         let policy = live.policy();
         let schema = self.policy.schema();
         let estimate = Estimate::of(&req, &*self.estimator);
-        let (mut plan, feature, ticket) = {
+        let (plan, feature, ticket) = {
             let mut ctx = Context::new(schema);
             attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &estimate);
             let mut plan = self.plan(policy, &live, &ctx, &req, estimate)?;
@@ -179,38 +186,29 @@ impl Gate {
             .map(|l| RepetitionDetector::new(l.then.repetition.ngram, l.then.repetition.repeats));
         let mut cur = 0usize;
         let mut n = 0u32;
-        let mut parts = plan.take_parts();
         let rx = loop {
             n += 1;
             let m = plan.models.get(cur).copied().unwrap_or(d.model);
             let model_id = policy.model(m).map(|m| m.id.clone()).unwrap_or_default();
-            let p = parts;
-            // Boxed: the SDK's send future is several KiB, and keeping it
-            // inline made every poll of the gate's future move it.
-            let sent = Box::pin(
-                self.client
-                    .converse_stream()
-                    .model_id(&model_id)
-                    .set_system((!p.system.is_empty()).then_some(p.system))
-                    .set_messages(Some(p.messages))
-                    .set_tool_config(p.tool_config)
-                    .inference_config(p.inference)
-                    .send(),
-            )
-            .await;
-            let failure = match sent {
-                Ok(out) => break out.stream,
-                Err(e) => Failure::of(e),
-            };
-            let next = match self.after_failure(&plan, &feature, failure, n, cur) {
-                AfterFailure::Retry { model } => plan.parts_again(&req).map(|p| (model, p)),
-                AfterFailure::GiveUp { error, .. } => Err(error),
+            let next = match sdk::attempt_input(&req, &plan.changes(policy, &model_id, cur)) {
+                Err(error) => Err(error),
+                Ok(input) => {
+                    // Boxed: the SDK's send future is several KiB, and keeping it
+                    // inline made every poll of the gate's future move it.
+                    let call =
+                        sdk::converse_stream_call(&self.client, input, req.stream_guardrail());
+                    match Box::pin(call.send()).await {
+                        Ok(out) => break out.stream,
+                        Err(e) => match self.after_failure(&plan, &feature, Failure::of(e), n, cur)
+                        {
+                            AfterFailure::Retry { model } => Ok(model),
+                            AfterFailure::GiveUp { error, .. } => Err(error),
+                        },
+                    }
+                }
             };
             match next {
-                Ok((model, p)) => {
-                    cur = model;
-                    parts = p;
-                }
+                Ok(model) => cur = model,
                 Err(error) => {
                     let mut ctx = Context::new(schema);
                     attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &plan.estimate);
@@ -238,6 +236,7 @@ impl Gate {
             }
             tokio::time::sleep(self.backoff.delay(n)).await;
         };
+        let prompt_ttl = plan.ttl_for(policy, cur);
         Ok(GateStream {
             gate: self,
             served: plan.models.get(cur).copied().unwrap_or(d.model),
@@ -249,7 +248,7 @@ impl Gate {
             decision: d,
             attempts: n,
             estimate: plan.estimate,
-            prompt_ttl: plan.prompt_ttl,
+            prompt_ttl,
             rx: Some(rx),
             started,
             text: String::new(),
@@ -266,52 +265,58 @@ impl Gate {
 }
 
 impl GateStream<'_> {
-    /// The next delta; `None` once the stream has ended (its summary is
+    /// The next event; `None` once the stream has ended (its summary is
     /// then in [`GateStream::summary`]). An error ends the stream.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, GateError>> {
-        loop {
-            let rx = self.rx.as_mut()?;
-            match rx.recv().await {
-                Ok(Some(ev)) => match ev {
-                    ConverseStreamOutput::ContentBlockDelta(d) => {
-                        let Some(ContentBlockDelta::Text(t)) = d.delta else {
-                            continue;
-                        };
-                        self.text.push_str(&t);
-                        if self.detector.as_mut().is_some_and(|det| det.push(&t)) {
-                            self.finish(StopCause::Repetition, None);
-                        } else if self
-                            .budget
-                            .is_some_and(|b| self.gate.estimator.text_tokens(&self.text) >= b)
-                        {
-                            self.finish(StopCause::OutputBudget, None);
-                        }
-                        return Some(Ok(StreamEvent::Text(t)));
-                    }
-                    ConverseStreamOutput::MessageStop(m) => {
-                        self.stop_reason = Some(m.stop_reason.as_str().to_string());
-                    }
-                    ConverseStreamOutput::Metadata(m) => {
-                        self.usage = m.usage.as_ref().map(|u| usage_of(u, self.prompt_ttl));
-                        self.invoked = m
-                            .trace
-                            .as_ref()
-                            .and_then(|t| t.prompt_router())
-                            .and_then(|r| r.invoked_model_id())
-                            .map(str::to_string);
-                    }
-                    _ => {}
-                },
-                Ok(None) => {
-                    self.finish(StopCause::Finished, None);
-                    return None;
-                }
-                Err(e) => {
-                    let err = stream_error(e, self.attempts);
-                    self.finish(StopCause::Error, Some(&err));
-                    return Some(Err(err));
+        let rx = self.rx.as_mut()?;
+        match rx.recv().await {
+            Ok(Some(ev)) => {
+                self.observe(&ev);
+                Some(Ok(ev))
+            }
+            Ok(None) => {
+                self.finish(StopCause::Finished, None);
+                None
+            }
+            Err(e) => {
+                let err = stream_error(e, self.attempts);
+                self.finish(StopCause::Error, Some(&err));
+                Some(Err(err))
+            }
+        }
+    }
+
+    /// What the gate reads from an event on its way to the caller: text
+    /// for the guard, the stop reason, usage and the router's model.
+    fn observe(&mut self, ev: &ConverseStreamOutput) {
+        match ev {
+            ConverseStreamOutput::ContentBlockDelta(d) => {
+                let Some(ContentBlockDelta::Text(t)) = d.delta() else {
+                    return;
+                };
+                self.text.push_str(t);
+                if self.detector.as_mut().is_some_and(|det| det.push(t)) {
+                    self.finish(StopCause::Repetition, None);
+                } else if self
+                    .budget
+                    .is_some_and(|b| self.gate.estimator.text_tokens(&self.text) >= b)
+                {
+                    self.finish(StopCause::OutputBudget, None);
                 }
             }
+            ConverseStreamOutput::MessageStop(m) => {
+                self.stop_reason = Some(m.stop_reason.as_str().to_string());
+            }
+            ConverseStreamOutput::Metadata(m) => {
+                self.usage = m.usage.as_ref().map(|u| usage_of(u, self.prompt_ttl));
+                self.invoked = m
+                    .trace
+                    .as_ref()
+                    .and_then(|t| t.prompt_router())
+                    .and_then(|r| r.invoked_model_id())
+                    .map(str::to_string);
+            }
+            _ => {}
         }
     }
 

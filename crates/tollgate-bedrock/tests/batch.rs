@@ -86,7 +86,7 @@ async fn send_queues_batch_requests_per_model_and_answers_the_rest() {
     let Sent::Answered(r) = answered else {
         panic!("a request without a batch rule is answered now")
     };
-    assert_eq!(r.text, "now");
+    assert_eq!(r.text(), "now");
 
     let mut ids = Vec::new();
     for (i, f) in ["nightly", "nightly", "enrich", "nightly"]

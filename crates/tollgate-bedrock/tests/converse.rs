@@ -53,9 +53,9 @@ async fn converse_sends_routed_model_and_effective_cap_and_prices_exactly() {
     r.server.push(Reply::ok("hello there", 100, 50));
     let req = ChatRequest::user("hi").system("be brief").max_tokens(1000);
     let resp = r.gate.converse(&req, &tags("chat")).await.unwrap();
-    assert_eq!(resp.text, "hello there");
-    assert_eq!(resp.stop_reason, "end_turn");
-    assert_eq!(resp.bedrock_latency_ms, Some(42));
+    assert_eq!(resp.text(), "hello there");
+    assert_eq!(resp.stop_reason().as_str(), "end_turn");
+    assert_eq!(resp.bedrock_latency_ms(), Some(42));
     let reqs = r.server.requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].method, "POST");
@@ -229,7 +229,7 @@ async fn cache_hit_makes_no_http_call_and_records_cost_avoided() {
     assert_eq!(cost, 200 * 800 + 100 * 4000);
     let second = r.gate.converse(&req, &t).await.unwrap();
     assert_eq!(r.server.requests().len(), 1, "a hit must not call Bedrock");
-    assert_eq!(second.text, "cached answer");
+    assert_eq!(second.text(), "cached answer");
     assert_eq!(second.event.cache, CacheOutcome::Hit);
     assert_eq!(second.event.attempts, 0);
     assert_eq!(second.event.cost_nanos, 0);
@@ -241,7 +241,7 @@ async fn cache_hit_makes_no_http_call_and_records_cost_avoided() {
         ..t.clone()
     };
     let third = r.gate.converse(&req, &other).await.unwrap();
-    assert_eq!(third.text, "other");
+    assert_eq!(third.text(), "other");
     assert_eq!(r.server.requests().len(), 2);
     assert_eq!(r.events.events().len(), 3);
 }

@@ -1,7 +1,8 @@
-//! The workspace's two Bedrock examples, run as a user runs them, against
+//! The workspace's Bedrock examples, run as a user runs them, against
 //! the loopback Bedrock: `bedrock_chat` (one gated call; the answer on
-//! stderr, the call event as the last line of stdout) and `axum_service`
-//! (an HTTP service whose policy file is reloaded when it changes).
+//! stderr, the call event as the last line of stdout), `agent_tools` (a
+//! tool-use loop; one event line per call) and `axum_service` (an HTTP
+//! service whose policy file is reloaded when it changes).
 //!
 //! Each example is built with the test run's profile and features, which
 //! `cargo test --workspace --all-features` has already done, so the build
@@ -120,6 +121,117 @@ async fn bedrock_chat_makes_one_gated_call_and_prints_its_event_last() {
     assert_eq!(event["cost_nanos"], 28_800, "{event}");
     assert_eq!(event["tags"]["feature"], "chat", "{event}");
     assert_eq!(event["rules"]["route"], "chat-free", "{event}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Bedrock's answer asking for `get_weather(city)`.
+fn weather_tool_use(id: &str, city: &str) -> Reply {
+    Reply::json(serde_json::json!({
+        "output": {"message": {"role": "assistant", "content": [
+            {"toolUse": {"toolUseId": id, "name": "get_weather", "input": {"city": city}}}
+        ]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 400, "outputTokens": 30, "totalTokens": 430},
+        "metrics": {"latencyMs": 10}
+    }))
+}
+
+fn agent_tools(server: &Server, dir: &Path) -> Command {
+    let mut cmd = isolated(Command::new(example("agent_tools")), dir);
+    cmd.current_dir(root()).args([
+        "--endpoint",
+        &server.url,
+        "--rules",
+        "rules/example.toml",
+        "--attr",
+        "feature=chat",
+        "--prompt",
+        "What is the weather in Paris?",
+    ]);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_tools_answers_the_tool_and_prints_one_priced_event_per_call() {
+    let server = Server::start().await;
+    server.push(weather_tool_use("tu-1", "Paris"));
+    server.push(Reply::ok("Sunny and 21 degrees in Paris.", 480, 9));
+    let dir = scratch("agent");
+    let mut cmd = agent_tools(&server, &dir);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some("Sunny and 21 degrees in Paris.")
+    );
+
+    // Two Converse calls: the question with the tool, then the toolUse
+    // turn and its json toolResult.
+    let sent = server.requests();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let first = sent[0].json();
+    assert_eq!(
+        first["toolConfig"]["tools"][0]["toolSpec"]["name"],
+        "get_weather"
+    );
+    let second = sent[1].json();
+    assert_eq!(
+        second["messages"],
+        serde_json::json!([
+            {"role": "user", "content": [{"text": "What is the weather in Paris?"}]},
+            {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "tu-1", "name": "get_weather", "input": {"city": "Paris"}}}
+            ]},
+            {"role": "user", "content": [{"toolResult": {"toolUseId": "tu-1", "content": [
+                {"json": {"city": "Paris", "forecast": "sunny", "celsius": 21}}
+            ]}}]}
+        ])
+    );
+
+    // One event per call, in order, each priced at Haiku 3.5's list price.
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{stdout}");
+    let costs: Vec<u64> = events
+        .iter()
+        .map(|e| e["cost_nanos"].as_u64().unwrap())
+        .collect();
+    assert_eq!(costs, [400 * 800 + 30 * 4000, 480 * 800 + 9 * 4000]);
+    for e in &events {
+        assert_eq!(e["model_id"], HAIKU, "{e}");
+        assert_eq!(e["status"], "ok", "{e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_tools_gives_up_with_exit_3_when_the_fifth_call_still_asks_for_a_tool() {
+    let server = Server::start().await;
+    for i in 1..=5 {
+        server.push(weather_tool_use(&format!("tu-{i}"), "Paris"));
+    }
+    let dir = scratch("agent-loop");
+    let mut cmd = agent_tools(&server, &dir);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(server.requests().len(), 5);
+    assert_eq!(stdout.lines().count(), 5, "{stdout}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some("error: call 5 still asks for a tool; giving up")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

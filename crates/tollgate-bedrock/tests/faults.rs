@@ -15,7 +15,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate_bedrock::{Backoff, ChatRequest, Gate, GateError, StreamEvent, StreamOptions};
+use tollgate_bedrock::{text_delta, Backoff, ChatRequest, Gate, GateError, StreamOptions};
 use tollgate_cost::sink::EmfConfig;
 use tollgate_cost::{AsyncSink, EmfSink, Status, Tags};
 
@@ -95,7 +95,7 @@ async fn truncated_event_stream_is_a_typed_error_and_the_partial_output_is_bille
     let mut failed = None;
     while let Some(ev) = s.next().await {
         match ev {
-            Ok(StreamEvent::Text(t)) => text.push_str(&t),
+            Ok(ev) => text.push_str(text_delta(&ev).unwrap_or("")),
             Err(e) => failed = Some(e),
         }
     }

@@ -7,7 +7,7 @@ use common::{client, delta, event, exception, handle, Collect, Reply, Server, PO
 use serde_json::json;
 use std::sync::Arc;
 use tollgate_bedrock::{
-    Backoff, ChatRequest, Gate, GateError, StopCause, StreamEvent, StreamOptions,
+    text_delta, Backoff, ChatRequest, Gate, GateError, StopCause, StreamEvent, StreamOptions,
 };
 use tollgate_cost::{CancelReason, Mode, Status, Tags};
 
@@ -66,12 +66,16 @@ async fn stream_delivers_deltas_and_bills_metadata_usage() {
     while let Some(ev) = s.next().await {
         got.push(ev.unwrap());
     }
+    // Every event reaches the caller, in order, as the SDK's own.
+    let kinds: Vec<String> = got.iter().map(event_kind).collect();
+    let deltas: Vec<&str> = kinds
+        .iter()
+        .map(String::as_str)
+        .filter(|k| k.starts_with("delta:") || k.starts_with("messageStop"))
+        .collect();
     assert_eq!(
-        got,
-        vec![
-            StreamEvent::Text("Hello".into()),
-            StreamEvent::Text(", world".into())
-        ]
+        deltas,
+        vec!["delta:Hello", "delta:, world", "messageStop:end_turn"]
     );
     let sum = s.take_summary().unwrap();
     assert_eq!(sum.text, "Hello, world");
@@ -159,7 +163,7 @@ async fn dropped_connection_mid_stream_bills_the_partial_output() {
     let mut failed = None;
     while let Some(ev) = s.next().await {
         match ev {
-            Ok(StreamEvent::Text(t)) => texts.push_str(&t),
+            Ok(ev) => texts.push_str(text_delta(&ev).unwrap_or("")),
             Err(e) => failed = Some(e),
         }
     }
@@ -199,10 +203,12 @@ async fn repetition_cancels_the_stream_and_records_why() {
         .unwrap();
     let mut n = 0;
     while let Some(ev) = s.next().await {
-        ev.unwrap();
-        n += 1;
+        if text_delta(&ev.unwrap()).is_some() {
+            n += 1;
+        }
     }
-    // ngram 3, repeats 3: fires on the third copy.
+    // ngram 3, repeats 3: fires on the third copy (the text deltas; the
+    // stream's other events reach the caller too).
     assert_eq!(n, 3);
     let sum = s.summary().unwrap();
     assert_eq!(sum.cause, StopCause::Repetition);
@@ -283,4 +289,18 @@ async fn throttled_stream_request_falls_back_before_streaming() {
             "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse-stream"
         ]
     );
+}
+
+/// An event as `kind` or `kind:text`.
+fn event_kind(ev: &StreamEvent) -> String {
+    use aws_sdk_bedrockruntime::types::ConverseStreamOutput as E;
+    match ev {
+        E::MessageStart(_) => "messageStart".into(),
+        E::ContentBlockStart(_) => "contentBlockStart".into(),
+        E::ContentBlockDelta(_) => format!("delta:{}", text_delta(ev).unwrap_or("?")),
+        E::ContentBlockStop(_) => "contentBlockStop".into(),
+        E::MessageStop(m) => format!("messageStop:{}", m.stop_reason().as_str()),
+        E::Metadata(_) => "metadata".into(),
+        _ => "unknown".into(),
+    }
 }

@@ -1284,6 +1284,7 @@ impl<'a> Build<'a> {
                 "version",
                 "normalize",
                 "cache_truncated",
+                "cache_tool_use",
             ],
             Section::PromptCache => &["points", "ttl", "expected_reuse"],
             Section::Batch => &[],
@@ -1409,6 +1410,7 @@ impl<'a> Build<'a> {
                     }
                 };
                 let cache_truncated = self.bool_of(t, "cache_truncated").unwrap_or(false);
+                let cache_tool_use = self.bool_of(t, "cache_tool_use").unwrap_or(false);
                 if let (Some(scope), Some(ttl_s), Some(when)) = (scope, ttl, when) {
                     if !fields.is_empty() || self.get(t, "key").is_some() {
                         self.caches.push(Rule {
@@ -1422,6 +1424,7 @@ impl<'a> Build<'a> {
                                 version,
                                 normalize,
                                 cache_truncated,
+                                cache_tool_use,
                             },
                         });
                     }

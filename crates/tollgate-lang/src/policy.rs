@@ -171,6 +171,10 @@ pub struct Cache {
     pub normalize: Option<Normalize>,
     /// Cache responses cut by `max_tokens` too.
     pub cache_truncated: bool,
+    /// Cache answers that stop to call a tool (`stopReason = tool_use`)
+    /// too; off by default, since such an answer is one turn of an agent
+    /// loop whose tools may answer differently next time.
+    pub cache_tool_use: bool,
 }
 
 /// Where a Bedrock cache point may go.

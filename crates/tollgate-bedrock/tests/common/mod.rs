@@ -106,12 +106,18 @@ impl Recorded {
     }
 }
 
+/// What Bedrock refuses in a request, as a test states it: the model id
+/// (decoded from the path) and the JSON body to `Some(message)` for a
+/// `ValidationException`.
+pub type Check = fn(&str, &serde_json::Value) -> Option<String>;
+
 #[derive(Clone)]
 pub struct Server {
     pub url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
     replies: Arc<Mutex<VecDeque<Reply>>>,
     fallback: Arc<Mutex<Option<Reply>>>,
+    check: Arc<Mutex<Option<Check>>>,
 }
 
 impl Server {
@@ -123,6 +129,7 @@ impl Server {
             requests: Arc::default(),
             replies: Arc::default(),
             fallback: Arc::default(),
+            check: Arc::default(),
         };
         let s2 = s.clone();
         tokio::spawn(async move {
@@ -142,6 +149,12 @@ impl Server {
     /// not recorded.
     pub fn set_default(&self, r: Reply) {
         *self.fallback.lock().unwrap() = Some(r);
+    }
+
+    /// Refuses every request `check` refuses, as Bedrock does: a 400
+    /// `ValidationException` (recorded; the script is not consumed).
+    pub fn check(&self, check: Check) {
+        *self.check.lock().unwrap() = Some(check);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -187,24 +200,37 @@ impl Server {
             }
             let body = String::from_utf8_lossy(&buf[body_start..body_start + len]).to_string();
             buf.drain(..body_start + len);
-            let scripted = self.replies.lock().unwrap().pop_front();
-            let reply = match scripted {
-                Some(r) => {
+            let refused = self.refused(&path, &body);
+            let scripted = match refused {
+                Some(_) => None,
+                None => self.replies.lock().unwrap().pop_front(),
+            };
+            let reply = match (refused, scripted) {
+                (Some(message), _) => {
                     self.requests
                         .lock()
                         .unwrap()
                         .push(Recorded { method, path, body });
-                    r
+                    Reply::error(400, "ValidationException", &message)
                 }
-                None => match self.fallback.lock().unwrap().clone() {
-                    Some(r) => r,
-                    None => {
+                (None, scripted) => match scripted {
+                    Some(r) => {
                         self.requests
                             .lock()
                             .unwrap()
                             .push(Recorded { method, path, body });
-                        Reply::error(500, "InternalServerException", "no scripted reply")
+                        r
                     }
+                    None => match self.fallback.lock().unwrap().clone() {
+                        Some(r) => r,
+                        None => {
+                            self.requests
+                                .lock()
+                                .unwrap()
+                                .push(Recorded { method, path, body });
+                            Reply::error(500, "InternalServerException", "no scripted reply")
+                        }
+                    },
                 },
             };
             // A JSON answer's extra headers.
@@ -271,6 +297,45 @@ impl Server {
             }
         }
     }
+}
+
+impl Server {
+    /// What the check says of a Converse request (`/model/{id}/converse`
+    /// or `/converse-stream`), when one is set.
+    fn refused(&self, path: &str, body: &str) -> Option<String> {
+        let check = (*self.check.lock().unwrap())?;
+        let id = path.strip_prefix("/model/")?.split('/').next()?;
+        let json: serde_json::Value = serde_json::from_str(body).ok()?;
+        check(&percent_decode(id), &json)
+    }
+}
+
+/// `%XX` escapes of a path segment decoded.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], b.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => {
+                match u8::from_str_radix(std::str::from_utf8(hex).unwrap_or(""), 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    Err(_) => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn find(h: &[u8], n: &[u8]) -> Option<usize> {

@@ -1,0 +1,464 @@
+//! [`Gate::converse`]: one Converse call under the policy.
+//!
+//! The path reads top to bottom: request -> attributes -> decision ->
+//! response-cache lookup -> budget reserve -> attempts (each planned for
+//! its own model, see [`crate::gate::Plan::changes`]) -> usage -> cost ->
+//! cache fill -> call event. Every exit (hit, answer, error) writes
+//! exactly one event, because a call that is not recorded cannot be
+//! budgeted, replayed or explained.
+
+use crate::attrs::{self, Estimate};
+use crate::error::GateError;
+use crate::gate::{cache_usage, model_id_of, ms, usage_of, AfterFailure, Gate, Plan};
+use crate::request::ChatRequest;
+use crate::response::{Attempt, ChatResponse};
+use crate::sdk::{self, Failure};
+use crate::wire::{self, Binary};
+use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
+use aws_sdk_bedrockruntime::types::{self as sdk_types, StopReason, TokenUsage};
+use std::sync::Arc;
+use std::time::Instant;
+use tollgate_cache::{Fill, Lookup, Outcome};
+use tollgate_cost::budget::Ticket;
+use tollgate_cost::{CacheOutcome, CallEvent, EventBuilder, EventNames, Mode, Status, Tags, Usage};
+use tollgate_engine::{Context, Decision};
+use tollgate_lang::policy::Policy;
+use tollgate_lang::ModelIdx;
+
+/// What every step of one call reads.
+pub(crate) struct Call<'a, 'c> {
+    pub policy: &'c Policy,
+    pub d: &'a Decision,
+    pub ctx: &'a Context<'c>,
+    pub names: &'a Arc<EventNames>,
+    pub req: &'a ChatRequest,
+    pub tags: &'a Tags,
+    pub started: Instant,
+}
+
+/// The attempts' result.
+struct Sent {
+    out: ConverseOutput,
+    attempts: Vec<Attempt>,
+    served: ModelIdx,
+}
+
+/// The last attempt's failure.
+struct Failed {
+    error: GateError,
+    throttled: bool,
+    attempts: u32,
+    model: ModelIdx,
+}
+
+impl Gate {
+    /// The request is one the gate can send.
+    pub(crate) fn check_request(req: &ChatRequest) -> Result<(), GateError> {
+        if req.input().messages().is_empty() {
+            return Err(GateError::Request(
+                "a request needs at least one message".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One Converse call under the policy: decide, serve from the response
+    /// cache or call Bedrock (with tollgate's retries and fallback), price
+    /// it, fill the cache, and write the call event. The request is sent
+    /// as built, except what the decision changes (model id, `maxTokens`,
+    /// cache points).
+    pub async fn converse(
+        &self,
+        req: &ChatRequest,
+        tags: &Tags,
+    ) -> Result<ChatResponse, GateError> {
+        let started = Instant::now();
+        Gate::check_request(req)?;
+        let live = self.policy.current();
+        let policy = live.policy();
+        let schema = self.policy.schema();
+        let estimate = Estimate::of(req, &*self.estimator);
+        let mut ctx = Context::new(schema);
+        attrs::fill_ids(&mut ctx, &self.attr_ids, req, tags, &estimate);
+        // Learned routers score the last user turn before deciding.
+        if let Some(p) = req.last_user_text() {
+            tollgate_engine::routers::score_routers(policy, &mut ctx, p);
+        }
+        let mut plan = self.plan(policy, &live, &ctx, req, estimate)?;
+        let d = plan.decision;
+        let names = self.event_names.get(policy, schema);
+        let call = Call {
+            policy,
+            d: &d,
+            ctx: &ctx,
+            names: &names,
+            req,
+            tags,
+            started,
+        };
+        let mut fill = None;
+        if let Some(hit) = self.lookup(&call, &mut fill).await {
+            return Ok(hit);
+        }
+        let ticket = match self.reserve(policy, &ctx, &mut plan) {
+            Ok(t) => t,
+            Err(error) => {
+                if let Some(f) = fill.take() {
+                    f.complete(Outcome::Failed);
+                }
+                let event = self.rejected_event(
+                    policy,
+                    &d,
+                    &ctx,
+                    req,
+                    tags,
+                    started,
+                    &error,
+                    Mode::Realtime,
+                );
+                self.emit(&event);
+                return Err(error);
+            }
+        };
+        let feature = self
+            .attr_ids
+            .feature(&ctx)
+            .or(tags.feature.as_deref())
+            .unwrap_or("");
+        match self.attempts(&call, &plan, feature).await {
+            Ok(sent) => Ok(self.answered(&call, &plan, feature, sent, ticket, fill)),
+            Err(failed) => Err(self.failed(&call, failed, ticket, fill)),
+        }
+    }
+
+    /// The call's event builder (Converse is a real-time call even when a
+    /// `[[batch]]` rule matched: on-demand prices).
+    fn call_event<'b, 'c>(&'b self, call: &'b Call<'_, 'c>) -> EventBuilder<'b, 'c> {
+        self.event_builder_named(call.policy, call.d, call.ctx, call.names.clone())
+            .mode(Mode::Realtime)
+            .tags(call.tags.clone())
+            .fingerprint(crate::gate::fingerprint(call.req))
+            .latency_ms(ms(call.started))
+    }
+
+    /// A response-cache hit (the stored message and stop reason), or a
+    /// miss with the fill to complete in `fill`. A stored `tool_use`
+    /// answer is served only while the rule opts in (`cache_tool_use`).
+    async fn lookup<'f>(
+        &'f self,
+        call: &Call<'_, '_>,
+        fill: &mut Option<Fill<'f>>,
+    ) -> Option<ChatResponse> {
+        let cache = self.cache.as_deref()?;
+        let (key, rule) = self.key_of(call.policy, call.d, call.ctx, call.req)?;
+        let entry = match cache.lookup(key, rule) {
+            Lookup::Hit(e) => e,
+            Lookup::InFlight(w) => w.await?,
+            Lookup::Miss(f) => {
+                *fill = Some(f);
+                return None;
+            }
+        };
+        if entry.stop_reason == tollgate_cache::StopReason::ToolUse
+            && !cache_tool_use(call.policy, call.d)
+        {
+            return None;
+        }
+        let output = cached_output(&entry.body, entry.stop_reason.as_str())?;
+        let event = self
+            .call_event(call)
+            .cache(CacheOutcome::Hit)
+            .attempts(0)
+            .cost_avoided_nanos(entry.cost_nanos)
+            .build();
+        self.emit(&event);
+        Some(ChatResponse {
+            output,
+            usage: Usage::default(),
+            model_id: tollgate_cost::Name::from(&entry.model_id),
+            response_model_id: None,
+            attempts: Vec::new(),
+            event,
+        })
+    }
+
+    /// Sends the attempts: each planned for its model, retried and moved
+    /// to fallbacks as [`Gate::after_failure`] says.
+    async fn attempts(
+        &self,
+        call: &Call<'_, '_>,
+        plan: &Plan,
+        feature: &str,
+    ) -> Result<Sent, Failed> {
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut cur = 0usize;
+        loop {
+            let m = plan.models.get(cur).copied().unwrap_or(call.d.model);
+            let model_id = model_id_of(call.names, call.policy, m);
+            let n = attempts.len() as u32 + 1;
+            let changes = plan.changes(call.policy, model_id.as_str(), cur);
+            let input = sdk::attempt_input(call.req, &changes).map_err(|error| Failed {
+                error,
+                throttled: false,
+                attempts: n,
+                model: m,
+            })?;
+            // Not boxed: a box of the SDK's send future (several KiB) cost
+            // an allocation and a copy per call, and measured slower.
+            let failure = match sdk::converse_call(&self.client, input).send().await {
+                Ok(out) => {
+                    let ttl = plan.ttl_for(call.policy, cur);
+                    attempts.push(Attempt {
+                        model_id,
+                        error: None,
+                        usage: out.usage().map(|u| usage_of(u, ttl)).unwrap_or_default(),
+                    });
+                    return Ok(Sent {
+                        out,
+                        attempts,
+                        served: m,
+                    });
+                }
+                Err(e) => Failure::of(e),
+            };
+            attempts.push(Attempt {
+                model_id,
+                error: Some(failure.code().into_owned()),
+                usage: Usage::default(),
+            });
+            match self.after_failure(plan, feature, failure, n, cur) {
+                AfterFailure::Retry { model } => cur = model,
+                AfterFailure::GiveUp { error, throttled } => {
+                    return Err(Failed {
+                        error,
+                        throttled,
+                        attempts: n,
+                        model: m,
+                    })
+                }
+            }
+            tokio::time::sleep(self.backoff.delay(n)).await;
+        }
+    }
+
+    /// The error exit: release the reservation and the cache fill, write
+    /// the error event.
+    fn failed(
+        &self,
+        call: &Call<'_, '_>,
+        f: Failed,
+        ticket: Option<Ticket>,
+        fill: Option<Fill<'_>>,
+    ) -> GateError {
+        if let Some(fl) = fill {
+            fl.complete(if f.throttled {
+                Outcome::Throttled
+            } else {
+                Outcome::Failed
+            });
+        }
+        let mut b = self
+            .call_event(call)
+            .served_model(f.model)
+            .status(Status::Error)
+            .error_type(f.error.error_type())
+            .attempts(f.attempts);
+        if let Some(orig) = ticket.as_ref().and_then(Ticket::downgraded_from) {
+            b = b.downgraded_from(orig);
+        }
+        let event = b.build();
+        // Failed attempts bill nothing: release the reservation.
+        if let Some(t) = ticket {
+            t.cancel();
+        }
+        self.emit(&event);
+        f.error
+    }
+
+    /// The answer exit: price, settle, observe prompt caching, fill the
+    /// response cache, write the event.
+    fn answered(
+        &self,
+        call: &Call<'_, '_>,
+        plan: &Plan,
+        feature: &str,
+        sent: Sent,
+        ticket: Option<Ticket>,
+        fill: Option<Fill<'_>>,
+    ) -> ChatResponse {
+        let Sent {
+            out,
+            attempts,
+            served,
+        } = sent;
+        let usage = attempts.iter().fold(Usage::default(), |mut acc, a| {
+            acc.add(&a.usage);
+            acc
+        });
+        let invoked = out
+            .trace()
+            .and_then(|t| t.prompt_router())
+            .and_then(|r| r.invoked_model_id())
+            .map(str::to_string);
+        let event = self.answer_event(
+            call,
+            &out,
+            &attempts,
+            served,
+            usage,
+            invoked.clone(),
+            ticket.as_ref(),
+        );
+        if let Some(t) = ticket {
+            t.settle(event.cost_nanos);
+        }
+        self.record_retry_spend(
+            plan.retry_budget_pct,
+            feature,
+            event.cost_nanos,
+            attempts.len() > 1,
+        );
+        if let Some(rule) = &plan.prompt_rule {
+            let model_id = call
+                .policy
+                .model(served)
+                .map(|m| m.id.as_str())
+                .unwrap_or("");
+            self.planner.observe(rule, model_id, &cache_usage(&usage));
+        }
+        let model_id = attempts
+            .last()
+            .map(|a| a.model_id.clone())
+            .unwrap_or_else(|| model_id_of(call.names, call.policy, served));
+        if let Some(f) = fill {
+            fill_cache(f, call, &out, &usage, event.cost_nanos, &model_id);
+        }
+        self.emit(&event);
+        ChatResponse {
+            output: out,
+            usage,
+            model_id,
+            response_model_id: invoked,
+            attempts,
+            event,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // one event's inputs; a struct would only rename them
+    fn answer_event(
+        &self,
+        call: &Call<'_, '_>,
+        out: &ConverseOutput,
+        attempts: &[Attempt],
+        served: ModelIdx,
+        usage: Usage,
+        invoked: Option<String>,
+        ticket: Option<&Ticket>,
+    ) -> CallEvent {
+        let router_prices = self.router_prices(invoked.as_deref());
+        let text = output_text(out);
+        let mut b = self
+            .call_event(call)
+            .served_model(served)
+            .attempts(attempts.len() as u32)
+            .usage(usage)
+            .text(call.req.last_user_text().unwrap_or(""), &text);
+        if let Some(p) = router_prices.as_ref() {
+            b = b.prices(p);
+        }
+        // Billed at the tier and latency the response reports.
+        if let Some(t) = out
+            .service_tier()
+            .and_then(|t| tollgate_lang::pricing::Tier::parse(t.r#type().as_str()))
+        {
+            b = b.service_tier(t);
+        }
+        if let Some(pc) = out.performance_config() {
+            b = b.latency_optimized(pc.latency().as_str() == "optimized");
+        }
+        if let Some(id) = invoked {
+            b = b.response_model_id(id);
+        }
+        if let Some(orig) = ticket.and_then(Ticket::downgraded_from) {
+            b = b.downgraded_from(orig);
+        }
+        b.build()
+    }
+}
+
+/// The `[[cache]]` rule of the decision opts in to storing and serving
+/// answers that stop to call a tool.
+fn cache_tool_use(policy: &Policy, d: &Decision) -> bool {
+    d.cache
+        .and_then(|c| policy.caches.get(c.index()))
+        .is_some_and(|r| r.then.cache_tool_use)
+}
+
+/// The text blocks of an output message, joined.
+pub(crate) fn output_text(out: &ConverseOutput) -> String {
+    out.output()
+        .and_then(|o| o.as_message().ok())
+        .map(|m| {
+            m.content()
+                .iter()
+                .filter_map(|c| c.as_text().ok())
+                .map(String::as_str)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Stores the whole output message, unless it stops for a tool use the
+/// rule does not opt in to, or holds a block the SDK does not know (both:
+/// nothing stored, and waiters call Bedrock themselves).
+fn fill_cache(
+    f: Fill<'_>,
+    call: &Call<'_, '_>,
+    out: &ConverseOutput,
+    usage: &Usage,
+    cost_nanos: u64,
+    model_id: &str,
+) {
+    let stop = out.stop_reason();
+    let body = out
+        .output()
+        .and_then(|o| o.as_message().ok())
+        .and_then(|m| wire::message_to_json(m, Binary::Base64).ok());
+    let tool_use_refused = *stop == StopReason::ToolUse && !cache_tool_use(call.policy, call.d);
+    let Some(body) = body.filter(|_| !tool_use_refused) else {
+        f.complete(Outcome::Failed);
+        return;
+    };
+    let entry = tollgate_cache::Entry::new(
+        body.to_string().into_bytes(),
+        tollgate_cache::StopReason::parse(stop.as_str()),
+        cache_usage(usage),
+        cost_nanos,
+        model_id,
+    );
+    f.complete(Outcome::Answered {
+        entry: &entry,
+        guardrail_flagged: *stop == StopReason::GuardrailIntervened,
+    });
+}
+
+/// The SDK output of a cached entry: its message and stop reason, zero
+/// usage (nothing was billed). `None` when the body is not a stored
+/// message (an entry written by an older gate): the call then goes to
+/// Bedrock.
+fn cached_output(body: &[u8], stop: &str) -> Option<ConverseOutput> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let message = wire::message_from_json(&json).ok()?;
+    let usage = TokenUsage::builder()
+        .input_tokens(0)
+        .output_tokens(0)
+        .total_tokens(0)
+        .build()
+        .ok()?;
+    ConverseOutput::builder()
+        .output(sdk_types::ConverseOutput::Message(message))
+        .stop_reason(StopReason::from(stop))
+        .usage(usage)
+        .build()
+        .ok()
+}
