@@ -106,6 +106,7 @@ fn typed(ty: Type, name: &str, text: &str) -> Result<AttrValue, String> {
                 .map_err(|_| bad("a list of ints"))?,
         ),
         Type::List(_) => AttrValue::Strs(text.split(',').map(|s| s.trim().to_string()).collect()),
+        Type::StrMap => return Err(bad("a map, which this example cannot set")),
     })
 }
 
