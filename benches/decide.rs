@@ -127,6 +127,12 @@ impl Cel {
                     }
                     h.into()
                 }
+                // Printed as RFC 3339, which always reads back.
+                tollgate::engine::Owned::Timestamp(t) => V::Timestamp(
+                    t.to_string()
+                        .parse()
+                        .unwrap_or_else(|e| panic!("timestamp {t}: {e}")),
+                ),
             };
             let name = policy.schema.name(*id);
             match name.split_once('.') {

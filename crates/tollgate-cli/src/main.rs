@@ -797,6 +797,11 @@ fn describe(policy: &Policy, o: &Outcome) -> (String, Option<String>, Option<Str
                     let _ = tollgate_lang::expr::ast::quote(k, &mut lit);
                     format!("error: the map has no key {lit}")
                 }
+                ErrorKind::TimeOutOfRange => {
+                    "error: a timestamp outside the years 1 to 9999, or a duration past 292 years"
+                        .into()
+                }
+                ErrorKind::UnknownTimeZone(z) => format!("error: unknown time zone `{z}`"),
             };
             (why, Some(snip(e.span)), Some(loc(e.span)))
         }

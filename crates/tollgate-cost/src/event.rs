@@ -797,6 +797,8 @@ fn slot_json(slot: Slot<'_>) -> Option<Value> {
             }
             Value::Object(obj)
         }
+        // RFC 3339 in UTC, as requests give it.
+        Slot::Timestamp(t) => Value::String(t.to_string()),
     })
 }
 

@@ -9,6 +9,7 @@
 use crate::eval::TWO_POW_63;
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
+use tollgate_lang::time::Timestamp;
 use tollgate_lang::{AttrId, Schema, Type};
 
 /// Slots kept inline before a context spills to the heap.
@@ -134,6 +135,8 @@ pub enum Slot<'a> {
     IntList(&'a [i64]),
     /// map<string, string>
     StrMap(StrPairs<'a>),
+    /// timestamp
+    Timestamp(Timestamp),
 }
 
 impl Slot<'_> {
@@ -148,6 +151,7 @@ impl Slot<'_> {
             Slot::StrList(_) => Type::List(tollgate_lang::Elem::String),
             Slot::IntList(_) => Type::List(tollgate_lang::Elem::Int),
             Slot::StrMap(_) => Type::StrMap,
+            Slot::Timestamp(_) => Type::Timestamp,
         })
     }
 }
@@ -166,6 +170,7 @@ fn slot_has_type(v: &Slot<'_>, t: Type) -> bool {
             | (Type::List(Elem::String), Slot::StrList(_))
             | (Type::List(Elem::Int), Slot::IntList(_))
             | (Type::StrMap, Slot::StrMap(_))
+            | (Type::Timestamp, Slot::Timestamp(_))
     )
 }
 
@@ -322,6 +327,13 @@ impl<'a> Context<'a> {
         self
     }
 
+    /// Set a timestamp attribute.
+    #[inline]
+    pub fn set_timestamp(&mut self, id: AttrId, v: Timestamp) -> &mut Self {
+        let _ = self.set(id, Slot::Timestamp(v));
+        self
+    }
+
     /// Mark an attribute missing.
     pub fn unset(&mut self, id: AttrId) {
         if let Some(s) = self.slots.get_mut(id.index()) {
@@ -358,6 +370,8 @@ pub enum Owned {
     IntList(Vec<i64>),
     /// map<string, string>, in the order the request gives its entries
     StrMap(Vec<(String, String)>),
+    /// timestamp
+    Timestamp(Timestamp),
 }
 
 /// A request read from JSON: owned values by slot, plus the keys the
@@ -505,6 +519,7 @@ impl Request {
                 Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
                 Owned::IntList(l) => Slot::IntList(l),
                 Owned::StrMap(m) => Slot::StrMap(StrPairs::Strings(m)),
+                Owned::Timestamp(t) => Slot::Timestamp(*t),
             };
             let _ = ctx.set(*id, slot);
         }
@@ -548,7 +563,11 @@ fn convert(name: &str, ty: Type, v: &serde_json::Value) -> Result<Owned, Request
                 .collect::<Option<_>>()
                 .ok_or_else(wrong)?,
         ),
-        Type::List(_) => return Err(wrong()),
+        Type::List(_) | Type::Duration => return Err(wrong()),
+        // An RFC 3339 string: `"2026-01-01T09:30:00Z"`.
+        Type::Timestamp => {
+            Owned::Timestamp(v.as_str().and_then(Timestamp::parse).ok_or_else(wrong)?)
+        }
         Type::StrMap => Owned::StrMap(
             v.as_object()
                 .ok_or_else(wrong)?

@@ -11,7 +11,8 @@
 use crate::context::{Context, Slot};
 use crate::{convert, strext};
 use std::cmp::Ordering;
-use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind};
+use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind, ZoneArg};
+use tollgate_lang::time::{Duration, TimeField, Timestamp, Zone};
 use tollgate_lang::{AttrId, Span};
 
 /// A runtime value.
@@ -29,6 +30,10 @@ pub enum Value {
     List(Vec<Value>),
     /// map<string, string>: its pairs, first pair of a key counting
     Map(Vec<(String, String)>),
+    /// timestamp
+    Timestamp(Timestamp),
+    /// duration
+    Duration(Duration),
 }
 
 /// Why an expression has no value.
@@ -55,6 +60,11 @@ pub enum ErrorKind {
     },
     /// A map lookup of a key the map lacks.
     NoSuchKey(String),
+    /// Time arithmetic left the range: a timestamp outside the years 1 to
+    /// 9999, or a duration past an `i64` of nanoseconds.
+    TimeOutOfRange,
+    /// A computed time-zone name that names no zone.
+    UnknownTimeZone(String),
 }
 
 /// An error value with the innermost expression that raised it.
@@ -87,6 +97,7 @@ fn slot_value(s: Slot<'_>) -> Option<Value> {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         ),
+        Slot::Timestamp(t) => Value::Timestamp(t),
     })
 }
 
@@ -132,6 +143,8 @@ pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
         (Value::Float(x), Value::Int(y)) => cmp_int_float(*y, *x).map(Ordering::reverse),
         (Value::Str(x), Value::Str(y)) => Some(x.as_str().cmp(y.as_str())),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Timestamp(x), Value::Timestamp(y)) => Some(x.cmp(y)),
+        (Value::Duration(x), Value::Duration(y)) => Some(x.cmp(y)),
         _ => None,
     }
 }
@@ -160,6 +173,22 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
         TKind::Int(i) => Ok(Value::Int(*i)),
         TKind::Float(f) => Ok(Value::Float(*f)),
         TKind::Str(s) => Ok(Value::Str(s.to_string())),
+        TKind::Timestamp(t) => Ok(Value::Timestamp(*t)),
+        TKind::Duration(d) => Ok(Value::Duration(*d)),
+        TKind::TimeField(field, t, zone) => {
+            let t = eval(t, ctx)?;
+            let zone = match zone {
+                ZoneArg::Const(z) => *z,
+                ZoneArg::Expr(z) => match eval(z, ctx)? {
+                    Value::Str(name) => match Zone::parse(&name) {
+                        Some(z) => z,
+                        None => return err(ErrorKind::UnknownTimeZone(name), span),
+                    },
+                    _ => Zone::Utc,
+                },
+            };
+            Ok(Value::Int(time_field(*field, &t, zone).unwrap_or(0)))
+        }
         TKind::List(items) => items
             .iter()
             .map(|i| eval(i, ctx))
@@ -375,6 +404,15 @@ pub fn str_ext_value(f: StrExt, target: Value, args: &[Value]) -> Option<Value> 
     })
 }
 
+/// A timestamp's field in a zone, or a duration's (`None` for other values).
+pub fn time_field(field: TimeField, v: &Value, zone: Zone) -> Option<i64> {
+    match v {
+        Value::Timestamp(t) => Some(t.field(field, zone)),
+        Value::Duration(d) => d.field(field),
+        _ => None,
+    }
+}
+
 /// A conversion's value (`None`: no value of the target type).
 pub fn convert_value(conv: Conv, v: Value) -> Option<Value> {
     Some(match (conv, v) {
@@ -394,6 +432,11 @@ pub fn convert_value(conv: Conv, v: Value) -> Option<Value> {
         }
         (Conv::Bool, Value::Bool(b)) => Value::Bool(b),
         (Conv::Bool, Value::Str(s)) => Value::Bool(convert::bool_of_str(&s)?),
+        (Conv::Timestamp, Value::Str(s)) => Value::Timestamp(Timestamp::parse(&s)?),
+        (Conv::Timestamp, Value::Int(i)) => Value::Timestamp(Timestamp::new(i, 0)?),
+        (Conv::Timestamp, v @ Value::Timestamp(_)) => v,
+        (Conv::Duration, Value::Str(s)) => Value::Duration(Duration::parse(&s)?),
+        (Conv::Duration, v @ Value::Duration(_)) => v,
         _ => return None,
     })
 }
@@ -429,8 +472,36 @@ fn arith(op: ArithOp, a: Value, b: Value, span: Span) -> EvalResult {
             x.extend(y);
             Ok(Value::List(x))
         }
+        (a @ (Value::Timestamp(_) | Value::Duration(_)), b) => {
+            time_arith(op, &a, &b).ok_or(EvalError {
+                kind: ErrorKind::TimeOutOfRange,
+                span,
+            })
+        }
         (a, _) => Ok(a),
     }
+}
+
+/// `+` and `-` on timestamps and durations (`None`: out of range; the
+/// checker admits no other operands).
+pub fn time_arith(op: ArithOp, a: &Value, b: &Value) -> Option<Value> {
+    Some(match (op, a, b) {
+        (ArithOp::Add, Value::Timestamp(t), Value::Duration(d))
+        | (ArithOp::Add, Value::Duration(d), Value::Timestamp(t)) => {
+            Value::Timestamp(t.checked_add(*d)?)
+        }
+        (ArithOp::Sub, Value::Timestamp(t), Value::Duration(d)) => {
+            Value::Timestamp(t.checked_sub(*d)?)
+        }
+        (ArithOp::Sub, Value::Timestamp(x), Value::Timestamp(y)) => Value::Duration(x.since(*y)?),
+        (ArithOp::Add, Value::Duration(x), Value::Duration(y)) => {
+            Value::Duration(x.checked_add(*y)?)
+        }
+        (ArithOp::Sub, Value::Duration(x), Value::Duration(y)) => {
+            Value::Duration(x.checked_sub(*y)?)
+        }
+        _ => return None,
+    })
 }
 
 /// How a condition came out.

@@ -48,6 +48,10 @@ pub enum Type {
     List(Elem),
     /// `map<string, string>`
     StrMap,
+    /// `timestamp`: an instant (RFC 3339 in requests)
+    Timestamp,
+    /// `duration`: a span of time (values only; no attribute has it)
+    Duration,
 }
 
 impl Type {
@@ -64,12 +68,13 @@ impl Type {
             "string" => Type::String,
             "list<string>" => Type::List(Elem::String),
             "list<int>" => Type::List(Elem::Int),
+            "timestamp" => Type::Timestamp,
             _ => return None,
         })
     }
 
     /// The attribute types a user may declare, as written.
-    pub const ATTR_TYPES: [&'static str; 7] = [
+    pub const ATTR_TYPES: [&'static str; 8] = [
         "bool",
         "int",
         "float",
@@ -77,6 +82,7 @@ impl Type {
         "list<string>",
         "list<int>",
         "map<string, string>",
+        "timestamp",
     ];
 
     /// int or float.
@@ -109,6 +115,8 @@ impl fmt::Display for Type {
             Type::List(Elem::String) => "list<string>",
             Type::List(Elem::Dyn) => "list",
             Type::StrMap => "map<string, string>",
+            Type::Timestamp => "timestamp",
+            Type::Duration => "duration",
         })
     }
 }
