@@ -10,6 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tollgate_engine::{decide_reference, to_json, Context, Slot, StrList, StrPairs};
+use tollgate_lang::time::Timestamp;
 use tollgate_lang::{load_str, LoadOptions, Type};
 
 fuzz_target!(|data: &[u8]| {
@@ -41,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
                     Type::List(tollgate_lang::Elem::Int) => Slot::IntList(&ints),
                     Type::List(_) => Slot::StrList(StrList::Strs(&strs)),
                     Type::StrMap => Slot::StrMap(StrPairs::Strs(&pairs)),
+                    Type::Timestamp | Type::Duration => Slot::Timestamp(Timestamp::EPOCH),
                 };
                 let _ = full.set(id, slot);
             }
