@@ -486,19 +486,61 @@ impl Request {
                 Some(id) => {
                     let ty = schema.get(id).map(|d| d.ty).unwrap_or(Type::Bool);
                     let owned = convert(&name, ty, v)?;
-                    if self.values.insert(id, owned).is_some() {
-                        return Err(RequestError::Twice(name));
+                    match (self.values.get_mut(&id), owned) {
+                        (None, owned) => {
+                            self.values.insert(id, owned);
+                        }
+                        // A map given as an object and as dotted entries:
+                        // all its entries, each key once.
+                        (Some(Owned::StrMap(have)), Owned::StrMap(more))
+                            if more.iter().all(|(k, _)| have.iter().all(|(h, _)| h != k)) =>
+                        {
+                            have.extend(more);
+                        }
+                        (Some(_), _) => return Err(RequestError::Twice(name)),
                     }
                 }
                 None => match v {
                     serde_json::Value::Object(inner) => {
                         self.walk(schema, &name, inner, depth + 1)?
                     }
-                    _ => self.unknown.push(name),
+                    _ => match map_entry(schema, &name) {
+                        Some((id, key)) => self.map_entry(id, &name, key, v)?,
+                        None => self.unknown.push(name),
+                    },
                 },
             }
         }
         Ok(())
+    }
+
+    /// `"tags.team": "search"` for a map attribute `tags`: an entry of
+    /// the map (added to the entries given as an object, if any).
+    fn map_entry(
+        &mut self,
+        id: AttrId,
+        name: &str,
+        key: &str,
+        v: &serde_json::Value,
+    ) -> Result<(), RequestError> {
+        let Some(text) = v.as_str() else {
+            return Err(RequestError::WrongType {
+                name: name.to_string(),
+                expected: Type::String,
+                found: json_kind(v),
+            });
+        };
+        let entries = self
+            .values
+            .entry(id)
+            .or_insert_with(|| Owned::StrMap(Vec::new()));
+        match entries {
+            Owned::StrMap(pairs) if !pairs.iter().any(|(k, _)| k == key) => {
+                pairs.push((key.to_string(), text.to_string()));
+                Ok(())
+            }
+            _ => Err(RequestError::Twice(name.to_string())),
+        }
     }
 
     /// A context borrowing this request's values.
@@ -524,6 +566,17 @@ impl Request {
             let _ = ctx.set(*id, slot);
         }
     }
+}
+
+/// The map attribute a dotted name is an entry of, and the entry's key:
+/// `tags.team` is key `team` of `tags` when `tags` is a
+/// `map<string, string>` (the longest such prefix counts).
+fn map_entry<'n>(schema: &Schema, name: &'n str) -> Option<(AttrId, &'n str)> {
+    name.rmatch_indices('.').find_map(|(at, _)| {
+        let id = schema.id(name.get(..at)?)?;
+        let key = name.get(at + 1..)?;
+        (schema.get(id)?.ty == Type::StrMap).then_some((id, key))
+    })
 }
 
 fn convert(name: &str, ty: Type, v: &serde_json::Value) -> Result<Owned, RequestError> {

@@ -162,3 +162,64 @@ fn json_requests_fill_maps_and_both_engines_agree() {
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|r| r.passed()), "{results:?}");
 }
+
+#[test]
+fn dotted_keys_are_entries_of_a_map_attribute() {
+    let schema = schema();
+    let meta = schema.id("meta").unwrap();
+    let entries = |json: &str| Request::parse(&schema, json).map(|r| r.values.get(&meta).cloned());
+    let pairs = |p: &[(&str, &str)]| {
+        Ok(Some(Owned::StrMap(
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )))
+    };
+    assert_eq!(
+        entries(r#"{"meta.team": "search"}"#),
+        pairs(&[("team", "search")])
+    );
+    // With the object form, in either order; a key whose name has a dot.
+    assert_eq!(
+        entries(r#"{"meta": {"a": "1"}, "meta.team": "search", "meta.x.y": "z"}"#),
+        pairs(&[("a", "1"), ("team", "search"), ("x.y", "z")])
+    );
+    assert_eq!(
+        entries(r#"{"meta.team": "search", "meta": {"a": "1"}}"#),
+        pairs(&[("team", "search"), ("a", "1")])
+    );
+    // One key given both ways, or a value that is not a string.
+    assert_eq!(
+        entries(r#"{"meta": {"team": "ads"}, "meta.team": "search"}"#),
+        Err(RequestError::Twice("meta.team".into()))
+    );
+    assert_eq!(
+        entries(r#"{"meta.team": "search", "meta": {"team": "ads"}}"#),
+        Err(RequestError::Twice("meta".into()))
+    );
+    assert_eq!(
+        entries(r#"{"meta.n": 3}"#),
+        Err(RequestError::WrongType {
+            name: "meta.n".into(),
+            expected: Type::String,
+            found: "`3`".into(),
+        })
+    );
+    // A name that is no map's entry stays an unknown key.
+    let r = Request::parse(&schema, r#"{"key.x": "1", "other.y": "2"}"#).unwrap();
+    assert_eq!(r.unknown, ["key.x", "other.y"]);
+    // The entries decide like any map.
+    let ctx_req = Request::parse(&schema, r#"{"meta.team": "search"}"#).unwrap();
+    let ctx = ctx_req.context(&schema);
+    let node = parse(r#"meta["team"] == "search""#).unwrap();
+    let map = OffsetMap::identity(FileId(0), 24);
+    let e = check(
+        &node,
+        &schema,
+        &map,
+        CheckLimits::default(),
+        &mut Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(eval(&e, &ctx), Ok(Value::Bool(true)));
+}
