@@ -504,6 +504,81 @@ pub fn time_arith(op: ArithOp, a: &Value, b: &Value) -> Option<Value> {
     })
 }
 
+impl std::fmt::Display for Value {
+    /// The value as a CEL expression would write it (`"kb"`, `[1, 2]`,
+    /// `timestamp("2026-01-06T12:00:00Z")`, `duration("5400s")`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => convert::write_float(*x, f),
+            Value::Str(s) => tollgate_lang::expr::ast::quote(s, f),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Map(pairs) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    tollgate_lang::expr::ast::quote(k, f)?;
+                    f.write_str(": ")?;
+                    tollgate_lang::expr::ast::quote(v, f)?;
+                }
+                f.write_str("}")
+            }
+            Value::Timestamp(t) => write!(f, "timestamp(\"{t}\")"),
+            Value::Duration(d) => write!(f, "duration(\"{d}\")"),
+        }
+    }
+}
+
+/// The sub-expression of `e` at `span`, if any.
+pub fn find(e: &TExpr, span: Span) -> Option<&TExpr> {
+    if e.span == span {
+        return Some(e);
+    }
+    e.children().into_iter().find_map(|c| find(c, span))
+}
+
+/// The values of `e` and of its sub-expressions, outermost first, for
+/// explaining a condition: literals are left out (their value is their
+/// text), and so is a macro's predicate (it has a value per element).
+pub fn sub_values(e: &TExpr, ctx: &Context<'_>) -> Vec<(Span, EvalResult)> {
+    fn go(e: &TExpr, ctx: &Context<'_>, out: &mut Vec<(Span, EvalResult)>) {
+        let literal = matches!(
+            e.kind,
+            TKind::Bool(_)
+                | TKind::Int(_)
+                | TKind::Float(_)
+                | TKind::Str(_)
+                | TKind::Timestamp(_)
+                | TKind::Duration(_)
+        ) || matches!(&e.kind, TKind::List(items) if items.iter().all(|i| i.children().is_empty() && !matches!(i.kind, TKind::Attr(_))));
+        if literal {
+            return;
+        }
+        if !out.iter().any(|(s, _)| *s == e.span) {
+            out.push((e.span, eval(e, ctx)));
+        }
+        match &e.kind {
+            TKind::Macro(_, range, _) => go(range, ctx, out),
+            _ => e.children().into_iter().for_each(|c| go(c, ctx, out)),
+        }
+    }
+    let mut out = Vec::new();
+    go(e, ctx, &mut out);
+    out
+}
+
 /// How a condition came out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

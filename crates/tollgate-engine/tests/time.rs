@@ -334,3 +334,61 @@ fn json_requests_and_test_cases_fill_timestamps_and_both_engines_agree() {
     assert_eq!(results.len(), 3);
     assert!(results.iter().all(|r| r.passed()), "{results:?}");
 }
+
+#[test]
+fn explaining_shows_each_sub_expression_value_in_cel_notation() {
+    use tollgate_engine::eval::{find, sub_values};
+    let schema = schema();
+    let text = r#"t.getHours(zone) >= 22 && t - timestamp("2026-03-29T00:00:00Z") < duration("1m") && [n, 2].exists(x, x > 1)"#;
+    let node = parse(text).unwrap();
+    let map = OffsetMap::identity(FileId(0), text.len());
+    let e = check(
+        &node,
+        &schema,
+        &map,
+        CheckLimits::default(),
+        &mut Vec::new(),
+    )
+    .unwrap();
+    let mut ctx = Context::new(&schema);
+    ctx.set_timestamp(schema.id("t").unwrap(), ts("2026-03-29T00:30:00.5Z"))
+        .set_str(schema.id("zone").unwrap(), "Europe/Berlin")
+        .set_int(schema.id("n").unwrap(), 7);
+    let shown: Vec<String> = sub_values(&e, &ctx)
+        .into_iter()
+        .map(|(span, v)| {
+            let at = span.start as usize..span.end as usize;
+            match v {
+                Ok(v) => format!("{} = {v}", &text[at]),
+                Err(e) => format!("{} = {:?}", &text[at], e.kind),
+            }
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            format!("{text} = false"),
+            r#"t.getHours(zone) >= 22 && t - timestamp("2026-03-29T00:00:00Z") < duration("1m") = false"#.to_string(),
+            "t.getHours(zone) >= 22 = false".into(),
+            "t.getHours(zone) = 1".into(),
+            r#"t = timestamp("2026-03-29T00:30:00.5Z")"#.into(),
+            r#"zone = "Europe/Berlin""#.into(),
+            r#"t - timestamp("2026-03-29T00:00:00Z") < duration("1m") = false"#.into(),
+            r#"t - timestamp("2026-03-29T00:00:00Z") = duration("1800.5s")"#.into(),
+            r#"t = timestamp("2026-03-29T00:30:00.5Z")"#.into(),
+            "[n, 2].exists(x, x > 1) = true".into(),
+            "[n, 2] = [7, 2]".into(),
+            "n = 7".into(),
+        ]
+    );
+    let inner = find(&e, e.conjuncts()[1].span).unwrap();
+    assert_eq!(inner.ty, Type::Bool);
+    assert_eq!(
+        Value::Map(vec![("team".into(), "a\"b".into())]).to_string(),
+        r#"{"team": "a\"b"}"#
+    );
+    assert_eq!(
+        Value::Duration(Duration::from_nanos(-250_000_000)).to_string(),
+        r#"duration("-0.25s")"#
+    );
+}

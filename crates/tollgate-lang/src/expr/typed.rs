@@ -337,6 +337,39 @@ impl TExpr {
         }
     }
 
+    /// The direct sub-expressions, in source order.
+    pub fn children(&self) -> Vec<&TExpr> {
+        match &self.kind {
+            TKind::Bool(_)
+            | TKind::Int(_)
+            | TKind::Float(_)
+            | TKind::Str(_)
+            | TKind::Attr(_)
+            | TKind::Has(_)
+            | TKind::Var(_)
+            | TKind::Timestamp(_)
+            | TKind::Duration(_) => vec![],
+            TKind::List(items) => items.iter().collect(),
+            TKind::Not(a)
+            | TKind::Neg(a)
+            | TKind::Size(a)
+            | TKind::Matches(a, _)
+            | TKind::Convert(_, a) => vec![a],
+            TKind::Arith(_, a, b)
+            | TKind::Cmp(_, a, b)
+            | TKind::In(a, b)
+            | TKind::And(a, b)
+            | TKind::Or(a, b)
+            | TKind::StrFn(_, a, b)
+            | TKind::Index(a, b)
+            | TKind::Macro(_, a, b) => vec![a, b],
+            TKind::Cond(c, a, b) => vec![c, a, b],
+            TKind::StrExt(_, t, args) => std::iter::once(&**t).chain(args).collect(),
+            TKind::TimeField(_, t, ZoneArg::Expr(z)) => vec![t, z],
+            TKind::TimeField(_, t, ZoneArg::Const(_)) => vec![t],
+        }
+    }
+
     /// The operands of a top-level `&&` chain, in order (the expression
     /// itself when it is not a conjunction).
     pub fn conjuncts(&self) -> Vec<&TExpr> {
