@@ -207,7 +207,7 @@ fn owned_value(name: &str, ty: Type, value: &str) -> Result<Owned, ReplayError> 
         ),
         Type::List(_) | Type::Duration => return Err(bad()),
         Type::Timestamp => {
-            Owned::Timestamp(tollgate_lang::time::Timestamp::parse(value).ok_or_else(bad)?)
+            Owned::Timestamp(tollgate_lang::time::Timestamp::parse(value.trim()).ok_or_else(bad)?)
         }
         // A map is written as a JSON object of strings: `meta={"team":"a"}`.
         Type::StrMap => {

@@ -74,7 +74,7 @@ impl Timestamp {
     /// Read an RFC 3339 timestamp (`None` when it is not one, or lies
     /// outside the range).
     pub fn parse(s: &str) -> Option<Timestamp> {
-        let t = DateTime::parse_from_rfc3339(s.trim()).ok()?;
+        let t = DateTime::parse_from_rfc3339(s).ok()?;
         Timestamp::new(t.timestamp(), t.timestamp_subsec_nanos())
     }
 
@@ -206,7 +206,6 @@ impl Duration {
     /// Read Go's duration syntax: `1h30m`, `1.5s`, `-90m`, `300ms`, `0`
     /// (`None` when it is not one or overflows).
     pub fn parse(s: &str) -> Option<Duration> {
-        let s = s.trim();
         let (neg, mut rest) = match s.as_bytes().first() {
             Some(b'-') => (true, s.get(1..)?),
             Some(b'+') => (false, s.get(1..)?),
@@ -407,6 +406,11 @@ mod tests {
         assert_eq!(d(""), None);
         assert_eq!(d("h"), None);
         assert_eq!(d("3000000h"), None);
+        // As Go reads them: no white space, a bare fraction point is fine.
+        assert_eq!(d(" 1h"), None);
+        assert_eq!(d("1.h"), Some(3_600 * NANOS_PER_SEC));
+        assert_eq!(d("-9223372036854775808ns"), Some(i64::MIN));
+        assert_eq!(d("9223372036854775808ns"), None);
     }
 
     #[test]
@@ -423,6 +427,7 @@ mod tests {
             Some("2026-01-01T09:30:00.25Z")
         );
         assert_eq!(Timestamp::parse("2026-01-01"), None);
+        assert_eq!(Timestamp::parse(" 2026-01-01T09:30:00Z"), None);
         assert_eq!(Timestamp::parse("0000-12-31T23:59:59Z"), None);
         assert!(Timestamp::parse("9999-12-31T23:59:59.999999999Z").is_some());
     }
