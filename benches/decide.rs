@@ -127,6 +127,13 @@ impl Cel {
                     }
                     h.into()
                 }
+                tollgate::engine::Owned::IntMap(m) => {
+                    let mut h: HashMap<String, V> = HashMap::new();
+                    for (k, x) in m {
+                        h.entry(k.clone()).or_insert(V::Int(*x));
+                    }
+                    h.into()
+                }
                 // Printed as RFC 3339, which always reads back.
                 tollgate::engine::Owned::Timestamp(t) => V::Timestamp(
                     t.to_string()

@@ -64,7 +64,7 @@ use rustc_hash::FxHashMap;
 use std::io::IsTerminal;
 use tollgate_cost::budget::retry_share_within;
 use tollgate_cost::{price_lenient, CacheOutcome, CacheTtl, CallEvent, Mode, Timestamp, Usage};
-use tollgate_engine::{CompiledPolicy, Context, Owned, Request, Slot, StrList, StrPairs};
+use tollgate_engine::{CompiledPolicy, Context, IntPairs, Owned, Request, Slot, StrList, StrPairs};
 use tollgate_lang::policy::{KeyField, Scope};
 use tollgate_lang::{AttrId, Elem, Type};
 use xxhash_rust::xxh3::Xxh3;
@@ -209,6 +209,17 @@ fn owned_value(name: &str, ty: Type, value: &str) -> Result<Owned, ReplayError> 
         Type::Timestamp => {
             Owned::Timestamp(tollgate_lang::time::Timestamp::parse(value.trim()).ok_or_else(bad)?)
         }
+        // A map<string, int> is a JSON object of integers: `quota={"a":3}`.
+        Type::IntMap => {
+            let obj: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(value.trim()).map_err(|_| bad())?;
+            Owned::IntMap(
+                obj.into_iter()
+                    .map(|(k, v)| Some((k, v.as_i64()?)))
+                    .collect::<Option<_>>()
+                    .ok_or_else(bad)?,
+            )
+        }
         // A map is written as a JSON object of strings: `meta={"team":"a"}`.
         Type::StrMap => {
             let obj: serde_json::Map<String, serde_json::Value> =
@@ -232,6 +243,7 @@ fn slot(v: &Owned) -> Slot<'_> {
         Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
         Owned::IntList(l) => Slot::IntList(l),
         Owned::StrMap(m) => Slot::StrMap(StrPairs::Strings(m)),
+        Owned::IntMap(m) => Slot::IntMap(IntPairs::Strings(m)),
         Owned::Timestamp(t) => Slot::Timestamp(*t),
     }
 }

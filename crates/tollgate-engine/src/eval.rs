@@ -30,6 +30,8 @@ pub enum Value {
     List(Vec<Value>),
     /// map<string, string>: its pairs, first pair of a key counting
     Map(Vec<(String, String)>),
+    /// map<string, int>: its pairs, first pair of a key counting
+    IntMap(Vec<(String, i64)>),
     /// timestamp
     Timestamp(Timestamp),
     /// duration
@@ -97,6 +99,7 @@ fn slot_value(s: Slot<'_>) -> Option<Value> {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         ),
+        Slot::IntMap(m) => Value::IntMap(m.iter().map(|(k, v)| (k.to_string(), v)).collect()),
         Slot::Timestamp(t) => Value::Timestamp(t),
     })
 }
@@ -230,6 +233,9 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
                 (Value::Map(pairs), Value::Str(k)) => {
                     Ok(Value::Bool(pairs.iter().any(|(pk, _)| *pk == k)))
                 }
+                (Value::IntMap(pairs), Value::Str(k)) => {
+                    Ok(Value::Bool(pairs.iter().any(|(pk, _)| *pk == k)))
+                }
                 _ => Ok(Value::Bool(false)),
             }
         }
@@ -257,6 +263,7 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
             Value::Str(s) => Ok(Value::Int(s.chars().count() as i64)),
             Value::List(l) => Ok(Value::Int(l.len() as i64)),
             Value::Map(m) => Ok(Value::Int(m.len() as i64)),
+            Value::IntMap(m) => Ok(Value::Int(m.len() as i64)),
             v => Ok(v),
         },
         TKind::StrFn(f, s, arg) => {
@@ -283,6 +290,12 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
             if let (Value::Map(pairs), Value::Str(k)) = (&list, &i) {
                 return match pairs.iter().find(|(pk, _)| pk == k) {
                     Some((_, v)) => Ok(Value::Str(v.clone())),
+                    None => err(ErrorKind::NoSuchKey(k.clone()), span),
+                };
+            }
+            if let (Value::IntMap(pairs), Value::Str(k)) = (&list, &i) {
+                return match pairs.iter().find(|(pk, _)| pk == k) {
+                    Some((_, v)) => Ok(Value::Int(*v)),
                     None => err(ErrorKind::NoSuchKey(k.clone()), span),
                 };
             }
@@ -532,6 +545,17 @@ impl std::fmt::Display for Value {
                     tollgate_lang::expr::ast::quote(k, f)?;
                     f.write_str(": ")?;
                     tollgate_lang::expr::ast::quote(v, f)?;
+                }
+                f.write_str("}")
+            }
+            Value::IntMap(pairs) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    tollgate_lang::expr::ast::quote(k, f)?;
+                    write!(f, ": {v}")?;
                 }
                 f.write_str("}")
             }

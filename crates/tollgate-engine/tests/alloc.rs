@@ -613,3 +613,59 @@ fn time_rules_make_no_heap_allocation() {
         "heap allocations deciding on timestamps"
     );
 }
+
+#[test]
+fn int_map_lookups_make_no_heap_allocation() {
+    let text = r#"
+[policy]
+name = "alloc-int-maps"
+default_model = "sonnet"
+
+[attributes]
+feature = "string"
+quota = "map<string, int>"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[[route]]
+name = "per-feature"
+when = 'feature in quota && quota[feature] + size(quota) > 10'
+model = "haiku"
+"#;
+    let policy = load_str("int_maps.toml", text, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+        .policy;
+    let compiled = compile(policy.clone()).expect("compiles");
+    let schema = &policy.schema;
+    let feature = schema.id("feature").expect("declared");
+    let quota = schema.id("quota").expect("declared");
+    let maps: [&[(&str, i64)]; 3] = [&[], &[("chat", 10)], &[("chat", 3), ("kb", 1)]];
+    let routed: Vec<bool> = maps
+        .iter()
+        .map(|m| {
+            let mut ctx = Context::new(schema);
+            ctx.set_str(feature, "chat").set_int_map(quota, m);
+            let d = compiled.decide(&ctx);
+            assert_eq!(d, decide_reference(&policy, &ctx));
+            d.route.is_some()
+        })
+        .collect();
+    assert_eq!(routed, [false, true, false]);
+    let before = allocations();
+    for _ in 0..200 {
+        for m in &maps {
+            let mut ctx = Context::new(schema);
+            ctx.set_str(feature, "chat").set_int_map(quota, m);
+            std::hint::black_box(compiled.decide(std::hint::black_box(&ctx)));
+        }
+    }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "heap allocations deciding on int maps"
+    );
+}

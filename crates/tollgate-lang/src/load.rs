@@ -1803,6 +1803,9 @@ impl<'a> Build<'a> {
                         (Type::StrMap, DeValue::Table(m)) => m
                             .iter()
                             .all(|(_, x)| matches!(x.get_ref(), DeValue::String(_))),
+                        (Type::IntMap, DeValue::Table(m)) => m
+                            .iter()
+                            .all(|(_, x)| matches!(x.get_ref(), DeValue::Integer(_))),
                         (Type::List(e), DeValue::Array(a)) => a.iter().all(|x| {
                             matches!(
                                 (e, x.get_ref()),

@@ -48,6 +48,8 @@ pub enum Type {
     List(Elem),
     /// `map<string, string>`
     StrMap,
+    /// `map<string, int>`
+    IntMap,
     /// `timestamp`: an instant (RFC 3339 in requests)
     Timestamp,
     /// `duration`: a span of time (values only; no attribute has it)
@@ -60,6 +62,9 @@ impl Type {
         let squeezed: String = s.chars().filter(|c| !c.is_whitespace()).collect();
         if squeezed == "map<string,string>" {
             return Some(Type::StrMap);
+        }
+        if squeezed == "map<string,int>" {
+            return Some(Type::IntMap);
         }
         Some(match s.trim() {
             "bool" => Type::Bool,
@@ -74,7 +79,7 @@ impl Type {
     }
 
     /// The attribute types a user may declare, as written.
-    pub const ATTR_TYPES: [&'static str; 8] = [
+    pub const ATTR_TYPES: [&'static str; 9] = [
         "bool",
         "int",
         "float",
@@ -82,12 +87,27 @@ impl Type {
         "list<string>",
         "list<int>",
         "map<string, string>",
+        "map<string, int>",
         "timestamp",
     ];
 
     /// int or float.
     pub fn is_numeric(self) -> bool {
         matches!(self, Type::Int | Type::Float)
+    }
+
+    /// A map attribute's type.
+    pub fn is_map(self) -> bool {
+        matches!(self, Type::StrMap | Type::IntMap)
+    }
+
+    /// The value type of a map.
+    pub fn map_value(self) -> Option<Type> {
+        match self {
+            Type::StrMap => Some(Type::String),
+            Type::IntMap => Some(Type::Int),
+            _ => None,
+        }
     }
 
     /// The element type of a list.
@@ -115,6 +135,7 @@ impl fmt::Display for Type {
             Type::List(Elem::String) => "list<string>",
             Type::List(Elem::Dyn) => "list",
             Type::StrMap => "map<string, string>",
+            Type::IntMap => "map<string, int>",
             Type::Timestamp => "timestamp",
             Type::Duration => "duration",
         })

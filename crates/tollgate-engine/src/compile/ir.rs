@@ -36,6 +36,7 @@ pub(crate) enum SlotKind {
     StrList,
     IntList,
     StrMap,
+    IntMap,
     Timestamp,
     /// A type no attribute can be declared with; any value bails.
     Other,
@@ -52,6 +53,7 @@ impl SlotKind {
             Type::List(Elem::Int) => SlotKind::IntList,
             Type::List(_) | Type::Duration => SlotKind::Other,
             Type::StrMap => SlotKind::StrMap,
+            Type::IntMap => SlotKind::IntMap,
             Type::Timestamp => SlotKind::Timestamp,
         }
     }
@@ -68,6 +70,7 @@ impl SlotKind {
             | (Slot::StrList(_), SlotKind::StrList)
             | (Slot::IntList(_), SlotKind::IntList)
             | (Slot::StrMap(_), SlotKind::StrMap)
+            | (Slot::IntMap(_), SlotKind::IntMap)
             | (Slot::Timestamp(_), SlotKind::Timestamp) => Ok(true),
             _ => Err(Bail),
         }

@@ -29,7 +29,7 @@
 //! allocates nothing.
 
 use super::ir::{slot, Bail, Const, Fault, Ir, IrZone, SlotKind};
-use crate::context::{Slot, StrList, StrPairs};
+use crate::context::{IntPairs, Slot, StrList, StrPairs};
 use crate::eval::cmp_int_float;
 use crate::{convert, strext};
 use bumpalo::Bump;
@@ -83,6 +83,8 @@ pub(crate) enum Val<'a> {
     List(List<'a>),
     /// A map attribute, still the caller's pairs.
     Map(StrPairs<'a>),
+    /// A `map<string, int>` attribute, still the caller's pairs.
+    IntMap(IntPairs<'a>),
     Ts(Timestamp),
     Dur(Duration),
 }
@@ -156,6 +158,7 @@ fn load(s: Slot<'_>, kind: SlotKind) -> R<'_> {
         (Slot::StrList(l), SlotKind::StrList) => Ok(Val::List(List::Strs(l))),
         (Slot::IntList(l), SlotKind::IntList) => Ok(Val::List(List::Ints(l))),
         (Slot::StrMap(m), SlotKind::StrMap) => Ok(Val::Map(m)),
+        (Slot::IntMap(m), SlotKind::IntMap) => Ok(Val::IntMap(m)),
         (Slot::Timestamp(t), SlotKind::Timestamp) => Ok(Val::Ts(t)),
         _ => Err(Fault::Bail),
     }
@@ -302,6 +305,7 @@ pub(crate) fn eval<'a, 'c: 'a>(
             match (eval(list, ctx)?, &x) {
                 (Val::List(l), _) => Ok(Val::Bool(l.contains(&x, ctx)?)),
                 (Val::Map(m), Val::Str(k)) => Ok(Val::Bool(m.contains_key(k))),
+                (Val::IntMap(m), Val::Str(k)) => Ok(Val::Bool(m.contains_key(k))),
                 _ => Ok(Val::Bool(false)),
             }
         }
@@ -337,6 +341,7 @@ pub(crate) fn eval<'a, 'c: 'a>(
             Val::Str(s) => Ok(Val::Int(s.chars().count() as i64)),
             Val::List(l) => Ok(Val::Int(l.len() as i64)),
             Val::Map(m) => Ok(Val::Int(m.len() as i64)),
+            Val::IntMap(m) => Ok(Val::Int(m.len() as i64)),
             v => Ok(v),
         },
         Ir::StrFn(f, s, arg) => {
@@ -373,6 +378,9 @@ pub(crate) fn eval<'a, 'c: 'a>(
                     .get(k)
                     .map(|v| Val::Str(Cow::Borrowed(v)))
                     .ok_or(Fault::Error);
+            }
+            if let (Val::IntMap(m), Val::Str(k)) = (&list, &i) {
+                return m.get(k).map(Val::Int).ok_or(Fault::Error);
             }
             let (Val::List(l), Val::Int(i)) = (list, i) else {
                 return Err(Fault::Bail);

@@ -223,7 +223,7 @@ impl Checker<'_> {
     fn index(&mut self, n: &Node, t: &Node, i: &Node) -> Option<TExpr> {
         let (tt, ti) = (self.expr(t), self.expr(i));
         let (tt, ti) = (tt?, ti?);
-        if tt.ty == Type::StrMap {
+        if let Some(value) = tt.ty.map_value() {
             let m = Self::path(t).unwrap_or_else(|| "m".into());
             if ti.ty != Type::String {
                 return self.mismatch(
@@ -237,7 +237,7 @@ impl Checker<'_> {
                     }),
                 );
             }
-            return self.mk(n, TKind::Index(Box::new(tt), Box::new(ti)), Type::String);
+            return self.mk(n, TKind::Index(Box::new(tt), Box::new(ti)), value);
         }
         let Some(elem) = tt.ty.elem() else {
             return self.mismatch(
@@ -564,7 +564,7 @@ impl Checker<'_> {
             return None;
         }
         let id = self.schema.id(&Self::path(t)?)?;
-        (self.schema.get(id)?.ty == Type::StrMap).then(|| (id, key.clone()))
+        self.schema.get(id)?.ty.is_map().then(|| (id, key.clone()))
     }
 
     /// `has(m.k)` on a map attribute: does the map hold key `k`?
@@ -578,7 +578,7 @@ impl Checker<'_> {
         };
         let map = TExpr {
             kind: TKind::Attr(id),
-            ty: Type::StrMap,
+            ty: self.schema.get(id).map_or(Type::StrMap, |d| d.ty),
             span: self.span(arg),
         };
         let has = TExpr {
@@ -734,14 +734,14 @@ impl Checker<'_> {
                 Type::Int => Elem::Int,
                 Type::Float => Elem::Float,
                 Type::String => Elem::String,
-                Type::List(_) | Type::StrMap | Type::Timestamp | Type::Duration => {
+                Type::List(_) | Type::StrMap | Type::IntMap | Type::Timestamp | Type::Duration => {
                     self.err(
                         "unsupported",
                         node,
                         format!(
                             "lists of {} are not supported",
                             match item.ty {
-                                Type::StrMap => "maps",
+                                Type::StrMap | Type::IntMap => "maps",
                                 Type::Timestamp => "timestamps",
                                 Type::Duration => "durations",
                                 _ => "lists",
@@ -809,8 +809,8 @@ impl Checker<'_> {
                 self.mk(n, k, Type::Bool)
             }
             BinOp::Eq | BinOp::Ne => {
-                if ta.ty == Type::StrMap || tb.ty == Type::StrMap {
-                    let side = if ta.ty == Type::StrMap { a } else { b };
+                if ta.ty.is_map() || tb.ty.is_map() {
+                    let side = if ta.ty.is_map() { a } else { b };
                     let m = Self::path(side).unwrap_or_else(|| "m".into());
                     return self.mismatch(
                         n,
@@ -856,7 +856,7 @@ impl Checker<'_> {
                 };
                 self.mk(n, TKind::Cmp(c, Box::new(ta), Box::new(tb)), Type::Bool)
             }
-            BinOp::In if tb.ty == Type::StrMap => {
+            BinOp::In if tb.ty.is_map() => {
                 if ta.ty != Type::String {
                     return self.mismatch(
                         a,
@@ -1031,7 +1031,10 @@ impl Checker<'_> {
                     None => args.first()?,
                 };
                 let x = self.expr(x)?;
-                if !matches!(x.ty, Type::String | Type::List(_) | Type::StrMap) {
+                if !matches!(
+                    x.ty,
+                    Type::String | Type::List(_) | Type::StrMap | Type::IntMap
+                ) {
                     return self.mismatch(
                         n,
                         format!("`size()` takes a string, a list or a map, found `{}`", x.ty),
