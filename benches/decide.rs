@@ -127,6 +127,19 @@ impl Cel {
                     }
                     h.into()
                 }
+                tollgate::engine::Owned::IntMap(m) => {
+                    let mut h: HashMap<String, V> = HashMap::new();
+                    for (k, x) in m {
+                        h.entry(k.clone()).or_insert(V::Int(*x));
+                    }
+                    h.into()
+                }
+                // Printed as RFC 3339, which always reads back.
+                tollgate::engine::Owned::Timestamp(t) => V::Timestamp(
+                    t.to_string()
+                        .parse()
+                        .unwrap_or_else(|e| panic!("timestamp {t}: {e}")),
+                ),
             };
             let name = policy.schema.name(*id);
             match name.split_once('.') {

@@ -93,7 +93,12 @@ fn typed(ty: Type, name: &str, text: &str) -> Result<AttrValue, String> {
                 .map_err(|_| bad("a list of ints"))?,
         ),
         Type::List(_) => AttrValue::Strs(text.split(',').map(|s| s.trim().to_string()).collect()),
-        Type::StrMap => return Err(bad("a map, which this example cannot set")),
+        Type::StrMap | Type::IntMap => return Err(bad("a map, which this example cannot set")),
+        Type::Timestamp => AttrValue::Timestamp(
+            tollgate_lang::time::Timestamp::parse(text)
+                .ok_or_else(|| bad("a timestamp (RFC 3339)"))?,
+        ),
+        Type::Duration => return Err(bad("a duration, which no attribute can be")),
     })
 }
 

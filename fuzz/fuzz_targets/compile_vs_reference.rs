@@ -5,7 +5,7 @@
 //! small generator instead: each rule's condition combines atoms from a
 //! fixed menu (equality, `in`, ranges, negations, presence, string
 //! functions, arithmetic that can overflow or divide by zero, conversions,
-//! indexing, list macros, map lookups) with `&&`,
+//! indexing, list macros, map lookups, timestamps and durations) with `&&`,
 //! `||` and `!`, in every section; each request sets or leaves out every
 //! attribute with values from small domains, so that rules often nearly
 //! match. Any difference between `CompiledPolicy::decide` and
@@ -29,6 +29,7 @@ x = "float"
 f = "bool"
 l = "list<string>"
 m = "map<string, string>"
+t = "timestamp"
 requested_max_tokens = "int"
 [models.m0]
 id = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -79,6 +80,14 @@ const ATOMS: &[&str] = &[
     "has(m.t)",
     "size(m) >= 2",
     r#"m["u"].startsWith("p") || f"#,
+    r#"t.getHours("Europe/Berlin") >= 22"#,
+    r#"t.getDayOfWeek(a) == 0"#,
+    r#"t < timestamp("2026-03-29T01:00:00Z")"#,
+    r#"t - timestamp("2026-03-29T00:00:00Z") > duration("90m")"#,
+    r#"(t + duration("1h")).getDate("America/New_York") == 29"#,
+    r#"timestamp(n).getFullYear() == 1970"#,
+    r#"duration(a) < duration("1s")"#,
+    r#"(t - timestamp("0001-01-01T00:00:00Z")).getHours() > 0"#,
 ];
 
 struct Bytes<'a>(&'a [u8]);
@@ -142,6 +151,9 @@ fuzz_target!(|data: &[u8]| {
     let id = |name: &str| schema.id(name).unwrap();
     let strs = ["p", "q", "r", "pq", ""];
     let lists: [&[&str]; 3] = [&[], &["p"], &["q", "p"]];
+    // Around the 2026 spring daylight-saving change in Europe (01:00 UTC).
+    let times = [0, 1_774_742_400, 1_774_746_000, 1_774_749_599, 253_402_300_799]
+        .map(|s| tollgate_lang::time::Timestamp::new(s, 0).unwrap());
     let maps: [&[(&str, &str)]; 4] = [&[], &[("t", "p")], &[("p", "q"), ("t", "r")], &[("u", "pq"), ("u", "q")]];
     for _ in 0..16 {
         let mut ctx = Context::new(schema);
@@ -177,6 +189,10 @@ fuzz_target!(|data: &[u8]| {
         let v = pick(&mut b);
         if v % 5 != 0 {
             ctx.set_map(id("m"), maps[v as usize % maps.len()]);
+        }
+        let v = pick(&mut b);
+        if v % 5 != 0 {
+            ctx.set_timestamp(id("t"), times[v as usize % times.len()]);
         }
         let v = pick(&mut b);
         if v % 3 == 0 {

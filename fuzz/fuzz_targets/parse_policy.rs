@@ -9,7 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_engine::{decide_reference, to_json, Context, Slot, StrList, StrPairs};
+use tollgate_engine::{decide_reference, to_json, Context, IntPairs, Slot, StrList, StrPairs};
+use tollgate_lang::time::Timestamp;
 use tollgate_lang::{load_str, LoadOptions, Type};
 
 fuzz_target!(|data: &[u8]| {
@@ -31,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
             let strs: [&str; 1] = [""];
             let ints: [i64; 1] = [0];
             let pairs: [(&str, &str); 1] = [("", "")];
+            let int_pairs: [(&str, i64); 1] = [("", 0)];
             let mut full = Context::new(&policy.schema);
             for (id, def) in policy.schema.iter() {
                 let slot = match def.ty {
@@ -41,6 +43,8 @@ fuzz_target!(|data: &[u8]| {
                     Type::List(tollgate_lang::Elem::Int) => Slot::IntList(&ints),
                     Type::List(_) => Slot::StrList(StrList::Strs(&strs)),
                     Type::StrMap => Slot::StrMap(StrPairs::Strs(&pairs)),
+                    Type::IntMap => Slot::IntMap(IntPairs::Strs(&int_pairs)),
+                    Type::Timestamp | Type::Duration => Slot::Timestamp(Timestamp::EPOCH),
                 };
                 let _ = full.set(id, slot);
             }

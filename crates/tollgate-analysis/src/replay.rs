@@ -4,7 +4,9 @@
 //!
 //! 1. **Context**: the recorded attributes (call events), then the `--set`
 //!    values for attributes still missing, then `input_tokens` from the data
-//!    when the policy declares it and nothing else set it.
+//!    when the policy declares it and nothing else set it, and likewise
+//!    `request_time` (a `timestamp`) from the request's time on the trace's
+//!    clock (call events: when the call was made).
 //! 2. **Decide** with the compiled engine.
 //! 3. **Output cap**: a recorded output (summed over attempts) longer than the decision's effective
 //!    cap is counted at the cap (and counted in [`Report::capped`]).
@@ -62,7 +64,7 @@ use rustc_hash::FxHashMap;
 use std::io::IsTerminal;
 use tollgate_cost::budget::retry_share_within;
 use tollgate_cost::{price_lenient, CacheOutcome, CacheTtl, CallEvent, Mode, Timestamp, Usage};
-use tollgate_engine::{CompiledPolicy, Context, Owned, Request, Slot, StrList, StrPairs};
+use tollgate_engine::{CompiledPolicy, Context, IntPairs, Owned, Request, Slot, StrList, StrPairs};
 use tollgate_lang::policy::{KeyField, Scope};
 use tollgate_lang::{AttrId, Elem, Type};
 use xxhash_rust::xxh3::Xxh3;
@@ -203,7 +205,21 @@ fn owned_value(name: &str, ty: Type, value: &str) -> Result<Owned, ReplayError> 
                 .map(|s| s.parse().map_err(|_| bad()))
                 .collect::<Result<_, _>>()?,
         ),
-        Type::List(_) => return Err(bad()),
+        Type::List(_) | Type::Duration => return Err(bad()),
+        Type::Timestamp => {
+            Owned::Timestamp(tollgate_lang::time::Timestamp::parse(value.trim()).ok_or_else(bad)?)
+        }
+        // A map<string, int> is a JSON object of integers: `quota={"a":3}`.
+        Type::IntMap => {
+            let obj: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(value.trim()).map_err(|_| bad())?;
+            Owned::IntMap(
+                obj.into_iter()
+                    .map(|(k, v)| Some((k, v.as_i64()?)))
+                    .collect::<Option<_>>()
+                    .ok_or_else(bad)?,
+            )
+        }
         // A map is written as a JSON object of strings: `meta={"team":"a"}`.
         Type::StrMap => {
             let obj: serde_json::Map<String, serde_json::Value> =
@@ -227,6 +243,8 @@ fn slot(v: &Owned) -> Slot<'_> {
         Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
         Owned::IntList(l) => Slot::IntList(l),
         Owned::StrMap(m) => Slot::StrMap(StrPairs::Strings(m)),
+        Owned::IntMap(m) => Slot::IntMap(IntPairs::Strings(m)),
+        Owned::Timestamp(t) => Slot::Timestamp(*t),
     }
 }
 
@@ -298,6 +316,11 @@ pub fn replay_emitting(
         .id("input_tokens")
         .filter(|&id| schema.get(id).is_some_and(|d| d.ty == Type::Int));
     let feature_id = schema.id("feature");
+    // `request_time`, when declared as a timestamp: the request's time on
+    // the trace's clock (call events: when the call was made).
+    let time_id = schema
+        .id("request_time")
+        .filter(|&id| schema.get(id).is_some_and(|d| d.ty == Type::Timestamp));
 
     let mut report = Report::new(p, trace);
     report.baseline = match &opts.baseline_model {
@@ -363,6 +386,15 @@ pub fn replay_emitting(
         if let Some(id) = input_id {
             if matches!(ctx.get(id), Slot::Missing) {
                 ctx.set_int(id, i64::try_from(r.input_tokens).unwrap_or(i64::MAX));
+            }
+        }
+        if let Some(id) = time_id {
+            if matches!(ctx.get(id), Slot::Missing) {
+                let ms = i64::try_from(r.at_ms).unwrap_or(i64::MAX);
+                let nanos = u32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0);
+                if let Some(t) = tollgate_lang::time::Timestamp::new(ms.div_euclid(1000), nanos) {
+                    ctx.set_timestamp(id, t);
+                }
             }
         }
         let d = compiled.decide(&ctx);

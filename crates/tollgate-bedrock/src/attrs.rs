@@ -14,7 +14,8 @@ use crate::wire::Binary;
 use aws_sdk_bedrockruntime::types::{ContentBlock, SystemContentBlock};
 use tollgate_cost::Tags;
 use tollgate_engine::{Context, Slot, StrList};
-use tollgate_lang::{AttrId, Schema};
+use tollgate_lang::time::Timestamp;
+use tollgate_lang::{AttrId, Schema, Type};
 
 /// Token estimates of one request's parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,6 +93,8 @@ pub struct AttrIds {
     user: Option<AttrId>,
     use_case: Option<AttrId>,
     tenant: Option<AttrId>,
+    /// `request_time`, only when declared as a `timestamp`.
+    request_time: Option<AttrId>,
 }
 
 impl AttrIds {
@@ -111,6 +114,9 @@ impl AttrIds {
             user: schema.id("user"),
             use_case: schema.id("use_case"),
             tenant: schema.id("tenant"),
+            request_time: schema
+                .id("request_time")
+                .filter(|&id| schema.get(id).is_some_and(|d| d.ty == Type::Timestamp)),
         }
     }
 
@@ -184,6 +190,10 @@ pub fn fill_ids<'a>(
             let _ = ctx.set(id, Slot::Str(v));
         }
     }
+    // The time of the call, unless the application gives its own below.
+    if let Some(id) = ids.request_time {
+        let _ = ctx.set(id, Slot::Timestamp(Timestamp::now()));
+    }
     for (name, v) in req.attributes() {
         let Some(id) = schema.id(name) else { continue };
         let slot = match v {
@@ -193,6 +203,7 @@ pub fn fill_ids<'a>(
             AttrValue::Str(s) => Slot::Str(s),
             AttrValue::Strs(l) => Slot::StrList(StrList::Strings(l)),
             AttrValue::Ints(l) => Slot::IntList(l),
+            AttrValue::Timestamp(t) => Slot::Timestamp(*t),
         };
         let _ = ctx.set(id, slot);
     }

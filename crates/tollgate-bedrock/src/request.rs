@@ -32,6 +32,8 @@ pub enum AttrValue {
     Strs(Vec<String>),
     /// list<int>
     Ints(Vec<i64>),
+    /// timestamp
+    Timestamp(tollgate_lang::time::Timestamp),
 }
 
 /// One Converse call as the application built it, plus its attributes.

@@ -392,3 +392,59 @@ fn converse_future_is_send() {
         is_send(&f);
     });
 }
+
+const TIME_POLICY: &str = r#"
+[policy]
+name = "gate-time"
+default_model = "sonnet"
+
+[attributes]
+request_time = "timestamp"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[[route]]
+name = "this-century"
+when = 'request_time >= timestamp("2001-01-01T00:00:00Z")'
+model = "haiku"
+"#;
+
+#[tokio::test]
+async fn the_gate_fills_request_time_with_the_time_of_the_call() {
+    use tollgate_lang::time::Timestamp;
+    let server = Server::start().await;
+    let events = Arc::new(Collect::default());
+    let gate = Gate::builder(client(&server.url), handle(TIME_POLICY))
+        .sink(events.clone())
+        .backoff(Backoff::none())
+        .build();
+    server.push(Reply::ok("ok", 1, 1));
+    server.push(Reply::ok("ok", 1, 1));
+    let before = Timestamp::now();
+    let resp = gate
+        .converse(&ChatRequest::user("hi"), &Tags::default())
+        .await
+        .unwrap();
+    let after = Timestamp::now();
+    assert_eq!(resp.event.rules.route.as_deref(), Some("this-century"));
+    let recorded = resp.event.attributes["request_time"]
+        .as_str()
+        .and_then(Timestamp::parse)
+        .unwrap_or_else(|| panic!("{:?}", resp.event.attributes));
+    assert!(before <= recorded && recorded <= after, "{recorded}");
+    // The application's own value wins.
+    let old = Timestamp::parse("1999-12-31T23:00:00Z").unwrap();
+    let req = ChatRequest::user("hi").attr("request_time", AttrValue::Timestamp(old));
+    let resp = gate.converse(&req, &Tags::default()).await.unwrap();
+    assert_eq!(resp.event.rules.route, None);
+    assert_eq!(resp.event.model, "sonnet");
+    assert_eq!(
+        resp.event.attributes["request_time"],
+        serde_json::json!("1999-12-31T23:00:00Z")
+    );
+    assert_eq!(paths(&server), [HAIKU_PATH, SONNET_PATH]);
+}

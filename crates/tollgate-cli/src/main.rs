@@ -797,6 +797,11 @@ fn describe(policy: &Policy, o: &Outcome) -> (String, Option<String>, Option<Str
                     let _ = tollgate_lang::expr::ast::quote(k, &mut lit);
                     format!("error: the map has no key {lit}")
                 }
+                ErrorKind::TimeOutOfRange => {
+                    "error: a timestamp outside the years 1 to 9999, or a duration past 292 years"
+                        .into()
+                }
+                ErrorKind::UnknownTimeZone(z) => format!("error: unknown time zone `{z}`"),
             };
             (why, Some(snip(e.span)), Some(loc(e.span)))
         }
@@ -864,6 +869,9 @@ fn print_explanation(
                 (None, Some(e), Some(at)) => println!("  {rule:<28} {what}: `{e}` at {at}"),
                 _ => println!("  {rule:<28} {what}"),
             }
+            if let (None, Outcome::False { culprit }) = (&s.note, &s.outcome) {
+                print_values(policy, s, *culprit, ctx);
+            }
         }
         if !any {
             println!("  (no rules)");
@@ -876,6 +884,37 @@ fn print_explanation(
         );
     }
     let _ = j;
+}
+
+/// The value of each sub-expression of a false condition's culprit
+/// (its attributes, calls and operators; literals are left out).
+fn print_values(policy: &Policy, s: &Step, culprit: tollgate_lang::Span, ctx: &Context<'_>) {
+    let rules = policy.section_rules(s.section);
+    let Some(when) = rules
+        .get(s.rule.0 as usize)
+        .and_then(|(_, when, _)| *when)
+        .and_then(|w| tollgate_engine::eval::find(w, culprit))
+    else {
+        return;
+    };
+    // The culprit itself is false (printed above); a sub-expression
+    // written twice has one value.
+    let mut seen: Vec<String> = Vec::new();
+    for (span, v) in tollgate_engine::eval::sub_values(when, ctx)
+        .into_iter()
+        .skip(1)
+    {
+        let text = policy.sources.snippet(span);
+        let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if seen.contains(&text) {
+            continue;
+        }
+        seen.push(text.clone());
+        match v {
+            Ok(v) => println!("      {text} = {v}"),
+            Err(_) => println!("      {text} = error"),
+        }
+    }
 }
 
 fn decide(path: &std::path::Path) -> Result<bool, String> {

@@ -204,6 +204,17 @@ pub fn generate(policy: &Policy, count: usize) -> Vec<Request> {
                     "team".to_string(),
                     format!("v{}", rng.below(10)),
                 )])),
+                Type::IntMap => Some(Owned::IntMap(vec![(
+                    "quota".to_string(),
+                    rng.below(10) as i64,
+                )])),
+                // Some hour of 2026-01-05 (a Monday), UTC.
+                Type::Timestamp => tollgate_lang::time::Timestamp::new(
+                    1_767_571_200 + rng.below(24) as i64 * 3600,
+                    0,
+                )
+                .map(Owned::Timestamp),
+                Type::Duration => None,
             };
             if let Some(v) = v {
                 req.values.insert(id, v);

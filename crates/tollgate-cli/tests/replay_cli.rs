@@ -192,3 +192,82 @@ fn replay_start_refuses_traces_with_real_timestamps() {
         "error: `--start 2026-13-02`: expected a date YYYY-MM-DD, 1970 or later\n"
     );
 }
+
+/// A policy that routes by the time of day in `zone` (the prices of the
+/// fixture policy).
+fn off_peak_policy(zone: &str) -> PathBuf {
+    let text = std::fs::read_to_string(fixture("policy.toml")).unwrap();
+    let head = text.split("[[route]]").next().unwrap_or_default();
+    let text = format!(
+        "{}\n[[route]]\nname = \"off-peak\"\nwhen = 'request_time.getHours(\"{zone}\") < 6 || request_time.getDayOfWeek(\"{zone}\") in [0, 6]'\nmodel = \"small\"\n",
+        head.replace(
+            "input_tokens = \"int\"",
+            "input_tokens = \"int\"\nrequest_time = \"timestamp\""
+        )
+    );
+    let path = std::env::temp_dir().join(format!(
+        "tollgate-off-peak-{}-{}.toml",
+        zone.replace('/', "-"),
+        std::process::id()
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+// The Azure fixture's three calls are on Thursday 2023-11-16 at 18:17 UTC:
+// 03:17 on Friday in Tokyo (off-peak), 19:17 in Berlin (peak).
+#[test]
+fn replay_fills_request_time_from_the_trace_and_prices_an_off_peak_rule() {
+    let run = |zone: &str, events: Option<&Path>| {
+        let policy = off_peak_policy(zone);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        cmd.arg("replay")
+            .arg("--rules")
+            .arg(&policy)
+            .args(["--baseline-model", "big", "--json"]);
+        if let Some(e) = events {
+            cmd.arg("--emit-events").arg(e);
+        }
+        let out = cmd.arg(fixture("azure.csv")).output().unwrap();
+        let _ = std::fs::remove_file(&policy);
+        assert!(
+            out.status.success(),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let events = std::env::temp_dir().join(format!(
+        "tollgate-replay-off-peak-{}.jsonl",
+        std::process::id()
+    ));
+    // Every call on `small`: (1,000 x 1,000 + 50 x 4,000) + (2,000 x 1,000
+    // + 300 x 4,000) + (500 x 1,000 + 100 x 4,000).
+    let tokyo = run("Asia/Tokyo", Some(&events));
+    assert_eq!(tokyo["baseline_nanos"], 11_500_000);
+    assert_eq!(tokyo["projected_nanos"], 5_300_000);
+    // Peak hours in Berlin: every call stays on `big`, as the baseline.
+    let berlin = run("Europe/Berlin", None);
+    assert_eq!(berlin["projected_nanos"], 11_500_000);
+    // The projected events record the time each call was decided at.
+    let text = std::fs::read_to_string(&events).unwrap_or_default();
+    let _ = std::fs::remove_file(&events);
+    let times: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            e["attributes"]["request_time"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2023-11-16T18:17:03.979Z",
+            "2023-11-16T18:17:04Z",
+            "2023-11-16T18:17:05.123Z"
+        ]
+    );
+}

@@ -797,6 +797,15 @@ fn slot_json(slot: Slot<'_>) -> Option<Value> {
             }
             Value::Object(obj)
         }
+        Slot::IntMap(m) => {
+            let mut obj = serde_json::Map::new();
+            for (k, v) in m.iter() {
+                obj.entry(k.to_owned()).or_insert_with(|| Value::from(v));
+            }
+            Value::Object(obj)
+        }
+        // RFC 3339 in UTC, as requests give it.
+        Slot::Timestamp(t) => Value::String(t.to_string()),
     })
 }
 

@@ -9,6 +9,7 @@
 use crate::eval::TWO_POW_63;
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
+use tollgate_lang::time::Timestamp;
 use tollgate_lang::{AttrId, Schema, Type};
 
 /// Slots kept inline before a context spills to the heap.
@@ -114,6 +115,59 @@ impl<'a> StrPairs<'a> {
     }
 }
 
+/// A `map<string, int>`, borrowed as `(key, value)` pairs (see
+/// [`StrPairs`]: lookups scan, the first pair of a key counts).
+#[derive(Debug, Clone, Copy)]
+pub enum IntPairs<'a> {
+    /// `&[(&str, i64)]`, the natural shape for an application.
+    Strs(&'a [(&'a str, i64)]),
+    /// `&[(String, i64)]`, the shape owned requests hold.
+    Strings(&'a [(String, i64)]),
+}
+
+impl<'a> IntPairs<'a> {
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        match self {
+            IntPairs::Strs(p) => p.len(),
+            IntPairs::Strings(p) => p.len(),
+        }
+    }
+
+    /// No pairs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pair `i`.
+    pub fn pair(&self, i: usize) -> Option<(&'a str, i64)> {
+        match self {
+            IntPairs::Strs(p) => p.get(i).copied(),
+            IntPairs::Strings(p) => p.get(i).map(|(k, v)| (k.as_str(), *v)),
+        }
+    }
+
+    /// The value of `key`.
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<i64> {
+        match self {
+            IntPairs::Strs(p) => p.iter().find(|(k, _)| *k == key).map(|(_, v)| *v),
+            IntPairs::Strings(p) => p.iter().find(|(k, _)| k == key).map(|(_, v)| *v),
+        }
+    }
+
+    /// Does the map hold `key`?
+    #[inline]
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Iterate the pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, i64)> + '_ {
+        (0..self.len()).filter_map(|i| self.pair(i))
+    }
+}
+
 /// One attribute value as held in a context slot.
 #[derive(Debug, Clone, Copy, Default)]
 pub enum Slot<'a> {
@@ -134,6 +188,10 @@ pub enum Slot<'a> {
     IntList(&'a [i64]),
     /// map<string, string>
     StrMap(StrPairs<'a>),
+    /// map<string, int>
+    IntMap(IntPairs<'a>),
+    /// timestamp
+    Timestamp(Timestamp),
 }
 
 impl Slot<'_> {
@@ -148,6 +206,8 @@ impl Slot<'_> {
             Slot::StrList(_) => Type::List(tollgate_lang::Elem::String),
             Slot::IntList(_) => Type::List(tollgate_lang::Elem::Int),
             Slot::StrMap(_) => Type::StrMap,
+            Slot::IntMap(_) => Type::IntMap,
+            Slot::Timestamp(_) => Type::Timestamp,
         })
     }
 }
@@ -166,6 +226,8 @@ fn slot_has_type(v: &Slot<'_>, t: Type) -> bool {
             | (Type::List(Elem::String), Slot::StrList(_))
             | (Type::List(Elem::Int), Slot::IntList(_))
             | (Type::StrMap, Slot::StrMap(_))
+            | (Type::IntMap, Slot::IntMap(_))
+            | (Type::Timestamp, Slot::Timestamp(_))
     )
 }
 
@@ -322,6 +384,20 @@ impl<'a> Context<'a> {
         self
     }
 
+    /// Set a map<string, int> attribute from `(key, value)` pairs.
+    #[inline]
+    pub fn set_int_map(&mut self, id: AttrId, v: &'a [(&'a str, i64)]) -> &mut Self {
+        let _ = self.set(id, Slot::IntMap(IntPairs::Strs(v)));
+        self
+    }
+
+    /// Set a timestamp attribute.
+    #[inline]
+    pub fn set_timestamp(&mut self, id: AttrId, v: Timestamp) -> &mut Self {
+        let _ = self.set(id, Slot::Timestamp(v));
+        self
+    }
+
     /// Mark an attribute missing.
     pub fn unset(&mut self, id: AttrId) {
         if let Some(s) = self.slots.get_mut(id.index()) {
@@ -358,6 +434,10 @@ pub enum Owned {
     IntList(Vec<i64>),
     /// map<string, string>, in the order the request gives its entries
     StrMap(Vec<(String, String)>),
+    /// map<string, int>, in the order the request gives its entries
+    IntMap(Vec<(String, i64)>),
+    /// timestamp
+    Timestamp(Timestamp),
 }
 
 /// A request read from JSON: owned values by slot, plus the keys the
@@ -472,19 +552,65 @@ impl Request {
                 Some(id) => {
                     let ty = schema.get(id).map(|d| d.ty).unwrap_or(Type::Bool);
                     let owned = convert(&name, ty, v)?;
-                    if self.values.insert(id, owned).is_some() {
-                        return Err(RequestError::Twice(name));
+                    match (self.values.get_mut(&id), owned) {
+                        (None, owned) => {
+                            self.values.insert(id, owned);
+                        }
+                        // A map given as an object and as dotted entries:
+                        // all its entries, each key once.
+                        (Some(Owned::StrMap(have)), Owned::StrMap(more))
+                            if more.iter().all(|(k, _)| have.iter().all(|(h, _)| h != k)) =>
+                        {
+                            have.extend(more);
+                        }
+                        (Some(Owned::IntMap(have)), Owned::IntMap(more))
+                            if more.iter().all(|(k, _)| have.iter().all(|(h, _)| h != k)) =>
+                        {
+                            have.extend(more);
+                        }
+                        (Some(_), _) => return Err(RequestError::Twice(name)),
                     }
                 }
                 None => match v {
                     serde_json::Value::Object(inner) => {
                         self.walk(schema, &name, inner, depth + 1)?
                     }
-                    _ => self.unknown.push(name),
+                    _ => match map_entry(schema, &name) {
+                        Some((id, key, ty)) => self.map_entry(id, &name, key, v, ty)?,
+                        None => self.unknown.push(name),
+                    },
                 },
             }
         }
         Ok(())
+    }
+
+    /// `"tags.team": "search"` for a map attribute `tags`: an entry of
+    /// the map (added to the entries given as an object, if any).
+    fn map_entry(
+        &mut self,
+        id: AttrId,
+        name: &str,
+        key: &str,
+        v: &serde_json::Value,
+        ty: Type,
+    ) -> Result<(), RequestError> {
+        let value = convert(name, ty.map_value().unwrap_or(Type::String), v)?;
+        let entries = self.values.entry(id).or_insert_with(|| match ty {
+            Type::IntMap => Owned::IntMap(Vec::new()),
+            _ => Owned::StrMap(Vec::new()),
+        });
+        match (entries, value) {
+            (Owned::StrMap(pairs), Owned::Str(text)) if !pairs.iter().any(|(k, _)| k == key) => {
+                pairs.push((key.to_string(), text));
+                Ok(())
+            }
+            (Owned::IntMap(pairs), Owned::Int(i)) if !pairs.iter().any(|(k, _)| k == key) => {
+                pairs.push((key.to_string(), i));
+                Ok(())
+            }
+            _ => Err(RequestError::Twice(name.to_string())),
+        }
     }
 
     /// A context borrowing this request's values.
@@ -505,10 +631,24 @@ impl Request {
                 Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
                 Owned::IntList(l) => Slot::IntList(l),
                 Owned::StrMap(m) => Slot::StrMap(StrPairs::Strings(m)),
+                Owned::IntMap(m) => Slot::IntMap(IntPairs::Strings(m)),
+                Owned::Timestamp(t) => Slot::Timestamp(*t),
             };
             let _ = ctx.set(*id, slot);
         }
     }
+}
+
+/// The map attribute a dotted name is an entry of, and the entry's key:
+/// `tags.team` is key `team` of `tags` when `tags` is a
+/// `map<string, string>` (the longest such prefix counts).
+fn map_entry<'n>(schema: &Schema, name: &'n str) -> Option<(AttrId, &'n str, Type)> {
+    name.rmatch_indices('.').find_map(|(at, _)| {
+        let id = schema.id(name.get(..at)?)?;
+        let key = name.get(at + 1..)?;
+        let ty = schema.get(id)?.ty;
+        ty.is_map().then_some((id, key, ty))
+    })
 }
 
 fn convert(name: &str, ty: Type, v: &serde_json::Value) -> Result<Owned, RequestError> {
@@ -548,7 +688,19 @@ fn convert(name: &str, ty: Type, v: &serde_json::Value) -> Result<Owned, Request
                 .collect::<Option<_>>()
                 .ok_or_else(wrong)?,
         ),
-        Type::List(_) => return Err(wrong()),
+        Type::List(_) | Type::Duration => return Err(wrong()),
+        // An RFC 3339 string: `"2026-01-01T09:30:00Z"`.
+        Type::Timestamp => {
+            Owned::Timestamp(v.as_str().and_then(Timestamp::parse).ok_or_else(wrong)?)
+        }
+        Type::IntMap => Owned::IntMap(
+            v.as_object()
+                .ok_or_else(wrong)?
+                .iter()
+                .map(|(k, x)| Some((k.clone(), as_int(x)?)))
+                .collect::<Option<_>>()
+                .ok_or_else(wrong)?,
+        ),
         Type::StrMap => Owned::StrMap(
             v.as_object()
                 .ok_or_else(wrong)?

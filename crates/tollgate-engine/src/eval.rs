@@ -11,7 +11,8 @@
 use crate::context::{Context, Slot};
 use crate::{convert, strext};
 use std::cmp::Ordering;
-use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind};
+use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind, ZoneArg};
+use tollgate_lang::time::{Duration, TimeField, Timestamp, Zone};
 use tollgate_lang::{AttrId, Span};
 
 /// A runtime value.
@@ -29,6 +30,12 @@ pub enum Value {
     List(Vec<Value>),
     /// map<string, string>: its pairs, first pair of a key counting
     Map(Vec<(String, String)>),
+    /// map<string, int>: its pairs, first pair of a key counting
+    IntMap(Vec<(String, i64)>),
+    /// timestamp
+    Timestamp(Timestamp),
+    /// duration
+    Duration(Duration),
 }
 
 /// Why an expression has no value.
@@ -55,6 +62,11 @@ pub enum ErrorKind {
     },
     /// A map lookup of a key the map lacks.
     NoSuchKey(String),
+    /// Time arithmetic left the range: a timestamp outside the years 1 to
+    /// 9999, or a duration past an `i64` of nanoseconds.
+    TimeOutOfRange,
+    /// A computed time-zone name that names no zone.
+    UnknownTimeZone(String),
 }
 
 /// An error value with the innermost expression that raised it.
@@ -87,6 +99,8 @@ fn slot_value(s: Slot<'_>) -> Option<Value> {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         ),
+        Slot::IntMap(m) => Value::IntMap(m.iter().map(|(k, v)| (k.to_string(), v)).collect()),
+        Slot::Timestamp(t) => Value::Timestamp(t),
     })
 }
 
@@ -132,6 +146,8 @@ pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
         (Value::Float(x), Value::Int(y)) => cmp_int_float(*y, *x).map(Ordering::reverse),
         (Value::Str(x), Value::Str(y)) => Some(x.as_str().cmp(y.as_str())),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Timestamp(x), Value::Timestamp(y)) => Some(x.cmp(y)),
+        (Value::Duration(x), Value::Duration(y)) => Some(x.cmp(y)),
         _ => None,
     }
 }
@@ -160,6 +176,22 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
         TKind::Int(i) => Ok(Value::Int(*i)),
         TKind::Float(f) => Ok(Value::Float(*f)),
         TKind::Str(s) => Ok(Value::Str(s.to_string())),
+        TKind::Timestamp(t) => Ok(Value::Timestamp(*t)),
+        TKind::Duration(d) => Ok(Value::Duration(*d)),
+        TKind::TimeField(field, t, zone) => {
+            let t = eval(t, ctx)?;
+            let zone = match zone {
+                ZoneArg::Const(z) => *z,
+                ZoneArg::Expr(z) => match eval(z, ctx)? {
+                    Value::Str(name) => match Zone::parse(&name) {
+                        Some(z) => z,
+                        None => return err(ErrorKind::UnknownTimeZone(name), span),
+                    },
+                    _ => Zone::Utc,
+                },
+            };
+            Ok(Value::Int(time_field(*field, &t, zone).unwrap_or(0)))
+        }
         TKind::List(items) => items
             .iter()
             .map(|i| eval(i, ctx))
@@ -201,6 +233,9 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
                 (Value::Map(pairs), Value::Str(k)) => {
                     Ok(Value::Bool(pairs.iter().any(|(pk, _)| *pk == k)))
                 }
+                (Value::IntMap(pairs), Value::Str(k)) => {
+                    Ok(Value::Bool(pairs.iter().any(|(pk, _)| *pk == k)))
+                }
                 _ => Ok(Value::Bool(false)),
             }
         }
@@ -228,6 +263,7 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
             Value::Str(s) => Ok(Value::Int(s.chars().count() as i64)),
             Value::List(l) => Ok(Value::Int(l.len() as i64)),
             Value::Map(m) => Ok(Value::Int(m.len() as i64)),
+            Value::IntMap(m) => Ok(Value::Int(m.len() as i64)),
             v => Ok(v),
         },
         TKind::StrFn(f, s, arg) => {
@@ -254,6 +290,12 @@ fn eval_in(e: &TExpr, ctx: &Context<'_>, env: &[Value]) -> EvalResult {
             if let (Value::Map(pairs), Value::Str(k)) = (&list, &i) {
                 return match pairs.iter().find(|(pk, _)| pk == k) {
                     Some((_, v)) => Ok(Value::Str(v.clone())),
+                    None => err(ErrorKind::NoSuchKey(k.clone()), span),
+                };
+            }
+            if let (Value::IntMap(pairs), Value::Str(k)) = (&list, &i) {
+                return match pairs.iter().find(|(pk, _)| pk == k) {
+                    Some((_, v)) => Ok(Value::Int(*v)),
                     None => err(ErrorKind::NoSuchKey(k.clone()), span),
                 };
             }
@@ -375,6 +417,15 @@ pub fn str_ext_value(f: StrExt, target: Value, args: &[Value]) -> Option<Value> 
     })
 }
 
+/// A timestamp's field in a zone, or a duration's (`None` for other values).
+pub fn time_field(field: TimeField, v: &Value, zone: Zone) -> Option<i64> {
+    match v {
+        Value::Timestamp(t) => Some(t.field(field, zone)),
+        Value::Duration(d) => d.field(field),
+        _ => None,
+    }
+}
+
 /// A conversion's value (`None`: no value of the target type).
 pub fn convert_value(conv: Conv, v: Value) -> Option<Value> {
     Some(match (conv, v) {
@@ -394,6 +445,11 @@ pub fn convert_value(conv: Conv, v: Value) -> Option<Value> {
         }
         (Conv::Bool, Value::Bool(b)) => Value::Bool(b),
         (Conv::Bool, Value::Str(s)) => Value::Bool(convert::bool_of_str(&s)?),
+        (Conv::Timestamp, Value::Str(s)) => Value::Timestamp(Timestamp::parse(&s)?),
+        (Conv::Timestamp, Value::Int(i)) => Value::Timestamp(Timestamp::new(i, 0)?),
+        (Conv::Timestamp, v @ Value::Timestamp(_)) => v,
+        (Conv::Duration, Value::Str(s)) => Value::Duration(Duration::parse(&s)?),
+        (Conv::Duration, v @ Value::Duration(_)) => v,
         _ => return None,
     })
 }
@@ -429,8 +485,122 @@ fn arith(op: ArithOp, a: Value, b: Value, span: Span) -> EvalResult {
             x.extend(y);
             Ok(Value::List(x))
         }
+        (a @ (Value::Timestamp(_) | Value::Duration(_)), b) => {
+            time_arith(op, &a, &b).ok_or(EvalError {
+                kind: ErrorKind::TimeOutOfRange,
+                span,
+            })
+        }
         (a, _) => Ok(a),
     }
+}
+
+/// `+` and `-` on timestamps and durations (`None`: out of range; the
+/// checker admits no other operands).
+pub fn time_arith(op: ArithOp, a: &Value, b: &Value) -> Option<Value> {
+    Some(match (op, a, b) {
+        (ArithOp::Add, Value::Timestamp(t), Value::Duration(d))
+        | (ArithOp::Add, Value::Duration(d), Value::Timestamp(t)) => {
+            Value::Timestamp(t.checked_add(*d)?)
+        }
+        (ArithOp::Sub, Value::Timestamp(t), Value::Duration(d)) => {
+            Value::Timestamp(t.checked_sub(*d)?)
+        }
+        (ArithOp::Sub, Value::Timestamp(x), Value::Timestamp(y)) => Value::Duration(x.since(*y)?),
+        (ArithOp::Add, Value::Duration(x), Value::Duration(y)) => {
+            Value::Duration(x.checked_add(*y)?)
+        }
+        (ArithOp::Sub, Value::Duration(x), Value::Duration(y)) => {
+            Value::Duration(x.checked_sub(*y)?)
+        }
+        _ => return None,
+    })
+}
+
+impl std::fmt::Display for Value {
+    /// The value as a CEL expression would write it (`"kb"`, `[1, 2]`,
+    /// `timestamp("2026-01-06T12:00:00Z")`, `duration("5400s")`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => convert::write_float(*x, f),
+            Value::Str(s) => tollgate_lang::expr::ast::quote(s, f),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Map(pairs) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    tollgate_lang::expr::ast::quote(k, f)?;
+                    f.write_str(": ")?;
+                    tollgate_lang::expr::ast::quote(v, f)?;
+                }
+                f.write_str("}")
+            }
+            Value::IntMap(pairs) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    tollgate_lang::expr::ast::quote(k, f)?;
+                    write!(f, ": {v}")?;
+                }
+                f.write_str("}")
+            }
+            Value::Timestamp(t) => write!(f, "timestamp(\"{t}\")"),
+            Value::Duration(d) => write!(f, "duration(\"{d}\")"),
+        }
+    }
+}
+
+/// The sub-expression of `e` at `span`, if any.
+pub fn find(e: &TExpr, span: Span) -> Option<&TExpr> {
+    if e.span == span {
+        return Some(e);
+    }
+    e.children().into_iter().find_map(|c| find(c, span))
+}
+
+/// The values of `e` and of its sub-expressions, outermost first, for
+/// explaining a condition: literals are left out (their value is their
+/// text), and so is a macro's predicate (it has a value per element).
+pub fn sub_values(e: &TExpr, ctx: &Context<'_>) -> Vec<(Span, EvalResult)> {
+    fn go(e: &TExpr, ctx: &Context<'_>, out: &mut Vec<(Span, EvalResult)>) {
+        let literal = matches!(
+            e.kind,
+            TKind::Bool(_)
+                | TKind::Int(_)
+                | TKind::Float(_)
+                | TKind::Str(_)
+                | TKind::Timestamp(_)
+                | TKind::Duration(_)
+        ) || matches!(&e.kind, TKind::List(items) if items.iter().all(|i| i.children().is_empty() && !matches!(i.kind, TKind::Attr(_))));
+        if literal {
+            return;
+        }
+        if !out.iter().any(|(s, _)| *s == e.span) {
+            out.push((e.span, eval(e, ctx)));
+        }
+        match &e.kind {
+            TKind::Macro(_, range, _) => go(range, ctx, out),
+            _ => e.children().into_iter().for_each(|c| go(c, ctx, out)),
+        }
+    }
+    let mut out = Vec::new();
+    go(e, ctx, &mut out);
+    out
 }
 
 /// How a condition came out.

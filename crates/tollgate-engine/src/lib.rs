@@ -17,7 +17,9 @@ pub mod eval;
 pub mod strext;
 pub mod testing;
 
-pub use context::{Context, ContextError, Owned, Request, RequestError, Slot, StrList, StrPairs};
+pub use context::{
+    Context, ContextError, IntPairs, Owned, Request, RequestError, Slot, StrList, StrPairs,
+};
 pub use decision::{decide_reference, to_json, Decision, RuleIdx};
 pub use eval::{ErrorKind, EvalError, Outcome, Value};
 

@@ -540,3 +540,132 @@ fn map_lookups_make_no_heap_allocation() {
         "heap allocations deciding on maps"
     );
 }
+
+const TIME_POLICY: &str = r#"
+[policy]
+name = "alloc-time"
+default_model = "sonnet"
+
+[attributes]
+request_time = "timestamp"
+zone = "string"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[[route]]
+name = "off-peak-berlin"
+when = 'request_time.getHours("Europe/Berlin") >= 22 || request_time.getDayOfWeek("Europe/Berlin") in [0, 6]'
+model = "haiku"
+
+[[route]]
+name = "local-night"
+when = 'request_time.getHours(zone) < 6'
+model = "haiku"
+
+[[route]]
+name = "recent"
+when = 'request_time - timestamp("2026-01-01T00:00:00Z") < duration("720h") && (request_time + duration("90m")).getDate("+05:30") > 0'
+model = "haiku"
+"#;
+
+#[test]
+fn time_rules_make_no_heap_allocation() {
+    let policy = load_str("time.toml", TIME_POLICY, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+        .policy;
+    let compiled = compile(policy.clone()).expect("compiles");
+    let schema = &policy.schema;
+    let at = schema.id("request_time").expect("declared");
+    let zone = schema.id("zone").expect("declared");
+    let ts = |s: &str| tollgate_lang::time::Timestamp::parse(s).expect("RFC 3339");
+    // (time, zone): Tuesday 23:00 in Berlin; 03:00 in Tokyo; a weekday in
+    // January; a weekday afternoon in March (no rule).
+    let cases = [
+        (ts("2026-03-03T22:00:00Z"), "Europe/Berlin"),
+        (ts("2026-03-03T18:00:00Z"), "Asia/Tokyo"),
+        (ts("2026-01-06T12:00:00Z"), "America/New_York"),
+        (ts("2026-03-03T14:00:00Z"), "Mars/Base"),
+    ];
+    let mut routes = [0usize; 4];
+    for (t, z) in &cases {
+        let mut ctx = Context::new(schema);
+        ctx.set_timestamp(at, *t).set_str(zone, z);
+        let d = compiled.decide(&ctx);
+        assert_eq!(d, decide_reference(&policy, &ctx));
+        routes[d.route.map_or(3, |r| r.0 as usize)] += 1;
+    }
+    assert_eq!(routes, [1, 1, 1, 1], "every time rule matches a request");
+    let before = allocations();
+    for _ in 0..200 {
+        for (t, z) in &cases {
+            let mut ctx = Context::new(schema);
+            ctx.set_timestamp(at, *t).set_str(zone, z);
+            std::hint::black_box(compiled.decide(std::hint::black_box(&ctx)));
+        }
+    }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "heap allocations deciding on timestamps"
+    );
+}
+
+#[test]
+fn int_map_lookups_make_no_heap_allocation() {
+    let text = r#"
+[policy]
+name = "alloc-int-maps"
+default_model = "sonnet"
+
+[attributes]
+feature = "string"
+quota = "map<string, int>"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[[route]]
+name = "per-feature"
+when = 'feature in quota && quota[feature] + size(quota) > 10'
+model = "haiku"
+"#;
+    let policy = load_str("int_maps.toml", text, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+        .policy;
+    let compiled = compile(policy.clone()).expect("compiles");
+    let schema = &policy.schema;
+    let feature = schema.id("feature").expect("declared");
+    let quota = schema.id("quota").expect("declared");
+    let maps: [&[(&str, i64)]; 3] = [&[], &[("chat", 10)], &[("chat", 3), ("kb", 1)]];
+    let routed: Vec<bool> = maps
+        .iter()
+        .map(|m| {
+            let mut ctx = Context::new(schema);
+            ctx.set_str(feature, "chat").set_int_map(quota, m);
+            let d = compiled.decide(&ctx);
+            assert_eq!(d, decide_reference(&policy, &ctx));
+            d.route.is_some()
+        })
+        .collect();
+    assert_eq!(routed, [false, true, false]);
+    let before = allocations();
+    for _ in 0..200 {
+        for m in &maps {
+            let mut ctx = Context::new(schema);
+            ctx.set_str(feature, "chat").set_int_map(quota, m);
+            std::hint::black_box(compiled.decide(std::hint::black_box(&ctx)));
+        }
+    }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "heap allocations deciding on int maps"
+    );
+}

@@ -1380,3 +1380,55 @@ fn conversions_follow_cel_go() {
     is("double(i1) * 1.5 > 4.0", Value::Bool(true));
     is("int(f1 * 10.0) == 5", Value::Bool(true));
 }
+
+/// Timestamps and durations, on the forms both interpreters support: UTC
+/// instants written with `Z` and accessors without a time zone
+/// (cel-interpreter 0.10 takes no zone argument, and reads fields in the
+/// offset a timestamp was written with rather than in UTC).
+#[test]
+fn time_forms_agree_with_cel_interpreter() {
+    let env = Env {
+        s1: "abc".into(),
+        s2: "héllo".into(),
+        i1: 3,
+        i2: -2,
+        big: i64::MAX,
+        f1: 0.5,
+        b1: true,
+        ls: vec!["a".into()],
+        li: vec![1, 2],
+    };
+    let t = r#"timestamp("2026-03-29T00:30:07.25Z")"#;
+    let cases = [
+        format!("{t}.getFullYear()"),
+        format!("{t}.getMonth()"),
+        format!("{t}.getDate()"),
+        format!("{t}.getDayOfMonth()"),
+        format!("{t}.getDayOfWeek()"),
+        format!("{t}.getDayOfYear()"),
+        format!("{t}.getHours()"),
+        format!("{t}.getMinutes()"),
+        format!("{t}.getSeconds()"),
+        format!("{t}.getMilliseconds()"),
+        format!(r#"({t} + duration("1h30m")).getHours()"#),
+        format!(r#"{t} - duration("31m") < timestamp("2026-03-29T00:00:00Z")"#),
+        format!(r#"{t} - timestamp("2026-03-28T00:00:00Z") == duration("24h30m7.25s")"#),
+        format!(r#"{t} == timestamp("2026-03-29T00:30:07.250Z")"#),
+        format!(r#"{t} > timestamp("2026-03-29T00:30:07Z")"#),
+        r#"duration("1h30m") < duration("91m")"#.to_string(),
+        r#"duration("1h") + duration("30m") == duration("90m")"#.to_string(),
+        r#"duration("1.5s") - duration("500ms") == duration("1s")"#.to_string(),
+        r#"timestamp("2024-02-29T23:59:59Z").getDayOfYear()"#.to_string(),
+        r#"timestamp("1969-12-31T23:59:59Z").getFullYear()"#.to_string(),
+    ];
+    for text in &cases {
+        let ours = tg(text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        let theirs = run_cel(text, &env)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .unwrap_or_else(|e| panic!("{text}: cel-interpreter: {e:?}"));
+        assert!(
+            same(&ours, &theirs),
+            "{text}: tollgate {ours:?}, cel-interpreter {theirs:?}"
+        );
+    }
+}

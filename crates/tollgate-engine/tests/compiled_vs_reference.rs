@@ -11,6 +11,7 @@ use tollgate_engine::{
     StrPairs,
 };
 use tollgate_lang::policy::{Policy, Section};
+use tollgate_lang::time::Timestamp;
 use tollgate_lang::{load_str, AttrId, LoadOptions, Schema, Type};
 
 // ---------------------------------------------------------------------------
@@ -31,6 +32,7 @@ flag = "bool"
 tags = "list<string>"
 ids = "list<int>"
 meta = "map<string, string>"
+at = "timestamp"
 "#;
 
 const HEADER: &str = r#"
@@ -75,6 +77,8 @@ struct Req {
     tags: Option<Vec<String>>,
     ids: Option<Vec<i64>>,
     meta: Option<Vec<(String, String)>>,
+    /// Seconds since the epoch.
+    at: Option<i64>,
 }
 
 impl Req {
@@ -107,6 +111,11 @@ impl Req {
             self.meta
                 .as_deref()
                 .map(|m| Slot::StrMap(StrPairs::Strings(m))),
+        );
+        set(
+            "at",
+            self.at
+                .map(|s| Slot::Timestamp(Timestamp::new(s, 0).expect("in range"))),
         );
         ctx
     }
@@ -185,6 +194,21 @@ fn int_expr() -> BoxedStrategy<String> {
         1 => select(&["size(prompt)", "size(tags)", "size(ids)", "feature.size()", "size(meta)", "meta.size()"][..]).prop_map(String::from),
         // Conversions and indexing (errors: out of range, unparsable).
         1 => select(&["int(score)", "int(tier)", "int(\"42\")", "int(-2.5)", "int(1e19)", "ids[0]", "ids[n]", "[5, 6, 7][tokens]", "size(tags[1])"][..]).prop_map(String::from),
+        // Time accessors: constant and computed zones (unknown ones err),
+        // durations, conversions that can fail.
+        1 => select(&[
+            "at.getHours()",
+            "at.getHours(\"Europe/Berlin\")",
+            "at.getDayOfWeek(\"America/New_York\")",
+            "at.getDate(tier)",
+            "at.getDayOfMonth(tenant == \"a\" ? \"Asia/Tokyo\" : \"-08:00\")",
+            "at.getMonth(\"+05:30\")",
+            "at.getFullYear()",
+            "at.getDayOfYear(\"Australia/Sydney\")",
+            "(at - timestamp(\"2026-03-29T00:00:00Z\")).getMinutes()",
+            "timestamp(tokens).getMinutes(\"Asia/Kolkata\")",
+            "duration(tier).getSeconds()",
+        ][..]).prop_map(String::from),
     ];
     leaf.prop_recursive(2, 6, 2, |inner| {
         prop_oneof![
@@ -314,6 +338,17 @@ fn bool_atom() -> BoxedStrategy<String> {
             let e = format!("\"{k}\" in meta");
             if neg { format!("!({e})") } else { e }
         }),
+        // Timestamps and durations: comparisons, arithmetic leaving the range.
+        1 => select(&[
+            "at < timestamp(\"2026-03-29T01:00:00Z\")",
+            "at + duration(\"1h30m\") >= timestamp(\"2026-03-29T02:00:00+01:00\")",
+            "at - duration(\"2562047h\") < at",
+            "at - timestamp(\"2026-01-01T00:00:00Z\") > duration(\"2160h\")",
+            "at == at + duration(\"0\")",
+            "timestamp(prompt) > at",
+            "duration(\"1h\") + at != at",
+            "has(at) && at.getHours(\"Europe/Berlin\") >= 2",
+        ][..]).prop_map(String::from),
         1 => select(&["feature in meta", "has(meta.a)", "!has(meta.b)", "has(meta.pro) && meta[\"pro\"] == \"x\"", "meta[\"a\"] == tier", "meta[\"b\"] != \"c\""][..])
             .prop_map(String::from),
     ]
@@ -491,6 +526,19 @@ fn req() -> impl Strategy<Value = Req> {
             prop_oneof![-3i64..10, select(&INTS[..])],
             0..3,
         )),
+        // Around Europe's 2026 daylight-saving change (01:00 UTC on
+        // March 29th), and the ends of the range.
+        maybe(select(
+            &[
+                0i64,
+                1_774_742_400,
+                1_774_745_999,
+                1_774_746_000,
+                1_767_571_200,
+                -62_135_596_800,
+                253_402_300_799,
+            ][..],
+        )),
         // Keys may repeat: the first pair of a key counts.
         maybe(prop::collection::vec(
             (
@@ -506,6 +554,7 @@ fn req() -> impl Strategy<Value = Req> {
                 (tokens, n, requested, score, flag),
                 tags,
                 ids,
+                at,
                 meta,
             )| {
                 Req {
@@ -521,6 +570,7 @@ fn req() -> impl Strategy<Value = Req> {
                     tags,
                     ids,
                     meta,
+                    at,
                 }
             },
         )
@@ -948,5 +998,6 @@ fn generated_request(rng: &mut SplitMix) -> Req {
         tags: None,
         ids: None,
         meta: None,
+        at: None,
     }
 }

@@ -162,3 +162,173 @@ fn json_requests_fill_maps_and_both_engines_agree() {
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|r| r.passed()), "{results:?}");
 }
+
+#[test]
+fn dotted_keys_are_entries_of_a_map_attribute() {
+    let schema = schema();
+    let meta = schema.id("meta").unwrap();
+    let entries = |json: &str| Request::parse(&schema, json).map(|r| r.values.get(&meta).cloned());
+    let pairs = |p: &[(&str, &str)]| {
+        Ok(Some(Owned::StrMap(
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )))
+    };
+    assert_eq!(
+        entries(r#"{"meta.team": "search"}"#),
+        pairs(&[("team", "search")])
+    );
+    // With the object form, in either order; a key whose name has a dot.
+    assert_eq!(
+        entries(r#"{"meta": {"a": "1"}, "meta.team": "search", "meta.x.y": "z"}"#),
+        pairs(&[("a", "1"), ("team", "search"), ("x.y", "z")])
+    );
+    assert_eq!(
+        entries(r#"{"meta.team": "search", "meta": {"a": "1"}}"#),
+        pairs(&[("team", "search"), ("a", "1")])
+    );
+    // One key given both ways, or a value that is not a string.
+    assert_eq!(
+        entries(r#"{"meta": {"team": "ads"}, "meta.team": "search"}"#),
+        Err(RequestError::Twice("meta.team".into()))
+    );
+    assert_eq!(
+        entries(r#"{"meta.team": "search", "meta": {"team": "ads"}}"#),
+        Err(RequestError::Twice("meta".into()))
+    );
+    assert_eq!(
+        entries(r#"{"meta.n": 3}"#),
+        Err(RequestError::WrongType {
+            name: "meta.n".into(),
+            expected: Type::String,
+            found: "`3`".into(),
+        })
+    );
+    // A name that is no map's entry stays an unknown key.
+    let r = Request::parse(&schema, r#"{"key.x": "1", "other.y": "2"}"#).unwrap();
+    assert_eq!(r.unknown, ["key.x", "other.y"]);
+    // The entries decide like any map.
+    let ctx_req = Request::parse(&schema, r#"{"meta.team": "search"}"#).unwrap();
+    let ctx = ctx_req.context(&schema);
+    let node = parse(r#"meta["team"] == "search""#).unwrap();
+    let map = OffsetMap::identity(FileId(0), 24);
+    let e = check(
+        &node,
+        &schema,
+        &map,
+        CheckLimits::default(),
+        &mut Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(eval(&e, &ctx), Ok(Value::Bool(true)));
+}
+
+const INT_POLICY: &str = r#"
+[policy]
+name = "int-maps"
+default_model = "sonnet"
+
+[attributes]
+feature = "string"
+quota = "map<string,  int>"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[[route]]
+name = "small-quota"
+when = 'quota["daily"] < 100 && size(quota) >= 1'
+model = "haiku"
+
+[[route]]
+name = "per-feature"
+when = 'feature in quota && quota[feature] * 2 > 10 && has(quota.extra)'
+model = "haiku"
+
+[[test]]
+name = "a small daily quota goes to haiku"
+request = { quota = { daily = 50 } }
+expect = { route = "small-quota" }
+
+[[test]]
+name = "a feature's own quota"
+request = { quota = { daily = 500, chat = 6, extra = 0 }, feature = "chat" }
+expect = { route = "per-feature" }
+"#;
+
+#[test]
+fn int_maps_from_json_tests_and_slots_decide_like_the_reference() {
+    let policy = load_str("int_maps.toml", INT_POLICY, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+        .policy;
+    let compiled = compile(policy.clone()).expect("compiles");
+    let schema = &policy.schema;
+    let quota = schema.id("quota").unwrap();
+    assert_eq!(
+        schema.get(quota).unwrap().ty.to_string(),
+        "map<string, int>"
+    );
+    let cases = [
+        (r#"{"quota": {"daily": 99}}"#, Some(0)),
+        (
+            r#"{"quota.daily": 100, "quota.chat": 6, "quota.extra": 1, "feature": "chat"}"#,
+            Some(1),
+        ),
+        (
+            r#"{"quota": {"chat": 5, "extra": 1}, "feature": "chat"}"#,
+            None,
+        ),
+        (r#"{"quota": {"chat": 6}, "feature": "chat"}"#, None),
+        (r#"{"feature": "chat"}"#, None),
+    ];
+    for (json, route) in cases {
+        let req = Request::parse(schema, json).expect("parses");
+        let ctx = req.context(schema);
+        let d = compiled.decide(&ctx);
+        assert_eq!(d, decide_reference(&policy, &ctx), "{json}");
+        assert_eq!(d.route.map(|r| r.0), route, "{json}");
+    }
+    let req = Request::parse(schema, r#"{"quota": {"a": 1, "b": 2.0}}"#).unwrap();
+    assert_eq!(
+        req.values.get(&quota),
+        Some(&Owned::IntMap(vec![("a".into(), 1), ("b".into(), 2)]))
+    );
+    assert_eq!(
+        Request::parse(schema, r#"{"quota": {"a": "1"}}"#),
+        Err(RequestError::WrongType {
+            name: "quota".into(),
+            expected: Type::IntMap,
+            found: "an object".into(),
+        })
+    );
+    assert_eq!(
+        Request::parse(schema, r#"{"quota.a": 1.5}"#),
+        Err(RequestError::WrongType {
+            name: "quota.a".into(),
+            expected: Type::Int,
+            found: "`1.5`".into(),
+        })
+    );
+    // From borrowed pairs; the first pair of a key counts.
+    let pairs: &[(&str, i64)] = &[("daily", 7), ("daily", 500)];
+    let mut ctx = Context::new(schema);
+    ctx.set_int_map(quota, pairs);
+    let d = compiled.decide(&ctx);
+    assert_eq!(d, decide_reference(&policy, &ctx));
+    assert_eq!(d.route.map(|r| r.0), Some(0));
+    // A missing key is an error value, as for string maps.
+    let node = parse(r#"quota["zz"] == 1"#).unwrap();
+    let map = OffsetMap::identity(FileId(0), 16);
+    let e = check(&node, schema, &map, CheckLimits::default(), &mut Vec::new()).unwrap();
+    assert_eq!(
+        eval(&e, &ctx).map_err(|e| e.kind),
+        Err(ErrorKind::NoSuchKey("zz".into()))
+    );
+    let results = tollgate_engine::testing::run_tests(&policy, &|ctx| compiled.decide(ctx));
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|r| r.passed()), "{results:?}");
+}

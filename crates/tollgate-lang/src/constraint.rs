@@ -481,6 +481,19 @@ pub fn same_expr(a: &TExpr, b: &TExpr) -> bool {
                 && xs.len() == ys.len()
                 && xs.iter().zip(ys).all(|(p, q)| same_expr(p, q))
         }
+        (Timestamp(x), Timestamp(y)) => x == y,
+        (Duration(x), Duration(y)) => x == y,
+        (TimeField(f, x, zx), TimeField(g, y, zy)) => {
+            f == g
+                && same_expr(x, y)
+                && match (zx, zy) {
+                    (crate::expr::ZoneArg::Const(p), crate::expr::ZoneArg::Const(q)) => p == q,
+                    (crate::expr::ZoneArg::Expr(p), crate::expr::ZoneArg::Expr(q)) => {
+                        same_expr(p, q)
+                    }
+                    _ => false,
+                }
+        }
         _ => false,
     }
 }

@@ -15,6 +15,7 @@ pub mod diag;
 pub mod expr;
 pub mod schema;
 pub mod source;
+pub mod time;
 
 pub use diag::{Diagnostic, LoadError, Severity};
 pub use schema::{AttrDef, AttrId, Elem, Schema, Type};

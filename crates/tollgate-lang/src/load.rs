@@ -1793,9 +1793,19 @@ impl<'a> Build<'a> {
                             float_of(v.get_ref()).is_some_and(|f| f.fract() == 0.0)
                         }
                         (Type::Float, DeValue::Integer(_) | DeValue::Float(_)) => true,
+                        // A TOML offset date-time, or an RFC 3339 string.
+                        (Type::Timestamp, DeValue::Datetime(d)) => {
+                            crate::time::Timestamp::parse(&d.to_string()).is_some()
+                        }
+                        (Type::Timestamp, DeValue::String(t)) => {
+                            crate::time::Timestamp::parse(t).is_some()
+                        }
                         (Type::StrMap, DeValue::Table(m)) => m
                             .iter()
                             .all(|(_, x)| matches!(x.get_ref(), DeValue::String(_))),
+                        (Type::IntMap, DeValue::Table(m)) => m
+                            .iter()
+                            .all(|(_, x)| matches!(x.get_ref(), DeValue::Integer(_))),
                         (Type::List(e), DeValue::Array(a)) => a.iter().all(|x| {
                             matches!(
                                 (e, x.get_ref()),
@@ -1812,7 +1822,9 @@ impl<'a> Build<'a> {
                             "wrong-type",
                             vspan,
                             format!("attribute `{name}` is `{ty}`, the test gives {found}"),
-                            None,
+                            (ty == Type::Timestamp).then(|| {
+                                "give a date-time with an offset, as in `2026-01-01T09:30:00Z`, or that as a string".into()
+                            }),
                         );
                     }
                 }

@@ -48,6 +48,12 @@ pub enum Type {
     List(Elem),
     /// `map<string, string>`
     StrMap,
+    /// `map<string, int>`
+    IntMap,
+    /// `timestamp`: an instant (RFC 3339 in requests)
+    Timestamp,
+    /// `duration`: a span of time (values only; no attribute has it)
+    Duration,
 }
 
 impl Type {
@@ -57,6 +63,9 @@ impl Type {
         if squeezed == "map<string,string>" {
             return Some(Type::StrMap);
         }
+        if squeezed == "map<string,int>" {
+            return Some(Type::IntMap);
+        }
         Some(match s.trim() {
             "bool" => Type::Bool,
             "int" => Type::Int,
@@ -64,12 +73,13 @@ impl Type {
             "string" => Type::String,
             "list<string>" => Type::List(Elem::String),
             "list<int>" => Type::List(Elem::Int),
+            "timestamp" => Type::Timestamp,
             _ => return None,
         })
     }
 
     /// The attribute types a user may declare, as written.
-    pub const ATTR_TYPES: [&'static str; 7] = [
+    pub const ATTR_TYPES: [&'static str; 9] = [
         "bool",
         "int",
         "float",
@@ -77,11 +87,27 @@ impl Type {
         "list<string>",
         "list<int>",
         "map<string, string>",
+        "map<string, int>",
+        "timestamp",
     ];
 
     /// int or float.
     pub fn is_numeric(self) -> bool {
         matches!(self, Type::Int | Type::Float)
+    }
+
+    /// A map attribute's type.
+    pub fn is_map(self) -> bool {
+        matches!(self, Type::StrMap | Type::IntMap)
+    }
+
+    /// The value type of a map.
+    pub fn map_value(self) -> Option<Type> {
+        match self {
+            Type::StrMap => Some(Type::String),
+            Type::IntMap => Some(Type::Int),
+            _ => None,
+        }
     }
 
     /// The element type of a list.
@@ -109,6 +135,9 @@ impl fmt::Display for Type {
             Type::List(Elem::String) => "list<string>",
             Type::List(Elem::Dyn) => "list",
             Type::StrMap => "map<string, string>",
+            Type::IntMap => "map<string, int>",
+            Type::Timestamp => "timestamp",
+            Type::Duration => "duration",
         })
     }
 }

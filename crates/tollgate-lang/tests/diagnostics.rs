@@ -91,6 +91,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("index_not_list", &["error[type-mismatch]"]),
     ("index_not_int", &["error[type-mismatch]"]),
     ("map_misuse", &["error[type-mismatch]", "error[type-mismatch]", "error[unsupported]", "error[type-mismatch]", "error[unsupported]"]),
+    ("time_misuse", &["error[invalid-timestamp]", "error[invalid-duration]", "error[unknown-time-zone]", "error[type-mismatch]", "error[type-mismatch]", "error[type-mismatch]", "error[wrong-type]"]),
     ("convert_list", &["error[type-mismatch]"]),
     ("macro_not_bool", &["error[type-mismatch]"]),
     ("macro_variable_not_name", &["error[bad-call]"]),

@@ -11,7 +11,7 @@ use super::strmap::KeySet;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::{Hash, Hasher};
 use tollgate_lang::constraint::{same_expr, Constraint, IntSet, StrSet};
-use tollgate_lang::expr::{TExpr, TKind};
+use tollgate_lang::expr::{TExpr, TKind, ZoneArg};
 use tollgate_lang::{AttrId, Elem, Schema, Type};
 
 /// The sorted, disjoint, maximal ranges of an int set.
@@ -317,6 +317,16 @@ fn shape(e: &TExpr, h: &mut FxHasher) {
             shape(t, h);
             args.len().hash(h);
             args.iter().for_each(|a| shape(a, h));
+        }
+        TKind::Timestamp(t) => t.hash(h),
+        TKind::Duration(d) => d.hash(h),
+        TKind::TimeField(f, t, zone) => {
+            f.hash(h);
+            shape(t, h);
+            match zone {
+                ZoneArg::Const(z) => z.hash(h),
+                ZoneArg::Expr(z) => shape(z, h),
+            }
         }
     }
 }

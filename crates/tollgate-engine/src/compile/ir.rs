@@ -7,7 +7,8 @@
 use super::strmap::KeySet;
 use crate::context::Slot;
 use regex::Regex;
-use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind};
+use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind, ZoneArg};
+use tollgate_lang::time::{Duration, TimeField, Timestamp, Zone};
 use tollgate_lang::{AttrId, Elem, Type};
 
 /// Why an expression has no value.
@@ -35,6 +36,8 @@ pub(crate) enum SlotKind {
     StrList,
     IntList,
     StrMap,
+    IntMap,
+    Timestamp,
     /// A type no attribute can be declared with; any value bails.
     Other,
 }
@@ -48,8 +51,10 @@ impl SlotKind {
             Type::String => SlotKind::Str,
             Type::List(Elem::String) => SlotKind::StrList,
             Type::List(Elem::Int) => SlotKind::IntList,
-            Type::List(_) => SlotKind::Other,
+            Type::List(_) | Type::Duration => SlotKind::Other,
             Type::StrMap => SlotKind::StrMap,
+            Type::IntMap => SlotKind::IntMap,
+            Type::Timestamp => SlotKind::Timestamp,
         }
     }
 
@@ -64,7 +69,9 @@ impl SlotKind {
             | (Slot::Str(_), SlotKind::Str)
             | (Slot::StrList(_), SlotKind::StrList)
             | (Slot::IntList(_), SlotKind::IntList)
-            | (Slot::StrMap(_), SlotKind::StrMap) => Ok(true),
+            | (Slot::StrMap(_), SlotKind::StrMap)
+            | (Slot::IntMap(_), SlotKind::IntMap)
+            | (Slot::Timestamp(_), SlotKind::Timestamp) => Ok(true),
             _ => Err(Bail),
         }
     }
@@ -77,6 +84,17 @@ pub(crate) enum Const {
     Int(i64),
     Float(f64),
     Str(Box<str>),
+    Timestamp(Timestamp),
+    Duration(Duration),
+}
+
+/// The time zone of a timestamp accessor.
+#[derive(Debug, Clone)]
+pub(crate) enum IrZone {
+    /// Resolved when the policy compiled.
+    Const(Zone),
+    /// A computed zone name, resolved per decision.
+    Expr(Box<Ir>),
 }
 
 /// A lowered expression.
@@ -112,6 +130,8 @@ pub(crate) enum Ir {
     Var(u32),
     /// A strings-extension call: receiver, then at most three arguments.
     StrExt(StrExt, Box<Ir>, Box<[Ir]>),
+    /// A timestamp's or a duration's field (`getHours()` etc.).
+    TimeField(TimeField, Box<Ir>, IrZone),
 }
 
 fn literal(e: &TExpr) -> Option<Const> {
@@ -120,6 +140,8 @@ fn literal(e: &TExpr) -> Option<Const> {
         TKind::Int(i) => Const::Int(*i),
         TKind::Float(f) => Const::Float(*f),
         TKind::Str(s) => Const::Str(s.clone()),
+        TKind::Timestamp(t) => Const::Timestamp(*t),
+        TKind::Duration(d) => Const::Duration(*d),
         _ => return None,
     })
 }
@@ -128,9 +150,12 @@ fn literal(e: &TExpr) -> Option<Const> {
 pub(crate) fn lower(e: &TExpr) -> Ir {
     let b = |x: &TExpr| Box::new(lower(x));
     match &e.kind {
-        TKind::Bool(_) | TKind::Int(_) | TKind::Float(_) | TKind::Str(_) => {
-            literal(e).map_or(Ir::Const(Const::Bool(false)), Ir::Const)
-        }
+        TKind::Bool(_)
+        | TKind::Int(_)
+        | TKind::Float(_)
+        | TKind::Str(_)
+        | TKind::Timestamp(_)
+        | TKind::Duration(_) => literal(e).map_or(Ir::Const(Const::Bool(false)), Ir::Const),
         TKind::List(items) => match items.iter().map(literal).collect::<Option<Vec<_>>>() {
             Some(lits) => Ir::ConstList(lits.into_boxed_slice()),
             None => Ir::List(items.iter().map(lower).collect()),
@@ -175,6 +200,14 @@ pub(crate) fn lower(e: &TExpr) -> Ir {
         TKind::Macro(k, range, body) => Ir::Macro(*k, b(range), b(body)),
         TKind::Var(k) => Ir::Var(*k),
         TKind::StrExt(f, t, args) => Ir::StrExt(*f, b(t), args.iter().map(lower).collect()),
+        TKind::TimeField(f, t, zone) => Ir::TimeField(
+            *f,
+            b(t),
+            match zone {
+                ZoneArg::Const(z) => IrZone::Const(*z),
+                ZoneArg::Expr(z) => IrZone::Expr(b(z)),
+            },
+        ),
     }
 }
 
@@ -201,6 +234,8 @@ impl Ir {
             | Ir::Index(x, y)
             | Ir::Macro(_, x, y) => b(x) || b(y),
             Ir::Cond(x, y, z) => b(x) || b(y) || b(z),
+            Ir::TimeField(_, x, IrZone::Const(_)) => b(x),
+            Ir::TimeField(_, x, IrZone::Expr(z)) => b(x) || b(z),
         }
     }
 
@@ -224,6 +259,8 @@ impl Ir {
             Ir::StrExt(_, t, args) => 20 + c(t) + args.iter().map(Ir::cost).sum::<u32>(),
             // The predicate runs once per element: count a few.
             Ir::Macro(_, range, body) => 4 + c(range) + 4 * c(body),
+            Ir::TimeField(_, x, IrZone::Const(_)) => 10 + c(x),
+            Ir::TimeField(_, x, IrZone::Expr(z)) => 30 + c(x) + c(z),
         }
         .min(1 << 20)
     }

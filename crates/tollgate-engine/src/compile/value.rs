@@ -28,8 +28,8 @@
 //! it: a macro over `n` elements runs its predicate `n` times and
 //! allocates nothing.
 
-use super::ir::{slot, Bail, Const, Fault, Ir, SlotKind};
-use crate::context::{Slot, StrList, StrPairs};
+use super::ir::{slot, Bail, Const, Fault, Ir, IrZone, SlotKind};
+use crate::context::{IntPairs, Slot, StrList, StrPairs};
 use crate::eval::cmp_int_float;
 use crate::{convert, strext};
 use bumpalo::Bump;
@@ -37,6 +37,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn};
+use tollgate_lang::time::{Duration, Timestamp, Zone};
 
 /// The iteration variables in scope: the innermost macro's element, then
 /// the frames of the macros around it.
@@ -66,6 +67,8 @@ impl Const {
             Const::Int(i) => Val::Int(*i),
             Const::Float(f) => Val::Float(*f),
             Const::Str(s) => Val::Str(Cow::Borrowed(s)),
+            Const::Timestamp(t) => Val::Ts(*t),
+            Const::Duration(d) => Val::Dur(*d),
         }
     }
 }
@@ -80,6 +83,10 @@ pub(crate) enum Val<'a> {
     List(List<'a>),
     /// A map attribute, still the caller's pairs.
     Map(StrPairs<'a>),
+    /// A `map<string, int>` attribute, still the caller's pairs.
+    IntMap(IntPairs<'a>),
+    Ts(Timestamp),
+    Dur(Duration),
 }
 
 /// A runtime list.
@@ -151,6 +158,8 @@ fn load(s: Slot<'_>, kind: SlotKind) -> R<'_> {
         (Slot::StrList(l), SlotKind::StrList) => Ok(Val::List(List::Strs(l))),
         (Slot::IntList(l), SlotKind::IntList) => Ok(Val::List(List::Ints(l))),
         (Slot::StrMap(m), SlotKind::StrMap) => Ok(Val::Map(m)),
+        (Slot::IntMap(m), SlotKind::IntMap) => Ok(Val::IntMap(m)),
+        (Slot::Timestamp(t), SlotKind::Timestamp) => Ok(Val::Ts(t)),
         _ => Err(Fault::Bail),
     }
 }
@@ -164,6 +173,8 @@ fn compare(a: &Val<'_>, b: &Val<'_>) -> Option<Ordering> {
         (Val::Float(x), Val::Int(y)) => cmp_int_float(*y, *x).map(Ordering::reverse),
         (Val::Str(x), Val::Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
         (Val::Bool(x), Val::Bool(y)) => Some(x.cmp(y)),
+        (Val::Ts(x), Val::Ts(y)) => Some(x.cmp(y)),
+        (Val::Dur(x), Val::Dur(y)) => Some(x.cmp(y)),
         _ => None,
     }
 }
@@ -227,6 +238,22 @@ fn arith<'a, 'c: 'a>(
             }
             Ok(Val::List(List::Owned(out)))
         }
+        (Val::Ts(t), Val::Dur(d)) | (Val::Dur(d), Val::Ts(t)) if op == ArithOp::Add => {
+            t.checked_add(d).map(Val::Ts).ok_or(Fault::Error)
+        }
+        (Val::Ts(t), Val::Dur(d)) if op == ArithOp::Sub => {
+            t.checked_sub(d).map(Val::Ts).ok_or(Fault::Error)
+        }
+        (Val::Ts(x), Val::Ts(y)) if op == ArithOp::Sub => {
+            x.since(y).map(Val::Dur).ok_or(Fault::Error)
+        }
+        (Val::Dur(x), Val::Dur(y)) => match op {
+            ArithOp::Add => x.checked_add(y),
+            ArithOp::Sub => x.checked_sub(y),
+            _ => return Err(Fault::Bail),
+        }
+        .map(Val::Dur)
+        .ok_or(Fault::Error),
         (a, _) => Ok(a),
     }
 }
@@ -278,6 +305,7 @@ pub(crate) fn eval<'a, 'c: 'a>(
             match (eval(list, ctx)?, &x) {
                 (Val::List(l), _) => Ok(Val::Bool(l.contains(&x, ctx)?)),
                 (Val::Map(m), Val::Str(k)) => Ok(Val::Bool(m.contains_key(k))),
+                (Val::IntMap(m), Val::Str(k)) => Ok(Val::Bool(m.contains_key(k))),
                 _ => Ok(Val::Bool(false)),
             }
         }
@@ -313,6 +341,7 @@ pub(crate) fn eval<'a, 'c: 'a>(
             Val::Str(s) => Ok(Val::Int(s.chars().count() as i64)),
             Val::List(l) => Ok(Val::Int(l.len() as i64)),
             Val::Map(m) => Ok(Val::Int(m.len() as i64)),
+            Val::IntMap(m) => Ok(Val::Int(m.len() as i64)),
             v => Ok(v),
         },
         Ir::StrFn(f, s, arg) => {
@@ -350,6 +379,9 @@ pub(crate) fn eval<'a, 'c: 'a>(
                     .map(|v| Val::Str(Cow::Borrowed(v)))
                     .ok_or(Fault::Error);
             }
+            if let (Val::IntMap(m), Val::Str(k)) = (&list, &i) {
+                return m.get(k).map(Val::Int).ok_or(Fault::Error);
+            }
             let (Val::List(l), Val::Int(i)) = (list, i) else {
                 return Err(Fault::Bail);
             };
@@ -359,6 +391,21 @@ pub(crate) fn eval<'a, 'c: 'a>(
             }
         }
         Ir::Var(k) => env.and_then(|e| e.get(*k)).cloned().ok_or(Fault::Bail),
+        Ir::TimeField(field, t, zone) => {
+            let t = eval(t, ctx)?;
+            let zone = match zone {
+                IrZone::Const(z) => *z,
+                IrZone::Expr(z) => match eval(z, ctx)? {
+                    Val::Str(name) => Zone::parse(&name).ok_or(Fault::Error)?,
+                    _ => return Err(Fault::Bail),
+                },
+            };
+            match t {
+                Val::Ts(t) => Ok(Val::Int(t.field(*field, zone))),
+                Val::Dur(d) => d.field(*field).map(Val::Int).ok_or(Fault::Bail),
+                _ => Err(Fault::Bail),
+            }
+        }
         Ir::Macro(kind, range, body) => {
             let Val::List(l) = eval(range, ctx)? else {
                 return Err(Fault::Bail);
@@ -500,6 +547,11 @@ fn convert_val<'a>(conv: Conv, v: Val<'a>, arena: &'a Bump) -> R<'a> {
         (Conv::String, Val::Float(f)) => return written(arena, |out| convert::write_float(f, out)),
         (Conv::Bool, Val::Bool(b)) => Some(Val::Bool(b)),
         (Conv::Bool, Val::Str(s)) => convert::bool_of_str(&s).map(Val::Bool),
+        (Conv::Timestamp, Val::Str(s)) => Timestamp::parse(&s).map(Val::Ts),
+        (Conv::Timestamp, Val::Int(i)) => Timestamp::new(i, 0).map(Val::Ts),
+        (Conv::Timestamp, v @ Val::Ts(_)) => Some(v),
+        (Conv::Duration, Val::Str(s)) => Duration::parse(&s).map(Val::Dur),
+        (Conv::Duration, v @ Val::Dur(_)) => Some(v),
         _ => return Err(Fault::Bail),
     };
     v.ok_or(Fault::Error)

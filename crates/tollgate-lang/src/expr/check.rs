@@ -7,10 +7,13 @@
 //! only the first.
 
 use super::ast::{Ast, BinOp, Node, UnOp};
-use super::typed::{ArithOp, CmpOp, Conv, MacroKind, Pattern, StrExt, StrFn, TExpr, TKind};
+use super::typed::{
+    ArithOp, CmpOp, Conv, MacroKind, Pattern, StrExt, StrFn, TExpr, TKind, ZoneArg,
+};
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::schema::{AttrId, Elem, Schema, Type};
 use crate::source::{FileId, Span};
+use crate::time::{Duration, TimeField, Timestamp, Zone};
 
 /// Maps byte offsets in an expression string to byte offsets in its file.
 #[derive(Debug, Clone)]
@@ -103,7 +106,7 @@ struct Checker<'a> {
     locals: Vec<(String, Type)>,
 }
 
-const FUNCTIONS: [&str; 23] = [
+const FUNCTIONS: [&str; 35] = [
     "size",
     "has",
     "startsWith",
@@ -127,6 +130,18 @@ const FUNCTIONS: [&str; 23] = [
     "substring",
     "charAt",
     "join",
+    "timestamp",
+    "duration",
+    "getFullYear",
+    "getMonth",
+    "getDate",
+    "getDayOfMonth",
+    "getDayOfWeek",
+    "getDayOfYear",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
 ];
 
 fn compatible(a: Type, b: Type) -> bool {
@@ -208,7 +223,7 @@ impl Checker<'_> {
     fn index(&mut self, n: &Node, t: &Node, i: &Node) -> Option<TExpr> {
         let (tt, ti) = (self.expr(t), self.expr(i));
         let (tt, ti) = (tt?, ti?);
-        if tt.ty == Type::StrMap {
+        if let Some(value) = tt.ty.map_value() {
             let m = Self::path(t).unwrap_or_else(|| "m".into());
             if ti.ty != Type::String {
                 return self.mismatch(
@@ -222,7 +237,7 @@ impl Checker<'_> {
                     }),
                 );
             }
-            return self.mk(n, TKind::Index(Box::new(tt), Box::new(ti)), Type::String);
+            return self.mk(n, TKind::Index(Box::new(tt), Box::new(ti)), value);
         }
         let Some(elem) = tt.ty.elem() else {
             return self.mismatch(
@@ -248,7 +263,21 @@ impl Checker<'_> {
 
     fn convert(&mut self, n: &Node, conv: Conv, arg: &Node) -> Option<TExpr> {
         let x = self.expr(arg)?;
+        // A literal is read once, when the policy loads.
+        if let (Conv::Timestamp | Conv::Duration, TKind::Str(text)) = (conv, &x.kind) {
+            return self.time_literal(n, conv, arg, text);
+        }
         let (ok, from, ty) = match conv {
+            Conv::Timestamp => (
+                matches!(x.ty, Type::String | Type::Int | Type::Timestamp),
+                "an RFC 3339 string or an int of seconds since the epoch",
+                Type::Timestamp,
+            ),
+            Conv::Duration => (
+                matches!(x.ty, Type::String | Type::Duration),
+                "a string such as \"1h30m\"",
+                Type::Duration,
+            ),
             Conv::Int => (
                 matches!(x.ty, Type::Int | Type::Float | Type::String),
                 "an int, a float or a string",
@@ -282,6 +311,130 @@ impl Checker<'_> {
             );
         }
         self.mk(n, TKind::Convert(conv, Box::new(x)), ty)
+    }
+
+    /// `timestamp("...")` or `duration("...")` of a string literal.
+    fn time_literal(&mut self, n: &Node, conv: Conv, arg: &Node, text: &str) -> Option<TExpr> {
+        if conv == Conv::Timestamp {
+            return match Timestamp::parse(text) {
+                Some(t) => self.mk(n, TKind::Timestamp(t), Type::Timestamp),
+                None => {
+                    self.err(
+                        "invalid-timestamp",
+                        arg,
+                        format!("`{text}` is not an RFC 3339 timestamp between the years 1 and 9999"),
+                        Some("write a date, a time and an offset: `timestamp(\"2026-01-01T09:30:00Z\")` or `...T10:30:00+01:00`".into()),
+                    );
+                    None
+                }
+            };
+        }
+        match Duration::parse(text) {
+            Some(d) => self.mk(n, TKind::Duration(d), Type::Duration),
+            None => {
+                let days = text.trim_end().ends_with('d');
+                self.err(
+                    "invalid-duration",
+                    arg,
+                    format!("`{text}` is not a duration"),
+                    Some(if days {
+                        "durations have no `d` unit: write `24h` for a day".into()
+                    } else {
+                        "write numbers with the units h, m, s, ms, us or ns, as in `duration(\"1h30m\")` or `duration(\"1.5s\")`".into()
+                    }),
+                );
+                None
+            }
+        }
+    }
+
+    /// `t.getHours()`, `t.getHours("Europe/Berlin")` etc.
+    fn time_field(&mut self, n: &Node, field: TimeField, t: &Node, args: &[Node]) -> Option<TExpr> {
+        let name = field.name();
+        let tt = self.expr(t);
+        let tz = args.first().map(|a| (a, self.expr(a)));
+        let tt = tt?;
+        match tt.ty {
+            Type::Timestamp => {}
+            Type::Duration if field.on_duration() && args.is_empty() => {
+                return self.mk(
+                    n,
+                    TKind::TimeField(field, Box::new(tt), ZoneArg::Const(Zone::Utc)),
+                    Type::Int,
+                )
+            }
+            Type::Duration if field.on_duration() => {
+                self.err(
+                    "bad-call",
+                    n,
+                    format!("`{name}()` on a duration takes no time zone"),
+                    Some(format!("write `d.{name}()`")),
+                );
+                return None;
+            }
+            other => {
+                return self.mismatch(
+                    t,
+                    format!(
+                        "`{name}()` is a `timestamp`{} method, called on `{other}`",
+                        if field.on_duration() {
+                            " and `duration`"
+                        } else {
+                            ""
+                        }
+                    ),
+                    Some(match other {
+                        Type::String => format!("convert the text first: `timestamp(s).{name}()`"),
+                        _ => format!(
+                            "write `t.{name}()` or `t.{name}(\"Europe/Berlin\")` on a timestamp"
+                        ),
+                    }),
+                )
+            }
+        }
+        if args.len() > 1 {
+            self.err(
+                "bad-call",
+                n,
+                format!("`{name}` called with {} arguments", args.len()),
+                Some(format!(
+                    "write `t.{name}()` or `t.{name}(\"Europe/Berlin\")`"
+                )),
+            );
+            return None;
+        }
+        let zone = match tz {
+            None => ZoneArg::Const(Zone::Utc),
+            Some((a, tz)) => {
+                let tz = tz?;
+                if tz.ty != Type::String {
+                    return self.mismatch(
+                        a,
+                        format!("a time zone is a `string`, found `{}`", tz.ty),
+                        Some("name an IANA zone, as in `\"Europe/Berlin\"`, or an offset, as in `\"+01:00\"`".into()),
+                    );
+                }
+                match &tz.kind {
+                    TKind::Str(zone) => match Zone::parse(zone) {
+                        Some(z) => ZoneArg::Const(z),
+                        None => {
+                            let help = did_you_mean(zone, Zone::names()).or_else(|| {
+                                Some("name an IANA zone, as in `\"Europe/Berlin\"` or `\"America/New_York\"`, `\"UTC\"`, or an offset, as in `\"+01:00\"`".into())
+                            });
+                            self.err(
+                                "unknown-time-zone",
+                                a,
+                                format!("unknown time zone `{zone}`"),
+                                help,
+                            );
+                            return None;
+                        }
+                    },
+                    _ => ZoneArg::Expr(Box::new(tz)),
+                }
+            }
+        };
+        self.mk(n, TKind::TimeField(field, Box::new(tt), zone), Type::Int)
     }
 
     /// A strings-extension call: receiver and argument types, arity.
@@ -411,7 +564,7 @@ impl Checker<'_> {
             return None;
         }
         let id = self.schema.id(&Self::path(t)?)?;
-        (self.schema.get(id)?.ty == Type::StrMap).then(|| (id, key.clone()))
+        self.schema.get(id)?.ty.is_map().then(|| (id, key.clone()))
     }
 
     /// `has(m.k)` on a map attribute: does the map hold key `k`?
@@ -425,7 +578,7 @@ impl Checker<'_> {
         };
         let map = TExpr {
             kind: TKind::Attr(id),
-            ty: Type::StrMap,
+            ty: self.schema.get(id).map_or(Type::StrMap, |d| d.ty),
             span: self.span(arg),
         };
         let has = TExpr {
@@ -581,16 +734,17 @@ impl Checker<'_> {
                 Type::Int => Elem::Int,
                 Type::Float => Elem::Float,
                 Type::String => Elem::String,
-                Type::List(_) | Type::StrMap => {
+                Type::List(_) | Type::StrMap | Type::IntMap | Type::Timestamp | Type::Duration => {
                     self.err(
                         "unsupported",
                         node,
                         format!(
                             "lists of {} are not supported",
-                            if item.ty == Type::StrMap {
-                                "maps"
-                            } else {
-                                "lists"
+                            match item.ty {
+                                Type::StrMap | Type::IntMap => "maps",
+                                Type::Timestamp => "timestamps",
+                                Type::Duration => "durations",
+                                _ => "lists",
                             }
                         ),
                         None,
@@ -655,8 +809,8 @@ impl Checker<'_> {
                 self.mk(n, k, Type::Bool)
             }
             BinOp::Eq | BinOp::Ne => {
-                if ta.ty == Type::StrMap || tb.ty == Type::StrMap {
-                    let side = if ta.ty == Type::StrMap { a } else { b };
+                if ta.ty.is_map() || tb.ty.is_map() {
+                    let side = if ta.ty.is_map() { a } else { b };
                     let m = Self::path(side).unwrap_or_else(|| "m".into());
                     return self.mismatch(
                         n,
@@ -682,7 +836,11 @@ impl Checker<'_> {
             }
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 let ok = (ta.ty.is_numeric() && tb.ty.is_numeric())
-                    || (ta.ty == tb.ty && matches!(ta.ty, Type::String | Type::Bool));
+                    || (ta.ty == tb.ty
+                        && matches!(
+                            ta.ty,
+                            Type::String | Type::Bool | Type::Timestamp | Type::Duration
+                        ));
                 if !ok {
                     return self.mismatch(
                         n,
@@ -698,7 +856,7 @@ impl Checker<'_> {
                 };
                 self.mk(n, TKind::Cmp(c, Box::new(ta), Box::new(tb)), Type::Bool)
             }
-            BinOp::In if tb.ty == Type::StrMap => {
+            BinOp::In if tb.ty.is_map() => {
                 if ta.ty != Type::String {
                     return self.mismatch(
                         a,
@@ -752,6 +910,21 @@ impl Checker<'_> {
                 };
                 let ty = match (ta.ty, tb.ty) {
                     (Type::Int, Type::Int) => Type::Int,
+                    (Type::Timestamp, Type::Duration) if matches!(aop, ArithOp::Add | ArithOp::Sub) => Type::Timestamp,
+                    (Type::Duration, Type::Timestamp) if aop == ArithOp::Add => Type::Timestamp,
+                    (Type::Timestamp, Type::Timestamp) if aop == ArithOp::Sub => Type::Duration,
+                    (Type::Duration, Type::Duration) if matches!(aop, ArithOp::Add | ArithOp::Sub) => Type::Duration,
+                    (x @ (Type::Timestamp | Type::Duration), y) | (x, y @ (Type::Timestamp | Type::Duration)) => {
+                        return self.mismatch(
+                            n,
+                            format!("`{sym}` is not defined for `{}` and `{}`", ta.ty, tb.ty),
+                            Some(if x == Type::Int || y == Type::Int || x == Type::String || y == Type::String {
+                                "add or subtract a duration: `request_time + duration(\"1h\")`".into()
+                            } else {
+                                "timestamp - timestamp is a duration; timestamp ± duration is a timestamp; durations add and subtract".into()
+                            }),
+                        )
+                    }
                     (Type::Float, Type::Float) if aop != ArithOp::Rem => Type::Float,
                     (Type::String, Type::String) if aop == ArithOp::Add => Type::String,
                     (Type::List(x), Type::List(y)) if aop == ArithOp::Add && compatible(ta.ty, tb.ty) => {
@@ -800,11 +973,13 @@ impl Checker<'_> {
         args: &[Node],
     ) -> Option<TExpr> {
         match (func, target, args) {
-            ("int" | "double" | "string" | "bool", None, [arg]) => {
+            ("int" | "double" | "string" | "bool" | "timestamp" | "duration", None, [arg]) => {
                 let conv = match func {
                     "int" => Conv::Int,
                     "double" => Conv::Double,
                     "string" => Conv::String,
+                    "timestamp" => Conv::Timestamp,
+                    "duration" => Conv::Duration,
                     _ => Conv::Bool,
                 };
                 self.convert(n, conv, arg)
@@ -819,6 +994,10 @@ impl Checker<'_> {
             }
             (f, Some(t), args) if StrExt::ALL.iter().any(|(n, _)| *n == f) => {
                 self.str_ext(n, f, t, args)
+            }
+            (f, Some(t), args) if TimeField::ALL.iter().any(|(n, _)| *n == f) => {
+                let field = TimeField::ALL.iter().find(|(n, _)| *n == f)?.1;
+                self.time_field(n, field, t, args)
             }
             ("map" | "filter", Some(_), _) => {
                 self.err(
@@ -852,7 +1031,10 @@ impl Checker<'_> {
                     None => args.first()?,
                 };
                 let x = self.expr(x)?;
-                if !matches!(x.ty, Type::String | Type::List(_) | Type::StrMap) {
+                if !matches!(
+                    x.ty,
+                    Type::String | Type::List(_) | Type::StrMap | Type::IntMap
+                ) {
                     return self.mismatch(
                         n,
                         format!("`size()` takes a string, a list or a map, found `{}`", x.ty),
@@ -942,6 +1124,11 @@ impl Checker<'_> {
                 let k = k.len();
                 let form = match f {
                     "int" | "double" | "string" | "bool" => format!("{f}(x)"),
+                    "timestamp" => "timestamp(\"2026-01-01T09:30:00Z\")".into(),
+                    "duration" => "duration(\"1h30m\")".into(),
+                    f if TimeField::ALL.iter().any(|(n, _)| *n == f) => {
+                        format!("t.{f}()` or `t.{f}(\"Europe/Berlin\")")
+                    }
                     "all" | "exists" | "exists_one" => format!("xs.{f}(x, predicate)"),
                     "join" => "xs.join(separator)".into(),
                     f if StrExt::ALL.iter().any(|(n, _)| *n == f) => format!("s.{f}(...)"),

@@ -8,4 +8,4 @@ pub mod typed;
 pub use ast::{Ast, BinOp, Node, UnOp};
 pub use check::{check, CheckLimits, OffsetMap};
 pub use parse::{parse, parse_with, ParseLimits, SyntaxError};
-pub use typed::{ArithOp, CmpOp, Conv, MacroKind, Pattern, StrExt, StrFn, TExpr, TKind};
+pub use typed::{ArithOp, CmpOp, Conv, MacroKind, Pattern, StrExt, StrFn, TExpr, TKind, ZoneArg};

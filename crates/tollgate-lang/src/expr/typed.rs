@@ -5,6 +5,7 @@
 
 use crate::schema::{AttrId, Type};
 use crate::source::Span;
+use crate::time::{Duration, TimeField, Timestamp, Zone};
 
 /// Arithmetic operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,6 +100,11 @@ pub enum Conv {
     String,
     /// `bool(x)`: from bool or string.
     Bool,
+    /// `timestamp(x)`: from an RFC 3339 string or an int of seconds since
+    /// the Unix epoch.
+    Timestamp,
+    /// `duration(x)`: from a string in Go's syntax (`1h30m`).
+    Duration,
 }
 
 impl Conv {
@@ -109,6 +115,8 @@ impl Conv {
             Conv::Double => "double",
             Conv::String => "string",
             Conv::Bool => "bool",
+            Conv::Timestamp => "timestamp",
+            Conv::Duration => "duration",
         }
     }
 }
@@ -260,6 +268,24 @@ pub enum TKind {
     Var(u32),
     /// A strings-extension call: the receiver, then the arguments.
     StrExt(StrExt, Box<TExpr>, Vec<TExpr>),
+    /// `timestamp("...")` of a string literal, read when the policy loads.
+    Timestamp(Timestamp),
+    /// `duration("...")` of a string literal, read when the policy loads.
+    Duration(Duration),
+    /// `t.getHours()` etc. on a timestamp or a duration, with the time
+    /// zone to read a timestamp in.
+    TimeField(TimeField, Box<TExpr>, ZoneArg),
+}
+
+/// The time-zone argument of a timestamp accessor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZoneArg {
+    /// None given (UTC), or a string literal resolved when the policy
+    /// loads.
+    Const(Zone),
+    /// A computed string, resolved per decision (an unknown zone is an
+    /// error value).
+    Expr(Box<TExpr>),
 }
 
 impl TExpr {
@@ -273,7 +299,15 @@ impl TExpr {
             | TKind::Str(_)
             | TKind::Attr(_)
             | TKind::Has(_)
-            | TKind::Var(_) => {}
+            | TKind::Var(_)
+            | TKind::Timestamp(_)
+            | TKind::Duration(_) => {}
+            TKind::TimeField(_, t, zone) => {
+                t.walk(f);
+                if let ZoneArg::Expr(z) = zone {
+                    z.walk(f);
+                }
+            }
             TKind::List(items) => items.iter().for_each(|i| i.walk(f)),
             TKind::Not(a)
             | TKind::Neg(a)
@@ -300,6 +334,39 @@ impl TExpr {
                 t.walk(f);
                 args.iter().for_each(|a| a.walk(f));
             }
+        }
+    }
+
+    /// The direct sub-expressions, in source order.
+    pub fn children(&self) -> Vec<&TExpr> {
+        match &self.kind {
+            TKind::Bool(_)
+            | TKind::Int(_)
+            | TKind::Float(_)
+            | TKind::Str(_)
+            | TKind::Attr(_)
+            | TKind::Has(_)
+            | TKind::Var(_)
+            | TKind::Timestamp(_)
+            | TKind::Duration(_) => vec![],
+            TKind::List(items) => items.iter().collect(),
+            TKind::Not(a)
+            | TKind::Neg(a)
+            | TKind::Size(a)
+            | TKind::Matches(a, _)
+            | TKind::Convert(_, a) => vec![a],
+            TKind::Arith(_, a, b)
+            | TKind::Cmp(_, a, b)
+            | TKind::In(a, b)
+            | TKind::And(a, b)
+            | TKind::Or(a, b)
+            | TKind::StrFn(_, a, b)
+            | TKind::Index(a, b)
+            | TKind::Macro(_, a, b) => vec![a, b],
+            TKind::Cond(c, a, b) => vec![c, a, b],
+            TKind::StrExt(_, t, args) => std::iter::once(&**t).chain(args).collect(),
+            TKind::TimeField(_, t, ZoneArg::Expr(z)) => vec![t, z],
+            TKind::TimeField(_, t, ZoneArg::Const(_)) => vec![t],
         }
     }
 
