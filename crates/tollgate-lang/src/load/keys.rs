@@ -118,7 +118,8 @@ impl<'t, 'i> Keys<'t, 'i> {
     pub fn new(table: &'t Table<'i>) -> Self {
         Keys {
             table,
-            read: Vec::new(),
+            // One allocation: no table has more keys than this.
+            read: Vec::with_capacity(16),
             quiet: false,
         }
     }
