@@ -94,9 +94,11 @@
 #![warn(clippy::indexing_slicing)]
 
 mod build;
+mod dispatch;
 mod intern;
 mod ir;
 mod lead;
+mod mask;
 mod plan;
 mod pred;
 mod rules;
@@ -107,10 +109,11 @@ mod value;
 use crate::context::{Context, Slot};
 use crate::decision::{decide_reference, effective_cap, Decision, RuleIdx};
 use build::Limits;
+use dispatch::Dispatch;
 use intern::PredPool;
 use ir::{Bail, SlotKind};
 use pred::Pred;
-use rules::{specs, Dispatch};
+use rules::specs;
 use tollgate_lang::policy::{Policy, Scope, Section};
 use tollgate_lang::AttrId;
 use tree::SectionIndex;

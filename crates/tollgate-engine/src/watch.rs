@@ -172,10 +172,7 @@ impl Target {
         }
         match &self.file {
             Some(f) => name == f.as_os_str(),
-            None => {
-                let n = name.to_string_lossy();
-                !n.starts_with('.') && n.ends_with(".toml")
-            }
+            None => tollgate_lang::load::is_rule_file(name),
         }
     }
 
@@ -184,17 +181,8 @@ impl Target {
         if self.file.is_some() {
             return Ok(vec![self.path.clone()]);
         }
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.path)?
-            .filter_map(Result::ok)
-            .filter(|e| {
-                let n = e.file_name();
-                let n = n.to_string_lossy();
-                !n.starts_with('.') && n.ends_with(".toml")
-            })
-            .map(|e| e.path())
-            .collect();
-        names.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-        Ok(names)
+        // The loader's own listing, so both agree on the policy's files.
+        tollgate_lang::load::rule_files(&self.path)
     }
 
     /// A hash of the names and contents of the files the loader reads

@@ -25,7 +25,7 @@ mod policy_prices;
 pub mod pricing;
 pub mod router;
 
-pub use policy::{ModelIdx, Policy, Section};
+pub use policy::{ModelIdx, Policy, Section, Sections};
 pub mod constraint;
 pub mod lint;
 pub mod load;

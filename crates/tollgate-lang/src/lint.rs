@@ -30,38 +30,15 @@ pub struct LintInput<'a> {
     pub default_model: Option<ModelIdx>,
     /// Models referred to by rules.
     pub model_uses: &'a HashSet<ModelIdx>,
-    /// `[[route]]`
-    pub routes: &'a [Rule<Route>],
-    /// `[[cache]]`
-    pub caches: &'a [Rule<Cache>],
-    /// `[[prompt_cache]]`
-    pub prompt_caches: &'a [Rule<PromptCache>],
-    /// `[[batch]]`
-    pub batches: &'a [Rule<Batch>],
-    /// `[[limit]]`
-    pub limits: &'a [Rule<Limit>],
-    /// `[[budget]]`
-    pub budgets: &'a [Rule<Budget>],
+    /// The rules.
+    pub sections: &'a Sections,
 }
 
 /// Run every lint.
 pub fn lint(input: &LintInput<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    fn conds<T>(r: &[Rule<T>]) -> Vec<(&str, Option<&crate::expr::TExpr>, crate::Span)> {
-        r.iter()
-            .map(|r| (r.name.as_str(), r.when.as_ref(), r.span))
-            .collect()
-    }
-    let sections = [
-        (Section::Route, conds(input.routes)),
-        (Section::Cache, conds(input.caches)),
-        (Section::PromptCache, conds(input.prompt_caches)),
-        (Section::Batch, conds(input.batches)),
-        (Section::Limit, conds(input.limits)),
-        (Section::Budget, conds(input.budgets)),
-    ];
-    for (sec, rules) in sections {
-        section(sec, &rules, &mut out);
+    for sec in Section::ALL {
+        section(sec, &input.sections.rules(sec), &mut out);
     }
     for (i, m) in input.models.iter().enumerate() {
         let idx = ModelIdx(i as u32);

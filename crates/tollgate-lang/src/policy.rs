@@ -313,6 +313,54 @@ pub struct TestCase {
     pub expect_max_output_tokens: Option<Option<u32>>,
 }
 
+/// The rule sections of a policy, each an ordered first-match list: the
+/// one list of sections the loader fills, the [`Policy`] holds and the
+/// lints read.
+#[derive(Debug, Clone, Default)]
+pub struct Sections {
+    /// `[[route]]`
+    pub routes: Vec<Rule<Route>>,
+    /// `[[cache]]`
+    pub caches: Vec<Rule<Cache>>,
+    /// `[[prompt_cache]]`
+    pub prompt_caches: Vec<Rule<PromptCache>>,
+    /// `[[batch]]`
+    pub batches: Vec<Rule<Batch>>,
+    /// `[[limit]]`
+    pub limits: Vec<Rule<Limit>>,
+    /// `[[budget]]`
+    pub budgets: Vec<Rule<Budget>>,
+}
+
+impl Sections {
+    /// Names and conditions of a section's rules, in order.
+    pub fn rules(&self, s: Section) -> Vec<(&str, Option<&TExpr>, Span)> {
+        fn pick<T>(r: &[Rule<T>]) -> Vec<(&str, Option<&TExpr>, Span)> {
+            r.iter()
+                .map(|r| (r.name.as_str(), r.when.as_ref(), r.span))
+                .collect()
+        }
+        match s {
+            Section::Route => pick(&self.routes),
+            Section::Cache => pick(&self.caches),
+            Section::PromptCache => pick(&self.prompt_caches),
+            Section::Batch => pick(&self.batches),
+            Section::Limit => pick(&self.limits),
+            Section::Budget => pick(&self.budgets),
+        }
+    }
+
+    /// Total number of rules across sections.
+    pub fn rule_count(&self) -> usize {
+        self.routes.len()
+            + self.caches.len()
+            + self.prompt_caches.len()
+            + self.batches.len()
+            + self.limits.len()
+            + self.budgets.len()
+    }
+}
+
 /// A loaded, checked policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -329,18 +377,9 @@ pub struct Policy {
     pub declared: Vec<AttrId>,
     /// Models, by [`ModelIdx`].
     pub models: Vec<Model>,
-    /// `[[route]]`
-    pub routes: Vec<Rule<Route>>,
-    /// `[[cache]]`
-    pub caches: Vec<Rule<Cache>>,
-    /// `[[prompt_cache]]`
-    pub prompt_caches: Vec<Rule<PromptCache>>,
-    /// `[[batch]]`
-    pub batches: Vec<Rule<Batch>>,
-    /// `[[limit]]`
-    pub limits: Vec<Rule<Limit>>,
-    /// `[[budget]]`
-    pub budgets: Vec<Rule<Budget>>,
+    /// The rule sections; their fields read as the policy's own
+    /// (`policy.routes`) through [`Deref`](std::ops::Deref).
+    pub sections: Sections,
     /// `[alerts.spend_spike]`
     pub spend_spike: Option<SpendSpike>,
     /// `[[test]]`
@@ -390,29 +429,20 @@ impl Policy {
 
     /// Names and conditions of a section's rules, in order.
     pub fn section_rules(&self, s: Section) -> Vec<(&str, Option<&TExpr>, Span)> {
-        fn pick<T>(r: &[Rule<T>]) -> Vec<(&str, Option<&TExpr>, Span)> {
-            r.iter()
-                .map(|r| (r.name.as_str(), r.when.as_ref(), r.span))
-                .collect()
-        }
-        match s {
-            Section::Route => pick(&self.routes),
-            Section::Cache => pick(&self.caches),
-            Section::PromptCache => pick(&self.prompt_caches),
-            Section::Batch => pick(&self.batches),
-            Section::Limit => pick(&self.limits),
-            Section::Budget => pick(&self.budgets),
-        }
+        self.sections.rules(s)
     }
 
     /// Total number of rules across sections.
     pub fn rule_count(&self) -> usize {
-        self.routes.len()
-            + self.caches.len()
-            + self.prompt_caches.len()
-            + self.batches.len()
-            + self.limits.len()
-            + self.budgets.len()
+        self.sections.rule_count()
+    }
+}
+
+impl std::ops::Deref for Policy {
+    type Target = Sections;
+
+    fn deref(&self) -> &Sections {
+        &self.sections
     }
 }
 

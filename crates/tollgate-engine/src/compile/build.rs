@@ -32,11 +32,13 @@
 //! the example policy, by instructions per decision: leaves of 2 beat 4 and
 //! 6 by 5 to 10%; the space factor (1 to 16) moves little.
 
+use super::dispatch::Dispatch;
 use super::intern::Form;
 use super::ir::SlotKind;
-use super::plan::{bits, merge, plan, Entry, Plan};
+use super::mask::ConsMask;
+use super::plan::{merge, plan, Entry, Plan};
 use super::pred::{Pred, PredId};
-use super::rules::{Dispatch, RuleSpec};
+use super::rules::RuleSpec;
 use super::strmap::StrMap;
 use super::tree::{Leaf, LeafEntry, Node, NodeId, NodeSlot, Ref, SectionIndex, EMPTY, NO_MEMO};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -52,9 +54,6 @@ const REPLICATE_MAX: usize = 4;
 const SPACE_FACTOR: usize = 4;
 /// Splits along one path, at most (bounds recursion in the build and the walk).
 const MAX_DEPTH: usize = 32;
-/// Constraints per rule the structure may dispatch on; further ones are
-/// checked in leaves.
-pub(crate) const MAX_CONS: usize = 64;
 
 /// Size limits for one section.
 #[derive(Debug, Clone, Copy)]
@@ -99,9 +98,7 @@ pub(crate) fn build(
         .enumerate()
         .map(|(i, s)| Entry {
             spec: i as u32,
-            mask: u64::MAX
-                .checked_shr(64 - s.cons.len().min(MAX_CONS) as u32)
-                .unwrap_or(0),
+            mask: ConsMask::first(s.cons.len()),
         })
         .collect();
     let all = b.truncate(all);
@@ -170,7 +167,7 @@ impl<'s> Builder<'s> {
     fn truncate(&self, mut entries: Vec<Entry>) -> Vec<Entry> {
         let always = entries
             .iter()
-            .position(|e| e.mask == 0 && self.spec(e).is_none_or(|s| s.fixed.is_empty()));
+            .position(|e| e.mask.is_empty() && self.spec(e).is_none_or(|s| s.fixed.is_empty()));
         if let Some(i) = always {
             entries.truncate(i + 1);
         }
@@ -205,7 +202,7 @@ impl<'s> Builder<'s> {
         let mut counts: FxHashMap<AttrId, (u32, u32)> = FxHashMap::default();
         for e in entries {
             let Some(spec) = self.spec(e) else { continue };
-            for c in bits(e.mask).filter_map(|j| spec.cons.get(j)) {
+            for c in e.mask.iter().filter_map(|j| spec.cons.get(j)) {
                 let n = counts.entry(c.attr).or_default();
                 n.0 += c.form.selective() as u32;
                 n.1 += 1;
@@ -218,14 +215,14 @@ impl<'s> Builder<'s> {
             .map(|(a, _)| a)
     }
 
-    /// The rule's constraint on `attr`, with its bit.
-    fn find(&self, e: &Entry, attr: AttrId) -> Option<(u64, &'s Form)> {
+    /// The rule's constraint on `attr`, with its index.
+    fn find(&self, e: &Entry, attr: AttrId) -> Option<(usize, &'s Form)> {
         let spec = self.spec(e)?;
-        bits(e.mask).find_map(|j| {
+        e.mask.iter().find_map(|j| {
             spec.cons
                 .get(j)
                 .filter(|c| c.attr == attr)
-                .map(|c| (1u64 << j, &c.form))
+                .map(|c| (j, &c.form))
         })
     }
 
@@ -234,10 +231,10 @@ impl<'s> Builder<'s> {
         let mut u = Vec::new();
         for e in entries {
             match self.find(e, attr) {
-                Some((bit, form)) => c.push((
+                Some((j, form)) => c.push((
                     Entry {
                         spec: e.spec,
-                        mask: e.mask & !bit,
+                        mask: e.mask.without(j),
                     },
                     form,
                 )),
@@ -358,7 +355,9 @@ impl<'s> Builder<'s> {
         let mut lists: Vec<(u32, SmallVec<[PredId; 8]>)> = Vec::new();
         for e in entries {
             let Some(spec) = self.spec(e) else { continue };
-            let mut ps: SmallVec<[PredId; 8]> = bits(e.mask)
+            let mut ps: SmallVec<[PredId; 8]> = e
+                .mask
+                .iter()
                 .filter_map(|j| spec.cons.get(j).map(|c| c.pred))
                 .chain(spec.fixed.iter().copied())
                 .collect();

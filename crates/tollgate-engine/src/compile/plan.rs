@@ -3,8 +3,9 @@
 //! other string), of an int (the intervals between every range's end
 //! points), of a bool, or of presence.
 
+use super::dispatch::Dispatch;
 use super::intern::Form;
-use super::rules::Dispatch;
+use super::mask::ConsMask;
 use rustc_hash::FxHashMap;
 
 /// A rule in a group: its spec and the constraints still to check.
@@ -12,19 +13,8 @@ use rustc_hash::FxHashMap;
 pub(crate) struct Entry {
     /// Index of the rule's [`RuleSpec`](super::rules::RuleSpec).
     pub(crate) spec: u32,
-    /// Bit `j`: `cons[j]` is still to check.
-    pub(crate) mask: u64,
-}
-
-/// The set bits of a mask, lowest first.
-pub(crate) fn bits(mut m: u64) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (m != 0).then(|| {
-            let j = m.trailing_zeros() as usize;
-            m &= m - 1;
-            j
-        })
-    })
+    /// The constraints still to check.
+    pub(crate) mask: ConsMask,
 }
 
 /// How a group's constrained rules spread over an attribute's values.

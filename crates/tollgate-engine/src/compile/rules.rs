@@ -2,45 +2,14 @@
 //! constraints the structure may dispatch on, and the residual predicates
 //! it checks in leaves whatever the path.
 
-use super::build::MAX_CONS;
+use super::dispatch::Dispatch;
 use super::intern::{Form, PredPool};
-use super::ir::SlotKind;
+use super::mask::ConsMask;
 use super::pred::PredId;
 use tollgate_lang::constraint::{Conjunction, Constraint};
 use tollgate_lang::expr::TExpr;
 use tollgate_lang::policy::Rule;
 use tollgate_lang::AttrId;
-
-/// How a node can dispatch on an attribute, from its declared type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dispatch {
-    Str,
-    Int,
-    Bool,
-    Present(SlotKind),
-}
-
-impl Dispatch {
-    pub(crate) fn of(kind: SlotKind) -> Dispatch {
-        match kind {
-            SlotKind::Str => Dispatch::Str,
-            SlotKind::Int => Dispatch::Int,
-            SlotKind::Bool => Dispatch::Bool,
-            k => Dispatch::Present(k),
-        }
-    }
-
-    /// Can a node of this kind decide the constraint?
-    pub(crate) fn fits(self, f: &Form) -> bool {
-        matches!(
-            (self, f),
-            (_, Form::Present)
-                | (Dispatch::Str, Form::StrIn(_) | Form::StrNotIn(_))
-                | (Dispatch::Int, Form::Int(_))
-                | (Dispatch::Bool, Form::Bool(_))
-        )
-    }
-}
 
 /// A constraint a rule puts on one attribute.
 #[derive(Debug, Clone)]
@@ -56,7 +25,7 @@ pub(crate) struct Cons {
 pub(crate) struct RuleSpec {
     /// Index in the section.
     pub(crate) rule: u32,
-    /// Constraints the structure may dispatch on (at most [`MAX_CONS`]).
+    /// Constraints the structure may dispatch on (at most [`ConsMask::MAX`]).
     pub(crate) cons: Vec<Cons>,
     /// Residual predicates checked in leaves whatever the path.
     pub(crate) fixed: Vec<PredId>,
@@ -93,7 +62,7 @@ pub(crate) fn specs<'p, T>(
             let form = Form::of(c);
             let pred = pool.form(*attr, &form);
             let fits = dispatch.get(attr.index()).is_some_and(|d| d.fits(&form));
-            if fits && spec.cons.len() < MAX_CONS {
+            if fits && spec.cons.len() < ConsMask::MAX {
                 spec.cons.push(Cons {
                     attr: *attr,
                     form,
