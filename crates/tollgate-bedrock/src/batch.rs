@@ -560,12 +560,14 @@ impl Gate {
 #[cfg(feature = "batch-submit")]
 pub mod submit {
     use crate::error::GateError;
+    use crate::retry::{run, Backoff, Rule, Timeouts, DEFAULT_MAX_ATTEMPTS};
     use crate::sdk::Failure;
     use aws_sdk_bedrock::types::{
         ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
         ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig,
         ModelInvocationType, S3InputFormat,
     };
+    use std::time::Duration;
 
     /// A batch job to create.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -586,26 +588,94 @@ pub mod submit {
         pub client_request_token: Option<String>,
     }
 
-    /// Creates the job (Converse-form records, JSONL input); returns its ARN.
+    /// How [`submit_job_with`] retries.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SubmitRetry {
+        /// Attempts at most, the first included.
+        pub max_attempts: u32,
+        /// Waits between attempts (a `Retry-After` header is honoured).
+        pub backoff: Backoff,
+        /// One attempt's time limit.
+        pub timeout: Duration,
+    }
+
+    impl Default for SubmitRetry {
+        fn default() -> Self {
+            SubmitRetry {
+                max_attempts: DEFAULT_MAX_ATTEMPTS,
+                backoff: Backoff::default(),
+                timeout: Timeouts::default().attempt,
+            }
+        }
+    }
+
+    /// Creates the job (Converse-form records, JSONL input); returns its
+    /// ARN. Retried as every gate call is ([`SubmitRetry::default`]).
     pub async fn submit_job(
         client: &aws_sdk_bedrock::Client,
         spec: &JobSpec,
     ) -> Result<String, GateError> {
+        submit_job_with(client, spec, &SubmitRetry::default()).await
+    }
+
+    /// [`submit_job`] with its retries given. The SDK's own retries are
+    /// turned off (the gate's rule decides), and every attempt carries
+    /// the same `clientRequestToken` (the spec's, else one drawn here), so
+    /// an attempt that reached Bedrock before its answer was lost creates
+    /// no second job.
+    pub async fn submit_job_with(
+        client: &aws_sdk_bedrock::Client,
+        spec: &JobSpec,
+        retry: &SubmitRetry,
+    ) -> Result<String, GateError> {
+        let client = aws_sdk_bedrock::Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_config(aws_sdk_bedrock::config::retry::RetryConfig::disabled())
+                .build(),
+        );
+        let token = spec
+            .client_request_token
+            .clone()
+            .unwrap_or_else(|| format!("tollgate-{:032x}", fastrand::u128(..)));
+        let rule = Rule {
+            places: 1,
+            max_attempts: retry.max_attempts.max(1),
+            budget: None,
+            backoff: &retry.backoff,
+            timeout: retry.timeout,
+            on_throttle: None,
+        };
+        let (client, token) = (&client, token.as_str());
+        let sent = run(&rule, |_| create_job(client, spec, token), |_, _| {}).await;
+        match sent {
+            Ok((arn, _)) => Ok(arn),
+            Err(g) => Err(g.error),
+        }
+    }
+
+    /// One CreateModelInvocationJob attempt.
+    async fn create_job(
+        client: &aws_sdk_bedrock::Client,
+        spec: &JobSpec,
+        token: &str,
+    ) -> Result<String, Failure> {
         let input = ModelInvocationJobS3InputDataConfig::builder()
             .s3_uri(&spec.input_s3_uri)
             .s3_input_format(S3InputFormat::Jsonl)
             .build()
-            .map_err(|e| GateError::Request(e.to_string()))?;
+            .map_err(|e| Failure::Request(e.to_string()))?;
         let output = ModelInvocationJobS3OutputDataConfig::builder()
             .s3_uri(&spec.output_s3_uri)
             .build()
-            .map_err(|e| GateError::Request(e.to_string()))?;
+            .map_err(|e| Failure::Request(e.to_string()))?;
         let out = client
             .create_model_invocation_job()
             .job_name(&spec.job_name)
             .role_arn(&spec.role_arn)
             .model_id(&spec.model_id)
-            .set_client_request_token(spec.client_request_token.clone())
+            .client_request_token(token)
             .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(input))
             .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
                 output,
@@ -614,7 +684,7 @@ pub mod submit {
             .set_timeout_duration_in_hours(spec.timeout_hours)
             .send()
             .await
-            .map_err(|e| Failure::of(e).into_error(1))?;
+            .map_err(Failure::of)?;
         Ok(out.job_arn().to_string())
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
-use crate::gate::{cache_usage, model_id_of, ms, usage_of, AfterFailure, Gate, Plan};
+use crate::gate::{cache_usage, model_id_of, ms, usage_of, Gate, Plan};
 use crate::request::ChatRequest;
 use crate::response::{Attempt, ChatResponse};
 use crate::sdk::{self, Failure};
@@ -183,7 +183,7 @@ impl Gate {
     }
 
     /// Sends the attempts: each planned for its model, retried and moved
-    /// to fallbacks as [`Gate::after_failure`] says.
+    /// to fallbacks by the one retry loop ([`crate::retry::run`]).
     async fn attempts(
         &self,
         call: &Call<'_, '_>,
@@ -191,53 +191,59 @@ impl Gate {
         feature: &str,
     ) -> Result<Sent, Failed> {
         let mut attempts: Vec<Attempt> = Vec::new();
-        let mut cur = 0usize;
-        loop {
-            let m = plan.models.get(cur).copied().unwrap_or(call.d.model);
-            let model_id = model_id_of(call.names, call.policy, m);
-            let n = attempts.len() as u32 + 1;
-            let changes = plan.changes(call.policy, model_id.as_str(), cur);
-            let input = sdk::attempt_input(call.req, &changes).map_err(|error| Failed {
-                error,
-                throttled: false,
-                attempts: n,
-                model: m,
-            })?;
-            // Not boxed: a box of the SDK's send future (several KiB) cost
-            // an allocation and a copy per call, and measured slower.
-            let failure = match sdk::converse_call(&self.client, input).send().await {
-                Ok(out) => {
-                    let ttl = plan.ttl_for(call.policy, cur);
-                    attempts.push(Attempt {
-                        model_id,
-                        error: None,
-                        usage: out.usage().map(|u| usage_of(u, ttl)).unwrap_or_default(),
-                    });
-                    return Ok(Sent {
-                        out,
-                        attempts,
-                        served: m,
-                    });
-                }
-                Err(e) => Failure::of(e),
-            };
-            attempts.push(Attempt {
-                model_id,
-                error: Some(failure.code().into_owned()),
-                usage: Usage::default(),
-            });
-            match self.after_failure(plan, feature, failure, n, cur) {
-                AfterFailure::Retry { model } => cur = model,
-                AfterFailure::GiveUp { error, throttled } => {
-                    return Err(Failed {
-                        error,
-                        throttled,
-                        attempts: n,
-                        model: m,
-                    })
-                }
-            }
-            tokio::time::sleep(self.backoff.delay(n)).await;
+        let rule = self.retry_rule(
+            plan.models.len(),
+            plan.max_attempts,
+            plan.retry_budget_pct,
+            feature,
+            self.timeouts.attempt,
+        );
+        let model_at = |pos: usize| plan.models.get(pos).copied().unwrap_or(call.d.model);
+        let sent = crate::retry::run(
+            &rule,
+            |step: crate::retry::Step| async move {
+                let model_id = model_id_of(call.names, call.policy, model_at(step.pos));
+                let changes = plan.changes(call.policy, model_id.as_str(), step.pos);
+                let input = sdk::attempt_input(call.req, &changes)
+                    .map_err(|e| Failure::Request(e.to_string()))?;
+                // Not boxed: a box of the SDK's send future (several KiB) cost
+                // an allocation and a copy per call, and measured slower.
+                sdk::converse_call(&self.client, input)
+                    .send()
+                    .await
+                    .map_err(Failure::of)
+            },
+            |step, r| {
+                let (error, usage) = match r {
+                    Ok(out) => {
+                        let ttl = plan.ttl_for(call.policy, step.pos);
+                        (
+                            None,
+                            out.usage().map(|u| usage_of(u, ttl)).unwrap_or_default(),
+                        )
+                    }
+                    Err(f) => (Some(f.code().into_owned()), Usage::default()),
+                };
+                attempts.push(Attempt {
+                    model_id: model_id_of(call.names, call.policy, model_at(step.pos)),
+                    error,
+                    usage,
+                });
+            },
+        )
+        .await;
+        match sent {
+            Ok((out, step)) => Ok(Sent {
+                out,
+                attempts,
+                served: model_at(step.pos),
+            }),
+            Err(g) => Err(Failed {
+                error: g.error,
+                throttled: g.throttled,
+                attempts: g.step.n,
+                model: model_at(g.step.pos),
+            }),
         }
     }
 

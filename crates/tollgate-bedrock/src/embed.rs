@@ -22,6 +22,7 @@ use crate::attrs::{self, Estimate};
 use crate::error::GateError;
 use crate::gate::{fingerprint, ms, Gate};
 use crate::request::ChatRequest;
+use crate::retry::Rule;
 use crate::sdk::Failure;
 use aws_sdk_bedrockruntime::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_bedrockruntime::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -264,6 +265,22 @@ impl Gate {
             .filter(|&i| vectors.get(i).is_some_and(Option::is_none))
             .collect();
 
+        // One retry rule for every InvokeModel of the call: the limit's
+        // attempts and retry budget, never another model (vectors of two
+        // embedding models are not comparable).
+        let feature = self
+            .attr_ids
+            .feature(&ctx)
+            .or(tags.feature.as_deref())
+            .unwrap_or("");
+        let (max_attempts, retry_budget_pct) = crate::gate::limit_of(policy, &d);
+        let rule = self.retry_rule(
+            1,
+            max_attempts,
+            retry_budget_pct,
+            feature,
+            self.timeouts.attempt,
+        );
         // Calls for the rest: (indices, tokens).
         let mut calls: Vec<(Vec<usize>, u64)> = Vec::new();
         let mut attempts = 0u32;
@@ -277,8 +294,7 @@ impl Gate {
                             "dimensions": opts.dimensions,
                             "normalize": opts.normalize,
                         });
-                        attempts += 1;
-                        let (resp, _) = self.invoke(&model_id, &body).await?;
+                        let (resp, _) = self.invoke(&rule, &model_id, &body, &mut attempts).await?;
                         // Billed once answered, whatever the body holds.
                         let tokens = resp["inputTextTokenCount"].as_u64().unwrap_or(0);
                         let Some(v) = vector(&resp["embedding"]) else {
@@ -303,8 +319,8 @@ impl Gate {
                             "texts": batch,
                             "input_type": opts.input_type.as_str(),
                         });
-                        attempts += 1;
-                        let (resp, header) = self.invoke(&model_id, &body).await?;
+                        let (resp, header) =
+                            self.invoke(&rule, &model_id, &body, &mut attempts).await?;
                         // Billed once answered, whatever the body holds.
                         // Cohere on Bedrock reports the count only in the
                         // header; a body count wins when present.
@@ -365,6 +381,13 @@ impl Gate {
             b = b.status(Status::Error).error_type(e.error_type());
         }
         let event = b.build();
+        // Attempts beyond one per InvokeModel call were retries.
+        self.record_retry_spend(
+            retry_budget_pct,
+            feature,
+            event.cost_nanos,
+            attempts as usize > calls.len(),
+        );
         if let Some(ledger) = &self.ledger {
             if event.cost_nanos > 0 {
                 ledger.record(policy, &ctx, Day::today(), event.cost_nanos);
@@ -421,25 +444,52 @@ impl Gate {
         })
     }
 
-    /// One InvokeModel call; the parsed body and the token-count header.
-    async fn invoke(&self, model_id: &str, body: &Json) -> Result<(Json, Option<u64>), GateError> {
-        let header = TokenHeader::default();
-        let out = Box::pin(
-            self.client
-                .invoke_model()
-                .model_id(model_id)
-                .content_type("application/json")
-                .accept("application/json")
-                .body(Blob::new(body.to_string().into_bytes()))
-                .customize()
-                .interceptor(header.clone())
-                .send(),
+    /// One InvokeModel call through the retry loop (same model only);
+    /// the parsed body and the token-count header. `attempts` counts the
+    /// attempts made.
+    async fn invoke(
+        &self,
+        rule: &Rule<'_>,
+        model_id: &str,
+        body: &Json,
+        attempts: &mut u32,
+    ) -> Result<(Json, Option<u64>), GateError> {
+        let bytes = body.to_string().into_bytes();
+        let bytes = &bytes;
+        let sent = crate::retry::run(
+            rule,
+            |_| async move {
+                let header = TokenHeader::default();
+                let out = Box::pin(
+                    self.client
+                        .invoke_model()
+                        .model_id(model_id)
+                        .content_type("application/json")
+                        .accept("application/json")
+                        .body(Blob::new(bytes.clone()))
+                        .customize()
+                        .interceptor(header.clone())
+                        .send(),
+                )
+                .await
+                .map_err(Failure::of)?;
+                let n = *header.0.lock();
+                Ok((out, n))
+            },
+            |_, _| {},
         )
-        .await
-        .map_err(|e| Failure::of(e).into_error(1))?;
+        .await;
+        let ((out, n), step) = match sent {
+            Ok(v) => v,
+            Err(g) => {
+                *attempts += g.step.n;
+                return Err(g.error);
+            }
+        };
+        *attempts += step.n;
+        // An answer is billed: a body that cannot be read is not retried.
         let resp: Json = serde_json::from_slice(out.body().as_ref())
             .map_err(|e| GateError::Malformed(format!("InvokeModel body: {e}")))?;
-        let n = *header.0.lock();
         Ok((resp, n))
     }
 }

@@ -21,10 +21,19 @@ pub enum GateError {
         /// Attempts made, the first included.
         attempts: u32,
     },
-    /// The connection failed or was reset (not retried: the request may
-    /// have reached the model and been billed).
+    /// The connection failed or was reset, on the last attempt.
     #[error("connection to bedrock failed: {0}")]
     Transport(String),
+    /// No answer within the per-attempt time limit on the last attempt
+    /// (for a stream: no first event, or no next event within the idle
+    /// limit).
+    #[error("bedrock sent nothing within {after_ms} ms (attempt {attempts})")]
+    Timeout {
+        /// The limit that ran out, milliseconds.
+        after_ms: u64,
+        /// Attempts made, the first included.
+        attempts: u32,
+    },
     /// Bedrock's response could not be read (malformed JSON, a broken
     /// event-stream frame).
     #[error("unreadable response from bedrock: {0}")]
@@ -87,6 +96,7 @@ impl GateError {
             | GateError::RetryBudget { code, .. }
             | GateError::Stream { code, .. } => code.clone(),
             GateError::Transport(_) => "TransportError".to_string(),
+            GateError::Timeout { .. } => "AttemptTimeout".to_string(),
             GateError::Malformed(_) => "MalformedResponse".to_string(),
             GateError::Request(_) => "InvalidRequest".to_string(),
             GateError::NoModel(_) => "NoModel".to_string(),

@@ -1,15 +1,15 @@
 //! The [`Gate`], its builder, and what a call's decision resolves to: the
 //! [`Plan`] (models in fallback order, attempts, cache points) and each
 //! attempt's changes for its own model ([`Plan::changes`]), and the retry
-//! rule every call path shares ([`Gate::after_failure`]). The Converse
+//! rule of a call ([`Gate::retry_rule`], run by `retry::run`). The Converse
 //! path itself is in `converse.rs`, the stream in [`crate::stream`].
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
 use crate::estimate::{CharEstimator, TokenEstimator};
 use crate::request::ChatRequest;
-use crate::retry::{classify, classify_status, Backoff, Class, RetryBudget, DEFAULT_MAX_ATTEMPTS};
-use crate::sdk::{AttemptChanges, Failure};
+use crate::retry::{Backoff, RetryBudget, Rule, Timeouts, DEFAULT_MAX_ATTEMPTS};
+use crate::sdk::AttemptChanges;
 use crate::wire::{self, Binary};
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::types::{ContentBlock, Message as SdkMessage, SystemContentBlock};
@@ -41,6 +41,7 @@ pub struct GateBuilder {
     sink: Option<Arc<dyn Sink>>,
     estimator: Arc<dyn TokenEstimator>,
     backoff: Backoff,
+    timeouts: Timeouts,
     event_options: EventOptions,
     ledger: Option<Ledger>,
     batch: Option<Arc<crate::batch::BatchQueue>>,
@@ -107,6 +108,12 @@ impl GateBuilder {
         self
     }
 
+    /// Per-attempt time limits (defaults: [`Timeouts::default`]).
+    pub fn timeouts(mut self, t: Timeouts) -> Self {
+        self.timeouts = t;
+        self
+    }
+
     /// Event options (app tag, text capture).
     pub fn event_options(mut self, o: EventOptions) -> Self {
         self.event_options = o;
@@ -134,6 +141,7 @@ impl GateBuilder {
             sink: self.sink,
             estimator: self.estimator,
             backoff: self.backoff,
+            timeouts: self.timeouts,
             retry_budget: Arc::new(RetryBudget::default()),
             event_options: self.event_options,
             event_names: EventNamesCache::new(),
@@ -159,6 +167,7 @@ pub struct Gate {
     pub(crate) sink: Option<Arc<dyn Sink>>,
     pub(crate) estimator: Arc<dyn TokenEstimator>,
     pub(crate) backoff: Backoff,
+    pub(crate) timeouts: Timeouts,
     pub(crate) retry_budget: Arc<RetryBudget>,
     pub(crate) event_options: EventOptions,
     /// The current policy's names for events.
@@ -175,6 +184,7 @@ impl std::fmt::Debug for Gate {
             .field("cache", &self.cache.is_some())
             .field("sink", &self.sink.is_some())
             .field("backoff", &self.backoff)
+            .field("timeouts", &self.timeouts)
             .field("ledger", &self.ledger.is_some())
             .finish_non_exhaustive()
     }
@@ -273,55 +283,38 @@ fn max_output_of(m: &Model) -> Option<u32> {
     m.max_output_tokens.or(m.prices.max_output_tokens())
 }
 
-/// What to do after a failed attempt.
-pub(crate) enum AfterFailure {
-    /// Stop: the error to return, and whether the last failure was a throttle.
-    GiveUp { error: GateError, throttled: bool },
-    /// Try again on `plan.models[model]`.
-    Retry { model: usize },
+impl Gate {
+    /// The retry rule of a call: `places` in its fallback order, the
+    /// limit's attempts and retry budget, the gate's backoff, and the
+    /// per-attempt time limit `timeout`.
+    pub(crate) fn retry_rule<'a>(
+        &'a self,
+        places: usize,
+        max_attempts: u32,
+        retry_budget_pct: Option<f64>,
+        feature: &'a str,
+        timeout: std::time::Duration,
+    ) -> Rule<'a> {
+        Rule {
+            places: places.max(1),
+            max_attempts,
+            budget: retry_budget_pct.map(|pct| (&*self.retry_budget, feature, pct)),
+            backoff: &self.backoff,
+            timeout,
+            on_throttle: None,
+        }
+    }
 }
 
-impl Gate {
-    /// The retry rule shared by `converse` and `converse_stream`: record the
-    /// attempt against the feature's retry budget (when its limit has one),
-    /// then retry a retryable failure while attempts and budget remain,
-    /// moving to the next fallback model on throttling.
-    pub(crate) fn after_failure(
-        &self,
-        plan: &Plan,
-        feature: &str,
-        failure: Failure,
-        attempt: u32,
-        model: usize,
-    ) -> AfterFailure {
-        self.record_retry_spend(plan.retry_budget_pct, feature, 0, attempt > 1);
-        let class = match &failure {
-            Failure::Service { code, .. } => classify(code),
-            Failure::Status { status, .. } => classify_status(*status),
-            _ => Class::Fatal,
-        };
-        let budget_ok = plan
-            .retry_budget_pct
-            .is_none_or(|pct| self.retry_budget.allows(feature, pct));
-        if class == Class::Fatal || attempt >= plan.max_attempts || !budget_ok {
-            let throttled = failure.is_throttling();
-            let error = if class != Class::Fatal && attempt < plan.max_attempts && !budget_ok {
-                GateError::RetryBudget {
-                    feature: feature.to_string(),
-                    code: failure.code().into_owned(),
-                }
-            } else {
-                failure.into_error(attempt)
-            };
-            return AfterFailure::GiveUp { error, throttled };
-        }
-        let next = if class == Class::RetryFallback && model + 1 < plan.models.len() {
-            model + 1
-        } else {
-            model
-        };
-        AfterFailure::Retry { model: next }
-    }
+/// `max_attempts` and `retry_budget_pct` of the decision's `[[limit]]`
+/// (the defaults without one).
+pub(crate) fn limit_of(policy: &Policy, d: &Decision) -> (u32, Option<f64>) {
+    let limit = d.limit.and_then(|l| policy.limits.get(l.index()));
+    let max_attempts = limit
+        .and_then(|l| l.then.max_attempts)
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+        .max(1);
+    (max_attempts, limit.and_then(|l| l.then.retry_budget_pct))
 }
 
 impl Gate {
@@ -446,6 +439,7 @@ impl Gate {
             sink: None,
             estimator: Arc::new(CharEstimator::default()),
             backoff: Backoff::default(),
+            timeouts: Timeouts::default(),
             event_options: EventOptions::default(),
             ledger: None,
             batch: None,
@@ -609,12 +603,7 @@ impl Gate {
                     .filter(|m| policy.model(*m).is_some()),
             );
         }
-        let limit = decision.limit.and_then(|l| policy.limits.get(l.index()));
-        let max_attempts = limit
-            .and_then(|l| l.then.max_attempts)
-            .unwrap_or(DEFAULT_MAX_ATTEMPTS)
-            .max(1);
-        let retry_budget_pct = limit.and_then(|l| l.then.retry_budget_pct);
+        let (max_attempts, retry_budget_pct) = limit_of(policy, &decision);
         let seg = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         let segments = Segments {
             tools: seg(estimate.tools),

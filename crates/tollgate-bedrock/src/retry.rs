@@ -1,14 +1,21 @@
-//! Retries owned by tollgate, not the SDK.
+//! Retries owned by tollgate, not the SDK: one rule, one loop ([`run`]),
+//! shared by Converse, ConverseStream (up to its first event),
+//! embeddings and batch job submission.
 //!
 //! The SDK's retry loop is invisible from outside: it cannot count the
 //! attempts into the call event, cannot move a throttled call to the
 //! route's `fallback` model, and shares one token bucket across every
 //! client in the process. So the gate builds its client with retries
-//! disabled and runs this loop itself: which errors are retried, how long
-//! to wait (exponential backoff with full jitter, so synchronised clients
-//! spread out), and the per-feature retry budget (`retry_budget_pct`) that
-//! stops a retry storm from multiplying a feature's spend.
+//! disabled and runs this loop itself: which errors are retried and on
+//! which model ([`classify`]), how long to wait (exponential backoff with
+//! full jitter, so synchronised clients spread out, and never less than a
+//! `Retry-After` / `x-amz-retry-after` header asks), how long one attempt
+//! may take ([`Timeouts`]), and the per-feature retry budget
+//! (`retry_budget_pct`) that stops a retry storm from multiplying a
+//! feature's spend.
 
+use crate::error::GateError;
+use crate::sdk::Failure;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,30 +23,42 @@ use std::time::Duration;
 /// Attempts when the matched `[[limit]]` sets no `max_attempts`.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
-/// Backoff between attempts: `min(max, initial * 2^(n-1))`, fully jittered.
+/// Backoff between attempts: `min(max, initial * 2^(n-1))`, fully
+/// jittered, and never less than the wait a `Retry-After` or
+/// `x-amz-retry-after` header of the failed attempt asks for (up to
+/// `retry_after_cap`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// Before the first retry (before jitter).
     pub initial: Duration,
-    /// The most any wait may be.
+    /// The most any jittered wait may be.
     pub max: Duration,
+    /// The most a `Retry-After` / `x-amz-retry-after` header can make the
+    /// gate wait (a longer ask is waited this long).
+    pub retry_after_cap: Duration,
 }
+
+/// [`Backoff::retry_after_cap`] by default: 20 seconds.
+pub const DEFAULT_RETRY_AFTER_CAP: Duration = Duration::from_secs(20);
 
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
             initial: Duration::from_millis(200),
             max: Duration::from_secs(10),
+            retry_after_cap: DEFAULT_RETRY_AFTER_CAP,
         }
     }
 }
 
 impl Backoff {
-    /// No waiting at all (tests).
+    /// No jittered waiting (tests); a `Retry-After` header is still
+    /// honoured, up to the default cap.
     pub fn none() -> Backoff {
         Backoff {
             initial: Duration::ZERO,
             max: Duration::ZERO,
+            retry_after_cap: DEFAULT_RETRY_AFTER_CAP,
         }
     }
 
@@ -54,45 +73,215 @@ impl Backoff {
         }
         Duration::from_nanos(fastrand::u64(0..=nanos))
     }
+
+    /// The wait before retry number `retry` after a failure whose
+    /// response asked for `retry_after`: the jittered delay, or the
+    /// header's wait (capped) when that is longer.
+    pub fn wait(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let asked = retry_after.map_or(Duration::ZERO, |d| d.min(self.retry_after_cap));
+        self.delay(retry).max(asked)
+    }
+}
+
+/// How long one attempt may take before the gate gives up on it (and,
+/// as for a transport error, retries the same model).
+///
+/// A timed-out Converse attempt or a stream that sent no first event may
+/// already have been billed by Bedrock; the gate retries it anyway, as it
+/// does a dropped connection: an answer is worth more than the risk of
+/// paying twice for one attempt. Set a limit to `Duration::MAX` to turn it
+/// off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A Converse, InvokeModel (embeddings) or CreateModelInvocationJob
+    /// attempt, from sending to the whole response. Default 300 s: a long
+    /// answer (tens of thousands of output tokens) takes minutes.
+    pub attempt: Duration,
+    /// A ConverseStream attempt, from sending to its first event.
+    /// Default 60 s.
+    pub first_event: Duration,
+    /// Between two events of a stream, once the first has arrived (a
+    /// stall past it ends the stream with [`GateError::Timeout`]; it is
+    /// not retried, part of the answer is delivered). Default 60 s.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            attempt: Duration::from_secs(300),
+            first_event: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+        }
+    }
 }
 
 /// How an error bears on the retry loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// Retry; on the route's next fallback model if there is one.
+    /// Retry on the next model in the fallback order (the same model when
+    /// none is left): the model is saturated, unavailable or cold.
     RetryFallback,
-    /// Retry the same model.
+    /// Retry the same model first: once in place, then (failing the same
+    /// way again) on the next model in the fallback order.
     Retry,
-    /// Give up.
+    /// Give up: it would fail again.
     Fatal,
 }
 
-/// Classifies a Bedrock error code. Throttling and model-not-ready move
-/// to the fallback model (the model is saturated or cold); service
-/// unavailable, internal errors and model timeouts are retried as they
-/// are. Everything else (validation, access, not found, model errors) would
-/// fail again.
+/// Classifies a Bedrock error code. Throttling, service unavailable and
+/// model-not-ready move to the next fallback model; internal errors,
+/// model timeouts and model errors (a stream's model error before its
+/// first event too) retry the same model first. Everything else
+/// (validation, access denied, not found, quota) would fail again.
 pub fn classify(code: &str) -> Class {
     match code {
-        "ThrottlingException" | "ModelNotReadyException" | "TooManyRequestsException" => {
-            Class::RetryFallback
-        }
-        "ServiceUnavailableException" | "InternalServerException" | "ModelTimeoutException" => {
-            Class::Retry
-        }
+        "ThrottlingException"
+        | "TooManyRequestsException"
+        | "ServiceUnavailableException"
+        | "ModelNotReadyException" => Class::RetryFallback,
+        "InternalServerException"
+        | "ModelTimeoutException"
+        | "ModelErrorException"
+        | "ModelStreamErrorException" => Class::Retry,
         _ => Class::Fatal,
     }
 }
 
 /// Classifies an HTTP error status that came without a Bedrock error code,
-/// as the SDK's own retry does: 429 is throttling, 500, 502, 503 and 504
-/// are transient; any other status would fail again.
+/// as the SDK's own retry does: 429 is throttling and 503 unavailability
+/// (next fallback model), 500, 502 and 504 are transient (same model
+/// first); any other status would fail again.
 pub fn classify_status(status: u16) -> Class {
     match status {
-        429 => Class::RetryFallback,
-        500 | 502 | 503 | 504 => Class::Retry,
+        429 | 503 => Class::RetryFallback,
+        500 | 502 | 504 => Class::Retry,
         _ => Class::Fatal,
     }
+}
+
+/// The class of an attempt's failure: Bedrock's code or the bare
+/// status; a dropped connection and a per-attempt timeout retry the same
+/// model first; an unreadable answer or a request the SDK could not build
+/// is not retried.
+pub fn class_of(f: &Failure) -> Class {
+    match f {
+        Failure::Service { code, .. } => classify(code),
+        Failure::Status { status, .. } => classify_status(*status),
+        Failure::Transport(_) | Failure::Timeout(_) => Class::Retry,
+        Failure::Malformed(_) | Failure::Request(_) => Class::Fatal,
+    }
+}
+
+/// One attempt of the loop: its place in the fallback order and its
+/// number (1 = the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Step {
+    /// Index into the call's fallback order.
+    pub pos: usize,
+    /// Attempt number, the first is 1.
+    pub n: u32,
+}
+
+/// What the loop needs to know about one call.
+pub(crate) struct Rule<'a> {
+    /// Places in the fallback order (1: no fallback).
+    pub places: usize,
+    /// Attempts at most, the first included.
+    pub max_attempts: u32,
+    /// The feature's retry budget: `(budget, feature, retry_budget_pct)`.
+    pub budget: Option<(&'a RetryBudget, &'a str, f64)>,
+    pub backoff: &'a Backoff,
+    /// The per-attempt time limit.
+    pub timeout: Duration,
+    /// Where a throttled attempt goes instead of the next place (a flex
+    /// tier attempt's default-tier retry): `next_on_throttle(pos)`.
+    pub on_throttle: Option<&'a (dyn Fn(usize) -> Option<usize> + Sync)>,
+}
+
+/// The loop gave up.
+#[derive(Debug)]
+pub(crate) struct GaveUp {
+    pub error: GateError,
+    /// The last failure was a throttle.
+    pub throttled: bool,
+    /// The last attempt.
+    pub step: Step,
+}
+
+/// The retry loop every Bedrock call runs: sends attempt after attempt
+/// (each under the rule's time limit) until one answers, a failure is
+/// fatal, the attempts or the feature's retry budget are spent. `send`
+/// sends the attempt at `step.pos` of the fallback order; the answer comes
+/// back with the step that got it; `record` sees every attempt's outcome
+/// (a timed-out one as [`Failure::Timeout`]).
+pub(crate) async fn run<T, F, Fut>(
+    rule: &Rule<'_>,
+    mut send: F,
+    mut record: impl FnMut(Step, Result<&T, &Failure>),
+) -> Result<(T, Step), GaveUp>
+where
+    F: FnMut(Step) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let mut step = Step { pos: 0, n: 1 };
+    let mut in_place = 0u32;
+    loop {
+        let failure = match tokio::time::timeout(rule.timeout, send(step)).await {
+            Ok(Ok(v)) => {
+                record(step, Ok(&v));
+                return Ok((v, step));
+            }
+            Ok(Err(f)) => f,
+            Err(_) => Failure::Timeout(rule.timeout),
+        };
+        record(step, Err(&failure));
+        let wait = rule.backoff.wait(step.n, failure.retry_after());
+        step = next(rule, failure, step, &mut in_place)?;
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The step after a failed one, or the error to give up with.
+fn next(rule: &Rule<'_>, failure: Failure, step: Step, in_place: &mut u32) -> Result<Step, GaveUp> {
+    if let Some((budget, feature, _)) = rule.budget {
+        budget.record(feature, 0, step.n > 1);
+    }
+    let class = class_of(&failure);
+    let budget_ok = rule
+        .budget
+        .is_none_or(|(b, feature, pct)| b.allows(feature, pct));
+    let throttled = failure.is_throttling();
+    if class == Class::Fatal || step.n >= rule.max_attempts || !budget_ok {
+        let error = match rule.budget {
+            Some((_, feature, _)) if class != Class::Fatal && step.n < rule.max_attempts => {
+                GateError::RetryBudget {
+                    feature: feature.to_string(),
+                    code: failure.code().into_owned(),
+                }
+            }
+            _ => failure.into_error(step.n),
+        };
+        return Err(GaveUp {
+            error,
+            throttled,
+            step,
+        });
+    }
+    let later = (step.pos + 1 < rule.places).then_some(step.pos + 1);
+    let pos = match class {
+        Class::RetryFallback => {
+            let tier = rule
+                .on_throttle
+                .filter(|_| throttled)
+                .and_then(|f| f(step.pos));
+            tier.or(later).unwrap_or(step.pos)
+        }
+        _ if *in_place == 0 => step.pos,
+        _ => later.unwrap_or(step.pos),
+    };
+    *in_place = if pos == step.pos { *in_place + 1 } else { 0 };
+    Ok(Step { pos, n: step.n + 1 })
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -156,6 +345,7 @@ mod tests {
         let b = Backoff {
             initial: Duration::from_millis(10),
             max: Duration::from_millis(25),
+            retry_after_cap: Duration::from_millis(40),
         };
         for _ in 0..100 {
             assert!(b.delay(1) <= Duration::from_millis(10));
@@ -163,17 +353,29 @@ mod tests {
             assert!(b.delay(5) <= Duration::from_millis(25));
         }
         assert_eq!(Backoff::none().delay(3), Duration::ZERO);
+        assert_eq!(
+            Backoff::none().wait(1, Some(Duration::from_millis(30))),
+            Duration::from_millis(30)
+        );
+        assert!(b.wait(1, Some(Duration::from_secs(9))) == Duration::from_millis(40));
     }
 
     #[test]
     fn throttling_falls_back_and_validation_is_fatal() {
         assert_eq!(classify("ThrottlingException"), Class::RetryFallback);
         assert_eq!(classify("ModelNotReadyException"), Class::RetryFallback);
-        assert_eq!(classify("ServiceUnavailableException"), Class::Retry);
+        assert_eq!(
+            classify("ServiceUnavailableException"),
+            Class::RetryFallback
+        );
+        assert_eq!(classify("InternalServerException"), Class::Retry);
+        assert_eq!(classify("ModelErrorException"), Class::Retry);
+        assert_eq!(classify("AccessDeniedException"), Class::Fatal);
         assert_eq!(classify("ModelTimeoutException"), Class::Retry);
         assert_eq!(classify("ValidationException"), Class::Fatal);
         assert_eq!(classify_status(429), Class::RetryFallback);
-        assert_eq!(classify_status(503), Class::Retry);
+        assert_eq!(classify_status(503), Class::RetryFallback);
+        assert_eq!(classify_status(500), Class::Retry);
         assert_eq!(classify_status(504), Class::Retry);
         assert_eq!(classify_status(501), Class::Fatal);
         assert_eq!(classify_status(403), Class::Fatal);

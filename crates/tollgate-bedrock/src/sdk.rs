@@ -21,6 +21,7 @@ use aws_sdk_bedrockruntime::types::{
 };
 use aws_sdk_bedrockruntime::Client;
 use std::borrow::Cow;
+use std::time::Duration;
 use tollgate_cache::PromptTtl;
 use tollgate_lang::policy::CachePointSite;
 
@@ -226,16 +227,44 @@ pub fn converse_stream_call(
 }
 
 /// The HTTP status of what an SDK error was read from, when it was an
-/// HTTP response (an event-stream frame has none).
+/// HTTP response (an event-stream frame has none), and the wait its
+/// headers ask for.
 pub trait RawStatus {
     /// The status code.
     fn http_status(&self) -> Option<u16>;
+    /// The wait a `Retry-After` (seconds) or `x-amz-retry-after`
+    /// (milliseconds) header asks for; the longer when both are sent.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl RawStatus for HttpResponse {
     fn http_status(&self) -> Option<u16> {
         Some(self.status().as_u16())
     }
+
+    fn retry_after(&self) -> Option<Duration> {
+        let h = self.headers();
+        let secs = h.get("retry-after").and_then(parse_retry_after);
+        let millis = h
+            .get("x-amz-retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_millis);
+        secs.max(millis)
+    }
+}
+
+/// A `Retry-After` value in seconds (`"2"`, `"1.5"`). The HTTP-date form
+/// is not used by Bedrock and reads as no header.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(n) = v.parse::<u64>() {
+        return Some(Duration::from_secs(n));
+    }
+    v.parse::<f64>()
+        .ok()
+        .and_then(|f| Duration::try_from_secs_f64(f).ok())
 }
 
 impl RawStatus for aws_smithy_types::event_stream::RawMessage {
@@ -253,6 +282,8 @@ pub enum Failure {
         code: String,
         /// Message.
         message: String,
+        /// The wait its `Retry-After` / `x-amz-retry-after` header asks for.
+        retry_after: Option<Duration>,
     },
     /// An HTTP error status without a Bedrock error code (a proxy or load
     /// balancer in front of the endpoint answered).
@@ -262,11 +293,18 @@ pub enum Failure {
         status: u16,
         /// The SDK's description.
         message: String,
+        /// The wait its `Retry-After` / `x-amz-retry-after` header asks for.
+        retry_after: Option<Duration>,
     },
-    /// The connection failed.
+    /// The connection failed or was dropped before an answer.
     Transport(String),
+    /// No answer (for a stream: no first event) within the per-attempt
+    /// time limit.
+    Timeout(Duration),
     /// The response could not be read.
     Malformed(String),
+    /// The SDK could not build the request.
+    Request(String),
 }
 
 impl Failure {
@@ -279,11 +317,13 @@ impl Failure {
         let text = DisplayErrorContext(&e).to_string();
         match e {
             SdkError::ServiceError(se) => {
+                let retry_after = se.raw().retry_after();
                 let err = se.err();
                 match err.code() {
                     Some(code) => Failure::Service {
                         code: code.to_string(),
                         message: err.message().unwrap_or_default().to_string(),
+                        retry_after,
                     },
                     None => {
                         let status = se.raw().http_status().unwrap_or(0);
@@ -291,6 +331,7 @@ impl Failure {
                             Failure::Status {
                                 status,
                                 message: text,
+                                retry_after,
                             }
                         } else {
                             Failure::Malformed(text)
@@ -299,24 +340,40 @@ impl Failure {
                 }
             }
             SdkError::ResponseError(_) => Failure::Malformed(text),
+            SdkError::ConstructionFailure(_) => Failure::Request(text),
             _ => Failure::Transport(text),
         }
     }
 
-    /// The error code (`TransportError` / `MalformedResponse` for the others).
+    /// The error code (`TransportError`, `AttemptTimeout`,
+    /// `MalformedResponse`, `InvalidRequest` for the others).
     pub fn code(&self) -> Cow<'_, str> {
         match self {
             Failure::Service { code, .. } => Cow::Borrowed(code),
             Failure::Status { status, .. } => Cow::Owned(format!("HTTP {status}")),
             Failure::Transport(_) => Cow::Borrowed("TransportError"),
+            Failure::Timeout(_) => Cow::Borrowed("AttemptTimeout"),
             Failure::Malformed(_) => Cow::Borrowed("MalformedResponse"),
+            Failure::Request(_) => Cow::Borrowed("InvalidRequest"),
+        }
+    }
+
+    /// The wait the failed response's headers ask for.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Failure::Service { retry_after, .. } | Failure::Status { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
         }
     }
 
     /// Throttling: Bedrock's `ThrottlingException`, or a bare HTTP 429.
     pub fn is_throttling(&self) -> bool {
         match self {
-            Failure::Service { code, .. } => code == "ThrottlingException",
+            Failure::Service { code, .. } => {
+                code == "ThrottlingException" || code == "TooManyRequestsException"
+            }
             Failure::Status { status, .. } => *status == 429,
             _ => false,
         }
@@ -325,18 +382,25 @@ impl Failure {
     /// The error the caller sees after the last attempt.
     pub fn into_error(self, attempts: u32) -> GateError {
         match self {
-            Failure::Service { code, message } => GateError::Bedrock {
+            Failure::Service { code, message, .. } => GateError::Bedrock {
                 code,
                 message,
                 attempts,
             },
-            Failure::Status { status, message } => GateError::Bedrock {
+            Failure::Status {
+                status, message, ..
+            } => GateError::Bedrock {
                 code: format!("HTTP {status}"),
                 message,
                 attempts,
             },
             Failure::Transport(t) => GateError::Transport(t),
+            Failure::Timeout(d) => GateError::Timeout {
+                after_ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                attempts,
+            },
             Failure::Malformed(t) => GateError::Malformed(t),
+            Failure::Request(t) => GateError::Request(t),
         }
     }
 }

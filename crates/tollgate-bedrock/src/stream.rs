@@ -17,13 +17,20 @@
 //! document whether abandoned output is billed (and one report says it is
 //! billed in full), so this is a floor, never an overcharge.
 //!
-//! Errors that arrive inside a stream are not retried: part of the answer
-//! has been delivered and billed, and a retry would pay again. Errors on
-//! the initial request are retried as [`Gate::converse`] does.
+//! Up to its first event a stream is retried as [`Gate::converse`] is
+//! (the same retry loop; the time limit is [`Timeouts::first_event`]):
+//! an error answer, an exception frame or a dropped connection before
+//! any event. Errors after the first event are not retried: part of the
+//! answer has been delivered and billed, and a retry would pay again. A
+//! stall longer than [`Timeouts::idle`] between two events ends the
+//! stream with [`GateError::Timeout`].
+//!
+//! [`Timeouts::first_event`]: crate::retry::Timeouts::first_event
+//! [`Timeouts::idle`]: crate::retry::Timeouts::idle
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
-use crate::gate::{cache_usage, fingerprint, ms, usage_of, AfterFailure, Gate};
+use crate::gate::{cache_usage, fingerprint, ms, usage_of, Gate};
 use crate::repetition::RepetitionDetector;
 use crate::request::ChatRequest;
 use crate::sdk::{self, Failure};
@@ -112,6 +119,11 @@ pub struct GateStream<'g> {
     estimate: Estimate,
     prompt_ttl: PromptTtl,
     rx: Option<Receiver>,
+    /// The first event, read before the stream was handed over (`None`
+    /// after it was yielded, or for a stream without events).
+    first: Option<StreamEvent>,
+    /// The longest wait for the next event.
+    idle: std::time::Duration,
     started: Instant,
     text: String,
     detector: Option<RepetitionDetector>,
@@ -184,58 +196,64 @@ impl Gate {
         let detector = limit
             .filter(|l| l.then.cancel_on_repetition)
             .map(|l| RepetitionDetector::new(l.then.repetition.ngram, l.then.repetition.repeats));
-        let mut cur = 0usize;
-        let mut n = 0u32;
-        let rx = loop {
-            n += 1;
-            let m = plan.models.get(cur).copied().unwrap_or(d.model);
-            let model_id = policy.model(m).map(|m| m.id.clone()).unwrap_or_default();
-            let next = match sdk::attempt_input(&req, &plan.changes(policy, &model_id, cur)) {
-                Err(error) => Err(error),
-                Ok(input) => {
-                    // Boxed: the SDK's send future is several KiB, and keeping it
-                    // inline made every poll of the gate's future move it.
-                    let call =
-                        sdk::converse_stream_call(&self.client, input, req.stream_guardrail());
-                    match Box::pin(call.send()).await {
-                        Ok(out) => break out.stream,
-                        Err(e) => match self.after_failure(&plan, &feature, Failure::of(e), n, cur)
-                        {
-                            AfterFailure::Retry { model } => Ok(model),
-                            AfterFailure::GiveUp { error, .. } => Err(error),
-                        },
-                    }
+        let rule = self.retry_rule(
+            plan.models.len(),
+            plan.max_attempts,
+            plan.retry_budget_pct,
+            &feature,
+            self.timeouts.first_event,
+        );
+        let model_at = |pos: usize| plan.models.get(pos).copied().unwrap_or(d.model);
+        let (req_ref, plan_ref) = (&req, &plan);
+        let sent = crate::retry::run(
+            &rule,
+            |step: crate::retry::Step| async move {
+                let (req, plan) = (req_ref, plan_ref);
+                let model_id = policy
+                    .model(model_at(step.pos))
+                    .map(|m| m.id.as_str())
+                    .unwrap_or_default();
+                let input = sdk::attempt_input(req, &plan.changes(policy, model_id, step.pos))
+                    .map_err(|e| Failure::Request(e.to_string()))?;
+                // Boxed: the SDK's send future is several KiB, and keeping it
+                // inline made every poll of the gate's future move it.
+                let call = sdk::converse_stream_call(&self.client, input, req.stream_guardrail());
+                let mut rx = Box::pin(call.send()).await.map_err(Failure::of)?.stream;
+                // Up to its first event a stream is retried like any call.
+                let first = rx.recv().await.map_err(first_event_failure)?;
+                Ok((rx, first))
+            },
+            |_, _| {},
+        )
+        .await;
+        let ((rx, first), step) = match sent {
+            Ok(v) => v,
+            Err(g) => {
+                let mut ctx = Context::new(schema);
+                attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &plan.estimate);
+                let mut b = self
+                    .event_builder(policy, &d, &ctx)
+                    .tags(tags.clone())
+                    .fingerprint(fingerprint(&req))
+                    .mode(Mode::Stream)
+                    .served_model(model_at(g.step.pos))
+                    .status(Status::Error)
+                    .error_type(g.error.error_type())
+                    .attempts(g.step.n)
+                    .latency_ms(ms(started));
+                if let Some(orig) = downgraded_from {
+                    b = b.downgraded_from(orig);
                 }
-            };
-            match next {
-                Ok(model) => cur = model,
-                Err(error) => {
-                    let mut ctx = Context::new(schema);
-                    attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &plan.estimate);
-                    let mut b = self
-                        .event_builder(policy, &d, &ctx)
-                        .tags(tags.clone())
-                        .fingerprint(fingerprint(&req))
-                        .mode(Mode::Stream)
-                        .served_model(m)
-                        .status(Status::Error)
-                        .error_type(error.error_type())
-                        .attempts(n)
-                        .latency_ms(ms(started));
-                    if let Some(orig) = downgraded_from {
-                        b = b.downgraded_from(orig);
-                    }
-                    let event = b.build();
-                    // Nothing streamed, nothing billed: release the reservation.
-                    if let Some(t) = ticket {
-                        t.cancel();
-                    }
-                    self.emit(&event);
-                    return Err(error);
+                let event = b.build();
+                // Nothing streamed, nothing billed: release the reservation.
+                if let Some(t) = ticket {
+                    t.cancel();
                 }
+                self.emit(&event);
+                return Err(g.error);
             }
-            tokio::time::sleep(self.backoff.delay(n)).await;
         };
+        let (cur, n) = (step.pos, step.n);
         let prompt_ttl = plan.ttl_for(policy, cur);
         Ok(GateStream {
             gate: self,
@@ -250,6 +268,8 @@ impl Gate {
             estimate: plan.estimate,
             prompt_ttl,
             rx: Some(rx),
+            first,
+            idle: self.timeouts.idle,
             started,
             text: String::new(),
             detector,
@@ -269,7 +289,21 @@ impl GateStream<'_> {
     /// then in [`GateStream::summary`]). An error ends the stream.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, GateError>> {
         let rx = self.rx.as_mut()?;
-        match rx.recv().await {
+        let got = match self.first.take() {
+            Some(ev) => Ok(Some(ev)),
+            None => match tokio::time::timeout(self.idle, rx.recv()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let err = GateError::Timeout {
+                        after_ms: u64::try_from(self.idle.as_millis()).unwrap_or(u64::MAX),
+                        attempts: self.attempts,
+                    };
+                    self.finish(StopCause::Error, Some(&err));
+                    return Some(Err(err));
+                }
+            },
+        };
+        match got {
             Ok(Some(ev)) => {
                 self.observe(&ev);
                 Some(Ok(ev))
@@ -448,6 +482,27 @@ impl GateStream<'_> {
             cause,
             event,
         });
+    }
+}
+
+/// A failure before a stream's first event, for the retry loop: an
+/// exception frame by its type (no headers to read a wait from), a
+/// dropped connection as a transport error.
+fn first_event_failure(
+    e: aws_sdk_bedrockruntime::error::SdkError<
+        ConverseStreamOutputError,
+        aws_smithy_types::event_stream::RawMessage,
+    >,
+) -> Failure {
+    match stream_error(e, 1) {
+        GateError::Stream { code, message } => Failure::Service {
+            code,
+            message,
+            retry_after: None,
+        },
+        GateError::Transport(t) => Failure::Transport(t),
+        GateError::Request(t) => Failure::Request(t),
+        other => Failure::Malformed(other.to_string()),
     }
 }
 

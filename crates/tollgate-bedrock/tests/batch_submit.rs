@@ -90,3 +90,37 @@ async fn a_refused_submit_is_a_typed_error() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_throttled_submit_is_retried_with_the_same_token() {
+    use tollgate_bedrock::batch::submit::{submit_job_with, SubmitRetry};
+    use tollgate_bedrock::Backoff;
+    let server = Server::start().await;
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/retried";
+    server.push(Reply::error(429, "ThrottlingException", "slow down"));
+    server.push(Reply::Reset);
+    server.push(Reply::Json {
+        status: 200,
+        error_type: None,
+        body: json!({ "jobArn": arn }).to_string(),
+    });
+    let mut s = spec();
+    s.client_request_token = None;
+    let retry = SubmitRetry {
+        backoff: Backoff::none(),
+        ..SubmitRetry::default()
+    };
+    let got = submit_job_with(&control_client(&server.url), &s, &retry)
+        .await
+        .unwrap();
+    assert_eq!(got, arn);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3);
+    let tokens: Vec<String> = reqs
+        .iter()
+        .map(|r| r.json()["clientRequestToken"].as_str().unwrap().to_string())
+        .collect();
+    assert!(tokens[0].starts_with("tollgate-"), "{tokens:?}");
+    assert_eq!(tokens[0], tokens[1]);
+    assert_eq!(tokens[1], tokens[2]);
+}

@@ -325,14 +325,19 @@ async fn malformed_json_is_a_typed_error_not_a_panic() {
 #[tokio::test]
 async fn reset_connection_is_a_transport_error_not_a_panic() {
     let r = rig(false).await;
-    r.server.push(Reply::Reset);
+    // Retried on the same model first, then the fallback: three resets.
+    for _ in 0..3 {
+        r.server.push(Reply::Reset);
+    }
     let err = r
         .gate
         .converse(&ChatRequest::user("hi"), &tags("chat"))
         .await
         .unwrap_err();
     assert!(matches!(err, GateError::Transport(_)), "{err:?}");
+    assert_eq!(paths(&r.server), vec![HAIKU_PATH, HAIKU_PATH, SONNET_PATH]);
     assert_eq!(r.events.events()[0].status, Status::Error);
+    assert_eq!(r.events.events()[0].attempts, 3);
 }
 
 #[tokio::test]

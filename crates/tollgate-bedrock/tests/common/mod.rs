@@ -35,6 +35,21 @@ pub enum Reply {
     },
     /// Close the connection with a reset, no response.
     Reset,
+    /// Read the request, answer nothing for this long, then close.
+    Stall(std::time::Duration),
+    /// A JSON response with extra headers (an error's `Retry-After`).
+    Full {
+        status: u16,
+        error_type: Option<String>,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// An event stream that sends `frames`, then nothing for `stall`,
+    /// then drops the connection.
+    StreamStall {
+        frames: Vec<Vec<u8>>,
+        stall: std::time::Duration,
+    },
     /// An event stream, chunked; `complete = false` drops the connection
     /// after the frames without ending the body.
     Stream {
@@ -72,12 +87,37 @@ impl Reply {
         }
     }
 
-    /// Adds a response header to a [`Reply::json`] answer.
+    /// Adds a response header to a [`Reply::json`] answer or an
+    /// [`Reply::error`].
     pub fn header(self, k: &str, v: &str) -> Reply {
         match self {
             Reply::Headed { mut headers, body } => {
                 headers.push((k.to_string(), v.to_string()));
                 Reply::Headed { headers, body }
+            }
+            Reply::Json {
+                status,
+                error_type,
+                body,
+            } => Reply::Full {
+                status,
+                error_type,
+                headers: vec![(k.to_string(), v.to_string())],
+                body,
+            },
+            Reply::Full {
+                status,
+                error_type,
+                mut headers,
+                body,
+            } => {
+                headers.push((k.to_string(), v.to_string()));
+                Reply::Full {
+                    status,
+                    error_type,
+                    headers,
+                    body,
+                }
             }
             other => other,
         }
@@ -243,6 +283,19 @@ impl Server {
                     },
                     headers,
                 ),
+                Reply::Full {
+                    status,
+                    error_type,
+                    headers,
+                    body,
+                } => (
+                    Reply::Json {
+                        status,
+                        error_type,
+                        body,
+                    },
+                    headers,
+                ),
                 other => (other, Vec::new()),
             };
             match reply {
@@ -267,7 +320,28 @@ impl Server {
                         return;
                     }
                 }
-                Reply::Headed { .. } => {}
+                Reply::Headed { .. } | Reply::Full { .. } => {}
+                Reply::Stall(d) => {
+                    tokio::time::sleep(d).await;
+                    return;
+                }
+                Reply::StreamStall { frames, stall } => {
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.amazon.eventstream\r\ntransfer-encoding: chunked\r\nx-amzn-requestid: req-3\r\n\r\n";
+                    if sock.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    for f in frames {
+                        let mut c = format!("{:x}\r\n", f.len()).into_bytes();
+                        c.extend_from_slice(&f);
+                        c.extend_from_slice(b"\r\n");
+                        if sock.write_all(&c).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = sock.flush().await;
+                    tokio::time::sleep(stall).await;
+                    return;
+                }
                 Reply::Reset => {
                     let _ = sock.set_linger(Some(std::time::Duration::ZERO));
                     return;
