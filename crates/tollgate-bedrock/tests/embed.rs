@@ -130,8 +130,7 @@ async fn titan_embeds_once_and_serves_the_repeat_from_the_memory_cache() {
 async fn titan_embeds_once_and_serves_the_repeat_from_redis() {
     let redis = redis_server::RedisServer::start();
     let store =
-        tollgate_cache::RedisStore::open(&redis.url(), tollgate_cache::RedisConfig::default())
-            .unwrap();
+        tollgate_cache::RedisStore::open(tollgate_cache::RedisConfig::new(redis.url())).unwrap();
     titan_twice_pays_once(Arc::new(store)).await;
 }
 

@@ -253,14 +253,12 @@ fn bench_contention(c: &mut Criterion) {
 fn bench_redis(c: &mut Criterion) {
     use tollgate_cache::{RedisConfig, RedisStore};
     let server = redis_server::RedisServer::start();
-    let store = RedisStore::open(
-        &server.url(),
-        RedisConfig {
-            op_timeout: Duration::from_millis(100),
-            connect_timeout: Duration::from_millis(100),
-            ..RedisConfig::default()
-        },
-    )
+    let store = RedisStore::open(RedisConfig {
+        url: server.url(),
+        op_timeout: Duration::from_millis(100),
+        connect_timeout: Duration::from_millis(100),
+        ..RedisConfig::default()
+    })
     .unwrap();
     let ks = keys(1024, 5);
     for k in &ks {

@@ -8,9 +8,9 @@
 //! | [`normalize`] | `normalize = "whitespace"` |
 //! | [`entry`] | a cached response (body, stop reason, usage, cost, model, time) and its binary form |
 //! | [`cacheable`](mod@cacheable) | what is never cached: errors, throttles, cut answers, guardrail flags |
-//! | [`store`] | the [`Store`] trait |
+//! | [`store`] | the [`Store`] trait, and how async callers reach a store |
 //! | [`memory`] | the in-process store: sharded LRU, TTL, entry and byte bounds |
-//! | `redis_store` | the Redis store (cargo feature `redis`) |
+//! | `redis_store` | the Redis store, async and sync, over `tollgate-redis` (cargo feature `redis`) |
 //! | [`flight`] | single-flight for concurrent identical misses |
 //! | [`response`] | [`ResponseCache`]: store + single-flight + storing rules behind one lookup |
 //! | [`planner`] | where Bedrock prompt-cache points go, and whether they pay |
@@ -61,7 +61,7 @@ pub use planner::{
     Skipped, MAX_CACHE_POINTS,
 };
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisConfig, RedisStats, RedisStore};
+pub use redis_store::{RedisStats, RedisStore};
 pub use response::{
     CacheConfig, CallResult, Fill, FillResult, Lookup, ResponseCache, Served, Wait,
 };
@@ -70,4 +70,6 @@ pub use sim::{
     PromptSimConfig, ResponseSim, ResponseSimConfig,
 };
 pub use stats::{CacheStats, NotStoredCounts};
-pub use store::{Put, Store, StoreError};
+pub use store::{get_async, put_async, Backend, Put, Store, StoreError};
+#[cfg(feature = "redis")]
+pub use tollgate_redis::{Redis, RedisConfig, RedisError};

@@ -8,6 +8,10 @@
 //!                                    Some(entry) = serve it, None = call yourself
 //! ```
 //!
+//! Async callers use [`ResponseCache::lookup_async`] and
+//! [`Fill::complete_async`]: the same protocol, with the store's I/O
+//! awaited rather than run on the caller's thread (see [`crate::store`]).
+//!
 //! Nothing fails because the cache did: a store error on `get` is a miss, a
 //! store error on `put` is counted and the answer still goes back to the
 //! caller (and to any waiters).
@@ -155,7 +159,24 @@ impl ResponseCache {
     /// Looks `key` up; `rule` is what the matched `[[cache]]` rule says
     /// about storing, used if this lookup becomes the call that fills.
     pub fn lookup(&self, key: CacheKey, rule: FillRule) -> Lookup<'_> {
-        match self.store.get(key) {
+        let found = self.store.get(key);
+        self.looked_up(key, rule, found)
+    }
+
+    /// [`ResponseCache::lookup`] for an async caller: a store that does
+    /// I/O is awaited, an in-process store answers in place.
+    pub async fn lookup_async(&self, key: CacheKey, rule: FillRule) -> Lookup<'_> {
+        let found = crate::store::get_async(&*self.store, key).await;
+        self.looked_up(key, rule, found)
+    }
+
+    fn looked_up(
+        &self,
+        key: CacheKey,
+        rule: FillRule,
+        found: Result<Option<Arc<Entry>>, StoreError>,
+    ) -> Lookup<'_> {
+        match found {
             Ok(Some(e)) => {
                 self.n.hits.add(key.0, 1);
                 self.n.avoided_nanos.add(key.0, e.cost_nanos);
@@ -219,14 +240,41 @@ impl ResponseCache {
         rule: &FillRule,
         outcome: Outcome<'_>,
     ) -> (FillResult, Option<Arc<Entry>>) {
-        let entry = match cacheable(&outcome, rule) {
-            Ok(e) => Arc::new(e.clone()),
+        let entry = match self.storable(rule, outcome) {
+            Ok(e) => e,
+            Err(not) => return (not, None),
+        };
+        let put = self.store.put(key, Arc::clone(&entry), rule.ttl);
+        (self.stored(put), Some(entry))
+    }
+
+    /// [`ResponseCache::store_outcome`] with the store awaited.
+    async fn store_outcome_async(
+        &self,
+        key: CacheKey,
+        rule: &FillRule,
+        outcome: Outcome<'_>,
+    ) -> (FillResult, Option<Arc<Entry>>) {
+        let entry = match self.storable(rule, outcome) {
+            Ok(e) => e,
+            Err(not) => return (not, None),
+        };
+        let put = crate::store::put_async(&*self.store, key, Arc::clone(&entry), rule.ttl).await;
+        (self.stored(put), Some(entry))
+    }
+
+    fn storable(&self, rule: &FillRule, outcome: Outcome<'_>) -> Result<Arc<Entry>, FillResult> {
+        match cacheable(&outcome, rule) {
+            Ok(e) => Ok(Arc::new(e.clone())),
             Err(why) => {
                 self.n.not_stored(why);
-                return (FillResult::NotStored(why), None);
+                Err(FillResult::NotStored(why))
             }
-        };
-        let fill = match self.store.put(key, Arc::clone(&entry), rule.ttl) {
+        }
+    }
+
+    fn stored(&self, put: Result<Put, StoreError>) -> FillResult {
+        match put {
             Ok(Put::Stored) => {
                 bump(&self.n.stored);
                 FillResult::Stored
@@ -239,8 +287,7 @@ impl ResponseCache {
                 bump(&self.n.put_errors);
                 FillResult::StoreFailed(e)
             }
-        };
-        (fill, Some(entry))
+        }
     }
 }
 
@@ -263,6 +310,16 @@ impl Fill<'_> {
     /// to the waiters.
     pub fn complete(mut self, outcome: Outcome<'_>) -> FillResult {
         let (fill, share) = self.cache.store_outcome(self.key, &self.rule, outcome);
+        self.release(share);
+        fill
+    }
+
+    /// [`Fill::complete`] for an async caller: the store is awaited.
+    pub async fn complete_async(mut self, outcome: Outcome<'_>) -> FillResult {
+        let (fill, share) = self
+            .cache
+            .store_outcome_async(self.key, &self.rule, outcome)
+            .await;
         self.release(share);
         fill
     }

@@ -75,7 +75,13 @@ fn redis_not_there_every_call_is_answered_and_counted() {
         backoff: Duration::from_millis(200),
         ..RedisConfig::default()
     };
-    let redis = Arc::new(RedisStore::open(&format!("redis://127.0.0.1:{port}/"), cfg).unwrap());
+    let redis = Arc::new(
+        RedisStore::open(RedisConfig {
+            url: format!("redis://127.0.0.1:{port}/"),
+            ..cfg
+        })
+        .unwrap(),
+    );
     let cache = ResponseCache::with_store(redis.clone(), CacheConfig::default());
     let n = 200u128;
     let started = Instant::now();
@@ -115,7 +121,13 @@ fn slow_redis_costs_at_most_the_timeout_then_recovers() {
         backoff: Duration::from_millis(10),
         ..RedisConfig::default()
     };
-    let redis = Arc::new(RedisStore::open(&proxy.url(), cfg).unwrap());
+    let redis = Arc::new(
+        RedisStore::open(RedisConfig {
+            url: proxy.url(),
+            ..cfg
+        })
+        .unwrap(),
+    );
     let cache = ResponseCache::with_store(redis.clone(), CacheConfig::default());
     // Slow: each get and put times out; the call is answered regardless.
     for i in 0..10u128 {
@@ -155,7 +167,13 @@ fn redis_restarted_mid_run_no_call_fails() {
         backoff: Duration::from_millis(20),
         ..RedisConfig::default()
     };
-    let redis = Arc::new(RedisStore::open(&server.url(), cfg).unwrap());
+    let redis = Arc::new(
+        RedisStore::open(RedisConfig {
+            url: server.url(),
+            ..cfg
+        })
+        .unwrap(),
+    );
     let cache = Arc::new(ResponseCache::with_store(
         redis.clone(),
         CacheConfig::default(),
@@ -204,4 +222,75 @@ fn redis_restarted_mid_run_no_call_fails() {
     assert_eq!(cs.hits + cs.misses, n, "{cs:?}");
     assert!(cs.get_errors >= 20 && cs.put_errors > 0, "{cs:?}");
     assert!(cs.stored > 0, "{cs:?}");
+}
+
+/// The async path on a current-thread runtime: while a lookup waits on a
+/// Redis that stalls every reply, the runtime's one thread keeps running
+/// other tasks (a blocking client would freeze them for the whole wait).
+#[tokio::test(flavor = "current_thread")]
+async fn a_stalled_redis_does_not_block_the_runtime() {
+    let server = RedisServer::start();
+    // Connected while the network is fast; then every reply stalls 300 ms.
+    let proxy = SlowProxy::start(server.port(), Duration::ZERO);
+    let cfg = RedisConfig {
+        url: proxy.url(),
+        op_timeout: Duration::from_millis(40),
+        connect_timeout: Duration::from_millis(500),
+        pool_size: 1,
+        trip_after: 1_000,
+        ..RedisConfig::default()
+    };
+    let redis = Arc::new(RedisStore::open(cfg).unwrap());
+    let cache = ResponseCache::with_store(redis.clone(), CacheConfig::default());
+    assert!(matches!(
+        cache.lookup_async(CacheKey(99), RULE).await,
+        tollgate_cache::Lookup::Miss(_)
+    ));
+    assert_eq!(cache.stats().get_errors, 0);
+    proxy.set_delay(Duration::from_millis(300));
+    let ticks = Arc::new(AtomicU64::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    for i in 0..3u128 {
+        let before = ticks.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let found = cache.lookup_async(CacheKey(i), RULE).await;
+        let waited = started.elapsed();
+        let during = ticks.load(Ordering::Relaxed) - before;
+        let fill = match found {
+            tollgate_cache::Lookup::Miss(fill) => fill,
+            _ => panic!("a stalled Redis cannot answer a hit"),
+        };
+        // The wait was real (at least the operation timeout), and the
+        // ticker ran throughout it.
+        assert!(waited >= Duration::from_millis(40), "{waited:?}");
+        assert!(
+            during >= 10,
+            "{during} ticks during a {waited:?} wait: the runtime was blocked"
+        );
+        let before = ticks.load(Ordering::Relaxed);
+        let fill = fill
+            .complete_async(tollgate_cache::Outcome::Answered {
+                entry: &entry(i),
+                guardrail_flagged: false,
+            })
+            .await;
+        assert!(
+            matches!(fill, tollgate_cache::FillResult::StoreFailed(_)),
+            "{fill:?}"
+        );
+        assert!(ticks.load(Ordering::Relaxed) - before >= 10);
+    }
+    ticker.abort();
+    let cs = cache.stats();
+    assert_eq!((cs.misses, cs.get_errors, cs.put_errors), (4, 3, 3));
+    let rs = redis.stats();
+    assert_eq!((rs.timeouts, rs.errors, rs.connects), (6, 0, 1), "{rs:?}");
 }

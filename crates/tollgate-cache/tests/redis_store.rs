@@ -16,6 +16,7 @@ use tollgate_cache::{
     CacheConfig, CacheKey, CallResult, Entry, FillResult, FillRule, Put, RedisConfig, RedisStore,
     ResponseCache, Served, StopReason, Store, StoreError, Usage,
 };
+use tollgate_redis::redis;
 
 fn entry(text: &str) -> Entry {
     Entry {
@@ -43,7 +44,11 @@ fn test_config() -> RedisConfig {
 }
 
 fn store(server: &RedisServer) -> RedisStore {
-    RedisStore::open(&server.url(), test_config()).unwrap()
+    RedisStore::open(RedisConfig {
+        url: server.url(),
+        ..test_config()
+    })
+    .unwrap()
 }
 
 #[test]
@@ -96,7 +101,13 @@ fn redis_down_mid_test_calls_go_on_uncached() {
         backoff: Duration::from_secs(30),
         ..RedisConfig::default()
     };
-    let redis = Arc::new(RedisStore::open(&server.url(), cfg).unwrap());
+    let redis = Arc::new(
+        RedisStore::open(RedisConfig {
+            url: server.url(),
+            ..cfg
+        })
+        .unwrap(),
+    );
     let cache = ResponseCache::with_store(redis.clone(), CacheConfig::default());
     let rule = FillRule {
         ttl: Duration::from_secs(60),
@@ -158,7 +169,11 @@ fn redis_store_recovers_when_the_server_returns() {
         backoff: Duration::from_millis(100),
         ..test_config()
     };
-    let s = RedisStore::open(&server.url(), cfg).unwrap();
+    let s = RedisStore::open(RedisConfig {
+        url: server.url(),
+        ..cfg
+    })
+    .unwrap();
     s.put(CacheKey(1), Arc::new(entry("a")), Duration::from_secs(60))
         .unwrap();
     server.kill();

@@ -1,0 +1,574 @@
+//! tollgate's one Redis layer: the response cache, the embedding cache, the
+//! spend ledger and budgets all reach Redis through a [`Redis`] handle.
+//!
+//! # Contents
+//!
+//! - [`RedisConfig`]: the one set of settings (URL, key prefix, connect
+//!   and operation timeouts, pool size, breaker).
+//! - [`Redis`]: a cheap-to-clone handle. Async callers use [`Redis::run`]
+//!   (tokio, over `redis`'s multiplexed [`ConnectionManager`]); sync
+//!   callers (command-line tools, analysis, threads without a runtime) use
+//!   [`Redis::run_blocking`] over a small pool of blocking connections.
+//!   Both paths share the configuration, the breaker and the counters.
+//! - [`RedisError`]: the one error type.
+//! - [`RedisStats`]: what the handle did.
+//!
+//! # Failure behaviour
+//!
+//! Every operation is bounded by `op_timeout`, and opening a connection by
+//! `connect_timeout`. A timeout or a connection failure counts against the
+//! circuit breaker: after `trip_after` consecutive ones, every call answers
+//! [`RedisError::BackingOff`] at once for `backoff`, so a Redis that
+//! black-holes packets costs callers nothing rather than a timeout each.
+//! The first call after the back-off tries again; if it fails too the
+//! breaker trips again at once (half-open), if it succeeds the count
+//! starts over. An error *answered* by the server (a wrong type, a script
+//! error) is returned as [`RedisError::Server`] and does not trip the
+//! breaker: the server is reachable.
+//!
+//! On the async path a timed-out operation does not poison its connection:
+//! the multiplexed connection matches replies to requests, and a reply
+//! that comes after its caller gave up is discarded. On the blocking path
+//! a connection that failed or timed out is dropped, never reused (its
+//! next read could be the late reply).
+//!
+//! # URLs, TLS and ACL users
+//!
+//! `redis://[user:password@]host:port/db`; `rediss://` for TLS (rustls;
+//! ElastiCache in-transit encryption), verified against the system's
+//! roots, or against [`RedisConfig::tls_root_cert`] (a PEM certificate)
+//! when set. A user and password in the URL authenticate as an ACL user
+//! (`AUTH user password`, ElastiCache RBAC); a password alone
+//! authenticates as the default user.
+//!
+//! # Runtime
+//!
+//! [`Redis::run`] must be polled on a tokio runtime with the time driver
+//! (a plain `#[tokio::main]` or `#[tokio::test]` has it); polled
+//! elsewhere it answers [`RedisError::Config`] instead of panicking. A
+//! handle keeps its async connections on the runtime that first used them:
+//! use one handle per runtime.
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use parking_lot::Mutex;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use redis;
+
+/// How to reach Redis and how hard to try: one type for every store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port/db` or `rediss://...` (TLS).
+    pub url: String,
+    /// Prepended to every key (default `tollgate`). Each store adds its own
+    /// part after it (`:rc:` for responses, `:spend:` for the ledger, ...).
+    pub key_prefix: String,
+    /// Timeout to open a connection: TCP, TLS and `AUTH` (default 200 ms).
+    pub connect_timeout: Duration,
+    /// Timeout of each operation, from sending it to its reply, on both
+    /// paths (default 50 ms).
+    pub op_timeout: Duration,
+    /// Connections kept: multiplexed async connections used in turn, and
+    /// at most this many idle blocking ones (default 4).
+    pub pool_size: usize,
+    /// Consecutive timeouts or connection failures that trip the breaker
+    /// (default 3).
+    pub trip_after: u32,
+    /// How long calls skip Redis after the breaker trips (default 1 s).
+    pub backoff: Duration,
+    /// For `rediss://`: the PEM certificate of the authority that signed
+    /// the server's certificate, instead of the system's roots.
+    pub tls_root_cert: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    /// The URL's password is not printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redacted(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("op_timeout", &self.op_timeout)
+            .field("pool_size", &self.pool_size)
+            .field("trip_after", &self.trip_after)
+            .field("backoff", &self.backoff)
+            .field("tls_root_cert", &self.tls_root_cert.as_ref().map(Vec::len))
+            .finish()
+    }
+}
+
+/// `scheme://user:***@host...` for a URL with credentials.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => {
+            let creds = url.get(s + 3..at).unwrap_or("");
+            let user = creds.split(':').next().unwrap_or("");
+            format!(
+                "{}{user}:***{}",
+                url.get(..s + 3).unwrap_or(""),
+                url.get(at..).unwrap_or("")
+            )
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Default for RedisConfig {
+    /// The defaults for a local server, `redis://127.0.0.1:6379/`.
+    fn default() -> Self {
+        RedisConfig::new("redis://127.0.0.1:6379/")
+    }
+}
+
+impl RedisConfig {
+    /// The defaults for a URL.
+    pub fn new(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            key_prefix: "tollgate".to_owned(),
+            connect_timeout: Duration::from_millis(200),
+            op_timeout: Duration::from_millis(50),
+            pool_size: 4,
+            trip_after: 3,
+            backoff: Duration::from_secs(1),
+            tls_root_cert: None,
+        }
+    }
+}
+
+/// Why a Redis operation did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisError {
+    /// No reply within `op_timeout` (or no connection within `connect_timeout`).
+    #[error("Redis did not answer in time")]
+    Timeout,
+    /// The breaker is open: Redis failed repeatedly and is skipped until
+    /// the back-off ends.
+    #[error("Redis is skipped for now (backing off after repeated failures)")]
+    BackingOff,
+    /// The connection could not be opened or broke.
+    #[error("Redis connection failed: {0}")]
+    Connection(String),
+    /// Redis answered with an error, or with a reply of the wrong shape.
+    #[error("Redis answered with an error: {0}")]
+    Server(String),
+    /// The configuration cannot work (a malformed URL, an unreadable
+    /// certificate, no tokio runtime on the async path).
+    #[error("Redis configuration: {0}")]
+    Config(String),
+}
+
+impl RedisError {
+    /// Whether the error counts against the breaker (Redis unreachable or slow).
+    pub fn is_fault(&self) -> bool {
+        matches!(self, RedisError::Timeout | RedisError::Connection(_))
+    }
+}
+
+fn classify(e: &redis::RedisError) -> RedisError {
+    if e.is_timeout() {
+        RedisError::Timeout
+    } else if e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+    {
+        RedisError::Connection(e.to_string())
+    } else {
+        RedisError::Server(e.to_string())
+    }
+}
+
+/// Counters of a [`Redis`] handle (both paths, every store sharing it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RedisStats {
+    /// Operations answered by Redis (including server errors).
+    pub ops: u64,
+    /// Operations that timed out.
+    pub timeouts: u64,
+    /// Operations whose connection failed or broke.
+    pub errors: u64,
+    /// Operations answered with a server error.
+    pub server_errors: u64,
+    /// Operations skipped while the breaker was open.
+    pub skipped: u64,
+    /// Times the breaker tripped.
+    pub trips: u64,
+    /// Connections set up (async connection managers and blocking connections).
+    pub connects: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    ops: AtomicU64,
+    timeouts: AtomicU64,
+    errors: AtomicU64,
+    server_errors: AtomicU64,
+    skipped: AtomicU64,
+    trips: AtomicU64,
+    connects: AtomicU64,
+}
+
+fn bump(a: &AtomicU64) {
+    a.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The circuit breaker: consecutive faults trip it; while open every call
+/// is refused at once.
+struct Breaker {
+    failures: AtomicU32,
+    /// End of the back-off, nanoseconds after `epoch` (0: closed).
+    open_until: AtomicU64,
+    epoch: Instant,
+    trip_after: u32,
+    backoff: Duration,
+}
+
+impl Breaker {
+    fn new(trip_after: u32, backoff: Duration) -> Breaker {
+        Breaker {
+            failures: AtomicU32::new(0),
+            open_until: AtomicU64::new(0),
+            epoch: Instant::now(),
+            trip_after: trip_after.max(1),
+            backoff,
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn open(&self) -> bool {
+        let until = self.open_until.load(Ordering::Relaxed);
+        until != 0 && self.now_ns() < until
+    }
+
+    fn success(&self) {
+        if self.failures.load(Ordering::Relaxed) != 0 {
+            self.failures.store(0, Ordering::Relaxed);
+        }
+        if self.open_until.load(Ordering::Relaxed) != 0 {
+            self.open_until.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a fault; `true` when it trips the breaker.
+    fn fault(&self) -> bool {
+        let f = self
+            .failures
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        if f < self.trip_after {
+            return false;
+        }
+        let backoff = u64::try_from(self.backoff.as_nanos()).unwrap_or(u64::MAX);
+        let until = self.now_ns().saturating_add(backoff).max(1);
+        self.open_until.store(until, Ordering::Relaxed);
+        true
+    }
+}
+
+struct Inner {
+    client: redis::Client,
+    cfg: RedisConfig,
+    managers: Box<[Mutex<Option<ConnectionManager>>]>,
+    next: AtomicUsize,
+    blocking: Mutex<Vec<redis::Connection>>,
+    breaker: Breaker,
+    n: Counters,
+}
+
+/// A handle on one Redis deployment: configuration, connections, breaker
+/// and counters. Clones share all of them, so a response cache and a
+/// ledger built on clones of one handle share its connections and its
+/// breaker.
+#[derive(Clone)]
+pub struct Redis {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("cfg", &self.inner.cfg)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Redis {
+    /// A handle for `cfg`. Nothing is connected yet: a server that is down
+    /// makes operations fail, it does not make this fail. Only a malformed
+    /// URL or certificate is an error.
+    pub fn new(cfg: RedisConfig) -> Result<Redis, RedisError> {
+        let client = match &cfg.tls_root_cert {
+            None => redis::Client::open(cfg.url.as_str()),
+            Some(pem) => redis::Client::build_with_tls(
+                cfg.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(|e| {
+            RedisError::Config(format!("invalid Redis URL `{}`: {e}", redacted(&cfg.url)))
+        })?;
+        let managers = (0..cfg.pool_size.max(1))
+            .map(|_| Mutex::new(None))
+            .collect();
+        Ok(Redis {
+            inner: Arc::new(Inner {
+                client,
+                breaker: Breaker::new(cfg.trip_after, cfg.backoff),
+                cfg,
+                managers,
+                next: AtomicUsize::new(0),
+                blocking: Mutex::new(Vec::new()),
+                n: Counters::default(),
+            }),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RedisConfig {
+        &self.inner.cfg
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.cfg.key_prefix
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> RedisStats {
+        let n = &self.inner.n;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RedisStats {
+            ops: l(&n.ops),
+            timeouts: l(&n.timeouts),
+            errors: l(&n.errors),
+            server_errors: l(&n.server_errors),
+            skipped: l(&n.skipped),
+            trips: l(&n.trips),
+            connects: l(&n.connects),
+        }
+    }
+
+    /// Whether the breaker is open now (calls are skipped).
+    pub fn backing_off(&self) -> bool {
+        self.inner.breaker.open()
+    }
+
+    /// Records an operation's end in the counters and the breaker.
+    fn settle<T>(&self, r: Result<T, RedisError>) -> Result<T, RedisError> {
+        let n = &self.inner.n;
+        match &r {
+            Ok(_) => {
+                bump(&n.ops);
+                self.inner.breaker.success();
+            }
+            Err(RedisError::Server(_)) => {
+                bump(&n.ops);
+                bump(&n.server_errors);
+                self.inner.breaker.success();
+            }
+            Err(e) => {
+                bump(if *e == RedisError::Timeout {
+                    &n.timeouts
+                } else {
+                    &n.errors
+                });
+                if e.is_fault() && self.inner.breaker.fault() {
+                    bump(&n.trips);
+                }
+            }
+        }
+        r
+    }
+
+    fn skip(&self) -> Option<RedisError> {
+        if self.inner.breaker.open() {
+            bump(&self.inner.n.skipped);
+            return Some(RedisError::BackingOff);
+        }
+        None
+    }
+
+    /// One of the pooled async connections, set up on first use.
+    fn manager(&self) -> Result<ConnectionManager, RedisError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RedisError::Config(
+                "the async Redis path needs a tokio runtime (use the blocking path without one)"
+                    .to_owned(),
+            ));
+        }
+        let m = &self.inner.managers;
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % m.len().max(1);
+        let Some(slot) = m.get(i) else {
+            return Err(RedisError::Config("no connection slot".to_owned()));
+        };
+        let mut slot = slot.lock();
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let cfg = &self.inner.cfg;
+        // One connection attempt per reconnect: the breaker, not the
+        // manager, decides how soon to try again.
+        let mcfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(cfg.connect_timeout))
+            .set_response_timeout(Some(cfg.op_timeout))
+            .set_number_of_retries(0);
+        let c = ConnectionManager::new_lazy_with_config(self.inner.client.clone(), mcfg)
+            .map_err(|e| classify(&e))?;
+        bump(&self.inner.n.connects);
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Runs one async operation on a pooled connection, bounded by
+    /// `op_timeout` (plus `connect_timeout` when the connection is new or
+    /// reconnecting). `op` gets its own handle on the connection:
+    ///
+    /// ```no_run
+    /// # async fn f(redis: &tollgate_redis::Redis) -> Result<(), tollgate_redis::RedisError> {
+    /// let v: Option<Vec<u8>> = redis
+    ///     .run(|mut c| async move { redis::cmd("GET").arg("k").query_async(&mut c).await })
+    ///     .await?;
+    /// # Ok(()) }
+    /// # use tollgate_redis::redis;
+    /// ```
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        if let Some(e) = self.skip() {
+            return Err(e);
+        }
+        let conn = match self.manager() {
+            Ok(c) => c,
+            Err(e) => return self.settle(Err(e)),
+        };
+        let cfg = &self.inner.cfg;
+        let limit = cfg.op_timeout.saturating_add(cfg.connect_timeout);
+        let r = match tokio::time::timeout(limit, op(conn)).await {
+            Err(_) => Err(RedisError::Timeout),
+            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Ok(v)) => Ok(v),
+        };
+        self.settle(r)
+    }
+
+    /// Runs one operation on a pooled blocking connection, for callers
+    /// without an async runtime. Never call it on an async worker thread:
+    /// it blocks for up to `op_timeout`.
+    pub fn run_blocking<T>(
+        &self,
+        op: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, RedisError> {
+        if let Some(e) = self.skip() {
+            return Err(e);
+        }
+        let pooled = self.inner.blocking.lock().pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => match self.connect_blocking() {
+                Ok(c) => c,
+                Err(e) => return self.settle(Err(e)),
+            },
+        };
+        let r = op(&mut conn).map_err(|e| classify(&e));
+        match &r {
+            Ok(_) | Err(RedisError::Server(_)) => {
+                let mut pool = self.inner.blocking.lock();
+                if pool.len() < self.inner.cfg.pool_size.max(1) {
+                    pool.push(conn);
+                }
+            }
+            // The connection is dropped: its state is unknown.
+            Err(_) => {}
+        }
+        self.settle(r)
+    }
+
+    fn connect_blocking(&self) -> Result<redis::Connection, RedisError> {
+        bump(&self.inner.n.connects);
+        let cfg = &self.inner.cfg;
+        let c = self
+            .inner
+            .client
+            .get_connection_with_timeout(cfg.connect_timeout)
+            .map_err(|e| classify(&e))?;
+        c.set_read_timeout(Some(cfg.op_timeout))
+            .map_err(|e| classify(&e))?;
+        c.set_write_timeout(Some(cfg.op_timeout))
+            .map_err(|e| classify(&e))?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+// Test code: a failed unwrap or panic is a failed test.
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_with_credentials_are_redacted() {
+        assert_eq!(
+            redacted("rediss://app:s3cret@cache.example:6380/0"),
+            "rediss://app:***@cache.example:6380/0"
+        );
+        assert_eq!(
+            redacted("redis://127.0.0.1:6379/"),
+            "redis://127.0.0.1:6379/"
+        );
+    }
+
+    #[test]
+    fn a_malformed_url_is_a_config_error() {
+        let e = Redis::new(RedisConfig::new("http://nowhere")).unwrap_err();
+        assert!(matches!(e, RedisError::Config(_)), "{e:?}");
+    }
+
+    #[test]
+    fn the_breaker_trips_after_consecutive_faults_and_half_opens() {
+        let b = Breaker::new(2, Duration::from_millis(30));
+        assert!(!b.fault());
+        assert!(!b.open());
+        assert!(b.fault());
+        assert!(b.open());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(!b.open());
+        // Half-open: one more fault trips it again at once.
+        assert!(b.fault());
+        assert!(b.open());
+        b.success();
+        assert!(!b.open());
+        assert!(!b.fault());
+    }
+
+    #[test]
+    fn the_async_path_without_a_runtime_is_an_error_not_a_panic() {
+        let r = Redis::new(RedisConfig::new("redis://127.0.0.1:1/")).unwrap();
+        let fut =
+            r.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await });
+        let mut fut = std::pin::pin!(fut);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Err(RedisError::Config(_))) => {}
+            other => panic!("{:?}", other.map(|r| r.map(|_| ()))),
+        }
+    }
+}
