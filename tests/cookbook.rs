@@ -60,6 +60,7 @@ fn every_cookbook_policy_checks_clean_and_passes_its_tests() {
             "Budgets",
             "Retries and fallbacks",
             "Spike alerts",
+            "Off-peak work by the clock",
         ]
     );
     for (i, (heading, text)) in recipes.iter().enumerate() {
