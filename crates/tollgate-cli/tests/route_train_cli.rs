@@ -1,0 +1,144 @@
+//! `tollgate route-train` end to end: records in the documented JSON Lines
+//! format train a model file, the same records and options give the same
+//! file byte for byte, the printed rules paste into a policy that names the
+//! file and checks clean, and `tollgate explain` scores a request's prompt
+//! with it and routes the prompt the records taught it to need the strong
+//! model to the strong model.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const POLICY: &str = r#"[policy]
+name = "learned"
+default_model = "weak"
+
+[attributes]
+feature = "string"
+
+[models.strong]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+[models.weak]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+"#;
+
+fn dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("route-train-cli");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// 200 records: in both features, the "prove ..." prompts need the strong
+/// model (the weak one scores 0) and the "say hello ..." prompts do not.
+fn records(path: &Path) {
+    let mut s = String::new();
+    for i in 0..200 {
+        let hard = i % 2 == 0;
+        let feature = if i % 4 < 2 { "math" } else { "chat" };
+        let prompt = if hard {
+            format!("prove the theorem number {i} about integrals rigorously")
+        } else {
+            format!("say hello to friend number {i} politely")
+        };
+        let weak = if hard { 0.0 } else { 1.0 };
+        writeln!(
+            s,
+            r#"{{"id": "r{i}", "prompt": "{prompt}", "feature": "{feature}", "strong_score": 1.0, "weak_score": {weak:?}, "strong_output_tokens": 100, "weak_output_tokens": 100}}"#
+        )
+        .unwrap();
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn tollgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("runs: {e}"))
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn train(d: &Path, out: &str) -> serde_json::Value {
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let stdout = ok(tollgate(&[
+        "route-train",
+        "--records",
+        &s(d.join("records.jsonl")),
+        "--rules",
+        &s(d.join("base.toml")),
+        "--out",
+        &s(d.join(out)),
+        "--hash-bits",
+        "10",
+        "--router",
+        "learned",
+        "--floor",
+        "math=0.99",
+        "--default-floor",
+        "0.9",
+        "--json",
+    ]));
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn route_train_writes_the_same_file_twice_and_its_rules_route_through_explain() {
+    let d = dir();
+    records(&d.join("records.jsonl"));
+    std::fs::write(d.join("base.toml"), POLICY).unwrap();
+
+    let a = train(&d, "a.model");
+    let b = train(&d, "b.model");
+    let (fa, fb) = (
+        std::fs::read(d.join("a.model")).unwrap(),
+        std::fs::read(d.join("b.model")).unwrap(),
+    );
+    assert_eq!(fa, fb, "same records and options, same file");
+    assert_eq!(a, b);
+    assert_eq!(a["records"], 200);
+    assert_eq!(a["hash_bits"], 10);
+    assert_eq!(a["file_bytes"], fa.len());
+    let features: Vec<&str> = a["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["feature"].as_str())
+        .collect();
+    assert_eq!(features, ["chat", "math", "*"], "{a}");
+    // Every threshold keeps its feature's floor on the training records.
+    for f in a["features"].as_array().unwrap() {
+        let (kept, floor) = (&f["chosen"]["quality_kept"], &f["floor"]);
+        assert!(kept.as_f64().unwrap() >= floor.as_f64().unwrap(), "{f}");
+    }
+    assert_eq!(a["features"][1]["floor"], 0.99);
+
+    // The printed rules, pasted under a policy that names the file.
+    let rules = a["rules"].as_str().unwrap();
+    assert!(rules.contains("name = \"learned-math\""), "{rules}");
+    let policy = format!("{POLICY}\n[routers.learned]\nmodel = \"a.model\"\n\n{rules}");
+    let path = d.join("policy.toml");
+    std::fs::write(&path, policy).unwrap();
+    let p = path.to_str().unwrap();
+    ok(tollgate(&["check", p, "--deny-warnings"]));
+
+    let explain = |prompt: &str| -> serde_json::Value {
+        let req = format!(r#"{{"feature": "math", "prompt": "{prompt}"}}"#);
+        serde_json::from_str(&ok(tollgate(&["explain", p, "--request", &req, "--json"]))).unwrap()
+    };
+    let hard = explain("prove the theorem number 7 about integrals rigorously");
+    let easy = explain("say hello to friend number 7 politely");
+    assert_eq!(hard["route"]["rule"], "learned-math", "{hard}");
+    assert_eq!(hard["route"]["model"], "strong", "{hard}");
+    assert_eq!(easy["route"]["model"], "weak", "{easy}");
+    let gain = |v: &serde_json::Value| v["routers"]["learned"]["gain"].as_f64().unwrap();
+    assert!(gain(&hard) > 0.9 && gain(&easy) < 0.1, "{hard} {easy}");
+}
