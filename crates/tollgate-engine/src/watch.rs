@@ -52,7 +52,9 @@
 //! watcher also falls back to polling by itself when the native watcher
 //! cannot start ([`Watcher::mode`] tells which runs). Polling compares a
 //! fingerprint of the exact files the loader reads (names and contents,
-//! following symlinks) every [`WatchOptions::poll_interval`]. In native
+//! following symlinks), and of the router model files the live policy
+//! names (`[routers.NAME] model`, often in a subdirectory that native
+//! events do not cover), every [`WatchOptions::poll_interval`]. In native
 //! mode the same check runs at that interval as a safety net for missed
 //! events (queue overflow, a symlinked directory swapped elsewhere). The
 //! fingerprint is computed here rather than with notify's `PollWatcher`
@@ -211,6 +213,29 @@ impl Target {
     }
 }
 
+/// The fingerprint of the policy's files and of the router model files
+/// its live policy names (`[routers.NAME] model`): a retrained model file
+/// is a change, noticed by the periodic check (native events watch the
+/// policy's own directory only).
+fn fingerprint(target: &Target, handle: &PolicyHandle) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    target.fingerprint().hash(&mut h);
+    for r in &handle.current().policy().routers {
+        r.path.hash(&mut h);
+        match std::fs::read(&r.path) {
+            Ok(bytes) => {
+                1u8.hash(&mut h);
+                bytes.hash(&mut h);
+            }
+            Err(e) => {
+                0u8.hash(&mut h);
+                e.kind().hash(&mut h);
+            }
+        }
+    }
+    h.finish()
+}
+
 /// A running watcher thread; dropping it (or [`Watcher::stop`]) stops it.
 #[derive(Debug)]
 pub struct Watcher {
@@ -257,7 +282,7 @@ impl Watcher {
         };
         // The baseline is taken before returning, so that a change made
         // right after `spawn` is a change.
-        let baseline = target.fingerprint();
+        let baseline = fingerprint(&target, &handle);
         let worker = Worker {
             handle,
             baseline,
@@ -416,7 +441,7 @@ impl Worker {
             if let Some(np) = next_poll {
                 if now >= np {
                     next_poll = self.poll.map(|p| now + p);
-                    if self.target.fingerprint() != baseline {
+                    if fingerprint(&self.target, &self.handle) != baseline {
                         pending = Some(self.bump(pending, now));
                     }
                 }
@@ -429,7 +454,7 @@ impl Worker {
                     }
                     // Fingerprint before reading: a change racing the
                     // reload shows up as a difference on the next check.
-                    baseline = self.target.fingerprint();
+                    baseline = fingerprint(&self.target, &self.handle);
                     // Refusals are counted and reported by the handle.
                     let _ = self.handle.reload();
                 }

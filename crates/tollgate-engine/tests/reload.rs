@@ -638,6 +638,88 @@ mod watch {
         assert_eq!(handle.current().version(), version);
     }
 
+    /// A router model whose every prompt has gain `gain` (the bias of the
+    /// gain head; all other weights zero).
+    fn router_model(gain: f32) -> Vec<u8> {
+        use tollgate_lang::router::{RouterModel, RouterPrices, HEADS, LENGTH_FEATURES};
+        let prices = RouterPrices {
+            strong_input: 3.0,
+            strong_output: 15.0,
+            weak_input: 0.8,
+            weak_output: 4.0,
+        };
+        let mut bias = [0.0; HEADS];
+        bias[0] = gain;
+        let m = RouterModel::new(
+            8,
+            prices,
+            bias,
+            [[0.0; HEADS]; LENGTH_FEATURES],
+            vec![0.0; HEADS << 8],
+            "reload test",
+        )
+        .unwrap();
+        m.to_bytes()
+    }
+
+    /// (route rule or "none") for any prompt, scored by the live policy's
+    /// routers as the gate does before deciding.
+    fn learned_route(handle: &PolicyHandle) -> String {
+        let live = handle.current();
+        let p = live.policy();
+        let mut ctx = Context::new(&p.schema);
+        tollgate_engine::routers::score_routers(p, &mut ctx, "any prompt");
+        let d = live.decide(&ctx);
+        d.route
+            .map(|r| p.routes[r.index()].name.clone())
+            .unwrap_or_else(|| "none".into())
+    }
+
+    #[test]
+    fn watcher_reloads_when_a_router_model_file_is_retrained() {
+        let dir = TempDir::new("watch-router");
+        std::fs::create_dir(dir.path().join("routers")).unwrap();
+        let model = dir.path().join("routers/r.model");
+        std::fs::write(&model, router_model(0.0)).unwrap();
+        let path = dir.path().join("policy.toml");
+        let text = format!(
+            "{HEAD}\n[routers.r]\nmodel = \"routers/r.model\"\n\n\
+             [[route]]\nname = \"learned\"\nwhen = 'r.gain >= 0.5'\nmodel = \"big\"\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let handle = Arc::new(PolicyHandle::load(&path, LoadOptions::default()).unwrap());
+        assert_eq!(learned_route(&handle), "none");
+        let before = handle.current().policy().hash;
+
+        // The model file sits below the policy's directory, where native
+        // events do not reach: the periodic check notices it.
+        let opts = WatchOptions {
+            poll_interval: Some(Duration::from_millis(20)),
+            ..WatchOptions::default()
+        };
+        let _watcher = handle.watch(opts).unwrap();
+        let tmp = dir.path().join("routers/.r.model.tmp");
+        std::fs::write(&tmp, router_model(1.0)).unwrap();
+        std::fs::rename(&tmp, &model).unwrap();
+        assert!(
+            wait_until(Duration::from_secs(5), || learned_route(&handle)
+                == "learned")
+            .is_some(),
+            "the retrained model serves"
+        );
+        assert_ne!(
+            handle.current().policy().hash,
+            before,
+            "the model file is in the hash"
+        );
+
+        // A broken model file is refused; the retrained one keeps serving.
+        std::fs::write(&model, b"not a model").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(learned_route(&handle), "learned");
+        assert!(handle.stats().reloads_failed >= 1, "{:?}", handle.stats());
+    }
+
     #[test]
     fn watcher_sees_in_place_writes() {
         let (_dir, path, handle) = setup("watch-inplace");
