@@ -12,6 +12,10 @@
 //! timestamps are milliseconds, not seconds. ServeGen files have no header,
 //! and some windows have rate 0 (collection gaps): they are counted and
 //! reported, never silently dropped or filled.
+//!
+//! The two CSV formats are read with `csv` (fields may be `"`-quoted, as
+//! RFC 4180 has it) and the Azure timestamps with chrono; every bad row is
+//! reported with its file and line.
 
 use crate::trace::{Format, RecordedCall, Trace, TraceRequest};
 use serde::Deserialize;
@@ -125,8 +129,94 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
         .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
 }
 
-fn text<'a>(name: &str, n: usize, l: &'a [u8]) -> Result<&'a str, ReadError> {
-    std::str::from_utf8(l).map_err(|_| bad(name, n, "the line is not UTF-8"))
+/// The CSV reader of the trace formats: no header row (the Azure header is
+/// checked as the first row), rows of any length (the readers report a
+/// wrong count with the row's line), `"` quoting, any line terminator.
+fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes)
+}
+
+/// Fields in the first CSV row of `line` (0 when it has none): what
+/// [`Format::detect`] counts, read as the ServeGen reader reads it.
+pub(crate) fn csv_fields(line: &[u8]) -> usize {
+    let mut rec = csv::ByteRecord::new();
+    match csv_reader(line).read_byte_record(&mut rec) {
+        Ok(true) => rec.len(),
+        _ => 0,
+    }
+}
+
+/// 1-based line numbers of byte offsets, counted forward: csv's own line
+/// count falls behind on `\r\n` (it ends a row at the `\r` and counts the
+/// `\n` into the next row), so rows are located by their byte offset.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    /// Offset counted up to, and the line it is on.
+    at: usize,
+    line: usize,
+}
+
+impl Lines<'_> {
+    /// The line of the row whose reading started at byte `pos` (before the
+    /// terminators left over from the rows and blank lines before it).
+    fn of(&mut self, pos: Option<&csv::Position>) -> usize {
+        let Some(pos) = pos else {
+            return self.line;
+        };
+        let mut start =
+            usize::try_from(pos.byte()).map_or(self.bytes.len(), |b| b.min(self.bytes.len()));
+        while let Some(b'\r' | b'\n') = self.bytes.get(start) {
+            start += 1;
+        }
+        if let Some(skipped) = self.bytes.get(self.at..start) {
+            self.line += skipped.iter().filter(|&&b| b == b'\n').count();
+            self.at = start;
+        }
+        self.line
+    }
+}
+
+/// Calls `row` with each CSV row of a trace file and its 1-based line (the
+/// line it starts on); a byte-order mark is skipped, and so are rows that
+/// are one field of whitespace (blank lines).
+///
+/// Rows are read as records rather than deserialized with serde: each
+/// reader's messages name the field and the text found in it, which csv's
+/// deserializer errors do not.
+fn for_each_row(
+    name: &str,
+    bytes: &[u8],
+    mut row: impl FnMut(usize, &csv::StringRecord) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let mut rdr = csv_reader(bytes);
+    let mut lines = Lines {
+        bytes,
+        at: 0,
+        line: 1,
+    };
+    let mut raw = csv::ByteRecord::new();
+    loop {
+        // Reading from memory cannot fail with I/O and, the reader being
+        // flexible, not on row lengths either; kept as a located error.
+        let more = rdr
+            .read_byte_record(&mut raw)
+            .map_err(|e| bad(name, lines.of(e.position()), format!("not CSV: {e}")))?;
+        if !more {
+            return Ok(());
+        }
+        let line = lines.of(raw.position());
+        if raw.len() == 1 && raw[0].iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let rec = csv::StringRecord::from_byte_record(std::mem::take(&mut raw))
+            .map_err(|_| bad(name, line, "the line is not UTF-8"))?;
+        row(line, &rec)?;
+        raw = rec.into_byte_record();
+    }
 }
 
 fn int(name: &str, n: usize, field: &str, s: &str) -> Result<u64, ReadError> {
@@ -139,65 +229,56 @@ fn int(name: &str, n: usize, field: &str, s: &str) -> Result<u64, ReadError> {
     })
 }
 
-/// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (no zone, read as UTC) to nanoseconds
-/// since the Unix epoch.
+/// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (no zone, read as UTC, from 1970 on) to
+/// nanoseconds since the Unix epoch; a leap second `:60` is the next
+/// minute's first second, a `.` without digits no fraction.
+///
+/// chrono reads the fields. Its numeric fields would also take a sign or
+/// leading whitespace, its space any run of whitespace (even none), and
+/// its fraction drops digits past the ninth: the trace's fields are ASCII
+/// digits, date and time one space apart, so anything else is refused
+/// first. A field padded beyond its width (`2023-011-16`, a 5-digit year)
+/// is refused too.
 pub fn parse_azure_timestamp(s: &str) -> Option<i128> {
-    /// A field of ASCII digits only (no sign, no spaces).
-    fn digits<T: std::str::FromStr>(f: &str) -> Option<T> {
-        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        f.parse().ok()
-    }
-    let (date, time) = s.trim().split_once(' ')?;
-    let mut d = date.split('-');
-    let (y, mo, da) = (digits(d.next()?)?, digits(d.next()?)?, digits(d.next()?)?);
-    if d.next().is_some() {
+    let s = s.trim();
+    let (date, time) = s.split_once(' ')?;
+    let frac = time.split_once('.').map_or("", |(_, f)| f);
+    if !date.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        || !time
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b':' || b == b'.')
+        || frac.len() > 9
+    {
         return None;
     }
-    // A real date (February 30th is not), from 1970 on.
-    let day = tollgate_cost::Day::from_ymd(y, mo, da)?;
-    let (hms, frac) = match time.split_once('.') {
-        Some((a, b)) => (a, b),
-        None => (time, ""),
-    };
-    let mut t = hms.split(':');
-    let h: i64 = digits(t.next()?)?;
-    let mi: i64 = digits(t.next()?)?;
-    let se: i64 = digits(t.next()?)?;
-    if t.next().is_some() || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut ns: i64 = 0;
-    for b in frac.bytes().chain(std::iter::repeat(b'0')).take(9) {
-        ns = ns * 10 + i64::from(b - b'0');
-    }
-    let secs = i64::from(day.0) * 86_400 + h * 3600 + mi * 60 + se;
-    Some(i128::from(secs) * 1_000_000_000 + i128::from(ns))
+    let s = s.strip_suffix('.').unwrap_or(s);
+    let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+        .ok()?
+        .and_utc();
+    // A leap second's sub-second part counts from 1 s up.
+    let ns = i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos());
+    (t.timestamp() >= 0).then_some(ns)
 }
 
 /// The Azure LLM inference trace: `TIMESTAMP,ContextTokens,GeneratedTokens`.
 pub fn read_azure(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
+    const HEADER: [&str; 3] = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"];
     let mut t = Trace::default();
-    let mut it = lines(bytes);
-    match it.next() {
-        Some((_, h)) if h == b"TIMESTAMP,ContextTokens,GeneratedTokens" => {}
-        Some((n, _)) => {
-            return Err(bad(
-                name,
-                n,
-                "expected the header `TIMESTAMP,ContextTokens,GeneratedTokens`",
-            ))
+    let mut header_read = false;
+    for_each_row(name, bytes, |n, rec| {
+        if !header_read {
+            header_read = true;
+            return if rec.iter().eq(HEADER) {
+                Ok(())
+            } else {
+                Err(bad(
+                    name,
+                    n,
+                    "expected the header `TIMESTAMP,ContextTokens,GeneratedTokens`",
+                ))
+            };
         }
-        None => return Ok(t),
-    }
-    for (n, l) in it {
-        let line = text(name, n, l)?;
-        let mut f = line.split(',');
-        let (Some(ts), Some(ctx), Some(gen), None) = (f.next(), f.next(), f.next(), f.next())
+        let (Some(ts), Some(ctx), Some(gen), 3) = (rec.get(0), rec.get(1), rec.get(2), rec.len())
         else {
             return Err(bad(name, n, "expected 3 fields"));
         };
@@ -220,7 +301,8 @@ pub fn read_azure(name: &str, bytes: &[u8]) -> Result<Trace, ReadError> {
             blocks_len: 0,
             call: None,
         });
-    }
+        Ok(())
+    })?;
     t.requests.sort_by_key(|r| r.at_ms);
     Ok(t)
 }
@@ -313,10 +395,8 @@ const MAX_SERVEGEN_RATE: f64 = 1e9;
 pub fn read_servegen(name: &str, bytes: &[u8], tokens: ServeGenTokens) -> Result<Trace, ReadError> {
     let mut t = Trace::default();
     let mut zero = 0usize;
-    for (n, l) in lines(bytes) {
-        let line = text(name, n, l)?;
-        let f: Vec<&str> = line.split(',').collect();
-        let [ts, rate, _cv, _pattern, _p1, _p2] = f.as_slice() else {
+    for_each_row(name, bytes, |n, rec| {
+        let (Some(ts), Some(rate), 6) = (rec.get(0), rec.get(1), rec.len()) else {
             return Err(bad(
                 name,
                 n,
@@ -350,7 +430,8 @@ pub fn read_servegen(name: &str, bytes: &[u8], tokens: ServeGenTokens) -> Result
             blocks_len: 0,
             call: None,
         });
-    }
+        Ok(())
+    })?;
     t.requests.sort_by_key(|r| r.at_ms);
     if zero > 0 {
         t.notes.push(format!("{name}: {zero} windows with rate 0"));

@@ -63,7 +63,8 @@ impl Format {
             } else {
                 Format::Events
             })
-        } else if t.split(',').count() == 6 && t.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        } else if t.bytes().next().is_some_and(|b| b.is_ascii_digit())
+            && crate::input::csv_fields(t.as_bytes()) == 6
         {
             Some(Format::ServeGen)
         } else {

@@ -141,6 +141,101 @@ fn an_absurd_servegen_rate_is_refused_with_its_line() {
 }
 
 #[test]
+fn malformed_azure_rows_are_refused_with_their_line_and_what_is_wrong() {
+    let read = |body: &str| {
+        let csv = format!("TIMESTAMP,ContextTokens,GeneratedTokens\r\n{body}");
+        read_bytes(
+            "az.csv",
+            csv.as_bytes(),
+            Format::Azure,
+            ServeGenTokens::default(),
+        )
+        .map(|t| t.requests.len())
+        .map_err(|e| e.to_string())
+    };
+    let good = "2023-11-16 18:17:03.9799600,1000,50\r\n";
+    // Lines are counted across CRLF terminators and blank lines.
+    assert_eq!(
+        read(&format!(
+            "{good}\r\n  \r\n2023-11-16 18:17:04.0000001,2000\r\n"
+        )),
+        Err("az.csv:5: expected 3 fields".to_owned())
+    );
+    assert_eq!(
+        read(&format!("{good}2023-02-30 18:17:04,2000,300")),
+        Err(
+            "az.csv:3: `2023-02-30 18:17:04` is not a `YYYY-MM-DD HH:MM:SS.fffffff` timestamp"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        read("2023-11-16 18:17:04,2k,300\r\n"),
+        Err("az.csv:2: `ContextTokens` must be a non-negative integer, found `2k`".to_owned())
+    );
+    assert_eq!(
+        read("2023-11-16 18:17:04,2000,-1\r\n"),
+        Err("az.csv:2: `GeneratedTokens` must be a non-negative integer, found `-1`".to_owned())
+    );
+    let not_utf8 = [
+        b"TIMESTAMP,ContextTokens,GeneratedTokens\n".as_slice(),
+        b"2023-11-16 18:17:04,\xff,1\n",
+    ]
+    .concat();
+    assert_eq!(
+        read_bytes(
+            "az.csv",
+            &not_utf8,
+            Format::Azure,
+            ServeGenTokens::default()
+        )
+        .map_err(|e| e.to_string())
+        .err()
+        .as_deref(),
+        Some("az.csv:2: the line is not UTF-8")
+    );
+    assert_eq!(
+        read_bytes(
+            "az.csv",
+            b"\n\nTIMESTAMP,Context,Generated\n",
+            Format::Azure,
+            ServeGenTokens::default()
+        )
+        .map_err(|e| e.to_string())
+        .err()
+        .as_deref(),
+        Some("az.csv:3: expected the header `TIMESTAMP,ContextTokens,GeneratedTokens`")
+    );
+    // Fields are CSV: quoted ones are read, spaces around numbers allowed.
+    assert_eq!(
+        read(&format!("{good}\"2023-11-16 18:17:04\", 2000 ,300")),
+        Ok(2)
+    );
+}
+
+#[test]
+fn malformed_servegen_rows_are_refused_with_their_line() {
+    let read = |csv: &str| {
+        read_bytes(
+            "sg.csv",
+            csv.as_bytes(),
+            Format::ServeGen,
+            ServeGenTokens::default(),
+        )
+        .map(|t| t.request_count())
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        read("0,1.0,1.0,Gamma,1,1\r\n\r\n600,1.0,1.0,Gamma,1\r\n"),
+        Err("sg.csv:3: expected 6 fields `timestamp,rate,cv,pattern,param1,param2`".to_owned())
+    );
+    assert_eq!(
+        read("0,1.0,1.0,Gamma,1,1\n-600,1.0,1.0,Gamma,1,1\n"),
+        Err("sg.csv:2: `timestamp` must be a non-negative integer, found `-600`".to_owned())
+    );
+    assert_eq!(read("0,0.5,1.0,\"Gamma, fitted\",1,1"), Ok(300));
+}
+
+#[test]
 fn diff_prints_a_minus_b_with_its_sign() {
     let report = |name: &str, nanos: u128| Report {
         policy: name.into(),

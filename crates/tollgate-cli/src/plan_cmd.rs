@@ -1,7 +1,7 @@
 //! `tollgate plan batch` and `tollgate advise`: argument handling and
 //! printing; the work is in `tollgate_analysis::{batch_plan, advise}`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tollgate_analysis::batch_plan::{compile_when, plan_batch_in, Selector};
 use tollgate_analysis::input::read_call_events;
 use tollgate_cost::CallEvent;
@@ -23,15 +23,30 @@ pub fn events(files: &[PathBuf]) -> Result<Vec<CallEvent>, String> {
     Ok(all)
 }
 
-/// Runs `tollgate plan batch`.
-pub fn batch(
-    rules: &Path,
-    files: &[PathBuf],
-    when: Option<&str>,
-    region: Option<&str>,
+/// The `plan batch` arguments.
+#[derive(clap::Args)]
+pub struct BatchArgs {
+    /// Policy file or directory.
+    #[arg(long)]
+    rules: PathBuf,
+    /// Select by this expression over the recorded attributes instead of the [[batch]] rules.
+    #[arg(long, value_name = "EXPR")]
+    when: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
     json: bool,
-) -> Result<bool, String> {
-    let (region, note) = region_used(region)?;
+    /// Call-event files (JSON Lines).
+    #[arg(required = true)]
+    events: Vec<PathBuf>,
+    /// Source region of calls that record none (calls that record one are priced at theirs; default us-east-1).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+}
+
+/// Runs `tollgate plan batch`.
+pub fn batch(a: BatchArgs) -> Result<bool, String> {
+    let (rules, files, when) = (&a.rules, &a.events, a.when.as_deref());
+    let (region, note) = region_used(a.region.as_deref())?;
     let loaded = crate::load(rules).ok_or_else(|| format!("cannot load `{}`", rules.display()))?;
     let sel = match when {
         Some(w) => compile_when(&loaded.policy, w).map_err(|d| format!("`--when`:\n{d}"))?,
@@ -39,7 +54,7 @@ pub fn batch(
     };
     let compiled = tollgate_engine::compile(loaded.policy).map_err(|e| e.to_string())?;
     let plan = plan_batch_in(&compiled, &events(files)?, &sel, region);
-    if json {
+    if a.json {
         println!("{}", with_region(plan.to_json(), region));
     } else {
         print!("{}{note}", plan.to_text());
@@ -47,11 +62,25 @@ pub fn batch(
     Ok(true)
 }
 
+/// The `advise` arguments.
+#[derive(clap::Args)]
+pub struct AdviseArgs {
+    /// Call-event files (JSON Lines).
+    #[arg(required = true)]
+    events: Vec<PathBuf>,
+    /// Source region of calls that record none (calls that record one are priced at theirs; default us-east-1).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Runs `tollgate advise`.
-pub fn advise(files: &[PathBuf], region: Option<&str>, json: bool) -> Result<bool, String> {
-    let (region, note) = region_used(region)?;
-    let report = tollgate_analysis::advise::advise_in(&events(files)?, region);
-    if json {
+pub fn advise(a: AdviseArgs) -> Result<bool, String> {
+    let (region, note) = region_used(a.region.as_deref())?;
+    let report = tollgate_analysis::advise::advise_in(&events(&a.events)?, region);
+    if a.json {
         println!("{}", with_region(report.to_json(), region));
     } else {
         print!("{}{note}", report.to_text());

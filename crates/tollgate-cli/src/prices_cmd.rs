@@ -14,17 +14,29 @@ use tollgate_lang::pricing::{
 };
 
 /// The arguments of `tollgate prices show`.
+#[derive(clap::Args)]
 pub struct ShowArgs {
-    /// Source region (default us-east-1).
-    pub region: Option<String>,
-    /// Service tier name.
-    pub tier: String,
+    /// Source region the call is made from (default us-east-1).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Service tier: default, flex, priority or reserved.
+    #[arg(long, value_name = "TIER", default_value = "default")]
+    tier: String,
     /// Print one JSON object.
-    pub json: bool,
-    /// A policy whose effective table (with its `[policy] prices` file) is used.
-    pub rules: Option<PathBuf>,
-    /// Model ids; every model of the table when empty.
-    pub models: Vec<String>,
+    #[arg(long)]
+    json: bool,
+    /// Use this policy's effective price table (its `[policy] prices` file over the built-in one).
+    #[arg(long, value_name = "PATH")]
+    rules: Option<PathBuf>,
+    /// Model ids as called (base ids, profile ids such as `us.ID`, ARNs); default: every model of the table.
+    models: Vec<String>,
+}
+
+/// The arguments of `tollgate prices check`.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// Price table file in the format of rules/pricing/bedrock.toml.
+    file: Option<PathBuf>,
 }
 
 /// The price table of `--rules`, else the built-in one.
@@ -309,8 +321,8 @@ fn check_block(
 }
 
 /// Runs `tollgate prices check`: the built-in table, or `file`.
-pub fn check(file: Option<&std::path::Path>) -> Result<bool, String> {
-    let (shown, text) = match file {
+pub fn check(a: CheckArgs) -> Result<bool, String> {
+    let (shown, text) = match a.file.as_deref() {
         None => (
             "rules/pricing/bedrock.toml (built-in)".to_owned(),
             tollgate_lang::pricing::BUILTIN_TOML.to_owned(),

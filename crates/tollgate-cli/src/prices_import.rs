@@ -30,15 +30,19 @@ const KEY_ORDER: &[&str] = &[
 ];
 
 /// The arguments of `tollgate prices import`.
+#[derive(clap::Args)]
 pub struct ImportArgs {
-    /// The offer file.
-    pub offer: PathBuf,
-    /// Regions to import; the first gives each model's own prices.
-    pub regions: Vec<String>,
-    /// Where to write the table (stdout when `None`).
-    pub out: Option<PathBuf>,
-    /// A mapping table instead of the built-in one.
-    pub map: Option<PathBuf>,
+    /// The offer file (JSON: products with attributes, terms.OnDemand).
+    offer: PathBuf,
+    /// Region to import (repeatable; the first gives each model's own prices, default us-east-1).
+    #[arg(long = "region", value_name = "REGION")]
+    regions: Vec<String>,
+    /// Write the table here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Usage-type mapping table (default: rules/pricing/bedrock-usage-types.toml, built in).
+    #[arg(long, value_name = "FILE")]
+    map: Option<PathBuf>,
 }
 
 fn read_map(text: &str) -> Result<BTreeMap<String, (String, String)>, String> {

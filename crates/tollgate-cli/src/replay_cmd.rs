@@ -1,6 +1,7 @@
 //! `tollgate replay` and `tollgate plan provisioned`: argument handling
 //! and printing; the work is in `tollgate_analysis`.
 
+use clap::ValueEnum;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tollgate_analysis::input::{read_path, servegen_gap_note, servegen_windows, ServeGenTokens};
@@ -8,20 +9,71 @@ use tollgate_analysis::report::{diff_json, diff_text};
 use tollgate_analysis::{replay_emitting, Format, ReplayOptions, Trace};
 use tollgate_engine::CompiledPolicy;
 
-/// The parsed `replay` arguments.
+/// `--format` of `replay` and `plan provisioned`: the traffic files' format.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TraceFormat {
+    // tollgate call events, JSON Lines.
+    Events,
+    // The Azure LLM inference trace (CSV).
+    Azure,
+    // The Mooncake trace (JSON Lines).
+    Mooncake,
+    // ServeGen rate traces (CSV).
+    #[value(name = "servegen")]
+    ServeGen,
+}
+
+impl From<TraceFormat> for Format {
+    fn from(f: TraceFormat) -> Format {
+        match f {
+            TraceFormat::Events => Format::Events,
+            TraceFormat::Azure => Format::Azure,
+            TraceFormat::Mooncake => Format::Mooncake,
+            TraceFormat::ServeGen => Format::ServeGen,
+        }
+    }
+}
+
+/// The `replay` arguments.
+#[derive(clap::Args)]
 pub struct Args {
-    pub rules: PathBuf,
-    pub format: Option<String>,
-    pub files: Vec<PathBuf>,
-    pub set: Vec<String>,
-    pub baseline_model: Option<String>,
-    pub diff: Option<PathBuf>,
-    pub emit_events: Option<PathBuf>,
-    pub emit_limit: u64,
-    pub json: bool,
-    pub servegen_tokens: String,
-    pub start: Option<String>,
-    pub region: Option<String>,
+    /// Policy file or directory.
+    #[arg(long)]
+    rules: PathBuf,
+    /// Input format (default: guessed from each file's first line).
+    #[arg(long, value_enum)]
+    format: Option<TraceFormat>,
+    /// Traffic files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// ATTR=VALUE for an attribute the data lacks (repeatable).
+    #[arg(long = "set", value_name = "ATTR=VALUE")]
+    set: Vec<String>,
+    /// Baseline: every request on this model alias (needed when the data has no model).
+    #[arg(long, value_name = "ALIAS")]
+    baseline_model: Option<String>,
+    /// Also price this policy on the same traffic.
+    #[arg(long, value_name = "OTHER_RULES")]
+    diff: Option<PathBuf>,
+    /// Write the projected call events (JSON Lines) here.
+    #[arg(long, value_name = "FILE")]
+    emit_events: Option<PathBuf>,
+    /// Refuse `--emit-events` when the traffic expands to more events than this
+    /// (ServeGen windows expand to one event per request).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    emit_limit: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// ServeGen: assumed prompt,output tokens per request.
+    #[arg(long, value_name = "IN,OUT", default_value = "1000,250")]
+    servegen_tokens: String,
+    /// Put t=0 of a relative trace clock (ServeGen, Mooncake) at this UTC date, YYYY-MM-DD.
+    #[arg(long, value_name = "DATE")]
+    start: Option<String>,
+    /// Source region of calls that record none (recorded call events are priced at theirs; default us-east-1).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
 }
 
 fn compiled(path: &Path) -> Result<CompiledPolicy, String> {
@@ -46,12 +98,7 @@ fn tokens(spec: &str) -> Result<ServeGenTokens, String> {
 
 /// Runs `tollgate replay`.
 pub fn run(a: Args) -> Result<bool, String> {
-    let format = match &a.format {
-        Some(f) => Some(Format::parse(f).ok_or_else(|| {
-            format!("unknown format `{f}`: use events, azure, mooncake or servegen")
-        })?),
-        None => None,
-    };
+    let format = a.format.map(Format::from);
     let tokens = tokens(&a.servegen_tokens)?;
     let mut parts: Vec<Trace> = Vec::new();
     for f in &a.files {
@@ -160,25 +207,41 @@ pub fn run(a: Args) -> Result<bool, String> {
     Ok(true)
 }
 
-/// The parsed `plan provisioned` arguments.
-pub struct PlanArgs {
-    pub rules: PathBuf,
-    pub model: String,
-    pub unit_tokens_per_minute: u64,
-    pub unit_usd_per_hour: f64,
-    pub format: Option<String>,
-    pub servegen_tokens: String,
-    pub json: bool,
-    pub files: Vec<PathBuf>,
-    pub region: Option<String>,
+/// The `plan provisioned` arguments.
+#[derive(clap::Args)]
+pub struct ProvisionedArgs {
+    /// Policy whose model prices the on-demand traffic.
+    #[arg(long)]
+    rules: PathBuf,
+    /// Model alias of the policy.
+    #[arg(long, value_name = "ALIAS")]
+    model: String,
+    /// Tokens (prompt + output) per minute one model unit serves (your AWS quote).
+    #[arg(long, value_name = "N")]
+    unit_tokens_per_minute: u64,
+    /// USD per hour of one model unit (your AWS quote).
+    #[arg(long, value_name = "USD")]
+    unit_usd_per_hour: f64,
+    /// Input format (default: guessed).
+    #[arg(long, value_enum)]
+    format: Option<TraceFormat>,
+    /// ServeGen: assumed prompt,output tokens per request.
+    #[arg(long, value_name = "IN,OUT", default_value = "1000,250")]
+    servegen_tokens: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Traffic files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Source region the on-demand traffic is priced at (default us-east-1).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
 }
 
 /// Runs `tollgate plan provisioned`.
-pub fn plan_provisioned(a: PlanArgs) -> Result<bool, String> {
-    let format = match &a.format {
-        Some(f) => Some(Format::parse(f).ok_or_else(|| format!("unknown format `{f}`"))?),
-        None => None,
-    };
+pub fn plan_provisioned(a: ProvisionedArgs) -> Result<bool, String> {
+    let format = a.format.map(Format::from);
     let tokens = tokens(&a.servegen_tokens)?;
     let mut trace = Trace::default();
     for f in &a.files {

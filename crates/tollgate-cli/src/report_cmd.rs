@@ -7,12 +7,21 @@ use tollgate_analysis::tiers::Evals;
 use tollgate_analysis::{spend, spend_html, tiers};
 use tollgate_cost::SpikeConfig;
 
-/// The parsed `report` arguments.
+/// The `report` arguments.
+#[derive(clap::Args)]
 pub struct ReportArgs {
-    pub files: Vec<PathBuf>,
-    pub rules: Option<PathBuf>,
-    pub html: Option<PathBuf>,
-    pub json: bool,
+    /// Call event files (JSON Lines).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Policy whose [alerts.spend_spike] sets group_by, factor, window and floor.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Also write a self-contained HTML page with a chart here.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Each skipped line on stderr, then their count.
@@ -70,11 +79,18 @@ pub fn report(a: ReportArgs) -> Result<bool, String> {
     Ok(true)
 }
 
-/// The parsed `tiers` arguments.
+/// The `tiers` arguments.
+#[derive(clap::Args)]
 pub struct TiersArgs {
-    pub files: Vec<PathBuf>,
-    pub evals: Option<PathBuf>,
-    pub json: bool,
+    /// Call event files (JSON Lines).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Eval records, JSON Lines: {"request_id": "...", "score": 0.0..1.0}.
+    #[arg(long, value_name = "FILE")]
+    evals: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs `tollgate tiers`.

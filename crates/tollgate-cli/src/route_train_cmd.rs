@@ -7,23 +7,53 @@ use tollgate_analysis::evals::read_evals;
 use tollgate_analysis::route_eval::Split;
 use tollgate_analysis::route_train::{read_jsonl, train, TrainOptions, TrainRecord};
 
-/// The parsed `route-train` arguments.
+/// The `route-train` arguments.
+#[derive(clap::Args)]
 pub struct Args {
-    pub evals: Vec<PathBuf>,
-    pub records: Vec<PathBuf>,
-    pub rules: PathBuf,
-    pub out: PathBuf,
-    pub split: String,
-    pub strong: String,
-    pub weak: String,
-    pub floors: Vec<String>,
-    pub default_floor: f64,
-    pub hash_bits: u32,
-    pub lambda: f64,
-    pub iterations: usize,
-    pub folds: u32,
-    pub router: String,
-    pub json: bool,
+    /// RouteLLM eval files or directories (e.g. data/routellm-evals).
+    evals: Vec<PathBuf>,
+    /// JSON Lines training records (prompt, feature, strong_score, weak_score, *_output_tokens).
+    #[arg(long = "records", value_name = "FILE")]
+    records: Vec<PathBuf>,
+    /// The policy whose models price the strong and weak aliases.
+    #[arg(long)]
+    rules: PathBuf,
+    /// Model file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Records trained on: tune (even xxh3 of the id), report (odd) or all.
+    #[arg(long, value_enum, default_value = "all")]
+    split: crate::route_eval_cmd::SplitArg,
+    /// Model alias of the strong model.
+    #[arg(long, value_name = "ALIAS", default_value = "strong")]
+    strong: String,
+    /// Model alias of the weak model.
+    #[arg(long, value_name = "ALIAS", default_value = "weak")]
+    weak: String,
+    /// Quality floor of one feature, FEATURE=KEPT (0 to 1); repeatable.
+    #[arg(long = "floor", value_name = "FEATURE=KEPT")]
+    floors: Vec<String>,
+    /// Quality floor of every other feature and of the default threshold.
+    #[arg(long, default_value_t = 0.95)]
+    default_floor: f64,
+    /// 2^N hashed n-gram buckets.
+    #[arg(long, default_value_t = 13)]
+    hash_bits: u32,
+    /// Ridge penalty.
+    #[arg(long, default_value_t = 1.0)]
+    lambda: f64,
+    /// Conjugate-gradient iterations per regression.
+    #[arg(long, default_value_t = 60)]
+    iterations: usize,
+    /// Out-of-fold parts for the threshold choice.
+    #[arg(long, default_value_t = 5)]
+    folds: u32,
+    /// Router name used in the printed rules.
+    #[arg(long, default_value = "learned")]
+    router: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn floor(s: &str) -> Result<(String, f64), String> {
@@ -42,8 +72,7 @@ pub fn floor(s: &str) -> Result<(String, f64), String> {
 
 /// Runs `tollgate route-train`.
 pub fn run(a: Args) -> Result<bool, String> {
-    let split = Split::parse(&a.split)
-        .ok_or_else(|| format!("`--split {}`: use report, tune or all", a.split))?;
+    let split = Split::from(a.split);
     if !(tollgate_lang::router::MIN_HASH_BITS..=tollgate_lang::router::MAX_HASH_BITS)
         .contains(&a.hash_bits)
     {

@@ -3,7 +3,7 @@
 use crate::engine::Engine;
 use crate::load;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tollgate_engine::decision::rule_name;
 use tollgate_engine::synth::Rng;
@@ -30,8 +30,24 @@ struct PairCount {
     lines: Vec<usize>,
 }
 
+/// The `diff` arguments.
+#[derive(clap::Args)]
+pub struct DiffArgs {
+    /// The policy in force.
+    old: PathBuf,
+    /// The candidate policy.
+    new: PathBuf,
+    /// JSON Lines requests to decide with both.
+    #[arg(long)]
+    requests: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Decide every request with both policies; count differences per section.
-pub fn diff(old: &Path, new: &Path, requests: &Path, json: bool) -> Result<bool, String> {
+pub fn diff(a: DiffArgs) -> Result<bool, String> {
+    let (old, new, requests, json) = (&a.old, &a.new, &a.requests, a.json);
     let (Some(a), Some(b)) = (load(old), load(new)) else {
         return Ok(false);
     };
@@ -225,13 +241,25 @@ pub fn generate(policy: &Policy, count: usize) -> Vec<Request> {
     out
 }
 
-/// Time context build + decide per request; print median, p99, throughput.
-pub fn bench(
-    path: &Path,
-    requests: Option<&Path>,
+/// The `bench` arguments.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Policy file or directory.
+    path: PathBuf,
+    /// JSON Lines requests (default: generated from the policy's literals).
+    #[arg(long)]
+    requests: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
     json: bool,
+    /// Generated requests when no file is given.
+    #[arg(long, default_value_t = 1000)]
     count: usize,
-) -> Result<bool, String> {
+}
+
+/// Time context build + decide per request; print median, p99, throughput.
+pub fn bench(a: BenchArgs) -> Result<bool, String> {
+    let (path, requests, json, count) = (&a.path, a.requests.as_deref(), a.json, a.count);
     let Some(l) = load(path) else {
         return Ok(false);
     };
