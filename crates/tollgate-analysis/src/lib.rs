@@ -7,7 +7,7 @@
 //! |---|---|
 //! | [`trace`] | recorded traffic in one shape: time-ordered, weighted requests |
 //! | [`input`] | readers: call events, Azure 2023 CSV, Mooncake JSONL, ServeGen rate traces |
-//! | [`replay`] | every request through the compiled policy, caches simulated, priced |
+//! | [`replay()`] | every request through the compiled policy, caches simulated, priced |
 //! | [`prefix`] | Bedrock's prompt cache stepped one request at a time |
 //! | [`report`] | the result as text and JSON |
 //! | [`capacity`] | provisioned throughput at the traffic floor vs on demand |
@@ -46,7 +46,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod advise;
 pub mod batch_plan;

@@ -7,7 +7,7 @@
 //!
 //! One line per request, `{"recordId": "...", "modelInput": {...}}`, where
 //! `modelInput` is a Converse request body (the job is created with
-//! `modelInvocationType = Converse`; see [`submit`](crate::batch::submit)
+//! `modelInvocationType = Converse`; see [`submit`]
 //! with the `batch-submit` feature). A job runs one model, so each model id
 //! gets its own files, `<model id>-<n>.jsonl` (characters other than
 //! letters, digits, `.`, `-` and `_` become `_`). A file is closed and the

@@ -1,7 +1,7 @@
 //! The [`Gate`], its builder, and what a call's decision resolves to: the
-//! [`Plan`] (models in fallback order, attempts, cache points) and each
-//! attempt's changes for its own model ([`Plan::changes`]), and the retry
-//! rule of a call ([`Gate::retry_rule`], run by `retry::run`). The Converse
+//! `Plan` (models in fallback order, attempts, cache points) and each
+//! attempt's changes for its own model (`Plan::changes`), and the retry
+//! rule of a call (`Gate::retry_rule`, run by `retry::run`). The Converse
 //! path itself is in `converse.rs`, the stream in [`crate::stream`].
 
 use crate::attrs::{self, Estimate};

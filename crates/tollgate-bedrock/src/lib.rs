@@ -32,7 +32,7 @@
 //! SDK's own retries off and runs its own, so attempts are counted,
 //! budgeted and moved to fallback models.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod attrs;

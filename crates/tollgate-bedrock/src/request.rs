@@ -28,9 +28,9 @@ pub enum AttrValue {
     Float(f64),
     /// string
     Str(String),
-    /// list<string>
+    /// `list<string>`
     Strs(Vec<String>),
-    /// list<int>
+    /// `list<int>`
     Ints(Vec<i64>),
     /// timestamp
     Timestamp(tollgate_lang::time::Timestamp),

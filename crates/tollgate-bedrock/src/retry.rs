@@ -1,4 +1,4 @@
-//! Retries owned by tollgate, not the SDK: one rule, one loop ([`run`]),
+//! Retries owned by tollgate, not the SDK: one rule, one loop (`run`),
 //! shared by Converse, ConverseStream (up to its first event),
 //! embeddings and batch job submission.
 //!

@@ -30,7 +30,7 @@
 //! miss; a store that cannot take an answer leaves the answer with the
 //! caller; errors are counted ([`CacheStats`], `RedisStats`).
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -15,7 +15,7 @@
 //!
 //! # How a decision runs
 //!
-//! Each section's rules are split by [`Conjunction::of`] into per-attribute
+//! Each section's rules are split by `Conjunction::of` into per-attribute
 //! constraints (`feature in ["kb", "chat"]`, `input_tokens < 8000`,
 //! `has_tools`, `tier != "free"`, `has(tenant)`) and the other conjuncts. A
 //! conjunction is true exactly when every conjunct is (CEL's `&&` absorbs

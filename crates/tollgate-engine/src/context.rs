@@ -182,9 +182,9 @@ pub enum Slot<'a> {
     Float(f64),
     /// string
     Str(&'a str),
-    /// list<string>
+    /// `list<string>`
     StrList(StrList<'a>),
-    /// list<int>
+    /// `list<int>`
     IntList(&'a [i64]),
     /// map<string, string>
     StrMap(StrPairs<'a>),
@@ -362,14 +362,14 @@ impl<'a> Context<'a> {
         self
     }
 
-    /// Set a list<string> attribute.
+    /// Set a `list<string>` attribute.
     #[inline]
     pub fn set_strs(&mut self, id: AttrId, v: &'a [&'a str]) -> &mut Self {
         let _ = self.set(id, Slot::StrList(StrList::Strs(v)));
         self
     }
 
-    /// Set a list<int> attribute.
+    /// Set a `list<int>` attribute.
     #[inline]
     pub fn set_ints(&mut self, id: AttrId, v: &'a [i64]) -> &mut Self {
         let _ = self.set(id, Slot::IntList(v));
@@ -428,9 +428,9 @@ pub enum Owned {
     Float(f64),
     /// string
     Str(String),
-    /// list<string>
+    /// `list<string>`
     StrList(Vec<String>),
-    /// list<int>
+    /// `list<int>`
     IntList(Vec<i64>),
     /// map<string, string>, in the order the request gives its entries
     StrMap(Vec<(String, String)>),

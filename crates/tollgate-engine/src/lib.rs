@@ -7,6 +7,7 @@
 //! semantics directly and is the oracle the compiled engine is tested
 //! against.
 
+#![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

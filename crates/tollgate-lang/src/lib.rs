@@ -4,6 +4,7 @@
 //! expressions parsed by a pest grammar (a CEL subset) and type-checked
 //! against the attribute [`Schema`], lints, and located diagnostics.
 
+#![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

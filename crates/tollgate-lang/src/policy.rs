@@ -2,7 +2,7 @@
 //!
 //! Sections are ordered first-match lists of [`Rule`]s; each rule carries a
 //! condition (`None` = always) and the section's payload. Models are indexed
-//! by [`ModelIdx`], attributes by [`AttrId`](crate::AttrId).
+//! by [`ModelIdx`], attributes by [`AttrId`].
 
 use crate::expr::TExpr;
 use crate::pricing::Prices;

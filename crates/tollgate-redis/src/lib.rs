@@ -49,7 +49,7 @@
 //! handle keeps its async connections on the runtime that first used them:
 //! use one handle per runtime.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -31,7 +31,7 @@
 //! `RwLock<Arc<_>>` makes each decision write the lock's shared reader
 //! count (one contended cache line bounced between cores), and a writer
 //! waiting to swap would stall every reader behind it. `arc_swap::ArcSwap`
-//! gives readers a wait-free `load()`: a [`Guard`](arc_swap::Guard) backed
+//! gives readers a wait-free `load()`: a `arc_swap::Guard` backed
 //! by a per-thread debt slot, no reference count touched on the fast path,
 //! no allocation, and a swap never blocks a reader. A reader that loaded
 //! the old policy keeps it alive until it is done; the new one serves every

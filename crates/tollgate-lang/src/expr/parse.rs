@@ -11,9 +11,15 @@ use pest::iterators::Pair;
 use pest::Parser as _;
 use std::ops::Range;
 
-#[derive(pest_derive::Parser)]
-#[grammar = "expr/grammar.pest"]
-struct CelParser;
+/// The pest parser and its `Rule` enum, kept private: the tokens are this
+/// file's business, the [`Node`] tree is the API.
+mod grammar {
+    #![allow(missing_docs)]
+    #[derive(pest_derive::Parser)]
+    #[grammar = "expr/grammar.pest"]
+    pub(super) struct CelParser;
+}
+use grammar::{CelParser, Rule};
 
 /// Limits applied while parsing one expression.
 #[derive(Debug, Clone, Copy)]

@@ -11,7 +11,7 @@
 //! - `files`: reading a file or a policy directory ([`rule_files`] is the
 //!   one listing of a directory's rule files; the hot-reload watcher uses
 //!   it too);
-//! - `keys`: the typed TOML reader, [`Keys`](keys::Keys), which records the
+//! - `keys`: the typed TOML reader, `Keys`, which records the
 //!   keys it reads so the unknown ones fall out of it;
 //! - one file per top-level table: `policy_table` (`[policy]`),
 //!   `attributes`, `routers`, `models`, `alerts`, `cases` (`[[test]]`);
