@@ -9,8 +9,9 @@
 use crate::eval::TWO_POW_63;
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
+use tollgate_lang::kind::{self, Kind};
 use tollgate_lang::time::Timestamp;
-use tollgate_lang::{AttrId, Schema, Type};
+use tollgate_lang::{Attr, AttrId, Schema, Type};
 
 /// Slots kept inline before a context spills to the heap.
 pub const INLINE_SLOTS: usize = 32;
@@ -334,7 +335,44 @@ impl<'a> Context<'a> {
         Ok(())
     }
 
-    /// Set a string attribute (ignored when `id` is not a string slot).
+    /// Set an attribute through its typed handle (see
+    /// [`tollgate_lang::typed`]): the value's type is the handle's kind, so
+    /// a mismatch does not compile.
+    ///
+    /// ```
+    /// use tollgate_engine::Context;
+    /// use tollgate_lang::{Schema, Type};
+    ///
+    /// let schema = Schema::new()
+    ///     .with("feature", Type::String).unwrap()
+    ///     .with("input_tokens", Type::Int).unwrap()
+    ///     .with("tags", Type::List(tollgate_lang::Elem::String)).unwrap();
+    /// let (feature, tokens) = (schema.string("feature").unwrap(), schema.int("input_tokens").unwrap());
+    /// let tags = schema.strings("tags").unwrap();
+    /// let mut ctx = Context::new(&schema);
+    /// ctx.put(feature, "kb").put(tokens, 1200).put(tags, &["beta"]);
+    /// assert!(matches!(ctx.get(tokens.id()), tollgate_engine::Slot::Int(1200)));
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # use tollgate_engine::Context;
+    /// # use tollgate_lang::{Schema, Type};
+    /// # let schema = Schema::new().with("input_tokens", Type::Int).unwrap();
+    /// let tokens = schema.int("input_tokens").unwrap();
+    /// let mut ctx = Context::new(&schema);
+    /// ctx.put(tokens, "1200"); // a string for an int attribute
+    /// ```
+    #[inline]
+    pub fn put<K: SlotKind>(&mut self, attr: Attr<K>, value: K::Value<'a>) -> &mut Self {
+        // The handle was resolved with `K`'s type, so this cannot fail for
+        // a handle of this context's schema; one of another schema whose
+        // slot has another type is ignored, as the untyped setters do.
+        let _ = self.set(attr.id(), K::slot(value));
+        self
+    }
+
+    /// Set a string attribute (ignored when `id` is not a string slot;
+    /// [`Context::put`] with a typed handle cannot get that wrong).
     #[inline]
     pub fn set_str(&mut self, id: AttrId, v: &'a str) -> &mut Self {
         let _ = self.set(id, Slot::Str(v));
@@ -710,4 +748,37 @@ fn convert(name: &str, ty: Type, v: &serde_json::Value) -> Result<Owned, Request
                 .ok_or_else(wrong)?,
         ),
     })
+}
+
+/// What a value of each attribute kind is in a [`Context`]: the borrowed
+/// form [`Context::put`] takes, and the [`Slot`] it fills.
+pub trait SlotKind: Kind {
+    /// The value `put` takes.
+    type Value<'a>;
+    /// The slot holding it.
+    fn slot(v: Self::Value<'_>) -> Slot<'_>;
+}
+
+macro_rules! slot_kinds {
+    ($($k:ident: $v:ty => |$x:ident| $e:expr;)*) => {$(
+        impl SlotKind for kind::$k {
+            type Value<'a> = $v;
+            #[inline]
+            fn slot($x: Self::Value<'_>) -> Slot<'_> {
+                $e
+            }
+        }
+    )*};
+}
+
+slot_kinds! {
+    Str: &'a str => |v| Slot::Str(v);
+    Int: i64 => |v| Slot::Int(v);
+    Float: f64 => |v| Slot::Float(v);
+    Bool: bool => |v| Slot::Bool(v);
+    Strs: &'a [&'a str] => |v| Slot::StrList(StrList::Strs(v));
+    Ints: &'a [i64] => |v| Slot::IntList(v);
+    StrMap: &'a [(&'a str, &'a str)] => |v| Slot::StrMap(StrPairs::Strs(v));
+    IntMap: &'a [(&'a str, i64)] => |v| Slot::IntMap(IntPairs::Strs(v));
+    Timestamp: Timestamp => |v| Slot::Timestamp(v);
 }

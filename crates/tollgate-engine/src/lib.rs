@@ -19,7 +19,8 @@ pub mod strext;
 pub mod testing;
 
 pub use context::{
-    Context, ContextError, IntPairs, Owned, Request, RequestError, Slot, StrList, StrPairs,
+    Context, ContextError, IntPairs, Owned, Request, RequestError, Slot, SlotKind, StrList,
+    StrPairs,
 };
 pub use decision::{decide_reference, to_json, Decision, RuleIdx};
 pub use eval::{ErrorKind, EvalError, Outcome, Value};

@@ -17,10 +17,12 @@ pub mod expr;
 pub mod schema;
 pub mod source;
 pub mod time;
+pub mod typed;
 
 pub use diag::{Diagnostic, LoadError, Severity};
 pub use schema::{AttrDef, AttrId, Elem, Schema, Type};
 pub use source::{FileId, SourceFile, SourceMap, Span};
+pub use typed::{kind, Attr, AttrError};
 pub mod policy;
 mod policy_prices;
 pub mod pricing;
