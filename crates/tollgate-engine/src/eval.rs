@@ -565,6 +565,49 @@ impl std::fmt::Display for Value {
     }
 }
 
+impl Value {
+    /// The value as JSON, for `tollgate explain --json`: a bool, int,
+    /// string, list or map is the JSON value it reads as (a map an object,
+    /// the first pair of a key counting); a finite float is a JSON number
+    /// and a NaN or infinite one its CEL text (`"NaN"`, `"+Inf"`,
+    /// `"-Inf"`), as JSON has no such numbers; a timestamp or duration is
+    /// its CEL text (`"timestamp(\"2026-01-06T12:00:00Z\")"`). The static
+    /// type, given alongside, tells a float or timestamp written as text
+    /// from a string.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(x) => match serde_json::Number::from_f64(*x) {
+                Some(n) => J::Number(n),
+                None => J::String(self.to_string()),
+            },
+            Value::Str(s) => J::String(s.clone()),
+            Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            Value::Map(pairs) => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in pairs {
+                    if !m.contains_key(k) {
+                        m.insert(k.clone(), J::String(v.clone()));
+                    }
+                }
+                J::Object(m)
+            }
+            Value::IntMap(pairs) => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in pairs {
+                    if !m.contains_key(k) {
+                        m.insert(k.clone(), J::from(*v));
+                    }
+                }
+                J::Object(m)
+            }
+            Value::Timestamp(_) | Value::Duration(_) => J::String(self.to_string()),
+        }
+    }
+}
+
 /// The sub-expression of `e` at `span`, if any.
 pub fn find(e: &TExpr, span: Span) -> Option<&TExpr> {
     if e.span == span {

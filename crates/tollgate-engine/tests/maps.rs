@@ -332,3 +332,34 @@ fn int_maps_from_json_tests_and_slots_decide_like_the_reference() {
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|r| r.passed()), "{results:?}");
 }
+
+/// `Value::to_json`, the values `tollgate explain --json` prints: maps are
+/// objects with the first pair of a key counting, floats stay floats (an
+/// integral one too), and what JSON numbers cannot hold is CEL text.
+#[test]
+fn values_as_json() {
+    let j = |v: Value| v.to_json().to_string();
+    assert_eq!(
+        j(Value::IntMap(vec![
+            ("a".into(), 1),
+            ("b".into(), -2),
+            ("a".into(), 3)
+        ])),
+        r#"{"a":1,"b":-2}"#
+    );
+    assert_eq!(
+        j(Value::Map(vec![
+            ("x".into(), "1".into()),
+            ("x".into(), "2".into())
+        ])),
+        r#"{"x":"1"}"#
+    );
+    assert_eq!(
+        j(Value::List(vec![Value::Int(1), Value::Float(2.0)])),
+        "[1,2.0]"
+    );
+    assert_eq!(j(Value::Float(f64::NAN)), r#""NaN""#);
+    assert_eq!(j(Value::Float(f64::NEG_INFINITY)), r#""-Inf""#);
+    assert_eq!(j(Value::Str("say \"hi\"".into())), r#""say \"hi\"""#);
+    assert_eq!(j(Value::Bool(true)), "true");
+}
