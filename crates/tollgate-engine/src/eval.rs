@@ -28,9 +28,10 @@ pub enum Value {
     Str(String),
     /// list
     List(Vec<Value>),
-    /// map<string, string>: its pairs, first pair of a key counting
+    /// map<string, string>: its entries, each key once (the first pair of
+    /// a key in the request)
     Map(Vec<(String, String)>),
-    /// map<string, int>: its pairs, first pair of a key counting
+    /// map<string, int>: its entries, each key once
     IntMap(Vec<(String, i64)>),
     /// timestamp
     Timestamp(Timestamp),
@@ -94,14 +95,22 @@ fn slot_value(s: Slot<'_>) -> Option<Value> {
         Slot::Str(s) => Value::Str(s.to_string()),
         Slot::StrList(l) => Value::List(l.iter().map(|s| Value::Str(s.to_string())).collect()),
         Slot::IntList(l) => Value::List(l.iter().map(|i| Value::Int(*i)).collect()),
-        Slot::StrMap(m) => Value::Map(
-            m.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
-        Slot::IntMap(m) => Value::IntMap(m.iter().map(|(k, v)| (k.to_string(), v)).collect()),
+        // A map is its entries: the first pair of each key.
+        Slot::StrMap(m) => Value::Map(first_pairs(m.iter().map(|(k, v)| (k, v.to_string())))),
+        Slot::IntMap(m) => Value::IntMap(first_pairs(m.iter())),
         Slot::Timestamp(t) => Value::Timestamp(t),
     })
+}
+
+/// The pairs whose key no earlier pair has.
+fn first_pairs<'a, V>(pairs: impl Iterator<Item = (&'a str, V)>) -> Vec<(String, V)> {
+    let mut out: Vec<(String, V)> = Vec::new();
+    for (k, v) in pairs {
+        if !out.iter().any(|(h, _)| h == k) {
+            out.push((k.to_string(), v));
+        }
+    }
+    out
 }
 
 /// 2^63 as a float: every i64 lies in `[-2^63, 2^63)`.
