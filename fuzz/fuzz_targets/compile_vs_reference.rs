@@ -5,7 +5,8 @@
 //! small generator instead: each rule's condition combines atoms from a
 //! fixed menu (equality, `in`, ranges, negations, presence, string
 //! functions, arithmetic that can overflow or divide by zero, conversions,
-//! indexing, list macros, map lookups, timestamps and durations) with `&&`,
+//! indexing, list macros, lookups, keys and sizes of string and int maps,
+//! timestamps and durations) with `&&`,
 //! `||` and `!`, in every section; each request sets or leaves out every
 //! attribute with values from small domains, so that rules often nearly
 //! match. Any difference between `CompiledPolicy::decide` and
@@ -29,6 +30,7 @@ x = "float"
 f = "bool"
 l = "list<string>"
 m = "map<string, string>"
+q = "map<string,int>"
 t = "timestamp"
 requested_max_tokens = "int"
 [models.m0]
@@ -80,6 +82,17 @@ const ATOMS: &[&str] = &[
     "has(m.t)",
     "size(m) >= 2",
     r#"m["u"].startsWith("p") || f"#,
+    r#"q["t"] < 3"#,
+    r#"q[a] >= n"#,
+    r#""t" in q"#,
+    r#"b in q"#,
+    "has(q.t)",
+    "!has(q.u)",
+    "size(q) > 1",
+    "q.size() == size(m)",
+    r#"q["u"] + k > 2 || f"#,
+    r#"q["p"] * 4611686018427387904 > 0"#,
+    r#"10 / q["t"] == 5"#,
     r#"t.getHours("Europe/Berlin") >= 22"#,
     r#"t.getDayOfWeek(a) == 0"#,
     r#"t < timestamp("2026-03-29T01:00:00Z")"#,
@@ -155,6 +168,15 @@ fuzz_target!(|data: &[u8]| {
     let times = [0, 1_774_742_400, 1_774_746_000, 1_774_749_599, 253_402_300_799]
         .map(|s| tollgate_lang::time::Timestamp::new(s, 0).unwrap());
     let maps: [&[(&str, &str)]; 4] = [&[], &[("t", "p")], &[("p", "q"), ("t", "r")], &[("u", "pq"), ("u", "q")]];
+    // Keys repeat (the first pair counts); values reach zero and the ends
+    // of the range, for overflow and division by zero.
+    let int_maps: [&[(&str, i64)]; 5] = [
+        &[],
+        &[("t", 2)],
+        &[("p", 5), ("t", 0)],
+        &[("u", i64::MAX), ("u", 1), ("t", -1)],
+        &[("q", i64::MIN), ("p", 2), ("pq", 3)],
+    ];
     for _ in 0..16 {
         let mut ctx = Context::new(schema);
         let pick = |b: &mut Bytes<'_>| b.next();
@@ -197,6 +219,10 @@ fuzz_target!(|data: &[u8]| {
         let v = pick(&mut b);
         if v % 3 == 0 {
             ctx.set_int(id("requested_max_tokens"), i64::from(v) * 3);
+        }
+        let v = pick(&mut b);
+        if v % 5 != 0 {
+            ctx.set_int_map(id("q"), int_maps[v as usize % int_maps.len()]);
         }
         let got = compiled.decide(&ctx);
         let want = decide_reference(&policy, &ctx);

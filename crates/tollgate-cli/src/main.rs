@@ -218,7 +218,7 @@ fn explain(a: ExplainArgs) -> Result<bool, String> {
     if json {
         let mut out = to_json(policy, &d, &ctx);
         if let Some(o) = out.as_object_mut() {
-            o.insert("trace".into(), trace_json(policy, &trace));
+            o.insert("trace".into(), trace_json(policy, &trace, &ctx));
             o.insert("unknown_keys".into(), serde_json::json!(req.unknown));
             let routers: serde_json::Map<String, serde_json::Value> = scores
                 .iter()
@@ -251,38 +251,42 @@ fn describe(policy: &Policy, o: &Outcome) -> (String, Option<String>, Option<Str
         Outcome::Matched => ("matched".into(), None, None),
         Outcome::False { culprit } => ("false".into(), Some(snip(*culprit)), Some(loc(*culprit))),
         Outcome::Error(e) => {
-            let why = match &e.kind {
-                ErrorKind::Missing(a) => {
-                    format!("error: attribute `{}` is missing", policy.schema.name(*a))
-                }
-                ErrorKind::Overflow => "error: integer overflow".into(),
-                ErrorKind::DivisionByZero => "error: division by zero".into(),
-                ErrorKind::BadConversion(c) => {
-                    format!("error: no `{}()` value for this argument", c.name())
-                }
-                ErrorKind::StringIndex(f) => {
-                    format!("error: an index out of range in `{}()`", f.name())
-                }
-                ErrorKind::IndexOutOfRange { index, len } => {
-                    format!("error: index {index} is out of range for a list of {len}")
-                }
-                ErrorKind::NoSuchKey(k) => {
-                    let mut lit = String::new();
-                    let _ = tollgate_lang::expr::ast::quote(k, &mut lit);
-                    format!("error: the map has no key {lit}")
-                }
-                ErrorKind::TimeOutOfRange => {
-                    "error: a timestamp outside the years 1 to 9999, or a duration past 292 years"
-                        .into()
-                }
-                ErrorKind::UnknownTimeZone(z) => format!("error: unknown time zone `{z}`"),
-            };
+            let why = format!("error: {}", error_text(policy, &e.kind));
             (why, Some(snip(e.span)), Some(loc(e.span)))
         }
     }
 }
 
-fn trace_json(policy: &Policy, steps: &[Step]) -> serde_json::Value {
+/// Why an expression has no value, in words (`attribute `x` is missing`).
+fn error_text(policy: &Policy, kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::Missing(a) => {
+            format!("attribute `{}` is missing", policy.schema.name(*a))
+        }
+        ErrorKind::Overflow => "integer overflow".into(),
+        ErrorKind::DivisionByZero => "division by zero".into(),
+        ErrorKind::BadConversion(c) => {
+            format!("no `{}()` value for this argument", c.name())
+        }
+        ErrorKind::StringIndex(f) => {
+            format!("an index out of range in `{}()`", f.name())
+        }
+        ErrorKind::IndexOutOfRange { index, len } => {
+            format!("index {index} is out of range for a list of {len}")
+        }
+        ErrorKind::NoSuchKey(k) => {
+            let mut lit = String::new();
+            let _ = tollgate_lang::expr::ast::quote(k, &mut lit);
+            format!("the map has no key {lit}")
+        }
+        ErrorKind::TimeOutOfRange => {
+            "a timestamp outside the years 1 to 9999, or a duration past 292 years".into()
+        }
+        ErrorKind::UnknownTimeZone(z) => format!("unknown time zone `{z}`"),
+    }
+}
+
+fn trace_json(policy: &Policy, steps: &[Step], ctx: &Context<'_>) -> serde_json::Value {
     serde_json::Value::Array(
         steps
             .iter()
@@ -301,6 +305,7 @@ fn trace_json(policy: &Policy, steps: &[Step]) -> serde_json::Value {
                     "detail": if outcome == "error" { Some(what) } else { s.note.clone() },
                     "expression": expr,
                     "at": at,
+                    "values": values_json(policy, s, ctx),
                 })
             })
             .collect(),
@@ -343,9 +348,7 @@ fn print_explanation(
                 (None, Some(e), Some(at)) => println!("  {rule:<28} {what}: `{e}` at {at}"),
                 _ => println!("  {rule:<28} {what}"),
             }
-            if let (None, Outcome::False { culprit }) = (&s.note, &s.outcome) {
-                print_values(policy, s, *culprit, ctx);
-            }
+            print_values(policy, s, ctx);
         }
         if !any {
             println!("  (no rules)");
@@ -362,31 +365,34 @@ fn print_explanation(
 
 /// The value of each sub-expression of a false condition's culprit
 /// (its attributes, calls and operators; literals are left out).
-fn print_values(policy: &Policy, s: &Step, culprit: tollgate_lang::Span, ctx: &Context<'_>) {
-    let rules = policy.section_rules(s.section);
-    let Some(when) = rules
-        .get(s.rule.0 as usize)
-        .and_then(|(_, when, _)| *when)
-        .and_then(|w| tollgate_engine::eval::find(w, culprit))
-    else {
-        return;
-    };
-    // The culprit itself is false (printed above); a sub-expression
-    // written twice has one value.
-    let mut seen: Vec<String> = Vec::new();
-    for (span, v) in tollgate_engine::eval::sub_values(when, ctx)
-        .into_iter()
-        .skip(1)
-    {
-        let text = policy.sources.snippet(span);
-        let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        if seen.contains(&text) {
-            continue;
-        }
-        seen.push(text.clone());
-        match v {
-            Ok(v) => println!("      {text} = {v}"),
-            Err(_) => println!("      {text} = error"),
+fn print_values(policy: &Policy, s: &Step, ctx: &Context<'_>) {
+    for v in tollgate_engine::explain::culprit_values(policy, s, ctx) {
+        match v.value {
+            Ok(value) => println!("      {} = {value}", v.expr),
+            Err(_) => println!("      {} = error", v.expr),
         }
     }
+}
+
+/// The JSON form of [`print_values`]: one object per sub-expression, with
+/// its text, static type, value (null for an error) and error (null for a
+/// value).
+fn values_json(policy: &Policy, s: &Step, ctx: &Context<'_>) -> serde_json::Value {
+    serde_json::Value::Array(
+        tollgate_engine::explain::culprit_values(policy, s, ctx)
+            .into_iter()
+            .map(|v| {
+                let (value, error) = match &v.value {
+                    Ok(value) => (value.to_json(), serde_json::Value::Null),
+                    Err(e) => (serde_json::Value::Null, error_text(policy, &e.kind).into()),
+                };
+                serde_json::json!({
+                    "expr": v.expr,
+                    "type": v.ty.to_string(),
+                    "value": value,
+                    "error": error,
+                })
+            })
+            .collect(),
+    )
 }

@@ -87,6 +87,19 @@ impl<'a> StrPairs<'a> {
         self.len() == 0
     }
 
+    /// Number of entries, what `size(m)` gives: distinct keys, as a key's
+    /// later pairs do not count. Compares every pair's key with the keys
+    /// before it (maps of request metadata hold a few entries); allocates
+    /// nothing.
+    pub fn entries(&self) -> usize {
+        (0..self.len())
+            .filter(|&i| match self.pair(i) {
+                Some((k, _)) => !(0..i).any(|j| self.pair(j).is_some_and(|(h, _)| h == k)),
+                None => false,
+            })
+            .count()
+    }
+
     /// Pair `i`.
     pub fn pair(&self, i: usize) -> Option<(&'a str, &'a str)> {
         match self {
@@ -138,6 +151,19 @@ impl<'a> IntPairs<'a> {
     /// No pairs.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Number of entries, what `size(m)` gives: distinct keys, as a key's
+    /// later pairs do not count. Compares every pair's key with the keys
+    /// before it (maps of request metadata hold a few entries); allocates
+    /// nothing.
+    pub fn entries(&self) -> usize {
+        (0..self.len())
+            .filter(|&i| match self.pair(i) {
+                Some((k, _)) => !(0..i).any(|j| self.pair(j).is_some_and(|(h, _)| h == k)),
+                None => false,
+            })
+            .count()
     }
 
     /// Pair `i`.

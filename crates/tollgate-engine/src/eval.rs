@@ -28,9 +28,10 @@ pub enum Value {
     Str(String),
     /// list
     List(Vec<Value>),
-    /// map<string, string>: its pairs, first pair of a key counting
+    /// map<string, string>: its entries, each key once (the first pair of
+    /// a key in the request)
     Map(Vec<(String, String)>),
-    /// map<string, int>: its pairs, first pair of a key counting
+    /// map<string, int>: its entries, each key once
     IntMap(Vec<(String, i64)>),
     /// timestamp
     Timestamp(Timestamp),
@@ -94,14 +95,22 @@ fn slot_value(s: Slot<'_>) -> Option<Value> {
         Slot::Str(s) => Value::Str(s.to_string()),
         Slot::StrList(l) => Value::List(l.iter().map(|s| Value::Str(s.to_string())).collect()),
         Slot::IntList(l) => Value::List(l.iter().map(|i| Value::Int(*i)).collect()),
-        Slot::StrMap(m) => Value::Map(
-            m.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
-        Slot::IntMap(m) => Value::IntMap(m.iter().map(|(k, v)| (k.to_string(), v)).collect()),
+        // A map is its entries: the first pair of each key.
+        Slot::StrMap(m) => Value::Map(first_pairs(m.iter().map(|(k, v)| (k, v.to_string())))),
+        Slot::IntMap(m) => Value::IntMap(first_pairs(m.iter())),
         Slot::Timestamp(t) => Value::Timestamp(t),
     })
+}
+
+/// The pairs whose key no earlier pair has.
+fn first_pairs<'a, V>(pairs: impl Iterator<Item = (&'a str, V)>) -> Vec<(String, V)> {
+    let mut out: Vec<(String, V)> = Vec::new();
+    for (k, v) in pairs {
+        if !out.iter().any(|(h, _)| h == k) {
+            out.push((k.to_string(), v));
+        }
+    }
+    out
 }
 
 /// 2^63 as a float: every i64 lies in `[-2^63, 2^63)`.
@@ -561,6 +570,49 @@ impl std::fmt::Display for Value {
             }
             Value::Timestamp(t) => write!(f, "timestamp(\"{t}\")"),
             Value::Duration(d) => write!(f, "duration(\"{d}\")"),
+        }
+    }
+}
+
+impl Value {
+    /// The value as JSON, for `tollgate explain --json`: a bool, int,
+    /// string, list or map is the JSON value it reads as (a map an object,
+    /// the first pair of a key counting); a finite float is a JSON number
+    /// and a NaN or infinite one its CEL text (`"NaN"`, `"+Inf"`,
+    /// `"-Inf"`), as JSON has no such numbers; a timestamp or duration is
+    /// its CEL text (`"timestamp(\"2026-01-06T12:00:00Z\")"`). The static
+    /// type, given alongside, tells a float or timestamp written as text
+    /// from a string.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(x) => match serde_json::Number::from_f64(*x) {
+                Some(n) => J::Number(n),
+                None => J::String(self.to_string()),
+            },
+            Value::Str(s) => J::String(s.clone()),
+            Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            Value::Map(pairs) => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in pairs {
+                    if !m.contains_key(k) {
+                        m.insert(k.clone(), J::String(v.clone()));
+                    }
+                }
+                J::Object(m)
+            }
+            Value::IntMap(pairs) => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in pairs {
+                    if !m.contains_key(k) {
+                        m.insert(k.clone(), J::from(*v));
+                    }
+                }
+                J::Object(m)
+            }
+            Value::Timestamp(_) | Value::Duration(_) => J::String(self.to_string()),
         }
     }
 }

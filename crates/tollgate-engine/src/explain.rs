@@ -10,8 +10,9 @@
 use crate::compile::CompiledPolicy;
 use crate::context::Context;
 use crate::decision::{scope_present, Decision, RuleIdx};
-use crate::eval::{outcome, Outcome};
+use crate::eval::{find, outcome, sub_values, EvalResult, Outcome};
 use tollgate_lang::policy::{Policy, Scope, Section};
+use tollgate_lang::schema::Type;
 
 /// One rule tried.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +68,54 @@ pub fn trace(policy: &Policy, ctx: &Context<'_>) -> Vec<Step> {
         }
     }
     steps
+}
+
+/// The value of one sub-expression of a false rule's culprit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubValue {
+    /// Its text in the rule file, each run of white space one space.
+    pub expr: String,
+    /// Its static type.
+    pub ty: Type,
+    /// Its value, or the error it evaluates to.
+    pub value: EvalResult,
+}
+
+/// Under a step whose condition came out false, the value of each
+/// sub-expression of the part responsible (its culprit), outermost first:
+/// attributes, calls and operators, not literals (their value is their
+/// text) nor a macro's predicate (it has a value per element), nor the
+/// culprit itself (it is false); a text written twice is listed once.
+/// Empty for a step that matched, errored or was set aside by a note.
+pub fn culprit_values(policy: &Policy, step: &Step, ctx: &Context<'_>) -> Vec<SubValue> {
+    let (None, Outcome::False { culprit }) = (&step.note, &step.outcome) else {
+        return Vec::new();
+    };
+    let Some(when) = policy
+        .section_rules(step.section)
+        .get(step.rule.0 as usize)
+        .and_then(|(_, when, _)| *when)
+        .and_then(|w| find(w, *culprit))
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<SubValue> = Vec::new();
+    for (span, value) in sub_values(when, ctx).into_iter().skip(1) {
+        let expr = policy
+            .sources
+            .snippet(span)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if out.iter().any(|v| v.expr == expr) {
+            continue;
+        }
+        let Some(ty) = find(when, span).map(|e| e.ty) else {
+            continue;
+        };
+        out.push(SubValue { expr, ty, value });
+    }
+    out
 }
 
 impl CompiledPolicy {

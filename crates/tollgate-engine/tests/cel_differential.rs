@@ -53,7 +53,16 @@
 //!    strings (`"""a"b"""`) do not parse. *Handled:* the generator never
 //!    writes these forms (tollgate's own escapes are covered by
 //!    `tests/roundtrip.rs` in tollgate-lang and the spec tests here).
-//! 8. **Non-CEL overloads.** `"b" in "abc"` is a substring test (`true`) and
+//! 8. **A missing map key is `null`.** `{"a": 1}["b"]` gives `null`; the
+//!    spec (and tollgate) give a "no such key" error. *Handled:* the
+//!    generator indexes the int map `qm` only with the keys every request
+//!    holds (`"a"`, `"b"`); `"k" in qm`, `has(qm.k)` and `size(qm)` take any
+//!    key, present or not. Map keys and entries otherwise agree:
+//!    `has(m.k)` is a key test on a map in both. Maps are never compared,
+//!    concatenated or the value of a case (tollgate has no map literals or
+//!    map equality), so a map only reaches the comparison through an int
+//!    or a bool.
+//! 9. **Non-CEL overloads.** `"b" in "abc"` is a substring test (`true`) and
 //!    `!0` is `true` (truthiness); the spec has no such overloads, and
 //!    tollgate's checker rejects them, so the generator never writes them.
 //!
@@ -71,7 +80,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Once};
 use tollgate_engine::eval::{eval, ErrorKind, EvalError, Value};
-use tollgate_engine::{Context, Slot, StrList};
+use tollgate_engine::{Context, IntPairs, Slot, StrList};
 use tollgate_lang::expr::{check, parse, CheckLimits, CmpOp, OffsetMap, TExpr, TKind};
 use tollgate_lang::{Elem, FileId, Schema, Type};
 
@@ -93,6 +102,7 @@ fn schema() -> Schema {
         ("b1", Type::Bool),
         ("ls", Type::List(Elem::String)),
         ("li", Type::List(Elem::Int)), // small ints
+        ("qm", Type::IntMap),          // small ints; always keys "a", "b"
         ("missing", Type::Bool),
     ] {
         s.add(name, ty).expect("schema");
@@ -111,6 +121,9 @@ struct Env {
     b1: bool,
     ls: Vec<String>,
     li: Vec<i64>,
+    /// `map<string, int>` pairs: `"a"` and `"b"` first, then up to three
+    /// more whose keys may repeat (the first pair of a key counts).
+    qm: Vec<(String, i64)>,
 }
 
 const ASCII_STRS: [&str; 10] = [
@@ -158,6 +171,11 @@ const FLOATS: [f64; 16] = [
     100.0, -7.0,
 ];
 
+/// Keys of `qm` beyond the `"a"` and `"b"` every request holds, and the
+/// keys the generator tests for (`""` has no `has()` form).
+const MAP_KEYS: [&str; 5] = ["a", "c", "x1", "", "b"];
+const HAS_KEYS: [&str; 4] = ["a", "b", "c", "x1"];
+
 fn env_strategy() -> impl Strategy<Value = Env> {
     let s_ascii = prop::sample::select(&ASCII_STRS[..]).prop_map(str::to_string);
     let s_any = prop::sample::select(&ANY_STRS[..]).prop_map(str::to_string);
@@ -180,20 +198,32 @@ fn env_strategy() -> impl Strategy<Value = Env> {
                 ],
                 0..4,
             ),
-            prop::collection::vec(small, 0..4),
+            prop::collection::vec(small.clone(), 0..4),
+        ),
+        (
+            small.clone(),
+            small.clone(),
+            prop::collection::vec((prop::sample::select(&MAP_KEYS[..]), small), 0..4),
         ),
     )
-        .prop_map(|((s1, s2, i1, i2), (big, f1, b1), (ls, li))| Env {
-            s1,
-            s2,
-            i1,
-            i2,
-            big,
-            f1,
-            b1,
-            ls: ls.into_iter().map(str::to_string).collect(),
-            li,
-        })
+        .prop_map(
+            |((s1, s2, i1, i2), (big, f1, b1), (ls, li), (qa, qb, more))| Env {
+                s1,
+                s2,
+                i1,
+                i2,
+                big,
+                f1,
+                b1,
+                ls: ls.into_iter().map(str::to_string).collect(),
+                li,
+                qm: [("a", qa), ("b", qb)]
+                    .into_iter()
+                    .chain(more)
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            },
+        )
 }
 
 fn tollgate_context<'a>(schema: &'a Schema, env: &'a Env) -> Context<'a> {
@@ -209,6 +239,7 @@ fn tollgate_context<'a>(schema: &'a Schema, env: &'a Env) -> Context<'a> {
         (id("b1"), Slot::Bool(env.b1)),
         (id("ls"), Slot::StrList(StrList::Strings(&env.ls))),
         (id("li"), Slot::IntList(&env.li)),
+        (id("qm"), Slot::IntMap(IntPairs::Strings(&env.qm))),
     ];
     for (id, v) in sets {
         ctx.set(id, v).expect("typed slot");
@@ -234,6 +265,12 @@ fn cel_context(env: &Env) -> CelContext<'static> {
         "li",
         CelValue::List(Arc::new(env.li.iter().map(|i| CelValue::Int(*i)).collect())),
     );
+    // The first pair of a key counts, as in tollgate.
+    let mut qm = std::collections::HashMap::new();
+    for (k, v) in &env.qm {
+        qm.entry(k.clone()).or_insert(*v);
+    }
+    ctx.add_variable_from_value("qm", CelValue::from(qm));
     ctx
 }
 
@@ -388,6 +425,8 @@ fn leaf(g: G) -> S {
         G::Small => prop_oneof![
             3 => (-1000i64..=1000).prop_map(lit_int),
             3 => prop::sample::select(&["i1", "i2"][..]).prop_map(name),
+            // Entries of `qm` every request holds (deviation 8), its size.
+            1 => prop::sample::select(&[r#"qm["a"]"#, r#"qm["b"]"#, "qm['a']", "size(qm)", "qm.size()"][..]).prop_map(name),
         ]
         .boxed(),
         G::Float => prop_oneof![
@@ -406,7 +445,14 @@ fn leaf(g: G) -> S {
             2 => Just(name("s1")),
         ]
         .boxed(),
-        G::Bool => prop_oneof![Just(name("true")), Just(name("false")), Just(name("b1"))].boxed(),
+        G::Bool => prop_oneof![
+            3 => prop_oneof![Just(name("true")), Just(name("false")), Just(name("b1"))],
+            // Keys of `qm`, present or not.
+            1 => (prop::sample::select(&MAP_KEYS[..]), 0u8..4)
+                .prop_map(|(k, st)| t(format!("{} in qm", lit_str(k, st).text), P_REL)),
+            1 => prop::sample::select(&HAS_KEYS[..]).prop_map(|k| t(format!("has(qm.{k})"), P_PRIMARY)),
+        ]
+        .boxed(),
         G::LStr => prop_oneof![Just(name("[]")), Just(name("ls"))].boxed(),
         G::LInt => prop_oneof![Just(name("[]")), Just(name("li"))].boxed(),
         G::LFloat => prop_oneof![
@@ -1041,6 +1087,7 @@ fn tg(text: &str) -> Result<Value, EvalError> {
         b1: true,
         ls: vec!["a".into()],
         li: vec![1, 2],
+        qm: vec![("a".into(), 1), ("b".into(), -2), ("a".into(), 7)],
     };
     let e = compile(text, &schema).unwrap_or_else(|m| panic!("{text}: {m}"));
     let ctx = tollgate_context(&schema, &env);
@@ -1214,6 +1261,7 @@ fn cel(text: &str) -> Result<Result<CelValue, Option<ExecutionError>>, String> {
         b1: false,
         ls: vec![],
         li: vec![],
+        qm: vec![("a".into(), 1), ("b".into(), 0)],
     };
     run_cel(text, &env)
 }
@@ -1265,7 +1313,13 @@ fn cel_interpreter_deviations() {
     cel_is("'a\\\"b'", s("a\\\"b"));
     assert!(cel("\"\\X41\"").is_err());
     assert!(cel("\"\"\"a\"b\"\"\"").is_err());
-    // 8. non-CEL overloads
+    // 8. a missing map key is null, not an error
+    cel_is(r#"qm["c"]"#, CelValue::Null);
+    err(
+        r#"qm["c"]"#,
+        |k| matches!(k, ErrorKind::NoSuchKey(key) if key == "c"),
+    );
+    // 9. non-CEL overloads
     cel_is("\"b\" in \"abc\"", CelValue::Bool(true));
     cel_is("!0", CelValue::Bool(true));
     // Agreements worth pinning.
@@ -1281,6 +1335,27 @@ fn cel_interpreter_deviations() {
     cel_is("-9223372036854775808", CelValue::Int(i64::MIN));
     cel_is("1 == 1.0", CelValue::Bool(true));
     cel_is("[1, 2.0] == [1.0, 2]", CelValue::Bool(true));
+    cel_is(
+        r#"qm["b"] < 3 && "a" in qm && !has(qm.c)"#,
+        CelValue::Bool(true),
+    );
+    cel_is("size(qm) + qm.size()", CelValue::Int(4));
+}
+
+/// The int map `qm` in tollgate: the first pair of a key counts (the
+/// fixture repeats `"a"`), a missing key is an error value that `&&`
+/// absorbs, and `in`, `has()` and `size()` count distinct keys.
+#[test]
+fn int_map_entries_keys_and_size() {
+    is(r#"qm["a"]"#, Value::Int(1));
+    is(r#"qm["a"] + qm['b']"#, Value::Int(-1));
+    is(r#""b" in qm && has(qm.a) && !has(qm.c)"#, Value::Bool(true));
+    is("size(qm)", Value::Int(2));
+    is(r#"qm["c"] < 3 && false"#, Value::Bool(false));
+    err(
+        r#"qm["c"] < 3"#,
+        |k| matches!(k, ErrorKind::NoSuchKey(key) if key == "c"),
+    );
 }
 
 #[test]
@@ -1397,6 +1472,7 @@ fn time_forms_agree_with_cel_interpreter() {
         b1: true,
         ls: vec!["a".into()],
         li: vec![1, 2],
+        qm: vec![("a".into(), 1), ("b".into(), -2), ("a".into(), 7)],
     };
     let t = r#"timestamp("2026-03-29T00:30:07.25Z")"#;
     let cases = [

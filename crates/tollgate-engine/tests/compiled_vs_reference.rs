@@ -7,8 +7,8 @@
 use proptest::prelude::*;
 use proptest::sample::select;
 use tollgate_engine::{
-    compile, compile_with, decide_reference, CompileLimits, CompiledPolicy, Context, Slot, StrList,
-    StrPairs,
+    compile, compile_with, decide_reference, CompileLimits, CompiledPolicy, Context, IntPairs,
+    Slot, StrList, StrPairs,
 };
 use tollgate_lang::policy::{Policy, Section};
 use tollgate_lang::time::Timestamp;
@@ -32,6 +32,7 @@ flag = "bool"
 tags = "list<string>"
 ids = "list<int>"
 meta = "map<string, string>"
+quota = "map<string,int>"
 at = "timestamp"
 "#;
 
@@ -77,6 +78,7 @@ struct Req {
     tags: Option<Vec<String>>,
     ids: Option<Vec<i64>>,
     meta: Option<Vec<(String, String)>>,
+    quota: Option<Vec<(String, i64)>>,
     /// Seconds since the epoch.
     at: Option<i64>,
 }
@@ -111,6 +113,12 @@ impl Req {
             self.meta
                 .as_deref()
                 .map(|m| Slot::StrMap(StrPairs::Strings(m))),
+        );
+        set(
+            "quota",
+            self.quota
+                .as_deref()
+                .map(|m| Slot::IntMap(IntPairs::Strings(m))),
         );
         set(
             "at",
@@ -194,6 +202,8 @@ fn int_expr() -> BoxedStrategy<String> {
         1 => select(&["size(prompt)", "size(tags)", "size(ids)", "feature.size()", "size(meta)", "meta.size()"][..]).prop_map(String::from),
         // Conversions and indexing (errors: out of range, unparsable).
         1 => select(&["int(score)", "int(tier)", "int(\"42\")", "int(-2.5)", "int(1e19)", "ids[0]", "ids[n]", "[5, 6, 7][tokens]", "size(tags[1])"][..]).prop_map(String::from),
+        // Int-map lookups (an error when the key is missing), sizes.
+        1 => select(&["quota[\"a\"]", "quota[\"pro\"]", "quota[feature]", "quota[tags[0]]", "(flag ? quota : quota)[\"b\"]", "size(quota)", "quota.size()"][..]).prop_map(String::from),
         // Time accessors: constant and computed zones (unknown ones err),
         // durations, conversions that can fail.
         1 => select(&[
@@ -293,7 +303,7 @@ fn bool_atom() -> BoxedStrategy<String> {
     let any_attr = select(
         &[
             "feature", "tier", "tenant", "prompt", "tokens", "n", "score", "flag", "tags", "ids",
-            "meta",
+            "meta", "quota",
         ][..],
     );
     prop_oneof![
@@ -349,6 +359,16 @@ fn bool_atom() -> BoxedStrategy<String> {
             "duration(\"1h\") + at != at",
             "has(at) && at.getHours(\"Europe/Berlin\") >= 2",
         ][..]).prop_map(String::from),
+        // Int-map entries, keys and sizes.
+        2 => (select(&["a", "b", "pro", "free", ""][..]), cmp(), int_lit())
+            .prop_map(|(k, o, v)| format!("quota[\"{k}\"] {o} {v}")),
+        2 => (str_lit(), any::<bool>()).prop_map(|(k, neg)| {
+            let e = format!("\"{k}\" in quota");
+            if neg { format!("!({e})") } else { e }
+        }),
+        1 => (cmp(), 0i64..5).prop_map(|(o, v)| format!("size(quota) {o} {v}")),
+        1 => select(&["feature in quota", "has(quota.a)", "!has(quota.pro)", "has(quota.b) && quota[\"b\"] < 3", "quota[\"a\"] == tokens", "quota[tier] + n > 2", "quota.size() == size(meta)"][..])
+            .prop_map(String::from),
         1 => select(&["feature in meta", "has(meta.a)", "!has(meta.b)", "has(meta.pro) && meta[\"pro\"] == \"x\"", "meta[\"a\"] == tier", "meta[\"b\"] != \"c\""][..])
             .prop_map(String::from),
     ]
@@ -547,6 +567,14 @@ fn req() -> impl Strategy<Value = Req> {
             ),
             0..4,
         )),
+        // Keys may repeat here too; values reach the ends of the range.
+        maybe(prop::collection::vec(
+            (
+                select(&["a", "b", "pro", "free", ""][..]).prop_map(String::from),
+                prop_oneof![4 => -3i64..10, 1 => select(&INTS[..]), 1 => Just(i64::MIN)],
+            ),
+            0..4,
+        )),
     )
         .prop_map(
             |(
@@ -556,6 +584,7 @@ fn req() -> impl Strategy<Value = Req> {
                 ids,
                 at,
                 meta,
+                quota,
             )| {
                 Req {
                     feature,
@@ -570,6 +599,7 @@ fn req() -> impl Strategy<Value = Req> {
                     tags,
                     ids,
                     meta,
+                    quota,
                     at,
                 }
             },
@@ -998,6 +1028,7 @@ fn generated_request(rng: &mut SplitMix) -> Req {
         tags: None,
         ids: None,
         meta: None,
+        quota: None,
         at: None,
     }
 }

@@ -48,7 +48,8 @@ fn lookups_membership_and_size() {
     assert_eq!(value(r#""a" in meta"#, Some(AB)), Ok(Value::Bool(true)));
     assert_eq!(value(r#""A" in meta"#, Some(AB)), Ok(Value::Bool(false)));
     assert_eq!(value("key in meta", Some(&[])), Ok(Value::Bool(false)));
-    assert_eq!(value("size(meta)", Some(AB)), Ok(Value::Int(3)));
+    // A key's later pairs are no entries: two keys, two entries.
+    assert_eq!(value("size(meta)", Some(AB)), Ok(Value::Int(2)));
     assert_eq!(value("meta.size()", Some(&[])), Ok(Value::Int(0)));
     assert_eq!(value("has(meta.b)", Some(AB)), Ok(Value::Bool(true)));
     assert_eq!(value("has(meta.c)", Some(AB)), Ok(Value::Bool(false)));
@@ -331,4 +332,81 @@ fn int_maps_from_json_tests_and_slots_decide_like_the_reference() {
     let results = tollgate_engine::testing::run_tests(&policy, &|ctx| compiled.decide(ctx));
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|r| r.passed()), "{results:?}");
+}
+
+/// `Value::to_json`, the values `tollgate explain --json` prints: maps are
+/// objects with the first pair of a key counting, floats stay floats (an
+/// integral one too), and what JSON numbers cannot hold is CEL text.
+#[test]
+fn values_as_json() {
+    let j = |v: Value| v.to_json().to_string();
+    assert_eq!(
+        j(Value::IntMap(vec![
+            ("a".into(), 1),
+            ("b".into(), -2),
+            ("a".into(), 3)
+        ])),
+        r#"{"a":1,"b":-2}"#
+    );
+    assert_eq!(
+        j(Value::Map(vec![
+            ("x".into(), "1".into()),
+            ("x".into(), "2".into())
+        ])),
+        r#"{"x":"1"}"#
+    );
+    assert_eq!(
+        j(Value::List(vec![Value::Int(1), Value::Float(2.0)])),
+        "[1,2.0]"
+    );
+    assert_eq!(j(Value::Float(f64::NAN)), r#""NaN""#);
+    assert_eq!(j(Value::Float(f64::NEG_INFINITY)), r#""-Inf""#);
+    assert_eq!(j(Value::Str("say \"hi\"".into())), r#""say \"hi\"""#);
+    assert_eq!(j(Value::Bool(true)), "true");
+}
+
+const SIZES: &str = r#"
+[policy]
+name = "map-sizes"
+default_model = "sonnet"
+
+[attributes]
+meta = "map<string, string>"
+quota = "map<string, int>"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[[route]]
+name = "three"
+when = 'size(meta) == 3 || quota.size() == 3'
+model = "haiku"
+
+[[route]]
+name = "two"
+when = 'size(meta) == 2 && quota.size() == 2'
+model = "haiku"
+"#;
+
+/// Regression: `size(m)` counted a repeated key's pairs (3 for
+/// `[("a", _), ("b", _), ("a", _)]`) in both engines, where CEL (and
+/// cel-interpreter, in tests/cel_differential.rs) count the map's two
+/// keys; lookups already read the first pair of a key.
+#[test]
+fn size_counts_a_repeated_key_once_in_both_engines() {
+    let policy = load_str("sizes.toml", SIZES, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+        .policy;
+    let compiled = compile(policy.clone()).expect("compiles");
+    let schema = &policy.schema;
+    let ints: &[(&str, i64)] = &[("a", 1), ("b", 2), ("a", 3)];
+    let mut ctx = Context::new(schema);
+    ctx.set_map(schema.id("meta").unwrap(), AB);
+    ctx.set_int_map(schema.id("quota").unwrap(), ints);
+    let d = compiled.decide(&ctx);
+    assert_eq!(d, decide_reference(&policy, &ctx));
+    assert_eq!(d.route.map(|r| r.0), Some(1));
 }

@@ -340,8 +340,8 @@ pub(crate) fn eval<'a, 'c: 'a>(
         Ir::Size(x) => match eval(x, ctx)? {
             Val::Str(s) => Ok(Val::Int(s.chars().count() as i64)),
             Val::List(l) => Ok(Val::Int(l.len() as i64)),
-            Val::Map(m) => Ok(Val::Int(m.len() as i64)),
-            Val::IntMap(m) => Ok(Val::Int(m.len() as i64)),
+            Val::Map(m) => Ok(Val::Int(m.entries() as i64)),
+            Val::IntMap(m) => Ok(Val::Int(m.entries() as i64)),
             v => Ok(v),
         },
         Ir::StrFn(f, s, arg) => {
