@@ -100,7 +100,7 @@ impl Gate {
         if let Some(hit) = self.lookup(&call, &mut fill).await {
             return Ok(hit);
         }
-        let ticket = match self.reserve(policy, &ctx, &mut plan) {
+        let ticket = match self.reserve(policy, &ctx, &mut plan).await {
             Ok(t) => t,
             Err(error) => {
                 if let Some(f) = fill.take() {
@@ -280,7 +280,7 @@ impl Gate {
         let event = b.build();
         // Failed attempts bill nothing: release the reservation.
         if let Some(t) = ticket {
-            t.cancel();
+            t.cancel_async().await;
         }
         self.emit(&event);
         f.error
@@ -321,7 +321,7 @@ impl Gate {
             ticket.as_ref(),
         );
         if let Some(t) = ticket {
-            t.settle(event.cost_nanos);
+            t.settle_async(event.cost_nanos).await;
         }
         self.record_retry_spend(
             plan.retry_budget_pct,

@@ -394,7 +394,9 @@ impl Gate {
         );
         if let Some(ledger) = &self.ledger {
             if event.cost_nanos > 0 {
-                ledger.record(policy, &ctx, Day::today(), event.cost_nanos);
+                ledger
+                    .record_async(policy, &ctx, Day::today(), event.cost_nanos)
+                    .await;
             }
         }
         self.emit(&event);
