@@ -427,6 +427,17 @@ async fn the_async_forms_reserve_settle_reject_and_record(ledger: &Ledger) {
         "{err:?}"
     );
     assert_eq!(ledger.total(kb(), day()).unwrap(), USD - 1);
+    // Rules read the same figures, awaited.
+    let attrs = tollgate_cost::SpendAttributes::new(&p.schema);
+    let req = request(&p, r#"{"feature": "kb", "input_tokens": 10}"#);
+    let mut ctx = req.context(&p.schema);
+    attrs.fill_async(ledger, &mut ctx, day()).await.unwrap();
+    let slot = p.schema.id("spend.feature_today_usd").unwrap();
+    assert!(
+        matches!(ctx.get(slot), tollgate_engine::Slot::Float(f) if f == 0.999_999_999),
+        "{:?}",
+        ctx.get(slot)
+    );
     assert_eq!(ledger.faults(), 0);
 }
 
