@@ -436,6 +436,11 @@ impl Gate {
     /// naming the line, and then no event is written, nothing is added to
     /// the ledger and every record stays pending, so the file (or a mended
     /// one) can be read again.
+    ///
+    /// A sync method (it reads a file): with a Redis ledger its writes block
+    /// the calling thread for up to the operation timeout each, so call it
+    /// from a thread of its own (`tokio::task::spawn_blocking`), not on an
+    /// async worker.
     pub fn read_batch_output(
         &self,
         queue: &BatchQueue,

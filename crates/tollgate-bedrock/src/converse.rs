@@ -100,11 +100,11 @@ impl Gate {
         if let Some(hit) = self.lookup(&call, &mut fill).await {
             return Ok(hit);
         }
-        let ticket = match self.reserve(policy, &ctx, &mut plan) {
+        let ticket = match self.reserve(policy, &ctx, &mut plan).await {
             Ok(t) => t,
             Err(error) => {
                 if let Some(f) = fill.take() {
-                    f.complete(Outcome::Failed);
+                    f.complete_async(Outcome::Failed).await;
                 }
                 let event = self.rejected_event(
                     policy,
@@ -126,8 +126,10 @@ impl Gate {
             .or(tags.feature.as_deref())
             .unwrap_or("");
         match self.attempts(&call, &plan, feature).await {
-            Ok(sent) => Ok(self.answered(&call, &plan, feature, sent, ticket, fill)),
-            Err(failed) => Err(self.failed(&call, failed, ticket, fill)),
+            Ok(sent) => Ok(self
+                .answered(&call, &plan, feature, sent, ticket, fill)
+                .await),
+            Err(failed) => Err(self.failed(&call, failed, ticket, fill).await),
         }
     }
 
@@ -151,7 +153,9 @@ impl Gate {
     ) -> Option<ChatResponse> {
         let cache = self.cache.as_deref()?;
         let (key, rule) = self.key_of(call.policy, call.d, call.ctx, call.req)?;
-        let entry = match cache.lookup(key, rule) {
+        // Awaited: a Redis store's round trip holds this call only, never
+        // the worker; an in-process store answers in place.
+        let entry = match cache.lookup_async(key, rule).await {
             Lookup::Hit(e) => e,
             Lookup::InFlight(w) => w.await?,
             Lookup::Miss(f) => {
@@ -249,7 +253,7 @@ impl Gate {
 
     /// The error exit: release the reservation and the cache fill, write
     /// the error event.
-    fn failed(
+    async fn failed(
         &self,
         call: &Call<'_, '_>,
         f: Failed,
@@ -257,11 +261,12 @@ impl Gate {
         fill: Option<Fill<'_>>,
     ) -> GateError {
         if let Some(fl) = fill {
-            fl.complete(if f.throttled {
+            fl.complete_async(if f.throttled {
                 Outcome::Throttled
             } else {
                 Outcome::Failed
-            });
+            })
+            .await;
         }
         let mut b = self
             .call_event(call)
@@ -275,7 +280,7 @@ impl Gate {
         let event = b.build();
         // Failed attempts bill nothing: release the reservation.
         if let Some(t) = ticket {
-            t.cancel();
+            t.cancel_async().await;
         }
         self.emit(&event);
         f.error
@@ -283,7 +288,7 @@ impl Gate {
 
     /// The answer exit: price, settle, observe prompt caching, fill the
     /// response cache, write the event.
-    fn answered(
+    async fn answered(
         &self,
         call: &Call<'_, '_>,
         plan: &Plan,
@@ -316,7 +321,7 @@ impl Gate {
             ticket.as_ref(),
         );
         if let Some(t) = ticket {
-            t.settle(event.cost_nanos);
+            t.settle_async(event.cost_nanos).await;
         }
         self.record_retry_spend(
             plan.retry_budget_pct,
@@ -337,7 +342,7 @@ impl Gate {
             .map(|a| a.model_id.clone())
             .unwrap_or_else(|| model_id_of(call.names, call.policy, served));
         if let Some(f) = fill {
-            fill_cache(f, call, &out, &usage, event.cost_nanos, &model_id);
+            fill_cache(f, call, &out, &usage, event.cost_nanos, &model_id).await;
         }
         self.emit(&event);
         ChatResponse {
@@ -416,8 +421,9 @@ pub(crate) fn output_text(out: &ConverseOutput) -> String {
 
 /// Stores the whole output message, unless it stops for a tool use the
 /// rule does not opt in to, or holds a block the SDK does not know (both:
-/// nothing stored, and waiters call Bedrock themselves).
-fn fill_cache(
+/// nothing stored, and waiters call Bedrock themselves). The store is
+/// awaited.
+async fn fill_cache(
     f: Fill<'_>,
     call: &Call<'_, '_>,
     out: &ConverseOutput,
@@ -432,7 +438,7 @@ fn fill_cache(
         .and_then(|m| wire::message_to_json(m, Binary::Base64).ok());
     let tool_use_refused = *stop == StopReason::ToolUse && !cache_tool_use(call.policy, call.d);
     let Some(body) = body.filter(|_| !tool_use_refused) else {
-        f.complete(Outcome::Failed);
+        f.complete_async(Outcome::Failed).await;
         return;
     };
     let entry = tollgate_cache::Entry::new(
@@ -442,10 +448,11 @@ fn fill_cache(
         cost_nanos,
         model_id,
     );
-    f.complete(Outcome::Answered {
+    f.complete_async(Outcome::Answered {
         entry: &entry,
         guardrail_flagged: *stop == StopReason::GuardrailIntervened,
-    });
+    })
+    .await;
 }
 
 /// The SDK output of a cached entry: its message and stop reason, zero

@@ -10,10 +10,13 @@
 //!
 //! Query embeddings scale with traffic and the same texts come back, so
 //! every vector is cached under xxh3-128 of (model id, dimensions,
-//! normalize, input type, text) in a tollgate-cache [`Store`] (in process,
-//! or Redis to share it) for [`EmbedOptions::ttl`]. A text found there is
-//! not sent again; the call's event reports what it would have cost as
-//! `cost_avoided`. A store fault never fails the call (the text is sent).
+//! normalize, input type, text) in a tollgate-cache
+//! [`Store`](tollgate_cache::Store) (in process, or Redis to share it) for
+//! [`EmbedOptions::ttl`]. A text found there is not sent again; the call's
+//! event reports what it would have cost as `cost_avoided`. A store fault
+//! never fails the call (the text is sent). The store is awaited
+//! ([`tollgate_cache::get_async`]): a Redis round trip holds the call, not
+//! the runtime's worker; an in-process store answers in place.
 //!
 //! Each `embed` call writes one event: `operation = embeddings`,
 //! `mode = embedding`, the summed token counts and their cost.
@@ -32,7 +35,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value as Json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate_cache::{CacheKey, Entry, StopReason, Store};
+use tollgate_cache::{CacheKey, Entry, StopReason};
 use tollgate_cost::{CacheOutcome, CallEvent, Day, Mode, Operation, Status, Tags, Usage};
 use tollgate_engine::Context;
 
@@ -249,8 +252,9 @@ impl Gate {
         let mut cached = 0usize;
         if let Some(store) = &self.embed_cache {
             for (i, k) in keys.iter().enumerate() {
-                // A store fault is a miss: the text is sent.
-                if let Ok(Some(e)) = store.get(*k) {
+                // A store fault is a miss: the text is sent. Awaited: a
+                // Redis store holds this call only, never the worker.
+                if let Ok(Some(e)) = tollgate_cache::get_async(&**store, *k).await {
                     if let Some(v) = decode(&e.body) {
                         avoided = avoided.saturating_add(e.cost_nanos);
                         cached += 1;
@@ -390,7 +394,9 @@ impl Gate {
         );
         if let Some(ledger) = &self.ledger {
             if event.cost_nanos > 0 {
-                ledger.record(policy, &ctx, Day::today(), event.cost_nanos);
+                ledger
+                    .record_async(policy, &ctx, Day::today(), event.cost_nanos)
+                    .await;
             }
         }
         self.emit(&event);
@@ -431,7 +437,8 @@ impl Gate {
                         &model_id,
                     );
                     // A store fault never fails the call.
-                    let _ = store.put(*k, Arc::new(entry), opts.ttl);
+                    let _ =
+                        tollgate_cache::put_async(&**store, *k, Arc::new(entry), opts.ttl).await;
                 }
             }
         }

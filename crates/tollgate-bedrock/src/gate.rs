@@ -456,8 +456,9 @@ impl Gate {
     /// Reserves the call's estimate under the decision's `[[budget]]` rule
     /// (`None`: the gate has no ledger). On a downgrade the plan's models
     /// become the downgrade target alone: the fallbacks were chosen for the
-    /// expensive model.
-    pub(crate) fn reserve(
+    /// expensive model. Awaited: a Redis ledger's reservation (one Lua
+    /// script) holds this call only, never the runtime's worker.
+    pub(crate) async fn reserve(
         &self,
         policy: &Policy,
         ctx: &Context<'_>,
@@ -468,14 +469,16 @@ impl Gate {
         };
         // The call goes out now, in real time or streamed: on-demand prices
         // even when a `[[batch]]` rule matched.
-        let ticket = ledger.begin_with_input(
-            policy,
-            &plan.decision,
-            ctx,
-            Day::today(),
-            plan.estimate.input(),
-            Mode::Realtime,
-        )?;
+        let ticket = ledger
+            .begin_with_input_async(
+                policy,
+                &plan.decision,
+                ctx,
+                Day::today(),
+                plan.estimate.input(),
+                Mode::Realtime,
+            )
+            .await?;
         if ticket.downgraded_from().is_some() {
             plan.models = smallvec::smallvec![ticket.model()];
         }

@@ -171,7 +171,7 @@ impl Gate {
                 .or(tags.feature.as_deref())
                 .unwrap_or("")
                 .to_string();
-            let ticket = match self.reserve(policy, &ctx, &mut plan) {
+            let ticket = match self.reserve(policy, &ctx, &mut plan).await {
                 Ok(t) => t,
                 Err(error) => {
                     let event = self.rejected_event(
@@ -247,7 +247,7 @@ impl Gate {
                 let event = b.build();
                 // Nothing streamed, nothing billed: release the reservation.
                 if let Some(t) = ticket {
-                    t.cancel();
+                    t.cancel_async().await;
                 }
                 self.emit(&event);
                 return Err(g.error);
@@ -449,8 +449,10 @@ impl GateStream<'_> {
             b = b.downgraded_from(orig);
         }
         let event = b.build();
+        // The stream ends in a poll or a drop, which cannot await: on a
+        // runtime a Redis ledger settles in a task of its own.
         if let Some(t) = self.ticket.take() {
-            t.settle(event.cost_nanos);
+            t.settle_detached(event.cost_nanos);
         }
         self.gate.record_retry_spend(
             self.retry_budget_pct,

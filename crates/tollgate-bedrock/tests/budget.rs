@@ -166,7 +166,7 @@ async fn concurrent_calls_at_a_nearly_spent_budget_in_redis() {
     use tollgate_cost::ledger::{RedisConfig, RedisStore};
     use tollgate_cost::LedgerConfig;
     let redis = redis_server::RedisServer::start();
-    let store = RedisStore::new(RedisConfig::new(redis.url())).unwrap();
+    let store = RedisStore::open(RedisConfig::new(redis.url())).unwrap();
     concurrent_calls_stay_within_the_budget(Ledger::new(store, LedgerConfig::default())).await;
 }
 

@@ -37,10 +37,14 @@
 //! call go on unbudgeted and counts the fault; [`FailMode::Closed`] refuses
 //! it with [`BudgetError::StoreUnavailable`].
 //!
+//! Async callers (the Bedrock gate) use [`Ledger::begin_with_input_async`],
+//! [`Ticket::settle_async`] and [`Ticket::cancel_async`]: the same steps,
+//! with a store that does I/O awaited (see [`crate::ledger`]).
+//!
 //! [`LedgerConfig::default_output_estimate`]: crate::ledger::LedgerConfig::default_output_estimate
 
 use crate::cost::{estimate, Mode};
-use crate::ledger::{to_i64, GroupKey, Ledger, Reserve, StoreError, GLOBAL};
+use crate::ledger::{block_on, to_i64, GroupKey, Ledger, Reserve, StoreError, Via, GLOBAL};
 use crate::time::Day;
 use tollgate_engine::decision::{effective_cap, requested_cap};
 use tollgate_engine::{Context, Decision, RuleIdx, Slot};
@@ -153,20 +157,60 @@ impl Ticket {
     /// cost to every other group; checks the spike alert. Store faults are
     /// counted by the ledger, never returned.
     pub fn settle(mut self, actual_nanos: u64) {
-        self.finish(to_i64(actual_nanos));
+        block_on(self.finish(Via::Sync, to_i64(actual_nanos)));
+    }
+
+    /// [`Ticket::settle`], awaited.
+    pub async fn settle_async(mut self, actual_nanos: u64) {
+        self.finish(Via::Async, to_i64(actual_nanos)).await;
+    }
+
+    /// [`Ticket::settle`] from code that cannot await (a stream's end, a
+    /// `Drop`): on a tokio runtime with a store that does I/O, the
+    /// settlement runs as a task of its own, so the caller's thread never
+    /// waits on Redis; otherwise it runs now, in place.
+    pub fn settle_detached(self, actual_nanos: u64) {
+        #[cfg(feature = "redis")]
+        if matches!(
+            self.ledger.store().backend(),
+            crate::ledger::Backend::Redis(_)
+        ) && tollgate_redis::on_runtime()
+        {
+            // Marked done before it is spawned: a task dropped unpolled (a
+            // runtime shutting down) drops a finished ticket, not one that
+            // would settle detached again.
+            let mut t = self;
+            t.done = true;
+            tollgate_redis::spawn(async move {
+                t.finish(Via::Async, to_i64(actual_nanos)).await;
+            });
+            return;
+        }
+        self.settle(actual_nanos);
     }
 
     /// Releases the reservation of a call that was never made.
     pub fn cancel(mut self) {
+        block_on(self.release(Via::Sync));
+    }
+
+    /// [`Ticket::cancel`], awaited.
+    pub async fn cancel_async(mut self) {
+        self.release(Via::Async).await;
+    }
+
+    async fn release(&mut self, via: Via) {
         self.done = true;
         if let Some((i, n)) = self.reserved {
             if let Some((d, v)) = self.groups.get(i) {
-                self.ledger.add_one(GroupKey::new(d, v), self.day, -n);
+                self.ledger
+                    .add_one(via, GroupKey::new(d, v), self.day, -n)
+                    .await;
             }
         }
     }
 
-    fn finish(&mut self, actual: i64) {
+    async fn finish(&mut self, via: Via, actual: i64) {
         self.done = true;
         let items: Vec<(GroupKey<'_>, i64)> = self
             .groups
@@ -180,10 +224,10 @@ impl Ticket {
                 (GroupKey::new(d, v), actual.saturating_sub(reserved))
             })
             .collect();
-        match self.ledger.inner.store.add_many(&items, self.day) {
+        match self.ledger.at(via).add_many(&items, self.day).await {
             Ok(totals) => {
                 for ((key, _), total) in items.iter().zip(totals) {
-                    self.ledger.check_spike(*key, self.day, total);
+                    self.ledger.check_spike(via, *key, self.day, total).await;
                 }
             }
             Err(e) => self.ledger.fault(&e),
@@ -192,11 +236,24 @@ impl Ticket {
 }
 
 impl Drop for Ticket {
-    /// An unsettled ticket keeps its reservation as spent, in every group.
+    /// An unsettled ticket keeps its reservation as spent, in every group
+    /// (settled detached: see [`Ticket::settle_detached`]).
     fn drop(&mut self) {
         if !self.done {
+            self.done = true;
             let n = self.reserved.map_or(0, |(_, n)| n);
-            self.finish(n);
+            let rest = Ticket {
+                ledger: self.ledger.clone(),
+                day: self.day,
+                groups: std::mem::take(&mut self.groups),
+                reserved: self.reserved,
+                model: self.model,
+                downgraded_from: self.downgraded_from,
+                budget: self.budget,
+                estimate_nanos: self.estimate_nanos,
+                done: false,
+            };
+            rest.settle_detached(u64::try_from(n).unwrap_or(0));
         }
     }
 }
@@ -234,6 +291,34 @@ impl Ledger {
         input_tokens: u64,
         mode: Mode,
     ) -> Result<Ticket, BudgetError> {
+        block_on(self.begin_at(Via::Sync, policy, decision, ctx, day, input_tokens, mode))
+    }
+
+    /// [`Ledger::begin_with_input`], awaited: what the Bedrock gate calls.
+    pub async fn begin_with_input_async(
+        &self,
+        policy: &Policy,
+        decision: &Decision,
+        ctx: &Context<'_>,
+        day: Day,
+        input_tokens: u64,
+        mode: Mode,
+    ) -> Result<Ticket, BudgetError> {
+        self.begin_at(Via::Async, policy, decision, ctx, day, input_tokens, mode)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)] // begin's inputs and the way to the store
+    async fn begin_at(
+        &self,
+        via: Via,
+        policy: &Policy,
+        decision: &Decision,
+        ctx: &Context<'_>,
+        day: Day,
+        input_tokens: u64,
+        mode: Mode,
+    ) -> Result<Ticket, BudgetError> {
         let groups = self.groups_of(policy, ctx);
         let estimate_for =
             |m: ModelIdx| self.estimate(policy, decision, ctx, m, input_tokens, mode);
@@ -263,8 +348,8 @@ impl Ledger {
         let key = GroupKey::new(dim, &group);
         let est = to_i64(ticket.estimate_nanos);
         let limit = to_i64(rule.then.daily_nanos);
-        let store = self.inner.store.as_ref();
-        match store.try_reserve(key, day, est, limit) {
+        let store = self.at(via);
+        match store.try_reserve(key, day, est, limit).await {
             Ok(Reserve::Granted { .. }) => ticket.reserved = Some((idx, est)),
             Ok(Reserve::Denied { total }) => match rule.then.action {
                 BudgetAction::Reject => {
@@ -283,7 +368,7 @@ impl Ledger {
                     ticket.model = m;
                     ticket.estimate_nanos = estimate_for(m);
                     let est = to_i64(ticket.estimate_nanos);
-                    match store.add(key, day, est) {
+                    match store.add(key, day, est).await {
                         Ok(_) => ticket.reserved = Some((idx, est)),
                         Err(e) => self.fault(&e),
                     }
@@ -306,9 +391,18 @@ impl Ledger {
     /// Spend of a call whose cost is known, without a budget check
     /// (e.g. calls made before the ledger existed).
     pub fn record(&self, policy: &Policy, ctx: &Context<'_>, day: Day, nanos: u64) {
+        block_on(self.record_at(Via::Sync, policy, ctx, day, nanos));
+    }
+
+    /// [`Ledger::record`], awaited.
+    pub async fn record_async(&self, policy: &Policy, ctx: &Context<'_>, day: Day, nanos: u64) {
+        self.record_at(Via::Async, policy, ctx, day, nanos).await;
+    }
+
+    async fn record_at(&self, via: Via, policy: &Policy, ctx: &Context<'_>, day: Day, nanos: u64) {
         let groups = self.groups_of(policy, ctx);
         let keys: Vec<GroupKey<'_>> = groups.iter().map(|(d, v)| GroupKey::new(d, v)).collect();
-        self.add(&keys, day, nanos);
+        self.add_at(via, &keys, day, nanos).await;
     }
 
     /// The worst-case cost of calling `model` for this request in `mode`.

@@ -22,7 +22,7 @@
 //! `WARN` `tracing` event (target `tollgate::alert`); [`SpikeAlert`] is
 //! serializable for anything else.
 
-use crate::ledger::{GroupKey, SpendStore, StoreError};
+use crate::ledger::{At, GroupKey, StoreError};
 use crate::time::Day;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -216,9 +216,9 @@ impl SpikeWatch {
 
     /// The alert, when `total` (the group's spend so far on `day`) crosses
     /// the threshold for the first time that day.
-    pub(crate) fn observe(
+    pub(crate) async fn observe(
         &self,
-        store: &dyn SpendStore,
+        store: &At<'_>,
         key: GroupKey<'_>,
         day: Day,
         total: i64,
@@ -234,7 +234,7 @@ impl SpikeWatch {
         let entry = match cached {
             Some(c) => c,
             None => {
-                let c = self.compute(store, key, day)?;
+                let c = self.compute(store, key, day).await?;
                 let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                 if cache.len() > 100_000 {
                     cache.retain(|(_, _, d), _| *d >= day.minus(1));
@@ -246,7 +246,7 @@ impl SpikeWatch {
         let Some((trailing, threshold)) = entry else {
             return Ok(None);
         };
-        if u64::try_from(total).unwrap_or(0) < threshold || !store.mark_alerted(key, day)? {
+        if u64::try_from(total).unwrap_or(0) < threshold || !store.mark_alerted(key, day).await? {
             return Ok(None);
         }
         Ok(Some(SpikeAlert::new(
@@ -254,18 +254,18 @@ impl SpikeWatch {
         )))
     }
 
-    fn compute(
+    async fn compute(
         &self,
-        store: &dyn SpendStore,
+        store: &At<'_>,
         key: GroupKey<'_>,
         day: Day,
     ) -> Result<Cached, StoreError> {
         let t = self.cfg.trailing_days.max(1);
-        let first = store.first_day(key)?;
+        let first = store.first_day(key).await?;
         if !self.cfg.has_full_window(first, day) {
             return Ok(None);
         }
-        let trailing = store.totals(key, day.minus(t), t)?;
+        let trailing = store.totals(key, day.minus(t), t).await?;
         Ok(self
             .cfg
             .threshold(first, day, &trailing)

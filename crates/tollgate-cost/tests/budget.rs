@@ -383,6 +383,69 @@ fn memory_store_reserves_up_to_the_limit_exactly() {
     );
 }
 
+/// The async forms (what the Bedrock gate awaits) give the sync forms'
+/// totals: reserve, settle, reject, cancel and record.
+async fn the_async_forms_reserve_settle_reject_and_record(ledger: &Ledger) {
+    let p = policy();
+    let req = request(&p, KB);
+    let d = decide(&p, &req);
+    let ctx = req.context(&p.schema);
+    let mode = tollgate_cost::Mode::decided(&d);
+    let t = ledger
+        .begin_with_input_async(&p, &d, &ctx, day(), 500, mode)
+        .await
+        .unwrap();
+    assert_eq!(t.reserved_nanos(), KB_ESTIMATE as u64);
+    assert_eq!(ledger.total_async(kb(), day()).await.unwrap(), KB_ESTIMATE);
+    t.settle_async(1_000_000).await;
+    assert_eq!(ledger.total_async(kb(), day()).await.unwrap(), 1_000_000);
+    let acme = GroupKey::new("tenant", "acme");
+    assert_eq!(ledger.total_async(acme, day()).await.unwrap(), 1_000_000);
+    // A cancelled reservation is released.
+    let t = ledger
+        .begin_with_input_async(&p, &d, &ctx, day(), 500, mode)
+        .await
+        .unwrap();
+    assert_eq!(ledger.total(kb(), day()).unwrap(), 1_000_000 + KB_ESTIMATE);
+    t.cancel_async().await;
+    assert_eq!(ledger.total(kb(), day()).unwrap(), 1_000_000);
+    // Spend without a budget check, in every group of the call.
+    ledger.record_async(&p, &ctx, day(), 7).await;
+    assert_eq!(ledger.total(kb(), day()).unwrap(), 1_000_007);
+    assert_eq!(ledger.total(acme, day()).unwrap(), 1_000_007);
+    // Nearly spent: refused, nothing reserved.
+    ledger
+        .store()
+        .add(kb(), day(), USD - 1_000_007 - 1)
+        .unwrap();
+    let err = ledger
+        .begin_with_input_async(&p, &d, &ctx, day(), 500, mode)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BudgetError::Exceeded { spent_nanos, .. } if spent_nanos == USD - 1),
+        "{err:?}"
+    );
+    assert_eq!(ledger.total(kb(), day()).unwrap(), USD - 1);
+    // Rules read the same figures, awaited.
+    let attrs = tollgate_cost::SpendAttributes::new(&p.schema);
+    let req = request(&p, r#"{"feature": "kb", "input_tokens": 10}"#);
+    let mut ctx = req.context(&p.schema);
+    attrs.fill_async(ledger, &mut ctx, day()).await.unwrap();
+    let slot = p.schema.id("spend.feature_today_usd").unwrap();
+    assert!(
+        matches!(ctx.get(slot), tollgate_engine::Slot::Float(f) if f == 0.999_999_999),
+        "{:?}",
+        ctx.get(slot)
+    );
+    assert_eq!(ledger.faults(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn async_forms_in_process() {
+    the_async_forms_reserve_settle_reject_and_record(&Ledger::in_memory()).await;
+}
+
 // --- Redis ------------------------------------------------------------------------
 
 #[cfg(feature = "redis")]
@@ -390,9 +453,10 @@ mod redis_backed {
     use super::*;
     use common::RedisServer;
     use tollgate_cost::ledger::{RedisConfig, RedisStore};
+    use tollgate_redis::redis;
 
     fn ledger(server: &RedisServer) -> Ledger {
-        let store = RedisStore::new(RedisConfig::new(server.url())).unwrap();
+        let store = RedisStore::open(RedisConfig::new(server.url())).unwrap();
         Ledger::new(store, LedgerConfig::default())
     }
 
@@ -451,7 +515,7 @@ mod redis_backed {
             .unwrap()
             .port();
         let store =
-            RedisStore::new(RedisConfig::new(format!("redis://127.0.0.1:{port}/"))).unwrap();
+            RedisStore::open(RedisConfig::new(format!("redis://127.0.0.1:{port}/"))).unwrap();
         let ledger = Ledger::new(store, LedgerConfig::default());
         let p = policy();
         let started = std::time::Instant::now();
@@ -468,10 +532,23 @@ mod redis_backed {
         assert_eq!(ledger.faults(), 200);
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn redis_async_forms() {
+        let server = RedisServer::start();
+        let l = ledger(&server);
+        the_async_forms_reserve_settle_reject_and_record(&l).await;
+        // Every operation went through the one Redis layer's handle.
+        let s = match l.store().backend() {
+            tollgate_cost::ledger::Backend::Redis(r) => r.redis().stats(),
+            _ => panic!("a Redis store answers async callers through its own methods"),
+        };
+        assert_eq!((s.timeouts, s.errors, s.skipped), (0, 0, 0), "{s:?}");
+    }
+
     #[test]
     fn redis_keys_expire_and_remember_the_first_day() {
         let server = RedisServer::start();
-        let store = RedisStore::new(RedisConfig::new(server.url())).unwrap();
+        let store = RedisStore::open(RedisConfig::new(server.url())).unwrap();
         assert_eq!(store.first_day(kb()).unwrap(), None);
         assert_eq!(store.add(kb(), day(), 5).unwrap(), 5);
         assert_eq!(store.add(kb(), day().plus(2), 7).unwrap(), 7);

@@ -90,12 +90,12 @@ fn redis_ledger_totals_equal_the_recorded_sum_under_four_threads() {
     use tollgate_cost::ledger::{RedisConfig, RedisStore};
     use tollgate_cost::{LedgerConfig, SpendStore};
     let server = common::RedisServer::start();
-    let store = RedisStore::new(RedisConfig::new(server.url())).unwrap();
+    let store = RedisStore::open(RedisConfig::new(server.url())).unwrap();
     let ledger = Ledger::new(store, LedgerConfig::default());
     let want = hammer(&ledger, 1_000);
     check(&ledger, &want);
     // A second process reading the same Redis sees the same totals.
-    let other = RedisStore::new(RedisConfig::new(server.url())).unwrap();
+    let other = RedisStore::open(RedisConfig::new(server.url())).unwrap();
     for ((dim, v), total) in &want {
         assert_eq!(other.total(GroupKey::new(dim, v), day()).unwrap(), *total);
     }

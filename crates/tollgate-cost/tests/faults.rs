@@ -156,9 +156,9 @@ mod redis {
 
     fn cfg(url: String) -> RedisConfig {
         RedisConfig {
-            io_timeout: Duration::from_millis(50),
+            op_timeout: Duration::from_millis(50),
             connect_timeout: Duration::from_millis(200),
-            retry_after: Duration::from_millis(20),
+            backoff: Duration::from_millis(20),
             ..RedisConfig::new(url)
         }
     }
@@ -186,7 +186,7 @@ mod redis {
         let server = RedisServer::start();
         let proxy = SlowProxy::start(server.port(), Duration::ZERO);
         let ledger = Ledger::new(
-            RedisStore::new(cfg(proxy.url())).unwrap(),
+            RedisStore::open(cfg(proxy.url())).unwrap(),
             LedgerConfig::default(),
         );
         let mut counted = 0i64;
@@ -226,7 +226,7 @@ mod redis {
         let mut server = RedisServer::start();
         let port = server.port();
         let ledger = Ledger::new(
-            RedisStore::new(cfg(server.url())).unwrap(),
+            RedisStore::open(cfg(server.url())).unwrap(),
             LedgerConfig::default(),
         );
         let mut before_kill = 0i64;

@@ -228,7 +228,7 @@ mod redis_backed {
     use tollgate_cost::ledger::{RedisConfig, RedisStore};
 
     fn store(server: &RedisServer) -> RedisStore {
-        RedisStore::new(RedisConfig::new(server.url())).unwrap()
+        RedisStore::open(RedisConfig::new(server.url())).unwrap()
     }
 
     #[test]

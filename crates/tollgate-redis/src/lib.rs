@@ -517,6 +517,29 @@ impl Redis {
     }
 }
 
+/// Whether the calling thread is in a tokio runtime (where [`Redis::run`]
+/// works and [`spawn`] runs a task).
+pub fn on_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
+/// Runs `fut` as a task of the calling thread's tokio runtime: for a store
+/// write that code which cannot await (a `Drop`, a stream's end) hands
+/// off instead of blocking its thread on Redis. `false`, and `fut` is
+/// dropped unpolled, when the thread has no runtime ([`on_runtime`]).
+pub fn spawn<F>(fut: F) -> bool
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            drop(h.spawn(fut));
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 // Test code: a failed unwrap or panic is a failed test.
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -74,6 +74,27 @@ impl SpendAttributes {
     /// in USD. On a store fault the slot stays missing and the error is
     /// returned after the other slots are filled (the ledger counts it).
     pub fn fill(&self, ledger: &Ledger, ctx: &mut Context<'_>, day: Day) -> Result<(), StoreError> {
+        super::block_on(self.fill_at(super::Via::Sync, ledger, ctx, day))
+    }
+
+    /// [`SpendAttributes::fill`], awaited: a Redis ledger's reads hold the
+    /// caller's task, never its thread.
+    pub async fn fill_async(
+        &self,
+        ledger: &Ledger,
+        ctx: &mut Context<'_>,
+        day: Day,
+    ) -> Result<(), StoreError> {
+        self.fill_at(super::Via::Async, ledger, ctx, day).await
+    }
+
+    async fn fill_at(
+        &self,
+        via: super::Via,
+        ledger: &Ledger,
+        ctx: &mut Context<'_>,
+        day: Day,
+    ) -> Result<(), StoreError> {
         let mut first_err = None;
         for s in &self.slots {
             let value = match s.group_attr {
@@ -86,7 +107,11 @@ impl SpendAttributes {
                     }
                 },
             };
-            match ledger.total(GroupKey::new(&s.dim, value), day) {
+            match ledger
+                .at(via)
+                .total(GroupKey::new(&s.dim, value), day)
+                .await
+            {
                 Ok(n) => {
                     ctx.set_float(s.slot, crate::signed_nanos_to_usd(n.max(0)));
                 }

@@ -14,10 +14,26 @@
 //! - [`MemoryStore`]: one process. A sharded table of atomic counters; an
 //!   update hashes the borrowed key, takes a shard's read lock and does one
 //!   `fetch_add` (no allocation; goal <= 100 ns).
-//! - `RedisStore` (cargo feature `redis`): a fleet. `INCRBY` on one key per
-//!   group and day with an absolute expiry; reservations run as one Lua
-//!   script, so concurrent calls across processes cannot all slip past a
-//!   budget.
+//! - `RedisStore` (cargo feature `redis`): a fleet, over the one Redis
+//!   layer (`tollgate-redis`: one `RedisConfig`, breaker and error type,
+//!   shared with the response cache). `INCRBY` on one key per group and day
+//!   with an absolute expiry; reservations run as one Lua script, so
+//!   concurrent calls across processes cannot all slip past a budget.
+//!
+//! # Sync and async
+//!
+//! Every ledger operation has a sync form ([`Ledger::begin_with_input`],
+//! [`Ticket::settle`], [`Ledger::record`], ...) for callers without a
+//! runtime (command-line tools, analysis), and an async form
+//! ([`Ledger::begin_with_input_async`], [`Ticket::settle_async`],
+//! [`Ledger::record_async`], ...) that the Bedrock gate awaits. Both run
+//! one implementation. A store says how async callers reach it with
+//! [`SpendStore::backend`]: the Redis store's own async methods are awaited
+//! (no round trip runs synchronously on an async worker); an in-process
+//! store is called in place, so its async path is its sync path with no
+//! future boxed and nothing allocated. The sync forms poll that same
+//! implementation once, through the store's sync methods: it is ready at
+//! the first poll.
 //!
 //! The figures are also attributes rules can read: [`SpendAttributes`]
 //! fills `spend.<group>_today_usd` float slots before a decision.
@@ -31,13 +47,17 @@ mod redis_store;
 pub use attrs::SpendAttributes;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisConfig, RedisStore};
+pub use redis_store::{RedisStore, DEFAULT_RETENTION_DAYS};
+#[cfg(feature = "redis")]
+pub use tollgate_redis::{Redis, RedisConfig, RedisError};
 
 use crate::budget::FailMode;
 use crate::spike::{SpikeAlert, SpikeConfig, SpikeWatch};
 use crate::time::Day;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
 
 /// The dimension of the one all-traffic group (`group_by = "global"`).
 pub const GLOBAL: &str = "global";
@@ -132,6 +152,160 @@ pub trait SpendStore: Send + Sync {
     /// Marks that the group's spike alert fired on `day`; `true` the first
     /// time (across the fleet, for a shared store).
     fn mark_alerted(&self, key: GroupKey<'_>, day: Day) -> Result<bool, StoreError>;
+
+    /// How async callers reach the store: [`Backend::InPlace`] (the
+    /// default) for a store that answers without I/O.
+    fn backend(&self) -> Backend<'_> {
+        Backend::InPlace
+    }
+}
+
+/// How a store answers an async caller ([`SpendStore::backend`]).
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub enum Backend<'a> {
+    /// In place, through the synchronous methods (in-process stores).
+    InPlace,
+    /// Through the Redis store's async methods.
+    #[cfg(feature = "redis")]
+    Redis(&'a RedisStore),
+    #[doc(hidden)]
+    _Lifetime(std::marker::PhantomData<&'a ()>),
+}
+
+/// Which way a ledger operation reaches its store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// The sync trait methods (sync callers; the Redis store blocks).
+    Sync,
+    /// Awaited: a store that does I/O through its async methods, an
+    /// in-process store in place.
+    Async,
+}
+
+/// A store reached one way: the one place the ledger's operations touch
+/// their store.
+pub(crate) struct At<'a> {
+    store: &'a dyn SpendStore,
+    via: Via,
+}
+
+impl<'a> At<'a> {
+    fn io(&self) -> Backend<'a> {
+        match self.via {
+            Via::Async => self.store.backend(),
+            Via::Sync => Backend::InPlace,
+        }
+    }
+
+    pub(crate) async fn add(
+        &self,
+        key: GroupKey<'_>,
+        day: Day,
+        delta: i64,
+    ) -> Result<i64, StoreError> {
+        match self.io() {
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.add_async(key, day, delta).await,
+            _ => self.store.add(key, day, delta),
+        }
+    }
+
+    pub(crate) async fn add_many(
+        &self,
+        items: &[(GroupKey<'_>, i64)],
+        day: Day,
+    ) -> Result<Vec<i64>, StoreError> {
+        match self.io() {
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.add_many_async(items, day).await,
+            _ => self.store.add_many(items, day),
+        }
+    }
+
+    pub(crate) async fn try_reserve(
+        &self,
+        key: GroupKey<'_>,
+        day: Day,
+        amount: i64,
+        limit: i64,
+    ) -> Result<Reserve, StoreError> {
+        match self.io() {
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.try_reserve_async(key, day, amount, limit).await,
+            _ => self.store.try_reserve(key, day, amount, limit),
+        }
+    }
+
+    pub(crate) async fn total(&self, key: GroupKey<'_>, day: Day) -> Result<i64, StoreError> {
+        match self.io() {
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.total_async(key, day).await,
+            _ => self.store.total(key, day),
+        }
+    }
+
+    pub(crate) async fn totals(
+        &self,
+        key: GroupKey<'_>,
+        first: Day,
+        days: u32,
+    ) -> Result<Vec<i64>, StoreError> {
+        match self.io() {
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.totals_async(key, first, days).await,
+            _ => self.store.totals(key, first, days),
+        }
+    }
+
+    pub(crate) async fn first_day(&self, key: GroupKey<'_>) -> Result<Option<Day>, StoreError> {
+        match self.io() {
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.first_day_async(key).await,
+            _ => self.store.first_day(key),
+        }
+    }
+
+    pub(crate) async fn mark_alerted(
+        &self,
+        key: GroupKey<'_>,
+        day: Day,
+    ) -> Result<bool, StoreError> {
+        match self.io() {
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => r.mark_alerted_async(key, day).await,
+            _ => self.store.mark_alerted(key, day),
+        }
+    }
+}
+
+/// Runs a ledger operation on the calling thread: how the sync forms call
+/// the one implementation. Under [`Via::Sync`] every store call inside is
+/// a synchronous one, so the future is ready at its first poll, made with a
+/// no-op waker (nothing allocated). Should a future ever not be ready, the
+/// thread parks until it is woken rather than giving up.
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+        return v;
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = TaskContext::from_waker(&waker);
+    loop {
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
 }
 
 /// How the ledger behaves.
@@ -244,32 +418,54 @@ impl Ledger {
         cbs.push(Box::new(f));
     }
 
+    /// The store, reached one way.
+    pub(crate) fn at(&self, via: Via) -> At<'_> {
+        At {
+            store: self.inner.store.as_ref(),
+            via,
+        }
+    }
+
     /// A group's spend on a day, nano-dollars (reservations in flight included).
     pub fn total(&self, key: GroupKey<'_>, day: Day) -> Result<i64, StoreError> {
         self.inner.store.total(key, day)
     }
 
+    /// [`Ledger::total`], awaited.
+    pub async fn total_async(&self, key: GroupKey<'_>, day: Day) -> Result<i64, StoreError> {
+        self.at(Via::Async).total(key, day).await
+    }
+
     /// Adds spend to groups directly (no budget), checking the spike alert.
     /// Store faults are counted, not returned.
     pub fn add(&self, groups: &[GroupKey<'_>], day: Day, nanos: u64) {
+        block_on(self.add_at(Via::Sync, groups, day, nanos));
+    }
+
+    /// [`Ledger::add`], awaited.
+    pub async fn add_async(&self, groups: &[GroupKey<'_>], day: Day, nanos: u64) {
+        self.add_at(Via::Async, groups, day, nanos).await;
+    }
+
+    pub(crate) async fn add_at(&self, via: Via, groups: &[GroupKey<'_>], day: Day, nanos: u64) {
         let delta = i64::try_from(nanos).unwrap_or(i64::MAX);
         for &g in groups {
-            self.add_one(g, day, delta);
+            self.add_one(via, g, day, delta).await;
         }
     }
 
-    pub(crate) fn add_one(&self, key: GroupKey<'_>, day: Day, delta: i64) {
-        match self.inner.store.add(key, day, delta) {
-            Ok(total) => self.check_spike(key, day, total),
+    pub(crate) async fn add_one(&self, via: Via, key: GroupKey<'_>, day: Day, delta: i64) {
+        match self.at(via).add(key, day, delta).await {
+            Ok(total) => self.check_spike(via, key, day, total).await,
             Err(e) => self.fault(&e),
         }
     }
 
-    pub(crate) fn check_spike(&self, key: GroupKey<'_>, day: Day, total: i64) {
+    pub(crate) async fn check_spike(&self, via: Via, key: GroupKey<'_>, day: Day, total: i64) {
         let Some(watch) = &self.inner.spike else {
             return;
         };
-        match watch.observe(self.inner.store.as_ref(), key, day, total) {
+        match watch.observe(&self.at(via), key, day, total).await {
             Ok(Some(alert)) => {
                 tracing::warn!(
                     target: "tollgate::alert",

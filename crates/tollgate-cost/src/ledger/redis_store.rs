@@ -1,6 +1,7 @@
-//! The Redis spend store (cargo feature `redis`): one ledger for a fleet.
+//! The Redis spend store (cargo feature `redis`): one ledger for a fleet,
+//! over the one Redis layer (`tollgate-redis`).
 //!
-//! Keys (`PREFIX` defaults to `tollgate`):
+//! Keys (`PREFIX` is the layer's `key_prefix`, default `tollgate`):
 //!
 //! | key | holds |
 //! |---|---|
@@ -15,18 +16,30 @@
 //! doubles: exact while a group spends under 2^53 nano-dollars
 //! (9,007,199 USD) a day.
 //!
-//! Settlements send all of a call's groups in one pipeline. Connections come
-//! from a small pool, each with connect and I/O timeouts; after a failed
-//! connect the store answers [`StoreError::Unavailable`] at once for
-//! `retry_after` instead of waiting on every call, so a Redis outage costs
-//! calls nothing but their accounting (the ledger counts each fault).
+//! Two ways in, one store:
+//!
+//! - async (`*_async` methods, awaited by the ledger's async methods:
+//!   [`Ledger::begin_with_input_async`](crate::Ledger::begin_with_input_async),
+//!   [`Ticket::settle_async`](crate::Ticket::settle_async), ...): the
+//!   Bedrock gate's way. No round trip runs synchronously on an async
+//!   worker: a Redis that stalls holds the awaiting call only.
+//! - sync (the [`SpendStore`] trait): for callers without a runtime
+//!   (command-line tools, analysis); it blocks the calling thread for up to
+//!   the operation timeout.
+//!
+//! Settlements send all of a call's groups in one pipeline. Failure
+//! behaviour is the layer's: every operation is bounded by `op_timeout`
+//! (and `connect_timeout` to open a connection), and after `trip_after`
+//! consecutive faults the breaker skips Redis for `backoff`, answering
+//! [`StoreError::Unavailable`] at once, so a Redis outage costs calls
+//! nothing but their accounting (the ledger counts each fault).
 
-use super::{GroupKey, Reserve, SpendStore, StoreError};
+use super::{Backend, GroupKey, Reserve, SpendStore, StoreError};
 use crate::time::Day;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use tollgate_redis::redis;
+use tollgate_redis::{Redis, RedisConfig, RedisError};
 
 const RESERVE_LUA: &str = r"
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -40,50 +53,26 @@ redis.call('EXPIRE', KEYS[2], ARGV[5])
 return {1, total}
 ";
 
-/// How to reach Redis.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisConfig {
-    /// `redis://host:port/db`.
-    pub url: String,
-    /// Key prefix (default `tollgate`).
-    pub prefix: String,
-    /// Connections kept (default 8).
-    pub pool_size: usize,
-    /// Connect timeout (default 200 ms).
-    pub connect_timeout: Duration,
-    /// Read and write timeout (default 200 ms).
-    pub io_timeout: Duration,
-    /// After a failed connect, fail fast this long (default 1 s).
-    pub retry_after: Duration,
-    /// Days a group's daily total is kept (default 100).
-    pub retention_days: u32,
-}
+/// Days a group's daily total is kept by default.
+pub const DEFAULT_RETENTION_DAYS: u32 = 100;
 
-impl RedisConfig {
-    /// Defaults for a URL.
-    pub fn new(url: impl Into<String>) -> RedisConfig {
-        RedisConfig {
-            url: url.into(),
-            prefix: "tollgate".to_owned(),
-            pool_size: 8,
-            connect_timeout: Duration::from_millis(200),
-            io_timeout: Duration::from_millis(200),
-            retry_after: Duration::from_secs(1),
-            retention_days: 100,
+impl From<RedisError> for StoreError {
+    /// An answer Redis gave (an error reply, a reply of the wrong shape) is
+    /// [`StoreError::Protocol`]; everything else (timeout, breaker open,
+    /// connection, configuration) is [`StoreError::Unavailable`].
+    fn from(e: RedisError) -> StoreError {
+        match e {
+            RedisError::Server(m) => StoreError::Protocol(m),
+            other => StoreError::Unavailable(other.to_string()),
         }
     }
 }
 
 /// Spend per group and day, in Redis.
 pub struct RedisStore {
-    client: redis::Client,
-    cfg: RedisConfig,
-    pool: Vec<Mutex<Option<redis::Connection>>>,
-    next: AtomicUsize,
+    redis: Redis,
+    retention_days: u32,
     reserve: redis::Script,
-    /// Milliseconds after `epoch` before which connecting is not retried.
-    down_until_ms: AtomicU64,
-    epoch: Instant,
     /// Groups whose first day this process already registered, per day.
     registered: Mutex<HashSet<(String, String, Day)>>,
 }
@@ -91,126 +80,71 @@ pub struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("cfg", &self.cfg)
+            .field("redis", &self.redis)
+            .field("retention_days", &self.retention_days)
             .finish_non_exhaustive()
     }
 }
 
-fn unavailable(e: &redis::RedisError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-fn broken(e: &redis::RedisError) -> bool {
-    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
-}
-
 impl RedisStore {
-    /// A store for a Redis URL; connects lazily (a bad URL is an error now).
-    pub fn new(cfg: RedisConfig) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(cfg.url.as_str()).map_err(|e| {
-            StoreError::Unavailable(format!("invalid Redis URL `{}`: {e}", cfg.url))
-        })?;
-        let pool = (0..cfg.pool_size.max(1))
-            .map(|_| Mutex::new(None))
-            .collect();
-        Ok(RedisStore {
-            client,
-            cfg,
-            pool,
-            next: AtomicUsize::new(0),
+    /// A store on a Redis handle (which other stores, such as the response
+    /// cache, may share: one set of connections, one breaker).
+    pub fn new(redis: Redis) -> RedisStore {
+        RedisStore {
+            redis,
+            retention_days: DEFAULT_RETENTION_DAYS,
             reserve: redis::Script::new(RESERVE_LUA),
-            down_until_ms: AtomicU64::new(0),
-            epoch: Instant::now(),
             registered: Mutex::new(HashSet::new()),
-        })
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn slot(&self) -> Option<MutexGuard<'_, Option<redis::Connection>>> {
-        let n = self.pool.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            if let Some(Ok(g)) = self.pool.get((start + i) % n).map(Mutex::try_lock) {
-                return Some(g);
-            }
-        }
-        // Every connection is busy: wait for one.
-        let m = self.pool.get(start.checked_rem(n)?)?;
-        Some(m.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Runs `f` on a pooled connection, connecting if needed; a broken
-    /// connection is dropped so the next use reconnects.
-    fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Result<T, StoreError> {
-        let Some(mut slot) = self.slot() else {
-            return Err(StoreError::Unavailable("no connection slot".to_owned()));
-        };
-        if slot.is_none() {
-            if self.now_ms() < self.down_until_ms.load(Ordering::Relaxed) {
-                return Err(StoreError::Unavailable(
-                    "Redis was unreachable moments ago".to_owned(),
-                ));
-            }
-            match self.connect() {
-                Ok(c) => *slot = Some(c),
-                Err(e) => {
-                    let retry = u64::try_from(self.cfg.retry_after.as_millis()).unwrap_or(u64::MAX);
-                    self.down_until_ms
-                        .store(self.now_ms().saturating_add(retry), Ordering::Relaxed);
-                    return Err(unavailable(&e));
-                }
-            }
-        }
-        let Some(conn) = slot.as_mut() else {
-            return Err(StoreError::Unavailable("no connection".to_owned()));
-        };
-        match f(conn) {
-            Ok(v) => Ok(v),
-            Err(e) if broken(&e) => {
-                *slot = None;
-                Err(unavailable(&e))
-            }
-            Err(e) => Err(StoreError::Protocol(e.to_string())),
         }
     }
 
-    fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let c = self
-            .client
-            .get_connection_with_timeout(self.cfg.connect_timeout)?;
-        c.set_read_timeout(Some(self.cfg.io_timeout))?;
-        c.set_write_timeout(Some(self.cfg.io_timeout))?;
-        Ok(c)
+    /// A store with a handle of its own. Nothing is connected yet: a server
+    /// that is down makes operations fail (counted by the ledger), it does
+    /// not make this fail. Only a malformed URL or certificate is an error.
+    pub fn open(cfg: RedisConfig) -> Result<RedisStore, StoreError> {
+        Ok(RedisStore::new(Redis::new(cfg)?))
+    }
+
+    /// Days a group's daily total is kept (default 100; at least 2).
+    pub fn retention_days(mut self, days: u32) -> RedisStore {
+        self.retention_days = days;
+        self
+    }
+
+    /// The Redis handle.
+    pub fn redis(&self) -> &Redis {
+        &self.redis
     }
 
     fn spend_key(&self, key: GroupKey<'_>, day: Day) -> String {
-        format!("{}:spend:{day}:{}:{}", self.cfg.prefix, key.dim, key.value)
+        format!(
+            "{}:spend:{day}:{}:{}",
+            self.redis.prefix(),
+            key.dim,
+            key.value
+        )
     }
 
     fn first_key(&self, key: GroupKey<'_>) -> String {
-        format!("{}:first:{}:{}", self.cfg.prefix, key.dim, key.value)
+        format!("{}:first:{}:{}", self.redis.prefix(), key.dim, key.value)
     }
 
     fn alerted_key(&self, key: GroupKey<'_>, day: Day) -> String {
         format!(
             "{}:alerted:{day}:{}:{}",
-            self.cfg.prefix, key.dim, key.value
+            self.redis.prefix(),
+            key.dim,
+            key.value
         )
     }
 
     /// Unix seconds at which a day's total expires.
     fn expire_at(&self, day: Day) -> i64 {
-        day.plus(self.cfg.retention_days.max(2)).start().unix_ms() / 1000
+        day.plus(self.retention_days.max(2)).start().unix_ms() / 1000
     }
 
     fn retention_secs(&self) -> u64 {
-        u64::from(self.cfg.retention_days.max(2)) * 86_400
+        u64::from(self.retention_days.max(2)) * 86_400
     }
 
     /// Whether this process still has to register the group's first day.
@@ -226,18 +160,13 @@ impl RedisStore {
         let mut reg = self.registered.lock().unwrap_or_else(|p| p.into_inner());
         reg.remove(&(key.dim.to_owned(), key.value.to_owned(), day));
     }
-}
 
-impl SpendStore for RedisStore {
-    fn add(&self, key: GroupKey<'_>, day: Day, delta: i64) -> Result<i64, StoreError> {
-        let totals = self.add_many(&[(key, delta)], day)?;
-        totals
-            .first()
-            .copied()
-            .ok_or_else(|| StoreError::Protocol("no reply to INCRBY".to_owned()))
-    }
-
-    fn add_many(&self, items: &[(GroupKey<'_>, i64)], day: Day) -> Result<Vec<i64>, StoreError> {
+    /// The pipeline of `add_many`, and the groups it registers.
+    fn add_pipe<'k>(
+        &self,
+        items: &[(GroupKey<'k>, i64)],
+        day: Day,
+    ) -> (redis::Pipeline, Vec<GroupKey<'k>>) {
         let mut pipe = redis::pipe();
         let mut registering = Vec::new();
         for &(key, delta) in items {
@@ -259,13 +188,179 @@ impl SpendStore for RedisStore {
                     .ignore();
             }
         }
-        let res: Result<Vec<i64>, StoreError> = self.with_conn(|c| pipe.query(c));
+        (pipe, registering)
+    }
+
+    /// A failed pipeline did not register its groups: the next add tries again.
+    fn added(
+        &self,
+        res: Result<Vec<i64>, RedisError>,
+        registering: Vec<GroupKey<'_>>,
+        day: Day,
+    ) -> Result<Vec<i64>, StoreError> {
         if res.is_err() {
             for key in registering {
                 self.forget_registration(key, day);
             }
         }
-        res
+        Ok(res?)
+    }
+
+    fn reserve_call<'s>(
+        &'s self,
+        key: GroupKey<'_>,
+        day: Day,
+        amount: i64,
+        limit: i64,
+    ) -> redis::ScriptInvocation<'s> {
+        let mut inv = self.reserve.prepare_invoke();
+        inv.key(self.spend_key(key, day))
+            .key(self.first_key(key))
+            .arg(amount)
+            .arg(limit)
+            .arg(self.expire_at(day))
+            .arg(day.0)
+            .arg(self.retention_secs());
+        inv
+    }
+
+    fn mark_cmd(&self, key: GroupKey<'_>, day: Day) -> redis::Cmd {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.alerted_key(key, day))
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(2 * 86_400);
+        cmd
+    }
+
+    fn totals_cmd(&self, key: GroupKey<'_>, first: Day, days: u32) -> redis::Cmd {
+        let mut cmd = redis::cmd("MGET");
+        for i in 0..days {
+            cmd.arg(self.spend_key(key, first.plus(i)));
+        }
+        cmd
+    }
+
+    /// [`SpendStore::add_many`], awaited.
+    pub async fn add_many_async(
+        &self,
+        items: &[(GroupKey<'_>, i64)],
+        day: Day,
+    ) -> Result<Vec<i64>, StoreError> {
+        let (pipe, registering) = self.add_pipe(items, day);
+        let res = self
+            .redis
+            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .await;
+        self.added(res, registering, day)
+    }
+
+    /// [`SpendStore::add`], awaited.
+    pub async fn add_async(
+        &self,
+        key: GroupKey<'_>,
+        day: Day,
+        delta: i64,
+    ) -> Result<i64, StoreError> {
+        first_total(self.add_many_async(&[(key, delta)], day).await?)
+    }
+
+    /// [`SpendStore::try_reserve`], awaited (the same Lua script).
+    pub async fn try_reserve_async(
+        &self,
+        key: GroupKey<'_>,
+        day: Day,
+        amount: i64,
+        limit: i64,
+    ) -> Result<Reserve, StoreError> {
+        let inv = self.reserve_call(key, day, amount, limit);
+        let r: (i64, i64) = self
+            .redis
+            .run(|mut c| async move { inv.invoke_async(&mut c).await })
+            .await?;
+        Ok(reserved(r))
+    }
+
+    /// [`SpendStore::total`], awaited.
+    pub async fn total_async(&self, key: GroupKey<'_>, day: Day) -> Result<i64, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.spend_key(key, day));
+        let v: Option<i64> = self
+            .redis
+            .run(|mut c| async move { cmd.query_async(&mut c).await })
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// [`SpendStore::totals`], awaited.
+    pub async fn totals_async(
+        &self,
+        key: GroupKey<'_>,
+        first: Day,
+        days: u32,
+    ) -> Result<Vec<i64>, StoreError> {
+        if days == 0 {
+            return Ok(Vec::new());
+        }
+        let cmd = self.totals_cmd(key, first, days);
+        let v: Vec<Option<i64>> = self
+            .redis
+            .run(|mut c| async move { cmd.query_async(&mut c).await })
+            .await?;
+        Ok(v.into_iter().map(|x| x.unwrap_or(0)).collect())
+    }
+
+    /// [`SpendStore::first_day`], awaited.
+    pub async fn first_day_async(&self, key: GroupKey<'_>) -> Result<Option<Day>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.first_key(key));
+        let v: Option<u32> = self
+            .redis
+            .run(|mut c| async move { cmd.query_async(&mut c).await })
+            .await?;
+        Ok(v.map(Day))
+    }
+
+    /// [`SpendStore::mark_alerted`], awaited.
+    pub async fn mark_alerted_async(
+        &self,
+        key: GroupKey<'_>,
+        day: Day,
+    ) -> Result<bool, StoreError> {
+        let cmd = self.mark_cmd(key, day);
+        let v: Option<String> = self
+            .redis
+            .run(|mut c| async move { cmd.query_async(&mut c).await })
+            .await?;
+        Ok(v.is_some())
+    }
+}
+
+fn first_total(totals: Vec<i64>) -> Result<i64, StoreError> {
+    totals
+        .first()
+        .copied()
+        .ok_or_else(|| StoreError::Protocol("no reply to INCRBY".to_owned()))
+}
+
+fn reserved((granted, total): (i64, i64)) -> Reserve {
+    if granted == 1 {
+        Reserve::Granted { total }
+    } else {
+        Reserve::Denied { total }
+    }
+}
+
+impl SpendStore for RedisStore {
+    fn add(&self, key: GroupKey<'_>, day: Day, delta: i64) -> Result<i64, StoreError> {
+        first_total(self.add_many(&[(key, delta)], day)?)
+    }
+
+    fn add_many(&self, items: &[(GroupKey<'_>, i64)], day: Day) -> Result<Vec<i64>, StoreError> {
+        let (pipe, registering) = self.add_pipe(items, day);
+        let res = self.redis.run_blocking(|c| pipe.query(c));
+        self.added(res, registering, day)
     }
 
     fn try_reserve(
@@ -275,29 +370,15 @@ impl SpendStore for RedisStore {
         amount: i64,
         limit: i64,
     ) -> Result<Reserve, StoreError> {
-        let spend = self.spend_key(key, day);
-        let first = self.first_key(key);
-        let (granted, total): (i64, i64) = self.with_conn(|c| {
-            self.reserve
-                .key(&spend)
-                .key(&first)
-                .arg(amount)
-                .arg(limit)
-                .arg(self.expire_at(day))
-                .arg(day.0)
-                .arg(self.retention_secs())
-                .invoke(c)
-        })?;
-        Ok(if granted == 1 {
-            Reserve::Granted { total }
-        } else {
-            Reserve::Denied { total }
-        })
+        let inv = self.reserve_call(key, day, amount, limit);
+        Ok(reserved(self.redis.run_blocking(|c| inv.invoke(c))?))
     }
 
     fn total(&self, key: GroupKey<'_>, day: Day) -> Result<i64, StoreError> {
         let k = self.spend_key(key, day);
-        let v: Option<i64> = self.with_conn(|c| redis::cmd("GET").arg(&k).query(c))?;
+        let v: Option<i64> = self
+            .redis
+            .run_blocking(|c| redis::cmd("GET").arg(&k).query(c))?;
         Ok(v.unwrap_or(0))
     }
 
@@ -305,31 +386,26 @@ impl SpendStore for RedisStore {
         if days == 0 {
             return Ok(Vec::new());
         }
-        let mut cmd = redis::cmd("MGET");
-        for i in 0..days {
-            cmd.arg(self.spend_key(key, first.plus(i)));
-        }
-        let v: Vec<Option<i64>> = self.with_conn(|c| cmd.query(c))?;
+        let cmd = self.totals_cmd(key, first, days);
+        let v: Vec<Option<i64>> = self.redis.run_blocking(|c| cmd.query(c))?;
         Ok(v.into_iter().map(|x| x.unwrap_or(0)).collect())
     }
 
     fn first_day(&self, key: GroupKey<'_>) -> Result<Option<Day>, StoreError> {
         let k = self.first_key(key);
-        let v: Option<u32> = self.with_conn(|c| redis::cmd("GET").arg(&k).query(c))?;
+        let v: Option<u32> = self
+            .redis
+            .run_blocking(|c| redis::cmd("GET").arg(&k).query(c))?;
         Ok(v.map(Day))
     }
 
     fn mark_alerted(&self, key: GroupKey<'_>, day: Day) -> Result<bool, StoreError> {
-        let k = self.alerted_key(key, day);
-        let v: Option<String> = self.with_conn(|c| {
-            redis::cmd("SET")
-                .arg(&k)
-                .arg(1)
-                .arg("NX")
-                .arg("EX")
-                .arg(2 * 86_400)
-                .query(c)
-        })?;
+        let cmd = self.mark_cmd(key, day);
+        let v: Option<String> = self.redis.run_blocking(|c| cmd.query(c))?;
         Ok(v.is_some())
+    }
+
+    fn backend(&self) -> Backend<'_> {
+        Backend::Redis(self)
     }
 }
