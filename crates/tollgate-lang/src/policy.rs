@@ -5,7 +5,7 @@
 //! by [`ModelIdx`], attributes by [`AttrId`](crate::AttrId).
 
 use crate::expr::TExpr;
-use crate::pricing::Prices;
+use crate::pricing::{Latency, Prices, Tier};
 use crate::schema::{AttrId, Schema};
 use crate::source::{SourceMap, Span};
 
@@ -100,6 +100,14 @@ pub struct Route {
     pub max_output_tokens: Option<u32>,
     /// Models to try on throttling / model-not-ready, in order.
     pub fallback: Vec<ModelIdx>,
+    /// The service tier asked for (`default`, `flex` or `priority`; never
+    /// `reserved`); `None`: the request's own.
+    pub service_tier: Option<Tier>,
+    /// The latency option asked for; `None`: the request's own.
+    pub latency: Option<Latency>,
+    /// A throttled `flex` attempt is retried on the same model at the
+    /// default tier before any fallback model (default true).
+    pub tier_fallback: bool,
 }
 
 /// A request part a response-cache key covers.

@@ -1,0 +1,93 @@
+//! `service_tier`, `latency` and `tier_fallback` on `[[route]]`: loaded,
+//! carried in the decision by the compiled engine exactly as by the
+//! reference interpreter, and written into the decision JSON.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use tollgate_engine::{compile, decide_reference, to_json, Request};
+use tollgate_lang::pricing::{Latency, Tier};
+use tollgate_lang::{load_str, LoadOptions};
+
+const POLICY: &str = r#"
+[policy]
+name = "tiers"
+default_model = "sonnet"
+
+[attributes]
+feature = "string"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[[route]]
+name = "agent"
+when = 'feature == "agent"'
+model = "sonnet"
+service_tier = "flex"
+tier_fallback = false
+fallback = ["haiku"]
+
+[[route]]
+name = "chat"
+when = 'feature == "chat"'
+model = "haiku"
+service_tier = "priority"
+latency = "optimized"
+
+[[route]]
+name = "plain"
+when = 'feature == "plain"'
+model = "haiku"
+"#;
+
+#[test]
+fn the_route_tier_and_latency_are_decided_and_written() {
+    let policy = load_str("tiers.toml", POLICY, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+        .policy;
+    let routes: Vec<_> = policy
+        .routes
+        .iter()
+        .map(|r| (r.then.service_tier, r.then.latency, r.then.tier_fallback))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            (Some(Tier::Flex), None, false),
+            (Some(Tier::Priority), Some(Latency::Optimized), true),
+            (None, None, true),
+        ]
+    );
+    let compiled = compile(policy.clone()).expect("compiles");
+    let schema = &policy.schema;
+    let cases = [
+        ("agent", Some(Tier::Flex), None, "\"flex\"", "null"),
+        (
+            "chat",
+            Some(Tier::Priority),
+            Some(Latency::Optimized),
+            "\"priority\"",
+            "\"optimized\"",
+        ),
+        ("plain", None, None, "null", "null"),
+        ("other", None, None, "null", "null"),
+    ];
+    for (feature, tier, latency, tier_json, latency_json) in cases {
+        let json = format!(r#"{{"feature": "{feature}"}}"#);
+        let req = Request::parse(schema, &json).expect("parses");
+        let ctx = req.context(schema);
+        let d = compiled.decide(&ctx);
+        assert_eq!(d, decide_reference(&policy, &ctx), "{feature}");
+        assert_eq!((d.service_tier, d.latency), (tier, latency), "{feature}");
+        let j = to_json(&policy, &d, &ctx);
+        assert_eq!(
+            j["route"]["service_tier"].to_string(),
+            tier_json,
+            "{feature}"
+        );
+        assert_eq!(j["route"]["latency"].to_string(), latency_json, "{feature}");
+    }
+}
