@@ -91,3 +91,82 @@ fn the_route_tier_and_latency_are_decided_and_written() {
         assert_eq!(j["route"]["latency"].to_string(), latency_json, "{feature}");
     }
 }
+
+/// `[[test]]` `expect` checks the route's tier and latency (`"none"`: the
+/// route sets none); a wrong expectation is a mismatch naming both.
+#[test]
+fn test_cases_check_the_tier_and_latency() {
+    let text = format!(
+        r#"{POLICY}
+[[test]]
+name = "agent on flex"
+request = {{ feature = "agent" }}
+expect = {{ route = "agent", service_tier = "flex", latency = "none" }}
+
+[[test]]
+name = "chat on priority, optimized"
+request = {{ feature = "chat" }}
+expect = {{ service_tier = "priority", latency = "optimized" }}
+
+[[test]]
+name = "wrong"
+request = {{ feature = "plain" }}
+expect = {{ service_tier = "flex", latency = "standard" }}
+"#
+    );
+    let policy = load_str("tiers.toml", &text, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.render()))
+        .policy;
+    let compiled = compile(policy.clone()).expect("compiles");
+    let results = tollgate_engine::testing::run_tests(&policy, &|ctx| compiled.decide(ctx));
+    type Got = Vec<(String, Vec<(String, String, String)>)>;
+    let got: Got = results
+        .iter()
+        .map(|r| {
+            (
+                r.name.clone(),
+                r.mismatches
+                    .iter()
+                    .map(|m| (m.what.clone(), m.expected.clone(), m.actual.clone()))
+                    .collect(),
+            )
+        })
+        .collect();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        got,
+        [
+            (s("agent on flex"), vec![]),
+            (s("chat on priority, optimized"), vec![]),
+            (
+                s("wrong"),
+                vec![
+                    (s("service_tier"), s("flex"), s("none")),
+                    (s("latency"), s("standard"), s("none")),
+                ]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_bad_expected_tier_is_a_located_error() {
+    let text = format!(
+        r#"{POLICY}
+[[test]]
+name = "bad"
+request = {{ feature = "agent" }}
+expect = {{ service_tier = "cheap" }}
+"#
+    );
+    let Err(err) = load_str("tiers.toml", &text, &LoadOptions::default()) else {
+        panic!("a bad expected tier is refused");
+    };
+    let shown = err.render();
+    assert!(
+        shown.contains(
+            "error[invalid-value]: expected service tier `cheap` is not one a route may ask for"
+        ),
+        "{shown}"
+    );
+}

@@ -319,6 +319,10 @@ pub struct TestCase {
     pub expect_model: Option<String>,
     /// Expected effective output cap (`0` = no cap expected... use `None` for unchecked).
     pub expect_max_output_tokens: Option<Option<u32>>,
+    /// Expected route service tier (`Some(None)`: the route sets none).
+    pub expect_service_tier: Option<Option<Tier>>,
+    /// Expected route latency (`Some(None)`: the route sets none).
+    pub expect_latency: Option<Option<Latency>>,
 }
 
 /// The rule sections of a policy, each an ordered first-match list: the
