@@ -13,10 +13,10 @@ use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, Message, ServiceTier, ServiceTierType,
 };
-use common::{client, handle, Collect, Reply, Server};
+use common::{client, delta, event, handle, Collect, Reply, Server};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tollgate_bedrock::{Backoff, ChatRequest, Gate};
+use tollgate_bedrock::{Backoff, ChatRequest, Gate, StreamOptions};
 use tollgate_cost::Tags;
 use tollgate_lang::pricing::{Latency, Tier};
 
@@ -336,4 +336,46 @@ async fn a_route_without_a_tier_sends_the_application_s_own_untouched() {
     let ev = &events.events()[0];
     assert_eq!(ev.latency, Some(Latency::Standard));
     assert_eq!(ev.service_tier, Some(Tier::Flex));
+}
+
+#[tokio::test]
+async fn a_stream_sends_the_tier_and_its_event_takes_the_metadata_s() {
+    let server = Server::start().await;
+    let p = policy(
+        NOVA_PRO,
+        HAIKU_35,
+        "service_tier = \"flex\"\nlatency = \"optimized\"",
+    );
+    let (g, events) = gate(&server, &p);
+    server.push(Reply::Stream {
+        frames: vec![
+            event("messageStart", json!({"role": "assistant"})),
+            delta("ok"),
+            event("contentBlockStop", json!({"contentBlockIndex": 0})),
+            event("messageStop", json!({"stopReason": "end_turn"})),
+            event(
+                "metadata",
+                json!({"usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15},
+                       "metrics": {"latencyMs": 12},
+                       "serviceTier": {"type": "flex"},
+                       "performanceConfig": {"latency": "standard"}}),
+            ),
+        ],
+        complete: true,
+    });
+    let s = g
+        .converse_stream(ChatRequest::user("hi"), tags(), StreamOptions::default())
+        .await
+        .unwrap();
+    s.collect().await.unwrap();
+    let req = &server.requests()[0];
+    assert_eq!(req.path, "/model/us.amazon.nova-pro-v1%3A0/converse-stream");
+    let body = req.json();
+    assert_eq!(body["serviceTier"], json!({"type": "flex"}));
+    assert_eq!(body["performanceConfig"], json!({"latency": "optimized"}));
+    let ev = &events.events()[0];
+    assert_eq!(ev.service_tier, Some(Tier::Flex));
+    assert_eq!(ev.latency, Some(Latency::Standard));
+    // Nova Pro flex: $0.40 / $1.60 per Mtok.
+    assert_eq!(ev.cost_nanos, 10 * 400 + 5 * 1600);
 }
