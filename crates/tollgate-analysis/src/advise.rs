@@ -8,6 +8,7 @@
 //! | calls tagged `latency = "tolerant"` | `[[batch]]` for the feature and that tag | on-demand minus batch price ([`crate::batch_plan`]) | yes, exactly |
 //! | a feature with at least [`RETRY_SHARE_PCT`]% of its spend in calls that took more than one attempt | `[[limit]]` with `max_attempts = 1` | per retried call, the on-demand price of its tokens minus that of one attempt's share of them ([`crate::replay::kept_attempts`]: attempts assumed alike, the last one the success) | yes, exactly |
 //! | calls that share a system prompt (fingerprint) of at least the model's cache minimum (`system_tokens` attribute), recorded without a cache split or prompt-cache rule | `[[prompt_cache]]` on the system prompt, 5 minutes | tokens read at the cache-read price instead of the input price, minus the write premium, Bedrock's TTL refreshed on each read | yes, exactly |
+//! | on-demand calls at the default tier, on a model whose price entry offers flex, tagged `latency = "tolerant"` or tool-use turns (`has_tools`): an agent can wait seconds per turn | `[[route]]` for the feature, those calls and that model, `service_tier = "flex"` | on-demand minus flex price of the recorded usage | replay prices the advised route at flex |
 //! | at least one full day of traffic on a model | none: `tollgate plan provisioned` with your AWS quote | the floor it would cover; no saving without unit terms | - |
 //!
 //! Prices are each call's recorded model's, from the shipped price table by
@@ -22,6 +23,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use tollgate_cost::{price_lenient, CacheOutcome, CallEvent, Mode, Name, Usage};
+use tollgate_lang::pricing::Tier;
 
 /// TTL of the advised response cache, seconds.
 pub const CACHE_TTL_S: u64 = 600;
@@ -43,6 +45,8 @@ pub enum Kind {
     Retries,
     /// `[[batch]]`.
     Batch,
+    /// `[[route]] service_tier = "flex"`.
+    Flex,
     /// Provisioned throughput.
     Provisioned,
 }
@@ -56,6 +60,7 @@ impl Kind {
             Kind::OutputCap => "output-cap",
             Kind::Retries => "retries",
             Kind::Batch => "batch",
+            Kind::Flex => "flex",
             Kind::Provisioned => "provisioned",
         }
     }
@@ -330,6 +335,10 @@ pub fn advise_in(events: &[CallEvent], region: &str) -> AdviceReport {
             ),
         );
 
+        for (finding, saving, rule) in flex_advice(name, &when_feature, &live, region) {
+            push(Kind::Flex, name, finding, saving, rule);
+        }
+
         // Prompt cache on a shared system prompt (needs `system_tokens`).
         let mut last: FxHashMap<(Name, u128), u64> = FxHashMap::default();
         let (mut reads, mut saving) = (0u64, 0i128);
@@ -504,4 +513,82 @@ impl AdviceReport {
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// Whether a recorded call can wait seconds: tagged `latency = "tolerant"`
+/// (`.0`) or a tool-use turn (`has_tools`, `.1`).
+fn can_wait(e: &CallEvent) -> (bool, bool) {
+    (
+        e.attributes.get("latency").and_then(|v| v.as_str()) == Some("tolerant"),
+        e.attributes.get("has_tools").and_then(|v| v.as_bool()) == Some(true),
+    )
+}
+
+/// Flex advice of one feature, one per model alias: its on-demand calls at
+/// the default tier that can wait ([`can_wait`]) on a model whose price
+/// entry offers flex, saving the on-demand minus the flex price of their
+/// usage. Items: (finding, saving, rule).
+fn flex_advice(
+    feature: &str,
+    when_feature: &str,
+    live: &[&CallEvent],
+    region: &str,
+) -> Vec<(String, u128, String)> {
+    let mut by_model: BTreeMap<&str, (u64, u128, bool, bool)> = BTreeMap::new();
+    for e in live {
+        let (tolerant, tools) = can_wait(e);
+        if !(tolerant || tools)
+            || !matches!(e.mode, Mode::Realtime | Mode::Stream)
+            || e.service_tier.is_some_and(|t| t != Tier::Default)
+        {
+            continue;
+        }
+        let Some(prices) = prices_of(None, e, region) else {
+            continue;
+        };
+        let Some(flex) = prices.at_tier(Tier::Flex) else {
+            continue;
+        };
+        let on_demand = price_lenient(&prices, &e.usage, Mode::Realtime)
+            .0
+            .total_nanos;
+        let at_flex = price_lenient(&flex, &e.usage, Mode::Realtime).0.total_nanos;
+        let m = by_model.entry(e.model.as_str()).or_default();
+        m.0 += 1;
+        m.1 += u128::from(on_demand.saturating_sub(at_flex));
+        m.2 |= tolerant;
+        m.3 |= tools;
+    }
+    by_model
+        .into_iter()
+        .map(|(alias, (calls, saving, tolerant, tools))| {
+            let why = match (tolerant, tools) {
+                (true, true) => "latency == \"tolerant\" || has_tools",
+                (true, false) => "latency == \"tolerant\"",
+                _ => "has_tools",
+            };
+            let finding = format!(
+                "{} on-demand calls on `{alias}` can wait seconds ({}) and the model offers flex",
+                group(calls),
+                match (tolerant, tools) {
+                    (true, true) => "tagged latency = \"tolerant\", or tool-use turns",
+                    (true, false) => "tagged latency = \"tolerant\"",
+                    _ => "tool-use turns",
+                }
+            );
+            let rule = format!(
+                "[[route]]\nname = \"advised-flex-{}-{}\"\nwhen = {}\nmodel = {}\nservice_tier = \"flex\"\n",
+                slug(feature),
+                slug(alias),
+                toml_str(&format!("{when_feature} && ({why})")),
+                toml_str_basic(alias)
+            );
+            (finding, saving, rule)
+        })
+        .collect()
+}
+
+/// A string as a basic (double-quoted) TOML string.
+fn toml_str_basic(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
 }

@@ -66,6 +66,7 @@ use tollgate_cost::budget::retry_share_within;
 use tollgate_cost::{price_lenient, CacheOutcome, CacheTtl, CallEvent, Mode, Timestamp, Usage};
 use tollgate_engine::{CompiledPolicy, Context, IntPairs, Owned, Request, Slot, StrList, StrPairs};
 use tollgate_lang::policy::{KeyField, Scope};
+use tollgate_lang::pricing::{Latency, Tier};
 use tollgate_lang::{AttrId, Elem, Type};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -83,13 +84,29 @@ pub struct ReplayOptions {
     pub region: Option<String>,
 }
 
-/// Policy models' default-tier prices by source region, resolved once per
-/// (model, region) from the policy's table; a model without a price in a
-/// region keeps its own prices.
+/// Policy models' prices by source region, service tier and latency,
+/// resolved once per (model, region, tier, latency) from the policy's
+/// table; a model without a price there keeps its own prices.
 struct RegionPrices<'p> {
     policy: &'p tollgate_lang::Policy,
     default_region: &'p str,
-    by_model: Vec<Vec<(String, tollgate_lang::pricing::Prices)>>,
+    by_model: Vec<Vec<(PriceAt, tollgate_lang::pricing::Prices)>>,
+}
+
+/// Where a call is priced: source region, service tier, latency-optimized.
+type PriceAt = (String, Tier, bool);
+
+/// The tier and latency a decision's call is billed at on `model`: the
+/// route's, where the model's price entry offers them (what the gate
+/// sends), else the default tier at standard latency.
+fn tier_of(model: &tollgate_lang::policy::Model, d: &tollgate_engine::Decision) -> (Tier, bool) {
+    let tier = d
+        .service_tier
+        .filter(|t| model.prices.offers_tier(*t))
+        .unwrap_or_default();
+    let optimized =
+        d.latency == Some(Latency::Optimized) && model.prices.offers_latency(Latency::Optimized);
+    (tier, optimized)
 }
 
 impl<'p> RegionPrices<'p> {
@@ -102,18 +119,23 @@ impl<'p> RegionPrices<'p> {
     }
 
     /// The prices of `model` for a call recorded at `region` (`None`: the
-    /// default region).
+    /// default region), billed at `tier` and, when `optimized`, at
+    /// latency-optimized prices.
     fn get(
         &mut self,
         model: &'p tollgate_lang::policy::Model,
         idx: usize,
         region: Option<&str>,
+        (tier, optimized): (Tier, bool),
     ) -> &tollgate_lang::pricing::Prices {
         let region = region.unwrap_or(self.default_region);
         let Some(list) = self.by_model.get_mut(idx) else {
             return &model.prices;
         };
-        let at = match list.iter().position(|(r, _)| r == region) {
+        let at = match list
+            .iter()
+            .position(|((r, t, o), _)| r == region && *t == tier && *o == optimized)
+        {
             Some(i) => i,
             None => {
                 let prices = tollgate_lang::pricing::call_prices(
@@ -121,11 +143,11 @@ impl<'p> RegionPrices<'p> {
                     &model.id,
                     &model.prices,
                     region,
-                    tollgate_lang::pricing::Tier::Default,
-                    false,
+                    tier,
+                    optimized,
                 )
                 .unwrap_or_else(|_| model.prices.clone());
-                list.push((region.to_owned(), prices));
+                list.push(((region.to_owned(), tier, optimized), prices));
                 list.len() - 1
             }
         };
@@ -405,7 +427,7 @@ pub fn replay_emitting(
             (Some(m), _) => {
                 let idx = p.model_by_alias(&m.alias).map_or(usize::MAX, |i| i.index());
                 price_lenient(
-                    region_prices.get(m, idx, call_region),
+                    region_prices.get(m, idx, call_region, (Tier::Default, false)),
                     &Usage::new(r.input_tokens, r.output_tokens),
                     Mode::Realtime,
                 )
@@ -420,7 +442,7 @@ pub fn replay_emitting(
         let Some(model) = p.model(d.model) else {
             continue;
         };
-        let prices = region_prices.get(model, d.model.index(), call_region);
+        let prices = region_prices.get(model, d.model.index(), call_region, tier_of(model, &d));
         let mut out = r.output_tokens;
         if let Some(cap) = d.max_output_tokens {
             if out > u64::from(cap) {
@@ -633,7 +655,7 @@ pub fn replay_emitting(
         );
         feature_row(&mut by_feature, &mut feature_index, &ctx, feature_id).add(base, cost_n, n);
         if let Some(emit) = emit.as_mut() {
-            let ev = CallEvent::builder(p, &d, &ctx)
+            let mut b = CallEvent::builder(p, &d, &ctx)
                 .timestamp(Timestamp::from_unix_ms(
                     i64::try_from(r.at_ms).unwrap_or(i64::MAX),
                 ))
@@ -643,8 +665,16 @@ pub fn replay_emitting(
                 .mode(mode)
                 .attempts(attempts)
                 .cache(cache_outcome)
-                .fingerprint(call.map(|c| c.fingerprint).unwrap_or_default())
-                .build();
+                .fingerprint(call.map(|c| c.fingerprint).unwrap_or_default());
+            // Billed at the rule's tier and latency, as the projection is.
+            let (tier, optimized) = tier_of(model, &d);
+            if tier != Tier::Default {
+                b = b.service_tier(tier);
+            }
+            if optimized {
+                b = b.latency(Latency::Optimized);
+            }
+            let ev = b.build();
             emit_expanded(emit, ev, r, i)?;
         }
     }

@@ -332,3 +332,89 @@ fn a_full_day_of_traffic_gets_a_provisioned_floor_note() {
         "`us.anthropic.claude-3-5-haiku-20241022-v1:0` holds 183 tokens/min at least 16 h every day (1 days): price units for that floor with `tollgate plan provisioned` and your AWS quote"
     );
 }
+
+/// Flex is advised for on-demand calls that can wait (tagged tolerant, or
+/// tool-use turns) on a model that offers flex, with the on-demand minus
+/// flex price as the saving; the rule parses and replay reproduces it.
+#[test]
+fn flex_is_advised_for_tolerant_and_tool_use_calls_on_a_model_that_offers_it() {
+    let (events, _) = read_call_events(&fixture("calls.jsonl")).unwrap();
+    let base = serde_json::to_value(&events[0]).unwrap();
+    let call = |id: &str, model_id: &str, attrs: serde_json::Value, tier: Option<&str>| {
+        let mut v = base.clone();
+        v["request_id"] = id.into();
+        v["model"] = "nova".into();
+        v["model_id"] = model_id.into();
+        v["attributes"] = attrs;
+        v["fingerprint"]["messages"] = serde_json::Value::Null;
+        v["usage"]["input_tokens"] = 1000.into();
+        v["usage"]["output_tokens"] = 100.into();
+        if let Some(t) = tier {
+            v["service_tier"] = t.into();
+        }
+        serde_json::from_value::<CallEvent>(v).unwrap()
+    };
+    const NOVA_PRO: &str = "us.amazon.nova-pro-v1:0";
+    const HAIKU: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
+    let agent = |extra: serde_json::Value| {
+        let mut a =
+            serde_json::json!({"feature": "agent", "latency": "interactive", "has_tools": false});
+        for (k, v) in extra.as_object().unwrap() {
+            a[k] = v.clone();
+        }
+        a
+    };
+    let evs = vec![
+        call(
+            "tools",
+            NOVA_PRO,
+            agent(serde_json::json!({"has_tools": true})),
+            None,
+        ),
+        call(
+            "tolerant",
+            NOVA_PRO,
+            agent(serde_json::json!({"latency": "tolerant"})),
+            None,
+        ),
+        // Neither tolerant nor a tool-use turn.
+        call("interactive", NOVA_PRO, agent(serde_json::json!({})), None),
+        // Already on flex.
+        call(
+            "flex",
+            NOVA_PRO,
+            agent(serde_json::json!({"has_tools": true})),
+            Some("flex"),
+        ),
+        // Haiku 3.5 offers no flex.
+        call(
+            "haiku",
+            HAIKU,
+            agent(serde_json::json!({"has_tools": true})),
+            None,
+        ),
+    ];
+    let r = advise(&evs);
+    let flex: Vec<_> = r.advice.iter().filter(|a| a.kind == Kind::Flex).collect();
+    assert_eq!(flex.len(), 1, "{:?}", r.advice);
+    // Nova Pro: 1,000 x (800 - 400) + 100 x (3,200 - 1,600) per call, two calls.
+    assert_eq!(flex[0].daily_saving_nanos, 2 * (1000 * 400 + 100 * 1600));
+    assert_eq!(flex[0].feature.as_deref(), Some("agent"));
+    let rule = flex[0].rule.clone().unwrap();
+    assert_eq!(
+        rule,
+        "[[route]]\nname = \"advised-flex-agent-nova\"\nwhen = 'feature == \"agent\" && (latency == \"tolerant\" || has_tools)'\nmodel = \"nova\"\nservice_tier = \"flex\"\n"
+    );
+    let policy = format!(
+        "[policy]\nname = \"p\"\ndefault_model = \"nova\"\n\n[attributes]\nfeature = \"string\"\nlatency = \"string\"\nhas_tools = \"bool\"\n\n[models.nova]\nid = \"{NOVA_PRO}\"\n\n{rule}"
+    );
+    let loaded = tollgate_lang::load_str("p.toml", &policy, &Default::default())
+        .unwrap_or_else(|e| panic!("{}\n{policy}", e.render()));
+    let routes: Vec<_> = loaded
+        .policy
+        .routes
+        .iter()
+        .map(|r| r.then.service_tier)
+        .collect();
+    assert_eq!(routes, [Some(tollgate_lang::pricing::Tier::Flex)]);
+}

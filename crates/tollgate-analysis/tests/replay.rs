@@ -527,3 +527,61 @@ fn bundled_mooncake_trace_parses_and_the_stepped_prefix_cache_matches_the_aggreg
     }
     assert_eq!((read, write), (agg.read_tokens, agg.write_tokens));
 }
+
+/// A route's `service_tier` prices the projection at that tier where the
+/// model's price entry offers it, and the emitted events say so; a model
+/// without it is priced at the default tier.
+#[test]
+fn replay_prices_a_rule_s_tier() {
+    let text = |model: &str| {
+        format!(
+            r#"
+[policy]
+name = "flex-replay"
+default_model = "nova"
+
+[models.nova]
+id = "{model}"
+
+[[route]]
+name = "flex"
+model = "nova"
+service_tier = "flex"
+"#
+        )
+    };
+    let t = read("azure.csv", Format::Azure);
+    let run_on = |model: &str| {
+        let loaded = tollgate_lang::load_str("p.toml", &text(model), &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let p = compile(loaded.policy).unwrap_or_else(|e| panic!("{e}"));
+        let mut tiers = Vec::new();
+        let mut sum = 0u64;
+        let mut sink = |ev: &CallEvent| -> Result<(), String> {
+            tiers.push(ev.service_tier);
+            sum += ev.cost_nanos;
+            Ok(())
+        };
+        let r = replay_emitting(&p, &t, &opts(&[], Some("nova")), Some(&mut sink))
+            .unwrap_or_else(|e| panic!("{e}"));
+        (r.baseline_nanos, r.projected_nanos, u128::from(sum), tiers)
+    };
+    // Nova Pro: on demand $0.80 / $3.20, flex $0.40 / $1.60 per Mtok.
+    // Tokens: 1000+2000+500 in, 50+300+100 out.
+    let flex = Some(tollgate_lang::pricing::Tier::Flex);
+    assert_eq!(
+        run_on("us.amazon.nova-pro-v1:0"),
+        (
+            3500 * 800 + 450 * 3200,
+            3500 * 400 + 450 * 1600,
+            3500 * 400 + 450 * 1600,
+            vec![flex, flex, flex]
+        )
+    );
+    // Haiku 3.5 offers no flex: $0.80 / $4.00 both ways.
+    let haiku = 3500 * 800 + 450 * 4000;
+    assert_eq!(
+        run_on("us.anthropic.claude-3-5-haiku-20241022-v1:0"),
+        (haiku, haiku, haiku, vec![None, None, None])
+    );
+}

@@ -650,7 +650,7 @@ pub mod submit {
             budget: None,
             backoff: &retry.backoff,
             timeout: retry.timeout,
-            on_throttle: None,
+            throttle_only: &[],
         };
         let (client, token) = (&client, token.as_str());
         let sent = run(&rule, |_| create_job(client, spec, token), |_, _| {}).await;

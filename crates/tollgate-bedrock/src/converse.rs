@@ -23,6 +23,7 @@ use tollgate_cost::budget::Ticket;
 use tollgate_cost::{CacheOutcome, CallEvent, EventBuilder, EventNames, Mode, Status, Tags, Usage};
 use tollgate_engine::{Context, Decision};
 use tollgate_lang::policy::Policy;
+use tollgate_lang::pricing::Latency;
 use tollgate_lang::ModelIdx;
 
 /// What every step of one call reads.
@@ -41,6 +42,8 @@ struct Sent {
     out: ConverseOutput,
     attempts: Vec<Attempt>,
     served: ModelIdx,
+    /// The latency option the answering attempt asked for.
+    latency: Option<Latency>,
 }
 
 /// The last attempt's failure.
@@ -195,13 +198,14 @@ impl Gate {
         feature: &str,
     ) -> Result<Sent, Failed> {
         let mut attempts: Vec<Attempt> = Vec::new();
-        let rule = self.retry_rule(
+        let mut rule = self.retry_rule(
             plan.models.len(),
             plan.max_attempts,
             plan.retry_budget_pct,
             feature,
             self.timeouts.attempt,
         );
+        rule.throttle_only = &plan.throttle_only;
         let model_at = |pos: usize| plan.models.get(pos).copied().unwrap_or(call.d.model);
         let sent = crate::retry::run(
             &rule,
@@ -241,6 +245,7 @@ impl Gate {
                 out,
                 attempts,
                 served: model_at(step.pos),
+                latency: plan.latency_sent(call.policy, call.req, step.pos),
             }),
             Err(g) => Err(Failed {
                 error: g.error,
@@ -301,6 +306,7 @@ impl Gate {
             out,
             attempts,
             served,
+            latency,
         } = sent;
         let usage = attempts.iter().fold(Usage::default(), |mut acc, a| {
             acc.add(&a.usage);
@@ -315,7 +321,7 @@ impl Gate {
             call,
             &out,
             &attempts,
-            served,
+            (served, latency),
             usage,
             invoked.clone(),
             ticket.as_ref(),
@@ -361,7 +367,7 @@ impl Gate {
         call: &Call<'_, '_>,
         out: &ConverseOutput,
         attempts: &[Attempt],
-        served: ModelIdx,
+        (served, latency): (ModelIdx, Option<Latency>),
         usage: Usage,
         invoked: Option<String>,
         ticket: Option<&Ticket>,
@@ -377,15 +383,20 @@ impl Gate {
         if let Some(p) = router_prices.as_ref() {
             b = b.prices(p);
         }
-        // Billed at the tier and latency the response reports.
+        // Billed at the tier and latency the response reports; a response
+        // without `performanceConfig` was served at the latency asked for.
         if let Some(t) = out
             .service_tier()
             .and_then(|t| tollgate_lang::pricing::Tier::parse(t.r#type().as_str()))
         {
             b = b.service_tier(t);
         }
-        if let Some(pc) = out.performance_config() {
-            b = b.latency_optimized(pc.latency().as_str() == "optimized");
+        let served_latency = out
+            .performance_config()
+            .and_then(|pc| Latency::parse(pc.latency().as_str()))
+            .or(latency);
+        if let Some(l) = served_latency {
+            b = b.latency(l);
         }
         if let Some(id) = invoked {
             b = b.response_model_id(id);

@@ -9,7 +9,7 @@ use crate::error::GateError;
 use crate::estimate::{CharEstimator, TokenEstimator};
 use crate::request::ChatRequest;
 use crate::retry::{Backoff, RetryBudget, Rule, Timeouts, DEFAULT_MAX_ATTEMPTS};
-use crate::sdk::AttemptChanges;
+use crate::sdk::{AttemptChanges, Override};
 use crate::wire::{self, Binary};
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::types::{ContentBlock, Message as SdkMessage, SystemContentBlock};
@@ -29,7 +29,7 @@ use tollgate_cost::{
 };
 use tollgate_engine::{Context, Decision, Live, PolicyHandle};
 use tollgate_lang::policy::{CachePointSite, Model, Policy};
-use tollgate_lang::pricing::{CacheSites, PriceTable, Prices};
+use tollgate_lang::pricing::{CacheSites, Latency, PriceTable, Prices, Tier};
 use tollgate_lang::ModelIdx;
 
 /// Builds a [`Gate`].
@@ -193,8 +193,15 @@ impl std::fmt::Debug for Gate {
 /// What the decision says about one call, resolved to ids and numbers.
 pub(crate) struct Plan {
     pub decision: Decision,
-    /// The route's model, then its fallbacks (inline: routes name a few).
+    /// The model of each place in the fallback order: the route's model,
+    /// then its fallbacks (inline: routes name a few). A model stands
+    /// twice when its `flex` place is followed by its default-tier retry.
     pub models: SmallVec<[ModelIdx; 4]>,
+    /// The service tier each place sends.
+    pub tiers: SmallVec<[Override<Tier>; 4]>,
+    /// Places entered only after a throttle on the place before (see
+    /// `retry::Rule::throttle_only`).
+    pub throttle_only: SmallVec<[bool; 4]>,
     pub max_attempts: u32,
     pub retry_budget_pct: Option<f64>,
     /// The cache points the planner chose (for the decision's model; each
@@ -241,6 +248,56 @@ impl Plan {
             sites,
             ttl: self.ttl_for(policy, idx),
             strip_cache_points: offered.is_empty(),
+            service_tier: self.tiers.get(idx).copied().unwrap_or_default(),
+            latency: latency_for(self.decision.latency, model),
+        }
+    }
+
+    /// The latency option the attempt on `self.models[idx]` asks for:
+    /// the route's where that model offers it, else the request's own
+    /// (`None`: no `performanceConfig`, standard latency).
+    pub(crate) fn latency_sent(
+        &self,
+        policy: &Policy,
+        req: &ChatRequest,
+        idx: usize,
+    ) -> Option<Latency> {
+        match latency_for(self.decision.latency, policy.model(self.model_at(idx))) {
+            Override::Set(l) => Some(l),
+            Override::Unset => None,
+            Override::Keep => req
+                .input()
+                .performance_config()
+                .and_then(|pc| Latency::parse(pc.latency().as_str())),
+        }
+    }
+
+    /// Sets the places of the fallback order from `models` (the route's
+    /// model, then its fallbacks): each at the route's service tier where
+    /// that model's price-table entry prices the tier, else at the default
+    /// tier; a `flex` place is followed by the same model at the default
+    /// tier, entered only after a throttle, unless the route sets
+    /// `tier_fallback = false`. A route without `service_tier` leaves the
+    /// request's own tier on every place.
+    pub(crate) fn set_models(&mut self, policy: &Policy, models: &[ModelIdx]) {
+        let d = &self.decision;
+        let tier_fallback = d
+            .route
+            .and_then(|r| policy.routes.get(r.index()))
+            .is_none_or(|r| r.then.tier_fallback);
+        self.models.clear();
+        self.tiers.clear();
+        self.throttle_only.clear();
+        for &m in models {
+            let tier = tier_for(d.service_tier, policy.model(m));
+            self.models.push(m);
+            self.tiers.push(tier);
+            self.throttle_only.push(false);
+            if tier == Override::Set(Tier::Flex) && tier_fallback {
+                self.models.push(m);
+                self.tiers.push(Override::Unset);
+                self.throttle_only.push(true);
+            }
         }
     }
 
@@ -263,6 +320,30 @@ impl Plan {
             }
             _ => PromptTtl::FiveMinutes,
         }
+    }
+}
+
+/// What an attempt on `model` sends as `serviceTier` for the route's
+/// `tier`: nothing of its own when the route sets none; the tier when the
+/// model's price-table entry prices it; else (and for `default`) none,
+/// which Bedrock serves at the default tier.
+fn tier_for(tier: Option<Tier>, model: Option<&Model>) -> Override<Tier> {
+    match tier {
+        None => Override::Keep,
+        Some(Tier::Default) => Override::Unset,
+        Some(t) if model.is_some_and(|m| m.prices.offers_tier(t)) => Override::Set(t),
+        Some(_) => Override::Unset,
+    }
+}
+
+/// As [`tier_for`], for `performanceConfig.latency`: `optimized` only to
+/// a model whose price-table entry has latency-optimized prices.
+fn latency_for(latency: Option<Latency>, model: Option<&Model>) -> Override<Latency> {
+    match latency {
+        None => Override::Keep,
+        Some(Latency::Standard) => Override::Unset,
+        Some(l) if model.is_some_and(|m| m.prices.offers_latency(l)) => Override::Set(l),
+        Some(_) => Override::Unset,
     }
 }
 
@@ -301,7 +382,7 @@ impl Gate {
             budget: retry_budget_pct.map(|pct| (&*self.retry_budget, feature, pct)),
             backoff: &self.backoff,
             timeout,
-            on_throttle: None,
+            throttle_only: &[],
         }
     }
 }
@@ -480,7 +561,7 @@ impl Gate {
             )
             .await?;
         if ticket.downgraded_from().is_some() {
-            plan.models = smallvec::smallvec![ticket.model()];
+            plan.set_models(policy, &[ticket.model()]);
         }
         Ok(Some(ticket))
     }
@@ -623,16 +704,20 @@ impl Gate {
             .prompt_cache
             .and_then(|r| policy.prompt_caches.get(r.index()))
             .map(|r| r.name.clone());
-        Ok(Plan {
+        let mut plan = Plan {
             decision,
-            models,
+            models: SmallVec::new(),
+            tiers: SmallVec::new(),
+            throttle_only: SmallVec::new(),
             max_attempts,
             retry_budget_pct,
             sites,
             prompt_ttl,
             prompt_rule,
             estimate,
-        })
+        };
+        plan.set_models(policy, &models);
+        Ok(plan)
     }
 
     /// The response-cache key of a request under the decision, when a

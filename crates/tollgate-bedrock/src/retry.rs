@@ -194,9 +194,21 @@ pub(crate) struct Rule<'a> {
     pub backoff: &'a Backoff,
     /// The per-attempt time limit.
     pub timeout: Duration,
-    /// Where a throttled attempt goes instead of the next place (a flex
-    /// tier attempt's default-tier retry): `next_on_throttle(pos)`.
-    pub on_throttle: Option<&'a (dyn Fn(usize) -> Option<usize> + Sync)>,
+    /// Places entered only straight after a throttle on the place before
+    /// (a flex attempt's default-tier retry on the same model): any other
+    /// move skips them. Indexed by place; a missing entry is `false`.
+    pub throttle_only: &'a [bool],
+}
+
+impl Rule<'_> {
+    fn throttle_only(&self, pos: usize) -> bool {
+        self.throttle_only.get(pos).copied().unwrap_or(false)
+    }
+
+    /// The next place after `pos` that any move may enter.
+    fn later(&self, pos: usize) -> Option<usize> {
+        (pos + 1..self.places).find(|&p| !self.throttle_only(p))
+    }
 }
 
 /// The loop gave up.
@@ -268,14 +280,13 @@ fn next(rule: &Rule<'_>, failure: Failure, step: Step, in_place: &mut u32) -> Re
             step,
         });
     }
-    let later = (step.pos + 1 < rule.places).then_some(step.pos + 1);
+    let later = rule.later(step.pos);
     let pos = match class {
         Class::RetryFallback => {
-            let tier = rule
-                .on_throttle
-                .filter(|_| throttled)
-                .and_then(|f| f(step.pos));
-            tier.or(later).unwrap_or(step.pos)
+            let tier_retry = (step.pos + 1 < rule.places && rule.throttle_only(step.pos + 1))
+                .then_some(step.pos + 1)
+                .filter(|_| throttled);
+            tier_retry.or(later).unwrap_or(step.pos)
         }
         _ if *in_place == 0 => step.pos,
         _ => later.unwrap_or(step.pos),
@@ -379,6 +390,65 @@ mod tests {
         assert_eq!(classify_status(504), Class::Retry);
         assert_eq!(classify_status(501), Class::Fatal);
         assert_eq!(classify_status(403), Class::Fatal);
+    }
+
+    fn rule<'a>(places: usize, throttle_only: &'a [bool], backoff: &'a Backoff) -> Rule<'a> {
+        Rule {
+            places,
+            max_attempts: 10,
+            budget: None,
+            backoff,
+            timeout: Duration::from_secs(1),
+            throttle_only,
+        }
+    }
+
+    fn service(code: &str) -> Failure {
+        Failure::Service {
+            code: code.into(),
+            message: String::new(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn a_throttle_only_place_is_entered_only_after_a_throttle_on_the_place_before() {
+        let b = Backoff::none();
+        // A@flex, A@default (throttle only), B.
+        let r = rule(3, &[false, true, false], &b);
+        let at = |pos, n| Step { pos, n };
+        let go = |f: Failure, s: Step| {
+            let mut in_place = 0;
+            next(&r, f, s, &mut in_place).map(|s| s.pos).ok()
+        };
+        assert_eq!(go(service("ThrottlingException"), at(0, 1)), Some(1));
+        assert_eq!(
+            go(service("ServiceUnavailableException"), at(0, 1)),
+            Some(2)
+        );
+        assert_eq!(go(service("ModelNotReadyException"), at(0, 1)), Some(2));
+        assert_eq!(go(service("ThrottlingException"), at(1, 2)), Some(2));
+        // Last place: the same model again.
+        assert_eq!(go(service("ThrottlingException"), at(2, 3)), Some(2));
+        // A retry in place, then on to the next place any move may enter.
+        let mut in_place = 1;
+        let s = next(
+            &r,
+            service("InternalServerException"),
+            at(0, 2),
+            &mut in_place,
+        );
+        assert_eq!(s.map(|s| s.pos).ok(), Some(2));
+        // Without throttle-only places, a throttle moves to the next place.
+        let plain = rule(3, &[], &b);
+        let mut in_place = 0;
+        let s = next(
+            &plain,
+            service("ThrottlingException"),
+            at(0, 1),
+            &mut in_place,
+        );
+        assert_eq!(s.map(|s| s.pos).ok(), Some(1));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! An attempt's input is the application's `ConverseInput` with only what
 //! the attempt's plan changes: the model id, `maxTokens`, the planned
 //! `cachePoint` blocks (after tools / system / the last message) and, on a
-//! model without prompt caching, no cache points at all. Everything else is
+//! model without prompt caching, no cache points at all; and the route's
+//! `serviceTier` / `performanceConfig` where the attempt's model offers
+//! them (on another model, none: the default tier, standard latency).
+//! Everything else is
 //! sent as the application built it. Kept apart from the gate so the wire
 //! shape is in one file a reader can check against Bedrock's API reference.
 
@@ -17,13 +20,15 @@ use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
 use aws_sdk_bedrockruntime::operation::converse_stream::builders::ConverseStreamFluentBuilder;
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, CacheTtl, ContentBlock, GuardrailStreamConfiguration,
-    InferenceConfiguration, SystemContentBlock, Tool,
+    InferenceConfiguration, PerformanceConfigLatency, PerformanceConfiguration, ServiceTier,
+    ServiceTierType, SystemContentBlock, Tool,
 };
 use aws_sdk_bedrockruntime::Client;
 use std::borrow::Cow;
 use std::time::Duration;
 use tollgate_cache::PromptTtl;
 use tollgate_lang::policy::CachePointSite;
+use tollgate_lang::pricing::{Latency, Tier};
 
 /// Bedrock's limit on `cachePoint` blocks per request.
 pub const MAX_CACHE_POINTS: usize = 4;
@@ -42,6 +47,49 @@ pub struct AttemptChanges<'a> {
     /// The model has no prompt caching: every cache point is removed,
     /// the application's own too (the model would refuse the request).
     pub strip_cache_points: bool,
+    /// `serviceTier`.
+    pub service_tier: Override<Tier>,
+    /// `performanceConfig.latency`.
+    pub latency: Override<Latency>,
+}
+
+/// What an attempt does with a request field a decision may set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Override<T> {
+    /// Sent as the application set it (the route sets nothing).
+    #[default]
+    Keep,
+    /// Left out: Bedrock's default (the route's choice is not offered by
+    /// the attempt's model, or is the default itself).
+    Unset,
+    /// Sent with this value.
+    Set(T),
+}
+
+fn set_tier(input: &mut ConverseInput, o: Override<Tier>) -> Result<(), GateError> {
+    input.service_tier = match o {
+        Override::Keep => return Ok(()),
+        Override::Unset => None,
+        Override::Set(t) => Some(
+            ServiceTier::builder()
+                .r#type(ServiceTierType::from(t.name()))
+                .build()
+                .map_err(|e| GateError::Request(e.to_string()))?,
+        ),
+    };
+    Ok(())
+}
+
+fn set_latency(input: &mut ConverseInput, o: Override<Latency>) {
+    input.performance_config = match o {
+        Override::Keep => return,
+        Override::Unset => None,
+        Override::Set(l) => Some(
+            PerformanceConfiguration::builder()
+                .latency(PerformanceConfigLatency::from(l.name()))
+                .build(),
+        ),
+    };
 }
 
 fn cache_point(ttl: PromptTtl) -> Result<CachePointBlock, GateError> {
@@ -150,6 +198,8 @@ pub fn attempt_input(
     } else {
         add_points(&mut input, &a.sites, a.ttl)?;
     }
+    set_tier(&mut input, a.service_tier)?;
+    set_latency(&mut input, a.latency);
     Ok(input)
 }
 

@@ -42,6 +42,7 @@ use tollgate_cache::PromptTtl;
 use tollgate_cost::budget::Ticket;
 use tollgate_cost::{CallEvent, CancelReason, Mode, Status, Tags, Usage};
 use tollgate_engine::{Context, Decision, Live};
+use tollgate_lang::pricing::{Latency, Tier};
 use tollgate_lang::ModelIdx;
 
 type Receiver = aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<
@@ -131,6 +132,10 @@ pub struct GateStream<'g> {
     stop_reason: Option<String>,
     usage: Option<Usage>,
     invoked: Option<String>,
+    /// The service tier the metadata event reports.
+    service_tier: Option<Tier>,
+    /// The latency option asked for, then the one the metadata reports.
+    latency: Option<Latency>,
     summary: Option<StreamSummary>,
     ticket: Option<Ticket>,
     downgraded_from: Option<ModelIdx>,
@@ -196,13 +201,14 @@ impl Gate {
         let detector = limit
             .filter(|l| l.then.cancel_on_repetition)
             .map(|l| RepetitionDetector::new(l.then.repetition.ngram, l.then.repetition.repeats));
-        let rule = self.retry_rule(
+        let mut rule = self.retry_rule(
             plan.models.len(),
             plan.max_attempts,
             plan.retry_budget_pct,
             &feature,
             self.timeouts.first_event,
         );
+        rule.throttle_only = &plan.throttle_only;
         let model_at = |pos: usize| plan.models.get(pos).copied().unwrap_or(d.model);
         let (req_ref, plan_ref) = (&req, &plan);
         let sent = crate::retry::run(
@@ -255,6 +261,7 @@ impl Gate {
         };
         let (cur, n) = (step.pos, step.n);
         let prompt_ttl = plan.ttl_for(policy, cur);
+        let latency = plan.latency_sent(policy, &req, cur);
         Ok(GateStream {
             gate: self,
             served: plan.models.get(cur).copied().unwrap_or(d.model),
@@ -277,6 +284,8 @@ impl Gate {
             stop_reason: None,
             usage: None,
             invoked: None,
+            service_tier: None,
+            latency,
             summary: None,
             ticket,
             downgraded_from,
@@ -349,6 +358,16 @@ impl GateStream<'_> {
                     .and_then(|t| t.prompt_router())
                     .and_then(|r| r.invoked_model_id())
                     .map(str::to_string);
+                if let Some(t) = m.service_tier.as_ref() {
+                    self.service_tier = Tier::parse(t.r#type().as_str());
+                }
+                if let Some(l) = m
+                    .performance_config
+                    .as_ref()
+                    .and_then(|pc| Latency::parse(pc.latency().as_str()))
+                {
+                    self.latency = Some(l);
+                }
             }
             _ => {}
         }
@@ -444,6 +463,13 @@ impl GateStream<'_> {
         }
         if let Some(id) = &self.invoked {
             b = b.response_model_id(id.clone());
+        }
+        // Billed at the tier the metadata reports and the latency served.
+        if let Some(t) = self.service_tier {
+            b = b.service_tier(t);
+        }
+        if let Some(l) = self.latency {
+            b = b.latency(l);
         }
         if let Some(orig) = self.downgraded_from {
             b = b.downgraded_from(orig);

@@ -322,8 +322,18 @@ fn print_explanation(
     let j = to_json(policy, d, ctx);
     println!("policy `{}` ({})", policy.name, policy.hash_hex());
     let model = policy.model(d.model);
+    // The tier and latency are shown when the route sets them (else the
+    // request's own are sent).
+    let tier = d
+        .service_tier
+        .map(|t| format!(", service_tier {}", t.name()))
+        .unwrap_or_default();
+    let latency = d
+        .latency
+        .map(|l| format!(", latency {}", l.name()))
+        .unwrap_or_default();
     println!(
-        "decision: model `{}` ({}), max_output_tokens {}",
+        "decision: model `{}` ({}), max_output_tokens {}{tier}{latency}",
         model.map(|m| m.alias.as_str()).unwrap_or(""),
         model.map(|m| m.id.as_str()).unwrap_or(""),
         d.max_output_tokens

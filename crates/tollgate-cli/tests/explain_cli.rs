@@ -222,3 +222,55 @@ fn explain_json_carries_the_values_under_false_rules() {
         expected.iter().map(|(r, o, j)| (*r, *o, j)).collect();
     assert_eq!(values, expected, "{text}");
 }
+
+const TIER_POLICY: &str = r#"[policy]
+name = "explain-tier"
+default_model = "sonnet"
+
+[attributes]
+feature = "string"
+
+[models.sonnet]
+id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+
+[[route]]
+name = "agent"
+when = 'feature == "agent"'
+model = "sonnet"
+service_tier = "flex"
+latency = "optimized"
+"#;
+
+#[test]
+fn explain_shows_the_route_tier_and_latency() {
+    let path =
+        std::env::temp_dir().join(format!("tollgate-explain-tier-{}.toml", std::process::id()));
+    std::fs::write(&path, TIER_POLICY).unwrap();
+    let run = |feature: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .arg("explain")
+            .arg(&path)
+            .args(["--request", &format!(r#"{{"feature": "{feature}"}}"#)])
+            .output()
+            .unwrap_or_else(|e| panic!("runs: {e}"));
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find(|l| l.starts_with("decision: "))
+            .unwrap_or_else(|| panic!("{text}"))
+            .to_string()
+    };
+    let agent = run("agent");
+    let other = run("chat");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        agent,
+        "decision: model `sonnet` (us.anthropic.claude-sonnet-4-20250514-v1:0), \
+         max_output_tokens none, service_tier flex, latency optimized"
+    );
+    assert_eq!(
+        other,
+        "decision: model `sonnet` (us.anthropic.claude-sonnet-4-20250514-v1:0), \
+         max_output_tokens none"
+    );
+}

@@ -9,7 +9,7 @@
 //! turns on [`EventOptions::record_prompt_text`] /
 //! [`EventOptions::record_response_text`].
 //!
-//! Optional members (`response_model_id`, `region`, `service_tier`, `downgraded_from`, `error_type`,
+//! Optional members (`response_model_id`, `region`, `service_tier`, `latency`, `downgraded_from`, `error_type`,
 //! `usage_estimated` (when false), `cancel_reason`, `cost_error`, `prompt_text`, `response_text`) are left
 //! out when empty; every other member is always present. The crate README
 //! shows a complete example.
@@ -30,7 +30,11 @@ use tollgate_lang::pricing::Prices;
 use tollgate_lang::ModelIdx;
 
 /// The version of the event schema this crate writes.
-pub const EVENT_VERSION: u32 = 1;
+///
+/// Version 2 adds `latency`. Readers take every version: a member a line
+/// of an older version lacks reads as its default (`service_tier` and
+/// `latency` absent: the default tier, standard latency).
+pub const EVENT_VERSION: u32 = 2;
 
 /// What the call was (OpenTelemetry's `gen_ai.operation.name`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -217,6 +221,10 @@ pub struct CallEvent {
     /// The service tier the call was billed at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<tollgate_lang::pricing::Tier>,
+    /// The latency option the call was served (and billed) at: the one the
+    /// response reports, else the one the request asked for (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<tollgate_lang::pricing::Latency>,
     /// The alias the decision chose before a budget downgraded the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downgraded_from: Option<Name>,
@@ -348,7 +356,7 @@ pub struct EventBuilder<'b, 'c> {
     prices: Option<&'b Prices>,
     region: Option<Name>,
     service_tier: Option<tollgate_lang::pricing::Tier>,
-    latency_optimized: bool,
+    latency: Option<tollgate_lang::pricing::Latency>,
     operation: Operation,
     mode: Option<Mode>,
     status: Status,
@@ -383,7 +391,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             prices: None,
             region: None,
             service_tier: None,
-            latency_optimized: false,
+            latency: None,
             operation: Operation::Chat,
             mode: None,
             status: Status::Ok,
@@ -476,11 +484,23 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
         self
     }
 
-    /// The response reports latency-optimized inference (`performanceConfig`).
+    /// The latency option the call was served at (`performanceConfig`):
+    /// recorded, and `optimized` is billed at latency-optimized prices.
     #[inline]
-    pub fn latency_optimized(mut self, on: bool) -> Self {
-        self.latency_optimized = on;
+    pub fn latency(mut self, l: tollgate_lang::pricing::Latency) -> Self {
+        self.latency = Some(l);
         self
+    }
+
+    /// The response reports latency-optimized inference (`true`) or
+    /// standard latency: [`latency`](Self::latency) by a flag.
+    #[inline]
+    pub fn latency_optimized(self, on: bool) -> Self {
+        self.latency(if on {
+            tollgate_lang::pricing::Latency::Optimized
+        } else {
+            tollgate_lang::pricing::Latency::Standard
+        })
     }
 
     /// The operation (default `chat`).
@@ -598,13 +618,14 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
         // table; a price that does not exist there is a `cost_error`, and
         // the call is priced at the model's own prices.
         let mut lookup_error = None;
+        let optimized = self.latency == Some(tollgate_lang::pricing::Latency::Optimized);
         let resolved = match (self.prices, model) {
             (None, Some(m))
                 if self.region.is_some()
                     || self
                         .service_tier
                         .is_some_and(|t| t != tollgate_lang::pricing::Tier::Default)
-                    || self.latency_optimized =>
+                    || optimized =>
             {
                 match tollgate_lang::pricing::call_prices(
                     &p.price_table,
@@ -614,7 +635,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
                         .as_deref()
                         .unwrap_or(tollgate_lang::pricing::DEFAULT_REGION),
                     self.service_tier.unwrap_or_default(),
-                    self.latency_optimized,
+                    optimized,
                 ) {
                     Ok(r) => Some(r),
                     Err(e) => {
@@ -662,6 +683,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             response_model_id: self.response_model_id,
             region: self.region,
             service_tier: self.service_tier,
+            latency: self.latency,
             downgraded_from,
             operation: self.operation,
             mode,

@@ -137,6 +137,10 @@ pub(crate) fn write(ev: &CallEvent, buf: &mut Vec<u8>) -> Result<(), Error> {
         raw(buf, b",\"service_tier\":");
         string(buf, t.name())?;
     }
+    if let Some(l) = ev.latency {
+        raw(buf, b",\"latency\":");
+        string(buf, l.name())?;
+    }
     if let Some(m) = &ev.downgraded_from {
         raw(buf, b",\"downgraded_from\":");
         string(buf, m)?;

@@ -12,6 +12,7 @@ use tollgate_cost::{
     Timestamp, Usage,
 };
 use tollgate_engine::{decide_reference, Request};
+use tollgate_lang::pricing::{Latency, Tier};
 
 const KB: &str = r#"{"feature": "kb", "tenant": "acme", "app": "assistant",
     "user": {"id": "u-7", "email": "ana@example.com", "tier": "pro"},
@@ -49,7 +50,7 @@ fn kb_event(options: &EventOptions) -> CallEvent {
 #[test]
 fn event_names_the_decision_tags_model_and_exact_cost() {
     let ev = kb_event(&EventOptions::default());
-    assert_eq!(ev.version, 1);
+    assert_eq!(ev.version, 2);
     assert_eq!(ev.timestamp.to_rfc3339(), "2026-11-26T10:15:30.123Z");
     assert_eq!(ev.policy, "cost-test");
     assert_eq!(ev.policy_hash.len(), 32);
@@ -337,6 +338,14 @@ fn the_fast_line_writer_matches_serde_byte_for_byte() {
             Some(CancelReason::OutputBudget),
         ][(next() % 5) as usize];
         ev.usage_estimated = next().is_multiple_of(2);
+        ev.service_tier = [
+            None,
+            Some(Tier::Default),
+            Some(Tier::Flex),
+            Some(Tier::Priority),
+        ][(next() % 4) as usize];
+        ev.latency =
+            [None, Some(Latency::Standard), Some(Latency::Optimized)][(next() % 3) as usize];
         ev.status = [
             Status::Ok,
             Status::Error,
@@ -470,4 +479,29 @@ fn shared_names_give_the_same_event() {
     let back = cache.get(&p, &p.schema);
     assert!(!Arc::ptr_eq(&back, &names));
     assert_eq!(back.policy(), "cost-test");
+}
+
+/// A version-1 line (no `latency`, no `service_tier`) still reads: the
+/// missing members are the defaults. Version 2 writes them when known.
+#[test]
+fn version_one_lines_read_with_default_tier_and_latency() {
+    let mut ev = kb_event(&EventOptions::default());
+    let v2 = String::from_utf8(ev.to_json_line().unwrap()).unwrap();
+    assert!(v2.starts_with("{\"version\":2,"), "{v2}");
+    assert!(!v2.contains("\"latency\""), "{v2}");
+    let v1 = v2.replacen("{\"version\":2,", "{\"version\":1,", 1);
+    let read = CallEvent::from_json_line(v1.as_bytes()).unwrap();
+    assert_eq!(read.version, 1);
+    assert_eq!(read.service_tier, None);
+    assert_eq!(read.latency, None);
+    assert_eq!(read.service_tier.unwrap_or_default(), Tier::Default);
+    assert_eq!(read.latency.unwrap_or_default(), Latency::Standard);
+    ev.service_tier = Some(Tier::Flex);
+    ev.latency = Some(Latency::Optimized);
+    let line = String::from_utf8(ev.to_json_line().unwrap()).unwrap();
+    assert!(
+        line.contains(",\"service_tier\":\"flex\",\"latency\":\"optimized\","),
+        "{line}"
+    );
+    assert_eq!(CallEvent::from_json_line(line.as_bytes()).unwrap(), ev);
 }

@@ -301,9 +301,8 @@ impl CompiledPolicy {
 
     fn try_decide(&self, ctx: &Context<'_>) -> Result<Decision, Bail> {
         let route = self.first(Section::Route, ctx)?;
-        let model = route
-            .and_then(|r| self.policy.routes.get(r.index()))
-            .map_or(self.policy.default_model, |r| r.then.model);
+        let rule = route.and_then(|r| self.policy.routes.get(r.index()));
+        let model = rule.map_or(self.policy.default_model, |r| r.then.model);
         let limit = self.first(Section::Limit, ctx)?;
         // As `decision::requested_cap`, with the slot resolved once.
         let requested = self.requested.and_then(|id| match ctx.get(id) {
@@ -314,6 +313,8 @@ impl CompiledPolicy {
             route,
             model,
             max_output_tokens: effective_cap(&self.policy, requested, route, model, limit),
+            service_tier: rule.and_then(|r| r.then.service_tier),
+            latency: rule.and_then(|r| r.then.latency),
             cache: self.first(Section::Cache, ctx)?,
             prompt_cache: self.first(Section::PromptCache, ctx)?,
             batch: self.first(Section::Batch, ctx)?,

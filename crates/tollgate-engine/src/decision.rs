@@ -6,6 +6,7 @@ use crate::context::{Context, Slot};
 use crate::eval;
 use serde_json::{json, Value as J};
 use tollgate_lang::policy::{BudgetAction, Policy, Scope, Section};
+use tollgate_lang::pricing::{Latency, Tier};
 use tollgate_lang::ModelIdx;
 
 /// Index of a rule within its section.
@@ -29,6 +30,10 @@ pub struct Decision {
     /// The effective output cap (the smallest of the request's own, the
     /// route's, the limit's and the model's).
     pub max_output_tokens: Option<u32>,
+    /// The route's `service_tier` (`None`: the request's own is sent).
+    pub service_tier: Option<Tier>,
+    /// The route's `latency` (`None`: the request's own is sent).
+    pub latency: Option<Latency>,
     /// `[[cache]]`
     pub cache: Option<RuleIdx>,
     /// `[[prompt_cache]]`
@@ -115,15 +120,15 @@ fn first<T>(
 /// condition evaluated as written. The oracle for the compiled engine.
 pub fn decide_reference(policy: &Policy, ctx: &Context<'_>) -> Decision {
     let route = first(&policy.routes, ctx, |_| true);
-    let model = route
-        .and_then(|r| policy.routes.get(r.index()))
-        .map(|r| r.then.model)
-        .unwrap_or(policy.default_model);
+    let rule = route.and_then(|r| policy.routes.get(r.index()));
+    let model = rule.map(|r| r.then.model).unwrap_or(policy.default_model);
     let limit = first(&policy.limits, ctx, |_| true);
     Decision {
         route,
         model,
         max_output_tokens: effective_cap(policy, requested_cap(policy, ctx), route, model, limit),
+        service_tier: rule.and_then(|r| r.then.service_tier),
+        latency: rule.and_then(|r| r.then.latency),
         cache: first(&policy.caches, ctx, |c| scope_present(c.scope, ctx)),
         prompt_cache: first(&policy.prompt_caches, ctx, |_| true),
         batch: first(&policy.batches, ctx, |_| true),
@@ -144,6 +149,8 @@ pub fn to_json(policy: &Policy, d: &Decision, ctx: &Context<'_>) -> J {
         "model": model.map(|m| m.alias.as_str()),
         "model_id": model.map(|m| m.id.as_str()),
         "max_output_tokens": d.max_output_tokens,
+        "service_tier": d.service_tier.map(Tier::name),
+        "latency": d.latency.map(Latency::name),
         "fallback": d.route
             .and_then(|r| policy.routes.get(r.index()))
             .map(|r| r.then.fallback.iter().filter_map(|f| policy.model(*f)).map(|m| m.alias.clone()).collect::<Vec<_>>())

@@ -94,6 +94,26 @@ pub fn run_case(
             });
         }
     }
+    if let Some(t) = case.expect_service_tier {
+        if t != d.service_tier {
+            let show = |t: Option<tollgate_lang::pricing::Tier>| t.map_or("none", |t| t.name());
+            result.mismatches.push(Mismatch {
+                what: "service_tier".into(),
+                expected: show(t).into(),
+                actual: show(d.service_tier).into(),
+            });
+        }
+    }
+    if let Some(l) = case.expect_latency {
+        if l != d.latency {
+            let show = |l: Option<tollgate_lang::pricing::Latency>| l.map_or("none", |l| l.name());
+            result.mismatches.push(Mismatch {
+                what: "latency".into(),
+                expected: show(l).into(),
+                actual: show(d.latency).into(),
+            });
+        }
+    }
     result
 }
 

@@ -5,7 +5,7 @@
 //! by [`ModelIdx`], attributes by [`AttrId`].
 
 use crate::expr::TExpr;
-use crate::pricing::Prices;
+use crate::pricing::{Latency, Prices, Tier};
 use crate::schema::{AttrId, Schema};
 use crate::source::{SourceMap, Span};
 
@@ -100,6 +100,14 @@ pub struct Route {
     pub max_output_tokens: Option<u32>,
     /// Models to try on throttling / model-not-ready, in order.
     pub fallback: Vec<ModelIdx>,
+    /// The service tier asked for (`default`, `flex` or `priority`; never
+    /// `reserved`); `None`: the request's own.
+    pub service_tier: Option<Tier>,
+    /// The latency option asked for; `None`: the request's own.
+    pub latency: Option<Latency>,
+    /// A throttled `flex` attempt is retried on the same model at the
+    /// default tier before any fallback model (default true).
+    pub tier_fallback: bool,
 }
 
 /// A request part a response-cache key covers.
@@ -311,6 +319,10 @@ pub struct TestCase {
     pub expect_model: Option<String>,
     /// Expected effective output cap (`0` = no cap expected... use `None` for unchecked).
     pub expect_max_output_tokens: Option<Option<u32>>,
+    /// Expected route service tier (`Some(None)`: the route sets none).
+    pub expect_service_tier: Option<Option<Tier>>,
+    /// Expected route latency (`Some(None)`: the route sets none).
+    pub expect_latency: Option<Option<Latency>>,
 }
 
 /// The rule sections of a policy, each an ordered first-match list: the

@@ -94,6 +94,41 @@ impl Tier {
     }
 }
 
+/// Bedrock's latency option (`performanceConfig.latency`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Latency {
+    /// Standard inference (`standard`).
+    #[default]
+    Standard,
+    /// Latency-optimized inference (`optimized`), where the model offers it.
+    Optimized,
+}
+
+impl Latency {
+    /// Both options.
+    pub const ALL: [Latency; 2] = [Latency::Standard, Latency::Optimized];
+
+    /// The API name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Latency::Standard => "standard",
+            Latency::Optimized => "optimized",
+        }
+    }
+
+    /// The option of an API name.
+    pub fn parse(s: &str) -> Option<Latency> {
+        match s {
+            "standard" => Some(Latency::Standard),
+            "optimized" => Some(Latency::Optimized),
+            _ => None,
+        }
+    }
+}
+
 /// Where a request may place prompt-cache points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CacheSites {
@@ -212,6 +247,18 @@ impl Prices {
             .into_iter()
             .filter(|&t| t == Tier::Default || self.tier_prices(t).is_some())
             .collect()
+    }
+
+    /// Whether a call may ask for `tier` (`serviceTier`): `default`
+    /// always; another tier when this entry prices it.
+    pub fn offers_tier(&self, tier: Tier) -> bool {
+        tier == Tier::Default || self.tier_prices(tier).is_some()
+    }
+
+    /// Whether a call may ask for `latency` (`performanceConfig`):
+    /// `standard` always; `optimized` when this entry prices it.
+    pub fn offers_latency(&self, latency: Latency) -> bool {
+        latency == Latency::Standard || self.latency_optimized.is_some()
     }
 
     /// The prices of a non-default tier.

@@ -111,6 +111,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("prompt_cache_ttl", &["error[invalid-duration]"]),
     ("prompt_cache_unknown_point", &["error[invalid-value]"]),
     ("budget_bad_action", &["error[invalid-value]"]),
+    ("route_bad_tier", &["error[invalid-value]", "error[invalid-value]", "error[invalid-value]", "error[wrong-type]"]),
     (
         "limit_bad_values",
         &[

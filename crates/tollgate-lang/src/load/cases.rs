@@ -6,6 +6,7 @@ use super::keys::{float_of, int_of, kind, to_json, Keys, Table, Val};
 use super::Build;
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::policy::Section;
+use crate::pricing::{Latency, Tier};
 use crate::schema::{Elem, Type};
 use crate::source::{FileId, Span};
 use toml::de::DeValue;
@@ -19,6 +20,10 @@ pub(super) struct RawTest {
     pub expect: Vec<(Section, String, Span)>,
     pub expect_model: Option<(String, Span)>,
     pub expect_cap: Option<Option<u32>>,
+    /// `service_tier`: `Some(None)` is `"none"` (the route sets none).
+    pub expect_tier: Option<Option<Tier>>,
+    /// `latency`: `Some(None)` is `"none"`.
+    pub expect_latency: Option<Option<Latency>>,
 }
 
 impl Build<'_> {
@@ -78,6 +83,8 @@ impl Build<'_> {
             expect: Vec::new(),
             expect_model: None,
             expect_cap: None,
+            expect_tier: None,
+            expect_latency: None,
         };
         if let Some(rv) = request {
             match rv.get_ref().as_table() {
@@ -111,7 +118,8 @@ impl Build<'_> {
         self.raw_tests.push(raw);
     }
 
-    /// `expect = { SECTION = "rule", model = "alias", max_output_tokens = N }`.
+    /// `expect = { SECTION = "rule", model = "alias", max_output_tokens = N,
+    /// service_tier = "flex", latency = "optimized" }`.
     fn expect(&mut self, et: &Table<'_>, raw: &mut RawTest) {
         let d = &mut self.d;
         let mut k = Keys::new(et);
@@ -129,6 +137,38 @@ impl Build<'_> {
                 (Some("none"), _) => raw.expect_cap = Some(None),
                 (_, Some(n)) => raw.expect_cap = Some(Some(n)),
                 _ => d.wrong_type("max_output_tokens", cv, "a whole number or \"none\""),
+            }
+        }
+        if let Some((v, sp)) = k.str(d, "service_tier") {
+            match v.as_str() {
+                "none" => raw.expect_tier = Some(None),
+                t => match [Tier::Default, Tier::Flex, Tier::Priority]
+                    .into_iter()
+                    .find(|x| x.name() == t)
+                {
+                    Some(x) => raw.expect_tier = Some(Some(x)),
+                    None => d.error(
+                        "invalid-value",
+                        sp,
+                        format!("expected service tier `{t}` is not one a route may ask for"),
+                        Some("write `\"default\"`, `\"flex\"`, `\"priority\"` or `\"none\"` (the route sets none)".into()),
+                    ),
+                },
+            }
+        }
+        if let Some((v, sp)) = k.str(d, "latency") {
+            match (v.as_str(), Latency::parse(&v)) {
+                ("none", _) => raw.expect_latency = Some(None),
+                (_, Some(l)) => raw.expect_latency = Some(Some(l)),
+                (l, None) => d.error(
+                    "invalid-value",
+                    sp,
+                    format!("expected latency `{l}` is not one of Bedrock's"),
+                    Some(
+                        "write `\"standard\"`, `\"optimized\"` or `\"none\"` (the route sets none)"
+                            .into(),
+                    ),
+                ),
             }
         }
         k.finish(d, "`expect`");

@@ -97,6 +97,8 @@ impl Build<'_> {
                 expect,
                 expect_model,
                 expect_max_output_tokens: raw.expect_cap,
+                expect_service_tier: raw.expect_tier,
+                expect_latency: raw.expect_latency,
             });
         }
         self.price_checks(default_model);
