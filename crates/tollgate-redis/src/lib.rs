@@ -37,9 +37,14 @@
 //! `redis://[user:password@]host:port/db`; `rediss://` for TLS (rustls;
 //! ElastiCache in-transit encryption), verified against the system's
 //! roots, or against [`RedisConfig::tls_root_cert`] (a PEM certificate)
-//! when set. A user and password in the URL authenticate as an ACL user
-//! (`AUTH user password`, ElastiCache RBAC); a password alone
-//! authenticates as the default user.
+//! when set; a certificate they do not vouch for fails the connection
+//! ([`RedisError::Connection`], naming `UnknownIssuer`). The first
+//! `rediss://` handle installs rustls's aws-lc-rs provider process-wide
+//! unless the application installed a provider first. A user and password
+//! in the URL authenticate as an ACL user (`AUTH user password`,
+//! ElastiCache RBAC); a password alone authenticates as the default user.
+//! Refused credentials are a [`RedisError::Connection`] that says
+//! `authentication failed for ACL user ...` (never the password).
 //!
 //! # Runtime
 //!
@@ -173,8 +178,31 @@ impl RedisError {
     }
 }
 
-fn classify(e: &redis::RedisError) -> RedisError {
-    if e.is_timeout() {
+/// The ACL user a URL logs in as: the name before `:password@`, or
+/// `default` when there is none.
+fn url_user(url: &str) -> &str {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => url
+            .get(s + 3..at)
+            .and_then(|creds| creds.split(':').next())
+            .filter(|u| !u.is_empty())
+            .unwrap_or("default"),
+        _ => "default",
+    }
+}
+
+/// Our error for one of `redis`'s, for a handle on `url`.
+fn classify(e: &redis::RedisError, url: &str) -> RedisError {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        // `redis` drops the server's `WRONGPASS` text; say what it means.
+        // A connection failure: it counts against the breaker, so a wrong
+        // password does not cost the server a handshake per call.
+        RedisError::Connection(format!(
+            "authentication failed for ACL user `{}`: wrong password, or the user \
+             is unknown or disabled ({e})",
+            url_user(url)
+        ))
+    } else if e.is_timeout() {
         RedisError::Timeout
     } else if e.is_io_error()
         || e.is_connection_dropped()
@@ -310,6 +338,9 @@ impl Redis {
     /// makes operations fail, it does not make this fail. Only a malformed
     /// URL or certificate is an error.
     pub fn new(cfg: RedisConfig) -> Result<Redis, RedisError> {
+        if is_tls_url(&cfg.url) {
+            ensure_tls_provider();
+        }
         let client = match &cfg.tls_root_cert {
             None => redis::Client::open(cfg.url.as_str()),
             Some(pem) => redis::Client::build_with_tls(
@@ -429,7 +460,7 @@ impl Redis {
             .set_response_timeout(Some(cfg.op_timeout))
             .set_number_of_retries(0);
         let c = ConnectionManager::new_lazy_with_config(self.inner.client.clone(), mcfg)
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| classify(&e, &cfg.url))?;
         bump(&self.inner.n.connects);
         *slot = Some(c.clone());
         Ok(c)
@@ -463,7 +494,7 @@ impl Redis {
         let limit = cfg.op_timeout.saturating_add(cfg.connect_timeout);
         let r = match tokio::time::timeout(limit, op(conn)).await {
             Err(_) => Err(RedisError::Timeout),
-            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Err(e)) => Err(classify(&e, &cfg.url)),
             Ok(Ok(v)) => Ok(v),
         };
         self.settle(r)
@@ -487,7 +518,7 @@ impl Redis {
                 Err(e) => return self.settle(Err(e)),
             },
         };
-        let r = op(&mut conn).map_err(|e| classify(&e));
+        let r = op(&mut conn).map_err(|e| classify(&e, &self.inner.cfg.url));
         match &r {
             Ok(_) | Err(RedisError::Server(_)) => {
                 let mut pool = self.inner.blocking.lock();
@@ -508,12 +539,31 @@ impl Redis {
             .inner
             .client
             .get_connection_with_timeout(cfg.connect_timeout)
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| classify(&e, &cfg.url))?;
         c.set_read_timeout(Some(cfg.op_timeout))
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| classify(&e, &cfg.url))?;
         c.set_write_timeout(Some(cfg.op_timeout))
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| classify(&e, &cfg.url))?;
         Ok(c)
+    }
+}
+
+/// Whether `url` asks for TLS (`rediss://`, any case).
+fn is_tls_url(url: &str) -> bool {
+    url.get(..9)
+        .is_some_and(|s| s.eq_ignore_ascii_case("rediss://"))
+}
+
+/// Makes sure rustls has a process-wide crypto provider before `redis`
+/// builds a TLS client: rustls panics when it has none and cannot pick one
+/// from its features alone (none enabled, or both `ring` and `aws-lc-rs`
+/// enabled by different crates of an application). A provider the
+/// application installed is kept; otherwise aws-lc-rs (the AWS SDK's) is
+/// installed.
+fn ensure_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // An error means another thread installed one first: it is used.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
 }
 
@@ -556,6 +606,37 @@ mod tests {
             redacted("redis://127.0.0.1:6379/"),
             "redis://127.0.0.1:6379/"
         );
+    }
+
+    #[test]
+    fn the_acl_user_of_a_url() {
+        assert_eq!(url_user("rediss://alice:s3cret@h:6380/0"), "alice");
+        assert_eq!(url_user("redis://:pw@h:6379/"), "default");
+        assert_eq!(url_user("redis://h:6379/"), "default");
+    }
+
+    #[test]
+    fn an_authentication_failure_says_so_without_the_password() {
+        let e = redis::RedisError::from((
+            redis::ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        ));
+        let ours = classify(&e, "rediss://alice:s3cret@h:6380/");
+        assert!(ours.is_fault());
+        let text = ours.to_string();
+        assert!(
+            text.contains("authentication failed for ACL user `alice`: wrong password"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn tls_urls_are_recognised_in_any_case() {
+        assert!(is_tls_url("rediss://u:p@h:6380/0"));
+        assert!(is_tls_url("REDISS://h"));
+        assert!(!is_tls_url("redis://h:6379/"));
+        assert!(!is_tls_url("rediss:/"));
     }
 
     #[test]
