@@ -57,6 +57,7 @@ fn every_cookbook_policy_checks_clean_and_passes_its_tests() {
             "Mix a learned score with plain rules",
             "Cache a knowledge base per tenant",
             "Batch nightly work",
+            "Flex for agents",
             "Budgets",
             "Retries and fallbacks",
             "Spike alerts",
