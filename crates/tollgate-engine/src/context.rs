@@ -61,6 +61,16 @@ impl<'a> StrList<'a> {
     }
 }
 
+/// How many of the `len` keys `key(i)` differ from every key before them.
+fn distinct_keys<'k>(len: usize, key: impl Fn(usize) -> Option<&'k str>) -> usize {
+    (0..len)
+        .filter(|&i| match key(i) {
+            Some(k) => !(0..i).any(|j| key(j) == Some(k)),
+            None => false,
+        })
+        .count()
+}
+
 /// A `map<string, string>`, borrowed as a slice of `(key, value)` pairs in
 /// one of two shapes. Lookups scan the pairs (maps of request metadata hold
 /// a few entries), so reading an entry never allocates; when a key appears
@@ -92,12 +102,7 @@ impl<'a> StrPairs<'a> {
     /// before it (maps of request metadata hold a few entries); allocates
     /// nothing.
     pub fn entries(&self) -> usize {
-        (0..self.len())
-            .filter(|&i| match self.pair(i) {
-                Some((k, _)) => !(0..i).any(|j| self.pair(j).is_some_and(|(h, _)| h == k)),
-                None => false,
-            })
-            .count()
+        distinct_keys(self.len(), |i| self.pair(i).map(|(k, _)| k))
     }
 
     /// Pair `i`.
@@ -158,12 +163,7 @@ impl<'a> IntPairs<'a> {
     /// before it (maps of request metadata hold a few entries); allocates
     /// nothing.
     pub fn entries(&self) -> usize {
-        (0..self.len())
-            .filter(|&i| match self.pair(i) {
-                Some((k, _)) => !(0..i).any(|j| self.pair(j).is_some_and(|(h, _)| h == k)),
-                None => false,
-            })
-            .count()
+        distinct_keys(self.len(), |i| self.pair(i).map(|(k, _)| k))
     }
 
     /// Pair `i`.

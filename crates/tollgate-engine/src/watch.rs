@@ -187,29 +187,28 @@ impl Target {
         tollgate_lang::load::rule_files(&self.path)
     }
 
-    /// A hash of the names and contents of the files the loader reads
+    /// Hash the names and contents of the files the loader reads
     /// (through symlinks); read errors are part of it.
-    fn fingerprint(&self) -> u64 {
-        let mut h = std::hash::DefaultHasher::new();
+    fn hash_files(&self, h: &mut impl Hasher) {
         match self.files() {
-            Err(e) => e.kind().hash(&mut h),
-            Ok(files) => {
-                for f in files {
-                    f.hash(&mut h);
-                    match std::fs::read(&f) {
-                        Ok(bytes) => {
-                            1u8.hash(&mut h);
-                            bytes.hash(&mut h);
-                        }
-                        Err(e) => {
-                            0u8.hash(&mut h);
-                            e.kind().hash(&mut h);
-                        }
-                    }
-                }
-            }
+            Err(e) => e.kind().hash(h),
+            Ok(files) => files.iter().for_each(|f| hash_file(f, h)),
         }
-        h.finish()
+    }
+}
+
+/// Hash a file's name and contents, or the error reading it.
+fn hash_file(path: &Path, h: &mut impl Hasher) {
+    path.hash(h);
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            1u8.hash(h);
+            bytes.hash(h);
+        }
+        Err(e) => {
+            0u8.hash(h);
+            e.kind().hash(h);
+        }
     }
 }
 
@@ -219,19 +218,9 @@ impl Target {
 /// policy's own directory only).
 fn fingerprint(target: &Target, handle: &PolicyHandle) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
-    target.fingerprint().hash(&mut h);
+    target.hash_files(&mut h);
     for r in &handle.current().policy().routers {
-        r.path.hash(&mut h);
-        match std::fs::read(&r.path) {
-            Ok(bytes) => {
-                1u8.hash(&mut h);
-                bytes.hash(&mut h);
-            }
-            Err(e) => {
-                0u8.hash(&mut h);
-                e.kind().hash(&mut h);
-            }
-        }
+        hash_file(Path::new(&r.path), &mut h);
     }
     h.finish()
 }
