@@ -12,7 +12,7 @@
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use std::hint::black_box;
 use std::time::Duration;
-use tollgate::engine::compile::{compile, CompiledPolicy};
+use tollgate::engine::{compile, CompiledPolicy};
 use tollgate::engine::synth::{policy_text, request_json, Rng, SynthOptions};
 use tollgate::engine::{decide_reference, Context, Request, Slot};
 use tollgate::lang::{load_str, LoadOptions, Policy};
@@ -234,7 +234,7 @@ fn bench_scale(c: &mut Criterion) {
                             .policy
                             .routes
                             .iter()
-                            .position(|r| tollgate::engine::eval::holds(r.when.as_ref(), &ctx));
+                            .position(|r| tollgate::engine::holds(r.when.as_ref(), &ctx));
                         black_box(r)
                     })
                 });

@@ -3,7 +3,7 @@
 //!
 //! Run: `cargo run --release --example embed`
 
-use tollgate::engine::compile::compile;
+use tollgate::engine::compile;
 use tollgate::engine::{to_json, Context};
 use tollgate::lang::{load_path, LoadOptions};
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use tollgate::engine::compile;
-use tollgate::engine::testing::run_tests;
+use tollgate::engine::run_tests;
 use tollgate::lang::{load_path, LoadOptions};
 
 /// The ```toml blocks of the cookbook, each with the recipe (`## ` heading)

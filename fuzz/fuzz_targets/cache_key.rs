@@ -14,11 +14,11 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tollgate_cache::key::{
+use tollgate_cache::{
     cache_key, encode_key, FieldSet, Inference, KeyInput, KeySpec, Message, Part, Role, ScopeValue,
 };
 use tollgate_engine::StrList;
-use tollgate_lang::policy::{KeyField, Normalize};
+use tollgate_lang::{KeyField, Normalize};
 
 /// A short string over a small alphabet: letters, ASCII and Unicode white
 /// space, a NUL, a multi-byte letter.

@@ -14,7 +14,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_engine::compile::compile;
+use tollgate_engine::compile;
 use tollgate_engine::{decide_reference, Context, Slot, StrList};
 use tollgate_lang::{load_str, LoadOptions};
 
@@ -166,7 +166,7 @@ fuzz_target!(|data: &[u8]| {
     let lists: [&[&str]; 3] = [&[], &["p"], &["q", "p"]];
     // Around the 2026 spring daylight-saving change in Europe (01:00 UTC).
     let times = [0, 1_774_742_400, 1_774_746_000, 1_774_749_599, 253_402_300_799]
-        .map(|s| tollgate_lang::time::Timestamp::new(s, 0).unwrap());
+        .map(|s| tollgate_lang::Timestamp::new(s, 0).unwrap());
     let maps: [&[(&str, &str)]; 4] = [&[], &[("t", "p")], &[("p", "q"), ("t", "r")], &[("u", "pq"), ("u", "q")]];
     // Keys repeat (the first pair counts); values reach zero and the ends
     // of the range, for overflow and division by zero.

@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
-use tollgate_engine::compile::{compile, CompiledPolicy};
+use tollgate_engine::{compile, CompiledPolicy};
 use tollgate_engine::{decide_reference, to_json, Request};
 use tollgate_lang::{load_str, LoadOptions};
 

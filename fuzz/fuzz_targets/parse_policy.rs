@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tollgate_engine::{decide_reference, to_json, Context, IntPairs, Slot, StrList, StrPairs};
-use tollgate_lang::time::Timestamp;
+use tollgate_lang::Timestamp;
 use tollgate_lang::{load_str, LoadOptions, Type};
 
 fuzz_target!(|data: &[u8]| {
@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
 
             // The policy's own [[test]] cases.
             let _ =
-                tollgate_engine::testing::run_tests(policy, &|ctx| decide_reference(policy, ctx));
+                tollgate_engine::run_tests(policy, &|ctx| decide_reference(policy, ctx));
         }
         Err(e) => {
             let _ = e.render();

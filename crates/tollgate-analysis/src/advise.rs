@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use tollgate_cost::{price_lenient, CacheOutcome, CallEvent, Mode, Name, Usage};
-use tollgate_lang::pricing::Tier;
+use tollgate_lang::Tier;
 
 /// TTL of the advised response cache, seconds.
 pub const CACHE_TTL_S: u64 = 600;
@@ -117,7 +117,7 @@ fn toml_str(s: &str) -> String {
 /// A string as a CEL literal.
 fn cel_str(s: &str) -> String {
     let mut out = String::new();
-    let _ = tollgate_lang::expr::ast::quote(s, &mut out);
+    let _ = tollgate_lang::__private::quote(s, &mut out);
     out
 }
 
@@ -160,7 +160,7 @@ struct Feature<'e> {
 
 /// Advises on call events (see the module docs); `events` in time order.
 pub fn advise(events: &[CallEvent]) -> AdviceReport {
-    advise_in(events, tollgate_lang::pricing::DEFAULT_REGION)
+    advise_in(events, tollgate_lang::DEFAULT_REGION)
 }
 
 /// [`advise`] with calls that record no source region priced at `region`
@@ -414,10 +414,10 @@ pub fn advise_in(events: &[CallEvent], region: &str) -> AdviceReport {
             });
     }
     for (model, trace) in &by_model {
-        let Some(prices) = tollgate_lang::pricing::PriceTable::builtin()
-            .resolve(model, region, tollgate_lang::pricing::Tier::Default)
+        let Some(prices) = tollgate_lang::PriceTable::builtin()
+            .resolve(model, region, tollgate_lang::Tier::Default)
             .ok()
-            .or_else(|| tollgate_lang::pricing::PriceTable::builtin().lookup(model))
+            .or_else(|| tollgate_lang::PriceTable::builtin().lookup(model))
         else {
             continue;
         };

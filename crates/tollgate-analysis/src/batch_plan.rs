@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use tollgate_cost::{price_lenient, CacheOutcome, CallEvent, Mode, Usage};
 use tollgate_engine::{CompiledPolicy, Context, Request};
-use tollgate_lang::expr::{check, parse, CheckLimits, OffsetMap, TExpr};
-use tollgate_lang::pricing::{call_prices, PriceTable, Prices, Tier, DEFAULT_REGION};
+use tollgate_lang::{check, parse, CheckLimits, OffsetMap, TExpr};
+use tollgate_lang::{call_prices, PriceTable, Prices, Tier, DEFAULT_REGION};
 use tollgate_lang::{Diagnostic, Policy, SourceFile, SourceMap, Span};
 
 /// Which calls move to batch.
@@ -114,7 +114,7 @@ pub fn feature_of(ev: &CallEvent) -> String {
 /// The prices of the model a call used, at the call's recorded source
 /// region, else `region` (the default-tier prices): the policy's model of
 /// that alias (re-priced from the policy's table, see
-/// [`tollgate_lang::pricing::call_prices`]; a price missing there keeps the
+/// [`tollgate_lang::call_prices`]; a price missing there keeps the
 /// model's own), else the shipped table by model id (a profile that cannot
 /// be called from that region is priced at its home region).
 pub fn prices_of(policy: Option<&Policy>, ev: &CallEvent, region: &str) -> Option<Prices> {
@@ -199,7 +199,7 @@ pub fn plan_batch_in(
         }
         let selected = match sel {
             Selector::Policy => compiled.decide(&ctx).batch.is_some(),
-            Selector::When(_, t) => tollgate_engine::eval::holds(Some(t), &ctx),
+            Selector::When(_, t) => tollgate_engine::holds(Some(t), &ctx),
         };
         if !selected {
             continue;

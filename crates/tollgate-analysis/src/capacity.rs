@@ -22,7 +22,7 @@
 use crate::trace::Trace;
 use serde_json::{json, Value};
 use tollgate_cost::{price_lenient, Mode, Usage};
-use tollgate_lang::pricing::Prices;
+use tollgate_lang::Prices;
 
 /// One model unit, as the caller's AWS quote states it.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,7 +5,7 @@
 //! crash, and a file assembled by hand can hold anything. Neither stops a
 //! report: each line that is not a call event becomes a [`SkippedLine`]
 //! (`events.jsonl:17: skipped: ...`) and the report goes on with the rest.
-//! The line parser is `tollgate_cost::sink::reader::for_each_event`, the same
+//! The line parser is `tollgate_cost::for_each_event`, the same
 //! one replay uses, so every reader agrees on what an event is.
 
 use crate::input::ReadError;
@@ -13,7 +13,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
-use tollgate_cost::sink::reader::{for_each_event, Skipped};
+use tollgate_cost::{for_each_event, Skipped};
 use tollgate_cost::CallEvent;
 
 /// A line of an input file that was left out.
@@ -106,8 +106,8 @@ pub fn for_each_in_bytes(
 /// writes them); `-` when the event has neither (a redacted or absent
 /// attribute). `global` groups everything under `global`.
 pub fn group_value(ev: &CallEvent, group_by: &str) -> String {
-    if group_by == tollgate_cost::ledger::GLOBAL {
-        return tollgate_cost::ledger::GLOBAL.to_owned();
+    if group_by == tollgate_cost::GLOBAL {
+        return tollgate_cost::GLOBAL.to_owned();
     }
     let tag = match group_by {
         "app" => ev.tags.app.as_deref(),

@@ -21,7 +21,7 @@ use crate::trace::{Format, RecordedCall, Trace, TraceRequest};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tollgate_cost::sink::reader::for_each_event;
+use tollgate_cost::for_each_event;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Why a file could not be read.

@@ -1,6 +1,6 @@
 //! Bedrock's prompt cache, one request at a time.
 //!
-//! The same rules as `tollgate_cache::sim::simulate_prompt_cache` (one
+//! The same rules as `tollgate_cache::simulate_prompt_cache` (one
 //! cache point at the end of each prompt; the longest unexpired run of
 //! leading blocks is read when it reaches the model's minimum; the rest is
 //! written; every block of the prompt lives until `at + ttl`), but stepped

@@ -15,7 +15,7 @@
 //!    rule keys the request by rule, version, scope value, content and, when
 //!    the rule's key names it, the model; a stored, unexpired entry on the
 //!    trace's own clock serves it at no cost. A hit does not extend the
-//!    entry (as `tollgate_cache::sim::simulate_response_cache`).
+//!    entry (as `tollgate_cache::simulate_response_cache`).
 //! 5. **Prompt cache** (not in batch): the decision's `[[prompt_cache]]`
 //!    rule
 //!    - on block hashes (Mooncake): puts a point at the end of the prompt
@@ -62,11 +62,11 @@ use crate::report::{PromptTally, Report, ResponseTally, Row};
 use crate::trace::Trace;
 use rustc_hash::FxHashMap;
 use std::io::IsTerminal;
-use tollgate_cost::budget::retry_share_within;
+use tollgate_cost::retry_share_within;
 use tollgate_cost::{price_lenient, CacheOutcome, CacheTtl, CallEvent, Mode, Timestamp, Usage};
 use tollgate_engine::{CompiledPolicy, Context, IntPairs, Owned, Request, Slot, StrList, StrPairs};
-use tollgate_lang::policy::{KeyField, Scope};
-use tollgate_lang::pricing::{Latency, Tier};
+use tollgate_lang::{KeyField, Scope};
+use tollgate_lang::{Latency, Tier};
 use tollgate_lang::{AttrId, Elem, Type};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -90,7 +90,7 @@ pub struct ReplayOptions {
 struct RegionPrices<'p> {
     policy: &'p tollgate_lang::Policy,
     default_region: &'p str,
-    by_model: Vec<Vec<(PriceAt, tollgate_lang::pricing::Prices)>>,
+    by_model: Vec<Vec<(PriceAt, tollgate_lang::Prices)>>,
 }
 
 /// Where a call is priced: source region, service tier, latency-optimized.
@@ -99,7 +99,7 @@ type PriceAt = (String, Tier, bool);
 /// The tier and latency a decision's call is billed at on `model`: the
 /// route's, where the model's price entry offers them (what the gate
 /// sends), else the default tier at standard latency.
-fn tier_of(model: &tollgate_lang::policy::Model, d: &tollgate_engine::Decision) -> (Tier, bool) {
+fn tier_of(model: &tollgate_lang::Model, d: &tollgate_engine::Decision) -> (Tier, bool) {
     let tier = d
         .service_tier
         .filter(|t| model.prices.offers_tier(*t))
@@ -123,11 +123,11 @@ impl<'p> RegionPrices<'p> {
     /// latency-optimized prices.
     fn get(
         &mut self,
-        model: &'p tollgate_lang::policy::Model,
+        model: &'p tollgate_lang::Model,
         idx: usize,
         region: Option<&str>,
         (tier, optimized): (Tier, bool),
-    ) -> &tollgate_lang::pricing::Prices {
+    ) -> &tollgate_lang::Prices {
         let region = region.unwrap_or(self.default_region);
         let Some(list) = self.by_model.get_mut(idx) else {
             return &model.prices;
@@ -138,7 +138,7 @@ impl<'p> RegionPrices<'p> {
         {
             Some(i) => i,
             None => {
-                let prices = tollgate_lang::pricing::call_prices(
+                let prices = tollgate_lang::call_prices(
                     &self.policy.price_table,
                     &model.id,
                     &model.prices,
@@ -229,7 +229,7 @@ fn owned_value(name: &str, ty: Type, value: &str) -> Result<Owned, ReplayError> 
         ),
         Type::List(_) | Type::Duration => return Err(bad()),
         Type::Timestamp => {
-            Owned::Timestamp(tollgate_lang::time::Timestamp::parse(value.trim()).ok_or_else(bad)?)
+            Owned::Timestamp(tollgate_lang::Timestamp::parse(value.trim()).ok_or_else(bad)?)
         }
         // A map<string, int> is a JSON object of integers: `quota={"a":3}`.
         Type::IntMap => {
@@ -378,7 +378,7 @@ pub fn replay_emitting(
     let default_region = opts
         .region
         .as_deref()
-        .unwrap_or(tollgate_lang::pricing::DEFAULT_REGION);
+        .unwrap_or(tollgate_lang::DEFAULT_REGION);
     let mut region_prices = RegionPrices::new(p, default_region);
     let mut ctx = Context::new(schema);
     for (i, r) in trace.requests.iter().enumerate() {
@@ -403,7 +403,7 @@ pub fn replay_emitting(
             .and_then(|c| c.attributes.get("prompt"))
             .and_then(serde_json::Value::as_str)
         {
-            tollgate_engine::routers::score_routers(compiled.policy(), &mut ctx, p);
+            tollgate_engine::score_routers(compiled.policy(), &mut ctx, p);
         }
         if let Some(id) = input_id {
             if matches!(ctx.get(id), Slot::Missing) {
@@ -414,7 +414,7 @@ pub fn replay_emitting(
             if matches!(ctx.get(id), Slot::Missing) {
                 let ms = i64::try_from(r.at_ms).unwrap_or(i64::MAX);
                 let nanos = u32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0);
-                if let Some(t) = tollgate_lang::time::Timestamp::new(ms.div_euclid(1000), nanos) {
+                if let Some(t) = tollgate_lang::Timestamp::new(ms.div_euclid(1000), nanos) {
                     ctx.set_timestamp(id, t);
                 }
             }

@@ -36,9 +36,9 @@ use crate::evals::EvalPrompt;
 use crate::report::{group, money, usd};
 use serde_json::{json, Value};
 use tollgate_cost::{price_lenient, Mode, Usage};
-use tollgate_engine::routers::score_routers;
+use tollgate_engine::score_routers;
 use tollgate_engine::{CompiledPolicy, Context};
-use tollgate_lang::pricing::Prices;
+use tollgate_lang::Prices;
 use tollgate_lang::Type;
 
 /// Which half of the prompts to score.

@@ -30,8 +30,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use tollgate_cost::{price_lenient, Mode, Usage};
-use tollgate_lang::pricing::Prices;
-use tollgate_lang::router::{feature_vector, RouterModel, RouterPrices, HEADS, LENGTH_FEATURES};
+use tollgate_lang::Prices;
+use tollgate_lang::{feature_vector, RouterModel, RouterPrices, HEADS, LENGTH_FEATURES};
 
 /// Fewest records a feature needs for a threshold of its own.
 pub const MIN_FEATURE_RECORDS: usize = 20;
@@ -453,7 +453,7 @@ fn to_model(
         .map_err(|e| TrainError::Invalid(format!("the fitted model is not valid: {e}")))
 }
 
-fn usd_per_mtok(price: tollgate_lang::pricing::PicosPerToken) -> f64 {
+fn usd_per_mtok(price: tollgate_lang::PicosPerToken) -> f64 {
     // A pico-dollar per token is a micro-dollar per million tokens.
     price.picos() as f64 / 1_000_000.0
 }

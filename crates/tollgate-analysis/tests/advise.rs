@@ -416,5 +416,5 @@ fn flex_is_advised_for_tolerant_and_tool_use_calls_on_a_model_that_offers_it() {
         .iter()
         .map(|r| r.then.service_tier)
         .collect();
-    assert_eq!(routes, [Some(tollgate_lang::pricing::Tier::Flex)]);
+    assert_eq!(routes, [Some(tollgate_lang::Tier::Flex)]);
 }

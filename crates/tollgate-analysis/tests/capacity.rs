@@ -7,7 +7,7 @@ use std::path::Path;
 use tollgate_analysis::capacity::{plan_provisioned, UnitTerms};
 use tollgate_analysis::input::{read_path, ServeGenTokens};
 use tollgate_analysis::{Trace, TraceRequest};
-use tollgate_lang::pricing::{PicosPerToken, Prices};
+use tollgate_lang::{PicosPerToken, Prices};
 
 fn prices() -> Prices {
     Prices {

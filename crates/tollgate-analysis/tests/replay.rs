@@ -568,7 +568,7 @@ service_tier = "flex"
     };
     // Nova Pro: on demand $0.80 / $3.20, flex $0.40 / $1.60 per Mtok.
     // Tokens: 1000+2000+500 in, 50+300+100 out.
-    let flex = Some(tollgate_lang::pricing::Tier::Flex);
+    let flex = Some(tollgate_lang::Tier::Flex);
     assert_eq!(
         run_on("us.amazon.nova-pro-v1:0"),
         (

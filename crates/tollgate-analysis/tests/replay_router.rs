@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use tollgate_analysis::input::{read_bytes, ServeGenTokens};
 use tollgate_analysis::{replay, Format, ReplayOptions};
 use tollgate_cost::{CallEvent, Timestamp, Usage};
-use tollgate_engine::routers::score_routers;
+use tollgate_engine::score_routers;
 use tollgate_engine::{compile, CompiledPolicy, Context};
-use tollgate_lang::router::RouterModel;
+use tollgate_lang::RouterModel;
 use tollgate_lang::{load_path, LoadOptions};
 
 const HARD: &str = "Natalia sold clips to 48 of her friends in April, and then she sold \

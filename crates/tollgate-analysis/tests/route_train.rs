@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use tollgate_analysis::route_train::{train, TrainOptions, TrainRecord};
-use tollgate_lang::pricing::{PicosPerToken, Prices};
+use tollgate_lang::{PicosPerToken, Prices};
 
 fn records() -> Vec<TrainRecord> {
     let mut v = Vec::new();

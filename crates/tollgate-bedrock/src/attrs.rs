@@ -14,7 +14,7 @@ use crate::wire::Binary;
 use aws_sdk_bedrockruntime::types::{ContentBlock, SystemContentBlock};
 use tollgate_cost::Tags;
 use tollgate_engine::{Context, Slot, StrList};
-use tollgate_lang::time::Timestamp;
+use tollgate_lang::Timestamp;
 use tollgate_lang::{AttrId, Schema, Type};
 
 /// Token estimates of one request's parts.

@@ -19,11 +19,11 @@ use aws_sdk_bedrockruntime::types::{self as sdk_types, StopReason, TokenUsage};
 use std::sync::Arc;
 use std::time::Instant;
 use tollgate_cache::{Fill, Lookup, Outcome};
-use tollgate_cost::budget::Ticket;
+use tollgate_cost::Ticket;
 use tollgate_cost::{CacheOutcome, CallEvent, EventBuilder, EventNames, Mode, Status, Tags, Usage};
 use tollgate_engine::{Context, Decision};
-use tollgate_lang::policy::Policy;
-use tollgate_lang::pricing::Latency;
+use tollgate_lang::Policy;
+use tollgate_lang::Latency;
 use tollgate_lang::ModelIdx;
 
 /// What every step of one call reads.
@@ -85,7 +85,7 @@ impl Gate {
         attrs::fill_ids(&mut ctx, &self.attr_ids, req, tags, &estimate);
         // Learned routers score the last user turn before deciding.
         if let Some(p) = req.last_user_text() {
-            tollgate_engine::routers::score_routers(policy, &mut ctx, p);
+            tollgate_engine::score_routers(policy, &mut ctx, p);
         }
         let mut plan = self.plan(policy, &live, &ctx, req, estimate)?;
         let d = plan.decision;
@@ -387,7 +387,7 @@ impl Gate {
         // without `performanceConfig` was served at the latency asked for.
         if let Some(t) = out
             .service_tier()
-            .and_then(|t| tollgate_lang::pricing::Tier::parse(t.r#type().as_str()))
+            .and_then(|t| tollgate_lang::Tier::parse(t.r#type().as_str()))
         {
             b = b.service_tier(t);
         }

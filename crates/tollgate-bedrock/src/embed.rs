@@ -433,7 +433,7 @@ impl Gate {
                             input: share,
                             ..tollgate_cache::Usage::default()
                         },
-                        tollgate_lang::pricing::picos_to_nanos_half_up(price.cost_picos(share)),
+                        tollgate_lang::picos_to_nanos_half_up(price.cost_picos(share)),
                         &model_id,
                     );
                     // A store fault never fails the call.

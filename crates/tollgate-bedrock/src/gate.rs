@@ -22,14 +22,14 @@ use tollgate_cache::{
     cache_key, retrieval_ids_of, CacheKey, FillRule, Inference, KeyInput, KeySpec, Message, Part,
     PromptCachePlanner, PromptTtl, ResponseCache, Segments,
 };
-use tollgate_cost::budget::Ticket;
+use tollgate_cost::Ticket;
 use tollgate_cost::{
     CacheTtl, CallEvent, Day, EventBuilder, EventNames, EventNamesCache, EventOptions, Fingerprint,
     Ledger, Mode, Name, Sink, Status, Tags, Usage,
 };
 use tollgate_engine::{Context, Decision, Live, PolicyHandle};
-use tollgate_lang::policy::{CachePointSite, Model, Policy};
-use tollgate_lang::pricing::{CacheSites, Latency, PriceTable, Prices, Tier};
+use tollgate_lang::{CachePointSite, Model, Policy};
+use tollgate_lang::{CacheSites, Latency, PriceTable, Prices, Tier};
 use tollgate_lang::ModelIdx;
 
 /// Builds a [`Gate`].

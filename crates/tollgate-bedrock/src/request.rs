@@ -33,7 +33,7 @@ pub enum AttrValue {
     /// `list<int>`
     Ints(Vec<i64>),
     /// timestamp
-    Timestamp(tollgate_lang::time::Timestamp),
+    Timestamp(tollgate_lang::Timestamp),
 }
 
 /// One Converse call as the application built it, plus its attributes.

@@ -336,7 +336,7 @@ impl RetryBudget {
     pub fn allows(&self, feature: &str, pct: f64) -> bool {
         let m = self.by_feature.lock();
         m.get(feature).is_none_or(|s| {
-            tollgate_cost::budget::retry_share_within(s.retries.into(), s.total.into(), pct)
+            tollgate_cost::retry_share_within(s.retries.into(), s.total.into(), pct)
         })
     }
 

@@ -27,8 +27,8 @@ use aws_sdk_bedrockruntime::Client;
 use std::borrow::Cow;
 use std::time::Duration;
 use tollgate_cache::PromptTtl;
-use tollgate_lang::policy::CachePointSite;
-use tollgate_lang::pricing::{Latency, Tier};
+use tollgate_lang::CachePointSite;
+use tollgate_lang::{Latency, Tier};
 
 /// Bedrock's limit on `cachePoint` blocks per request.
 pub const MAX_CACHE_POINTS: usize = 4;

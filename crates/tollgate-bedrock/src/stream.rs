@@ -39,10 +39,10 @@ use aws_sdk_bedrockruntime::types::{ContentBlockDelta, ConverseStreamOutput};
 use std::sync::Arc;
 use std::time::Instant;
 use tollgate_cache::PromptTtl;
-use tollgate_cost::budget::Ticket;
+use tollgate_cost::Ticket;
 use tollgate_cost::{CallEvent, CancelReason, Mode, Status, Tags, Usage};
 use tollgate_engine::{Context, Decision, Live};
-use tollgate_lang::pricing::{Latency, Tier};
+use tollgate_lang::{Latency, Tier};
 use tollgate_lang::ModelIdx;
 
 type Receiver = aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<

@@ -420,7 +420,7 @@ model = "haiku"
 
 #[tokio::test]
 async fn the_gate_fills_request_time_with_the_time_of_the_call() {
-    use tollgate_lang::time::Timestamp;
+    use tollgate_lang::Timestamp;
     let server = Server::start().await;
     let events = Arc::new(Collect::default());
     let gate = Gate::builder(client(&server.url), handle(TIME_POLICY))

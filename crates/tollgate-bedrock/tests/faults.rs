@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate_bedrock::{text_delta, Backoff, ChatRequest, Gate, GateError, StreamOptions};
-use tollgate_cost::sink::EmfConfig;
+use tollgate_cost::EmfConfig;
 use tollgate_cost::{AsyncSink, EmfSink, Status, Tags};
 
 fn tags(feature: &str) -> Tags {

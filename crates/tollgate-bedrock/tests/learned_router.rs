@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tollgate_bedrock::{Backoff, ChatRequest, Gate};
 use tollgate_cost::Tags;
 use tollgate_engine::PolicyHandle;
-use tollgate_lang::router::RouterModel;
+use tollgate_lang::RouterModel;
 use tollgate_lang::LoadOptions;
 
 const STRONG_PATH: &str = "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse";

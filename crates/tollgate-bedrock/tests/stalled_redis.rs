@@ -99,7 +99,7 @@ async fn a_stalled_redis_under_cache_and_budget_does_not_block_the_runtime() {
         CacheConfig::default(),
     ));
     let ledger = Ledger::new(
-        tollgate_cost::ledger::RedisStore::new(redis.clone()),
+        tollgate_cost::RedisStore::new(redis.clone()),
         LedgerConfig::default(),
     );
     let server = Server::start().await;

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tollgate_bedrock::{Backoff, ChatRequest, Gate, StreamOptions};
 use tollgate_cost::Tags;
-use tollgate_lang::pricing::{Latency, Tier};
+use tollgate_lang::{Latency, Tier};
 
 /// Offers flex, priority and latency-optimized inference in the table.
 const NOVA_PRO: &str = "us.amazon.nova-pro-v1:0";

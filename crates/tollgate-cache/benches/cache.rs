@@ -31,7 +31,7 @@ use tollgate_cache::{
     MemoryConfig, MemoryStore, Message, Part, Role, ScopeValue, StopReason, Store, Usage,
 };
 use tollgate_engine::StrList;
-use tollgate_lang::policy::{KeyField, Normalize};
+use tollgate_lang::{KeyField, Normalize};
 
 /// Prose-like text of `n` bytes (words and spaces, some newlines).
 fn text(n: usize, seed: u8) -> String {

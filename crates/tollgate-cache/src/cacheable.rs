@@ -13,7 +13,7 @@
 use crate::entry::{Entry, StopReason};
 use std::time::Duration;
 use tollgate_engine::Decision;
-use tollgate_lang::policy::{Cache, Policy};
+use tollgate_lang::{Cache, Policy};
 
 /// How a call ended, as the cache needs to know it.
 #[derive(Debug, Clone, Copy)]

@@ -53,7 +53,7 @@
 use crate::normalize;
 use std::fmt;
 use tollgate_engine::{Context, Decision, Slot, StrList};
-use tollgate_lang::policy::{Cache, KeyField, Normalize, Policy, Rule, Scope};
+use tollgate_lang::{Cache, KeyField, Normalize, Policy, Rule, Scope};
 use xxhash_rust::xxh3::Xxh3Default;
 
 /// Format version written after the magic bytes.

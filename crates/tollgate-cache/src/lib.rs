@@ -34,34 +34,34 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod cacheable;
-pub mod entry;
-pub mod flight;
-pub mod key;
-pub mod memory;
-pub mod normalize;
-pub mod planner;
+mod cacheable;
+mod entry;
+mod flight;
+mod key;
+mod memory;
+mod normalize;
+mod planner;
 #[cfg(feature = "redis")]
-pub mod redis_store;
-pub mod response;
-pub mod sim;
+mod redis_store;
+mod response;
+mod sim;
 mod stats;
-pub mod store;
+mod store;
 
 pub use cacheable::{cacheable, FillRule, NotCached, Outcome};
-pub use entry::{DecodeError, Entry, StopReason, Usage};
+pub use entry::{DecodeError, Entry, StopReason, Usage, ENTRY_OVERHEAD_BYTES};
 pub use flight::Waiter;
 pub use key::{
     cache_key, encode_key, retrieval_ids_of, CacheKey, FieldSet, Inference, KeyInput, KeySpec,
-    Message, Part, Role, ScopeValue,
+    Message, Part, Role, ScopeValue, KEY_FORMAT_VERSION,
 };
 pub use memory::{MemoryConfig, MemoryStats, MemoryStore};
 pub use planner::{
     Economics, Plan, PlannerConfig, Point, PromptCachePlanner, PromptTtl, Segments, SkipReason,
-    Skipped, MAX_CACHE_POINTS,
+    Skipped, DEFAULT_MIN_TOKENS, MAX_CACHE_POINTS,
 };
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisStats, RedisStore};
+pub use redis_store::{RedisStats, RedisStore, DEFAULT_MAX_VALUE_BYTES};
 pub use response::{
     CacheConfig, CallResult, Fill, FillResult, Lookup, ResponseCache, Served, Wait,
 };
@@ -70,6 +70,8 @@ pub use sim::{
     PromptSimConfig, ResponseSim, ResponseSimConfig,
 };
 pub use stats::{CacheStats, NotStoredCounts};
+/// Whitespace normalisation, as cache keys apply it.
+pub use normalize::whitespace as normalize_whitespace;
 pub use store::{get_async, put_async, Backend, Put, Store, StoreError};
 #[cfg(feature = "redis")]
 pub use tollgate_redis::{Redis, RedisConfig, RedisError};

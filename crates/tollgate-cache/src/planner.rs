@@ -24,7 +24,7 @@
 //!
 //!    `write` is the model's 5-minute or 1-hour cache-write price (the
 //!    rule's TTL), `read` its cache-read price, `input` its input price, all
-//!    from [`Prices`](tollgate_lang::pricing::Prices) (Claude list prices
+//!    from [`Prices`](tollgate_lang::Prices) (Claude list prices
 //!    give r* = 0.25/0.9 = 0.28 for 5 minutes and 1/0.9 = 1.11 for 1 hour;
 //!    Nova, which charges no write premium, pays at any r > 0). `Δ` cancels,
 //!    so the test is one verdict per rule and model; each placed point
@@ -52,7 +52,7 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tollgate_engine::Decision;
-use tollgate_lang::policy::{CachePointSite, Model, Policy, PromptCache};
+use tollgate_lang::{CachePointSite, Model, Policy, PromptCache};
 
 /// Bedrock's limit of cache points per request.
 pub const MAX_CACHE_POINTS: usize = 4;

@@ -41,7 +41,7 @@ use crate::planner::PromptTtl;
 use lru::LruCache;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use tollgate_lang::pricing::Prices;
+use tollgate_lang::Prices;
 
 /// One request of a response-cache simulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

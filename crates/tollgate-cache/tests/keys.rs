@@ -12,7 +12,7 @@ use tollgate_cache::{
     Message, Part, Role, ScopeValue,
 };
 use tollgate_engine::{decide_reference, Request, StrList};
-use tollgate_lang::policy::{KeyField, Normalize};
+use tollgate_lang::{KeyField, Normalize};
 use tollgate_lang::{load_str, LoadOptions};
 
 const ALL: [KeyField; 6] = [
@@ -610,7 +610,7 @@ fn assert_normal_form_encoded(t: &str) {
         ..ws
     };
     let normal = t.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert_eq!(tollgate_cache::normalize::whitespace(t), normal);
+    assert_eq!(tollgate_cache::normalize_whitespace(t), normal);
     let got = encode_key(
         &ws,
         &KeyInput {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate_cache::entry::ENTRY_OVERHEAD_BYTES;
+use tollgate_cache::ENTRY_OVERHEAD_BYTES;
 use tollgate_cache::{
     CacheKey, Entry, MemoryConfig, MemoryStats, MemoryStore, Put, StopReason, Store, Usage,
 };

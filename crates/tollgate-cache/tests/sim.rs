@@ -14,7 +14,7 @@ use tollgate_cache::{
     simulate_prompt_cache, simulate_response_cache, CacheKey, KeyEvent, PrefixRequest, PromptSim,
     PromptSimConfig, PromptTtl, ResponseSim, ResponseSimConfig,
 };
-use tollgate_lang::pricing::PriceTable;
+use tollgate_lang::PriceTable;
 
 fn ev(at_ms: u64, key: u128, cost_nanos: u64) -> KeyEvent {
     KeyEvent {

@@ -1,8 +1,8 @@
 //! The engine the commands decide with, and test coverage.
 
-use tollgate_engine::compile::{compile, CompiledPolicy};
+use tollgate_engine::{compile, CompiledPolicy};
 use tollgate_engine::{Context, Decision, Request};
-use tollgate_lang::policy::Section;
+use tollgate_lang::Section;
 use tollgate_lang::Policy;
 
 /// Decides for the CLI, with the compiled engine.
@@ -18,7 +18,7 @@ impl Engine {
     }
 
     /// Decide one request and trace every rule tried.
-    pub fn explain(&self, ctx: &Context<'_>) -> tollgate_engine::explain::Explanation {
+    pub fn explain(&self, ctx: &Context<'_>) -> tollgate_engine::Explanation {
         self.compiled.explain(ctx)
     }
 

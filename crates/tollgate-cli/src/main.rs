@@ -8,10 +8,10 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tollgate_engine::eval::{ErrorKind, Outcome};
-use tollgate_engine::explain::Step;
+use tollgate_engine::{ErrorKind, Outcome};
+use tollgate_engine::Step;
 use tollgate_engine::{to_json, Context, Decision, Request};
-use tollgate_lang::policy::Section;
+use tollgate_lang::Section;
 use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 
 mod check_cmd;
@@ -185,7 +185,7 @@ fn score_prompt(
     policy: &Policy,
     ctx: &mut Context<'_>,
     request: &str,
-) -> Vec<(String, tollgate_lang::router::RouterScore)> {
+) -> Vec<(String, tollgate_lang::RouterScore)> {
     if policy.routers.is_empty() {
         return Vec::new();
     }
@@ -193,7 +193,7 @@ fn score_prompt(
     let Some(prompt) = v.get("prompt").and_then(serde_json::Value::as_str) else {
         return Vec::new();
     };
-    tollgate_engine::routers::score_routers(policy, ctx, prompt);
+    tollgate_engine::score_routers(policy, ctx, prompt);
     policy
         .routers
         .iter()
@@ -276,7 +276,7 @@ fn error_text(policy: &Policy, kind: &ErrorKind) -> String {
         }
         ErrorKind::NoSuchKey(k) => {
             let mut lit = String::new();
-            let _ = tollgate_lang::expr::ast::quote(k, &mut lit);
+            let _ = tollgate_lang::__private::quote(k, &mut lit);
             format!("the map has no key {lit}")
         }
         ErrorKind::TimeOutOfRange => {
@@ -292,7 +292,7 @@ fn trace_json(policy: &Policy, steps: &[Step], ctx: &Context<'_>) -> serde_json:
             .iter()
             .map(|s| {
                 let (what, expr, at) = describe(policy, &s.outcome);
-                let rule = tollgate_engine::decision::rule_name(policy, s.section, Some(s.rule));
+                let rule = tollgate_engine::rule_name(policy, s.section, Some(s.rule));
                 let outcome = match &s.outcome {
                     Outcome::Matched => "matched",
                     Outcome::False { .. } => "false",
@@ -341,7 +341,7 @@ fn print_explanation(
             .unwrap_or_else(|| "none".into())
     );
     for sec in Section::ALL {
-        let decided = tollgate_engine::decision::rule_name(policy, sec, d.rule(sec));
+        let decided = tollgate_engine::rule_name(policy, sec, d.rule(sec));
         let extra = if sec == Section::Route && d.route.is_none() {
             " (default model)"
         } else {
@@ -352,7 +352,7 @@ fn print_explanation(
         for s in steps.iter().filter(|s| s.section == sec) {
             any = true;
             let (what, expr, at) = describe(policy, &s.outcome);
-            let rule = tollgate_engine::decision::rule_name(policy, s.section, Some(s.rule));
+            let rule = tollgate_engine::rule_name(policy, s.section, Some(s.rule));
             match (&s.note, expr, at) {
                 (Some(n), _, _) => println!("  {rule:<28} not applied: {n}"),
                 (None, Some(e), Some(at)) => println!("  {rule:<28} {what}: `{e}` at {at}"),
@@ -376,7 +376,7 @@ fn print_explanation(
 /// The value of each sub-expression of a false condition's culprit
 /// (its attributes, calls and operators; literals are left out).
 fn print_values(policy: &Policy, s: &Step, ctx: &Context<'_>) {
-    for v in tollgate_engine::explain::culprit_values(policy, s, ctx) {
+    for v in tollgate_engine::culprit_values(policy, s, ctx) {
         match v.value {
             Ok(value) => println!("      {} = {value}", v.expr),
             Err(_) => println!("      {} = error", v.expr),
@@ -389,7 +389,7 @@ fn print_values(policy: &Policy, s: &Step, ctx: &Context<'_>) {
 /// value).
 fn values_json(policy: &Policy, s: &Step, ctx: &Context<'_>) -> serde_json::Value {
     serde_json::Value::Array(
-        tollgate_engine::explain::culprit_values(policy, s, ctx)
+        tollgate_engine::culprit_values(policy, s, ctx)
             .into_iter()
             .map(|v| {
                 let (value, error) = match &v.value {

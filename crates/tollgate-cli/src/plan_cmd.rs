@@ -91,7 +91,7 @@ pub fn advise(a: AdviseArgs) -> Result<bool, String> {
 /// The source region calls that record none are priced at (`--region`,
 /// default us-east-1), checked, and the line saying so.
 pub fn region_used(region: Option<&str>) -> Result<(&str, String), String> {
-    let r = region.unwrap_or(tollgate_lang::pricing::DEFAULT_REGION);
+    let r = region.unwrap_or(tollgate_lang::DEFAULT_REGION);
     crate::prices_cmd::check_region(r)?;
     let note = format!(
         "prices: each call's recorded source region; {r}{} for calls that record none\n",

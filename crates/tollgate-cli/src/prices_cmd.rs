@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use tollgate_lang::pricing::{
+use tollgate_lang::{
     region, LookupError, PicosPerToken, PriceTable, Prices, Tier, DEFAULT_REGION,
 };
 
@@ -325,7 +325,7 @@ pub fn check(a: CheckArgs) -> Result<bool, String> {
     let (shown, text) = match a.file.as_deref() {
         None => (
             "rules/pricing/bedrock.toml (built-in)".to_owned(),
-            tollgate_lang::pricing::BUILTIN_TOML.to_owned(),
+            tollgate_lang::BUILTIN_TOML.to_owned(),
         ),
         Some(f) => (
             f.display().to_string(),
@@ -337,7 +337,7 @@ pub fn check(a: CheckArgs) -> Result<bool, String> {
         Ok(t) => t,
         Err(e) => {
             match &e {
-                tollgate_lang::pricing::PriceError::Syntax { line, .. } if *line > 0 => {
+                tollgate_lang::PriceError::Syntax { line, .. } if *line > 0 => {
                     println!("{shown}:{line}: error: {e}");
                 }
                 _ => println!("{shown}: error: {e}"),

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use tollgate_lang::pricing::PicosPerToken;
+use tollgate_lang::PicosPerToken;
 
 /// The mapping table compiled into the binary.
 const BUILTIN_MAP: &str = include_str!("../pricing/bedrock-usage-types.toml");
@@ -137,7 +137,7 @@ pub fn import(a: ImportArgs) -> Result<bool, String> {
     let offer: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("`{}` is not JSON: {e}", a.offer.display()))?;
     let regions: Vec<String> = if a.regions.is_empty() {
-        vec![tollgate_lang::pricing::DEFAULT_REGION.to_owned()]
+        vec![tollgate_lang::DEFAULT_REGION.to_owned()]
     } else {
         a.regions.clone()
     };
@@ -258,7 +258,7 @@ pub fn import(a: ImportArgs) -> Result<bool, String> {
         }
     }
     // The output must read back as a price table.
-    tollgate_lang::pricing::PriceTable::parse(&out)
+    tollgate_lang::PriceTable::parse(&out)
         .map_err(|e| format!("the imported table does not parse: {e}"))?;
     match &a.out {
         Some(p) => {

@@ -271,12 +271,12 @@ pub fn plan_provisioned(a: ProvisionedArgs) -> Result<bool, String> {
         "prices: on demand in {region}{}\n",
         if a.region.is_none() { " (default)" } else { "" }
     );
-    let prices = tollgate_lang::pricing::call_prices(
+    let prices = tollgate_lang::call_prices(
         &p.price_table,
         &model.id,
         &model.prices,
         region,
-        tollgate_lang::pricing::Tier::Default,
+        tollgate_lang::Tier::Default,
         false,
     )
     .map_err(|e| format!("`--model {}` in `{region}`: {e}", a.model))?;

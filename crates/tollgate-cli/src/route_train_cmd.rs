@@ -73,14 +73,14 @@ pub fn floor(s: &str) -> Result<(String, f64), String> {
 /// Runs `tollgate route-train`.
 pub fn run(a: Args) -> Result<bool, String> {
     let split = Split::from(a.split);
-    if !(tollgate_lang::router::MIN_HASH_BITS..=tollgate_lang::router::MAX_HASH_BITS)
+    if !(tollgate_lang::MIN_HASH_BITS..=tollgate_lang::MAX_HASH_BITS)
         .contains(&a.hash_bits)
     {
         return Err(format!(
             "`--hash-bits {}`: use {} to {}",
             a.hash_bits,
-            tollgate_lang::router::MIN_HASH_BITS,
-            tollgate_lang::router::MAX_HASH_BITS
+            tollgate_lang::MIN_HASH_BITS,
+            tollgate_lang::MAX_HASH_BITS
         ));
     }
     let loaded =

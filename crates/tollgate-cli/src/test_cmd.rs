@@ -3,7 +3,7 @@
 
 use crate::engine;
 use std::path::PathBuf;
-use tollgate_engine::testing::run_tests;
+use tollgate_engine::run_tests;
 
 /// The `test` arguments.
 #[derive(clap::Args)]

@@ -5,11 +5,11 @@ use crate::load;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tollgate_engine::decision::rule_name;
+use tollgate_engine::rule_name;
 use tollgate_engine::synth::Rng;
 use tollgate_engine::Request;
-use tollgate_lang::expr::{TExpr, TKind};
-use tollgate_lang::policy::Section;
+use tollgate_lang::{TExpr, TKind};
+use tollgate_lang::Section;
 use tollgate_lang::{Policy, Type};
 
 fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, String> {
@@ -225,7 +225,7 @@ pub fn generate(policy: &Policy, count: usize) -> Vec<Request> {
                     rng.below(10) as i64,
                 )])),
                 // Some hour of 2026-01-05 (a Monday), UTC.
-                Type::Timestamp => tollgate_lang::time::Timestamp::new(
+                Type::Timestamp => tollgate_lang::Timestamp::new(
                     1_767_571_200 + rng.below(24) as i64 * 3600,
                     0,
                 )

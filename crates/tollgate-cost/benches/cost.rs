@@ -14,7 +14,7 @@ use std::time::Duration;
 use support::{median, per_sec, show, verdict};
 use tollgate_cost::{price, CallEvent, Mode, Timestamp, Usage};
 use tollgate_engine::{decide_reference, Request};
-use tollgate_lang::pricing::PriceTable;
+use tollgate_lang::PriceTable;
 use tollgate_lang::{load_str, LoadOptions};
 
 fn bench(c: &mut Criterion) {

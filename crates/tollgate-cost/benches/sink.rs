@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::{median, per_sec, show, verdict};
-use tollgate_cost::sink::{FlushPolicy, JsonlConfig};
+use tollgate_cost::{FlushPolicy, JsonlConfig};
 use tollgate_cost::{
     AsyncSink, CacheOutcome, CallEvent, Fingerprint, JsonlSink, Mode, Sink, Timestamp, Usage,
 };

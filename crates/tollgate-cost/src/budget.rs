@@ -44,22 +44,11 @@
 //! [`LedgerConfig::default_output_estimate`]: crate::ledger::LedgerConfig::default_output_estimate
 
 use crate::cost::{estimate, Mode};
-use crate::ledger::{block_on, to_i64, GroupKey, Ledger, Reserve, StoreError, Via, GLOBAL};
+use crate::ledger::{block_on, FailMode, to_i64, GroupKey, Ledger, Reserve, StoreError, Via, GLOBAL};
 use crate::time::Day;
-use tollgate_engine::decision::{effective_cap, requested_cap};
 use tollgate_engine::{Context, Decision, RuleIdx, Slot};
-use tollgate_lang::policy::{BudgetAction, Policy};
+use tollgate_lang::{BudgetAction, Policy};
 use tollgate_lang::ModelIdx;
-
-/// What a budget does when the spend store cannot answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FailMode {
-    /// The call goes on unbudgeted; the fault is counted.
-    #[default]
-    Open,
-    /// The call is refused.
-    Closed,
-}
 
 /// A budget refused the call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -421,8 +410,7 @@ impl Ledger {
         let cap = if model == decision.model {
             decision.max_output_tokens
         } else {
-            let requested = requested_cap(policy, ctx);
-            effective_cap(policy, requested, decision.route, model, decision.limit)
+            decision.output_cap(policy, ctx, model)
         };
         // The smaller of the cap and the model's maximum output (an entry
         // without one: its context window); the configured fallback only

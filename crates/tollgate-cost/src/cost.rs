@@ -42,11 +42,11 @@
 //! recording never fails) prices it at the uncached input price instead
 //! (batch: at the on-demand price) and returns the error beside the figure.
 //!
-//! [`PriceTable::resolve`]: tollgate_lang::pricing::PriceTable::resolve
+//! [`PriceTable::resolve`]: tollgate_lang::PriceTable::resolve
 
 use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
-use tollgate_lang::pricing::{picos_to_nanos_half_up, PicosPerToken, Prices};
+use tollgate_lang::{picos_to_nanos_half_up, PicosPerToken, Prices};
 
 /// How the call was served; batch inference has its own prices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

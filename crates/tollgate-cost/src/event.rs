@@ -18,15 +18,16 @@ use crate::attributes::Attributes;
 use crate::cost::{price_lenient, CostBreakdown, Mode};
 use crate::fingerprint::Fingerprint;
 use crate::name::{EventNames, Name};
+use crate::rules::Rules;
+use crate::slot_role::{SlotRole, TagValues, TAG_ATTRIBUTES};
 use crate::time::Timestamp;
 use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
-use tollgate_engine::decision::rule_name;
 use tollgate_engine::{Context, Decision, Slot, StrList};
-use tollgate_lang::policy::{Policy, Section};
-use tollgate_lang::pricing::Prices;
+use tollgate_lang::Policy;
+use tollgate_lang::Prices;
 use tollgate_lang::ModelIdx;
 
 /// The version of the event schema this crate writes.
@@ -152,45 +153,6 @@ pub struct Tags {
     pub tenant: Option<Name>,
 }
 
-/// The rule that decided each section (`None` = no rule matched).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Rules {
-    /// `[[route]]` (`None`: the default model served).
-    pub route: Option<Name>,
-    /// `[[cache]]`
-    pub cache: Option<Name>,
-    /// `[[prompt_cache]]`
-    pub prompt_cache: Option<Name>,
-    /// `[[batch]]`
-    pub batch: Option<Name>,
-    /// `[[limit]]`
-    pub limit: Option<Name>,
-    /// `[[budget]]`
-    pub budget: Option<Name>,
-}
-
-impl Rules {
-    /// The rule names of a decision.
-    pub fn of(policy: &Policy, d: &Decision) -> Rules {
-        Rules::from_fn(|s| {
-            let r = d.rule(s);
-            r.map(|_| Name::from(rule_name(policy, s, r)))
-        })
-    }
-
-    /// The rule per section, as `name` gives it.
-    pub fn from_fn(name: impl Fn(Section) -> Option<Name>) -> Rules {
-        Rules {
-            route: name(Section::Route),
-            cache: name(Section::Cache),
-            prompt_cache: name(Section::PromptCache),
-            batch: name(Section::Batch),
-            limit: name(Section::Limit),
-            budget: name(Section::Budget),
-        }
-    }
-}
-
 /// One call, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallEvent {
@@ -220,11 +182,11 @@ pub struct CallEvent {
     pub region: Option<Name>,
     /// The service tier the call was billed at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_tier: Option<tollgate_lang::pricing::Tier>,
+    pub service_tier: Option<tollgate_lang::Tier>,
     /// The latency option the call was served (and billed) at: the one the
     /// response reports, else the one the request asked for (version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency: Option<tollgate_lang::pricing::Latency>,
+    pub latency: Option<tollgate_lang::Latency>,
     /// The alias the decision chose before a budget downgraded the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downgraded_from: Option<Name>,
@@ -302,19 +264,6 @@ impl CallEvent {
         Ok(buf)
     }
 
-    /// Appends the event and a newline to `buf` (on error, `buf` is left
-    /// as it was). The bytes are what `serde_json` writes for the derived
-    /// `Serialize`, produced about three times faster (see `event_line`).
-    pub fn write_json_line(&self, buf: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        let start = buf.len();
-        if let Err(e) = crate::event_line::write(self, buf) {
-            buf.truncate(start);
-            return Err(e);
-        }
-        buf.push(b'\n');
-        Ok(())
-    }
-
     /// Reads one JSON line (surrounding white space ignored).
     pub fn from_json_line(line: &[u8]) -> Result<CallEvent, serde_json::Error> {
         serde_json::from_slice(line)
@@ -355,8 +304,8 @@ pub struct EventBuilder<'b, 'c> {
     response_model_id: Option<String>,
     prices: Option<&'b Prices>,
     region: Option<Name>,
-    service_tier: Option<tollgate_lang::pricing::Tier>,
-    latency: Option<tollgate_lang::pricing::Latency>,
+    service_tier: Option<tollgate_lang::Tier>,
+    latency: Option<tollgate_lang::Latency>,
     operation: Operation,
     mode: Option<Mode>,
     status: Status,
@@ -479,7 +428,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
 
     /// The service tier the response reports: the call is billed at it.
     #[inline]
-    pub fn service_tier(mut self, t: tollgate_lang::pricing::Tier) -> Self {
+    pub fn service_tier(mut self, t: tollgate_lang::Tier) -> Self {
         self.service_tier = Some(t);
         self
     }
@@ -487,7 +436,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
     /// The latency option the call was served at (`performanceConfig`):
     /// recorded, and `optimized` is billed at latency-optimized prices.
     #[inline]
-    pub fn latency(mut self, l: tollgate_lang::pricing::Latency) -> Self {
+    pub fn latency(mut self, l: tollgate_lang::Latency) -> Self {
         self.latency = Some(l);
         self
     }
@@ -497,9 +446,9 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
     #[inline]
     pub fn latency_optimized(self, on: bool) -> Self {
         self.latency(if on {
-            tollgate_lang::pricing::Latency::Optimized
+            tollgate_lang::Latency::Optimized
         } else {
-            tollgate_lang::pricing::Latency::Standard
+            tollgate_lang::Latency::Standard
         })
     }
 
@@ -618,22 +567,22 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
         // table; a price that does not exist there is a `cost_error`, and
         // the call is priced at the model's own prices.
         let mut lookup_error = None;
-        let optimized = self.latency == Some(tollgate_lang::pricing::Latency::Optimized);
+        let optimized = self.latency == Some(tollgate_lang::Latency::Optimized);
         let resolved = match (self.prices, model) {
             (None, Some(m))
                 if self.region.is_some()
                     || self
                         .service_tier
-                        .is_some_and(|t| t != tollgate_lang::pricing::Tier::Default)
+                        .is_some_and(|t| t != tollgate_lang::Tier::Default)
                     || optimized =>
             {
-                match tollgate_lang::pricing::call_prices(
+                match tollgate_lang::call_prices(
                     &p.price_table,
                     &m.id,
                     &m.prices,
                     self.region
                         .as_deref()
-                        .unwrap_or(tollgate_lang::pricing::DEFAULT_REGION),
+                        .unwrap_or(tollgate_lang::DEFAULT_REGION),
                     self.service_tier.unwrap_or_default(),
                     optimized,
                 ) {
@@ -721,9 +670,6 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
     }
 }
 
-/// The attribute named `prompt` is redacted whatever the policy says.
-pub const ALWAYS_REDACTED: &str = "prompt";
-
 /// The context's present attributes as JSON, minus the redacted ones; and
 /// the names of the redacted ones that were present.
 pub fn attributes(policy: &Policy, ctx: &Context<'_>) -> (Attributes, Vec<Name>) {
@@ -731,33 +677,6 @@ pub fn attributes(policy: &Policy, ctx: &Context<'_>) -> (Attributes, Vec<Name>)
     (attributes, redacted)
 }
 
-/// What an event does with one schema slot: whether it is redacted, and
-/// which tag (if any) a string value of it can fill. Worked out once per
-/// policy by [`EventNames`], or per slot when there are no names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SlotRole {
-    pub redacted: bool,
-    /// Index into [`TAG_ATTRIBUTES`].
-    pub tag: Option<u8>,
-}
-
-/// The attributes that fill tags, in `merge_tags`' order.
-const TAG_ATTRIBUTES: [&str; 6] = ["app", "feature", "user", "user.id", "use_case", "tenant"];
-
-impl SlotRole {
-    pub(crate) fn of(policy: &Policy, id: tollgate_lang::AttrId, name: &str) -> SlotRole {
-        SlotRole {
-            redacted: name == ALWAYS_REDACTED || policy.redact.contains(&id),
-            tag: TAG_ATTRIBUTES
-                .iter()
-                .position(|t| *t == name)
-                .and_then(|i| u8::try_from(i).ok()),
-        }
-    }
-}
-
-/// String values found for the tags, by [`TAG_ATTRIBUTES`] index.
-type TagValues<'c> = [Option<&'c str>; TAG_ATTRIBUTES.len()];
 
 /// [`attributes`], taking the names and slot roles from `names` (which
 /// are `ctx`'s schema's) when given; also the unredacted string values

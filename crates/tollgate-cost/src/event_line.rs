@@ -11,7 +11,8 @@
 //! The output is byte-for-byte what the derived `Serialize` writes; a test
 //! (`tests/event.rs`) holds the two together over many shapes of event.
 
-use crate::event::{CallEvent, Rules, Tags};
+use crate::event::{CallEvent, Tags};
+use crate::rules::Rules;
 use crate::fingerprint::Hash128;
 use crate::usage::Usage;
 use serde::{Serialize, Serializer as _};
@@ -228,4 +229,19 @@ pub(crate) fn write(ev: &CallEvent, buf: &mut Vec<u8>) -> Result<(), Error> {
     }
     raw(buf, b"}");
     Ok(())
+}
+
+impl CallEvent {
+    /// Appends the event and a newline to `buf` (on error, `buf` is left
+    /// as it was). The bytes are what `serde_json` writes for the derived
+    /// `Serialize`, produced about three times faster (see `event_line`).
+    pub fn write_json_line(&self, buf: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        let start = buf.len();
+        if let Err(e) = write(self, buf) {
+            buf.truncate(start);
+            return Err(e);
+        }
+        buf.push(b'\n');
+        Ok(())
+    }
 }

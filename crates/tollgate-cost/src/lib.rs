@@ -80,37 +80,47 @@
 
 #![deny(missing_docs)]
 
-pub mod attributes;
-pub mod budget;
-pub mod cost;
-pub mod event;
+mod attributes;
+mod budget;
+mod cost;
+mod event;
 mod event_line;
-pub mod fingerprint;
-pub mod ledger;
-pub mod name;
-pub mod sink;
-pub mod spike;
-pub mod time;
-pub mod usage;
+mod fingerprint;
+mod ledger;
+mod name;
+mod rules;
+mod sink;
+mod slot_role;
+mod spike;
+mod time;
+mod usage;
 
 pub use attributes::Attributes;
-pub use budget::{BudgetError, FailMode};
-pub use cost::{price, price_lenient, Component, CostBreakdown, CostError, Mode};
+pub use budget::{retry_share_within, BudgetError, Ticket};
+pub use cost::{estimate, price, price_lenient, Component, CostBreakdown, CostError, Mode};
 pub use event::{
-    CacheOutcome, CallEvent, CancelReason, EventBuilder, EventOptions, Operation, Rules, Status,
-    Tags,
+    CacheOutcome, CallEvent, CancelReason, EventBuilder, EventOptions, Operation, Status, Tags,
+    EVENT_VERSION,
 };
 pub use fingerprint::{Fingerprint, Hash128};
 pub use ledger::{
-    GroupKey, Ledger, LedgerConfig, MemoryStore, Reserve, SpendAttributes, SpendStore, StoreError,
-    Ticket,
+    Backend, FailMode, GroupKey, Ledger, LedgerConfig, MemoryStore, Reserve, SpendAttributes,
+    SpendStore, StoreError, GLOBAL,
 };
+#[cfg(feature = "redis")]
+pub use ledger::{Redis, RedisConfig, RedisError, RedisStore, DEFAULT_RETENTION_DAYS};
 pub use name::{EventNames, EventNamesCache, Name};
-pub use sink::{
-    AsyncSink, AsyncStats, EmfSink, JsonlSink, MultiSink, Sink, SinkError, TracingSink,
+pub use rules::Rules;
+pub use sink::reader::{
+    for_each_event, read_events, read_file as read_event_file, ReadOutcome, Skipped,
 };
+pub use sink::{
+    call_span, record_outcome, AsyncSink, AsyncStats, Dimension, EmfConfig, EmfSink, FlushPolicy,
+    JsonlConfig, JsonlSink, MultiSink, Sink, SinkError, TracingSink, TRACING_TARGET,
+};
+pub use slot_role::ALWAYS_REDACTED;
 pub use spike::{SpikeAlert, SpikeConfig};
-pub use time::{Day, Timestamp};
+pub use time::{Day, Timestamp, TimestampError};
 pub use usage::{CacheTtl, Usage};
 
 /// Nano-dollars (1e-9 USD) in one dollar.

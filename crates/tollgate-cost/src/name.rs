@@ -7,16 +7,15 @@
 //! policy's names once, and [`EventNamesCache`] keeps the current policy's
 //! set for a process that reloads policies.
 
-use crate::event::{Rules, SlotRole};
+use crate::slot_role::SlotRole;
 use arc_swap::ArcSwapOption;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use tollgate_engine::decision::{rule_name, RuleIdx};
-use tollgate_engine::Decision;
-use tollgate_lang::policy::{Policy, Section};
+use tollgate_engine::{rule_name, RuleIdx};
+use tollgate_lang::{Policy, Section};
 use tollgate_lang::Schema;
 
 /// An immutable, shared string. Reads as a `&str` (it derefs to one),
@@ -241,15 +240,10 @@ impl EventNames {
         self.attributes.get(i).map(|(n, r)| (n, *r))
     }
 
-    /// The decision's rule per section.
-    pub fn rules(&self, d: &Decision) -> Rules {
-        Rules::from_fn(|s| {
-            let r = d.rule(s)?;
-            self.rules
-                .get(s as usize)
-                .and_then(|v| v.get(r.index()))
-                .cloned()
-        })
+    /// The name of rule `r` of section `s` (`None` for an index the
+    /// policy does not have).
+    pub(crate) fn rule(&self, s: Section, r: RuleIdx) -> Option<Name> {
+        self.rules.get(s as usize).and_then(|v| v.get(r.index())).cloned()
     }
 }
 

@@ -27,7 +27,7 @@ use crate::time::Day;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use tollgate_lang::policy::Policy;
+use tollgate_lang::Policy;
 
 /// The alert's parameters.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@ mod common;
 use common::{decide, policy, request};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
-use tollgate_cost::ledger::GLOBAL;
+use tollgate_cost::GLOBAL;
 use tollgate_cost::{
     BudgetError, Day, FailMode, GroupKey, Ledger, LedgerConfig, MemoryStore, Reserve, SpendStore,
     StoreError,
@@ -452,7 +452,7 @@ async fn async_forms_in_process() {
 mod redis_backed {
     use super::*;
     use common::RedisServer;
-    use tollgate_cost::ledger::{RedisConfig, RedisStore};
+    use tollgate_cost::{RedisConfig, RedisStore};
     use tollgate_redis::redis;
 
     fn ledger(server: &RedisServer) -> Ledger {
@@ -539,7 +539,7 @@ mod redis_backed {
         the_async_forms_reserve_settle_reject_and_record(&l).await;
         // Every operation went through the one Redis layer's handle.
         let s = match l.store().backend() {
-            tollgate_cost::ledger::Backend::Redis(r) => r.redis().stats(),
+            tollgate_cost::Backend::Redis(r) => r.redis().stats(),
             _ => panic!("a Redis store answers async callers through its own methods"),
         };
         assert_eq!((s.timeouts, s.errors, s.skipped), (0, 0, 0), "{s:?}");

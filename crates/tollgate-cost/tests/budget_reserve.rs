@@ -5,7 +5,7 @@
 
 use tollgate_cost::{Day, Ledger};
 use tollgate_engine::{decide_reference, Request};
-use tollgate_lang::pricing::PriceTable;
+use tollgate_lang::PriceTable;
 use tollgate_lang::{load_str, LoadOptions, Policy};
 
 const POLICY: &str = r#"

@@ -87,7 +87,7 @@ fn memory_ledger_totals_equal_the_recorded_sum_under_four_threads() {
 #[cfg(feature = "redis")]
 #[test]
 fn redis_ledger_totals_equal_the_recorded_sum_under_four_threads() {
-    use tollgate_cost::ledger::{RedisConfig, RedisStore};
+    use tollgate_cost::{RedisConfig, RedisStore};
     use tollgate_cost::{LedgerConfig, SpendStore};
     let server = common::RedisServer::start();
     let store = RedisStore::open(RedisConfig::new(server.url())).unwrap();

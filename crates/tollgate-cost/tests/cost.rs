@@ -4,7 +4,7 @@
 mod common;
 
 use tollgate_cost::{price, price_lenient, CacheTtl, Component, CostError, Mode, Usage};
-use tollgate_lang::pricing::{LongContext, PicosPerToken, PriceTable, Prices};
+use tollgate_lang::{LongContext, PicosPerToken, PriceTable, Prices};
 
 const fn picos(n: u64) -> PicosPerToken {
     PicosPerToken::from_picos(n)
@@ -256,11 +256,11 @@ fn the_estimate_assumes_no_cache_and_the_whole_output_cap() {
     // Haiku 3.5: 500 input x 800 + 500 output x 4000.
     let haiku = table("us.anthropic.claude-3-5-haiku-20241022-v1:0");
     assert_eq!(
-        tollgate_cost::cost::estimate(&haiku, 500, 500, Mode::Realtime),
+        tollgate_cost::estimate(&haiku, 500, 500, Mode::Realtime),
         2_400_000
     );
     assert_eq!(
-        tollgate_cost::cost::estimate(&haiku, 500, 500, Mode::Batch),
+        tollgate_cost::estimate(&haiku, 500, 500, Mode::Batch),
         1_200_000
     );
 }

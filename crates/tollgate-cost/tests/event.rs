@@ -12,7 +12,7 @@ use tollgate_cost::{
     Timestamp, Usage,
 };
 use tollgate_engine::{decide_reference, Request};
-use tollgate_lang::pricing::{Latency, Tier};
+use tollgate_lang::{Latency, Tier};
 
 const KB: &str = r#"{"feature": "kb", "tenant": "acme", "app": "assistant",
     "user": {"id": "u-7", "email": "ana@example.com", "tier": "pro"},

@@ -12,7 +12,7 @@ mod common;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate_cost::sink::EmfConfig;
+use tollgate_cost::EmfConfig;
 use tollgate_cost::{AsyncSink, EmfSink, Sink, SinkError};
 
 /// A writer whose disk is full.
@@ -88,7 +88,7 @@ fn dev_full_is_counted_not_fatal() {
 #[cfg(target_os = "linux")]
 #[test]
 fn buffered_lines_lost_on_a_full_disk_are_counted_as_failed() {
-    use tollgate_cost::sink::{FlushPolicy, JsonlConfig};
+    use tollgate_cost::{FlushPolicy, JsonlConfig};
     use tollgate_cost::JsonlSink;
     let dir = common::TempDir::new("buffered-full");
     std::os::unix::fs::symlink("/dev/full", dir.path().join("calls-2026-11-26.jsonl")).unwrap();
@@ -144,7 +144,7 @@ mod slow_proxy;
 #[cfg(feature = "redis")]
 mod redis {
     use std::time::{Duration, Instant};
-    use tollgate_cost::ledger::{RedisConfig, RedisStore};
+    use tollgate_cost::{RedisConfig, RedisStore};
     use tollgate_cost::{Day, GroupKey, Ledger, LedgerConfig};
 
     use super::redis_server::RedisServer;

@@ -11,8 +11,8 @@
 
 mod common;
 
-use tollgate_cost::sink::reader::read_file;
-use tollgate_cost::sink::JsonlConfig;
+use tollgate_cost::read_event_file;
+use tollgate_cost::JsonlConfig;
 use tollgate_cost::{JsonlSink, Sink};
 
 #[repr(C)]

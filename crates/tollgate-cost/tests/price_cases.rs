@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use tollgate_cost::{price, Mode, Usage};
-use tollgate_lang::pricing::{PriceTable, Tier};
+use tollgate_lang::{PriceTable, Tier};
 
 /// (model id, region, tier, mode, input, output, cache read, cache write 5m, nanos, source)
 type Case = (

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tollgate_cost::sink::reader::{read_file, Skipped};
-use tollgate_cost::sink::{Dimension, EmfConfig, FlushPolicy, JsonlConfig};
+use tollgate_cost::{read_file, Skipped};
+use tollgate_cost::{Dimension, EmfConfig, FlushPolicy, JsonlConfig};
 use tollgate_cost::{
     AsyncSink, CallEvent, EmfSink, JsonlSink, MultiSink, Sink, SinkError, TracingSink,
 };

@@ -225,7 +225,7 @@ fn settled_calls_feed_the_live_alert() {
 mod redis_backed {
     use super::*;
     use common::RedisServer;
-    use tollgate_cost::ledger::{RedisConfig, RedisStore};
+    use tollgate_cost::{RedisConfig, RedisStore};
 
     fn store(server: &RedisServer) -> RedisStore {
         RedisStore::open(RedisConfig::new(server.url())).unwrap()

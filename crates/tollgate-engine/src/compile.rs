@@ -114,7 +114,7 @@ use intern::PredPool;
 use ir::{Bail, SlotKind};
 use pred::Pred;
 use rules::specs;
-use tollgate_lang::policy::{Policy, Scope, Section};
+use tollgate_lang::{Policy, Scope, Section};
 use tollgate_lang::AttrId;
 use tree::SectionIndex;
 

@@ -5,8 +5,8 @@
 use crate::context::{Context, Slot};
 use crate::eval;
 use serde_json::{json, Value as J};
-use tollgate_lang::policy::{BudgetAction, Policy, Scope, Section};
-use tollgate_lang::pricing::{Latency, Tier};
+use tollgate_lang::{BudgetAction, Policy, Scope, Section};
+use tollgate_lang::{Latency, Tier};
 use tollgate_lang::ModelIdx;
 
 /// Index of a rule within its section.
@@ -71,7 +71,7 @@ fn min_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
 /// The request's own output cap: the `requested_max_tokens` attribute,
 /// when the policy declares it as an int and the request has a positive
 /// value.
-pub fn requested_cap(policy: &Policy, ctx: &Context<'_>) -> Option<u32> {
+pub(crate) fn requested_cap(policy: &Policy, ctx: &Context<'_>) -> Option<u32> {
     let id = policy.schema.id("requested_max_tokens")?;
     match ctx.get(id) {
         Slot::Int(i) if i > 0 => Some(u32::try_from(i).unwrap_or(u32::MAX)),
@@ -80,7 +80,7 @@ pub fn requested_cap(policy: &Policy, ctx: &Context<'_>) -> Option<u32> {
 }
 
 /// The effective cap for a route rule, model and limit rule.
-pub fn effective_cap(
+pub(crate) fn effective_cap(
     policy: &Policy,
     requested: Option<u32>,
     route: Option<RuleIdx>,
@@ -97,8 +97,19 @@ pub fn effective_cap(
     min_opt(min_opt(requested, r), min_opt(l, m))
 }
 
+impl Decision {
+    /// The output-token cap this decision puts on an attempt served by
+    /// `model` (a fallback or a budget downgrade as well as the routed
+    /// model): the smallest of the request's own cap
+    /// (`requested_max_tokens`), the route rule's, the limit rule's and the
+    /// model's maximum output; `None` when none of them sets one.
+    pub fn output_cap(&self, policy: &Policy, ctx: &Context<'_>, model: ModelIdx) -> Option<u32> {
+        effective_cap(policy, requested_cap(policy, ctx), self.route, model, self.limit)
+    }
+}
+
 /// Is a cache rule's scope attribute present (as a string)?
-pub fn scope_present(scope: Scope, ctx: &Context<'_>) -> bool {
+pub(crate) fn scope_present(scope: Scope, ctx: &Context<'_>) -> bool {
     match scope {
         Scope::Global => true,
         Scope::Attr(a) => matches!(ctx.get(a), Slot::Str(_)),
@@ -106,7 +117,7 @@ pub fn scope_present(scope: Scope, ctx: &Context<'_>) -> bool {
 }
 
 fn first<T>(
-    rules: &[tollgate_lang::policy::Rule<T>],
+    rules: &[tollgate_lang::Rule<T>],
     ctx: &Context<'_>,
     extra: impl Fn(&T) -> bool,
 ) -> Option<RuleIdx> {

@@ -11,8 +11,8 @@
 use crate::context::{Context, Slot};
 use crate::{convert, strext};
 use std::cmp::Ordering;
-use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind, ZoneArg};
-use tollgate_lang::time::{Duration, TimeField, Timestamp, Zone};
+use tollgate_lang::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind, ZoneArg};
+use tollgate_lang::{Duration, TimeField, Timestamp, Zone};
 use tollgate_lang::{AttrId, Span};
 
 /// A runtime value.
@@ -534,7 +534,7 @@ impl std::fmt::Display for Value {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => convert::write_float(*x, f),
-            Value::Str(s) => tollgate_lang::expr::ast::quote(s, f),
+            Value::Str(s) => tollgate_lang::__private::quote(s, f),
             Value::List(items) => {
                 f.write_str("[")?;
                 for (i, v) in items.iter().enumerate() {
@@ -551,9 +551,9 @@ impl std::fmt::Display for Value {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    tollgate_lang::expr::ast::quote(k, f)?;
+                    tollgate_lang::__private::quote(k, f)?;
                     f.write_str(": ")?;
-                    tollgate_lang::expr::ast::quote(v, f)?;
+                    tollgate_lang::__private::quote(v, f)?;
                 }
                 f.write_str("}")
             }
@@ -563,7 +563,7 @@ impl std::fmt::Display for Value {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    tollgate_lang::expr::ast::quote(k, f)?;
+                    tollgate_lang::__private::quote(k, f)?;
                     write!(f, ": {v}")?;
                 }
                 f.write_str("}")

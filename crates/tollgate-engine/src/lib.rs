@@ -11,34 +11,40 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod context;
-pub mod convert;
-pub mod decision;
-pub mod eval;
-pub mod strext;
-pub mod testing;
-
-pub use context::{
-    Context, ContextError, IntPairs, Owned, Request, RequestError, Slot, SlotKind, StrList,
-    StrPairs,
-};
-pub use decision::{decide_reference, to_json, Decision, RuleIdx};
-pub use eval::{ErrorKind, EvalError, Outcome, Value};
-
-pub mod handle;
+mod compile;
+mod context;
+mod convert;
+mod decision;
+mod eval;
+mod explain;
+mod handle;
+mod request;
+mod routers;
+mod strext;
+mod testing;
 #[cfg(feature = "watch")]
-pub mod watch;
+mod watch;
 
+/// Synthetic policies and requests for benches, fuzzing and tests (the
+/// `synth` feature).
+#[cfg(feature = "synth")]
+pub mod synth;
+
+pub use compile::{
+    compile, compile_with, CompileError, CompileLimits, CompiledPolicy, SectionStats, TooLarge,
+};
+pub use context::{
+    Context, ContextError, IntPairs, Slot, SlotKind, StrList, StrPairs, INLINE_SLOTS,
+};
+pub use decision::{decide_reference, rule_name, to_json, Decision, RuleIdx};
+pub use eval::{eval, holds, outcome, sub_values, ErrorKind, EvalError, EvalResult, Outcome, Value};
+pub use explain::{culprit_values, trace, Explanation, Step, SubValue};
 pub use handle::{
     diff_decisions, DiffField, DiffFields, HandleStats, Live, LiveRef, PolicyHandle, ReloadError,
     ReloadOk, ShadowDiff,
 };
+pub use request::{Owned, Request, RequestError, MAX_REQUEST_DEPTH};
+pub use routers::{has_routers, score_routers};
+pub use testing::{run_case, run_tests, Mismatch, TestResult};
 #[cfg(feature = "watch")]
 pub use watch::{WatchError, WatchMode, WatchOptions, Watcher};
-pub mod compile;
-pub use compile::{
-    compile, compile_with, CompileError, CompileLimits, CompiledPolicy, SectionStats, TooLarge,
-};
-pub mod explain;
-pub mod routers;
-pub mod synth;

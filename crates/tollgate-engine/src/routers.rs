@@ -9,7 +9,7 @@
 //! walk over slots. Scoring itself does not allocate either.
 
 use crate::context::{Context, Slot};
-use tollgate_lang::router::RouterScore;
+use tollgate_lang::RouterScore;
 use tollgate_lang::Policy;
 
 /// Scores `prompt` with every router of `policy` and sets their

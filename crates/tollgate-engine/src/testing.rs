@@ -1,8 +1,8 @@
 //! Running a policy's `[[test]]` cases.
 
-use crate::context::{Context, Request};
+use crate::{Context, Request};
 use crate::decision::{rule_name, Decision};
-use tollgate_lang::policy::{Expect, Policy, TestCase};
+use tollgate_lang::{Expect, Policy, TestCase};
 
 /// One expectation that did not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +96,7 @@ pub fn run_case(
     }
     if let Some(t) = case.expect_service_tier {
         if t != d.service_tier {
-            let show = |t: Option<tollgate_lang::pricing::Tier>| t.map_or("none", |t| t.name());
+            let show = |t: Option<tollgate_lang::Tier>| t.map_or("none", |t| t.name());
             result.mismatches.push(Mismatch {
                 what: "service_tier".into(),
                 expected: show(t).into(),
@@ -106,7 +106,7 @@ pub fn run_case(
     }
     if let Some(l) = case.expect_latency {
         if l != d.latency {
-            let show = |l: Option<tollgate_lang::pricing::Latency>| l.map_or("none", |l| l.name());
+            let show = |l: Option<tollgate_lang::Latency>| l.map_or("none", |l| l.name());
             result.mismatches.push(Mismatch {
                 what: "latency".into(),
                 expected: show(l).into(),

@@ -174,7 +174,7 @@ impl Target {
         }
         match &self.file {
             Some(f) => name == f.as_os_str(),
-            None => tollgate_lang::load::is_rule_file(name),
+            None => tollgate_lang::is_rule_file(name),
         }
     }
 
@@ -184,7 +184,7 @@ impl Target {
             return Ok(vec![self.path.clone()]);
         }
         // The loader's own listing, so both agree on the policy's files.
-        tollgate_lang::load::rule_files(&self.path)
+        tollgate_lang::rule_files(&self.path)
     }
 
     /// Hash the names and contents of the files the loader reads

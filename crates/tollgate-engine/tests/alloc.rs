@@ -581,7 +581,7 @@ fn time_rules_make_no_heap_allocation() {
     let schema = &policy.schema;
     let at = schema.id("request_time").expect("declared");
     let zone = schema.id("zone").expect("declared");
-    let ts = |s: &str| tollgate_lang::time::Timestamp::parse(s).expect("RFC 3339");
+    let ts = |s: &str| tollgate_lang::Timestamp::parse(s).expect("RFC 3339");
     // (time, zone): Tuesday 23:00 in Berlin; 03:00 in Tokyo; a weekday in
     // January; a weekday afternoon in March (no rule).
     let cases = [

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tollgate_engine::{
     Context, ErrorKind, Outcome, PolicyHandle, ReloadError, Request, RequestError,
 };
-use tollgate_lang::policy::Section;
+use tollgate_lang::Section;
 use tollgate_lang::LoadOptions;
 
 struct TempDir(PathBuf);

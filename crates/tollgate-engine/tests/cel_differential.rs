@@ -79,9 +79,9 @@ use proptest::strategy::Union;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Once};
-use tollgate_engine::eval::{eval, ErrorKind, EvalError, Value};
+use tollgate_engine::{eval, ErrorKind, EvalError, Value};
 use tollgate_engine::{Context, IntPairs, Slot, StrList};
-use tollgate_lang::expr::{check, parse, CheckLimits, CmpOp, OffsetMap, TExpr, TKind};
+use tollgate_lang::{check, parse, CheckLimits, CmpOp, OffsetMap, TExpr, TKind};
 use tollgate_lang::{Elem, FileId, Schema, Type};
 
 // ---------------------------------------------------------------------------
@@ -1415,7 +1415,7 @@ fn indexing_counts_from_zero_and_errs_outside() {
 
 #[test]
 fn conversions_follow_cel_go() {
-    use tollgate_lang::expr::Conv;
+    use tollgate_lang::Conv;
     is("int(2.9)", Value::Int(2));
     is("int(-2.9)", Value::Int(-2));
     is("int(i1)", Value::Int(3));

@@ -10,8 +10,8 @@ use tollgate_engine::{
     compile, compile_with, decide_reference, CompileLimits, CompiledPolicy, Context, IntPairs,
     Slot, StrList, StrPairs,
 };
-use tollgate_lang::policy::{Policy, Section};
-use tollgate_lang::time::Timestamp;
+use tollgate_lang::{Policy, Section};
+use tollgate_lang::Timestamp;
 use tollgate_lang::{load_str, AttrId, LoadOptions, Schema, Type};
 
 // ---------------------------------------------------------------------------
@@ -874,7 +874,7 @@ fn the_example_policy_passes_its_tests_compiled() {
     let loaded = tollgate_lang::load_path(std::path::Path::new(path), &LoadOptions::default())
         .expect("example policy loads");
     let compiled = compile(loaded.policy.clone()).expect("compiles");
-    let results = tollgate_engine::testing::run_tests(&loaded.policy, &|ctx| compiled.decide(ctx));
+    let results = tollgate_engine::run_tests(&loaded.policy, &|ctx| compiled.decide(ctx));
     assert!(!results.is_empty());
     for r in &results {
         assert!(

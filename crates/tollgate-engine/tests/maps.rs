@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use tollgate_engine::eval::eval;
+use tollgate_engine::eval;
 use tollgate_engine::{
     compile, decide_reference, Context, ErrorKind, Owned, Request, RequestError, Value,
 };
-use tollgate_lang::expr::{check, parse, CheckLimits, OffsetMap};
+use tollgate_lang::{check, parse, CheckLimits, OffsetMap};
 use tollgate_lang::{load_str, FileId, LoadOptions, Schema, Type};
 
 fn schema() -> Schema {
@@ -159,7 +159,7 @@ fn json_requests_fill_maps_and_both_engines_agree() {
             found: "an object".into(),
         })
     );
-    let results = tollgate_engine::testing::run_tests(&policy, &|ctx| compiled.decide(ctx));
+    let results = tollgate_engine::run_tests(&policy, &|ctx| compiled.decide(ctx));
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|r| r.passed()), "{results:?}");
 }
@@ -329,7 +329,7 @@ fn int_maps_from_json_tests_and_slots_decide_like_the_reference() {
         eval(&e, &ctx).map_err(|e| e.kind),
         Err(ErrorKind::NoSuchKey("zz".into()))
     );
-    let results = tollgate_engine::testing::run_tests(&policy, &|ctx| compiled.decide(ctx));
+    let results = tollgate_engine::run_tests(&policy, &|ctx| compiled.decide(ctx));
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|r| r.passed()), "{results:?}");
 }

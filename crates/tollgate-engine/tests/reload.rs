@@ -641,7 +641,7 @@ mod watch {
     /// A router model whose every prompt has gain `gain` (the bias of the
     /// gain head; all other weights zero).
     fn router_model(gain: f32) -> Vec<u8> {
-        use tollgate_lang::router::{RouterModel, RouterPrices, HEADS, LENGTH_FEATURES};
+        use tollgate_lang::{RouterModel, RouterPrices, HEADS, LENGTH_FEATURES};
         let prices = RouterPrices {
             strong_input: 3.0,
             strong_output: 15.0,
@@ -668,7 +668,7 @@ mod watch {
         let live = handle.current();
         let p = live.policy();
         let mut ctx = Context::new(&p.schema);
-        tollgate_engine::routers::score_routers(p, &mut ctx, "any prompt");
+        tollgate_engine::score_routers(p, &mut ctx, "any prompt");
         let d = live.decide(&ctx);
         d.route
             .map(|r| p.routes[r.index()].name.clone())

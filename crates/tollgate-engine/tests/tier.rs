@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use tollgate_engine::{compile, decide_reference, to_json, Request};
-use tollgate_lang::pricing::{Latency, Tier};
+use tollgate_lang::{Latency, Tier};
 use tollgate_lang::{load_str, LoadOptions};
 
 const POLICY: &str = r#"
@@ -118,7 +118,7 @@ expect = {{ service_tier = "flex", latency = "standard" }}
         .unwrap_or_else(|e| panic!("{}", e.render()))
         .policy;
     let compiled = compile(policy.clone()).expect("compiles");
-    let results = tollgate_engine::testing::run_tests(&policy, &|ctx| compiled.decide(ctx));
+    let results = tollgate_engine::run_tests(&policy, &|ctx| compiled.decide(ctx));
     type Got = Vec<(String, Vec<(String, String, String)>)>;
     let got: Got = results
         .iter()

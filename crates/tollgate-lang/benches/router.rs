@@ -7,7 +7,7 @@
 use criterion::{criterion_group, Criterion};
 use std::hint::black_box;
 use std::path::Path;
-use tollgate_lang::router::{for_each_gram, RouterModel, RouterPrices, HEADS};
+use tollgate_lang::{for_each_gram, RouterModel, RouterPrices, HEADS};
 
 fn prompt() -> String {
     let base = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. \

@@ -1,7 +1,7 @@
 //! The price table: exact pico-dollar conversion, the built-in Bedrock table,
 //! model-id lookups (profiles, ARNs, markups, regions, tiers) and model facts.
 
-use tollgate_lang::pricing::{
+use tollgate_lang::{
     usd_per_mtok_to_picos, CacheSites, LongContext, LookupError, PicosPerToken, PriceError,
     PriceTable, Prices, Tier,
 };
@@ -166,7 +166,7 @@ fn picos_display_as_exact_usd_per_mtok() {
 
 #[test]
 fn builtin_table_parses_and_covers_every_listed_model() -> Result<(), PriceError> {
-    let text = tollgate_lang::pricing::BUILTIN_TOML;
+    let text = tollgate_lang::BUILTIN_TOML;
     let table = PriceTable::parse(text)?;
     assert_eq!(&table, PriceTable::builtin());
     let ids: Vec<&str> = table.iter().map(|(id, _)| id).collect();

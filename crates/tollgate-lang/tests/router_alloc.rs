@@ -52,7 +52,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-use tollgate_lang::router::{RouterModel, RouterPrices, HEADS};
+use tollgate_lang::{RouterModel, RouterPrices, HEADS};
 
 #[test]
 fn scoring_allocates_nothing() {

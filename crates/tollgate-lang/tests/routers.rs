@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
-use tollgate_lang::router::{RouterModel, RouterPrices, HEADS};
+use tollgate_lang::{RouterModel, RouterPrices, HEADS};
 use tollgate_lang::{load_path, LoadOptions, Type};
 
 fn dir(name: &str) -> PathBuf {

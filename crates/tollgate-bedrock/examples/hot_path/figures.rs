@@ -6,11 +6,11 @@
 use std::hint::black_box;
 use tollgate_cache::{FieldSet, KeyInput, KeySpec, Message, Part, Role, ScopeValue};
 use tollgate_cost::{Mode, Usage};
-use tollgate_engine::compile::compile;
+use tollgate_engine::compile;
 use tollgate_engine::synth::{policy_text, request_json, Rng, SynthOptions};
 use tollgate_engine::{Context, Request, Slot, StrList};
-use tollgate_lang::policy::KeyField;
-use tollgate_lang::pricing::PriceTable;
+use tollgate_lang::KeyField;
+use tollgate_lang::PriceTable;
 use tollgate_lang::{load_str, AttrId, LoadOptions};
 
 /// Measures `n` runs of an operation after `warm` unmeasured ones (the
@@ -196,7 +196,7 @@ How many clips did Natalia sell altogether in April and May? Explain your reason
         "/../../rules/routers/routellm.model"
     );
     let bytes = std::fs::read(path).unwrap();
-    let model = tollgate_lang::router::RouterModel::from_bytes(&bytes).unwrap();
+    let model = tollgate_lang::RouterModel::from_bytes(&bytes).unwrap();
     run(3, 200, &mut || {
         black_box(model.score(black_box(&text)));
     });

@@ -23,9 +23,9 @@
 //! # Sync and async
 //!
 //! Every ledger operation has a sync form ([`Ledger::begin_with_input`],
-//! [`Ticket::settle`], [`Ledger::record`], ...) for callers without a
+//! [`Ticket::settle`](crate::Ticket::settle), [`Ledger::record`], ...) for callers without a
 //! runtime (command-line tools, analysis), and an async form
-//! ([`Ledger::begin_with_input_async`], [`Ticket::settle_async`],
+//! ([`Ledger::begin_with_input_async`], [`Ticket::settle_async`](crate::Ticket::settle_async),
 //! [`Ledger::record_async`], ...) that the Bedrock gate awaits. Both run
 //! one implementation. A store says how async callers reach it with
 //! [`SpendStore::backend`]: the Redis store's own async methods are awaited
@@ -51,13 +51,22 @@ pub use redis_store::{RedisStore, DEFAULT_RETENTION_DAYS};
 #[cfg(feature = "redis")]
 pub use tollgate_redis::{Redis, RedisConfig, RedisError};
 
-use crate::budget::FailMode;
 use crate::spike::{SpikeAlert, SpikeConfig, SpikeWatch};
 use crate::time::Day;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
+
+/// What a budget does when the spend store cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailMode {
+    /// The call goes on unbudgeted; the fault is counted.
+    #[default]
+    Open,
+    /// The call is refused.
+    Closed,
+}
 
 /// The dimension of the one all-traffic group (`group_by = "global"`).
 pub const GLOBAL: &str = "global";
@@ -362,8 +371,6 @@ impl std::fmt::Debug for Ledger {
             .finish_non_exhaustive()
     }
 }
-
-pub use crate::budget::Ticket;
 
 impl Ledger {
     /// A ledger over a store.

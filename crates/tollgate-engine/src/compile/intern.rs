@@ -10,8 +10,8 @@ use super::pred::{Item, Num, NumOf, Pred, PredId};
 use super::strmap::KeySet;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::{Hash, Hasher};
-use tollgate_lang::constraint::{same_expr, Constraint, IntSet, StrSet};
-use tollgate_lang::expr::{TExpr, TKind, ZoneArg};
+use tollgate_lang::__private::{same_expr, Constraint, IntSet, StrSet};
+use tollgate_lang::{TExpr, TKind, ZoneArg};
 use tollgate_lang::{AttrId, Elem, Schema, Type};
 
 /// The sorted, disjoint, maximal ranges of an int set.

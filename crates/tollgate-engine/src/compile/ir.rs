@@ -7,8 +7,8 @@
 use super::strmap::KeySet;
 use crate::context::Slot;
 use regex::Regex;
-use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind, ZoneArg};
-use tollgate_lang::time::{Duration, TimeField, Timestamp, Zone};
+use tollgate_lang::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind, ZoneArg};
+use tollgate_lang::{Duration, TimeField, Timestamp, Zone};
 use tollgate_lang::{AttrId, Elem, Type};
 
 /// Why an expression has no value.

@@ -21,7 +21,7 @@ use crate::context::Slot;
 use crate::eval::cmp_int_float;
 use regex::Regex;
 use std::cmp::Ordering;
-use tollgate_lang::expr::{CmpOp, StrFn};
+use tollgate_lang::{CmpOp, StrFn};
 use tollgate_lang::AttrId;
 
 /// Index of a predicate in the policy's pool.

@@ -6,9 +6,9 @@ use super::dispatch::Dispatch;
 use super::intern::{Form, PredPool};
 use super::mask::ConsMask;
 use super::pred::PredId;
-use tollgate_lang::constraint::{Conjunction, Constraint};
-use tollgate_lang::expr::TExpr;
-use tollgate_lang::policy::Rule;
+use tollgate_lang::__private::{Conjunction, Constraint};
+use tollgate_lang::TExpr;
+use tollgate_lang::Rule;
 use tollgate_lang::AttrId;
 
 /// A constraint a rule puts on one attribute.

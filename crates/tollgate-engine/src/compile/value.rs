@@ -36,8 +36,8 @@ use bumpalo::Bump;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use tollgate_lang::expr::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn};
-use tollgate_lang::time::{Duration, Timestamp, Zone};
+use tollgate_lang::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn};
+use tollgate_lang::{Duration, Timestamp, Zone};
 
 /// The iteration variables in scope: the innermost macro's element, then
 /// the frames of the macros around it.

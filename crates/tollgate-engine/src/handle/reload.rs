@@ -6,7 +6,7 @@
 
 use super::{fire, ErrorCallback, Live, PolicyHandle, ReloadCallback, State};
 use crate::compile::{compile_with, CompileError, CompileLimits, CompiledPolicy};
-use crate::context::Request;
+use crate::Request;
 use crate::decision::decide_reference;
 use crate::testing::{run_tests, TestResult};
 use std::fmt::Write as _;

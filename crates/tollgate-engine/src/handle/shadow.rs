@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::SystemTime;
-use tollgate_lang::policy::Section;
+use tollgate_lang::Section;
 use tollgate_lang::{load_path, Loaded, Policy};
 
 /// A decision field a shadow policy can disagree on.
