@@ -12,6 +12,7 @@
 //! | [`report`] | the result as text and JSON |
 //! | [`capacity`] | provisioned throughput at the traffic floor vs on demand |
 //! | [`events`] | call-event files streamed for the reports, bad lines skipped and located |
+//! | [`reprice`] | recorded call events priced again at their recorded source region |
 //! | [`spend`] | the daily spend report per feature, with the spend spike alerts |
 //! | [`spend_html`] | that report as a self-contained HTML page with an SVG chart |
 //! | [`tiers`] | cost, eval score and latency per model tier and use case |
@@ -58,6 +59,7 @@ pub mod input;
 pub mod prefix;
 pub mod replay;
 pub mod report;
+pub mod reprice;
 pub mod route_eval;
 pub mod route_train;
 pub mod spend;

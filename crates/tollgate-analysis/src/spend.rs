@@ -10,8 +10,12 @@
 //! agreement.
 //!
 //! Money is summed in integer nano-dollars (`cost_nanos`, never the rounded
-//! `cost_usd`); USD appears only on output. A day belongs to the UTC day of
-//! the call's `timestamp` (its start), like the ledger's.
+//! `cost_usd`); USD appears only on output. Built with a [`Repricer`]
+//! ([`read_repriced`], what `tollgate report` does), each event counts at
+//! today's prices at its recorded source region instead of its recorded
+//! `cost_nanos`, and the report states the region used and both totals
+//! ([`SpendReport::pricing`]). A day belongs to the UTC day of the call's
+//! `timestamp` (its start), like the ledger's.
 //!
 //! Output: [`SpendReport::to_text`] (the terminal table),
 //! [`SpendReport::to_json`] (`{"daily": [...], "alerts": [...]}`) and
@@ -19,6 +23,7 @@
 
 use crate::events::{for_each_in_files, group_value, SkippedLine};
 use crate::input::ReadError;
+use crate::reprice::{RepriceSummary, Repricer};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -56,31 +61,48 @@ pub struct SpendReport {
     pub events: u64,
     /// Lines that were not events.
     pub skipped: Vec<SkippedLine>,
+    /// How the events were re-priced; `None`: at their recorded `cost_nanos`.
+    pub pricing: Option<RepriceSummary>,
 }
 
 /// Sums events as they are read.
-#[derive(Debug, Clone)]
-pub struct SpendBuilder {
+#[derive(Debug)]
+pub struct SpendBuilder<'p> {
     spike: SpikeConfig,
     cells: BTreeMap<(Day, String), Cell>,
     events: u64,
+    repricer: Option<Repricer<'p>>,
 }
 
-impl SpendBuilder {
-    /// An empty report grouped by `spike.group_by`.
-    pub fn new(spike: SpikeConfig) -> SpendBuilder {
+impl<'p> SpendBuilder<'p> {
+    /// An empty report grouped by `spike.group_by`, summing the recorded
+    /// `cost_nanos`.
+    pub fn new(spike: SpikeConfig) -> SpendBuilder<'p> {
         SpendBuilder {
             spike,
             cells: BTreeMap::new(),
             events: 0,
+            repricer: None,
+        }
+    }
+
+    /// An empty report that sums each event at `repricer`'s prices.
+    pub fn repriced(spike: SpikeConfig, repricer: Repricer<'p>) -> SpendBuilder<'p> {
+        SpendBuilder {
+            repricer: Some(repricer),
+            ..SpendBuilder::new(spike)
         }
     }
 
     /// Counts one event.
     pub fn add(&mut self, ev: &CallEvent) {
+        let nanos = match &mut self.repricer {
+            Some(r) => r.cost(ev),
+            None => ev.cost_nanos,
+        };
         let group = group_value(ev, &self.spike.group_by);
         let cell = self.cells.entry((ev.timestamp.day(), group)).or_default();
-        cell.nanos = cell.nanos.saturating_add(ev.cost_nanos);
+        cell.nanos = cell.nanos.saturating_add(nanos);
         cell.requests += 1;
         self.events += 1;
     }
@@ -122,13 +144,27 @@ impl SpendBuilder {
             alerts,
             events: self.events,
             skipped,
+            pricing: self.repricer.map(Repricer::into_summary),
         }
     }
 }
 
-/// Reads event files into a report (bad lines skipped and listed).
+/// Reads event files into a report at their recorded `cost_nanos` (bad
+/// lines skipped and listed).
 pub fn read<P: AsRef<Path>>(paths: &[P], spike: SpikeConfig) -> Result<SpendReport, ReadError> {
     let mut b = SpendBuilder::new(spike);
+    let skipped = for_each_in_files(paths, |ev| b.add(&ev))?;
+    Ok(b.finish(skipped))
+}
+
+/// Reads event files into a report, each event re-priced by `repricer`
+/// (bad lines skipped and listed).
+pub fn read_repriced<P: AsRef<Path>>(
+    paths: &[P],
+    spike: SpikeConfig,
+    repricer: Repricer<'_>,
+) -> Result<SpendReport, ReadError> {
+    let mut b = SpendBuilder::repriced(spike, repricer);
     let skipped = for_each_in_files(paths, |ev| b.add(&ev))?;
     Ok(b.finish(skipped))
 }
@@ -211,7 +247,9 @@ impl SpendReport {
 
     /// `{"daily": [{"day", "group", "cost_usd", "requests"}], "alerts":
     /// [{"group", "day", "spend_usd", "trailing_mean_usd"}]}`, by day then
-    /// group; only (day, group) pairs with events are listed.
+    /// group; only (day, group) pairs with events are listed. A re-priced
+    /// report adds `"region"` (for calls that record none) and `"pricing"`
+    /// ([`RepriceSummary::to_json`]).
     pub fn to_json(&self) -> Value {
         let daily: Vec<Value> = self
             .cells
@@ -237,7 +275,12 @@ impl SpendReport {
                 })
             })
             .collect();
-        json!({ "daily": daily, "alerts": alerts })
+        let mut v = json!({ "daily": daily, "alerts": alerts });
+        if let (Some(p), Some(o)) = (&self.pricing, v.as_object_mut()) {
+            o.insert("region".into(), p.region.clone().into());
+            o.insert("pricing".into(), p.to_json());
+        }
+        v
     }
 
     /// The rows of the table: per day, per group then the total, the two
@@ -342,6 +385,9 @@ impl SpendReport {
                     "were"
                 }
             );
+        }
+        for line in self.pricing.iter().flat_map(RepriceSummary::note) {
+            let _ = writeln!(out, "{line}");
         }
         out
     }

@@ -284,6 +284,13 @@ td.spike {{ background: #fde2e2; font-weight: bold; }}
         }
         out.push_str("</ul>\n");
     }
+    if let Some(p) = &r.pricing {
+        out.push_str("<h2>Prices</h2>\n<ul class=\"pricing\">\n");
+        for line in p.note() {
+            let _ = writeln!(out, "<li>{}</li>", escape(line.trim_start()));
+        }
+        out.push_str("</ul>\n");
+    }
     if !r.skipped.is_empty() {
         let _ = writeln!(
             out,

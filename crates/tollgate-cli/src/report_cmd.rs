@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use tollgate_analysis::events::SkippedLine;
+use tollgate_analysis::reprice::Repricer;
 use tollgate_analysis::tiers::Evals;
 use tollgate_analysis::{spend, spend_html, tiers};
 use tollgate_cost::SpikeConfig;
+use tollgate_lang::Policy;
 
 /// The `report` arguments.
 #[derive(clap::Args)]
@@ -22,6 +24,9 @@ pub struct ReportArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Source region of calls that record none (calls that record one are priced at theirs; default us-east-1).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
 }
 
 /// Each skipped line on stderr, then their count.
@@ -38,13 +43,21 @@ fn warn_skipped(lines: &[SkippedLine]) {
     }
 }
 
-/// The spike settings: the policy's `[alerts.spend_spike]`, else the defaults.
-fn spike_config(rules: Option<&Path>) -> Result<SpikeConfig, String> {
+/// The policy of `--rules`, if given.
+fn policy(rules: Option<&Path>) -> Result<Option<Policy>, String> {
     let Some(path) = rules else {
-        return Ok(SpikeConfig::default());
+        return Ok(None);
     };
     let loaded = crate::load(path).ok_or_else(|| format!("cannot load `{}`", path.display()))?;
-    Ok(match SpikeConfig::from_policy(&loaded.policy) {
+    Ok(Some(loaded.policy))
+}
+
+/// The spike settings: the policy's `[alerts.spend_spike]`, else the defaults.
+fn spike_config(policy: Option<&Policy>, rules: Option<&Path>) -> SpikeConfig {
+    let (Some(policy), Some(path)) = (policy, rules) else {
+        return SpikeConfig::default();
+    };
+    match SpikeConfig::from_policy(policy) {
         Some(c) => c,
         None => {
             eprintln!(
@@ -53,13 +66,18 @@ fn spike_config(rules: Option<&Path>) -> Result<SpikeConfig, String> {
             );
             SpikeConfig::default()
         }
-    })
+    }
 }
 
-/// Runs `tollgate report`.
+/// Runs `tollgate report`: every event re-priced at its recorded source
+/// region (`--region` for those that record none) with the policy's table,
+/// else the built-in one.
 pub fn report(a: ReportArgs) -> Result<bool, String> {
-    let cfg = spike_config(a.rules.as_deref())?;
-    let r = spend::read(&a.files, cfg).map_err(|e| e.to_string())?;
+    let policy = policy(a.rules.as_deref())?;
+    let cfg = spike_config(policy.as_ref(), a.rules.as_deref());
+    crate::plan_cmd::region_used(a.region.as_deref())?;
+    let repricer = Repricer::new(policy.as_ref(), a.region.as_deref());
+    let r = spend::read_repriced(&a.files, cfg, repricer).map_err(|e| e.to_string())?;
     warn_skipped(&r.skipped);
     if r.events == 0 {
         return Err("no call events in the files".to_owned());

@@ -378,3 +378,61 @@ fn import_writes_a_table_that_prices_like_the_offer() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.ends_with(": 2 models, 0 errors, 0 warnings\n"), "{out}");
 }
+
+/// Six real records of AWS's Amazon Bedrock offer file (us-east-1,
+/// published 2026-10-03; source and what was put back in the offer's shape
+/// in `tests/fixtures/aws-offer/README.md`).
+const REAL_EXCERPT_IMPORTED: &str = r#"# Imported by `tollgate prices import` from AmazonBedrock-us-east-1-excerpt.json, regions us-east-1.
+
+[models."amazon.nova-lite-v1:0"]
+input_per_mtok = 0.06
+output_per_mtok = 0.24
+
+[models."amazon.nova-micro-v1:0"]
+input_per_mtok = 0.035
+output_per_mtok = 0.14
+batch_input_per_mtok = 0.0175
+batch_output_per_mtok = 0.07
+"#;
+
+#[test]
+fn import_of_a_real_offer_excerpt_maps_every_usage_type_to_the_shipped_prices() {
+    let offer = fixture("aws-offer/AmazonBedrock-us-east-1-excerpt.json");
+    let (code, out, err) = run(&["prices", "import", offer.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, REAL_EXCERPT_IMPORTED);
+    // No usage type of the real file is left unmapped.
+    assert_eq!(err, "2 models imported, 0 unmapped, 0 errors\n");
+    // Each imported price is the shipped table's for us-east-1.
+    let shipped: serde_json::Value = serde_json::from_str(&ok(&[
+        "prices",
+        "show",
+        "--json",
+        "amazon.nova-lite-v1:0",
+        "amazon.nova-micro-v1:0",
+    ]))
+    .unwrap();
+    let imported: Vec<(String, String, f64)> = REAL_EXCERPT_IMPORTED
+        .lines()
+        .scan(String::new(), |model, line| {
+            if let Some(m) = line.strip_prefix("[models.\"") {
+                *model = m.trim_end_matches("\"]").to_owned();
+            }
+            Some(
+                line.split_once(" = ")
+                    .map(|(k, v)| (model.clone(), k.to_owned(), v.parse::<f64>().unwrap())),
+            )
+        })
+        .flatten()
+        .collect();
+    assert_eq!(imported.len(), 6);
+    for (model, key, price) in &imported {
+        let row = shipped["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == model.as_str())
+            .unwrap_or_else(|| panic!("{model} is shipped"));
+        assert_eq!(row[key.as_str()].as_f64(), Some(*price), "{model} {key}");
+    }
+}

@@ -55,7 +55,12 @@ fn report_json_is_one_object_and_bad_lines_are_warned_with_their_line() {
         r#"{"day":"2026-11-06","group":"search","cost_usd":0.186,"requests":4}],"#,
         r#""alerts":["#,
         r#"{"group":"chat","day":"2026-11-06","spend_usd":0.11985,"trailing_mean_usd":0.054675},"#,
-        r#"{"group":"kb","day":"2026-11-06","spend_usd":0.0512,"trailing_mean_usd":0.0208}]}"#,
+        r#"{"group":"kb","day":"2026-11-06","spend_usd":0.0512,"trailing_mean_usd":0.0208}],"#,
+        r#""region":"us-east-1","pricing":{"region":"us-east-1","region_default":true,"#,
+        r#""events_without_region":41,"recorded_cost_nanos":818225000,"repriced_cost_nanos":818225000,"#,
+        r#""without_region_recorded_cost_nanos":818225000,"without_region_repriced_cost_nanos":818225000,"#,
+        r#""recorded_cost_usd":0.818225,"repriced_cost_usd":0.818225,"#,
+        r#""kept_recorded":0,"kept_recorded_models":[]}}"#,
         "\n"
     );
     assert_eq!(text(&out.stdout), expected);
@@ -85,6 +90,8 @@ alerts: 2
   2026-11-06  chat  $0.1198 vs trailing mean $0.0547 (2.19x)
   2026-11-06  kb    $0.0512 vs trailing mean $0.0208 (2.46x)
 skipped: 2 lines that were not call events (listed on stderr)
+prices: each call's recorded source region; us-east-1 (default) for calls that record none (41 of 41)
+cost: $0.818225 re-priced with today's price table, equal to the recorded cost_nanos sum
 ";
     assert_eq!(text(&out.stdout), expected);
 }
