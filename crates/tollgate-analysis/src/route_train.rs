@@ -1,7 +1,9 @@
 //! `tollgate route-train`: fits a learned router
-//! ([`tollgate_lang::router`]) to eval records and picks, per feature, the
-//! cheapest threshold on `gain_per_usd` that keeps the feature's quality
-//! floor.
+//! ([`tollgate_lang::router`]) to eval records and picks, per feature, a
+//! threshold on `gain_per_usd`: the cheapest that keeps the feature's
+//! quality floor, or, with a target ([`TrainOptions::target`]), the
+//! thresholds that together save the most while the features together keep
+//! the target and each keeps its floor.
 //!
 //! **Model.** Three ridge regressions over the router's features (hashed
 //! word 1-2-grams, character 3-5-grams, lengths; an unpenalised bias):
@@ -17,17 +19,20 @@
 //! by a model fitted on the others. Per feature, prompts sorted by score
 //! go to the strong model from the top until the feature keeps its floor
 //! (routed quality / all-strong quality); the threshold sits halfway
-//! between the last prompt sent and the next. It is then lowered where the
+//! between the last prompt sent and the next. With a target, the cuts of
+//! all features are chosen together instead: a walk over a Lagrange
+//! multiplier (the price of a unit of quality) finds the cheapest corners,
+//! and the features between two corners step one cut at a time until the
+//! target holds. Each threshold is then lowered where the
 //! final model's own scores on the training records would miss the floor,
 //! so every floor holds on the training data under both. Records of a
 //! feature below [`MIN_FEATURE_RECORDS`] only count in the default
 //! threshold, chosen the same way over all records with the default floor.
 
 use crate::evals::EvalPrompt;
+use crate::route_thresholds::{at_k, at_threshold, floor_threshold, joint, sorted, totals, Point};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 use tollgate_cost::{price_lenient, Mode, Usage};
 use tollgate_lang::Prices;
@@ -186,6 +191,11 @@ pub struct TrainOptions {
     pub floors: BTreeMap<String, f64>,
     /// Floor of features not named, and of the default threshold.
     pub default_floor: f64,
+    /// Quality kept over all features together (records of features with
+    /// a threshold of their own), 0 to 1. With it, the features'
+    /// thresholds are chosen together to save the most while keeping it
+    /// and every floor; without it, each is the cheapest keeping its floor.
+    pub target: Option<f64>,
     /// Strong model's prices.
     pub strong_prices: Prices,
     /// Weak model's prices.
@@ -203,6 +213,7 @@ impl Default for TrainOptions {
             folds: 5,
             floors: BTreeMap::new(),
             default_floor: 0.95,
+            target: None,
             strong_prices: Prices::default(),
             weak_prices: Prices::default(),
             note: String::new(),
@@ -240,6 +251,68 @@ pub struct FeatureFit {
     pub curve: Vec<CurvePoint>,
 }
 
+/// The features' thresholds together, when chosen for a global target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JointFit {
+    /// Quality kept over all features together, 0 to 1.
+    pub target: f64,
+    /// Out-of-fold, all features together.
+    pub chosen: Totals,
+    /// The final model's scores of the same records.
+    pub in_sample: Totals,
+}
+
+/// Share to strong, quality kept and saving of several features together.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Totals {
+    /// Share routed to the strong model, 0 to 1.
+    pub strong_share: f64,
+    /// Routed quality / all-strong quality, 0 to 1.
+    pub kept: f64,
+    /// Cost saved against all-strong, 0 to 1.
+    pub saved: f64,
+}
+
+impl Totals {
+    fn of<'a>(parts: impl Iterator<Item = (&'a [Point], f64)>) -> Totals {
+        let mut s = [0.0; 5];
+        let mut n = 0usize;
+        for (pts, t) in parts {
+            n += pts.len();
+            for (a, b) in s.iter_mut().zip(totals(pts, t)) {
+                *a += b;
+            }
+        }
+        let [strong, q, qs, c, cs] = s;
+        Totals {
+            strong_share: if n == 0 { 0.0 } else { strong / n as f64 },
+            kept: if qs > 0.0 { q / qs } else { 1.0 },
+            saved: if cs > 0.0 { 1.0 - c / cs } else { 0.0 },
+        }
+    }
+}
+
+impl JointFit {
+    fn of(target: f64, groups: &[Group<'_>], fits: &[FeatureFit]) -> JointFit {
+        let t = |f: &FeatureFit| f.chosen.threshold;
+        JointFit {
+            target,
+            chosen: Totals::of(
+                groups
+                    .iter()
+                    .zip(fits)
+                    .map(|(g, f)| (g.oof.as_slice(), t(f))),
+            ),
+            in_sample: Totals::of(
+                groups
+                    .iter()
+                    .zip(fits)
+                    .map(|(g, f)| (g.fitted.as_slice(), t(f))),
+            ),
+        }
+    }
+}
+
 /// What training produced.
 #[derive(Debug, Clone)]
 pub struct TrainReport {
@@ -247,6 +320,8 @@ pub struct TrainReport {
     pub model: RouterModel,
     /// Per feature (name order), then the default (`*`).
     pub features: Vec<FeatureFit>,
+    /// With a target ([`TrainOptions::target`]): the features together.
+    pub joint: Option<JointFit>,
     /// Records trained on.
     pub records: usize,
     /// Root-mean-square error of the out-of-fold gain predictions.
@@ -464,97 +539,6 @@ fn cost(prices: &Prices, input: u64, output: u64) -> f64 {
         .total_nanos as f64
 }
 
-/// A prompt as the threshold search sees it.
-#[derive(Debug, Clone, Copy)]
-struct Point {
-    score: f64,
-    qs: f64,
-    qw: f64,
-    cs: f64,
-    cw: f64,
-}
-
-/// Points sorted by score, highest first (ties in record order).
-fn sorted(mut pts: Vec<(usize, Point)>) -> Vec<Point> {
-    pts.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
-    pts.into_iter().map(|(_, p)| p).collect()
-}
-
-/// Kept and cost with the top `k` on the strong model.
-fn at_k(pts: &[Point], k: usize) -> CurvePoint {
-    let (mut q, mut qs, mut c, mut cs) = (0.0, 0.0, 0.0, 0.0);
-    for (i, p) in pts.iter().enumerate() {
-        let strong = i < k;
-        q += if strong { p.qs } else { p.qw };
-        c += if strong { p.cs } else { p.cw };
-        qs += p.qs;
-        cs += p.cs;
-    }
-    CurvePoint {
-        threshold: threshold_at(pts, k),
-        strong_share: if pts.is_empty() {
-            0.0
-        } else {
-            k as f64 / pts.len() as f64
-        },
-        kept: if qs > 0.0 { q / qs } else { 1.0 },
-        saved: if cs > 0.0 { 1.0 - c / cs } else { 0.0 },
-    }
-}
-
-/// The threshold that sends exactly the top `k` (up to ties): halfway
-/// between the k-th score and the next.
-fn threshold_at(pts: &[Point], k: usize) -> f64 {
-    let s = |i: usize| pts.get(i).map(|p| p.score);
-    let t = match (k.checked_sub(1).and_then(s), s(k)) {
-        (Some(a), Some(b)) => (a + b) / 2.0,
-        (None, Some(b)) => b + b.abs().max(1.0),
-        (Some(a), None) => a - a.abs().max(1.0),
-        (None, None) => 0.0,
-    };
-    // Six significant digits: the threshold is written into rules.
-    round_sig(t)
-}
-
-fn round_sig(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return x;
-    }
-    let mag = x.abs().log10().floor() as i32;
-    let scale = 10f64.powi(5 - mag);
-    (x * scale).round() / scale
-}
-
-/// Kept and cost of routing `gain_per_usd >= t` to strong.
-fn at_threshold(pts: &[Point], t: f64) -> CurvePoint {
-    let k = pts.iter().take_while(|p| p.score >= t).count();
-    CurvePoint {
-        threshold: t,
-        ..at_k(pts, k)
-    }
-}
-
-/// The highest threshold at which the points keep `floor`.
-fn floor_threshold(pts: &[Point], floor: f64) -> f64 {
-    let total_qs: f64 = pts.iter().map(|p| p.qs).sum();
-    let mut q: f64 = pts.iter().map(|p| p.qw).sum();
-    for k in 0..=pts.len() {
-        if total_qs <= 0.0 || q / total_qs >= floor - 1e-12 {
-            // Rounding may move the threshold across a score: step down
-            // until the rounded threshold keeps the floor.
-            let t = threshold_at(pts, k);
-            let got = at_threshold(pts, t);
-            if got.kept >= floor - 1e-12 {
-                return t;
-            }
-        }
-        if let Some(p) = pts.get(k) {
-            q += p.qs - p.qw;
-        }
-    }
-    threshold_at(pts, pts.len())
-}
-
 /// Trains a router (see the module docs).
 pub fn train(records: &[TrainRecord], opts: &TrainOptions) -> Result<TrainReport, TrainError> {
     if records.len() < 2 {
@@ -578,6 +562,11 @@ pub fn train(records: &[TrainRecord], opts: &TrainOptions) -> Result<TrainReport
                 "the floor of `{f}` is {v}, outside 0 to 1"
             )));
         }
+    }
+    if let Some(t) = opts.target.filter(|t| !(0.0..=1.0).contains(t)) {
+        return Err(TrainError::Invalid(format!(
+            "the target is {t}, outside 0 to 1"
+        )));
     }
     let rows = Rows::build(records, opts.hash_bits);
     let y = targets(records);
@@ -632,172 +621,137 @@ pub fn train(records: &[TrainRecord], opts: &TrainOptions) -> Result<TrainReport
         .iter()
         .map(|r| model.score(&r.prompt).gain_per_usd)
         .collect();
-    let point = |i: usize, r: &TrainRecord, score: f64| {
-        (
-            i,
-            Point {
-                score,
-                qs: r.strong_score,
-                qw: r.weak_score,
-                cs: cost(&opts.strong_prices, r.input_tokens, r.strong_output_tokens),
-                cw: cost(&opts.weak_prices, r.input_tokens, r.weak_output_tokens),
-            },
-        )
+    let scores = Scores {
+        oof: &oof,
+        fitted: &fitted,
     };
-    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, r) in records.iter().enumerate() {
-        groups.entry(r.feature.as_str()).or_default().push(i);
-    }
-    let fit = |name: &str, members: &[usize], floor: f64| {
-        let pick = |scores: &[f64]| {
-            sorted(
-                members
-                    .iter()
-                    .filter_map(|&i| {
-                        let r = records.get(i)?;
-                        Some(point(i, r, scores.get(i).copied().unwrap_or(0.0)))
-                    })
-                    .collect(),
-            )
-        };
-        let (o, s) = (pick(&oof), pick(&fitted));
-        let t = floor_threshold(&o, floor).min(floor_threshold(&s, floor));
-        let n = o.len();
-        FeatureFit {
-            feature: name.to_owned(),
-            records: n,
-            floor,
-            chosen: at_threshold(&o, t),
-            in_sample: at_threshold(&s, t),
-            curve: (0..=10).map(|d| at_k(&o, (n * d).div_ceil(10))).collect(),
-        }
-    };
-    let mut features = Vec::new();
-    for (name, members) in &groups {
-        if members.len() < MIN_FEATURE_RECORDS {
-            continue;
-        }
-        let floor = opts
-            .floors
-            .get(*name)
-            .copied()
-            .unwrap_or(opts.default_floor);
-        features.push(fit(name, members, floor));
-    }
-    for f in opts.floors.keys() {
-        if !groups.contains_key(f.as_str()) {
-            return Err(TrainError::Invalid(format!(
-                "`--floor {f}=...` names a feature no record has (features: {})",
-                groups.keys().copied().collect::<Vec<_>>().join(", ")
-            )));
-        }
-    }
-    features.push(fit("*", &all, opts.default_floor));
+    let (features, joint) = thresholds(records, &scores, opts)?;
     Ok(TrainReport {
         model,
         features,
+        joint,
         records: records.len(),
         gain_rmse: (sq / records.len() as f64).sqrt(),
     })
 }
 
-impl TrainReport {
-    /// `[[route]]` rules sending each feature to the strong model above
-    /// its threshold, for a router named `router` and a string attribute
-    /// `feature`.
-    pub fn rules(&self, router: &str, strong: &str) -> String {
-        let mut s = String::new();
-        for f in &self.features {
-            if f.feature == "*" {
-                let _ = writeln!(
-                    s,
-                    "[[route]]\nname = \"{router}-other\"\nwhen = '{router}.gain_per_usd >= {}'\nmodel = \"{strong}\"\n",
-                    f.chosen.threshold
-                );
-            } else {
-                let _ = writeln!(
-                    s,
-                    "[[route]]\nname = \"{router}-{}\"\nwhen = 'feature == \"{}\" && {router}.gain_per_usd >= {}'\nmodel = \"{strong}\"\n",
-                    f.feature, f.feature, f.chosen.threshold
-                );
-            }
-        }
-        s
-    }
+/// Each record's out-of-fold and final-model score.
+struct Scores<'a> {
+    oof: &'a [f64],
+    fitted: &'a [f64],
+}
 
-    /// The report as text: per feature, the curve and the choice.
-    pub fn to_text(&self) -> String {
-        let m = &self.model;
-        let mut s = format!(
-            "{} records; model: 2^{} buckets, {} weights, {} bytes; out-of-fold gain RMSE {:.4}\n",
-            self.records,
-            m.hash_bits(),
-            m.weight_count(),
-            m.file_size(),
-            self.gain_rmse
-        );
-        for f in &self.features {
-            let name = if f.feature == "*" {
-                "(all, default threshold)"
-            } else {
-                f.feature.as_str()
-            };
-            let _ = writeln!(
-                s,
-                "\nfeature {name}: {} records, floor {:.1}%",
-                f.records,
-                f.floor * 100.0
-            );
-            let _ = writeln!(
-                s,
-                "  {:>14} {:>8} {:>7} {:>7}",
-                "gain_per_usd >=", "strong%", "kept%", "saved%"
-            );
-            for p in &f.curve {
-                let _ = writeln!(
-                    s,
-                    "  {:>15} {:>8.1} {:>7.1} {:>7.1}",
-                    p.threshold,
-                    p.strong_share * 100.0,
-                    p.kept * 100.0,
-                    p.saved * 100.0
-                );
-            }
-            let _ = writeln!(
-                s,
-                "  chosen {}: out-of-fold {:.1}% strong, {:.1}% kept, {:.1}% saved; fitted {:.1}% strong, {:.1}% kept, {:.1}% saved",
-                f.chosen.threshold,
-                f.chosen.strong_share * 100.0,
-                f.chosen.kept * 100.0,
-                f.chosen.saved * 100.0,
-                f.in_sample.strong_share * 100.0,
-                f.in_sample.kept * 100.0,
-                f.in_sample.saved * 100.0
-            );
-        }
-        s
-    }
+/// A feature's records as the threshold search sees them, sorted by
+/// out-of-fold (`oof`) and by final-model (`fitted`) score.
+struct Group<'a> {
+    name: &'a str,
+    floor: f64,
+    oof: Vec<Point>,
+    fitted: Vec<Point>,
+}
 
-    /// The report as one JSON object.
-    pub fn to_json(&self) -> Value {
-        let pt = |p: &CurvePoint| {
-            json!({"threshold": p.threshold, "strong_share": p.strong_share,
-                   "quality_kept": p.kept, "saved": p.saved})
-        };
-        json!({
-            "records": self.records,
-            "hash_bits": self.model.hash_bits(),
-            "weights": self.model.weight_count(),
-            "file_bytes": self.model.file_size(),
-            "gain_rmse": self.gain_rmse,
-            "features": self.features.iter().map(|f| json!({
-                "feature": f.feature,
-                "records": f.records,
-                "floor": f.floor,
-                "chosen": pt(&f.chosen),
-                "in_sample": pt(&f.in_sample),
-                "curve": f.curve.iter().map(pt).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
+impl Group<'_> {
+    /// The fit at threshold `t` (a floor-keeping threshold on the final
+    /// model's scores lowers it).
+    fn fit(&self, t: f64) -> FeatureFit {
+        let t = t.min(floor_threshold(&self.fitted, self.floor));
+        let n = self.oof.len();
+        FeatureFit {
+            feature: self.name.to_owned(),
+            records: n,
+            floor: self.floor,
+            chosen: at_threshold(&self.oof, t),
+            in_sample: at_threshold(&self.fitted, t),
+            curve: (0..=10)
+                .map(|d| at_k(&self.oof, (n * d).div_ceil(10)))
+                .collect(),
+        }
+    }
+}
+
+fn group<'a>(
+    records: &[TrainRecord],
+    name: &'a str,
+    members: &[usize],
+    floor: f64,
+    scores: &Scores<'_>,
+    opts: &TrainOptions,
+) -> Group<'a> {
+    let pick = |s: &[f64]| {
+        sorted(
+            members
+                .iter()
+                .filter_map(|&i| {
+                    let r = records.get(i)?;
+                    let p = Point {
+                        score: s.get(i).copied().unwrap_or(0.0),
+                        qs: r.strong_score,
+                        qw: r.weak_score,
+                        cs: cost(&opts.strong_prices, r.input_tokens, r.strong_output_tokens),
+                        cw: cost(&opts.weak_prices, r.input_tokens, r.weak_output_tokens),
+                    };
+                    Some((i, p))
+                })
+                .collect(),
+        )
+    };
+    Group {
+        name,
+        floor,
+        oof: pick(scores.oof),
+        fitted: pick(scores.fitted),
+    }
+}
+
+/// Per feature the threshold and curve, then the default (`*`); with a
+/// target, the features' joint out-of-fold figure.
+fn thresholds(
+    records: &[TrainRecord],
+    scores: &Scores<'_>,
+    opts: &TrainOptions,
+) -> Result<(Vec<FeatureFit>, Option<JointFit>), TrainError> {
+    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        members.entry(r.feature.as_str()).or_default().push(i);
+    }
+    for f in opts.floors.keys() {
+        if !members.contains_key(f.as_str()) {
+            return Err(TrainError::Invalid(format!(
+                "`--floor {f}=...` names a feature no record has (features: {})",
+                members.keys().copied().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let groups: Vec<Group<'_>> = members
+        .iter()
+        .filter(|(_, m)| m.len() >= MIN_FEATURE_RECORDS)
+        .map(|(name, m)| {
+            let floor = opts
+                .floors
+                .get(*name)
+                .copied()
+                .unwrap_or(opts.default_floor);
+            group(records, name, m, floor, scores, opts)
         })
-    }
+        .collect();
+    let chosen: Vec<f64> = match opts.target {
+        Some(target) => {
+            let sets: Vec<(&[Point], f64)> =
+                groups.iter().map(|g| (g.oof.as_slice(), g.floor)).collect();
+            joint(&sets, target)
+        }
+        None => groups
+            .iter()
+            .map(|g| floor_threshold(&g.oof, g.floor))
+            .collect(),
+    };
+    let mut features: Vec<FeatureFit> =
+        groups.iter().zip(&chosen).map(|(g, t)| g.fit(*t)).collect();
+    let joint = opts
+        .target
+        .map(|target| JointFit::of(target, &groups, &features));
+    let all: Vec<usize> = (0..records.len()).collect();
+    let default = group(records, "*", &all, opts.default_floor, scores, opts);
+    features.push(default.fit(floor_threshold(&default.oof, opts.default_floor)));
+    Ok((features, joint))
 }

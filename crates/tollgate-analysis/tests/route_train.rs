@@ -82,3 +82,37 @@ fn a_floor_for_an_unknown_feature_is_refused() {
         "`--floor nope=...` names a feature no record has (features: chat, math)"
     );
 }
+
+#[test]
+fn a_target_chooses_the_thresholds_together() {
+    // Both features at floor 0.5; together 75 % kept. Half the prompts are
+    // hard (strong 1, weak 0), so all-weak keeps 50 % and 75 % needs half
+    // of the hard prompts on the strong model.
+    let mut o = opts();
+    o.floors.clear();
+    o.default_floor = 0.5;
+    o.target = Some(0.75);
+    let r = train(&records(), &o).unwrap();
+    let j = r.joint.unwrap();
+    assert_eq!(j.target, 0.75);
+    assert!(j.chosen.kept >= 0.75 && j.in_sample.kept >= 0.75, "{j:?}");
+    // Every prompt costs the same: the cheapest way sends the hard half
+    // of the hard prompts, a quarter of all, and no more.
+    assert_eq!(j.chosen.strong_share, 0.25, "{j:?}");
+    for f in &r.features {
+        assert!(
+            f.chosen.kept >= f.floor && f.in_sample.kept >= f.floor,
+            "{f:?}"
+        );
+    }
+    let again = train(&records(), &o).unwrap();
+    assert_eq!(again.model.to_bytes(), r.model.to_bytes());
+    assert_eq!(again.features, r.features);
+    // Without a target there is no joint figure.
+    assert_eq!(train(&records(), &opts()).unwrap().joint, None);
+    o.target = Some(1.5);
+    assert_eq!(
+        train(&records(), &o).unwrap_err().to_string(),
+        "the target is 1.5, outside 0 to 1"
+    );
+}

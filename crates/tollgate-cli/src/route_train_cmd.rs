@@ -36,6 +36,16 @@ pub struct Args {
     /// Quality floor of every other feature and of the default threshold.
     #[arg(long, default_value_t = 0.95)]
     default_floor: f64,
+    /// Quality kept over all features together (0 to 1): choose the
+    /// features' thresholds together, saving the most while keeping it and
+    /// every floor.
+    #[arg(long, value_name = "KEPT")]
+    target: Option<f64>,
+    /// RouteLLM data: one threshold per MMLU subject (rules read the
+    /// `subject` attribute beside `feature`); a subject holds no floor of
+    /// its own unless `--floor mmlu/SUBJECT=KEPT` gives one.
+    #[arg(long)]
+    by_subject: bool,
     /// 2^N hashed n-gram buckets.
     #[arg(long, default_value_t = 13)]
     hash_bits: u32,
@@ -102,7 +112,13 @@ pub fn run(a: Args) -> Result<bool, String> {
     let mut records: Vec<TrainRecord> = Vec::new();
     if !a.evals.is_empty() {
         let set = read_evals(&a.evals).map_err(|e| e.to_string())?;
-        records.extend(set.prompts.iter().map(TrainRecord::from_eval));
+        records.extend(set.prompts.iter().map(|e| {
+            let mut r = TrainRecord::from_eval(e);
+            if a.by_subject && e.dataset == "mmlu" && !e.subject.is_empty() {
+                r.feature = format!("{}/{}", e.dataset, e.subject);
+            }
+            r
+        }));
     }
     for f in &a.records {
         records.extend(read_jsonl(f).map_err(|e| e.to_string())?);
@@ -113,15 +129,24 @@ pub fn run(a: Args) -> Result<bool, String> {
         let (k, v) = floor(f)?;
         floors.insert(k, v);
     }
+    if a.by_subject {
+        // A subject's records hold no floor of their own: the target holds
+        // the records together.
+        for r in records.iter().filter(|r| r.feature.contains('/')) {
+            floors.entry(r.feature.clone()).or_insert(0.0);
+        }
+    }
     let note = format!(
-        "tollgate route-train: split {}, strong `{}`, weak `{}`, hash_bits {}, lambda {}, iterations {}, folds {}",
+        "tollgate route-train: split {}, strong `{}`, weak `{}`, hash_bits {}, lambda {}, iterations {}, folds {}{}",
         split.name(),
         a.strong,
         a.weak,
         a.hash_bits,
         a.lambda,
         a.iterations,
-        a.folds
+        a.folds,
+        a.target.map(|t| format!(", target {t}")).unwrap_or_default()
+            + if a.by_subject { ", by subject" } else { "" }
     );
     let opts = TrainOptions {
         hash_bits: a.hash_bits,
@@ -130,6 +155,7 @@ pub fn run(a: Args) -> Result<bool, String> {
         folds: a.folds,
         floors,
         default_floor: a.default_floor,
+        target: a.target,
         strong_prices,
         weak_prices,
         note,

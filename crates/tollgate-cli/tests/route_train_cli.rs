@@ -142,3 +142,53 @@ fn route_train_writes_the_same_file_twice_and_its_rules_route_through_explain() 
     let gain = |v: &serde_json::Value| v["routers"]["learned"]["gain"].as_f64().unwrap();
     assert!(gain(&hard) > 0.9 && gain(&easy) < 0.1, "{hard} {easy}");
 }
+
+#[test]
+fn route_train_with_a_target_chooses_the_thresholds_together() {
+    let d = dir().join("target");
+    std::fs::create_dir_all(&d).unwrap();
+    records(&d.join("records.jsonl"));
+    std::fs::write(d.join("base.toml"), POLICY).unwrap();
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let stdout = ok(tollgate(&[
+        "route-train",
+        "--records",
+        &s(d.join("records.jsonl")),
+        "--rules",
+        &s(d.join("base.toml")),
+        "--out",
+        &s(d.join("t.model")),
+        "--hash-bits",
+        "10",
+        "--default-floor",
+        "0.5",
+        "--target",
+        "0.75",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    // Half the prompts need the strong model; 75 % kept together needs
+    // half of those, a quarter of all prompts, and no more.
+    assert_eq!(v["joint"]["target"], 0.75, "{v}");
+    assert_eq!(v["joint"]["chosen"]["strong_share"], 0.25, "{v}");
+    assert!(v["joint"]["chosen"]["quality_kept"].as_f64().unwrap() >= 0.75);
+    let text = ok(tollgate(&[
+        "route-train",
+        "--records",
+        &s(d.join("records.jsonl")),
+        "--rules",
+        &s(d.join("base.toml")),
+        "--out",
+        &s(d.join("t.model")),
+        "--hash-bits",
+        "10",
+        "--default-floor",
+        "0.5",
+        "--target",
+        "0.75",
+    ]));
+    assert!(
+        text.contains("features together, target 75.0% kept: out-of-fold 25.0% strong"),
+        "{text}"
+    );
+}
