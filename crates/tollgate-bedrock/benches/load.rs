@@ -312,7 +312,7 @@ async fn caller(
     let mut errors = 0;
     let mut i = id;
     while Instant::now() < deadline {
-        let prompt = if i % NEW_EVERY == 0 {
+        let prompt = if i.is_multiple_of(NEW_EVERY) {
             let n = fresh.fetch_add(1, Ordering::Relaxed);
             format!("a question never asked before, number {n}")
         } else {
