@@ -1,7 +1,8 @@
 //! What the gate adds to a Converse call: `gate.converse` against the raw
 //! SDK's `client.converse()`, both through the same loopback Bedrock, so
 //! the difference is the gate's own work (attributes, decision, mapping,
-//! pricing, event). Goal (docs/figures.md): <= 10 µs per call. After criterion's
+//! pricing, event). Goal (docs/figures.md): <= 10 µs per call, for a
+//! plain text request and for a tool-use one. After criterion's
 //! groups it prints the added time from a long interleaved run: the
 //! median over rounds of (gate - raw), robust to the bursts of a shared
 //! machine, and the difference of the means; then what the decision and
@@ -17,7 +18,10 @@ mod common;
 mod rig;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use rig::{gate_call, long_prompt, raw_call, raw_call_text, request, request_text, rig};
+use rig::{
+    gate_call, long_prompt, raw_call, raw_call_text, raw_tool_call, request, request_text, rig,
+    tool_input, tool_request,
+};
 use std::time::{Duration, Instant};
 use tollgate_cost::CallEvent;
 
@@ -84,6 +88,22 @@ fn bench(c: &mut Criterion) {
     println!(
         "overhead: raw sdk {raw_us:.1} µs/call, gate {gate_us:.1} µs/call; added per call: median of {rounds} rounds {median:.1} µs, difference of means {mean:.1} µs (goal <= 10 µs)"
     );
+    // An agent's turn: a tool in `toolConfig`, a history with a `toolUse`
+    // and a `toolResult`, answered with a `tool_use` stop reason: the
+    // blocks the gate reads for its estimate and maps back.
+    r.server.set_default(rig::tool_reply());
+    let tool = tool_input();
+    let (tool_req, tool_tags) = tool_request();
+    let (median, mean, raw_us, gate_us) = interleaved(
+        &r,
+        rounds,
+        || raw_tool_call(&r.raw, &tool),
+        || gate_call(&r.gate, &tool_req, &tool_tags),
+    );
+    println!(
+        "overhead, tool use: raw sdk {raw_us:.1} µs/call, gate {gate_us:.1} µs/call; added per call: median of {rounds} rounds {median:.1} µs, difference of means {mean:.1} µs (goal <= 10 µs)"
+    );
+    r.server.set_default(rig::plain_reply());
     // A 4 KiB prompt: the costs that grow with the text (token estimate,
     // fingerprint, the copy into the SDK's types) on top.
     let long = long_prompt();

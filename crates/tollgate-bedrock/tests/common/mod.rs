@@ -13,6 +13,7 @@ use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_bedrockruntime::Client;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -158,6 +159,8 @@ pub struct Server {
     replies: Arc<Mutex<VecDeque<Reply>>>,
     fallback: Arc<Mutex<Option<Reply>>>,
     check: Arc<Mutex<Option<Check>>>,
+    /// How long every answer waits before it is written, µs (0: none).
+    latency_us: Arc<AtomicU64>,
 }
 
 impl Server {
@@ -170,6 +173,7 @@ impl Server {
             replies: Arc::default(),
             fallback: Arc::default(),
             check: Arc::default(),
+            latency_us: Arc::default(),
         };
         let s2 = s.clone();
         tokio::spawn(async move {
@@ -195,6 +199,13 @@ impl Server {
     /// `ValidationException` (recorded; the script is not consumed).
     pub fn check(&self, check: Check) {
         *self.check.lock().unwrap() = Some(check);
+    }
+
+    /// Every answer from now on waits `d` after its request is read, as
+    /// a model's time to answer (load benchmarks).
+    pub fn set_latency(&self, d: std::time::Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.latency_us.store(us, Ordering::Relaxed);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -240,6 +251,10 @@ impl Server {
             }
             let body = String::from_utf8_lossy(&buf[body_start..body_start + len]).to_string();
             buf.drain(..body_start + len);
+            let latency = self.latency_us.load(Ordering::Relaxed);
+            if latency > 0 {
+                tokio::time::sleep(std::time::Duration::from_micros(latency)).await;
+            }
             let refused = self.refused(&path, &body);
             let scripted = match refused {
                 Some(_) => None,

@@ -5,10 +5,13 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common::{client, handle, Reply, Server, POLICY};
+use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, InferenceConfiguration, Message,
+    ContentBlock, ConversationRole, InferenceConfiguration, Message, Tool, ToolConfiguration,
+    ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolSpecification, ToolUseBlock,
 };
 use std::sync::Arc;
+use tollgate_bedrock::wire::document_from_json;
 use tollgate_bedrock::{Backoff, ChatRequest, Gate};
 use tollgate_cost::{CallEvent, Sink, SinkError, Tags};
 
@@ -26,7 +29,8 @@ pub struct Rig {
     pub rt: tokio::runtime::Runtime,
     pub raw: aws_sdk_bedrockruntime::Client,
     pub gate: Gate,
-    _server: Server,
+    /// The loopback Bedrock (its default answer can change between runs).
+    pub server: Server,
 }
 
 pub fn rig() -> Rig {
@@ -36,7 +40,7 @@ pub fn rig() -> Rig {
         .unwrap();
     let (server, raw, gate) = rt.block_on(async {
         let server = Server::start().await;
-        server.set_default(Reply::ok("hello there", 100, 50));
+        server.set_default(plain_reply());
         let handle = handle(POLICY);
         let gate = Gate::builder(client(&server.url), handle)
             .sink(Arc::new(Null))
@@ -50,8 +54,13 @@ pub fn rig() -> Rig {
         rt,
         raw,
         gate,
-        _server: server,
+        server,
     }
+}
+
+/// The loopback's answer to the text requests.
+pub fn plain_reply() -> Reply {
+    Reply::ok("hello there", 100, 50)
 }
 
 /// The short prompt of the main comparison.
@@ -103,4 +112,104 @@ pub fn request_text(text: &str) -> (ChatRequest, Tags) {
         ..Tags::default()
     };
     (req, tags)
+}
+
+/// The loopback's answer to the tool-use request: a text block and a
+/// `toolUse` block, stop reason `tool_use`.
+pub fn tool_reply() -> Reply {
+    Reply::json(serde_json::json!({
+        "output": {"message": {"role": "assistant", "content": [
+            {"text": "And in Lyon?"},
+            {"toolUse": {"toolUseId": "tu-2", "name": "get_weather", "input": {"city": "Lyon"}}}
+        ]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 300, "outputTokens": 40, "totalTokens": 340},
+        "metrics": {"latencyMs": 12}
+    }))
+}
+
+/// An agent's second turn: one tool in `toolConfig`, and a history of
+/// the user's question, the assistant's `toolUse` and the `toolResult`.
+/// No model id: the gate's decision sets it, the raw call its own.
+pub fn tool_input() -> ConverseInput {
+    let json = |v: serde_json::Value| document_from_json(&v);
+    let spec = ToolSpecification::builder()
+        .name("get_weather")
+        .description("The current weather in a city.")
+        .input_schema(ToolInputSchema::Json(json(serde_json::json!({
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"]
+        }))))
+        .build()
+        .unwrap();
+    let tools = ToolConfiguration::builder()
+        .tools(Tool::ToolSpec(spec))
+        .build()
+        .unwrap();
+    let turn = |role: ConversationRole, blocks: Vec<ContentBlock>| {
+        Message::builder()
+            .role(role)
+            .set_content(Some(blocks))
+            .build()
+            .unwrap()
+    };
+    let tool_use = ToolUseBlock::builder()
+        .tool_use_id("tu-1")
+        .name("get_weather")
+        .input(json(serde_json::json!({"city": "Paris"})))
+        .build()
+        .unwrap();
+    let result = ToolResultBlock::builder()
+        .tool_use_id("tu-1")
+        .content(ToolResultContentBlock::Json(json(
+            serde_json::json!({"city": "Paris", "forecast": "sunny", "celsius": 21}),
+        )))
+        .build()
+        .unwrap();
+    let messages = vec![
+        turn(
+            ConversationRole::User,
+            vec![ContentBlock::Text(
+                "What is the weather in Paris, and then in Lyon?".into(),
+            )],
+        ),
+        turn(
+            ConversationRole::Assistant,
+            vec![
+                ContentBlock::Text("Let me look that up.".into()),
+                ContentBlock::ToolUse(tool_use),
+            ],
+        ),
+        turn(
+            ConversationRole::User,
+            vec![ContentBlock::ToolResult(result)],
+        ),
+    ];
+    ConverseInput::builder()
+        .set_messages(Some(messages))
+        .tool_config(tools)
+        .build()
+        .unwrap()
+}
+
+/// [`tool_input`] sent by the raw SDK, as an application would: the
+/// history and the tools copied into the call, the model and `maxTokens`.
+pub async fn raw_tool_call(c: &aws_sdk_bedrockruntime::Client, input: &ConverseInput) {
+    let out = c
+        .converse()
+        .model_id(HAIKU)
+        .set_messages(input.messages.clone())
+        .set_tool_config(input.tool_config.clone())
+        .inference_config(InferenceConfiguration::builder().max_tokens(300).build())
+        .send()
+        .await
+        .unwrap();
+    std::hint::black_box(out);
+}
+
+/// [`tool_input`] for the gate, with the same tags as [`request`].
+pub fn tool_request() -> (ChatRequest, Tags) {
+    let (_, tags) = request();
+    (ChatRequest::from(tool_input()), tags)
 }
