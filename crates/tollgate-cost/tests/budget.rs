@@ -558,7 +558,7 @@ mod redis_backed {
         assert!(!store.mark_alerted(kb(), day()).unwrap());
         let client = redis::Client::open(server.url()).unwrap();
         let mut c = client.get_connection().unwrap();
-        let key = format!("tollgate:spend:{}:feature:kb", day());
+        let key = format!("{{tollgate:feature:kb}}:spend:{}", day());
         let at: i64 = redis::cmd("EXPIRETIME").arg(&key).query(&mut c).unwrap();
         assert_eq!(at, day().plus(100).start().unix_ms() / 1000);
         let v: i64 = redis::cmd("GET").arg(&key).query(&mut c).unwrap();

@@ -46,6 +46,20 @@
 //! Refused credentials are a [`RedisError::Connection`] that says
 //! `authentication failed for ACL user ...` (never the password).
 //!
+//! # Redis Cluster
+//!
+//! With [`RedisConfig::cluster`] set (see [`RedisConfig::cluster()`] for
+//! the constructor), `url` lists seed nodes (comma-separated; ElastiCache's
+//! configuration endpoint is one) and both paths use `redis`'s cluster
+//! clients: each command goes to the primary owning its key's slot, and
+//! `MOVED` and `ASK` redirections are followed (one more try; the breaker
+//! paces retries of an outage). Operations get an [`AsyncConnection`] or a
+//! [`BlockingConnection`] in both modes. A script or a pipeline must keep
+//! to one slot: its keys share a hash tag, [`Redis::tag`] (`{PREFIX:GROUP}`);
+//! [`slot`] computes a key's slot. Work over several groups is a sequence
+//! of single-slot operations. While a failed primary's replica takes over,
+//! operations on its slots fail and count as faults.
+//!
 //! # Runtime
 //!
 //! [`Redis::run`] must be polled on a tokio runtime with the time driver
@@ -65,15 +79,27 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod conn;
+
+pub use conn::{slot, AsyncConnection, BlockingConnection};
+use conn::{AsyncInner, BlockingInner, Client};
 pub use redis;
 
 /// How to reach Redis and how hard to try: one type for every store.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port/db` or `rediss://...` (TLS).
+    /// `redis://[user:password@]host:port/db` or `rediss://...` (TLS). In
+    /// cluster mode: one or more seed nodes, separated by commas (an
+    /// ElastiCache configuration endpoint is one seed).
     pub url: String,
+    /// Redis Cluster mode (default off): commands are routed by their
+    /// key's slot, `MOVED` and `ASK` redirections are followed, and the
+    /// slot map is learned from the seeds in `url`.
+    pub cluster: bool,
     /// Prepended to every key (default `tollgate`). Each store adds its own
-    /// part after it (`:rc:` for responses, `:spend:` for the ledger, ...).
+    /// part after it (`:rc:` for responses, `:spend:` for the ledger, ...);
+    /// keys of one group carry it in a hash tag ([`Redis::tag`]). It must
+    /// not contain `{` or `}`.
     pub key_prefix: String,
     /// Timeout to open a connection: TCP, TLS and `AUTH` (default 200 ms).
     pub connect_timeout: Duration,
@@ -97,7 +123,8 @@ impl std::fmt::Debug for RedisConfig {
     /// The URL's password is not printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("url", &redacted(&self.url))
+            .field("url", &redacted_all(&self.url))
+            .field("cluster", &self.cluster)
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("op_timeout", &self.op_timeout)
@@ -125,6 +152,11 @@ fn redacted(url: &str) -> String {
     }
 }
 
+/// [`redacted`] for each URL of a comma-separated list.
+fn redacted_all(urls: &str) -> String {
+    urls.split(',').map(redacted).collect::<Vec<_>>().join(",")
+}
+
 impl Default for RedisConfig {
     /// The defaults for a local server, `redis://127.0.0.1:6379/`.
     fn default() -> Self {
@@ -133,10 +165,21 @@ impl Default for RedisConfig {
 }
 
 impl RedisConfig {
+    /// The defaults for a Redis Cluster reached through `seeds` (node URLs;
+    /// one is enough, more survive a seed being down when connecting).
+    pub fn cluster<S: AsRef<str>>(seeds: impl IntoIterator<Item = S>) -> RedisConfig {
+        let urls: Vec<String> = seeds.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        RedisConfig {
+            cluster: true,
+            ..RedisConfig::new(urls.join(","))
+        }
+    }
+
     /// The defaults for a URL.
     pub fn new(url: impl Into<String>) -> RedisConfig {
         RedisConfig {
             url: url.into(),
+            cluster: false,
             key_prefix: "tollgate".to_owned(),
             connect_timeout: Duration::from_millis(200),
             op_timeout: Duration::from_millis(50),
@@ -306,11 +349,11 @@ impl Breaker {
 }
 
 struct Inner {
-    client: redis::Client,
+    client: Client,
     cfg: RedisConfig,
-    managers: Box<[Mutex<Option<ConnectionManager>>]>,
+    managers: Box<[Mutex<Option<AsyncConnection>>]>,
     next: AtomicUsize,
-    blocking: Mutex<Vec<redis::Connection>>,
+    blocking: Mutex<Vec<BlockingConnection>>,
     breaker: Breaker,
     n: Counters,
 }
@@ -338,21 +381,20 @@ impl Redis {
     /// makes operations fail, it does not make this fail. Only a malformed
     /// URL or certificate is an error.
     pub fn new(cfg: RedisConfig) -> Result<Redis, RedisError> {
-        if is_tls_url(&cfg.url) {
+        if cfg.key_prefix.contains(['{', '}']) {
+            return Err(RedisError::Config(format!(
+                "the key prefix `{}` contains a brace: keys carry it in a hash tag",
+                cfg.key_prefix
+            )));
+        }
+        if conn::seeds(&cfg.url).iter().any(|u| is_tls_url(u)) {
             ensure_tls_provider();
         }
-        let client = match &cfg.tls_root_cert {
-            None => redis::Client::open(cfg.url.as_str()),
-            Some(pem) => redis::Client::build_with_tls(
-                cfg.url.as_str(),
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
-        }
-        .map_err(|e| {
-            RedisError::Config(format!("invalid Redis URL `{}`: {e}", redacted(&cfg.url)))
+        let client = open_client(&cfg).map_err(|e| {
+            RedisError::Config(format!(
+                "invalid Redis URL `{}`: {e}",
+                redacted_all(&cfg.url)
+            ))
         })?;
         let managers = (0..cfg.pool_size.max(1))
             .map(|_| Mutex::new(None))
@@ -435,8 +477,9 @@ impl Redis {
         None
     }
 
-    /// One of the pooled async connections, set up on first use.
-    fn manager(&self) -> Result<ConnectionManager, RedisError> {
+    /// One of the pooled async connections, set up on first use, and its
+    /// place in the pool.
+    fn manager(&self) -> Result<(AsyncConnection, usize), RedisError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RedisError::Config(
                 "the async Redis path needs a tokio runtime (use the blocking path without one)"
@@ -450,20 +493,44 @@ impl Redis {
         };
         let mut slot = slot.lock();
         if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
+            return Ok((c.clone(), i));
         }
         let cfg = &self.inner.cfg;
-        // One connection attempt per reconnect: the breaker, not the
-        // manager, decides how soon to try again.
-        let mcfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(cfg.connect_timeout))
-            .set_response_timeout(Some(cfg.op_timeout))
-            .set_number_of_retries(0);
-        let c = ConnectionManager::new_lazy_with_config(self.inner.client.clone(), mcfg)
-            .map_err(|e| classify(&e, &cfg.url))?;
+        let c = match &self.inner.client {
+            Client::Single(client) => {
+                // One connection attempt per reconnect: the breaker, not
+                // the manager, decides how soon to try again.
+                let mcfg = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(cfg.connect_timeout))
+                    .set_response_timeout(Some(cfg.op_timeout))
+                    .set_number_of_retries(0);
+                let c = ConnectionManager::new_lazy_with_config(client.clone(), mcfg)
+                    .map_err(|e| classify(&e, &cfg.url))?;
+                AsyncInner::Single(c)
+            }
+            // Connects in the background on this runtime; the first
+            // operation waits for the slot map.
+            Client::Cluster(client) => AsyncInner::Cluster(
+                client.get_pending_async_connection_with_config(cluster_params(cfg)),
+            ),
+        };
+        let c = AsyncConnection(c);
         bump(&self.inner.n.connects);
         *slot = Some(c.clone());
-        Ok(c)
+        Ok((c, i))
+    }
+
+    /// After a fault on a cluster connection, its place in the pool is
+    /// emptied: the next operation there opens a new one, which learns
+    /// the slot map afresh from the seeds (a promoted replica included)
+    /// instead of waiting on a node that is gone.
+    fn forget_cluster_connection(&self, i: usize) {
+        if let Some(slot) = self.inner.managers.get(i) {
+            let mut slot = slot.lock();
+            if matches!(slot.as_ref(), Some(AsyncConnection(AsyncInner::Cluster(_)))) {
+                *slot = None;
+            }
+        }
     }
 
     /// Runs one async operation on a pooled connection, bounded by
@@ -480,13 +547,13 @@ impl Redis {
     /// ```
     pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(AsyncConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         if let Some(e) = self.skip() {
             return Err(e);
         }
-        let conn = match self.manager() {
+        let (conn, i) = match self.manager() {
             Ok(c) => c,
             Err(e) => return self.settle(Err(e)),
         };
@@ -497,15 +564,19 @@ impl Redis {
             Ok(Err(e)) => Err(classify(&e, &cfg.url)),
             Ok(Ok(v)) => Ok(v),
         };
+        if r.as_ref().is_err_and(RedisError::is_fault) {
+            self.forget_cluster_connection(i);
+        }
         self.settle(r)
     }
 
     /// Runs one operation on a pooled blocking connection, for callers
     /// without an async runtime. Never call it on an async worker thread:
-    /// it blocks for up to `op_timeout`.
+    /// it blocks for up to `op_timeout` (in cluster mode, up to twice that
+    /// when a redirection or a node failure makes it try again).
     pub fn run_blocking<T>(
         &self,
-        op: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        op: impl FnOnce(&mut BlockingConnection) -> redis::RedisResult<T>,
     ) -> Result<T, RedisError> {
         if let Some(e) = self.skip() {
             return Err(e);
@@ -532,20 +603,81 @@ impl Redis {
         self.settle(r)
     }
 
-    fn connect_blocking(&self) -> Result<redis::Connection, RedisError> {
+    fn connect_blocking(&self) -> Result<BlockingConnection, RedisError> {
         bump(&self.inner.n.connects);
         let cfg = &self.inner.cfg;
-        let c = self
-            .inner
-            .client
-            .get_connection_with_timeout(cfg.connect_timeout)
-            .map_err(|e| classify(&e, &cfg.url))?;
-        c.set_read_timeout(Some(cfg.op_timeout))
-            .map_err(|e| classify(&e, &cfg.url))?;
-        c.set_write_timeout(Some(cfg.op_timeout))
-            .map_err(|e| classify(&e, &cfg.url))?;
-        Ok(c)
+        let err = |e: redis::RedisError| classify(&e, &cfg.url);
+        let c = match &self.inner.client {
+            Client::Single(client) => {
+                let c = client
+                    .get_connection_with_timeout(cfg.connect_timeout)
+                    .map_err(err)?;
+                c.set_read_timeout(Some(cfg.op_timeout)).map_err(err)?;
+                c.set_write_timeout(Some(cfg.op_timeout)).map_err(err)?;
+                BlockingInner::Single(c)
+            }
+            Client::Cluster(client) => {
+                let c = client
+                    .get_connection_with_config(cluster_params(cfg))
+                    .map_err(err)?;
+                c.set_write_timeout(Some(nonzero(cfg.op_timeout)))
+                    .map_err(err)?;
+                BlockingInner::Cluster(Box::new(c))
+            }
+        };
+        Ok(BlockingConnection(c))
     }
+
+    /// The hash tag of one group's keys: `{PREFIX:GROUP}`. Every key a
+    /// multi-key script or pipeline touches starts with its group's tag,
+    /// so in a Redis Cluster they all hash to one slot (and on one server
+    /// the tag is just part of the name).
+    pub fn tag(&self, group: &str) -> String {
+        format!("{{{}:{group}}}", self.prefix())
+    }
+}
+
+/// The client for `cfg`: one server, or a cluster from its seeds.
+fn open_client(cfg: &RedisConfig) -> redis::RedisResult<Client> {
+    let certs = || redis::TlsCertificates {
+        client_tls: None,
+        root_cert: cfg.tls_root_cert.clone(),
+    };
+    if !cfg.cluster {
+        return Ok(Client::Single(match &cfg.tls_root_cert {
+            None => redis::Client::open(cfg.url.as_str())?,
+            Some(_) => redis::Client::build_with_tls(cfg.url.as_str(), certs())?,
+        }));
+    }
+    let mut b = redis::cluster::ClusterClient::builder(conn::seeds(&cfg.url))
+        .connection_timeout(nonzero(cfg.connect_timeout))
+        .response_timeout(nonzero(cfg.op_timeout))
+        // One more try after a redirection or a broken node connection,
+        // soon: the breaker, not the client, paces retries of an outage.
+        .retries(1)
+        .min_retry_wait(1)
+        .max_retry_wait(
+            nonzero(cfg.op_timeout)
+                .as_millis()
+                .try_into()
+                .unwrap_or(u64::MAX),
+        );
+    if cfg.tls_root_cert.is_some() {
+        b = b.certs(certs());
+    }
+    Ok(Client::Cluster(b.build()?))
+}
+
+/// The cluster connection's timeouts.
+fn cluster_params(cfg: &RedisConfig) -> redis::cluster::ClusterConfig {
+    redis::cluster::ClusterConfig::new()
+        .set_connection_timeout(nonzero(cfg.connect_timeout))
+        .set_response_timeout(nonzero(cfg.op_timeout))
+}
+
+/// `d`, or 1 ms when zero (`redis` refuses zero timeouts).
+fn nonzero(d: Duration) -> Duration {
+    d.max(Duration::from_millis(1))
 }
 
 /// Whether `url` asks for TLS (`rediss://`, any case).

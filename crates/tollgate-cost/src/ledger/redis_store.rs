@@ -1,13 +1,25 @@
 //! The Redis spend store (cargo feature `redis`): one ledger for a fleet,
 //! over the one Redis layer (`tollgate-redis`).
 //!
-//! Keys (`PREFIX` is the layer's `key_prefix`, default `tollgate`):
+//! Keys (`PREFIX` is the layer's `key_prefix`, default `tollgate`); every
+//! key of a group starts with the group's hash tag `{PREFIX:DIM:VALUE}`:
 //!
 //! | key | holds |
 //! |---|---|
-//! | `PREFIX:spend:YYYY-MM-DD:DIM:VALUE` | the group's nano-dollars that day (`INCRBY`), expiring `retention_days` after the day (`EXPIREAT`, so every writer sets the same instant) |
-//! | `PREFIX:first:DIM:VALUE` | the group's first day (`SET NX`), refreshed to `retention_days` |
-//! | `PREFIX:alerted:YYYY-MM-DD:DIM:VALUE` | the spike alert fired (`SET NX EX`: once per fleet) |
+//! | `{PREFIX:DIM:VALUE}:spend:YYYY-MM-DD` | the group's nano-dollars that day (`INCRBY`), expiring `retention_days` after the day (`EXPIREAT`, so every writer sets the same instant) |
+//! | `{PREFIX:DIM:VALUE}:first` | the group's first day (`SET NX`), refreshed to `retention_days` |
+//! | `{PREFIX:DIM:VALUE}:alerted:YYYY-MM-DD` | the spike alert fired (`SET NX EX`: once per fleet) |
+//!
+//! In a Redis Cluster (`RedisConfig::cluster`) the tag puts all of a
+//! group's keys in one slot, so each script and pipeline below touches one
+//! slot and stays atomic: a reservation (the day's total and the first
+//! day), a settlement (the total, its expiry and the first day), the days
+//! of a report (`MGET`). An operation over several groups (a call's
+//! settlement across its feature, tenant and global groups) is a sequence
+//! of such single-slot pipelines, one per group, in the order given; on a
+//! single server it is one pipeline. If one of the sequence fails, the
+//! groups before it are counted and the rest are not: the ledger counts
+//! the fault, as for any failed settlement.
 //!
 //! A reservation is one Lua script (`GET`, compare, `INCRBY`): atomic on
 //! the server, so concurrent calls from any number of processes cannot all
@@ -116,26 +128,40 @@ impl RedisStore {
         &self.redis
     }
 
-    fn spend_key(&self, key: GroupKey<'_>, day: Day) -> String {
-        format!(
-            "{}:spend:{day}:{}:{}",
-            self.redis.prefix(),
-            key.dim,
-            key.value
-        )
+    /// The group's hash tag, `{PREFIX:DIM:VALUE}`: every key of the group
+    /// starts with it (one slot in a cluster).
+    fn tag(&self, key: GroupKey<'_>) -> String {
+        self.redis.tag(&format!("{}:{}", key.dim, key.value))
     }
 
-    fn first_key(&self, key: GroupKey<'_>) -> String {
-        format!("{}:first:{}:{}", self.redis.prefix(), key.dim, key.value)
+    /// `{PREFIX:DIM:VALUE}:spend:YYYY-MM-DD`: the group's total that day.
+    pub fn spend_key(&self, key: GroupKey<'_>, day: Day) -> String {
+        format!("{}:spend:{day}", self.tag(key))
     }
 
-    fn alerted_key(&self, key: GroupKey<'_>, day: Day) -> String {
-        format!(
-            "{}:alerted:{day}:{}:{}",
-            self.redis.prefix(),
-            key.dim,
-            key.value
-        )
+    /// `{PREFIX:DIM:VALUE}:first`: the group's first day.
+    pub fn first_key(&self, key: GroupKey<'_>) -> String {
+        format!("{}:first", self.tag(key))
+    }
+
+    /// `{PREFIX:DIM:VALUE}:alerted:YYYY-MM-DD`: the day's spike alert fired.
+    pub fn alerted_key(&self, key: GroupKey<'_>, day: Day) -> String {
+        format!("{}:alerted:{day}", self.tag(key))
+    }
+
+    /// The items each settlement pipeline carries: all of them on one
+    /// server; one group each in a cluster (a pipeline keeps to one slot),
+    /// sent in sequence.
+    fn batches<'a, 'k>(
+        &self,
+        items: &'a [(GroupKey<'k>, i64)],
+    ) -> std::slice::Chunks<'a, (GroupKey<'k>, i64)> {
+        let n = if self.redis.config().cluster {
+            1
+        } else {
+            items.len().max(1)
+        };
+        items.chunks(n)
     }
 
     /// Unix seconds at which a day's total expires.
@@ -248,12 +274,16 @@ impl RedisStore {
         items: &[(GroupKey<'_>, i64)],
         day: Day,
     ) -> Result<Vec<i64>, StoreError> {
-        let (pipe, registering) = self.add_pipe(items, day);
-        let res = self
-            .redis
-            .run(|mut c| async move { pipe.query_async(&mut c).await })
-            .await;
-        self.added(res, registering, day)
+        let mut totals = Vec::with_capacity(items.len());
+        for batch in self.batches(items) {
+            let (pipe, registering) = self.add_pipe(batch, day);
+            let res = self
+                .redis
+                .run(|mut c| async move { pipe.query_async(&mut c).await })
+                .await;
+            totals.extend(self.added(res, registering, day)?);
+        }
+        Ok(totals)
     }
 
     /// [`SpendStore::add`], awaited.
@@ -358,9 +388,13 @@ impl SpendStore for RedisStore {
     }
 
     fn add_many(&self, items: &[(GroupKey<'_>, i64)], day: Day) -> Result<Vec<i64>, StoreError> {
-        let (pipe, registering) = self.add_pipe(items, day);
-        let res = self.redis.run_blocking(|c| pipe.query(c));
-        self.added(res, registering, day)
+        let mut totals = Vec::with_capacity(items.len());
+        for batch in self.batches(items) {
+            let (pipe, registering) = self.add_pipe(batch, day);
+            let res = self.redis.run_blocking(|c| pipe.query(c));
+            totals.extend(self.added(res, registering, day)?);
+        }
+        Ok(totals)
     }
 
     fn try_reserve(
@@ -407,5 +441,74 @@ impl SpendStore for RedisStore {
 
     fn backend(&self) -> Backend<'_> {
         Backend::Redis(self)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use tollgate_redis::slot;
+
+    fn store(cluster: bool) -> RedisStore {
+        let cfg = RedisConfig {
+            cluster,
+            ..RedisConfig::new("redis://127.0.0.1:1/")
+        };
+        RedisStore::new(Redis::new(cfg).unwrap())
+    }
+
+    #[test]
+    fn a_groups_keys_share_one_hash_tag() {
+        let s = store(false);
+        let day = Day::from_ymd(2026, 12, 6).unwrap();
+        let kb = GroupKey::new("feature", "kb");
+        assert_eq!(
+            s.spend_key(kb, day),
+            "{tollgate:feature:kb}:spend:2026-12-06"
+        );
+        assert_eq!(s.first_key(kb), "{tollgate:feature:kb}:first");
+        assert_eq!(
+            s.alerted_key(kb, day),
+            "{tollgate:feature:kb}:alerted:2026-12-06"
+        );
+    }
+
+    /// Every script and pipeline of one group lands in one slot, whatever
+    /// the value (braces included), on every day; different groups spread.
+    #[test]
+    fn the_keys_of_each_script_compute_the_same_slot() {
+        let s = store(true);
+        let day = Day::from_ymd(2026, 12, 6).unwrap();
+        let mut slots = HashSet::new();
+        for v in ["kb", "acme corp", "a}b", "{x}", "}", "", "ünï"] {
+            let g = GroupKey::new("tenant", v);
+            let reserve = [s.spend_key(g, day), s.first_key(g)];
+            let report: Vec<String> = (0..30).map(|i| s.spend_key(g, day.plus(i))).collect();
+            let first = slot(&reserve[0]);
+            assert_eq!(slot(&reserve[1]), first, "{v}");
+            assert_eq!(slot(s.alerted_key(g, day)), first, "{v}");
+            assert!(report.iter().all(|k| slot(k) == first), "{v}");
+            // A settlement pipeline of one group: one slot.
+            let (pipe, _) = s.add_pipe(&[(g, 5)], day);
+            for cmd in pipe.cmd_iter() {
+                let key = cmd.args_iter().nth(1);
+                if let Some(redis::Arg::Simple(k)) = key {
+                    assert_eq!(slot(k), first, "{v}");
+                }
+            }
+            slots.insert(format!("{first:?}"));
+        }
+        // Seven groups, six tags: `}` ends the tag of value `}` where that
+        // of the empty value ends (two groups in one slot is harmless).
+        assert_eq!(slots.len(), 6, "{slots:?}");
+        // In a cluster a settlement over several groups is one pipeline per
+        // group; on one server, one pipeline.
+        let (a, b) = (
+            GroupKey::new("feature", "kb"),
+            GroupKey::new("tenant", "acme"),
+        );
+        assert_eq!(s.batches(&[(a, 1), (b, 2)]).count(), 2);
+        assert_eq!(store(false).batches(&[(a, 1), (b, 2)]).count(), 1);
     }
 }
