@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::Duration;
-use tollgate_cost::ledger::{RedisConfig, RedisStore, GLOBAL};
+use tollgate_cost::{RedisConfig, RedisStore, GLOBAL};
 use tollgate_cost::{BudgetError, Day, GroupKey, Ledger, LedgerConfig, Ticket};
 use tollgate_lang::Policy;
 
