@@ -28,6 +28,23 @@
 //! against the queue that wrote them. Each record gets one call event with
 //! `mode = batch`, priced at the model's batch prices, and (with a ledger)
 //! its cost is added to the day's spend.
+//!
+//! # The job
+//!
+//! [`JobLimits`] checks a job's files against Bedrock's per-job quotas
+//! before it is submitted. With the `batch-submit` feature, [`submit`]
+//! creates the job and [`job`] follows it to its end and reads its
+//! outputs from S3 ([`Gate::collect_batch_job`](crate::Gate::collect_batch_job)).
+
+#[cfg(feature = "batch-submit")]
+pub mod job;
+mod quota;
+#[cfg(feature = "batch-submit")]
+pub mod submit;
+
+pub use quota::{
+    JobLimits, FILE_SIZE, JOB_SIZE, MIN_RECORDS_PER_JOB, RECORDS_PER_FILE, RECORDS_PER_JOB,
+};
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
@@ -386,6 +403,61 @@ fn answer_of(out: &Json) -> BatchAnswer {
     }
 }
 
+/// Takes every record of one output from the pending set into `taken`;
+/// the first bad line is an error naming `source` (when given) and the
+/// line.
+fn take_lines(
+    queue: &BatchQueue,
+    source: Option<&str>,
+    output: impl BufRead,
+    taken: &mut Vec<Taken>,
+) -> Result<(), GateError> {
+    for (n, line) in output.lines().enumerate() {
+        let lineno = n + 1;
+        let bad = |what: String| {
+            GateError::Malformed(match source {
+                Some(name) => format!("batch output {name} line {lineno}: {what}"),
+                None => format!("batch output line {lineno}: {what}"),
+            })
+        };
+        let line = line.map_err(|e| bad(e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut rec: Json = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+        let Some(record_id) = rec["recordId"].as_str().map(str::to_owned) else {
+            return Err(bad("no `recordId`".into()));
+        };
+        let unknown = || {
+            bad(format!(
+                "record `{record_id}` was not written by this queue (or was read already)"
+            ))
+        };
+        if !queue.is_pending(&record_id) {
+            return Err(unknown());
+        }
+        let error = rec
+            .get_mut("error")
+            .map(Json::take)
+            .filter(|e| !e.is_null());
+        let answer = rec.get_mut("modelOutput").map(Json::take);
+        let outcome = match (error, answer) {
+            (Some(e), _) => Err(e),
+            (None, Some(o)) => Ok(o),
+            (None, None) => return Err(bad("neither `modelOutput` nor `error`".into())),
+        };
+        let Some(pending) = queue.take(&record_id) else {
+            return Err(unknown());
+        };
+        taken.push(Taken {
+            record_id,
+            outcome,
+            pending,
+        });
+    }
+    Ok(())
+}
+
 impl Gate {
     /// One request under the policy: when a `[[batch]]` rule matches and
     /// the gate has a [`BatchQueue`], the request is written to the
@@ -446,51 +518,22 @@ impl Gate {
         queue: &BatchQueue,
         output: impl BufRead,
     ) -> Result<Vec<BatchRecord>, GateError> {
+        self.read_batch_sources(queue, std::iter::once((None, output)))
+    }
+
+    /// [`Gate::read_batch_output`] over several outputs (a job's files),
+    /// all or nothing across them: an error names the source and line, and
+    /// leaves every record of every source pending.
+    pub(crate) fn read_batch_sources<'a, R: BufRead>(
+        &self,
+        queue: &BatchQueue,
+        sources: impl IntoIterator<Item = (Option<&'a str>, R)>,
+    ) -> Result<Vec<BatchRecord>, GateError> {
         let started = Instant::now();
         let mut taken: Vec<Taken> = Vec::new();
-        let read: Result<(), GateError> = (|| {
-            for (n, line) in output.lines().enumerate() {
-                let lineno = n + 1;
-                let bad = |what: String| {
-                    GateError::Malformed(format!("batch output line {lineno}: {what}"))
-                };
-                let line = line.map_err(|e| bad(e.to_string()))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let mut rec: Json = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-                let Some(record_id) = rec["recordId"].as_str().map(str::to_owned) else {
-                    return Err(bad("no `recordId`".into()));
-                };
-                let unknown = || {
-                    bad(format!(
-                        "record `{record_id}` was not written by this queue (or was read already)"
-                    ))
-                };
-                if !queue.is_pending(&record_id) {
-                    return Err(unknown());
-                }
-                let error = rec
-                    .get_mut("error")
-                    .map(Json::take)
-                    .filter(|e| !e.is_null());
-                let answer = rec.get_mut("modelOutput").map(Json::take);
-                let outcome = match (error, answer) {
-                    (Some(e), _) => Err(e),
-                    (None, Some(o)) => Ok(o),
-                    (None, None) => return Err(bad("neither `modelOutput` nor `error`".into())),
-                };
-                let Some(pending) = queue.take(&record_id) else {
-                    return Err(unknown());
-                };
-                taken.push(Taken {
-                    record_id,
-                    outcome,
-                    pending,
-                });
-            }
-            Ok(())
-        })();
+        let read = sources
+            .into_iter()
+            .try_for_each(|(name, output)| take_lines(queue, name, output, &mut taken));
         if let Err(e) = read {
             queue.restore(taken.into_iter().map(|t| (t.record_id, t.pending)));
             return Err(e);
@@ -557,139 +600,5 @@ impl Gate {
             outcome,
             event,
         }
-    }
-}
-
-/// Submitting a batch job with `aws-sdk-bedrock`'s
-/// `CreateModelInvocationJob` (feature `batch-submit`).
-#[cfg(feature = "batch-submit")]
-pub mod submit {
-    use crate::error::GateError;
-    use crate::retry::{run, Backoff, Rule, Timeouts, DEFAULT_MAX_ATTEMPTS};
-    use crate::sdk::Failure;
-    use aws_sdk_bedrock::types::{
-        ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
-        ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig,
-        ModelInvocationType, S3InputFormat,
-    };
-    use std::time::Duration;
-
-    /// A batch job to create.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct JobSpec {
-        /// `jobName`.
-        pub job_name: String,
-        /// The service role Bedrock assumes to read and write S3.
-        pub role_arn: String,
-        /// The model id (or inference profile) every record is for.
-        pub model_id: String,
-        /// `s3://bucket/prefix/` holding the uploaded `.jsonl` files.
-        pub input_s3_uri: String,
-        /// `s3://bucket/prefix/` for the output.
-        pub output_s3_uri: String,
-        /// `timeoutDurationInHours` (Bedrock's default when `None`).
-        pub timeout_hours: Option<i32>,
-        /// An idempotency token (a retried submit creates one job).
-        pub client_request_token: Option<String>,
-    }
-
-    /// How [`submit_job_with`] retries.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct SubmitRetry {
-        /// Attempts at most, the first included.
-        pub max_attempts: u32,
-        /// Waits between attempts (a `Retry-After` header is honoured).
-        pub backoff: Backoff,
-        /// One attempt's time limit.
-        pub timeout: Duration,
-    }
-
-    impl Default for SubmitRetry {
-        fn default() -> Self {
-            SubmitRetry {
-                max_attempts: DEFAULT_MAX_ATTEMPTS,
-                backoff: Backoff::default(),
-                timeout: Timeouts::default().attempt,
-            }
-        }
-    }
-
-    /// Creates the job (Converse-form records, JSONL input); returns its
-    /// ARN. Retried as every gate call is ([`SubmitRetry::default`]).
-    pub async fn submit_job(
-        client: &aws_sdk_bedrock::Client,
-        spec: &JobSpec,
-    ) -> Result<String, GateError> {
-        submit_job_with(client, spec, &SubmitRetry::default()).await
-    }
-
-    /// [`submit_job`] with its retries given. The SDK's own retries are
-    /// turned off (the gate's rule decides), and every attempt carries
-    /// the same `clientRequestToken` (the spec's, else one drawn here), so
-    /// an attempt that reached Bedrock before its answer was lost creates
-    /// no second job.
-    pub async fn submit_job_with(
-        client: &aws_sdk_bedrock::Client,
-        spec: &JobSpec,
-        retry: &SubmitRetry,
-    ) -> Result<String, GateError> {
-        let client = aws_sdk_bedrock::Client::from_conf(
-            client
-                .config()
-                .to_builder()
-                .retry_config(aws_sdk_bedrock::config::retry::RetryConfig::disabled())
-                .build(),
-        );
-        let token = spec
-            .client_request_token
-            .clone()
-            .unwrap_or_else(|| format!("tollgate-{:032x}", fastrand::u128(..)));
-        let rule = Rule {
-            places: 1,
-            max_attempts: retry.max_attempts.max(1),
-            budget: None,
-            backoff: &retry.backoff,
-            timeout: retry.timeout,
-            throttle_only: &[],
-        };
-        let (client, token) = (&client, token.as_str());
-        let sent = run(&rule, |_| create_job(client, spec, token), |_, _| {}).await;
-        match sent {
-            Ok((arn, _)) => Ok(arn),
-            Err(g) => Err(g.error),
-        }
-    }
-
-    /// One CreateModelInvocationJob attempt.
-    async fn create_job(
-        client: &aws_sdk_bedrock::Client,
-        spec: &JobSpec,
-        token: &str,
-    ) -> Result<String, Failure> {
-        let input = ModelInvocationJobS3InputDataConfig::builder()
-            .s3_uri(&spec.input_s3_uri)
-            .s3_input_format(S3InputFormat::Jsonl)
-            .build()
-            .map_err(|e| Failure::Request(e.to_string()))?;
-        let output = ModelInvocationJobS3OutputDataConfig::builder()
-            .s3_uri(&spec.output_s3_uri)
-            .build()
-            .map_err(|e| Failure::Request(e.to_string()))?;
-        let out = client
-            .create_model_invocation_job()
-            .job_name(&spec.job_name)
-            .role_arn(&spec.role_arn)
-            .model_id(&spec.model_id)
-            .client_request_token(token)
-            .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(input))
-            .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
-                output,
-            ))
-            .model_invocation_type(ModelInvocationType::Converse)
-            .set_timeout_duration_in_hours(spec.timeout_hours)
-            .send()
-            .await
-            .map_err(Failure::of)?;
-        Ok(out.job_arn().to_string())
     }
 }

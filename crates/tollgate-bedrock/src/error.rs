@@ -78,6 +78,30 @@ pub enum GateError {
         /// The store's error.
         message: String,
     },
+    /// A batch job would break one of Bedrock's per-job quotas
+    /// ([`JobLimits`](crate::batch::JobLimits)); nothing was submitted.
+    #[error("batch quota `{limit}` is {quota}, and {scope} has {count}")]
+    BatchQuota {
+        /// The quota's name, as the Service Quotas console shows it.
+        limit: String,
+        /// Its value.
+        quota: u64,
+        /// What broke it: `the job`, or `file <name>`.
+        scope: String,
+        /// The count (records or bytes, as the quota counts).
+        count: u64,
+    },
+    /// A batch job ended without outputs to read (`Failed`, `Stopped`,
+    /// `Expired`), or was not done by the deadline it was waited for.
+    #[error("batch job `{job_arn}` is {state}: {message}")]
+    BatchJob {
+        /// The job's ARN.
+        job_arn: String,
+        /// Its state, as Bedrock names it.
+        state: String,
+        /// Bedrock's message for the job (or why the wait ended).
+        message: String,
+    },
     /// A stream error frame from Bedrock, mid-stream.
     #[error("stream failed with `{code}`: {message}")]
     Stream {
@@ -102,6 +126,8 @@ impl GateError {
             GateError::NoModel(_) => "NoModel".to_string(),
             GateError::BudgetExceeded { .. } => "BudgetExceeded".to_string(),
             GateError::BudgetUnavailable { .. } => "BudgetUnavailable".to_string(),
+            GateError::BatchQuota { .. } => "BatchQuota".to_string(),
+            GateError::BatchJob { .. } => "BatchJob".to_string(),
         }
     }
 }

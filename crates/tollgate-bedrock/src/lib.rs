@@ -15,7 +15,7 @@
 //! | [`gate`] | the [`Gate`], its builder, the decision's plan and the retry rule |
 //! | `converse` | [`Gate::converse`]: decide, cache, call, retry, price, record |
 //! | [`stream`] | [`Gate::converse_stream`]: deltas to the caller, early cancel, partial billing |
-//! | [`batch`] | [`Gate::send`], batch JSON Lines per model ([`BatchQueue`]), job submission (feature `batch-submit`), output records back to events |
+//! | [`batch`] | [`Gate::send`], batch JSON Lines per model ([`BatchQueue`]), per-job quota check, job submission, polling and S3 outputs (feature `batch-submit`), output records back to events |
 //! | [`repetition`] | the stream guard's n-gram repetition detector |
 //! | [`embed`] | [`Gate::embed`]: Titan V2 / Cohere embeddings over InvokeModel, per-text cache, embedding events |
 //! | [`error`] | [`GateError`] |
@@ -51,7 +51,7 @@ pub mod sdk;
 pub mod stream;
 pub mod wire;
 
-pub use batch::{BatchAnswer, BatchFile, BatchLimits, BatchQueue, BatchRecord, Sent};
+pub use batch::{BatchAnswer, BatchFile, BatchLimits, BatchQueue, BatchRecord, JobLimits, Sent};
 pub use embed::{EmbedOptions, Embeddings, InputType};
 pub use error::GateError;
 pub use estimate::{CharEstimator, TokenEstimator};
