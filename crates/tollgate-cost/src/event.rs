@@ -670,15 +670,8 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
     }
 }
 
-/// The context's present attributes as JSON, minus the redacted ones; and
-/// the names of the redacted ones that were present.
-pub fn attributes(policy: &Policy, ctx: &Context<'_>) -> (Attributes, Vec<Name>) {
-    let (attributes, redacted, _) = attributes_named(policy, ctx, None);
-    (attributes, redacted)
-}
-
-
-/// [`attributes`], taking the names and slot roles from `names` (which
+/// The context's present attributes as JSON, minus the redacted ones, and
+/// the names of the redacted ones that were present; taking the names and slot roles from `names` (which
 /// are `ctx`'s schema's) when given; also the unredacted string values
 /// that can fill tags.
 fn attributes_named<'c>(
