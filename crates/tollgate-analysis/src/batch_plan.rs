@@ -9,6 +9,12 @@
 //! tokens count as plain input (as replay prices a batched call). Calls
 //! already in batch mode and calls served from the response cache are not
 //! moved; calls on a model without batch prices are counted and left out.
+//!
+//! Beside batch, the plan prices the same calls at the flex service tier
+//! (for work that can wait seconds rather than hours): each call on a model
+//! whose prices offer flex at its flex prices, with its recorded usage
+//! (prompt caching is kept: flex scales the cache prices), and each call on
+//! a model without flex as recorded; the models without flex are listed.
 
 use crate::report::{group, money, savings_pct, usd};
 use serde_json::{json, Value};
@@ -65,6 +71,11 @@ pub struct BatchRow {
     pub current_nanos: u128,
     /// What they would cost in batch, nano-dollars.
     pub batch_nanos: u128,
+    /// Calls on a model that offers flex.
+    pub flex_requests: u64,
+    /// What they would cost at flex where their model offers it (the
+    /// others as recorded), nano-dollars.
+    pub flex_nanos: u128,
 }
 
 impl BatchRow {
@@ -72,6 +83,22 @@ impl BatchRow {
     pub fn saving_nanos(&self) -> u128 {
         self.current_nanos.saturating_sub(self.batch_nanos)
     }
+
+    /// Current minus flex, nano-dollars (0 if flex costs more).
+    pub fn flex_saving_nanos(&self) -> u128 {
+        self.current_nanos.saturating_sub(self.flex_nanos)
+    }
+}
+
+/// A model of moved calls whose prices offer no flex tier.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NoFlex {
+    /// The alias recorded.
+    pub model: String,
+    /// The Bedrock model id recorded.
+    pub model_id: String,
+    /// Moved calls on it.
+    pub requests: u64,
 }
 
 /// The plan.
@@ -93,6 +120,8 @@ pub struct BatchPlan {
     pub cache_hits: u64,
     /// Selected but on a model without batch prices.
     pub no_batch_price: u64,
+    /// The models of moved calls that offer no flex tier, by alias.
+    pub no_flex: Vec<NoFlex>,
 }
 
 /// The feature a call is counted under: the `feature` tag, else a string
@@ -118,31 +147,42 @@ pub fn feature_of(ev: &CallEvent) -> String {
 /// model's own), else the shipped table by model id (a profile that cannot
 /// be called from that region is priced at its home region).
 pub fn prices_of(policy: Option<&Policy>, ev: &CallEvent, region: &str) -> Option<Prices> {
+    prices_at(policy, ev, region, Tier::Default)
+}
+
+/// [`prices_of`] at a service tier: `None` when the model's prices do not
+/// offer it.
+pub fn prices_at(
+    policy: Option<&Policy>,
+    ev: &CallEvent,
+    region: &str,
+    tier: Tier,
+) -> Option<Prices> {
     let region = ev.region.as_deref().unwrap_or(region);
     match policy.and_then(|p| {
         p.model_by_alias(&ev.model)
             .and_then(|m| p.model(m))
             .map(|m| (p, m))
     }) {
-        Some((p, m)) => Some(
-            call_prices(
-                &p.price_table,
-                &m.id,
-                &m.prices,
-                region,
-                Tier::Default,
-                false,
-            )
-            .unwrap_or_else(|_| m.prices.clone()),
-        ),
+        Some((p, m)) => call_prices(&p.price_table, &m.id, &m.prices, region, tier, false)
+            .ok()
+            .or_else(|| m.prices.at_tier(tier)),
         None => {
             let table = PriceTable::builtin();
             table
-                .resolve(&ev.model_id, region, Tier::Default)
+                .resolve(&ev.model_id, region, tier)
                 .ok()
-                .or_else(|| table.lookup(&ev.model_id))
+                .or_else(|| table.lookup(&ev.model_id)?.at_tier(tier))
         }
     }
+}
+
+/// A call's flex price with its recorded usage; `None` when its model
+/// offers no flex tier.
+pub fn flex_cost(policy: Option<&Policy>, ev: &CallEvent, region: &str) -> Option<u64> {
+    let prices = prices_at(policy, ev, region, Tier::Flex)?;
+    let (c, err) = price_lenient(&prices, &ev.usage, Mode::Realtime);
+    err.is_none().then_some(c.total_nanos)
 }
 
 /// Distinct UTC days of the calls (at least 1).
@@ -216,28 +256,66 @@ pub fn plan_batch_in(
             plan.no_batch_price += 1;
             continue;
         };
-        let feature = feature_of(ev);
-        let i = match plan.rows.binary_search_by(|r| r.feature.cmp(&feature)) {
+        let flex = flex_cost(Some(p), ev, region);
+        if flex.is_none() {
+            plan.count_no_flex(ev);
+        }
+        let row = row_of(&mut plan.rows, feature_of(ev));
+        for row in row.into_iter().chain([&mut plan.total]) {
+            row.requests += 1;
+            row.current_nanos += u128::from(ev.cost_nanos);
+            row.batch_nanos += u128::from(b);
+            row.flex_requests += u64::from(flex.is_some());
+            row.flex_nanos += u128::from(flex.unwrap_or(ev.cost_nanos));
+        }
+    }
+    plan.total.feature = "total".to_owned();
+    plan
+}
+
+/// The row of a feature, added in name order when new.
+fn row_of(rows: &mut Vec<BatchRow>, feature: String) -> Option<&mut BatchRow> {
+    let i = match rows.binary_search_by(|r| r.feature.cmp(&feature)) {
+        Ok(i) => i,
+        Err(i) => {
+            rows.insert(
+                i,
+                BatchRow {
+                    feature,
+                    ..BatchRow::default()
+                },
+            );
+            i
+        }
+    };
+    rows.get_mut(i)
+}
+
+impl BatchPlan {
+    /// Counts a moved call on a model without flex.
+    fn count_no_flex(&mut self, ev: &CallEvent) {
+        let key = (ev.model.as_str(), ev.model_id.as_str());
+        let i = match self
+            .no_flex
+            .binary_search_by(|n| (n.model.as_str(), n.model_id.as_str()).cmp(&key))
+        {
             Ok(i) => i,
             Err(i) => {
-                plan.rows.insert(
+                self.no_flex.insert(
                     i,
-                    BatchRow {
-                        feature,
-                        ..BatchRow::default()
+                    NoFlex {
+                        model: ev.model.to_string(),
+                        model_id: ev.model_id.to_string(),
+                        requests: 0,
                     },
                 );
                 i
             }
         };
-        for row in plan.rows.get_mut(i).into_iter().chain([&mut plan.total]) {
-            row.requests += 1;
-            row.current_nanos += u128::from(ev.cost_nanos);
-            row.batch_nanos += u128::from(b);
+        if let Some(n) = self.no_flex.get_mut(i) {
+            n.requests += 1;
         }
     }
-    plan.total.feature = "total".to_owned();
-    plan
 }
 
 impl BatchPlan {
@@ -251,12 +329,30 @@ impl BatchPlan {
             self.selector
         );
         s += &format!(
-            "{:<22} {:>9} {:>12} {:>12} {:>12} {:>8}\n",
-            "feature", "requests", "current", "batch", "saving", "saving%"
+            "{:<22} {:>9} {:>12} {:>12} {:>12} {:>8} {:>12} {:>12} {:>8}\n",
+            "feature",
+            "requests",
+            "current",
+            "batch",
+            "saving",
+            "saving%",
+            "flex",
+            "flex saving",
+            "saving%"
         );
         for r in self.rows.iter().chain([&self.total]) {
+            let flex = if r.flex_requests == 0 {
+                format!("{:>12} {:>12} {:>8}", "-", "-", "-")
+            } else {
+                format!(
+                    "{:>12} {:>12} {:>7.1}%",
+                    money(r.flex_nanos),
+                    money(r.flex_saving_nanos()),
+                    savings_pct(r.current_nanos, r.flex_nanos)
+                )
+            };
             s += &format!(
-                "{:<22} {:>9} {:>12} {:>12} {:>12} {:>7.1}%\n",
+                "{:<22} {:>9} {:>12} {:>12} {:>12} {:>7.1}% {flex}\n",
                 r.feature,
                 group(r.requests),
                 money(r.current_nanos),
@@ -265,10 +361,26 @@ impl BatchPlan {
                 savings_pct(r.current_nanos, r.batch_nanos)
             );
         }
+        let days = u128::from(self.days.max(1));
         s += &format!(
             "per day: {} saved\n",
-            money(self.total.saving_nanos() / u128::from(self.days.max(1)))
+            money(self.total.saving_nanos() / days)
         );
+        if self.total.flex_requests > 0 {
+            s += &format!(
+                "per day at flex instead: {} saved\n",
+                money(self.total.flex_saving_nanos() / days)
+            );
+        }
+        for n in &self.no_flex {
+            s += &format!(
+                "note: no flex tier on {} ({}): its {} call{} count as recorded under flex\n",
+                n.model,
+                n.model_id,
+                group(n.requests),
+                if n.requests == 1 { "" } else { "s" }
+            );
+        }
         for (n, what) in [
             (self.already_batch, "already in batch mode"),
             (self.cache_hits, "served from the response cache"),
@@ -283,26 +395,42 @@ impl BatchPlan {
 
     /// The plan as one JSON object.
     pub fn to_json(&self) -> Value {
+        let nanos = |n: u128| u64::try_from(n).unwrap_or(u64::MAX);
         let row = |r: &BatchRow| {
+            let flex = r.flex_requests > 0;
             json!({
                 "feature": r.feature,
                 "requests": r.requests,
                 "current_usd": usd(r.current_nanos),
                 "batch_usd": usd(r.batch_nanos),
                 "saving_usd": usd(r.saving_nanos()),
-                "current_nanos": u64::try_from(r.current_nanos).unwrap_or(u64::MAX),
-                "batch_nanos": u64::try_from(r.batch_nanos).unwrap_or(u64::MAX),
-                "saving_nanos": u64::try_from(r.saving_nanos()).unwrap_or(u64::MAX),
+                "current_nanos": nanos(r.current_nanos),
+                "batch_nanos": nanos(r.batch_nanos),
+                "saving_nanos": nanos(r.saving_nanos()),
                 "saving_pct": savings_pct(r.current_nanos, r.batch_nanos),
+                "flex_requests": r.flex_requests,
+                "flex_usd": flex.then(|| usd(r.flex_nanos)),
+                "flex_nanos": flex.then(|| nanos(r.flex_nanos)),
+                "flex_saving_usd": flex.then(|| usd(r.flex_saving_nanos())),
+                "flex_saving_nanos": flex.then(|| nanos(r.flex_saving_nanos())),
+                "flex_saving_pct": flex.then(|| savings_pct(r.current_nanos, r.flex_nanos)),
             })
         };
+        let days = u128::from(self.days.max(1));
         json!({
             "selector": self.selector,
             "calls": self.calls,
             "days": self.days,
             "by_feature": self.rows.iter().map(row).collect::<Vec<_>>(),
             "total": row(&self.total),
-            "daily_saving_usd": usd(self.total.saving_nanos() / u128::from(self.days.max(1))),
+            "daily_saving_usd": usd(self.total.saving_nanos() / days),
+            "daily_flex_saving_usd": (self.total.flex_requests > 0)
+                .then(|| usd(self.total.flex_saving_nanos() / days)),
+            "no_flex": self.no_flex.iter().map(|n| json!({
+                "model": n.model,
+                "model_id": n.model_id,
+                "requests": n.requests,
+            })).collect::<Vec<_>>(),
             "already_batch": self.already_batch,
             "cache_hits": self.cache_hits,
             "no_batch_price": self.no_batch_price,

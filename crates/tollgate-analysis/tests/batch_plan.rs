@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::batch_plan::{compile_when, plan_batch, BatchRow, Selector};
+use tollgate_analysis::batch_plan::{compile_when, plan_batch, BatchRow, NoFlex, Selector};
 use tollgate_analysis::input::{read_call_events, read_path};
 use tollgate_analysis::{replay, ReplayOptions};
 
@@ -43,10 +43,22 @@ fn when_expression_selects_the_tolerant_calls() {
         requests: 2,
         current_nanos: 24_000_000,
         batch_nanos: 12_000_000,
+        // Haiku 3.5 offers no flex: counted as recorded.
+        flex_requests: 0,
+        flex_nanos: 24_000_000,
     };
     assert_eq!(plan.rows, vec![nightly]);
     assert_eq!(plan.total.saving_nanos(), 12_000_000);
+    assert_eq!(plan.total.flex_saving_nanos(), 0);
     assert_eq!(plan.days, 1);
+    assert_eq!(
+        plan.no_flex,
+        vec![NoFlex {
+            model: "haiku".into(),
+            model_id: "us.anthropic.claude-3-5-haiku-20241022-v1:0".into(),
+            requests: 2,
+        }]
+    );
 }
 
 #[test]
@@ -64,12 +76,16 @@ fn policy_batch_rules_select_and_replay_agrees() {
                 requests: 10,
                 current_nanos: 220_800_000,
                 batch_nanos: 110_400_000,
+                flex_requests: 0,
+                flex_nanos: 220_800_000,
             },
             BatchRow {
                 feature: "nightly".into(),
                 requests: 2,
                 current_nanos: 24_000_000,
                 batch_nanos: 12_000_000,
+                flex_requests: 0,
+                flex_nanos: 24_000_000,
             },
         ]
     );

@@ -245,7 +245,7 @@ impl Gate {
                 out,
                 attempts,
                 served: model_at(step.pos),
-                latency: plan.latency_sent(call.policy, call.req, step.pos),
+                latency: plan.latency_sent(call.policy, step.pos),
             }),
             Err(g) => Err(Failed {
                 error: g.error,

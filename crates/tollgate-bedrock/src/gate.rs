@@ -199,6 +199,9 @@ pub(crate) struct Plan {
     pub models: SmallVec<[ModelIdx; 4]>,
     /// The service tier each place sends.
     pub tiers: SmallVec<[Override<Tier>; 4]>,
+    /// The service tier and latency option the application's own request
+    /// asks for (`serviceTier`, `performanceConfig`), read once.
+    pub own: (Option<Tier>, Option<Latency>),
     /// Places entered only after a throttle on the place before (see
     /// `retry::Rule::throttle_only`).
     pub throttle_only: SmallVec<[bool; 4]>,
@@ -249,27 +252,31 @@ impl Plan {
             ttl: self.ttl_for(policy, idx),
             strip_cache_points: offered.is_empty(),
             service_tier: self.tiers.get(idx).copied().unwrap_or_default(),
-            latency: latency_for(self.decision.latency, model),
+            latency: latency_for(self.decision.latency, self.own.1, model),
         }
     }
 
     /// The latency option the attempt on `self.models[idx]` asks for:
     /// the route's where that model offers it, else the request's own
-    /// (`None`: no `performanceConfig`, standard latency).
-    pub(crate) fn latency_sent(
-        &self,
-        policy: &Policy,
-        req: &ChatRequest,
-        idx: usize,
-    ) -> Option<Latency> {
-        match latency_for(self.decision.latency, policy.model(self.model_at(idx))) {
+    /// where that model offers it (`None`: no `performanceConfig`,
+    /// standard latency).
+    pub(crate) fn latency_sent(&self, policy: &Policy, idx: usize) -> Option<Latency> {
+        let model = policy.model(self.model_at(idx));
+        match latency_for(self.decision.latency, self.own.1, model) {
             Override::Set(l) => Some(l),
             Override::Unset => None,
-            Override::Keep => req
-                .input()
-                .performance_config()
-                .and_then(|pc| Latency::parse(pc.latency().as_str())),
+            Override::Keep => self.own.1,
         }
+    }
+
+    /// The decision as the budget prices it: the service tier and latency
+    /// the first attempt asks for (the route's, else the request's own;
+    /// the ledger prices them where the model's entry offers them).
+    pub(crate) fn priced_decision(&self) -> Decision {
+        let mut d = self.decision;
+        d.service_tier = d.service_tier.or(self.own.0);
+        d.latency = d.latency.or(self.own.1);
+        d
     }
 
     /// Sets the places of the fallback order from `models` (the route's
@@ -278,7 +285,9 @@ impl Plan {
     /// tier; a `flex` place is followed by the same model at the default
     /// tier, entered only after a throttle, unless the route sets
     /// `tier_fallback = false`. A route without `service_tier` leaves the
-    /// request's own tier on every place.
+    /// request's own tier on every place whose model offers it; a model
+    /// that does not gets the default tier (Bedrock would refuse the
+    /// request).
     pub(crate) fn set_models(&mut self, policy: &Policy, models: &[ModelIdx]) {
         let d = &self.decision;
         let tier_fallback = d
@@ -289,7 +298,7 @@ impl Plan {
         self.tiers.clear();
         self.throttle_only.clear();
         for &m in models {
-            let tier = tier_for(d.service_tier, policy.model(m));
+            let tier = tier_for(d.service_tier, self.own.0, policy.model(m));
             self.models.push(m);
             self.tiers.push(tier);
             self.throttle_only.push(false);
@@ -324,27 +333,57 @@ impl Plan {
 }
 
 /// What an attempt on `model` sends as `serviceTier` for the route's
-/// `tier`: nothing of its own when the route sets none; the tier when the
-/// model's price-table entry prices it; else (and for `default`) none,
-/// which Bedrock serves at the default tier.
-fn tier_for(tier: Option<Tier>, model: Option<&Model>) -> Override<Tier> {
+/// `tier`: the tier when the model's price-table entry prices it; else
+/// (and for `default`) none, which Bedrock serves at the default tier.
+/// When the route sets none, the request's `own` tier is kept, unless it
+/// is `flex` or `priority` and the model's entry does not price it (then
+/// none: Bedrock refuses a tier the model does not offer). A `reserved`
+/// tier is kept: a reservation is the account's, not in the price table.
+fn tier_for(tier: Option<Tier>, own: Option<Tier>, model: Option<&Model>) -> Override<Tier> {
+    let offered = |t: Tier| model.is_some_and(|m| m.prices.offers_tier(t));
     match tier {
-        None => Override::Keep,
+        None => match own {
+            Some(t @ (Tier::Flex | Tier::Priority)) if !offered(t) => Override::Unset,
+            _ => Override::Keep,
+        },
         Some(Tier::Default) => Override::Unset,
-        Some(t) if model.is_some_and(|m| m.prices.offers_tier(t)) => Override::Set(t),
+        Some(t) if offered(t) => Override::Set(t),
         Some(_) => Override::Unset,
     }
 }
 
-/// As [`tier_for`], for `performanceConfig.latency`: `optimized` only to
-/// a model whose price-table entry has latency-optimized prices.
-fn latency_for(latency: Option<Latency>, model: Option<&Model>) -> Override<Latency> {
+/// As [`tier_for`], for `performanceConfig.latency`: `optimized` (the
+/// route's or the request's own) only to a model whose price-table entry
+/// has latency-optimized prices.
+fn latency_for(
+    latency: Option<Latency>,
+    own: Option<Latency>,
+    model: Option<&Model>,
+) -> Override<Latency> {
+    let offered = |l: Latency| model.is_some_and(|m| m.prices.offers_latency(l));
     match latency {
-        None => Override::Keep,
+        None => match own {
+            Some(l) if !offered(l) => Override::Unset,
+            _ => Override::Keep,
+        },
         Some(Latency::Standard) => Override::Unset,
-        Some(l) if model.is_some_and(|m| m.prices.offers_latency(l)) => Override::Set(l),
+        Some(l) if offered(l) => Override::Set(l),
         Some(_) => Override::Unset,
     }
+}
+
+/// The service tier and latency option the application's request asks
+/// for (a value this crate's SDK does not know: none).
+fn own_tier_and_latency(req: &ChatRequest) -> (Option<Tier>, Option<Latency>) {
+    let input = req.input();
+    (
+        input
+            .service_tier()
+            .and_then(|t| Tier::parse(t.r#type().as_str())),
+        input
+            .performance_config()
+            .and_then(|pc| Latency::parse(pc.latency().as_str())),
+    )
 }
 
 /// Where a model takes cache points: its price-table entry's sites; a
@@ -553,7 +592,7 @@ impl Gate {
         let ticket = ledger
             .begin_with_input_async(
                 policy,
-                &plan.decision,
+                &plan.priced_decision(),
                 ctx,
                 Day::today(),
                 plan.estimate.input(),
@@ -708,6 +747,7 @@ impl Gate {
             decision,
             models: SmallVec::new(),
             tiers: SmallVec::new(),
+            own: own_tier_and_latency(req),
             throttle_only: SmallVec::new(),
             max_attempts,
             retry_budget_pct,

@@ -261,7 +261,7 @@ impl Gate {
         };
         let (cur, n) = (step.pos, step.n);
         let prompt_ttl = plan.ttl_for(policy, cur);
-        let latency = plan.latency_sent(policy, &req, cur);
+        let latency = plan.latency_sent(policy, cur);
         Ok(GateStream {
             gate: self,
             served: plan.models.get(cur).copied().unwrap_or(d.model),

@@ -11,7 +11,8 @@ mod common;
 
 use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, Message, ServiceTier, ServiceTierType,
+    ContentBlock, ConversationRole, Message, PerformanceConfigLatency, PerformanceConfiguration,
+    ServiceTier, ServiceTierType,
 };
 use common::{client, delta, event, handle, Collect, Reply, Server};
 use serde_json::{json, Value};
@@ -300,8 +301,20 @@ async fn latency_optimized_goes_only_to_a_model_that_offers_it_and_is_recorded_f
     assert_eq!(evs[1].cost_nanos, 10 * 2500 + 5 * 12_500);
 }
 
+/// The Converse body of a one-message request as the gate sends it, with
+/// `extra` members.
+fn body(extra: Value) -> Value {
+    let mut b = json!({
+        "messages": [{"role": "user", "content": [{"text": "hello"}]}],
+    });
+    if let (Some(b), Some(extra)) = (b.as_object_mut(), extra.as_object()) {
+        b.extend(extra.clone());
+    }
+    b
+}
+
 #[tokio::test]
-async fn a_route_without_a_tier_sends_the_application_s_own_untouched() {
+async fn a_route_without_a_tier_sends_the_application_s_own_to_models_that_offer_it() {
     let server = Server::start().await;
     let p = policy(NOVA_PRO, HAIKU_35, "");
     let (g, events) = gate(&server, &p);
@@ -318,24 +331,81 @@ async fn a_route_without_a_tier_sends_the_application_s_own_untouched() {
                 .build()
                 .unwrap(),
         )
+        .performance_config(
+            PerformanceConfiguration::builder()
+                .latency(PerformanceConfigLatency::Optimized)
+                .build(),
+        )
         .build()
         .unwrap();
     server.push(throttled());
+    server.push(served(None, None));
+    g.converse(&ChatRequest::from(input), &tags())
+        .await
+        .unwrap();
+    let reqs = server.requests();
+    let bodies: Vec<Value> = reqs.iter().map(|r| r.json()).collect();
+    // Nova Pro offers flex and latency-optimized inference: both as the
+    // application set them. Haiku 3.5 offers neither: Bedrock would refuse
+    // them, so its attempt goes at the default tier and standard latency.
+    // No default-tier retry place: the route decides no tier.
+    assert_eq!(
+        bodies,
+        [
+            body(json!({
+                "serviceTier": {"type": "flex"},
+                "performanceConfig": {"latency": "optimized"},
+            })),
+            body(json!({})),
+        ]
+    );
+    assert_eq!(
+        reqs.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+        [
+            "/model/us.amazon.nova-pro-v1%3A0/converse",
+            "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse",
+        ]
+    );
+    let ev = &events.events()[0];
+    assert_eq!(ev.service_tier, None);
+    assert_eq!(ev.latency, None);
+    // Haiku 3.5 on demand: $0.80 / $4.00 per Mtok.
+    assert_eq!(ev.cost_nanos, 10 * 800 + 5 * 4000);
+}
+
+#[tokio::test]
+async fn the_application_s_own_tier_stays_on_a_model_that_offers_it() {
+    let server = Server::start().await;
+    let p = policy(NOVA_PRO, HAIKU_35, "");
+    let (g, events) = gate(&server, &p);
+    let input = ConverseInput::builder()
+        .messages(
+            Message::builder()
+                .role(ConversationRole::User)
+                .content(ContentBlock::Text("hello".into()))
+                .build()
+                .unwrap(),
+        )
+        .service_tier(
+            ServiceTier::builder()
+                .r#type(ServiceTierType::Flex)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
     server.push(served(Some("flex"), Some("standard")));
     g.converse(&ChatRequest::from(input), &tags())
         .await
         .unwrap();
-    // No default-tier retry place: the route decides no tier.
     assert_eq!(
-        wire(&server),
-        [
-            at(NOVA_PRO, json!({"type": "flex"}), Value::Null),
-            at(HAIKU_35, json!({"type": "flex"}), Value::Null),
-        ]
+        server.requests()[0].json(),
+        body(json!({"serviceTier": {"type": "flex"}}))
     );
     let ev = &events.events()[0];
     assert_eq!(ev.latency, Some(Latency::Standard));
     assert_eq!(ev.service_tier, Some(Tier::Flex));
+    assert_eq!(ev.cost_nanos, 10 * 400 + 5 * 1600);
 }
 
 #[tokio::test]
@@ -378,4 +448,186 @@ async fn a_stream_sends_the_tier_and_its_event_takes_the_metadata_s() {
     assert_eq!(ev.latency, Some(Latency::Standard));
     // Nova Pro flex: $0.40 / $1.60 per Mtok.
     assert_eq!(ev.cost_nanos, 10 * 400 + 5 * 1600);
+}
+
+/// Routes by `feature`, each capped at 100 output tokens, under a global
+/// budget of $1 a day.
+const BUDGET_POLICY: &str = r#"
+[policy]
+name = "tier-budget"
+default_model = "pro"
+
+[attributes]
+feature = "string"
+
+[models.pro]
+id = "us.amazon.nova-pro-v1:0"
+
+[models.premier]
+id = "us.amazon.nova-premier-v1:0"
+
+[models.haiku]
+id = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+[[route]]
+name = "agent"
+when = 'feature == "agent"'
+model = "pro"
+service_tier = "flex"
+max_output_tokens = 100
+
+[[route]]
+name = "chat"
+when = 'feature == "chat"'
+model = "premier"
+service_tier = "priority"
+max_output_tokens = 100
+
+[[route]]
+name = "plain"
+when = 'feature == "plain"'
+model = "haiku"
+max_output_tokens = 100
+
+[[route]]
+name = "own"
+when = 'feature == "own"'
+model = "pro"
+max_output_tokens = 100
+
+[[budget]]
+name = "daily"
+daily_usd = 1.0
+action = "reject"
+"#;
+
+const DAILY: i64 = 1_000_000_000;
+
+fn budget_gate(server: &Server, ledger: tollgate_cost::Ledger) -> (Gate, Arc<Collect>) {
+    let events = Arc::new(Collect::default());
+    let g = Gate::builder(client(&server.url), handle(BUDGET_POLICY))
+        .sink(events.clone())
+        .backoff(Backoff::none())
+        .ledger(ledger)
+        .build();
+    (g, events)
+}
+
+fn feature(f: &str) -> Tags {
+    Tags {
+        feature: Some(f.into()),
+        ..Tags::default()
+    }
+}
+
+/// "hello": 2 tokens + 4 for the message = 6 input tokens, and the
+/// route's cap of 100 output tokens.
+fn reserve(input_nanos: i64, output_nanos: i64) -> i64 {
+    6 * input_nanos + 100 * output_nanos
+}
+
+#[tokio::test]
+async fn a_budget_reserves_each_call_at_the_tier_it_is_sent_at() {
+    let server = Server::start().await;
+    let ledger = tollgate_cost::Ledger::in_memory();
+    let global = tollgate_cost::GroupKey::new("global", "");
+    let day = tollgate_cost::Day::today();
+    // The day is spent: every call is refused with its estimate.
+    ledger.store().add(global, day, DAILY).unwrap();
+    let (g, _) = budget_gate(&server, ledger);
+    let flex_input = ConverseInput::builder()
+        .messages(
+            Message::builder()
+                .role(ConversationRole::User)
+                .content(ContentBlock::Text("hello".into()))
+                .build()
+                .unwrap(),
+        )
+        .service_tier(
+            ServiceTier::builder()
+                .r#type(ServiceTierType::Flex)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let mut estimates = Vec::new();
+    for (f, req) in [
+        ("agent", ChatRequest::user("hello")),
+        ("chat", ChatRequest::user("hello")),
+        ("plain", ChatRequest::from(flex_input.clone())),
+        ("own", ChatRequest::from(flex_input)),
+    ] {
+        match g.converse(&req, &feature(f)).await {
+            Err(tollgate_bedrock::GateError::BudgetExceeded { estimate_nanos, .. }) => {
+                estimates.push((f, estimate_nanos as i64))
+            }
+            other => panic!("{f}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        estimates,
+        [
+            // Nova Pro flex: $0.40 / $1.60 per Mtok (on demand $0.80 / $3.20).
+            ("agent", reserve(400, 1600)),
+            // Nova Premier priority: $4.375 / $21.875 per Mtok.
+            ("chat", reserve(4375, 21_875)),
+            // The application's flex on Haiku 3.5, which has none: sent
+            // and reserved at the default tier, $0.80 / $4.00.
+            ("plain", reserve(800, 4000)),
+            // The application's own flex on Nova Pro: reserved at flex.
+            ("own", reserve(400, 1600)),
+        ]
+    );
+    assert_eq!(estimates[0].1, 162_400);
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_flex_reservation_settles_at_the_tier_served() {
+    let server = Server::start().await;
+    let ledger = tollgate_cost::Ledger::in_memory();
+    let global = tollgate_cost::GroupKey::new("global", "");
+    let day = tollgate_cost::Day::today();
+    let (g, events) = budget_gate(&server, ledger.clone());
+    // A stream holds its reservation until it ends.
+    server.push(Reply::Stream {
+        frames: vec![
+            event("messageStart", json!({"role": "assistant"})),
+            delta("ok"),
+            event("messageStop", json!({"stopReason": "end_turn"})),
+            event(
+                "metadata",
+                json!({"usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15},
+                       "metrics": {"latencyMs": 12},
+                       "serviceTier": {"type": "flex"}}),
+            ),
+        ],
+        complete: true,
+    });
+    let s = g
+        .converse_stream(
+            ChatRequest::user("hello"),
+            feature("agent"),
+            StreamOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ledger.total(global, day).unwrap(), reserve(400, 1600));
+    s.collect().await.unwrap();
+    // Settled at flex: 10 x $0.40 + 5 x $1.60 per Mtok.
+    assert_eq!(ledger.total(global, day).unwrap(), 10 * 400 + 5 * 1600);
+    // A throttled flex attempt served at the default tier settles there.
+    server.push(throttled());
+    server.push(served(Some("default"), None));
+    g.converse(&ChatRequest::user("hello"), &feature("agent"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger.total(global, day).unwrap(),
+        10 * 400 + 5 * 1600 + 10 * 800 + 5 * 3200
+    );
+    let evs = events.events();
+    assert_eq!(evs[1].service_tier, Some(Tier::Default));
+    assert_eq!(evs[1].cost_nanos, 10 * 800 + 5 * 3200);
 }

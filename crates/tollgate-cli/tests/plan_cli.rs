@@ -98,10 +98,11 @@ fn plan_batch_prints_the_hand_computed_saving() {
         String::from_utf8(out.stdout).unwrap(),
         "21 calls over 1 day; moved to batch: those selected by `latency == \"tolerant\"`
 
-feature                 requests      current        batch       saving  saving%
-nightly                        2        $0.02        $0.01        $0.01    50.0%
-total                          2        $0.02        $0.01        $0.01    50.0%
+feature                 requests      current        batch       saving  saving%         flex  flex saving  saving%
+nightly                        2        $0.02        $0.01        $0.01    50.0%            -            -        -
+total                          2        $0.02        $0.01        $0.01    50.0%            -            -        -
 per day: $0.01 saved
+note: no flex tier on haiku (us.anthropic.claude-3-5-haiku-20241022-v1:0): its 2 calls count as recorded under flex
 prices: each call's recorded source region; us-east-1 (default) for calls that record none
 "
     );
@@ -116,4 +117,71 @@ prices: each call's recorded source region; us-east-1 (default) for calls that r
     assert_eq!(v["total"]["current_nanos"], 24_000_000);
     assert_eq!(v["total"]["batch_nanos"], 12_000_000);
     assert_eq!(v["by_feature"][0]["feature"], "nightly");
+}
+
+// `fixtures/flex-calls.jsonl` under `fixtures/flex-policy.toml`'s batch rule
+// (agent and summaries; the chat call is not selected), by hand:
+// agent, Nova Pro ($0.80 / $3.20 per Mtok, cache read $0.20; batch and flex
+// $0.40 / $1.60, flex cache read $0.10): two calls of 1M in and 100k out,
+// the second also reading 2M cached tokens. Recorded $1.12 + $1.52 = $2.64;
+// batch (no caching: cached tokens at the input price) $0.56 + $1.36 =
+// $1.92; flex $0.56 + $0.76 = $1.32.
+// summaries, Claude 3.5 Haiku ($0.80 / $4.00, batch $0.40 / $2.00, no
+// flex): two calls of 1M in and 100k out. Recorded $2.40, batch $1.20,
+// flex: none, as recorded ($2.40).
+#[test]
+fn plan_batch_shows_flex_beside_batch() {
+    let run = |json: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["plan", "batch", "--rules"])
+            .arg(fixture("flex-policy.toml"))
+            .args(json)
+            .arg(fixture("flex-calls.jsonl"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        run(&[]),
+        "5 calls over 1 day; moved to batch: those selected by the policy's [[batch]] rules
+
+feature                 requests      current        batch       saving  saving%         flex  flex saving  saving%
+agent                          2        $2.64        $1.92        $0.72    27.3%        $1.32        $1.32    50.0%
+summaries                      2        $2.40        $1.20        $1.20    50.0%            -            -        -
+total                          4        $5.04        $3.12        $1.92    38.1%        $3.72        $1.32    26.2%
+per day: $1.92 saved
+per day at flex instead: $1.32 saved
+note: no flex tier on haiku (us.anthropic.claude-3-5-haiku-20241022-v1:0): its 2 calls count as recorded under flex
+prices: each call's recorded source region; us-east-1 (default) for calls that record none
+"
+    );
+    let v: serde_json::Value = serde_json::from_str(&run(&["--json"])).unwrap();
+    let agent = &v["by_feature"][0];
+    assert_eq!(agent["feature"], "agent");
+    assert_eq!(agent["current_nanos"], 2_640_000_000u64);
+    assert_eq!(agent["batch_nanos"], 1_920_000_000u64);
+    assert_eq!(agent["flex_requests"], 2);
+    assert_eq!(agent["flex_nanos"], 1_320_000_000u64);
+    assert_eq!(agent["flex_saving_nanos"], 1_320_000_000u64);
+    assert_eq!(agent["flex_saving_pct"], 50.0);
+    let summaries = &v["by_feature"][1];
+    assert_eq!(summaries["flex_requests"], 0);
+    assert_eq!(summaries["flex_nanos"], serde_json::Value::Null);
+    assert_eq!(summaries["flex_usd"], serde_json::Value::Null);
+    assert_eq!(v["total"]["flex_nanos"], 3_720_000_000u64);
+    assert_eq!(v["total"]["flex_saving_nanos"], 1_320_000_000u64);
+    assert_eq!(v["daily_flex_saving_usd"], 1.32);
+    assert_eq!(
+        v["no_flex"],
+        serde_json::json!([{
+            "model": "haiku",
+            "model_id": "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+            "requests": 2
+        }])
+    );
 }

@@ -45,9 +45,10 @@ fn plan_batch_prices_calls_without_a_region_at_the_default_region() {
         "2 calls over 1 day; moved to batch: those selected by `latency == \"tolerant\"`
 
 feature                 requests      current        batch       saving  saving%
-nightly                        2        $0.10        $0.05        $0.05    50.0%
-total                          2        $0.10        $0.05        $0.05    50.0%
+nightly                        2        $0.10        $0.05        $0.05    50.0%            -            -        -
+total                          2        $0.10        $0.05        $0.05    50.0%            -            -        -
 per day: $0.05 saved
+note: no flex tier on micro (amazon.nova-micro-v1:0): its 2 calls count as recorded under flex
 prices: each call's recorded source region; us-east-1 (default) for calls that record none
 "
     );
@@ -60,9 +61,10 @@ fn plan_batch_in_an_eu_region_prices_nova_at_the_eu_rate() {
         "2 calls over 1 day; moved to batch: those selected by `latency == \"tolerant\"`
 
 feature                 requests      current        batch       saving  saving%
-nightly                        2        $0.10        $0.06        $0.03    34.3%
-total                          2        $0.10        $0.06        $0.03    34.3%
+nightly                        2        $0.10        $0.06        $0.03    34.3%            -            -        -
+total                          2        $0.10        $0.06        $0.03    34.3%            -            -        -
 per day: $0.03 saved
+note: no flex tier on micro (amazon.nova-micro-v1:0): its 2 calls count as recorded under flex
 prices: each call's recorded source region; eu-west-1 for calls that record none
 "
     );
@@ -92,7 +94,7 @@ fn a_recorded_region_wins_over_the_flag() {
     let out = plan(&["--region", "eu-west-1"], "nova-nightly-us-east-1.jsonl");
     assert!(
         out.contains(
-            "nightly                        2        $0.10        $0.05        $0.05    50.0%\n"
+            "nightly                        2        $0.10        $0.05        $0.05    50.0%            -            -        -\n"
         ),
         "{out}"
     );

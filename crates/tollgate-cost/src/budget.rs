@@ -31,7 +31,11 @@
 //! with neither, on a call without a cap, falls back to
 //! [`LedgerConfig::default_output_estimate`]), at the prices of the call's
 //! mode: what [`Ledger::begin_with_input`] is given, or for
-//! [`Ledger::begin`] batch when a `[[batch]]` rule matched.
+//! [`Ledger::begin`] batch when a `[[batch]]` rule matched; and at the
+//! decision's `service_tier` and `latency` where the model's entry offers
+//! them (a `flex` call is reserved at flex prices; a model without flex, at
+//! the default tier it is sent at). The settlement is the call's real
+//! cost, at the tier Bedrock served.
 //!
 //! When the store is unavailable, [`FailMode::Open`] (the default) lets the
 //! call go on unbudgeted and counts the fault; [`FailMode::Closed`] refuses
@@ -46,8 +50,9 @@
 use crate::cost::{estimate, Mode};
 use crate::ledger::{block_on, FailMode, to_i64, GroupKey, Ledger, Reserve, StoreError, Via, GLOBAL};
 use crate::time::Day;
+use std::borrow::Cow;
 use tollgate_engine::{Context, Decision, RuleIdx, Slot};
-use tollgate_lang::{BudgetAction, Policy};
+use tollgate_lang::{BudgetAction, Latency, Policy, Prices, Tier};
 use tollgate_lang::ModelIdx;
 
 /// A budget refused the call.
@@ -394,7 +399,8 @@ impl Ledger {
         self.add_at(via, &keys, day, nanos).await;
     }
 
-    /// The worst-case cost of calling `model` for this request in `mode`.
+    /// The worst-case cost of calling `model` for this request in `mode`,
+    /// at the decision's service tier and latency where `model` offers them.
     pub fn estimate(
         &self,
         policy: &Policy,
@@ -419,7 +425,8 @@ impl Ledger {
             .prices
             .reserve_output_tokens(cap)
             .unwrap_or(self.inner.cfg.default_output_estimate);
-        estimate(&m.prices, input_tokens, u64::from(output), mode)
+        let prices = decided_prices(&m.prices, decision);
+        estimate(&prices, input_tokens, u64::from(output), mode)
     }
 
     /// `(dimension, value)` of every group a call counts in: the ledger's
@@ -445,6 +452,24 @@ impl Ledger {
         }
         out
     }
+}
+
+/// A model's prices at the decision's service tier and latency option,
+/// each where the model's entry offers it (else as the gate sends the
+/// call: at the default tier, at standard latency).
+fn decided_prices<'p>(p: &'p Prices, d: &Decision) -> Cow<'p, Prices> {
+    let mut out = Cow::Borrowed(p);
+    if let Some(t) = d.service_tier.filter(|&t| t != Tier::Default) {
+        if let Some(at) = out.at_tier(t) {
+            out = Cow::Owned(at);
+        }
+    }
+    if d.latency == Some(Latency::Optimized) {
+        if let Some(at) = out.at_latency_optimized() {
+            out = Cow::Owned(at);
+        }
+    }
+    out
 }
 
 /// The `[[limit]] retry_budget_pct` rule, the one the gate applies live

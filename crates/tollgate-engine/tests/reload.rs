@@ -483,6 +483,60 @@ fn shadow_reports_differences_without_changing_decision() {
 }
 
 #[test]
+fn shadow_reports_a_different_service_tier_or_latency() {
+    let (_dir, _path, handle) = setup("shadow-tier");
+    let diffs = Arc::new(Mutex::new(Vec::new()));
+    let d2 = diffs.clone();
+    handle.on_shadow_diff(move |d| {
+        d2.lock()
+            .unwrap()
+            .push((d.fields.iter().collect::<Vec<_>>(), d.to_json()));
+    });
+    let with = |keys: &str| {
+        let text = policy("kb-big", "big").replace(
+            "model = \"big\"\n\n[[test]]",
+            &format!("model = \"big\"\n{keys}\n\n[[test]]"),
+        );
+        let loaded = tollgate_lang::load_str("shadow.toml", &text, handle.load_options()).unwrap();
+        handle.set_shadow_policy(loaded.policy).unwrap();
+    };
+    // The same rule and model: only the route's tier differs.
+    with("service_tier = \"flex\"");
+    assert_eq!(kb(&handle), pair("kb-big", "big"));
+    // Then only its latency; then both, and `default` is not "none".
+    with("latency = \"optimized\"");
+    kb(&handle);
+    with("service_tier = \"default\"\nlatency = \"standard\"");
+    kb(&handle);
+    // A shadow with the same tier and latency as the live policy: no diff.
+    with("");
+    kb(&handle);
+    let got = diffs.lock().unwrap();
+    let fields: Vec<&Vec<DiffField>> = got.iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        [
+            &vec![DiffField::ServiceTier],
+            &vec![DiffField::Latency],
+            &vec![DiffField::ServiceTier, DiffField::Latency],
+        ]
+    );
+    assert_eq!(got[0].1["differs"], serde_json::json!(["service_tier"]));
+    assert_eq!(
+        got[0].1["live"]["route"]["service_tier"],
+        serde_json::Value::Null
+    );
+    assert_eq!(got[0].1["shadow"]["route"]["service_tier"], "flex");
+    assert_eq!(
+        got[2].1["differs"],
+        serde_json::json!(["service_tier", "latency"])
+    );
+    assert_eq!(got[2].1["shadow"]["route"]["latency"], "standard");
+    let s = handle.stats();
+    assert_eq!((s.shadow_decisions, s.shadow_diffs), (4, 3));
+}
+
+#[test]
 fn stats_count_decisions_and_reloads() {
     let (_dir, path, handle) = setup("stats");
     let oks = Arc::new(AtomicU64::new(0));

@@ -141,6 +141,10 @@ const CASES: &[(&str, &[&str])] = &[
     ("unreachable_narrower_range", &["warning[unreachable-rule]"]),
     ("never_matches", &["warning[never-matches]"]),
     ("unused_model", &["warning[unused-model]"]),
+    (
+        "route_tier_not_offered",
+        &["warning[tier-not-offered]", "warning[latency-not-offered]", "warning[latency-not-offered]"],
+    ),
     // Checks added after review.
     ("alertsdir", &["error[duplicate]"]),
     ("cache_key_empty", &["error[invalid-value]"]),

@@ -24,6 +24,10 @@ pub enum DiffField {
     Model,
     /// The effective output cap.
     MaxOutputTokens,
+    /// The route's `service_tier`.
+    ServiceTier,
+    /// The route's `latency`.
+    Latency,
     /// The `[[cache]]` rule.
     Cache,
     /// The `[[prompt_cache]]` rule.
@@ -38,10 +42,12 @@ pub enum DiffField {
 
 impl DiffField {
     /// Every field, in decision-JSON order.
-    pub const ALL: [DiffField; 8] = [
+    pub const ALL: [DiffField; 10] = [
         DiffField::Route,
         DiffField::Model,
         DiffField::MaxOutputTokens,
+        DiffField::ServiceTier,
+        DiffField::Latency,
         DiffField::Cache,
         DiffField::PromptCache,
         DiffField::Batch,
@@ -55,6 +61,8 @@ impl DiffField {
             DiffField::Route => "route",
             DiffField::Model => "model",
             DiffField::MaxOutputTokens => "max_output_tokens",
+            DiffField::ServiceTier => "service_tier",
+            DiffField::Latency => "latency",
             DiffField::Cache => "cache",
             DiffField::PromptCache => "prompt_cache",
             DiffField::Batch => "batch",
@@ -139,7 +147,9 @@ impl ShadowDiff<'_, '_> {
 
 /// Which fields of two decisions, each read against its own policy, differ.
 /// Rules are compared by name and models by Bedrock id: indices mean
-/// nothing across policies.
+/// nothing across policies. The route's service tier and latency are
+/// compared as decided (`None`, the request's own, differs from an
+/// explicit `default` / `standard`).
 pub fn diff_decisions(a: &Policy, da: &Decision, b: &Policy, db: &Decision) -> DiffFields {
     let mut out = DiffFields::default();
     for (field, sec) in [
@@ -161,6 +171,12 @@ pub fn diff_decisions(a: &Policy, da: &Decision, b: &Policy, db: &Decision) -> D
     }
     if da.max_output_tokens != db.max_output_tokens {
         out.insert(DiffField::MaxOutputTokens);
+    }
+    if da.service_tier != db.service_tier {
+        out.insert(DiffField::ServiceTier);
+    }
+    if da.latency != db.latency {
+        out.insert(DiffField::Latency);
     }
     out
 }

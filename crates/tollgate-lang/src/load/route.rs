@@ -3,7 +3,8 @@
 
 use super::keys::Keys;
 use super::Build;
-use crate::policy::Route;
+use crate::diag::Diagnostic;
+use crate::policy::{ModelIdx, Route};
 use crate::pricing::{Latency, Tier};
 use crate::source::Span;
 
@@ -26,6 +27,8 @@ impl Build<'_> {
             return None;
         }
         let mut bad = false;
+        let tier_span = tier.as_ref().map(|(_, sp)| *sp);
+        let latency_span = latency.as_ref().map(|(_, sp)| *sp);
         let service_tier = match tier {
             None => None,
             Some((s, sp)) => match ROUTE_TIERS.into_iter().find(|t| t.name() == s) {
@@ -67,12 +70,19 @@ impl Build<'_> {
             },
         };
         let model = model.and_then(|(m, s)| self.model_ref(&m, s));
-        let fallback = fallback
+        let fallback: Vec<ModelIdx> = fallback
             .into_iter()
             .filter_map(|(alias, s)| self.model_ref(&alias, s))
             .collect();
         if bad {
             return None;
+        }
+        let places: Vec<ModelIdx> = model.iter().chain(&fallback).copied().collect();
+        if let (Some(t), Some(sp)) = (service_tier, tier_span) {
+            self.warn_tier_not_offered(t, sp, &places);
+        }
+        if let (Some(Latency::Optimized), Some(sp)) = (latency, latency_span) {
+            self.warn_latency_not_offered(sp, &places);
         }
         Some(Route {
             model: model?,
@@ -82,5 +92,76 @@ impl Build<'_> {
             latency,
             tier_fallback,
         })
+    }
+}
+
+impl Build<'_> {
+    /// `tier-not-offered`: a model of the route (its own or a fallback)
+    /// whose price-table entry does not price `tier`; the gate sends its
+    /// attempts at the default tier.
+    fn warn_tier_not_offered(&mut self, tier: Tier, at: Span, places: &[ModelIdx]) {
+        for (i, m) in places.iter().enumerate() {
+            let Some(model) = self.models.get(m.index()) else {
+                continue;
+            };
+            if model.prices.offers_tier(tier) || places.iter().take(i).any(|p| p == m) {
+                continue;
+            }
+            let offered: Vec<&str> = model
+                .prices
+                .tiers_offered()
+                .iter()
+                .map(|t| t.name())
+                .collect();
+            let w = Diagnostic::warning(
+                "tier-not-offered",
+                at,
+                format!(
+                    "{} `{}` ({}) offers no `{}` tier: its attempts go at the default tier",
+                    if i == 0 { "model" } else { "fallback model" },
+                    model.alias,
+                    model.id,
+                    tier.name()
+                ),
+            )
+            .with_help(format!(
+                "its price-table entry offers: {}; route to a model with {} prices, or \
+                 remove it from the fallbacks",
+                offered.join(", "),
+                tier.name()
+            ));
+            self.d.list.push(w);
+        }
+    }
+
+    /// `latency-not-offered`: as [`Build::warn_tier_not_offered`], for
+    /// `latency = "optimized"` (the attempt goes at standard latency).
+    fn warn_latency_not_offered(&mut self, at: Span, places: &[ModelIdx]) {
+        for (i, m) in places.iter().enumerate() {
+            let Some(model) = self.models.get(m.index()) else {
+                continue;
+            };
+            if model.prices.offers_latency(Latency::Optimized)
+                || places.iter().take(i).any(|p| p == m)
+            {
+                continue;
+            }
+            let w = Diagnostic::warning(
+                "latency-not-offered",
+                at,
+                format!(
+                    "{} `{}` ({}) offers no latency-optimized inference: its attempts go at \
+                     standard latency",
+                    if i == 0 { "model" } else { "fallback model" },
+                    model.alias,
+                    model.id
+                ),
+            )
+            .with_help(
+                "its price-table entry has no latency-optimized prices; route to a model \
+                 that has them, or remove it from the fallbacks",
+            );
+            self.d.list.push(w);
+        }
     }
 }
