@@ -44,7 +44,7 @@ fn plan_batch_prices_calls_without_a_region_at_the_default_region() {
         plan(&[], "nova-nightly.jsonl"),
         "2 calls over 1 day; moved to batch: those selected by `latency == \"tolerant\"`
 
-feature                 requests      current        batch       saving  saving%
+feature                 requests      current        batch       saving  saving%         flex  flex saving  saving%
 nightly                        2        $0.10        $0.05        $0.05    50.0%            -            -        -
 total                          2        $0.10        $0.05        $0.05    50.0%            -            -        -
 per day: $0.05 saved
@@ -60,7 +60,7 @@ fn plan_batch_in_an_eu_region_prices_nova_at_the_eu_rate() {
         plan(&["--region", "eu-west-1"], "nova-nightly.jsonl"),
         "2 calls over 1 day; moved to batch: those selected by `latency == \"tolerant\"`
 
-feature                 requests      current        batch       saving  saving%
+feature                 requests      current        batch       saving  saving%         flex  flex saving  saving%
 nightly                        2        $0.10        $0.06        $0.03    34.3%            -            -        -
 total                          2        $0.10        $0.06        $0.03    34.3%            -            -        -
 per day: $0.03 saved
