@@ -18,8 +18,9 @@
 
 /// The words of `t`: its maximal runs of non-white-space characters (the
 /// same as [`str::split_whitespace`], with a byte-at-a-time fast path for
-/// ASCII).
-pub fn words(t: &str) -> impl Iterator<Item = &str> + '_ {
+/// ASCII). The tests check [`word_spans`] through it.
+#[cfg(test)]
+fn words(t: &str) -> impl Iterator<Item = &str> + '_ {
     word_spans(t).filter_map(|(a, b)| t.get(a..b))
 }
 
