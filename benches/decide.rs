@@ -295,7 +295,7 @@ fn bench_reload(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let path = dir.join("policy.toml");
     std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
-    let handle = tollgate::engine::handle::PolicyHandle::load(&path, LoadOptions::default())
+    let handle = tollgate::engine::PolicyHandle::load(&path, LoadOptions::default())
         .unwrap_or_else(|e| panic!("{}", e.render()));
     let versions = [text.clone(), format!("{text}\n# another version\n")];
     let mut g = c.benchmark_group("reload");

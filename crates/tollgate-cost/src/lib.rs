@@ -102,7 +102,9 @@ pub use event::{
     CacheOutcome, CallEvent, CancelReason, EventBuilder, EventOptions, Operation, Status, Tags,
     EVENT_VERSION,
 };
-pub use fingerprint::{Fingerprint, Hash128};
+pub use fingerprint::{
+    messages as fingerprint_messages, system as fingerprint_system, Fingerprint, Hash128,
+};
 pub use ledger::{
     Backend, FailMode, GroupKey, Ledger, LedgerConfig, MemoryStore, Reserve, SpendAttributes,
     SpendStore, StoreError, GLOBAL,

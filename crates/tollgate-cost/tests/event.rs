@@ -6,7 +6,7 @@ mod common;
 
 use common::{decide, policy, request};
 use serde_json::json;
-use tollgate_cost::fingerprint;
+
 use tollgate_cost::{
     CacheOutcome, CallEvent, CancelReason, EventOptions, Fingerprint, Hash128, Mode, Status, Tags,
     Timestamp, Usage,
@@ -90,7 +90,7 @@ fn event_names_the_decision_tags_model_and_exact_cost() {
     assert_eq!(fp.system.unwrap().to_string().len(), 32);
     assert_eq!(
         fp.messages,
-        Some(fingerprint::messages([("user", "how do I rotate keys?")]))
+        Some(tollgate_cost::fingerprint_messages([("user", "how do I rotate keys?")]))
     );
 }
 
@@ -227,10 +227,10 @@ fn a_served_fallback_model_is_priced_as_itself() {
 
 #[test]
 fn fingerprints_are_canonical_xxh3_128() {
-    let a = fingerprint::system(["ab", "c"]);
-    let b = fingerprint::system(["a", "bc"]);
+    let a = tollgate_cost::fingerprint_system(["ab", "c"]);
+    let b = tollgate_cost::fingerprint_system(["a", "bc"]);
     assert_ne!(a, b, "pieces are length-prefixed");
-    assert_eq!(fingerprint::system(["ab", "c"]), a, "deterministic");
+    assert_eq!(tollgate_cost::fingerprint_system(["ab", "c"]), a, "deterministic");
     let hex = a.to_string();
     assert_eq!(hex.len(), 32);
     assert!(hex
@@ -247,8 +247,8 @@ fn fingerprints_are_canonical_xxh3_128() {
     assert_eq!(a.0, xxhash_rust::xxh3::xxh3_128(&raw));
     // Roles matter.
     assert_ne!(
-        fingerprint::messages([("user", "hi")]),
-        fingerprint::messages([("assistant", "hi")])
+        tollgate_cost::fingerprint_messages([("user", "hi")]),
+        tollgate_cost::fingerprint_messages([("assistant", "hi")])
     );
 }
 

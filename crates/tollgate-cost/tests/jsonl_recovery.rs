@@ -74,7 +74,7 @@ fn lines_refused_while_the_disk_fails_never_reach_the_file_later() {
     );
     sink.write(&common::event_at("2026-11-26T10:00:02Z", "c"))
         .unwrap();
-    let ids: Vec<String> = read_file(&path)
+    let ids: Vec<String> = read_event_file(&path)
         .unwrap()
         .events
         .into_iter()

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tollgate_cost::{read_file, Skipped};
+use tollgate_cost::{read_event_file, Skipped};
 use tollgate_cost::{Dimension, EmfConfig, FlushPolicy, JsonlConfig};
 use tollgate_cost::{
     AsyncSink, CallEvent, EmfSink, JsonlSink, MultiSink, Sink, SinkError, TracingSink,
@@ -50,10 +50,10 @@ fn jsonl_rotates_by_utc_day() {
         names(dir.path()),
         ["calls-2026-11-26.jsonl", "calls-2026-11-27.jsonl"]
     );
-    let day1 = read_file(&dir.path().join("calls-2026-11-26.jsonl")).unwrap();
+    let day1 = read_event_file(&dir.path().join("calls-2026-11-26.jsonl")).unwrap();
     let ids: Vec<_> = day1.events.iter().map(|e| e.request_id.as_str()).collect();
     assert_eq!(ids, ["a", "b", "c"]);
-    let day2 = read_file(&dir.path().join("calls-2026-11-27.jsonl")).unwrap();
+    let day2 = read_event_file(&dir.path().join("calls-2026-11-27.jsonl")).unwrap();
     let ids: Vec<_> = day2.events.iter().map(|e| e.request_id.as_str()).collect();
     assert_eq!(ids, ["d", "e"]);
 }
@@ -114,7 +114,7 @@ fn a_torn_last_line_is_the_only_one_readers_skip() {
     // A crash can stop the last write anywhere: try every cut.
     for cut in last_start + 1..whole.len() {
         std::fs::write(&path, &whole[..cut]).unwrap();
-        let out = read_file(&path).unwrap();
+        let out = read_event_file(&path).unwrap();
         let keep_all = cut == whole.len() - 1; // only the newline lost: the JSON is whole
         assert_eq!(
             out.events.len(),
@@ -136,7 +136,7 @@ fn a_torn_last_line_is_the_only_one_readers_skip() {
     sink.write(&event_at(DAY1, "r-5")).unwrap();
     sink.write(&event_at(DAY1, "r-6")).unwrap();
     drop(sink);
-    let out = read_file(&path).unwrap();
+    let out = read_event_file(&path).unwrap();
     let ids: Vec<_> = out.events.iter().map(|e| e.request_id.as_str()).collect();
     assert_eq!(ids, ["r-0", "r-1", "r-2", "r-3", "r-5", "r-6"]);
     assert_eq!(out.skipped.len(), 1);
@@ -159,7 +159,7 @@ fn appending_garbage_does_not_hide_later_lines() {
     let sink = JsonlSink::new(JsonlConfig::new(dir.path())).unwrap();
     sink.write(&event_at(DAY1, "b")).unwrap();
     drop(sink);
-    let out = read_file(&path).unwrap();
+    let out = read_event_file(&path).unwrap();
     assert_eq!(
         out.events
             .iter()
@@ -502,7 +502,7 @@ fn the_background_sink_writes_everything_when_it_keeps_up() {
         assert!(sink.submit(event_at(DAY1, &format!("r-{i}"))));
     }
     drop(sink); // drains and flushes
-    let out = read_file(&dir.path().join("calls-2026-11-26.jsonl")).unwrap();
+    let out = read_event_file(&dir.path().join("calls-2026-11-26.jsonl")).unwrap();
     assert_eq!(out.events.len(), 1000);
     assert!(out.skipped.is_empty());
 }

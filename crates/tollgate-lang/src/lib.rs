@@ -46,6 +46,9 @@ pub use pricing::{
     LongContext, LookupError, PicosPerToken, PriceError, PriceTable, Prices, Tier, TierPrices,
     BUILTIN_TOML, DEFAULT_REGION, MAX_PROFILE_MARKUP_PCT, MAX_USD_PER_MTOK, PROFILE_PREFIXES,
 };
+/// Source regions and inference-profile prefixes: how a model id and a
+/// region find their price.
+pub use pricing::region;
 pub use router::{
     feature_vector, for_each_gram, Family, Router, RouterModel, RouterModelError, RouterPrices,
     RouterScore, HEADS, LENGTH_FEATURES, MAX_HASH_BITS, MIN_HASH_BITS,
