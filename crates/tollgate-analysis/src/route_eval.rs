@@ -12,7 +12,7 @@
 //!
 //! **Learned routers.** When the policy has `[routers.NAME]` tables, each
 //! prompt is scored before `decide()` and `NAME.gain` and
-//! `NAME.gain_per_usd` are set ([`tollgate_engine::routers`]). A string
+//! `NAME.gain_per_usd` are set ([`tollgate_engine::score_routers`]). A string
 //! attribute `feature`, when declared, is set to the dataset name: the
 //! application feature the prompt belongs to, which an application always
 //! knows.

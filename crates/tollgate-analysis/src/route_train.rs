@@ -1,5 +1,5 @@
 //! `tollgate route-train`: fits a learned router
-//! ([`tollgate_lang::router`]) to eval records and picks, per feature, a
+//! ([`tollgate_lang::RouterModel`]) to eval records and picks, per feature, a
 //! threshold on `gain_per_usd`: the cheapest that keeps the feature's
 //! quality floor, or, with a target ([`TrainOptions::target`]), the
 //! thresholds that together save the most while the features together keep

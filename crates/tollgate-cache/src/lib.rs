@@ -4,17 +4,17 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`key`] | response-cache keys: xxh3-128 over a documented, length-prefixed encoding of the fields a `[[cache]]` rule names, its scope and namespace |
-//! | [`normalize`] | `normalize = "whitespace"` |
-//! | [`entry`] | a cached response (body, stop reason, usage, cost, model, time) and its binary form |
-//! | [`cacheable`](mod@cacheable) | what is never cached: errors, throttles, cut answers, guardrail flags |
-//! | [`store`] | the [`Store`] trait, and how async callers reach a store |
-//! | [`memory`] | the in-process store: sharded LRU, TTL, entry and byte bounds |
+//! | `key.rs` | response-cache keys: xxh3-128 over a documented, length-prefixed encoding of the fields a `[[cache]]` rule names, its scope and namespace |
+//! | `normalize.rs` | `normalize = "whitespace"` |
+//! | `entry.rs` | a cached response (body, stop reason, usage, cost, model, time) and its binary form |
+//! | `cacheable.rs` | what is never cached: errors, throttles, cut answers, guardrail flags |
+//! | `store.rs` | the [`Store`] trait, and how async callers reach a store |
+//! | `memory.rs` | the in-process store: sharded LRU, TTL, entry and byte bounds |
 //! | `redis_store` | the Redis store, async and sync, over `tollgate-redis` (cargo feature `redis`) |
-//! | [`flight`] | single-flight for concurrent identical misses |
-//! | [`response`] | [`ResponseCache`]: store + single-flight + storing rules behind one lookup |
-//! | [`planner`] | where Bedrock prompt-cache points go, and whether they pay |
-//! | [`sim`] | simulations of both caches for replay |
+//! | `flight.rs` | single-flight for concurrent identical misses |
+//! | `response.rs` | [`ResponseCache`]: store + single-flight + storing rules behind one lookup |
+//! | `planner.rs` | where Bedrock prompt-cache points go, and whether they pay |
+//! | `sim.rs` | simulations of both caches for replay |
 //!
 //! # Should I use this crate?
 //!

@@ -5,15 +5,15 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`usage`] | token counts as Bedrock reports them (`inputTokens` excludes cached tokens) |
-//! | [`cost`] | exact price math in integer nano-dollars, per component |
-//! | [`time`] | RFC 3339 timestamps and UTC days |
-//! | [`fingerprint`] | xxh3-128 of the system prompt and the messages, no text kept |
-//! | [`event`] | the [`CallEvent`] (one JSON line per call) and its builder |
-//! | [`sink`] | where events go: JSON Lines files, CloudWatch EMF, `tracing` (OTel GenAI names), a bounded background queue |
-//! | [`ledger`] | spend per group and UTC day, in process or in Redis; `spend.<group>_today_usd` attributes |
-//! | [`budget`] | `[[budget]]` rules: reserve an estimate before the call, settle after |
-//! | [`spike`] | `[alerts.spend_spike]`: a group's day against its trailing mean |
+//! | `usage.rs` | token counts as Bedrock reports them (`inputTokens` excludes cached tokens) |
+//! | `cost.rs` | exact price math in integer nano-dollars, per component |
+//! | `time.rs` | RFC 3339 timestamps and UTC days |
+//! | `fingerprint.rs` | xxh3-128 of the system prompt and the messages, no text kept |
+//! | `event.rs` | the [`CallEvent`] (one JSON line per call) and its builder |
+//! | `sink/` | where events go: JSON Lines files, CloudWatch EMF, `tracing` (OTel GenAI names), a bounded background queue |
+//! | `ledger/` | spend per group and UTC day, in process or in Redis; `spend.<group>_today_usd` attributes |
+//! | `budget.rs` | `[[budget]]` rules: reserve an estimate before the call, settle after |
+//! | `spike.rs` | `[alerts.spend_spike]`: a group's day against its trailing mean |
 //!
 //! # Should I use this crate?
 //!

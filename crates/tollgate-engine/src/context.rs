@@ -362,7 +362,7 @@ impl<'a> Context<'a> {
     }
 
     /// Set an attribute through its typed handle (see
-    /// [`tollgate_lang::typed`]): the value's type is the handle's kind, so
+    /// [`tollgate_lang::Attr`]): the value's type is the handle's kind, so
     /// a mismatch does not compile.
     ///
     /// ```

@@ -3,7 +3,7 @@
 //! A checked [`Policy`](tollgate_lang::Policy) becomes a decision: the
 //! request's attributes go into a slot-indexed [`Context`], and `decide`
 //! answers every section at once with the rule that decided each. The
-//! reference interpreter ([`eval`], [`decide_reference`]) reads the
+//! reference interpreter (`eval.rs`, [`decide_reference`]) reads the
 //! semantics directly and is the oracle the compiled engine is tested
 //! against.
 
@@ -47,4 +47,4 @@ pub use request::{Owned, Request, RequestError, MAX_REQUEST_DEPTH};
 pub use routers::{has_routers, score_routers};
 pub use testing::{run_case, run_tests, Mismatch, TestResult};
 #[cfg(feature = "watch")]
-pub use watch::{WatchError, WatchMode, WatchOptions, Watcher};
+pub use watch::{WatchError, WatchMode, WatchOptions, Watcher, DEFAULT_POLL_INTERVAL};
