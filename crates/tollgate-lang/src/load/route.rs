@@ -77,12 +77,14 @@ impl Build<'_> {
         if bad {
             return None;
         }
-        let places: Vec<ModelIdx> = model.iter().chain(&fallback).copied().collect();
+        // Only a route that asks for a tier or latency lists its models
+        // (loading a large policy allocates nothing more per route).
+        let places = || -> Vec<ModelIdx> { model.iter().chain(&fallback).copied().collect() };
         if let (Some(t), Some(sp)) = (service_tier, tier_span) {
-            self.warn_tier_not_offered(t, sp, &places);
+            self.warn_tier_not_offered(t, sp, &places());
         }
         if let (Some(Latency::Optimized), Some(sp)) = (latency, latency_span) {
-            self.warn_latency_not_offered(sp, &places);
+            self.warn_latency_not_offered(sp, &places());
         }
         Some(Route {
             model: model?,
