@@ -12,8 +12,8 @@
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use std::hint::black_box;
 use std::time::Duration;
-use tollgate::engine::{compile, CompiledPolicy};
 use tollgate::engine::synth::{policy_text, request_json, Rng, SynthOptions};
+use tollgate::engine::{compile, CompiledPolicy};
 use tollgate::engine::{decide_reference, Context, Request, Slot};
 use tollgate::lang::{load_str, LoadOptions, Policy};
 

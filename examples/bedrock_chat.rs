@@ -95,8 +95,7 @@ fn typed(ty: Type, name: &str, text: &str) -> Result<AttrValue, String> {
         Type::List(_) => AttrValue::Strs(text.split(',').map(|s| s.trim().to_string()).collect()),
         Type::StrMap | Type::IntMap => return Err(bad("a map, which this example cannot set")),
         Type::Timestamp => AttrValue::Timestamp(
-            tollgate_lang::Timestamp::parse(text)
-                .ok_or_else(|| bad("a timestamp (RFC 3339)"))?,
+            tollgate_lang::Timestamp::parse(text).ok_or_else(|| bad("a timestamp (RFC 3339)"))?,
         ),
         Type::Duration => return Err(bad("a duration, which no attribute can be")),
     })

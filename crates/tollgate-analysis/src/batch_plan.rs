@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use tollgate_cost::{price_lenient, CacheOutcome, CallEvent, Mode, Usage};
 use tollgate_engine::{CompiledPolicy, Context, Request};
-use tollgate_lang::{check, parse, CheckLimits, OffsetMap, TExpr};
 use tollgate_lang::{call_prices, PriceTable, Prices, Tier, DEFAULT_REGION};
+use tollgate_lang::{check, parse, CheckLimits, OffsetMap, TExpr};
 use tollgate_lang::{Diagnostic, Policy, SourceFile, SourceMap, Span};
 
 /// Which calls move to batch.

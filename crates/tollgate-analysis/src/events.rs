@@ -13,8 +13,8 @@ use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
-use tollgate_cost::{for_each_event, Skipped};
 use tollgate_cost::CallEvent;
+use tollgate_cost::{for_each_event, Skipped};
 
 /// A line of an input file that was left out.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -65,9 +65,9 @@ use std::io::IsTerminal;
 use tollgate_cost::retry_share_within;
 use tollgate_cost::{price_lenient, CacheOutcome, CacheTtl, CallEvent, Mode, Timestamp, Usage};
 use tollgate_engine::{CompiledPolicy, Context, IntPairs, Owned, Request, Slot, StrList, StrPairs};
+use tollgate_lang::{AttrId, Elem, Type};
 use tollgate_lang::{KeyField, Scope};
 use tollgate_lang::{Latency, Tier};
-use tollgate_lang::{AttrId, Elem, Type};
 use xxhash_rust::xxh3::Xxh3;
 
 /// How to replay.

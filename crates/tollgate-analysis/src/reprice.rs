@@ -28,8 +28,8 @@ use crate::spend_html::exact_usd;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 use tollgate_cost::{price_lenient, CallEvent};
-use tollgate_lang::{call_prices, Latency, PriceTable, Prices, Tier, DEFAULT_REGION};
 use tollgate_lang::Policy;
+use tollgate_lang::{call_prices, Latency, PriceTable, Prices, Tier, DEFAULT_REGION};
 
 /// What a call's prices depend on, besides the policy and table.
 type Key = (String, String, Option<String>, String, Tier, bool);

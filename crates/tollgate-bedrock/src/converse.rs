@@ -22,9 +22,9 @@ use tollgate_cache::{Fill, Lookup, Outcome};
 use tollgate_cost::Ticket;
 use tollgate_cost::{CacheOutcome, CallEvent, EventBuilder, EventNames, Mode, Status, Tags, Usage};
 use tollgate_engine::{Context, Decision};
-use tollgate_lang::Policy;
 use tollgate_lang::Latency;
 use tollgate_lang::ModelIdx;
+use tollgate_lang::Policy;
 
 /// What every step of one call reads.
 pub(crate) struct Call<'a, 'c> {

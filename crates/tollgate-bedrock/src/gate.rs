@@ -28,9 +28,9 @@ use tollgate_cost::{
     Ledger, Mode, Name, Sink, Status, Tags, Usage,
 };
 use tollgate_engine::{Context, Decision, Live, PolicyHandle};
+use tollgate_lang::ModelIdx;
 use tollgate_lang::{CachePointSite, Model, Policy};
 use tollgate_lang::{CacheSites, Latency, PriceTable, Prices, Tier};
-use tollgate_lang::ModelIdx;
 
 /// Builds a [`Gate`].
 pub struct GateBuilder {

@@ -42,8 +42,8 @@ use tollgate_cache::PromptTtl;
 use tollgate_cost::Ticket;
 use tollgate_cost::{CallEvent, CancelReason, Mode, Status, Tags, Usage};
 use tollgate_engine::{Context, Decision, Live};
-use tollgate_lang::{Latency, Tier};
 use tollgate_lang::ModelIdx;
+use tollgate_lang::{Latency, Tier};
 
 type Receiver = aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<
     ConverseStreamOutput,

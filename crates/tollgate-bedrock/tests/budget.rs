@@ -163,8 +163,8 @@ async fn concurrent_calls_at_a_nearly_spent_budget_in_process() {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_calls_at_a_nearly_spent_budget_in_redis() {
-    use tollgate_cost::{RedisConfig, RedisStore};
     use tollgate_cost::LedgerConfig;
+    use tollgate_cost::{RedisConfig, RedisStore};
     let redis = redis_server::RedisServer::start();
     let store = RedisStore::open(RedisConfig::new(redis.url())).unwrap();
     concurrent_calls_stay_within_the_budget(Ledger::new(store, LedgerConfig::default())).await;

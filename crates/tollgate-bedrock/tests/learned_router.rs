@@ -16,8 +16,8 @@ use std::sync::Arc;
 use tollgate_bedrock::{Backoff, ChatRequest, Gate};
 use tollgate_cost::Tags;
 use tollgate_engine::PolicyHandle;
-use tollgate_lang::RouterModel;
 use tollgate_lang::LoadOptions;
+use tollgate_lang::RouterModel;
 
 const STRONG_PATH: &str = "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse";
 const WEAK_PATH: &str = "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse";

@@ -56,6 +56,8 @@ pub use key::{
     Message, Part, Role, ScopeValue, KEY_FORMAT_VERSION,
 };
 pub use memory::{MemoryConfig, MemoryStats, MemoryStore};
+/// Whitespace normalisation, as cache keys apply it.
+pub use normalize::whitespace as normalize_whitespace;
 pub use planner::{
     Economics, Plan, PlannerConfig, Point, PromptCachePlanner, PromptTtl, Segments, SkipReason,
     Skipped, DEFAULT_MIN_TOKENS, MAX_CACHE_POINTS,
@@ -70,8 +72,6 @@ pub use sim::{
     PromptSimConfig, ResponseSim, ResponseSimConfig,
 };
 pub use stats::{CacheStats, NotStoredCounts};
-/// Whitespace normalisation, as cache keys apply it.
-pub use normalize::whitespace as normalize_whitespace;
 pub use store::{get_async, put_async, Backend, Put, Store, StoreError};
 #[cfg(feature = "redis")]
 pub use tollgate_redis::{Redis, RedisConfig, RedisError};

@@ -12,8 +12,8 @@ use tollgate_cache::{
     Message, Part, Role, ScopeValue,
 };
 use tollgate_engine::{decide_reference, Request, StrList};
-use tollgate_lang::{KeyField, Normalize};
 use tollgate_lang::{load_str, LoadOptions};
+use tollgate_lang::{KeyField, Normalize};
 
 const ALL: [KeyField; 6] = [
     KeyField::System,

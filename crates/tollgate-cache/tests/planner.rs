@@ -19,9 +19,9 @@ use tollgate_cache::{
     Plan, PlannerConfig, Point, PromptCachePlanner, PromptTtl, Segments, SkipReason, Skipped, Usage,
 };
 use tollgate_engine::{decide_reference, Request};
-use tollgate_lang::{CachePointSite, Model, PromptCache};
 use tollgate_lang::PriceTable;
 use tollgate_lang::{load_str, LoadOptions};
+use tollgate_lang::{CachePointSite, Model, PromptCache};
 
 use CachePointSite::{Messages, System, Tools};
 

@@ -2,8 +2,8 @@
 
 use tollgate_engine::{compile, CompiledPolicy};
 use tollgate_engine::{Context, Decision, Request};
-use tollgate_lang::Section;
 use tollgate_lang::Policy;
+use tollgate_lang::Section;
 
 /// Decides for the CLI, with the compiled engine.
 pub struct Engine {

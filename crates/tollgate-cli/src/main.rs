@@ -8,9 +8,9 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tollgate_engine::{ErrorKind, Outcome};
 use tollgate_engine::Step;
 use tollgate_engine::{to_json, Context, Decision, Request};
+use tollgate_engine::{ErrorKind, Outcome};
 use tollgate_lang::Section;
 use tollgate_lang::{load_path, LoadOptions, Loaded, Policy};
 

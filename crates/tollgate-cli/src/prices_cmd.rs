@@ -9,9 +9,7 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use tollgate_lang::{
-    region, LookupError, PicosPerToken, PriceTable, Prices, Tier, DEFAULT_REGION,
-};
+use tollgate_lang::{region, LookupError, PicosPerToken, PriceTable, Prices, Tier, DEFAULT_REGION};
 
 /// The arguments of `tollgate prices show`.
 #[derive(clap::Args)]

@@ -83,9 +83,7 @@ pub fn floor(s: &str) -> Result<(String, f64), String> {
 /// Runs `tollgate route-train`.
 pub fn run(a: Args) -> Result<bool, String> {
     let split = Split::from(a.split);
-    if !(tollgate_lang::MIN_HASH_BITS..=tollgate_lang::MAX_HASH_BITS)
-        .contains(&a.hash_bits)
-    {
+    if !(tollgate_lang::MIN_HASH_BITS..=tollgate_lang::MAX_HASH_BITS).contains(&a.hash_bits) {
         return Err(format!(
             "`--hash-bits {}`: use {} to {}",
             a.hash_bits,

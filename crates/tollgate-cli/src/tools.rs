@@ -8,9 +8,9 @@ use std::time::Instant;
 use tollgate_engine::rule_name;
 use tollgate_engine::synth::Rng;
 use tollgate_engine::Request;
-use tollgate_lang::{TExpr, TKind};
 use tollgate_lang::Section;
 use tollgate_lang::{Policy, Type};
+use tollgate_lang::{TExpr, TKind};
 
 fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, String> {
     let text = std::fs::read_to_string(path)
@@ -225,11 +225,10 @@ pub fn generate(policy: &Policy, count: usize) -> Vec<Request> {
                     rng.below(10) as i64,
                 )])),
                 // Some hour of 2026-01-05 (a Monday), UTC.
-                Type::Timestamp => tollgate_lang::Timestamp::new(
-                    1_767_571_200 + rng.below(24) as i64 * 3600,
-                    0,
-                )
-                .map(Owned::Timestamp),
+                Type::Timestamp => {
+                    tollgate_lang::Timestamp::new(1_767_571_200 + rng.below(24) as i64 * 3600, 0)
+                        .map(Owned::Timestamp)
+                }
                 Type::Duration => None,
             };
             if let Some(v) = v {

@@ -14,10 +14,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::{median, per_sec, show, verdict};
-use tollgate_cost::{FlushPolicy, JsonlConfig};
 use tollgate_cost::{
     AsyncSink, CacheOutcome, CallEvent, Fingerprint, JsonlSink, Mode, Sink, Timestamp, Usage,
 };
+use tollgate_cost::{FlushPolicy, JsonlConfig};
 use tollgate_engine::{decide_reference, Request};
 use tollgate_lang::{load_str, LoadOptions};
 

@@ -48,12 +48,14 @@
 //! [`LedgerConfig::default_output_estimate`]: crate::ledger::LedgerConfig::default_output_estimate
 
 use crate::cost::{estimate, Mode};
-use crate::ledger::{block_on, FailMode, to_i64, GroupKey, Ledger, Reserve, StoreError, Via, GLOBAL};
+use crate::ledger::{
+    block_on, to_i64, FailMode, GroupKey, Ledger, Reserve, StoreError, Via, GLOBAL,
+};
 use crate::time::Day;
 use std::borrow::Cow;
 use tollgate_engine::{Context, Decision, RuleIdx, Slot};
-use tollgate_lang::{BudgetAction, Latency, Policy, Prices, Tier};
 use tollgate_lang::ModelIdx;
+use tollgate_lang::{BudgetAction, Latency, Policy, Prices, Tier};
 
 /// A budget refused the call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

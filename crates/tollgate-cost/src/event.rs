@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 use tollgate_engine::{Context, Decision, Slot, StrList};
+use tollgate_lang::ModelIdx;
 use tollgate_lang::Policy;
 use tollgate_lang::Prices;
-use tollgate_lang::ModelIdx;
 
 /// The version of the event schema this crate writes.
 ///

@@ -12,8 +12,8 @@
 //! (`tests/event.rs`) holds the two together over many shapes of event.
 
 use crate::event::{CallEvent, Tags};
-use crate::rules::Rules;
 use crate::fingerprint::Hash128;
+use crate::rules::Rules;
 use crate::usage::Usage;
 use serde::{Serialize, Serializer as _};
 use serde_json::{Error, Serializer};

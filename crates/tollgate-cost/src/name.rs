@@ -15,8 +15,8 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 use tollgate_engine::{rule_name, RuleIdx};
-use tollgate_lang::{Policy, Section};
 use tollgate_lang::Schema;
+use tollgate_lang::{Policy, Section};
 
 /// An immutable, shared string. Reads as a `&str` (it derefs to one),
 /// compares with `str`, `&str` and `String`, and serializes as a JSON
@@ -243,7 +243,10 @@ impl EventNames {
     /// The name of rule `r` of section `s` (`None` for an index the
     /// policy does not have).
     pub(crate) fn rule(&self, s: Section, r: RuleIdx) -> Option<Name> {
-        self.rules.get(s as usize).and_then(|v| v.get(r.index())).cloned()
+        self.rules
+            .get(s as usize)
+            .and_then(|v| v.get(r.index()))
+            .cloned()
     }
 }
 

@@ -18,7 +18,8 @@ pub(crate) struct SlotRole {
 }
 
 /// The attributes that fill tags, in `merge_tags`' order.
-pub(crate) const TAG_ATTRIBUTES: [&str; 6] = ["app", "feature", "user", "user.id", "use_case", "tenant"];
+pub(crate) const TAG_ATTRIBUTES: [&str; 6] =
+    ["app", "feature", "user", "user.id", "use_case", "tenant"];
 
 impl SlotRole {
     pub(crate) fn of(policy: &Policy, id: tollgate_lang::AttrId, name: &str) -> SlotRole {

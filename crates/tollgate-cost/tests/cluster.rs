@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::Duration;
-use tollgate_cost::{RedisConfig, RedisStore, GLOBAL};
 use tollgate_cost::{BudgetError, Day, GroupKey, Ledger, LedgerConfig, Ticket};
+use tollgate_cost::{RedisConfig, RedisStore, GLOBAL};
 use tollgate_lang::Policy;
 
 /// Haiku 3.5 for a kb call of 500 input tokens capped at 500 output.

@@ -87,8 +87,8 @@ fn memory_ledger_totals_equal_the_recorded_sum_under_four_threads() {
 #[cfg(feature = "redis")]
 #[test]
 fn redis_ledger_totals_equal_the_recorded_sum_under_four_threads() {
-    use tollgate_cost::{RedisConfig, RedisStore};
     use tollgate_cost::{LedgerConfig, SpendStore};
+    use tollgate_cost::{RedisConfig, RedisStore};
     let server = common::RedisServer::start();
     let store = RedisStore::open(RedisConfig::new(server.url())).unwrap();
     let ledger = Ledger::new(store, LedgerConfig::default());

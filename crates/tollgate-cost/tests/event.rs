@@ -90,7 +90,10 @@ fn event_names_the_decision_tags_model_and_exact_cost() {
     assert_eq!(fp.system.unwrap().to_string().len(), 32);
     assert_eq!(
         fp.messages,
-        Some(tollgate_cost::fingerprint_messages([("user", "how do I rotate keys?")]))
+        Some(tollgate_cost::fingerprint_messages([(
+            "user",
+            "how do I rotate keys?"
+        )]))
     );
 }
 
@@ -230,7 +233,11 @@ fn fingerprints_are_canonical_xxh3_128() {
     let a = tollgate_cost::fingerprint_system(["ab", "c"]);
     let b = tollgate_cost::fingerprint_system(["a", "bc"]);
     assert_ne!(a, b, "pieces are length-prefixed");
-    assert_eq!(tollgate_cost::fingerprint_system(["ab", "c"]), a, "deterministic");
+    assert_eq!(
+        tollgate_cost::fingerprint_system(["ab", "c"]),
+        a,
+        "deterministic"
+    );
     let hex = a.to_string();
     assert_eq!(hex.len(), 32);
     assert!(hex

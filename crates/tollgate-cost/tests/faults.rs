@@ -88,8 +88,8 @@ fn dev_full_is_counted_not_fatal() {
 #[cfg(target_os = "linux")]
 #[test]
 fn buffered_lines_lost_on_a_full_disk_are_counted_as_failed() {
-    use tollgate_cost::{FlushPolicy, JsonlConfig};
     use tollgate_cost::JsonlSink;
+    use tollgate_cost::{FlushPolicy, JsonlConfig};
     let dir = common::TempDir::new("buffered-full");
     std::os::unix::fs::symlink("/dev/full", dir.path().join("calls-2026-11-26.jsonl")).unwrap();
     let mut cfg = JsonlConfig::new(dir.path());
@@ -144,8 +144,8 @@ mod slow_proxy;
 #[cfg(feature = "redis")]
 mod redis {
     use std::time::{Duration, Instant};
-    use tollgate_cost::{RedisConfig, RedisStore};
     use tollgate_cost::{Day, GroupKey, Ledger, LedgerConfig};
+    use tollgate_cost::{RedisConfig, RedisStore};
 
     use super::redis_server::RedisServer;
     use super::slow_proxy::SlowProxy;

@@ -13,10 +13,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tollgate_cost::{read_event_file, Skipped};
-use tollgate_cost::{Dimension, EmfConfig, FlushPolicy, JsonlConfig};
 use tollgate_cost::{
     AsyncSink, CallEvent, EmfSink, JsonlSink, MultiSink, Sink, SinkError, TracingSink,
 };
+use tollgate_cost::{Dimension, EmfConfig, FlushPolicy, JsonlConfig};
 
 const DAY1: &str = "2026-11-26T10:15:30.123Z";
 

@@ -14,8 +14,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
-use tollgate_engine::{compile, CompiledPolicy};
 use tollgate_engine::synth::{policy_text, request_json, Rng, SynthOptions};
+use tollgate_engine::{compile, CompiledPolicy};
 use tollgate_engine::{Context, Request, Slot};
 use tollgate_lang::{load_str, AttrId, LoadOptions, Policy};
 

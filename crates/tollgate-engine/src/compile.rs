@@ -114,8 +114,8 @@ use intern::PredPool;
 use ir::{Bail, SlotKind};
 use pred::Pred;
 use rules::specs;
-use tollgate_lang::{Policy, Scope, Section};
 use tollgate_lang::AttrId;
+use tollgate_lang::{Policy, Scope, Section};
 use tree::SectionIndex;
 
 /// Size limits for compiling, per section. Exceeding one is

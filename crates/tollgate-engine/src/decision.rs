@@ -5,9 +5,9 @@
 use crate::context::{Context, Slot};
 use crate::eval;
 use serde_json::{json, Value as J};
+use tollgate_lang::ModelIdx;
 use tollgate_lang::{BudgetAction, Policy, Scope, Section};
 use tollgate_lang::{Latency, Tier};
-use tollgate_lang::ModelIdx;
 
 /// Index of a rule within its section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -104,7 +104,13 @@ impl Decision {
     /// (`requested_max_tokens`), the route rule's, the limit rule's and the
     /// model's maximum output; `None` when none of them sets one.
     pub fn output_cap(&self, policy: &Policy, ctx: &Context<'_>, model: ModelIdx) -> Option<u32> {
-        effective_cap(policy, requested_cap(policy, ctx), self.route, model, self.limit)
+        effective_cap(
+            policy,
+            requested_cap(policy, ctx),
+            self.route,
+            model,
+            self.limit,
+        )
     }
 }
 

@@ -12,8 +12,8 @@ use crate::context::{Context, Slot};
 use crate::{convert, strext};
 use std::cmp::Ordering;
 use tollgate_lang::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind, ZoneArg};
-use tollgate_lang::{Duration, TimeField, Timestamp, Zone};
 use tollgate_lang::{AttrId, Span};
+use tollgate_lang::{Duration, TimeField, Timestamp, Zone};
 
 /// A runtime value.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,8 +11,8 @@ use crate::compile::CompiledPolicy;
 use crate::context::Context;
 use crate::decision::{scope_present, Decision, RuleIdx};
 use crate::eval::{find, outcome, sub_values, EvalResult, Outcome};
-use tollgate_lang::{Policy, Scope, Section};
 use tollgate_lang::Type;
+use tollgate_lang::{Policy, Scope, Section};
 
 /// One rule tried.
 #[derive(Debug, Clone, PartialEq)]

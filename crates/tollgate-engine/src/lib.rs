@@ -37,7 +37,9 @@ pub use context::{
     Context, ContextError, IntPairs, Slot, SlotKind, StrList, StrPairs, INLINE_SLOTS,
 };
 pub use decision::{decide_reference, rule_name, to_json, Decision, RuleIdx};
-pub use eval::{eval, holds, outcome, sub_values, ErrorKind, EvalError, EvalResult, Outcome, Value};
+pub use eval::{
+    eval, holds, outcome, sub_values, ErrorKind, EvalError, EvalResult, Outcome, Value,
+};
 pub use explain::{culprit_values, trace, Explanation, Step, SubValue};
 pub use handle::{
     diff_decisions, DiffField, DiffFields, HandleStats, Live, LiveRef, PolicyHandle, ReloadError,

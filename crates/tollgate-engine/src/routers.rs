@@ -9,8 +9,8 @@
 //! walk over slots. Scoring itself does not allocate either.
 
 use crate::context::{Context, Slot};
-use tollgate_lang::RouterScore;
 use tollgate_lang::Policy;
+use tollgate_lang::RouterScore;
 
 /// Scores `prompt` with every router of `policy` and sets their
 /// attributes in `ctx` (built on the policy's schema). A slot of another

@@ -1,7 +1,7 @@
 //! Running a policy's `[[test]]` cases.
 
-use crate::{Context, Request};
 use crate::decision::{rule_name, Decision};
+use crate::{Context, Request};
 use tollgate_lang::{Expect, Policy, TestCase};
 
 /// One expectation that did not hold.

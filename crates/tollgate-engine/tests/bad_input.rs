@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use tollgate_engine::{
     Context, ErrorKind, Outcome, PolicyHandle, ReloadError, Request, RequestError,
 };
-use tollgate_lang::Section;
 use tollgate_lang::LoadOptions;
+use tollgate_lang::Section;
 
 struct TempDir(PathBuf);
 

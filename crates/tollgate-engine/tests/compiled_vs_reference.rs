@@ -10,9 +10,9 @@ use tollgate_engine::{
     compile, compile_with, decide_reference, CompileLimits, CompiledPolicy, Context, IntPairs,
     Slot, StrList, StrPairs,
 };
-use tollgate_lang::{Policy, Section};
 use tollgate_lang::Timestamp;
 use tollgate_lang::{load_str, AttrId, LoadOptions, Schema, Type};
+use tollgate_lang::{Policy, Section};
 
 // ---------------------------------------------------------------------------
 // Policies and requests

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use tollgate_engine::{compile, decide_reference, to_json, Request};
-use tollgate_lang::{Latency, Tier};
 use tollgate_lang::{load_str, LoadOptions};
+use tollgate_lang::{Latency, Tier};
 
 const POLICY: &str = r#"
 [policy]

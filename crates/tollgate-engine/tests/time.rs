@@ -10,8 +10,8 @@ use tollgate_engine::{
     compile, decide_reference, Context, ErrorKind, Owned, Request, RequestError, Value,
 };
 use tollgate_lang::{check, parse, CheckLimits, OffsetMap};
-use tollgate_lang::{Duration, Timestamp};
 use tollgate_lang::{load_str, FileId, LoadOptions, Schema, Type};
+use tollgate_lang::{Duration, Timestamp};
 
 fn schema() -> Schema {
     Schema::new()
@@ -211,22 +211,16 @@ fn conversions_of_computed_values() {
     );
     assert_eq!(
         at("timestamp(text)", "yesterday", 0),
-        Err(ErrorKind::BadConversion(
-            tollgate_lang::Conv::Timestamp
-        ))
+        Err(ErrorKind::BadConversion(tollgate_lang::Conv::Timestamp))
     );
     assert_eq!(at("duration(text).getSeconds()", "2m3.5s", 0), int(123));
     assert_eq!(
         at("duration(text)", "1d", 0),
-        Err(ErrorKind::BadConversion(
-            tollgate_lang::Conv::Duration
-        ))
+        Err(ErrorKind::BadConversion(tollgate_lang::Conv::Duration))
     );
     assert_eq!(
         at("timestamp(n)", "", 253_402_300_800),
-        Err(ErrorKind::BadConversion(
-            tollgate_lang::Conv::Timestamp
-        ))
+        Err(ErrorKind::BadConversion(tollgate_lang::Conv::Timestamp))
     );
     // A missing timestamp is an error value; `has()` tells.
     assert!(matches!(

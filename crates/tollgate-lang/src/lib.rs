@@ -41,14 +41,14 @@ pub use policy::{
     Normalize, Policy, PromptCache, Repetition, Route, Rule, Scope, Section, Sections, SpendSpike,
     TestCase,
 };
-pub use pricing::{
-    call_prices, picos_to_nanos_half_up, usd_per_mtok_to_picos, CacheSites, Latency,
-    LongContext, LookupError, PicosPerToken, PriceError, PriceTable, Prices, Tier, TierPrices,
-    BUILTIN_TOML, DEFAULT_REGION, MAX_PROFILE_MARKUP_PCT, MAX_USD_PER_MTOK, PROFILE_PREFIXES,
-};
 /// Source regions and inference-profile prefixes: how a model id and a
 /// region find their price.
 pub use pricing::region;
+pub use pricing::{
+    call_prices, picos_to_nanos_half_up, usd_per_mtok_to_picos, CacheSites, Latency, LongContext,
+    LookupError, PicosPerToken, PriceError, PriceTable, Prices, Tier, TierPrices, BUILTIN_TOML,
+    DEFAULT_REGION, MAX_PROFILE_MARKUP_PCT, MAX_USD_PER_MTOK, PROFILE_PREFIXES,
+};
 pub use router::{
     feature_vector, for_each_gram, Family, Router, RouterModel, RouterModelError, RouterPrices,
     RouterScore, HEADS, LENGTH_FEATURES, MAX_HASH_BITS, MIN_HASH_BITS,

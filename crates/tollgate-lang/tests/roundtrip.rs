@@ -25,8 +25,8 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use tollgate_lang::__private::quote;
 use tollgate_lang::__private::decode_string;
+use tollgate_lang::__private::quote;
 use tollgate_lang::{parse_with, Ast, BinOp, Node, ParseLimits, UnOp};
 
 const CASES: u32 = 2_000;

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
-use tollgate_lang::{RouterModel, RouterPrices, HEADS};
 use tollgate_lang::{load_path, LoadOptions, Type};
+use tollgate_lang::{RouterModel, RouterPrices, HEADS};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tollgate-routers-{}-{name}", std::process::id()));

@@ -11,8 +11,8 @@ use super::strmap::KeySet;
 use rustc_hash::{FxHashMap, FxHasher};
 use std::hash::{Hash, Hasher};
 use tollgate_lang::__private::{same_expr, Constraint, IntSet, StrSet};
-use tollgate_lang::{TExpr, TKind, ZoneArg};
 use tollgate_lang::{AttrId, Elem, Schema, Type};
+use tollgate_lang::{TExpr, TKind, ZoneArg};
 
 /// The sorted, disjoint, maximal ranges of an int set.
 pub(crate) fn int_ranges(s: &IntSet) -> Vec<(i64, i64)> {

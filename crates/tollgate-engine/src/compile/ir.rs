@@ -8,8 +8,8 @@ use super::strmap::KeySet;
 use crate::context::Slot;
 use regex::Regex;
 use tollgate_lang::{ArithOp, CmpOp, Conv, MacroKind, StrExt, StrFn, TExpr, TKind, ZoneArg};
-use tollgate_lang::{Duration, TimeField, Timestamp, Zone};
 use tollgate_lang::{AttrId, Elem, Type};
+use tollgate_lang::{Duration, TimeField, Timestamp, Zone};
 
 /// Why an expression has no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,8 +21,8 @@ use crate::context::Slot;
 use crate::eval::cmp_int_float;
 use regex::Regex;
 use std::cmp::Ordering;
-use tollgate_lang::{CmpOp, StrFn};
 use tollgate_lang::AttrId;
+use tollgate_lang::{CmpOp, StrFn};
 
 /// Index of a predicate in the policy's pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

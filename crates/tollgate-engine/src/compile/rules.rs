@@ -7,9 +7,9 @@ use super::intern::{Form, PredPool};
 use super::mask::ConsMask;
 use super::pred::PredId;
 use tollgate_lang::__private::{Conjunction, Constraint};
-use tollgate_lang::TExpr;
-use tollgate_lang::Rule;
 use tollgate_lang::AttrId;
+use tollgate_lang::Rule;
+use tollgate_lang::TExpr;
 
 /// A constraint a rule puts on one attribute.
 #[derive(Debug, Clone)]

@@ -6,9 +6,9 @@
 
 use super::{fire, ErrorCallback, Live, PolicyHandle, ReloadCallback, State};
 use crate::compile::{compile_with, CompileError, CompileLimits, CompiledPolicy};
-use crate::Request;
 use crate::decision::decide_reference;
 use crate::testing::{run_tests, TestResult};
+use crate::Request;
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
