@@ -21,6 +21,7 @@
 //! | [`classify`] | a cheap prompt classifier: attributes from the prompt text |
 //! | [`evals`] | readers for the RouteLLM per-prompt quality data |
 //! | [`route_eval`] | a policy's routing scored on that data vs all-strong |
+//! | [`route_join`] | training records from scored call events (strong and weak answers of one prompt) |
 //! | [`route_train`] | a learned router fitted to eval records, thresholds per feature floor |
 //!
 //! # Should I use this crate?
@@ -61,6 +62,7 @@ pub mod replay;
 pub mod report;
 pub mod reprice;
 pub mod route_eval;
+pub mod route_join;
 mod route_thresholds;
 pub mod route_train;
 mod route_train_report;

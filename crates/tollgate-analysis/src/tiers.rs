@@ -125,6 +125,28 @@ impl Evals {
         self.scores.is_empty()
     }
 
+    /// Adds the records of `other` (its skipped lines too); a request id
+    /// already scored keeps its first score. Returns how many of `other`'s
+    /// records were ignored for that.
+    pub fn extend(&mut self, other: Evals) -> usize {
+        let mut repeated = 0;
+        for (id, v) in other.scores {
+            match self.scores.entry(id) {
+                std::collections::hash_map::Entry::Occupied(_) => repeated += 1,
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+            }
+        }
+        self.skipped.extend(other.skipped);
+        repeated
+    }
+
+    /// The score recorded for a request, if any.
+    pub fn score(&self, request_id: &str) -> Option<f64> {
+        self.scores.get(request_id).map(|(score, _)| *score)
+    }
+
     /// The score of a request, marking the record as matched.
     fn take(&mut self, request_id: &str) -> Option<f64> {
         let (score, matched) = self.scores.get_mut(request_id)?;

@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tollgate_analysis::evals::read_evals;
+use tollgate_analysis::input::read_call_events;
 use tollgate_analysis::route_eval::Split;
+use tollgate_analysis::route_join::join_scored_events;
 use tollgate_analysis::route_train::{read_jsonl, train, TrainOptions, TrainRecord};
+use tollgate_analysis::tiers::Evals;
 
 /// The `route-train` arguments.
 #[derive(clap::Args)]
@@ -15,6 +18,13 @@ pub struct Args {
     /// JSON Lines training records (prompt, feature, strong_score, weak_score, *_output_tokens).
     #[arg(long = "records", value_name = "FILE")]
     records: Vec<PathBuf>,
+    /// Call events (JSON Lines) of eval prompts sent to both models, recorded
+    /// with prompt text; paired with `--scores` (see docs/routing.md).
+    #[arg(long = "events", value_name = "FILE", requires = "scores")]
+    events: Vec<PathBuf>,
+    /// Eval records `{"request_id", "score"}` scoring those events' answers.
+    #[arg(long = "scores", value_name = "FILE", requires = "events")]
+    scores: Vec<PathBuf>,
     /// The policy whose models price the strong and weak aliases.
     #[arg(long)]
     rules: PathBuf,
@@ -80,6 +90,47 @@ pub fn floor(s: &str) -> Result<(String, f64), String> {
     Ok((k.trim().to_owned(), v))
 }
 
+/// Training records from `--events` joined to `--scores`; what could not
+/// be paired is reported on stderr.
+fn joined_events(a: &Args) -> Result<Vec<TrainRecord>, String> {
+    let mut events = Vec::new();
+    for f in &a.events {
+        let (evs, skipped) = read_call_events(f).map_err(|e| e.to_string())?;
+        if skipped > 0 {
+            eprintln!(
+                "{}: skipped {skipped} lines that are not call events",
+                f.display()
+            );
+        }
+        events.extend(evs);
+    }
+    let mut evals = Evals::default();
+    for f in &a.scores {
+        let more = Evals::read_path(f).map_err(|e| e.to_string())?;
+        for s in &more.skipped {
+            eprintln!("{}:{}: skipped: {}", s.file, s.line, s.reason);
+        }
+        let repeated = evals.extend(more);
+        if repeated > 0 {
+            eprintln!(
+                "{}: {repeated} request ids were scored in an earlier file; the first score is used",
+                f.display()
+            );
+        }
+    }
+    let j = join_scored_events(&events, &evals, &a.strong, &a.weak);
+    eprintln!(
+        "events: {} prompts scored on both `{}` and `{}`; left out: {} scored on one model only, {} without prompt text, {} repeated",
+        j.records.len(),
+        a.strong,
+        a.weak,
+        j.unpaired,
+        j.no_prompt,
+        j.repeats
+    );
+    Ok(j.records)
+}
+
 /// Runs `tollgate route-train`.
 pub fn run(a: Args) -> Result<bool, String> {
     let split = Split::from(a.split);
@@ -120,6 +171,9 @@ pub fn run(a: Args) -> Result<bool, String> {
     }
     for f in &a.records {
         records.extend(read_jsonl(f).map_err(|e| e.to_string())?);
+    }
+    if !a.events.is_empty() {
+        records.extend(joined_events(&a)?);
     }
     records.retain(|r| split.contains(&r.id));
     let mut floors = BTreeMap::new();

@@ -192,3 +192,153 @@ fn route_train_with_a_target_chooses_the_thresholds_together() {
         "{text}"
     );
 }
+
+/// One recorded call event of the eval run: `model` answered `prompt`
+/// (fingerprinted as `fp`), with `request_id` `id`.
+fn event(
+    id: &str,
+    model: &str,
+    fp: &str,
+    prompt: Option<&str>,
+    feature: &str,
+    output: u64,
+) -> String {
+    let prompt = prompt
+        .map(|p| format!(r#","prompt_text":"{p}""#))
+        .unwrap_or_default();
+    format!(
+        concat!(
+            r#"{{"version":1,"timestamp":"2026-11-01T09:12:03.120Z","request_id":"{id}","policy":"evals","#,
+            r#""policy_hash":"5f0c2a9e81d34b7aa6c1e0f29d8b4c17","rules":{{"route":null,"cache":null,"prompt_cache":null,"batch":null,"limit":null,"budget":null}},"#,
+            r#""tags":{{"feature":"{feature}"}},"model":"{model}","model_id":"x","operation":"chat","mode":"realtime","status":"ok","attempts":1,"cache":"bypass","#,
+            r#""usage":{{"input_tokens":30,"output_tokens":{output},"cache_read_input_tokens":10,"cache_write_input_tokens":2,"cache_write_1h_input_tokens":0}},"#,
+            r#""latency_ms":100,"cost_usd":0.0,"cost_nanos":0,"cost_breakdown":{{"input_nanos":0,"output_nanos":0,"cache_write_5m_nanos":0,"cache_write_1h_nanos":0,"cache_read_nanos":0,"total_nanos":0,"long_context":false}},"#,
+            r#""cost_avoided_usd":0.0,"cost_avoided_nanos":0,"attributes":{{}},"redacted":[],"fingerprint":{{"system":null,"messages":"{fp}"}}{prompt}}}"#
+        ),
+        id = id,
+        model = model,
+        fp = fp,
+        feature = feature,
+        output = output,
+        prompt = prompt
+    )
+}
+
+#[test]
+fn route_train_on_scored_call_events_equals_training_on_the_same_records() {
+    let d = dir().join("events");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("base.toml"), POLICY).unwrap();
+    let (mut events, mut scores, mut records) = (String::new(), String::new(), String::new());
+    for i in 0..200 {
+        let hard = i % 2 == 0;
+        let feature = if i % 4 < 2 { "math" } else { "chat" };
+        let prompt = if hard {
+            format!("prove the theorem number {i} about integrals rigorously")
+        } else {
+            format!("say hello to friend number {i} politely")
+        };
+        let weak = if hard { 0.0 } else { 1.0 };
+        let fp = format!("{:032x}", 1000 + i);
+        // The weak answer is recorded first: records follow the strong events.
+        writeln!(
+            events,
+            "{}",
+            event(&format!("w{i}"), "weak", &fp, Some(&prompt), feature, 90)
+        )
+        .unwrap();
+        writeln!(
+            events,
+            "{}",
+            event(&format!("s{i}"), "strong", &fp, Some(&prompt), feature, 110)
+        )
+        .unwrap();
+        writeln!(scores, r#"{{"request_id": "s{i}", "score": 1.0}}"#).unwrap();
+        writeln!(scores, r#"{{"request_id": "w{i}", "score": {weak:?}}}"#).unwrap();
+        writeln!(
+            records,
+            r#"{{"id": "{fp}", "prompt": "{prompt}", "feature": "{feature}", "strong_score": 1.0, "weak_score": {weak:?}, "strong_output_tokens": 110, "weak_output_tokens": 90, "input_tokens": 42}}"#
+        )
+        .unwrap();
+    }
+    // Left out: a prompt scored on the strong model only, a pair recorded
+    // without prompt text, a second scored strong answer of prompt 0, and a
+    // third model's answer.
+    let lone = format!("{:032x}", 1);
+    let blind = format!("{:032x}", 2);
+    let first = format!("{:032x}", 1000);
+    for (id, model, fp, prompt) in [
+        ("lone-s", "strong", &lone, Some("what is 2 + 2")),
+        ("lone-w", "weak", &lone, Some("what is 2 + 2")),
+        ("blind-s", "strong", &blind, None),
+        ("blind-w", "weak", &blind, None),
+        ("again-s", "strong", &first, Some("prove it again")),
+        ("other", "opus", &first, Some("prove it again")),
+    ] {
+        writeln!(events, "{}", event(id, model, fp, prompt, "math", 5)).unwrap();
+    }
+    for id in ["lone-s", "blind-s", "blind-w", "again-s", "other"] {
+        writeln!(scores, r#"{{"request_id": "{id}", "score": 0.5}}"#).unwrap();
+    }
+    std::fs::write(d.join("events.jsonl"), events).unwrap();
+    std::fs::write(d.join("scores.jsonl"), scores).unwrap();
+    std::fs::write(d.join("records.jsonl"), records).unwrap();
+
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let common = |out: &str| {
+        vec![
+            "route-train".to_owned(),
+            "--rules".to_owned(),
+            s(d.join("base.toml")),
+            "--out".to_owned(),
+            s(d.join(out)),
+            "--hash-bits".to_owned(),
+            "10".to_owned(),
+            "--default-floor".to_owned(),
+            "0.9".to_owned(),
+            "--json".to_owned(),
+        ]
+    };
+    let mut from_events = common("events.model");
+    from_events.extend([
+        "--events".to_owned(),
+        s(d.join("events.jsonl")),
+        "--scores".to_owned(),
+        s(d.join("scores.jsonl")),
+    ]);
+    let mut from_records = common("records.model");
+    from_records.extend(["--records".to_owned(), s(d.join("records.jsonl"))]);
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        tollgate(&args)
+    };
+    let ev = run(&from_events);
+    let stderr = String::from_utf8_lossy(&ev.stderr).into_owned();
+    let a: serde_json::Value = serde_json::from_str(&ok(ev)).unwrap();
+    let b: serde_json::Value = serde_json::from_str(&ok(run(&from_records))).unwrap();
+    assert_eq!(
+        stderr.lines().last().unwrap_or(""),
+        "events: 200 prompts scored on both `strong` and `weak`; left out: 1 scored on one model only, 1 without prompt text, 1 repeated"
+    );
+    assert_eq!(a["records"], 200, "{a}");
+    assert_eq!(a, b);
+    assert_eq!(
+        std::fs::read(d.join("events.model")).unwrap(),
+        std::fs::read(d.join("records.model")).unwrap(),
+        "the joined events train the same model as the equivalent records"
+    );
+
+    // `--events` alone is refused before any work.
+    let alone = tollgate(&[
+        "route-train",
+        "--events",
+        "x.jsonl",
+        "--rules",
+        "r.toml",
+        "--out",
+        "o",
+    ]);
+    assert!(!alone.status.success());
+    let msg = String::from_utf8_lossy(&alone.stderr);
+    assert!(msg.contains("--scores"), "{msg}");
+}
