@@ -10,6 +10,7 @@
 //! | `cacheable.rs` | what is never cached: errors, throttles, cut answers, guardrail flags |
 //! | `store.rs` | the [`Store`] trait, and how async callers reach a store |
 //! | `memory.rs` | the in-process store: sharded LRU, TTL, entry and byte bounds |
+//! | `tiered.rs` | [`TieredStore`]: an in-process tier in front of a shared (Redis) store |
 //! | `redis_store` | the Redis store, async and sync, over `tollgate-redis` (cargo feature `redis`) |
 //! | `flight.rs` | single-flight for concurrent identical misses |
 //! | `response.rs` | [`ResponseCache`]: store + single-flight + storing rules behind one lookup |
@@ -47,6 +48,7 @@ mod response;
 mod sim;
 mod stats;
 mod store;
+mod tiered;
 
 pub use cacheable::{cacheable, FillRule, NotCached, Outcome};
 pub use entry::{DecodeError, Entry, StopReason, Usage, ENTRY_OVERHEAD_BYTES};
@@ -73,5 +75,6 @@ pub use sim::{
 };
 pub use stats::{CacheStats, NotStoredCounts};
 pub use store::{get_async, put_async, Backend, Put, Store, StoreError};
+pub use tiered::{TieredStats, TieredStore, DEFAULT_NEAR_TTL};
 #[cfg(feature = "redis")]
 pub use tollgate_redis::{Redis, RedisConfig, RedisError};

@@ -58,6 +58,9 @@ pub enum Backend<'a> {
     /// Through the Redis store's async methods.
     #[cfg(feature = "redis")]
     Redis(&'a crate::redis_store::RedisStore),
+    /// Through the tiered store's async methods (its near tier in place,
+    /// its far store as that store asks).
+    Tiered(&'a crate::tiered::TieredStore),
     #[doc(hidden)]
     _Lifetime(std::marker::PhantomData<&'a ()>),
 }
@@ -86,6 +89,7 @@ pub async fn get_async<S: Store + ?Sized>(
     match store.backend() {
         #[cfg(feature = "redis")]
         Backend::Redis(r) => r.get_async(key).await,
+        Backend::Tiered(t) => t.get_async(key).await,
         _ => store.get(key),
     }
 }
@@ -101,6 +105,7 @@ pub async fn put_async<S: Store + ?Sized>(
     match store.backend() {
         #[cfg(feature = "redis")]
         Backend::Redis(r) => r.put_async(key, entry, ttl).await,
+        Backend::Tiered(t) => t.put_async(key, entry, ttl).await,
         _ => store.put(key, entry, ttl),
     }
 }

@@ -9,7 +9,7 @@
 //! | `cost.rs` | exact price math in integer nano-dollars, per component |
 //! | `time.rs` | RFC 3339 timestamps and UTC days |
 //! | `fingerprint.rs` | xxh3-128 of the system prompt and the messages, no text kept |
-//! | `event.rs` | the [`CallEvent`] (one JSON line per call) and its builder |
+//! | `event.rs`, `event/builder.rs` | the [`CallEvent`] (one JSON line per call) and its builder |
 //! | `sink/` | where events go: JSON Lines files, CloudWatch EMF, `tracing` (OTel GenAI names), a bounded background queue |
 //! | `ledger/` | spend per group and UTC day, in process or in Redis; `spend.<group>_today_usd` attributes |
 //! | `budget.rs` | `[[budget]]` rules: reserve an estimate before the call, settle after |

@@ -65,6 +65,6 @@ pub use typed::{kind, Attr, AttrError};
 pub mod __private {
     pub use crate::constraint::{atom, same_expr, Conjunction, Constraint, IntSet, StrSet};
     pub use crate::expr::ast::quote;
-    pub use crate::expr::parse::decode_string;
+    pub use crate::expr::decode_string;
     pub use crate::load::parse_duration;
 }

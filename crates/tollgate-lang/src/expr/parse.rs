@@ -7,6 +7,8 @@
 //! never a stack overflow.
 
 use super::ast::{Ast, BinOp, Node, UnOp};
+use super::literal::{decode_string, float_literal, int_literal};
+use super::nesting::{check_nesting, deeper_than, too_deep};
 use pest::iterators::Pair;
 use pest::Parser as _;
 use std::ops::Range;
@@ -56,7 +58,7 @@ pub struct SyntaxError {
 }
 
 impl SyntaxError {
-    fn new(code: &'static str, span: Range<usize>, message: impl Into<String>) -> Self {
+    pub(super) fn new(code: &'static str, span: Range<usize>, message: impl Into<String>) -> Self {
         SyntaxError {
             code,
             message: message.into(),
@@ -64,7 +66,7 @@ impl SyntaxError {
             help: None,
         }
     }
-    fn help(mut self, h: impl Into<String>) -> Self {
+    pub(super) fn help(mut self, h: impl Into<String>) -> Self {
         self.help = Some(h.into());
         self
     }
@@ -113,101 +115,6 @@ pub fn parse_with(src: &str, limits: ParseLimits) -> Result<Node, SyntaxError> {
         .help("use `x in [...]` instead of long chains of `||`, or split the condition across several rules"));
     }
     Ok(tree)
-}
-
-/// The span of a node deeper than `max`, if any (iterative).
-fn deeper_than(root: &Node, max: usize) -> Option<Range<usize>> {
-    let mut stack = vec![(root, 1usize)];
-    while let Some((n, d)) = stack.pop() {
-        if d > max {
-            return Some(n.span.clone());
-        }
-        match &n.ast {
-            Ast::Bool(_) | Ast::Int(_) | Ast::Float(_) | Ast::Str(_) | Ast::Ident(_) => {}
-            Ast::List(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            Ast::Select(t, _) => stack.push((t, d + 1)),
-            Ast::Call { target, args, .. } => {
-                if let Some(t) = target {
-                    stack.push((t, d + 1));
-                }
-                stack.extend(args.iter().map(|a| (a, d + 1)));
-            }
-            Ast::Unary(_, x) => stack.push((x, d + 1)),
-            Ast::Binary(_, a, b) => {
-                stack.push((a, d + 1));
-                stack.push((b, d + 1));
-            }
-            Ast::Index(t, i) => {
-                stack.push((t, d + 1));
-                stack.push((i, d + 1));
-            }
-            Ast::Cond(c, a, b) => {
-                stack.push((c, d + 1));
-                stack.push((a, d + 1));
-                stack.push((b, d + 1));
-            }
-        }
-    }
-    None
-}
-
-/// Reject inputs whose nesting passes the limit, without recursing: each
-/// bracket opens a level, and so does each `?` (a chain of conditionals
-/// nests to the right until the enclosing bracket closes).
-fn check_nesting(src: &str, max: usize) -> Result<(), SyntaxError> {
-    let mut depth = 0usize;
-    let mut open: Vec<usize> = Vec::new();
-    let bytes = src.as_bytes();
-    let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = at(i);
-        match c {
-            b'"' | b'\'' => {
-                // Skip the string literal the way the grammar reads it:
-                // raw (`r"..."`) strings have no escapes; `"""` and `\'\'\'`
-                // strings end at the triple quote.
-                let raw = matches!(at(i.wrapping_sub(1)), b'r' | b'R') && i > 0;
-                let triple = at(i + 1) == c && at(i + 2) == c;
-                i += if triple { 3 } else { 1 };
-                while i < bytes.len() {
-                    let d = at(i);
-                    if d == b'\\' && !raw {
-                        i += 2;
-                        continue;
-                    }
-                    if d == c && (!triple || (at(i + 1) == c && at(i + 2) == c)) {
-                        i += if triple { 3 } else { 1 };
-                        break;
-                    }
-                    i += 1;
-                }
-                continue;
-            }
-            b'(' | b'[' | b'{' | b'?' => {
-                if c != b'?' {
-                    open.push(depth);
-                }
-                depth += 1;
-                if depth > max {
-                    return Err(too_deep(i, max));
-                }
-            }
-            b')' | b']' | b'}' => depth = open.pop().unwrap_or(0),
-            _ => {}
-        }
-        i += 1;
-    }
-    Ok(())
-}
-
-fn too_deep(at: usize, max: usize) -> SyntaxError {
-    SyntaxError::new(
-        "expression-too-deep",
-        at..at + 1,
-        format!("expression nests deeper than the limit of {max}"),
-    )
-    .help("flatten the condition or split it across several rules")
 }
 
 fn rule_name(r: &Rule) -> Option<&'static str> {
@@ -652,128 +559,4 @@ fn literal_operand<'a>(member: &Pair<'a, Rule>) -> Option<Pair<'a, Rule>> {
     }
     let lit = primary.into_inner().next()?;
     matches!(lit.as_rule(), Rule::int | Rule::float).then_some(lit)
-}
-
-fn int_literal(text: &str, negative: bool, span: Range<usize>) -> Result<i64, SyntaxError> {
-    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(h) => (h, 16),
-        None => (text, 10),
-    };
-    let magnitude = u128::from_str_radix(digits, radix).ok();
-    let value = magnitude.and_then(|m| {
-        let m = i128::try_from(m).ok()?;
-        i64::try_from(if negative { -m } else { m }).ok()
-    });
-    value.ok_or_else(|| {
-        SyntaxError::new(
-            "int-overflow",
-            span,
-            format!(
-                "integer literal `{}{text}` does not fit in a signed 64-bit integer",
-                if negative { "-" } else { "" }
-            ),
-        )
-        .help("integers range from -9223372036854775808 to 9223372036854775807; write a float (`1e20`) for larger numbers")
-    })
-}
-
-fn float_literal(text: &str, span: Range<usize>) -> Result<f64, SyntaxError> {
-    match text.parse::<f64>() {
-        Ok(x) if x.is_finite() => Ok(x),
-        _ => Err(SyntaxError::new(
-            "float-overflow",
-            span,
-            format!("float literal `{text}` is out of range"),
-        )
-        .help("floats are IEEE 754 doubles")),
-    }
-}
-
-/// Decode a CEL string literal (with its quotes and optional `r` prefix).
-/// `base` is the literal's offset in the expression, for error spans.
-pub fn decode_string(lit: &str, base: usize) -> Result<String, SyntaxError> {
-    let (raw, body_start) = match lit.as_bytes().first() {
-        Some(b'r' | b'R') => (true, 1),
-        _ => (false, 0),
-    };
-    let rest = lit.get(body_start..).unwrap_or("");
-    let q = if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
-        3
-    } else {
-        1
-    };
-    let body = rest.get(q..rest.len().saturating_sub(q)).unwrap_or("");
-    if raw {
-        return Ok(body.to_string());
-    }
-    let off = base + body_start + q;
-    let mut out = String::with_capacity(body.len());
-    let mut chars = body.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let bad = |len: usize, what: &str| {
-            SyntaxError::new(
-                "bad-escape",
-                off + i..off + i + len,
-                format!("invalid escape sequence {what}"),
-            )
-            .help("valid escapes: \\n \\r \\t \\\\ \\\" \\' \\` \\? \\a \\b \\f \\v \\xHH \\uHHHH \\UHHHHHHHH \\ooo")
-        };
-        let Some((_, e)) = chars.next() else {
-            return Err(bad(1, "`\\` at the end of the string"));
-        };
-        let simple = match e {
-            'a' => Some('\u{07}'),
-            'b' => Some('\u{08}'),
-            'f' => Some('\u{0C}'),
-            'n' => Some('\n'),
-            'r' => Some('\r'),
-            't' => Some('\t'),
-            'v' => Some('\u{0B}'),
-            '\\' => Some('\\'),
-            '\'' => Some('\''),
-            '"' => Some('"'),
-            '`' => Some('`'),
-            '?' => Some('?'),
-            _ => None,
-        };
-        if let Some(s) = simple {
-            out.push(s);
-            continue;
-        }
-        let (count, radix) = match e {
-            'x' | 'X' => (2, 16),
-            'u' => (4, 16),
-            'U' => (8, 16),
-            '0'..='3' => (2, 8),
-            _ => return Err(bad(1 + e.len_utf8(), &format!("`\\{e}`"))),
-        };
-        let mut digits = String::new();
-        if radix == 8 {
-            digits.push(e);
-        }
-        for _ in 0..count {
-            match chars.peek() {
-                Some((_, d)) if d.is_digit(radix) => {
-                    digits.push(*d);
-                    chars.next();
-                }
-                _ => return Err(bad(2 + digits.len(), &format!("`\\{e}{digits}`"))),
-            }
-        }
-        let code = u32::from_str_radix(&digits, radix).unwrap_or(u32::MAX);
-        match char::from_u32(code) {
-            Some(ch) => out.push(ch),
-            None => {
-                return Err(bad(
-                    2 + count,
-                    &format!("`\\{e}{digits}`: not a Unicode scalar value"),
-                ))
-            }
-        }
-    }
-    Ok(out)
 }
