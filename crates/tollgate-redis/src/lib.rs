@@ -951,7 +951,9 @@ mod tests {
             connect_timeout: Duration::from_millis(100),
             pool_size: 1,
             trip_after: 1,
-            backoff: Duration::from_millis(50),
+            // Long enough that a caller descheduled on a loaded machine
+            // still asks within the probe's timeout plus the back-off.
+            backoff: Duration::from_millis(200),
             ..RedisConfig::new(format!("redis://127.0.0.1:{port}/"))
         };
         (l, cfg)
@@ -968,7 +970,7 @@ mod tests {
         let r = Redis::new(cfg).unwrap();
         assert_eq!(ping(r.clone()).await, Err(RedisError::Timeout));
         assert_eq!(ping(r.clone()).await, Err(RedisError::BackingOff));
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
         // Eight concurrent calls when the back-off has ended: one probes
         // (and waits out its timeout), seven are refused at once.
         let mut set = tokio::task::JoinSet::new();
@@ -1000,7 +1002,7 @@ mod tests {
         let ping = |r: &Redis| r.run_blocking(|c| redis::cmd("PING").query::<String>(c));
         assert_eq!(ping(&r), Err(RedisError::Timeout));
         assert_eq!(ping(&r), Err(RedisError::BackingOff));
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(250));
         let start = std::sync::Barrier::new(8);
         let got: Vec<Result<String, RedisError>> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..8)
