@@ -217,9 +217,12 @@ const CALLERS: usize = 3;
 async fn a_master_killed_mid_run_fails_no_call_and_service_resumes() {
     let mut c = Cluster::start();
     let server = Server::start().await;
-    // Faults must be cheap while the master is down: short timeouts, a
-    // short back-off. Loopback connections to a killed node are refused
-    // at once, so these timeouts are not what a down node costs.
+    // A killed node's loopback port refuses connections at once and the
+    // others answer `CLUSTERDOWN` at once, so a fault costs little: the
+    // timeouts only need to be long enough that no operation times out
+    // on a loaded machine once the replica has taken over (the spend of
+    // the calls after it must be exact). A short back-off, so the breaker
+    // probes often.
     let mut cfg = RedisConfig::cluster(c.seeds());
     cfg.op_timeout = Duration::from_millis(1000);
     cfg.connect_timeout = Duration::from_millis(1000);
