@@ -20,9 +20,12 @@
 //! circuit breaker: after `trip_after` consecutive ones, every call answers
 //! [`RedisError::BackingOff`] at once for `backoff`, so a Redis that
 //! black-holes packets costs callers nothing rather than a timeout each.
-//! The first call after the back-off tries again; if it fails too the
-//! breaker trips again at once (half-open), if it succeeds the count
-//! starts over. An error *answered* by the server (a wrong type, a script
+//! After the back-off the breaker is half-open: one call at a time goes
+//! through as a probe, and every other call still answers `BackingOff`
+//! at once; if the probe fails too the breaker trips again at once, if
+//! it is answered the breaker closes and the count starts over (a probe
+//! that ends neither way, such as a cancelled future, lets the next call
+//! probe). An error *answered* by the server (a wrong type, a script
 //! error) is returned as [`RedisError::Server`] and does not trip the
 //! breaker: the server is reachable.
 //!
@@ -269,7 +272,8 @@ pub struct RedisStats {
     pub errors: u64,
     /// Operations answered with a server error.
     pub server_errors: u64,
-    /// Operations skipped while the breaker was open.
+    /// Operations skipped while the breaker was open (or half-open with
+    /// its probe in flight).
     pub skipped: u64,
     /// Times the breaker tripped.
     pub trips: u64,
@@ -293,14 +297,45 @@ fn bump(a: &AtomicU64) {
 }
 
 /// The circuit breaker: consecutive faults trip it; while open every call
-/// is refused at once.
+/// is refused at once. When the back-off ends it is half-open: one call at
+/// a time goes through as the probe and every other call is refused as if
+/// it were open, until the probe's result closes the breaker (an answer)
+/// or trips it again (a fault).
 struct Breaker {
     failures: AtomicU32,
     /// End of the back-off, nanoseconds after `epoch` (0: closed).
     open_until: AtomicU64,
+    /// The half-open probe in flight: its number (0: none).
+    probe: AtomicU64,
+    /// Numbers handed to probes so far.
+    probes: AtomicU64,
     epoch: Instant,
     trip_after: u32,
     backoff: Duration,
+}
+
+/// A call the breaker let through; a probe's place is given back when it
+/// is dropped, settled or not (a cancelled probe leaves the breaker
+/// half-open, and the next call probes).
+#[must_use]
+struct Permit<'a> {
+    breaker: &'a Breaker,
+    /// This call's probe number (0: not a probe; the breaker was closed).
+    probe: u64,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.probe != 0 {
+            // Only our own number: a later probe's place is not ours.
+            let _ = self.breaker.probe.compare_exchange(
+                self.probe,
+                0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
 }
 
 impl Breaker {
@@ -308,6 +343,8 @@ impl Breaker {
         Breaker {
             failures: AtomicU32::new(0),
             open_until: AtomicU64::new(0),
+            probe: AtomicU64::new(0),
+            probes: AtomicU64::new(0),
             epoch: Instant::now(),
             trip_after: trip_after.max(1),
             backoff,
@@ -318,17 +355,56 @@ impl Breaker {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// Whether a call now would be refused: the back-off is running, or
+    /// it ended and a probe is in flight.
     fn open(&self) -> bool {
-        let until = self.open_until.load(Ordering::Relaxed);
-        until != 0 && self.now_ns() < until
+        let until = self.open_until.load(Ordering::Acquire);
+        until != 0 && (self.now_ns() < until || self.probe.load(Ordering::Acquire) != 0)
+    }
+
+    /// Lets a call through (`Some`), or refuses it (`None`): while the
+    /// back-off runs, and while half-open unless it is the one probe.
+    fn admit(&self) -> Option<Permit<'_>> {
+        let until = self.open_until.load(Ordering::Acquire);
+        if until == 0 {
+            return Some(Permit {
+                breaker: self,
+                probe: 0,
+            });
+        }
+        if self.now_ns() < until {
+            return None;
+        }
+        let n = self
+            .probes
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1)
+            .max(1);
+        self.probe
+            .compare_exchange(0, n, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        let permit = Permit {
+            breaker: self,
+            probe: n,
+        };
+        // The previous probe may have settled between the two loads: a
+        // breaker it tripped again refuses, one it closed admits freely.
+        match self.open_until.load(Ordering::Acquire) {
+            0 => Some(Permit {
+                breaker: self,
+                probe: 0,
+            }),
+            again if self.now_ns() < again => None,
+            _ => Some(permit),
+        }
     }
 
     fn success(&self) {
         if self.failures.load(Ordering::Relaxed) != 0 {
             self.failures.store(0, Ordering::Relaxed);
         }
-        if self.open_until.load(Ordering::Relaxed) != 0 {
-            self.open_until.store(0, Ordering::Relaxed);
+        if self.open_until.load(Ordering::Acquire) != 0 {
+            self.open_until.store(0, Ordering::Release);
         }
     }
 
@@ -343,7 +419,7 @@ impl Breaker {
         }
         let backoff = u64::try_from(self.backoff.as_nanos()).unwrap_or(u64::MAX);
         let until = self.now_ns().saturating_add(backoff).max(1);
-        self.open_until.store(until, Ordering::Relaxed);
+        self.open_until.store(until, Ordering::Release);
         true
     }
 }
@@ -437,13 +513,15 @@ impl Redis {
         }
     }
 
-    /// Whether the breaker is open now (calls are skipped).
+    /// Whether the breaker is open now (calls are skipped): backing off,
+    /// or half-open with its one probe in flight.
     pub fn backing_off(&self) -> bool {
         self.inner.breaker.open()
     }
 
-    /// Records an operation's end in the counters and the breaker.
-    fn settle<T>(&self, r: Result<T, RedisError>) -> Result<T, RedisError> {
+    /// Records an operation's end in the counters and the breaker, then
+    /// gives back its permit (a probe's place, once the breaker knows).
+    fn settle<T>(&self, permit: Permit<'_>, r: Result<T, RedisError>) -> Result<T, RedisError> {
         let n = &self.inner.n;
         match &r {
             Ok(_) => {
@@ -466,15 +544,17 @@ impl Redis {
                 }
             }
         }
+        drop(permit);
         r
     }
 
-    fn skip(&self) -> Option<RedisError> {
-        if self.inner.breaker.open() {
+    /// The breaker's permit for one operation, or [`RedisError::BackingOff`]
+    /// (counted as skipped).
+    fn admit(&self) -> Result<Permit<'_>, RedisError> {
+        self.inner.breaker.admit().ok_or_else(|| {
             bump(&self.inner.n.skipped);
-            return Some(RedisError::BackingOff);
-        }
-        None
+            RedisError::BackingOff
+        })
     }
 
     /// One of the pooled async connections, set up on first use, and its
@@ -550,12 +630,10 @@ impl Redis {
         F: FnOnce(AsyncConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        if let Some(e) = self.skip() {
-            return Err(e);
-        }
+        let permit = self.admit()?;
         let (conn, i) = match self.manager() {
             Ok(c) => c,
-            Err(e) => return self.settle(Err(e)),
+            Err(e) => return self.settle(permit, Err(e)),
         };
         let cfg = &self.inner.cfg;
         let limit = cfg.op_timeout.saturating_add(cfg.connect_timeout);
@@ -567,7 +645,7 @@ impl Redis {
         if r.as_ref().is_err_and(RedisError::is_fault) {
             self.forget_cluster_connection(i);
         }
-        self.settle(r)
+        self.settle(permit, r)
     }
 
     /// Runs one operation on a pooled blocking connection, for callers
@@ -578,15 +656,13 @@ impl Redis {
         &self,
         op: impl FnOnce(&mut BlockingConnection) -> redis::RedisResult<T>,
     ) -> Result<T, RedisError> {
-        if let Some(e) = self.skip() {
-            return Err(e);
-        }
+        let permit = self.admit()?;
         let pooled = self.inner.blocking.lock().pop();
         let mut conn = match pooled {
             Some(c) => c,
             None => match self.connect_blocking() {
                 Ok(c) => c,
-                Err(e) => return self.settle(Err(e)),
+                Err(e) => return self.settle(permit, Err(e)),
             },
         };
         let r = op(&mut conn).map_err(|e| classify(&e, &self.inner.cfg.url));
@@ -600,7 +676,7 @@ impl Redis {
             // The connection is dropped: its state is unknown.
             Err(_) => {}
         }
-        self.settle(r)
+        self.settle(permit, r)
     }
 
     fn connect_blocking(&self) -> Result<BlockingConnection, RedisError> {
@@ -792,6 +868,165 @@ mod tests {
         b.success();
         assert!(!b.open());
         assert!(!b.fault());
+    }
+
+    #[test]
+    fn half_open_admits_one_probe_at_a_time() {
+        let b = Breaker::new(1, Duration::from_millis(30));
+        let closed = b.admit().expect("a closed breaker admits");
+        assert_eq!(closed.probe, 0);
+        drop(closed);
+        assert!(b.fault());
+        assert!(b.admit().is_none(), "open: refused");
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(!b.open(), "half-open, no probe yet");
+        let probe = b.admit().expect("the probe");
+        assert_ne!(probe.probe, 0);
+        assert!(b.open(), "half-open with its probe in flight");
+        for _ in 0..5 {
+            assert!(b.admit().is_none(), "one probe at a time");
+        }
+        // The probe fails: a full back-off again, then one new probe.
+        assert!(b.fault());
+        drop(probe);
+        assert!(b.admit().is_none());
+        std::thread::sleep(Duration::from_millis(40));
+        let probe = b.admit().expect("a new probe");
+        assert!(b.admit().is_none());
+        // The probe is answered: closed, every call admitted.
+        b.success();
+        drop(probe);
+        assert!(!b.open());
+        let (x, y) = (b.admit().unwrap(), b.admit().unwrap());
+        assert_eq!((x.probe, y.probe), (0, 0));
+    }
+
+    #[test]
+    fn a_probe_dropped_unsettled_lets_the_next_call_probe() {
+        let b = Breaker::new(1, Duration::from_millis(20));
+        assert!(b.fault());
+        std::thread::sleep(Duration::from_millis(30));
+        let probe = b.admit().expect("the probe");
+        assert!(b.admit().is_none());
+        // Cancelled (or ended in a non-fault, non-answer error).
+        drop(probe);
+        assert!(!b.open());
+        let next = b.admit().expect("the next probe");
+        assert_ne!(next.probe, 0);
+        assert!(b.admit().is_none());
+    }
+
+    #[test]
+    fn concurrent_callers_at_half_open_get_exactly_one_probe() {
+        let b = Breaker::new(1, Duration::from_millis(20));
+        assert!(b.fault());
+        std::thread::sleep(Duration::from_millis(30));
+        let (start, hold) = (std::sync::Barrier::new(8), std::sync::Barrier::new(8));
+        let probes: Vec<u64> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    let (b, start, hold) = (&b, &start, &hold);
+                    s.spawn(move || {
+                        start.wait();
+                        let p = b.admit();
+                        // Every permit is held until all have asked.
+                        hold.wait();
+                        p.map_or(0, |p| p.probe)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(probes.iter().filter(|p| **p != 0).count(), 1, "{probes:?}");
+        assert_eq!(probes.iter().filter(|p| **p == 0).count(), 7, "{probes:?}");
+    }
+
+    /// A port that accepts connections (the kernel's backlog) and never
+    /// answers: every operation times out.
+    fn black_hole() -> (std::net::TcpListener, RedisConfig) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let cfg = RedisConfig {
+            op_timeout: Duration::from_millis(100),
+            connect_timeout: Duration::from_millis(100),
+            pool_size: 1,
+            trip_after: 1,
+            // Long enough that a caller descheduled on a loaded machine
+            // still asks within the probe's timeout plus the back-off.
+            backoff: Duration::from_millis(200),
+            ..RedisConfig::new(format!("redis://127.0.0.1:{port}/"))
+        };
+        (l, cfg)
+    }
+
+    async fn ping(r: Redis) -> Result<String, RedisError> {
+        r.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+            .await
+    }
+
+    #[tokio::test]
+    async fn half_open_sends_one_async_probe_and_refuses_the_rest() {
+        let (_hole, cfg) = black_hole();
+        let r = Redis::new(cfg).unwrap();
+        assert_eq!(ping(r.clone()).await, Err(RedisError::Timeout));
+        assert_eq!(ping(r.clone()).await, Err(RedisError::BackingOff));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Eight concurrent calls when the back-off has ended: one probes
+        // (and waits out its timeout), seven are refused at once.
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            set.spawn(ping(r.clone()));
+        }
+        let mut got = Vec::new();
+        while let Some(res) = set.join_next().await {
+            got.push(res.unwrap());
+        }
+        let timeouts = got
+            .iter()
+            .filter(|g| **g == Err(RedisError::Timeout))
+            .count();
+        let refused = got
+            .iter()
+            .filter(|g| **g == Err(RedisError::BackingOff))
+            .count();
+        assert_eq!((timeouts, refused), (1, 7), "{got:?}");
+        assert!(r.backing_off(), "the probe's fault tripped it again");
+        let st = r.stats();
+        assert_eq!((st.timeouts, st.skipped, st.trips), (2, 8, 2), "{st:?}");
+    }
+
+    #[test]
+    fn half_open_sends_one_blocking_probe_and_refuses_the_rest() {
+        let (_hole, cfg) = black_hole();
+        let r = Redis::new(cfg).unwrap();
+        let ping = |r: &Redis| r.run_blocking(|c| redis::cmd("PING").query::<String>(c));
+        assert_eq!(ping(&r), Err(RedisError::Timeout));
+        assert_eq!(ping(&r), Err(RedisError::BackingOff));
+        std::thread::sleep(Duration::from_millis(250));
+        let start = std::sync::Barrier::new(8);
+        let got: Vec<Result<String, RedisError>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    let (r, start) = (&r, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        ping(r)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let timeouts = got
+            .iter()
+            .filter(|g| **g == Err(RedisError::Timeout))
+            .count();
+        let refused = got
+            .iter()
+            .filter(|g| **g == Err(RedisError::BackingOff))
+            .count();
+        assert_eq!((timeouts, refused), (1, 7), "{got:?}");
+        let st = r.stats();
+        assert_eq!((st.timeouts, st.skipped, st.trips), (2, 8, 2), "{st:?}");
     }
 
     #[test]

@@ -17,8 +17,7 @@ use tollgate_redis::{redis, slot, Redis, RedisConfig};
 
 fn handle(c: &Cluster) -> Redis {
     let mut cfg = RedisConfig::cluster(c.seeds());
-    // Generous for a loaded 2-core machine; the failover tests elsewhere
-    // use the defaults' order of magnitude.
+    // Generous for a loaded 2-core machine (no operation may fail here).
     cfg.op_timeout = Duration::from_secs(2);
     cfg.connect_timeout = Duration::from_secs(2);
     Redis::new(cfg).unwrap()

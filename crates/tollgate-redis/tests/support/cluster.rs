@@ -210,6 +210,34 @@ impl Cluster {
         None
     }
 
+    /// Waits until every replica of the master on `port` has acknowledged
+    /// all its writes so far (each `slaveN:...,offset=X` line of its `INFO
+    /// replication` at its `master_repl_offset`): killing it then loses
+    /// nothing.
+    pub fn wait_replicated(&self, port: u16, limit: Duration) {
+        wait_until("replicas caught up", limit, || {
+            let Some(info) = cli(port, &["INFO", "replication"]) else {
+                return false;
+            };
+            let field = |line: &str, name: &str| -> Option<u64> {
+                line.split([':', ',']).find_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    (k.trim() == name).then(|| v.trim().parse().ok())?
+                })
+            };
+            let master = info
+                .lines()
+                .find_map(|l| l.strip_prefix("master_repl_offset:"))
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let replicas: Vec<Option<u64>> = info
+                .lines()
+                .filter(|l| l.starts_with("slave") && l.contains("offset="))
+                .map(|l| field(l, "offset"))
+                .collect();
+            master.is_some() && !replicas.is_empty() && replicas.iter().all(|o| *o == master)
+        });
+    }
+
     /// Kills the node on `port` (SIGKILL: no goodbye to the cluster).
     pub fn kill(&mut self, port: u16) {
         let n = self
