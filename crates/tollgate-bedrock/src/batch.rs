@@ -48,9 +48,10 @@ pub use quota::{
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
-use crate::gate::{fingerprint, Gate};
+use crate::gate::Gate;
 use crate::request::ChatRequest;
 use crate::response::ChatResponse;
+use crate::usage::{fingerprint, ms};
 use crate::wire::{self, Binary};
 use parking_lot::Mutex;
 use serde_json::{json, Value as Json};
@@ -59,7 +60,7 @@ use std::fs::File;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tollgate_cost::{CallEvent, Day, Mode, Status, Tags, Usage};
+use tollgate_cost::{CallEvent, Mode, Status, Tags, Usage};
 use tollgate_engine::{Context, Live};
 
 /// What [`Gate::send`] did with a request.
@@ -464,12 +465,12 @@ impl Gate {
     /// model's batch file and [`Sent::Queued`] returned; otherwise it is
     /// answered now by [`Gate::converse`].
     pub async fn send(&self, req: &ChatRequest, tags: &Tags) -> Result<Sent, GateError> {
-        if let Some(queue) = self.batch.as_deref() {
+        if let Some(queue) = self.batch_queue() {
             Gate::check_request(req)?;
-            let live = self.policy.current();
+            let live = self.policy().current();
             let policy = live.policy();
-            let schema = self.policy.schema();
-            let estimate = Estimate::of(req, &*self.estimator);
+            let schema = self.policy().schema();
+            let estimate = Estimate::of(req, self.estimator());
             let mut ctx = Context::new(schema);
             attrs::fill(&mut ctx, schema, req, tags, &estimate);
             let d = live.decide(&ctx);
@@ -492,11 +493,6 @@ impl Gate {
         self.converse(req, tags)
             .await
             .map(|r| Sent::Answered(Box::new(r)))
-    }
-
-    /// The batch queue, when the gate has one.
-    pub fn batch_queue(&self) -> Option<&BatchQueue> {
-        self.batch.as_deref()
     }
 
     /// Reads a batch job's output (JSON Lines), matches each record to the
@@ -538,7 +534,7 @@ impl Gate {
             queue.restore(taken.into_iter().map(|t| (t.record_id, t.pending)));
             return Err(e);
         }
-        let live = self.policy.current();
+        let live = self.policy().current();
         Ok(taken
             .into_iter()
             .map(|t| self.batch_record(&live, t, started))
@@ -554,8 +550,8 @@ impl Gate {
             pending: p,
         } = t;
         let policy = live.policy();
-        let schema = self.policy.schema();
-        let estimate = Estimate::of(&p.req, &*self.estimator);
+        let schema = self.policy().schema();
+        let estimate = Estimate::of(&p.req, self.estimator());
         let mut ctx = Context::new(schema);
         attrs::fill(&mut ctx, schema, &p.req, &p.tags, &estimate);
         let d = live.decide(&ctx);
@@ -567,7 +563,7 @@ impl Gate {
             .mode(Mode::Batch)
             .served_model(served)
             .request_id(&record_id)
-            .latency_ms(crate::gate::ms(started));
+            .latency_ms(ms(started));
         let outcome = match outcome {
             Err(err) => {
                 let code = match &err["errorCode"] {
@@ -591,9 +587,7 @@ impl Gate {
         };
         let text = outcome.as_ref().map(|a| a.text.as_str()).unwrap_or("");
         let event = b.text(p.req.last_user_text().unwrap_or(""), text).build();
-        if let Some(ledger) = &self.ledger {
-            ledger.record(policy, &ctx, Day::today(), event.cost_nanos);
-        }
+        self.record_spend_blocking(policy, &ctx, event.cost_nanos);
         self.emit(&event);
         BatchRecord {
             record_id,

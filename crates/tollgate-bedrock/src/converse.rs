@@ -2,17 +2,19 @@
 //!
 //! The path reads top to bottom: request -> attributes -> decision ->
 //! response-cache lookup -> budget reserve -> attempts (each planned for
-//! its own model, see [`crate::gate::Plan::changes`]) -> usage -> cost ->
+//! its own model, see `Plan::changes` in `plan.rs`) -> usage -> cost ->
 //! cache fill -> call event. Every exit (hit, answer, error) writes
 //! exactly one event, because a call that is not recorded cannot be
 //! budgeted, replayed or explained.
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
-use crate::gate::{cache_usage, model_id_of, ms, usage_of, Gate, Plan};
+use crate::gate::Gate;
+use crate::plan::{model_id_of, Plan};
 use crate::request::ChatRequest;
 use crate::response::{Attempt, ChatResponse};
 use crate::sdk::{self, Failure};
+use crate::usage::{cache_usage, fingerprint, ms, usage_of};
 use crate::wire::{self, Binary};
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sdk_bedrockruntime::types::{self as sdk_types, StopReason, TokenUsage};
@@ -77,19 +79,19 @@ impl Gate {
     ) -> Result<ChatResponse, GateError> {
         let started = Instant::now();
         Gate::check_request(req)?;
-        let live = self.policy.current();
+        let live = self.policy().current();
         let policy = live.policy();
-        let schema = self.policy.schema();
-        let estimate = Estimate::of(req, &*self.estimator);
+        let schema = self.policy().schema();
+        let estimate = Estimate::of(req, self.estimator());
         let mut ctx = Context::new(schema);
-        attrs::fill_ids(&mut ctx, &self.attr_ids, req, tags, &estimate);
+        attrs::fill_ids(&mut ctx, self.attr_ids(), req, tags, &estimate);
         // Learned routers score the last user turn before deciding.
         if let Some(p) = req.last_user_text() {
             tollgate_engine::score_routers(policy, &mut ctx, p);
         }
-        let mut plan = self.plan(policy, &live, &ctx, req, estimate)?;
-        let d = plan.decision;
-        let names = self.event_names.get(policy, schema);
+        let mut plan = Plan::decide(self.planner(), policy, &live, &ctx, req, estimate)?;
+        let d = *plan.decision();
+        let names = self.event_names(policy);
         let call = Call {
             policy,
             d: &d,
@@ -124,7 +126,7 @@ impl Gate {
             }
         };
         let feature = self
-            .attr_ids
+            .attr_ids()
             .feature(&ctx)
             .or(tags.feature.as_deref())
             .unwrap_or("");
@@ -142,7 +144,7 @@ impl Gate {
         self.event_builder_named(call.policy, call.d, call.ctx, call.names.clone())
             .mode(Mode::Realtime)
             .tags(call.tags.clone())
-            .fingerprint(crate::gate::fingerprint(call.req))
+            .fingerprint(fingerprint(call.req))
             .latency_ms(ms(call.started))
     }
 
@@ -154,8 +156,8 @@ impl Gate {
         call: &Call<'_, '_>,
         fill: &mut Option<Fill<'f>>,
     ) -> Option<ChatResponse> {
-        let cache = self.cache.as_deref()?;
-        let (key, rule) = self.key_of(call.policy, call.d, call.ctx, call.req)?;
+        let cache = self.response_cache()?;
+        let (key, rule) = crate::canonical::key_of(call.policy, call.d, call.ctx, call.req)?;
         // Awaited: a Redis store's round trip holds this call only, never
         // the worker; an in-process store answers in place.
         let entry = match cache.lookup_async(key, rule).await {
@@ -198,15 +200,8 @@ impl Gate {
         feature: &str,
     ) -> Result<Sent, Failed> {
         let mut attempts: Vec<Attempt> = Vec::new();
-        let mut rule = self.retry_rule(
-            plan.models.len(),
-            plan.max_attempts,
-            plan.retry_budget_pct,
-            feature,
-            self.timeouts.attempt,
-        );
-        rule.throttle_only = &plan.throttle_only;
-        let model_at = |pos: usize| plan.models.get(pos).copied().unwrap_or(call.d.model);
+        let rule = plan.retry_rule(self, feature, self.timeouts().attempt);
+        let model_at = |pos: usize| plan.model_at(pos);
         let sent = crate::retry::run(
             &rule,
             |step: crate::retry::Step| async move {
@@ -216,7 +211,7 @@ impl Gate {
                     .map_err(|e| Failure::Request(e.to_string()))?;
                 // Not boxed: a box of the SDK's send future (several KiB) cost
                 // an allocation and a copy per call, and measured slower.
-                sdk::converse_call(&self.client, input)
+                sdk::converse_call(self.client(), input)
                     .send()
                     .await
                     .map_err(Failure::of)
@@ -330,18 +325,18 @@ impl Gate {
             t.settle_async(event.cost_nanos).await;
         }
         self.record_retry_spend(
-            plan.retry_budget_pct,
+            plan.retry_budget_pct(),
             feature,
             event.cost_nanos,
             attempts.len() > 1,
         );
-        if let Some(rule) = &plan.prompt_rule {
+        if let Some(rule) = plan.prompt_rule() {
             let model_id = call
                 .policy
                 .model(served)
                 .map(|m| m.id.as_str())
                 .unwrap_or("");
-            self.planner.observe(rule, model_id, &cache_usage(&usage));
+            self.planner().observe(rule, model_id, &cache_usage(&usage));
         }
         let model_id = attempts
             .last()

@@ -23,10 +23,11 @@
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
-use crate::gate::{fingerprint, ms, Gate};
+use crate::gate::Gate;
 use crate::request::ChatRequest;
 use crate::retry::Rule;
 use crate::sdk::Failure;
+use crate::usage::{fingerprint, ms};
 use aws_sdk_bedrockruntime::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_bedrockruntime::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_bedrockruntime::primitives::Blob;
@@ -36,7 +37,7 @@ use serde_json::{json, Value as Json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate_cache::{CacheKey, Entry, StopReason};
-use tollgate_cost::{CacheOutcome, CallEvent, Day, Mode, Operation, Status, Tags, Usage};
+use tollgate_cost::{CacheOutcome, CallEvent, Mode, Operation, Status, Tags, Usage};
 use tollgate_engine::Context;
 
 /// Cohere's `input_type`.
@@ -198,7 +199,7 @@ impl Gate {
     /// (Titan Text Embeddings V2 or Cohere Embed), using the gate's
     /// [`EmbedOptions`] and embedding cache.
     pub async fn embed(&self, texts: &[&str], tags: &Tags) -> Result<Embeddings, GateError> {
-        let opts = self.embed_options;
+        let opts = self.embed_options();
         self.embed_with(texts, tags, &opts).await
     }
 
@@ -223,10 +224,10 @@ impl Gate {
                     .ok()
             })
             .fold(ChatRequest::default(), ChatRequest::message);
-        let live = self.policy.current();
+        let live = self.policy().current();
         let policy = live.policy();
-        let schema = self.policy.schema();
-        let estimate = Estimate::of(&req, &*self.estimator);
+        let schema = self.policy().schema();
+        let estimate = Estimate::of(&req, self.estimator());
         let mut ctx = Context::new(schema);
         attrs::fill(&mut ctx, schema, &req, tags, &estimate);
         let d = live.decide(&ctx);
@@ -250,11 +251,11 @@ impl Gate {
         let mut vectors: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
         let mut avoided = 0u64;
         let mut cached = 0usize;
-        if let Some(store) = &self.embed_cache {
+        if let Some(store) = self.embed_cache() {
             for (i, k) in keys.iter().enumerate() {
                 // A store fault is a miss: the text is sent. Awaited: a
                 // Redis store holds this call only, never the worker.
-                if let Ok(Some(e)) = tollgate_cache::get_async(&**store, *k).await {
+                if let Ok(Some(e)) = tollgate_cache::get_async(store, *k).await {
                     if let Some(v) = decode(&e.body) {
                         avoided = avoided.saturating_add(e.cost_nanos);
                         cached += 1;
@@ -273,17 +274,17 @@ impl Gate {
         // attempts and retry budget, never another model (vectors of two
         // embedding models are not comparable).
         let feature = self
-            .attr_ids
+            .attr_ids()
             .feature(&ctx)
             .or(tags.feature.as_deref())
             .unwrap_or("");
-        let (max_attempts, retry_budget_pct) = crate::gate::limit_of(policy, &d);
+        let (max_attempts, retry_budget_pct) = crate::plan::limit_of(policy, &d);
         let rule = self.retry_rule(
             1,
             max_attempts,
             retry_budget_pct,
             feature,
-            self.timeouts.attempt,
+            self.timeouts().attempt,
         );
         // Calls for the rest: (indices, tokens).
         let mut calls: Vec<(Vec<usize>, u64)> = Vec::new();
@@ -374,7 +375,7 @@ impl Gate {
             .usage(usage)
             .cost_avoided_nanos(avoided)
             .latency_ms(ms(started));
-        if self.embed_cache.is_some() {
+        if self.embed_cache().is_some() {
             b = b.cache(if todo.is_empty() {
                 CacheOutcome::Hit
             } else {
@@ -392,18 +393,12 @@ impl Gate {
             event.cost_nanos,
             attempts as usize > calls.len(),
         );
-        if let Some(ledger) = &self.ledger {
-            if event.cost_nanos > 0 {
-                ledger
-                    .record_async(policy, &ctx, Day::today(), event.cost_nanos)
-                    .await;
-            }
-        }
+        self.record_spend(policy, &ctx, event.cost_nanos).await;
         self.emit(&event);
         result?;
 
         // Fill the cache: each text with its share of the call's tokens.
-        if let Some(store) = &self.embed_cache {
+        if let Some(store) = self.embed_cache() {
             let price = model.prices.input;
             for (idx, tokens) in &calls {
                 let weights: Vec<u64> = idx
@@ -437,8 +432,7 @@ impl Gate {
                         &model_id,
                     );
                     // A store fault never fails the call.
-                    let _ =
-                        tollgate_cache::put_async(&**store, *k, Arc::new(entry), opts.ttl).await;
+                    let _ = tollgate_cache::put_async(store, *k, Arc::new(entry), opts.ttl).await;
                 }
             }
         }
@@ -468,7 +462,7 @@ impl Gate {
             |_| async move {
                 let header = TokenHeader::default();
                 let out = Box::pin(
-                    self.client
+                    self.client()
                         .invoke_model()
                         .model_id(model_id)
                         .content_type("application/json")

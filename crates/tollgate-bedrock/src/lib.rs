@@ -37,25 +37,29 @@
 
 pub mod attrs;
 pub mod batch;
+mod builder;
 mod canonical;
 mod converse;
 pub mod embed;
 pub mod error;
 pub mod estimate;
 pub mod gate;
+mod plan;
 pub mod repetition;
 pub mod request;
 pub mod response;
 pub mod retry;
 pub mod sdk;
 pub mod stream;
+mod usage;
 pub mod wire;
 
 pub use batch::{BatchAnswer, BatchFile, BatchLimits, BatchQueue, BatchRecord, JobLimits, Sent};
+pub use builder::GateBuilder;
 pub use embed::{EmbedOptions, Embeddings, InputType};
 pub use error::GateError;
 pub use estimate::{CharEstimator, TokenEstimator};
-pub use gate::{Gate, GateBuilder};
+pub use gate::Gate;
 pub use repetition::RepetitionDetector;
 pub use request::{AttrValue, ChatRequest};
 pub use response::{Attempt, ChatResponse};

@@ -30,10 +30,12 @@
 
 use crate::attrs::{self, Estimate};
 use crate::error::GateError;
-use crate::gate::{cache_usage, fingerprint, ms, usage_of, Gate};
+use crate::gate::Gate;
+use crate::plan::Plan;
 use crate::repetition::RepetitionDetector;
 use crate::request::ChatRequest;
 use crate::sdk::{self, Failure};
+use crate::usage::{cache_usage, fingerprint, ms, usage_of};
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{ContentBlockDelta, ConverseStreamOutput};
 use std::sync::Arc;
@@ -162,16 +164,16 @@ impl Gate {
     ) -> Result<GateStream<'_>, GateError> {
         let started = Instant::now();
         Gate::check_request(&req)?;
-        let live = self.policy.current();
+        let live = self.policy().current();
         let policy = live.policy();
-        let schema = self.policy.schema();
-        let estimate = Estimate::of(&req, &*self.estimator);
+        let schema = self.policy().schema();
+        let estimate = Estimate::of(&req, self.estimator());
         let (plan, feature, ticket) = {
             let mut ctx = Context::new(schema);
-            attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &estimate);
-            let mut plan = self.plan(policy, &live, &ctx, &req, estimate)?;
+            attrs::fill_ids(&mut ctx, self.attr_ids(), &req, &tags, &estimate);
+            let mut plan = Plan::decide(self.planner(), policy, &live, &ctx, &req, estimate)?;
             let feature = self
-                .attr_ids
+                .attr_ids()
                 .feature(&ctx)
                 .or(tags.feature.as_deref())
                 .unwrap_or("")
@@ -181,7 +183,7 @@ impl Gate {
                 Err(error) => {
                     let event = self.rejected_event(
                         policy,
-                        &plan.decision,
+                        plan.decision(),
                         &ctx,
                         &req,
                         &tags,
@@ -196,20 +198,13 @@ impl Gate {
             (plan, feature, ticket)
         };
         let downgraded_from = ticket.as_ref().and_then(Ticket::downgraded_from);
-        let d = plan.decision;
+        let d = *plan.decision();
         let limit = d.limit.and_then(|l| policy.limits.get(l.index()));
         let detector = limit
             .filter(|l| l.then.cancel_on_repetition)
             .map(|l| RepetitionDetector::new(l.then.repetition.ngram, l.then.repetition.repeats));
-        let mut rule = self.retry_rule(
-            plan.models.len(),
-            plan.max_attempts,
-            plan.retry_budget_pct,
-            &feature,
-            self.timeouts.first_event,
-        );
-        rule.throttle_only = &plan.throttle_only;
-        let model_at = |pos: usize| plan.models.get(pos).copied().unwrap_or(d.model);
+        let rule = plan.retry_rule(self, &feature, self.timeouts().first_event);
+        let model_at = |pos: usize| plan.model_at(pos);
         let (req_ref, plan_ref) = (&req, &plan);
         let sent = crate::retry::run(
             &rule,
@@ -223,7 +218,7 @@ impl Gate {
                     .map_err(|e| Failure::Request(e.to_string()))?;
                 // Boxed: the SDK's send future is several KiB, and keeping it
                 // inline made every poll of the gate's future move it.
-                let call = sdk::converse_stream_call(&self.client, input, req.stream_guardrail());
+                let call = sdk::converse_stream_call(self.client(), input, req.stream_guardrail());
                 let mut rx = Box::pin(call.send()).await.map_err(Failure::of)?.stream;
                 // Up to its first event a stream is retried like any call.
                 let first = rx.recv().await.map_err(first_event_failure)?;
@@ -236,7 +231,7 @@ impl Gate {
             Ok(v) => v,
             Err(g) => {
                 let mut ctx = Context::new(schema);
-                attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &plan.estimate);
+                attrs::fill_ids(&mut ctx, self.attr_ids(), &req, &tags, plan.estimate());
                 let mut b = self
                     .event_builder(policy, &d, &ctx)
                     .tags(tags.clone())
@@ -264,19 +259,19 @@ impl Gate {
         let latency = plan.latency_sent(policy, cur);
         Ok(GateStream {
             gate: self,
-            served: plan.models.get(cur).copied().unwrap_or(d.model),
+            served: plan.model_at(cur),
             live,
             req,
             tags,
             feature,
-            retry_budget_pct: plan.retry_budget_pct,
+            retry_budget_pct: plan.retry_budget_pct(),
             decision: d,
             attempts: n,
-            estimate: plan.estimate,
+            estimate: *plan.estimate(),
             prompt_ttl,
             rx: Some(rx),
             first,
-            idle: self.timeouts.idle,
+            idle: self.timeouts().idle,
             started,
             text: String::new(),
             detector,
@@ -342,7 +337,7 @@ impl GateStream<'_> {
                     self.finish(StopCause::Repetition, None);
                 } else if self
                     .budget
-                    .is_some_and(|b| self.gate.estimator.text_tokens(&self.text) >= b)
+                    .is_some_and(|b| self.gate.estimator().text_tokens(&self.text) >= b)
                 {
                     self.finish(StopCause::OutputBudget, None);
                 }
@@ -413,7 +408,7 @@ impl GateStream<'_> {
         let (usage, estimated) = match self.usage {
             Some(u) => (u, false),
             None => {
-                let est = &self.gate.estimator;
+                let est = self.gate.estimator();
                 (
                     Usage::new(self.estimate.input(), est.text_tokens(&self.text)),
                     true,
@@ -421,11 +416,11 @@ impl GateStream<'_> {
             }
         };
         let policy = self.live.policy();
-        let schema = self.gate.policy.schema();
+        let schema = self.gate.policy().schema();
         let mut ctx = Context::new(schema);
         attrs::fill_ids(
             &mut ctx,
-            &self.gate.attr_ids,
+            self.gate.attr_ids(),
             &self.req,
             &self.tags,
             &self.estimate,
@@ -497,7 +492,7 @@ impl GateStream<'_> {
                     .map(|m| m.id.as_str())
                     .unwrap_or("");
                 self.gate
-                    .planner
+                    .planner()
                     .observe(&rule.name, model_id, &cache_usage(&usage));
             }
         }

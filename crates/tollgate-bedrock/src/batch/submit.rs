@@ -110,14 +110,13 @@ impl SubmitRetry {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
     {
-        let rule = Rule {
-            places: 1,
-            max_attempts: self.max_attempts.max(1),
-            budget: None,
-            backoff: &self.backoff,
-            timeout: self.timeout,
-            throttle_only: &[],
-        };
+        let rule = Rule::new(
+            1,
+            self.max_attempts.max(1),
+            None,
+            &self.backoff,
+            self.timeout,
+        );
         match run(&rule, |_| attempt(), |_, _| {}).await {
             Ok((v, _)) => Ok(v),
             Err(g) => Err(g.error),
