@@ -46,12 +46,12 @@ pub use quota::{
     JobLimits, FILE_SIZE, JOB_SIZE, MIN_RECORDS_PER_JOB, RECORDS_PER_FILE, RECORDS_PER_JOB,
 };
 
-use crate::attrs::{self, Estimate};
+use crate::attrs::Estimate;
+use crate::call::Prepared;
 use crate::error::GateError;
 use crate::gate::Gate;
 use crate::request::ChatRequest;
 use crate::response::ChatResponse;
-use crate::usage::{fingerprint, ms};
 use crate::wire::{self, Binary};
 use parking_lot::Mutex;
 use serde_json::{json, Value as Json};
@@ -61,7 +61,7 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tollgate_cost::{CallEvent, Mode, Status, Tags, Usage};
-use tollgate_engine::{Context, Live};
+use tollgate_engine::Live;
 
 /// What [`Gate::send`] did with a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -468,14 +468,11 @@ impl Gate {
         if let Some(queue) = self.batch_queue() {
             Gate::check_request(req)?;
             let live = self.policy().current();
-            let policy = live.policy();
-            let schema = self.policy().schema();
-            let estimate = Estimate::of(req, self.estimator());
-            let mut ctx = Context::new(schema);
-            attrs::fill(&mut ctx, schema, req, tags, &estimate);
-            let d = live.decide(&ctx);
+            let call = self.prepare(&live, (req, tags), Mode::Batch);
+            let d = call.decide();
             if d.batch.is_some() {
-                let model = policy
+                let model = call
+                    .policy()
                     .model(d.model)
                     .ok_or(GateError::NoModel(d.model.index()))?;
                 let cap = match (d.max_output_tokens, req.requested_max_tokens()) {
@@ -549,21 +546,21 @@ impl Gate {
             outcome,
             pending: p,
         } = t;
-        let policy = live.policy();
-        let schema = self.policy().schema();
         let estimate = Estimate::of(&p.req, self.estimator());
-        let mut ctx = Context::new(schema);
-        attrs::fill(&mut ctx, schema, &p.req, &p.tags, &estimate);
-        let d = live.decide(&ctx);
-        let served = policy.model_by_alias(&p.model_alias).unwrap_or(d.model);
-        let mut b = self
-            .event_builder(policy, &d, &ctx)
-            .tags(p.tags.clone())
-            .fingerprint(fingerprint(&p.req))
-            .mode(Mode::Batch)
-            .served_model(served)
-            .request_id(&record_id)
-            .latency_ms(ms(started));
+        let call = Prepared::resume(
+            self,
+            live,
+            (&p.req, &p.tags),
+            Mode::Batch,
+            started,
+            estimate,
+        );
+        let d = call.decide();
+        let served = call
+            .policy()
+            .model_by_alias(&p.model_alias)
+            .unwrap_or(d.model);
+        let mut b = call.event(&d).served_model(served).request_id(&record_id);
         let outcome = match outcome {
             Err(err) => {
                 let code = match &err["errorCode"] {
@@ -587,7 +584,7 @@ impl Gate {
         };
         let text = outcome.as_ref().map(|a| a.text.as_str()).unwrap_or("");
         let event = b.text(p.req.last_user_text().unwrap_or(""), text).build();
-        self.record_spend_blocking(policy, &ctx, event.cost_nanos);
+        self.record_spend_blocking(call.policy(), call.ctx(), event.cost_nanos);
         self.emit(&event);
         BatchRecord {
             record_id,

@@ -259,19 +259,9 @@ impl Gate {
         }
     }
 
-    /// An event of this gate: its options, and the policy's names shared
-    /// rather than copied.
+    /// An event of this gate: its options, its region, and the policy's
+    /// `names` shared rather than copied.
     pub(crate) fn event_builder<'b, 'c>(
-        &'b self,
-        policy: &'b Policy,
-        d: &'b Decision,
-        ctx: &'b Context<'c>,
-    ) -> EventBuilder<'b, 'c> {
-        self.event_builder_named(policy, d, ctx, self.event_names(policy))
-    }
-
-    /// [`Gate::event_builder`] with the names already in hand.
-    pub(crate) fn event_builder_named<'b, 'c>(
         &'b self,
         policy: &'b Policy,
         d: &'b Decision,
@@ -285,30 +275,6 @@ impl Gate {
             Some(r) => b.region(r.clone()),
             None => b,
         }
-    }
-
-    /// The event of a call a budget refused (Bedrock not called).
-    #[allow(clippy::too_many_arguments)] // one event's inputs; a struct would only rename them
-    pub(crate) fn rejected_event(
-        &self,
-        policy: &Policy,
-        d: &Decision,
-        ctx: &Context<'_>,
-        req: &crate::request::ChatRequest,
-        tags: &tollgate_cost::Tags,
-        started: std::time::Instant,
-        error: &crate::error::GateError,
-        mode: Mode,
-    ) -> CallEvent {
-        self.event_builder(policy, d, ctx)
-            .mode(mode)
-            .tags(tags.clone())
-            .fingerprint(crate::usage::fingerprint(req))
-            .latency_ms(crate::usage::ms(started))
-            .status(tollgate_cost::Status::Rejected)
-            .error_type(error.error_type())
-            .attempts(0)
-            .build()
     }
 
     /// Writes an event to the sink.

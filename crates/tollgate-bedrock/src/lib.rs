@@ -38,6 +38,7 @@
 pub mod attrs;
 pub mod batch;
 mod builder;
+mod call;
 mod canonical;
 mod converse;
 pub mod embed;
