@@ -130,19 +130,8 @@ impl AttrIds {
     }
 }
 
-/// Fills `ctx` from a request and its tags.
-pub fn fill<'a>(
-    ctx: &mut Context<'a>,
-    schema: &'a Schema,
-    req: &'a ChatRequest,
-    tags: &'a Tags,
-    est: &Estimate,
-) {
-    fill_ids(ctx, &AttrIds::of(schema), req, tags, est);
-}
-
-/// [`fill`] with the schema's ids already looked up (`ids` must come from
-/// the schema `ctx` was built on).
+/// Fills `ctx` from a request and its tags, with the schema's ids
+/// already looked up (`ids` must come from the schema `ctx` was built on).
 pub fn fill_ids<'a>(
     ctx: &mut Context<'a>,
     ids: &AttrIds,
@@ -238,13 +227,4 @@ pub fn has_images(req: &ChatRequest) -> bool {
             _ => false,
         })
     })
-}
-
-/// The value of a string attribute of the context (`feature`, for the
-/// retry budget).
-pub fn str_attr<'a>(ctx: &Context<'a>, name: &str) -> Option<&'a str> {
-    match ctx.get(ctx.schema().id(name)?) {
-        Slot::Str(s) => Some(s),
-        _ => None,
-    }
 }

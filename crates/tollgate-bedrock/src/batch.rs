@@ -37,14 +37,10 @@
 //! outputs from S3 ([`Gate::collect_batch_job`](crate::Gate::collect_batch_job)).
 
 #[cfg(feature = "batch-submit")]
-pub mod job;
-mod quota;
+pub(crate) mod job;
+pub(crate) mod quota;
 #[cfg(feature = "batch-submit")]
-pub mod submit;
-
-pub use quota::{
-    JobLimits, FILE_SIZE, JOB_SIZE, MIN_RECORDS_PER_JOB, RECORDS_PER_FILE, RECORDS_PER_JOB,
-};
+pub(crate) mod submit;
 
 use crate::attrs::Estimate;
 use crate::call::Prepared;

@@ -136,7 +136,7 @@ impl Gate {
     }
 
     /// Sends the attempts: each planned for its model, retried and moved
-    /// to fallbacks by the one retry loop ([`crate::retry::run`]).
+    /// to fallbacks by the one retry loop (`retry::run`).
     async fn attempts(&self, call: &Prepared<'_>, plan: &Plan) -> Result<Sent, Failed> {
         let mut attempts: Vec<Attempt> = Vec::new();
         let rule = plan.retry_rule(self, call.feature(), self.timeouts().attempt);

@@ -25,8 +25,8 @@
 //! stall longer than [`Timeouts::idle`] between two events ends the
 //! stream with [`GateError::Timeout`].
 //!
-//! [`Timeouts::first_event`]: crate::retry::Timeouts::first_event
-//! [`Timeouts::idle`]: crate::retry::Timeouts::idle
+//! [`Timeouts::first_event`]: crate::Timeouts::first_event
+//! [`Timeouts::idle`]: crate::Timeouts::idle
 
 use crate::attrs::Estimate;
 use crate::call::{Prepared, Spent};
@@ -261,7 +261,7 @@ impl Gate {
     /// The attempts up to a first event, through the one retry loop (the
     /// time limit is [`Timeouts::first_event`]).
     ///
-    /// [`Timeouts::first_event`]: crate::retry::Timeouts::first_event
+    /// [`Timeouts::first_event`]: crate::Timeouts::first_event
     async fn first_event(
         &self,
         call: &Prepared<'_>,
