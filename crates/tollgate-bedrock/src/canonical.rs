@@ -29,12 +29,12 @@ pub(crate) type CanonMessage<'a> = (bool, Vec<(Option<&'static str>, Cow<'a, str
 
 /// A request's canonical parts.
 pub(crate) struct Canonical<'a> {
-    pub system: Vec<Cow<'a, str>>,
-    pub messages: Vec<CanonMessage<'a>>,
-    pub tools: Vec<String>,
-    pub stop: Vec<String>,
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
+    system: Vec<Cow<'a, str>>,
+    messages: Vec<CanonMessage<'a>>,
+    tools: Vec<String>,
+    stop: Vec<String>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
 }
 
 /// The Converse key naming a block (the blob's kind).

@@ -10,7 +10,7 @@ use crate::retry::{Rule, DEFAULT_MAX_ATTEMPTS};
 use crate::sdk::{AttemptChanges, Override};
 use smallvec::SmallVec;
 use std::time::Duration;
-use tollgate_cache::{PromptCachePlanner, PromptTtl, Segments};
+use tollgate_cache::{PromptCachePlanner, PromptTtl};
 use tollgate_cost::{EventNames, Name};
 use tollgate_engine::{Context, Decision, Live};
 use tollgate_lang::{CachePointSite, CacheSites, Latency, Model, ModelIdx, Policy, Tier};
@@ -260,13 +260,7 @@ impl Plan {
             );
         }
         let (max_attempts, retry_budget_pct) = limit_of(policy, &decision);
-        let seg = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-        let segments = Segments {
-            tools: seg(estimate.tools),
-            system: seg(estimate.system),
-            messages: seg(estimate.messages),
-        };
-        let prompt = planner.plan_decision(policy, &decision, segments);
+        let prompt = planner.plan_decision(policy, &decision, estimate.segments());
         let sites: Vec<CachePointSite> = prompt
             .as_ref()
             .map(|p| p.points.iter().map(|pt| pt.site).collect())
