@@ -21,7 +21,7 @@
 //! Each `embed` call writes one event: `operation = embeddings`,
 //! `mode = embedding`, the summed token counts and their cost.
 
-use crate::call::Prepared;
+use crate::call::{Prepared, Spent};
 use crate::error::GateError;
 use crate::gate::Gate;
 use crate::request::ChatRequest;
@@ -38,6 +38,7 @@ use std::time::Duration;
 use tollgate_cache::{CacheKey, Entry, StopReason};
 use tollgate_cost::{CacheOutcome, CallEvent, Mode, Operation, Status, Tags, Usage};
 use tollgate_engine::Decision;
+use tollgate_lang::{Model, Policy};
 
 /// Cohere's `input_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -268,6 +269,22 @@ impl Vectors {
     }
 }
 
+/// The decision's model and its body format: an embedding model
+/// tollgate knows, else the error.
+fn embedding_model<'p>(policy: &'p Policy, d: &Decision) -> Result<(&'p Model, Family), GateError> {
+    let model = policy
+        .model(d.model)
+        .ok_or(GateError::NoModel(d.model.index()))?;
+    match family(&model.id) {
+        Some(fam) => Ok((model, fam)),
+        None => Err(GateError::Request(format!(
+            "model `{}` ({}) is not an embedding model tollgate knows \
+             (amazon.titan-embed-text-v2, cohere.embed-*)",
+            model.alias, model.id
+        ))),
+    }
+}
+
 /// The request an `embed` call is decided and recorded as: one user
 /// message per text.
 fn embed_request(texts: &[&str]) -> ChatRequest {
@@ -306,18 +323,8 @@ impl Gate {
         let live = self.policy().current();
         let call = self.prepare(&live, (&req, tags), Mode::Embedding);
         let d = call.decide();
-        let model = call
-            .policy()
-            .model(d.model)
-            .ok_or(GateError::NoModel(d.model.index()))?;
+        let (model, fam) = embedding_model(call.policy(), &d)?;
         let model_id = model.id.clone();
-        let Some(fam) = family(&model_id) else {
-            return Err(GateError::Request(format!(
-                "model `{}` ({model_id}) is not an embedding model tollgate knows \
-                 (amazon.titan-embed-text-v2, cohere.embed-*)",
-                model.alias
-            )));
-        };
         let keys: Vec<CacheKey> = texts
             .iter()
             .map(|t| embed_key(&model_id, opts, t))
@@ -350,8 +357,13 @@ impl Gate {
         };
         let event = self.embed_event(&call, &d, &vectors, &calls, todo.is_empty(), &result);
         // Attempts beyond one per InvokeModel call were retries.
-        let retried = calls.attempts as usize > calls.calls.len();
-        self.record_retry_spend(retry_budget_pct, feature, event.cost_nanos, retried);
+        let spent = Spent {
+            cost_nanos: event.cost_nanos,
+            retried: calls.attempts as usize > calls.calls.len(),
+            served: d.model,
+            usage: None,
+        };
+        self.spent(call.policy(), (retry_budget_pct, feature), None, spent);
         self.record_spend(call.policy(), call.ctx(), event.cost_nanos)
             .await;
         self.emit(&event);
