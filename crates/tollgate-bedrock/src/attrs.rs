@@ -12,6 +12,7 @@ use crate::estimate::{block_tokens, TokenEstimator};
 use crate::request::{AttrValue, ChatRequest};
 use crate::wire::Binary;
 use aws_sdk_bedrockruntime::types::{ContentBlock, SystemContentBlock};
+use tollgate_cache::Segments;
 use tollgate_cost::Tags;
 use tollgate_engine::{Context, Slot, StrList};
 use tollgate_lang::Timestamp;
@@ -21,17 +22,27 @@ use tollgate_lang::{AttrId, Schema, Type};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Estimate {
     /// System prompt tokens.
-    pub system: u64,
+    system: u64,
     /// Conversation tokens (with per-message overhead).
-    pub messages: u64,
+    messages: u64,
     /// Tool definition tokens.
-    pub tools: u64,
+    tools: u64,
 }
 
 impl Estimate {
     /// Everything the model reads.
     pub fn input(&self) -> u64 {
         self.system + self.messages + self.tools
+    }
+
+    /// The parts as the prompt-cache planner reads them.
+    pub fn segments(&self) -> Segments {
+        let seg = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        Segments {
+            tools: seg(self.tools),
+            system: seg(self.system),
+            messages: seg(self.messages),
+        }
     }
 
     /// Estimates a request from its real blocks: text by the estimator,
@@ -130,19 +141,8 @@ impl AttrIds {
     }
 }
 
-/// Fills `ctx` from a request and its tags.
-pub fn fill<'a>(
-    ctx: &mut Context<'a>,
-    schema: &'a Schema,
-    req: &'a ChatRequest,
-    tags: &'a Tags,
-    est: &Estimate,
-) {
-    fill_ids(ctx, &AttrIds::of(schema), req, tags, est);
-}
-
-/// [`fill`] with the schema's ids already looked up (`ids` must come from
-/// the schema `ctx` was built on).
+/// Fills `ctx` from a request and its tags, with the schema's ids
+/// already looked up (`ids` must come from the schema `ctx` was built on).
 pub fn fill_ids<'a>(
     ctx: &mut Context<'a>,
     ids: &AttrIds,
@@ -238,13 +238,4 @@ pub fn has_images(req: &ChatRequest) -> bool {
             _ => false,
         })
     })
-}
-
-/// The value of a string attribute of the context (`feature`, for the
-/// retry budget).
-pub fn str_attr<'a>(ctx: &Context<'a>, name: &str) -> Option<&'a str> {
-    match ctx.get(ctx.schema().id(name)?) {
-        Slot::Str(s) => Some(s),
-        _ => None,
-    }
 }

@@ -37,18 +37,15 @@
 //! outputs from S3 ([`Gate::collect_batch_job`](crate::Gate::collect_batch_job)).
 
 #[cfg(feature = "batch-submit")]
-pub mod job;
-mod quota;
+pub(crate) mod job;
+pub(crate) mod quota;
 #[cfg(feature = "batch-submit")]
-pub mod submit;
+pub(crate) mod submit;
 
-pub use quota::{
-    JobLimits, FILE_SIZE, JOB_SIZE, MIN_RECORDS_PER_JOB, RECORDS_PER_FILE, RECORDS_PER_JOB,
-};
-
-use crate::attrs::{self, Estimate};
+use crate::attrs::Estimate;
+use crate::call::Prepared;
 use crate::error::GateError;
-use crate::gate::{fingerprint, Gate};
+use crate::gate::Gate;
 use crate::request::ChatRequest;
 use crate::response::ChatResponse;
 use crate::wire::{self, Binary};
@@ -59,8 +56,8 @@ use std::fs::File;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tollgate_cost::{CallEvent, Day, Mode, Status, Tags, Usage};
-use tollgate_engine::{Context, Live};
+use tollgate_cost::{CallEvent, Mode, Status, Tags, Usage};
+use tollgate_engine::Live;
 
 /// What [`Gate::send`] did with a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -464,17 +461,14 @@ impl Gate {
     /// model's batch file and [`Sent::Queued`] returned; otherwise it is
     /// answered now by [`Gate::converse`].
     pub async fn send(&self, req: &ChatRequest, tags: &Tags) -> Result<Sent, GateError> {
-        if let Some(queue) = self.batch.as_deref() {
+        if let Some(queue) = self.batch_queue() {
             Gate::check_request(req)?;
-            let live = self.policy.current();
-            let policy = live.policy();
-            let schema = self.policy.schema();
-            let estimate = Estimate::of(req, &*self.estimator);
-            let mut ctx = Context::new(schema);
-            attrs::fill(&mut ctx, schema, req, tags, &estimate);
-            let d = live.decide(&ctx);
+            let live = self.policy().current();
+            let call = self.prepare(&live, (req, tags), Mode::Batch);
+            let d = call.decide();
             if d.batch.is_some() {
-                let model = policy
+                let model = call
+                    .policy()
                     .model(d.model)
                     .ok_or(GateError::NoModel(d.model.index()))?;
                 let cap = match (d.max_output_tokens, req.requested_max_tokens()) {
@@ -492,11 +486,6 @@ impl Gate {
         self.converse(req, tags)
             .await
             .map(|r| Sent::Answered(Box::new(r)))
-    }
-
-    /// The batch queue, when the gate has one.
-    pub fn batch_queue(&self) -> Option<&BatchQueue> {
-        self.batch.as_deref()
     }
 
     /// Reads a batch job's output (JSON Lines), matches each record to the
@@ -538,7 +527,7 @@ impl Gate {
             queue.restore(taken.into_iter().map(|t| (t.record_id, t.pending)));
             return Err(e);
         }
-        let live = self.policy.current();
+        let live = self.policy().current();
         Ok(taken
             .into_iter()
             .map(|t| self.batch_record(&live, t, started))
@@ -553,21 +542,21 @@ impl Gate {
             outcome,
             pending: p,
         } = t;
-        let policy = live.policy();
-        let schema = self.policy.schema();
-        let estimate = Estimate::of(&p.req, &*self.estimator);
-        let mut ctx = Context::new(schema);
-        attrs::fill(&mut ctx, schema, &p.req, &p.tags, &estimate);
-        let d = live.decide(&ctx);
-        let served = policy.model_by_alias(&p.model_alias).unwrap_or(d.model);
-        let mut b = self
-            .event_builder(policy, &d, &ctx)
-            .tags(p.tags.clone())
-            .fingerprint(fingerprint(&p.req))
-            .mode(Mode::Batch)
-            .served_model(served)
-            .request_id(&record_id)
-            .latency_ms(crate::gate::ms(started));
+        let estimate = Estimate::of(&p.req, self.estimator());
+        let call = Prepared::resume(
+            self,
+            live,
+            (&p.req, &p.tags),
+            Mode::Batch,
+            started,
+            estimate,
+        );
+        let d = call.decide();
+        let served = call
+            .policy()
+            .model_by_alias(&p.model_alias)
+            .unwrap_or(d.model);
+        let mut b = call.event(&d).served_model(served).request_id(&record_id);
         let outcome = match outcome {
             Err(err) => {
                 let code = match &err["errorCode"] {
@@ -591,9 +580,7 @@ impl Gate {
         };
         let text = outcome.as_ref().map(|a| a.text.as_str()).unwrap_or("");
         let event = b.text(p.req.last_user_text().unwrap_or(""), text).build();
-        if let Some(ledger) = &self.ledger {
-            ledger.record(policy, &ctx, Day::today(), event.cost_nanos);
-        }
+        self.record_spend_blocking(call.policy(), call.ctx(), event.cost_nanos);
         self.emit(&event);
         BatchRecord {
             record_id,

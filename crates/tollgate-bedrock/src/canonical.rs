@@ -1,4 +1,5 @@
-//! The canonical form of a request for the response-cache key.
+//! The canonical form of a request, and the response-cache key over it
+//! (`key_of`).
 //!
 //! The cache key is computed by tollgate-cache over plain borrowed values
 //! (system texts, messages of text and blob parts, tool texts, inference
@@ -12,22 +13,28 @@
 //! tagged entry, so they are keyed when the rule keys `inference`; the
 //! tool choice joins the tools.
 
+use crate::request::ChatRequest;
 use crate::wire::{self, Binary};
 use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, SystemContentBlock};
 use std::borrow::Cow;
+use tollgate_cache::{
+    cache_key, retrieval_ids_of, CacheKey, FillRule, Inference, KeyInput, KeySpec, Message, Part,
+};
+use tollgate_engine::{Context, Decision};
+use tollgate_lang::Policy;
 
 /// One message: user?, and its parts as (blob kind, text).
 pub(crate) type CanonMessage<'a> = (bool, Vec<(Option<&'static str>, Cow<'a, str>)>);
 
 /// A request's canonical parts.
 pub(crate) struct Canonical<'a> {
-    pub system: Vec<Cow<'a, str>>,
-    pub messages: Vec<CanonMessage<'a>>,
-    pub tools: Vec<String>,
-    pub stop: Vec<String>,
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
+    system: Vec<Cow<'a, str>>,
+    messages: Vec<CanonMessage<'a>>,
+    tools: Vec<String>,
+    stop: Vec<String>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
 }
 
 /// The Converse key naming a block (the blob's kind).
@@ -136,4 +143,67 @@ fn options_of(input: &ConverseInput) -> Option<Option<String>> {
         }
     }
     Some((!o.is_empty()).then(|| format!("\u{0}options:{}", serde_json::Value::Object(o))))
+}
+
+/// The response-cache key of a request under the decision, when a
+/// `[[cache]]` rule applies. Every block is
+/// keyed canonically (binary content by the hash of its bytes); the
+/// application's own cache points are not (they do not change the
+/// answer). A request holding a variant the SDK does not know has no
+/// key: it is passed through, never cached.
+pub(crate) fn key_of<'a>(
+    policy: &'a Policy,
+    d: &Decision,
+    ctx: &Context<'a>,
+    req: &ChatRequest,
+) -> Option<(CacheKey, FillRule)> {
+    let spec = KeySpec::from_decision(policy, d, ctx)?;
+    let fill = FillRule::from_decision(policy, d)?;
+    let model_id = policy.model(d.model)?.id.as_str();
+    let c = Canonical::of(req.input())?;
+    let system: Vec<&str> = c.system.iter().map(|s| s.as_ref()).collect();
+    let parts: Vec<Vec<Part<'_>>> = c
+        .messages
+        .iter()
+        .map(|m| {
+            m.1.iter()
+                .map(|(kind, text)| match kind {
+                    None => Part::Text(text.as_ref()),
+                    Some(k) => Part::Blob {
+                        kind: k,
+                        bytes: text.as_bytes(),
+                    },
+                })
+                .collect()
+        })
+        .collect();
+    let messages: Vec<Message<'_>> = c
+        .messages
+        .iter()
+        .zip(parts.iter())
+        .map(|(m, p)| Message {
+            role: if m.0 {
+                tollgate_cache::Role::User
+            } else {
+                tollgate_cache::Role::Assistant
+            },
+            content: p,
+        })
+        .collect();
+    let tools: Vec<&str> = c.tools.iter().map(String::as_str).collect();
+    let stop: Vec<&str> = c.stop.iter().map(String::as_str).collect();
+    let input = KeyInput {
+        system: &system,
+        messages: &messages,
+        retrieval_ids: retrieval_ids_of(ctx),
+        model_id,
+        inference: Inference {
+            max_tokens: d.max_output_tokens,
+            temperature: c.temperature,
+            top_p: c.top_p,
+            stop: &stop,
+        },
+        tools: &tools,
+    };
+    Some((cache_key(&spec, &input), fill))
 }

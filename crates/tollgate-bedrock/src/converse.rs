@@ -2,40 +2,26 @@
 //!
 //! The path reads top to bottom: request -> attributes -> decision ->
 //! response-cache lookup -> budget reserve -> attempts (each planned for
-//! its own model, see [`crate::gate::Plan::changes`]) -> usage -> cost ->
+//! its own model, see `Plan::changes` in `plan.rs`) -> usage -> cost ->
 //! cache fill -> call event. Every exit (hit, answer, error) writes
 //! exactly one event, because a call that is not recorded cannot be
 //! budgeted, replayed or explained.
 
-use crate::attrs::{self, Estimate};
+use crate::call::{Prepared, Spent};
 use crate::error::GateError;
-use crate::gate::{cache_usage, model_id_of, ms, usage_of, Gate, Plan};
+use crate::gate::Gate;
+use crate::plan::{model_id_of, Plan};
 use crate::request::ChatRequest;
 use crate::response::{Attempt, ChatResponse};
 use crate::sdk::{self, Failure};
+use crate::usage::{cache_usage, usage_of};
 use crate::wire::{self, Binary};
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sdk_bedrockruntime::types::{self as sdk_types, StopReason, TokenUsage};
-use std::sync::Arc;
-use std::time::Instant;
 use tollgate_cache::{Fill, Lookup, Outcome};
-use tollgate_cost::Ticket;
-use tollgate_cost::{CacheOutcome, CallEvent, EventBuilder, EventNames, Mode, Status, Tags, Usage};
-use tollgate_engine::{Context, Decision};
-use tollgate_lang::Latency;
-use tollgate_lang::ModelIdx;
-use tollgate_lang::Policy;
-
-/// What every step of one call reads.
-pub(crate) struct Call<'a, 'c> {
-    pub policy: &'c Policy,
-    pub d: &'a Decision,
-    pub ctx: &'a Context<'c>,
-    pub names: &'a Arc<EventNames>,
-    pub req: &'a ChatRequest,
-    pub tags: &'a Tags,
-    pub started: Instant,
-}
+use tollgate_cost::{CacheOutcome, CallEvent, Mode, Tags, Ticket, Usage};
+use tollgate_engine::Decision;
+use tollgate_lang::{Latency, ModelIdx, Policy};
 
 /// The attempts' result.
 struct Sent {
@@ -55,16 +41,6 @@ struct Failed {
 }
 
 impl Gate {
-    /// The request is one the gate can send.
-    pub(crate) fn check_request(req: &ChatRequest) -> Result<(), GateError> {
-        if req.input().messages().is_empty() {
-            return Err(GateError::Request(
-                "a request needs at least one message".into(),
-            ));
-        }
-        Ok(())
-    }
-
     /// One Converse call under the policy: decide, serve from the response
     /// cache or call Bedrock (with tollgate's retries and fallback), price
     /// it, fill the cache, and write the call event. The request is sent
@@ -75,75 +51,44 @@ impl Gate {
         req: &ChatRequest,
         tags: &Tags,
     ) -> Result<ChatResponse, GateError> {
-        let started = Instant::now();
         Gate::check_request(req)?;
-        let live = self.policy.current();
-        let policy = live.policy();
-        let schema = self.policy.schema();
-        let estimate = Estimate::of(req, &*self.estimator);
-        let mut ctx = Context::new(schema);
-        attrs::fill_ids(&mut ctx, &self.attr_ids, req, tags, &estimate);
+        // Converse is a real-time call even when a `[[batch]]` rule
+        // matched: on-demand prices.
+        let live = self.policy().current();
+        let mut call = self.prepare(&live, (req, tags), Mode::Realtime);
         // Learned routers score the last user turn before deciding.
-        if let Some(p) = req.last_user_text() {
-            tollgate_engine::score_routers(policy, &mut ctx, p);
-        }
-        let mut plan = self.plan(policy, &live, &ctx, req, estimate)?;
-        let d = plan.decision;
-        let names = self.event_names.get(policy, schema);
-        let call = Call {
-            policy,
-            d: &d,
-            ctx: &ctx,
-            names: &names,
-            req,
-            tags,
-            started,
-        };
+        call.score_routers();
+        let mut plan = call.plan()?;
+        let d = *plan.decision();
         let mut fill = None;
-        if let Some(hit) = self.lookup(&call, &mut fill).await {
+        if let Some(hit) = self.lookup(&call, &d, &mut fill).await {
             return Ok(hit);
         }
-        let ticket = match self.reserve(policy, &ctx, &mut plan).await {
+        let ticket = match call.reserve(&mut plan).await {
             Ok(t) => t,
             Err(error) => {
                 if let Some(f) = fill.take() {
                     f.complete_async(Outcome::Failed).await;
                 }
-                let event = self.rejected_event(
-                    policy,
-                    &d,
-                    &ctx,
-                    req,
-                    tags,
-                    started,
-                    &error,
-                    Mode::Realtime,
-                );
-                self.emit(&event);
-                return Err(error);
+                return Err(call.rejected(&d, error));
             }
         };
-        let feature = self
-            .attr_ids
-            .feature(&ctx)
-            .or(tags.feature.as_deref())
-            .unwrap_or("");
-        match self.attempts(&call, &plan, feature).await {
-            Ok(sent) => Ok(self
-                .answered(&call, &plan, feature, sent, ticket, fill)
-                .await),
-            Err(failed) => Err(self.failed(&call, failed, ticket, fill).await),
+        match self.attempts(&call, &plan).await {
+            Ok(sent) => Ok(self.answered(&call, &plan, sent, ticket, fill).await),
+            Err(f) => {
+                if let Some(fl) = fill {
+                    fl.complete_async(if f.throttled {
+                        Outcome::Throttled
+                    } else {
+                        Outcome::Failed
+                    })
+                    .await;
+                }
+                Err(call
+                    .failed(&d, (f.model, f.attempts), f.error, ticket)
+                    .await)
+            }
         }
-    }
-
-    /// The call's event builder (Converse is a real-time call even when a
-    /// `[[batch]]` rule matched: on-demand prices).
-    fn call_event<'b, 'c>(&'b self, call: &'b Call<'_, 'c>) -> EventBuilder<'b, 'c> {
-        self.event_builder_named(call.policy, call.d, call.ctx, call.names.clone())
-            .mode(Mode::Realtime)
-            .tags(call.tags.clone())
-            .fingerprint(crate::gate::fingerprint(call.req))
-            .latency_ms(ms(call.started))
     }
 
     /// A response-cache hit (the stored message and stop reason), or a
@@ -151,11 +96,12 @@ impl Gate {
     /// answer is served only while the rule opts in (`cache_tool_use`).
     async fn lookup<'f>(
         &'f self,
-        call: &Call<'_, '_>,
+        call: &Prepared<'_>,
+        d: &Decision,
         fill: &mut Option<Fill<'f>>,
     ) -> Option<ChatResponse> {
-        let cache = self.cache.as_deref()?;
-        let (key, rule) = self.key_of(call.policy, call.d, call.ctx, call.req)?;
+        let cache = self.response_cache()?;
+        let (key, rule) = crate::canonical::key_of(call.policy(), d, call.ctx(), call.req())?;
         // Awaited: a Redis store's round trip holds this call only, never
         // the worker; an in-process store answers in place.
         let entry = match cache.lookup_async(key, rule).await {
@@ -167,13 +113,13 @@ impl Gate {
             }
         };
         if entry.stop_reason == tollgate_cache::StopReason::ToolUse
-            && !cache_tool_use(call.policy, call.d)
+            && !cache_tool_use(call.policy(), d)
         {
             return None;
         }
         let output = cached_output(&entry.body, entry.stop_reason.as_str())?;
-        let event = self
-            .call_event(call)
+        let event = call
+            .event(d)
             .cache(CacheOutcome::Hit)
             .attempts(0)
             .cost_avoided_nanos(entry.cost_nanos)
@@ -190,33 +136,17 @@ impl Gate {
     }
 
     /// Sends the attempts: each planned for its model, retried and moved
-    /// to fallbacks by the one retry loop ([`crate::retry::run`]).
-    async fn attempts(
-        &self,
-        call: &Call<'_, '_>,
-        plan: &Plan,
-        feature: &str,
-    ) -> Result<Sent, Failed> {
+    /// to fallbacks by the one retry loop (`retry::run`).
+    async fn attempts(&self, call: &Prepared<'_>, plan: &Plan) -> Result<Sent, Failed> {
         let mut attempts: Vec<Attempt> = Vec::new();
-        let mut rule = self.retry_rule(
-            plan.models.len(),
-            plan.max_attempts,
-            plan.retry_budget_pct,
-            feature,
-            self.timeouts.attempt,
-        );
-        rule.throttle_only = &plan.throttle_only;
-        let model_at = |pos: usize| plan.models.get(pos).copied().unwrap_or(call.d.model);
+        let rule = plan.retry_rule(self, call.feature(), self.timeouts().attempt);
         let sent = crate::retry::run(
             &rule,
             |step: crate::retry::Step| async move {
-                let model_id = model_id_of(call.names, call.policy, model_at(step.pos));
-                let changes = plan.changes(call.policy, model_id.as_str(), step.pos);
-                let input = sdk::attempt_input(call.req, &changes)
-                    .map_err(|e| Failure::Request(e.to_string()))?;
+                let input = call.attempt_input(plan, step)?;
                 // Not boxed: a box of the SDK's send future (several KiB) cost
                 // an allocation and a copy per call, and measured slower.
-                sdk::converse_call(&self.client, input)
+                sdk::converse_call(self.client(), input)
                     .send()
                     .await
                     .map_err(Failure::of)
@@ -224,7 +154,7 @@ impl Gate {
             |step, r| {
                 let (error, usage) = match r {
                     Ok(out) => {
-                        let ttl = plan.ttl_for(call.policy, step.pos);
+                        let ttl = plan.ttl_for(call.policy(), step.pos);
                         (
                             None,
                             out.usage().map(|u| usage_of(u, ttl)).unwrap_or_default(),
@@ -233,7 +163,7 @@ impl Gate {
                     Err(f) => (Some(f.code().into_owned()), Usage::default()),
                 };
                 attempts.push(Attempt {
-                    model_id: model_id_of(call.names, call.policy, model_at(step.pos)),
+                    model_id: model_id_of(call.names(), call.policy(), plan.model_at(step.pos)),
                     error,
                     usage,
                 });
@@ -244,168 +174,124 @@ impl Gate {
             Ok((out, step)) => Ok(Sent {
                 out,
                 attempts,
-                served: model_at(step.pos),
-                latency: plan.latency_sent(call.policy, step.pos),
+                served: plan.model_at(step.pos),
+                latency: plan.latency_sent(call.policy(), step.pos),
             }),
             Err(g) => Err(Failed {
                 error: g.error,
                 throttled: g.throttled,
                 attempts: g.step.n,
-                model: model_at(g.step.pos),
+                model: plan.model_at(g.step.pos),
             }),
         }
-    }
-
-    /// The error exit: release the reservation and the cache fill, write
-    /// the error event.
-    async fn failed(
-        &self,
-        call: &Call<'_, '_>,
-        f: Failed,
-        ticket: Option<Ticket>,
-        fill: Option<Fill<'_>>,
-    ) -> GateError {
-        if let Some(fl) = fill {
-            fl.complete_async(if f.throttled {
-                Outcome::Throttled
-            } else {
-                Outcome::Failed
-            })
-            .await;
-        }
-        let mut b = self
-            .call_event(call)
-            .served_model(f.model)
-            .status(Status::Error)
-            .error_type(f.error.error_type())
-            .attempts(f.attempts);
-        if let Some(orig) = ticket.as_ref().and_then(Ticket::downgraded_from) {
-            b = b.downgraded_from(orig);
-        }
-        let event = b.build();
-        // Failed attempts bill nothing: release the reservation.
-        if let Some(t) = ticket {
-            t.cancel_async().await;
-        }
-        self.emit(&event);
-        f.error
     }
 
     /// The answer exit: price, settle, observe prompt caching, fill the
     /// response cache, write the event.
     async fn answered(
         &self,
-        call: &Call<'_, '_>,
+        call: &Prepared<'_>,
         plan: &Plan,
-        feature: &str,
         sent: Sent,
         ticket: Option<Ticket>,
         fill: Option<Fill<'_>>,
     ) -> ChatResponse {
-        let Sent {
-            out,
-            attempts,
-            served,
-            latency,
-        } = sent;
-        let usage = attempts.iter().fold(Usage::default(), |mut acc, a| {
+        let usage = sent.attempts.iter().fold(Usage::default(), |mut acc, a| {
             acc.add(&a.usage);
             acc
         });
-        let invoked = out
+        let invoked = sent
+            .out
             .trace()
             .and_then(|t| t.prompt_router())
             .and_then(|r| r.invoked_model_id())
             .map(str::to_string);
-        let event = self.answer_event(
-            call,
-            &out,
-            &attempts,
-            (served, latency),
-            usage,
-            invoked.clone(),
-            ticket.as_ref(),
-        );
+        let event = answer_event(call, plan, &sent, usage, invoked.clone(), ticket.as_ref());
         if let Some(t) = ticket {
             t.settle_async(event.cost_nanos).await;
         }
-        self.record_retry_spend(
-            plan.retry_budget_pct,
-            feature,
-            event.cost_nanos,
-            attempts.len() > 1,
-        );
-        if let Some(rule) = &plan.prompt_rule {
-            let model_id = call
-                .policy
-                .model(served)
-                .map(|m| m.id.as_str())
-                .unwrap_or("");
-            self.planner.observe(rule, model_id, &cache_usage(&usage));
-        }
-        let model_id = attempts
+        let spent = Spent {
+            cost_nanos: event.cost_nanos,
+            retried: sent.attempts.len() > 1,
+            served: sent.served,
+            usage: Some(&usage),
+        };
+        let budget = (plan.retry_budget_pct(), call.feature());
+        self.spent(call.policy(), budget, plan.prompt_rule(), spent);
+        let model_id = sent
+            .attempts
             .last()
             .map(|a| a.model_id.clone())
-            .unwrap_or_else(|| model_id_of(call.names, call.policy, served));
+            .unwrap_or_else(|| model_id_of(call.names(), call.policy(), sent.served));
         if let Some(f) = fill {
-            fill_cache(f, call, &out, &usage, event.cost_nanos, &model_id).await;
+            let d = plan.decision();
+            fill_cache(
+                f,
+                (call.policy(), d),
+                &sent.out,
+                &usage,
+                event.cost_nanos,
+                &model_id,
+            )
+            .await;
         }
         self.emit(&event);
         ChatResponse {
-            output: out,
+            output: sent.out,
             usage,
             model_id,
             response_model_id: invoked,
-            attempts,
+            attempts: sent.attempts,
             event,
         }
     }
+}
 
-    #[allow(clippy::too_many_arguments)] // one event's inputs; a struct would only rename them
-    fn answer_event(
-        &self,
-        call: &Call<'_, '_>,
-        out: &ConverseOutput,
-        attempts: &[Attempt],
-        (served, latency): (ModelIdx, Option<Latency>),
-        usage: Usage,
-        invoked: Option<String>,
-        ticket: Option<&Ticket>,
-    ) -> CallEvent {
-        let router_prices = self.router_prices(invoked.as_deref());
-        let text = output_text(out);
-        let mut b = self
-            .call_event(call)
-            .served_model(served)
-            .attempts(attempts.len() as u32)
-            .usage(usage)
-            .text(call.req.last_user_text().unwrap_or(""), &text);
-        if let Some(p) = router_prices.as_ref() {
-            b = b.prices(p);
-        }
-        // Billed at the tier and latency the response reports; a response
-        // without `performanceConfig` was served at the latency asked for.
-        if let Some(t) = out
-            .service_tier()
-            .and_then(|t| tollgate_lang::Tier::parse(t.r#type().as_str()))
-        {
-            b = b.service_tier(t);
-        }
-        let served_latency = out
-            .performance_config()
-            .and_then(|pc| Latency::parse(pc.latency().as_str()))
-            .or(latency);
-        if let Some(l) = served_latency {
-            b = b.latency(l);
-        }
-        if let Some(id) = invoked {
-            b = b.response_model_id(id);
-        }
-        if let Some(orig) = ticket.and_then(Ticket::downgraded_from) {
-            b = b.downgraded_from(orig);
-        }
-        b.build()
+/// The answer's event: the answering model and its attempts, usage
+/// priced at the tier and latency the response reports (a prompt
+/// router's invoked model at its own prices).
+fn answer_event(
+    call: &Prepared<'_>,
+    plan: &Plan,
+    sent: &Sent,
+    usage: Usage,
+    invoked: Option<String>,
+    ticket: Option<&Ticket>,
+) -> CallEvent {
+    let router_prices = call.gate().router_prices(invoked.as_deref());
+    let out = &sent.out;
+    let text = output_text(out);
+    let mut b = call
+        .event(plan.decision())
+        .served_model(sent.served)
+        .attempts(sent.attempts.len() as u32)
+        .usage(usage)
+        .text(call.req().last_user_text().unwrap_or(""), &text);
+    if let Some(p) = router_prices.as_ref() {
+        b = b.prices(p);
     }
+    // Billed at the tier and latency the response reports; a response
+    // without `performanceConfig` was served at the latency asked for.
+    if let Some(t) = out
+        .service_tier()
+        .and_then(|t| tollgate_lang::Tier::parse(t.r#type().as_str()))
+    {
+        b = b.service_tier(t);
+    }
+    let served_latency = out
+        .performance_config()
+        .and_then(|pc| Latency::parse(pc.latency().as_str()))
+        .or(sent.latency);
+    if let Some(l) = served_latency {
+        b = b.latency(l);
+    }
+    if let Some(id) = invoked {
+        b = b.response_model_id(id);
+    }
+    if let Some(orig) = ticket.and_then(Ticket::downgraded_from) {
+        b = b.downgraded_from(orig);
+    }
+    b.build()
 }
 
 /// The `[[cache]]` rule of the decision opts in to storing and serving
@@ -436,7 +322,7 @@ pub(crate) fn output_text(out: &ConverseOutput) -> String {
 /// awaited.
 async fn fill_cache(
     f: Fill<'_>,
-    call: &Call<'_, '_>,
+    (policy, d): (&Policy, &Decision),
     out: &ConverseOutput,
     usage: &Usage,
     cost_nanos: u64,
@@ -447,7 +333,7 @@ async fn fill_cache(
         .output()
         .and_then(|o| o.as_message().ok())
         .and_then(|m| wire::message_to_json(m, Binary::Base64).ok());
-    let tool_use_refused = *stop == StopReason::ToolUse && !cache_tool_use(call.policy, call.d);
+    let tool_use_refused = *stop == StopReason::ToolUse && !cache_tool_use(policy, d);
     let Some(body) = body.filter(|_| !tool_use_refused) else {
         f.complete_async(Outcome::Failed).await;
         return;

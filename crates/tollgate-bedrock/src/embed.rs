@@ -21,9 +21,9 @@
 //! Each `embed` call writes one event: `operation = embeddings`,
 //! `mode = embedding`, the summed token counts and their cost.
 
-use crate::attrs::{self, Estimate};
+use crate::call::{Prepared, Spent};
 use crate::error::GateError;
-use crate::gate::{fingerprint, ms, Gate};
+use crate::gate::Gate;
 use crate::request::ChatRequest;
 use crate::retry::Rule;
 use crate::sdk::Failure;
@@ -34,10 +34,11 @@ use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 use parking_lot::Mutex;
 use serde_json::{json, Value as Json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tollgate_cache::{CacheKey, Entry, StopReason};
-use tollgate_cost::{CacheOutcome, CallEvent, Day, Mode, Operation, Status, Tags, Usage};
-use tollgate_engine::Context;
+use tollgate_cost::{CacheOutcome, CallEvent, Mode, Operation, Status, Tags, Usage};
+use tollgate_engine::Decision;
+use tollgate_lang::{Model, Policy};
 
 /// Cohere's `input_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -193,12 +194,118 @@ impl Intercept for TokenHeader {
     }
 }
 
+/// What every InvokeModel of one `embed` shares.
+struct Sending<'a> {
+    rule: &'a Rule<'a>,
+    model_id: &'a str,
+    texts: &'a [&'a str],
+    opts: &'a EmbedOptions,
+}
+
+/// Each text of one call (`idx`) with its share of the call's `tokens`,
+/// weighted by length; the last takes what is left.
+fn shares(texts: &[&str], idx: &[usize], tokens: u64) -> Vec<(usize, u64)> {
+    let weights: Vec<u64> = idx
+        .iter()
+        .map(|&i| texts.get(i).map_or(0, |t| t.len() as u64).max(1))
+        .collect();
+    let total = weights.iter().fold(0u64, |a, w| a.saturating_add(*w));
+    let mut left = tokens;
+    let mut out = Vec::with_capacity(idx.len());
+    for (n, (&i, w)) in idx.iter().zip(&weights).enumerate() {
+        let share = if n + 1 == idx.len() {
+            left
+        } else {
+            // In u128: a token count from the response times a text's
+            // length cannot overflow it.
+            (u128::from(tokens) * u128::from(*w))
+                .checked_div(u128::from(total))
+                .map_or(0, |s| u64::try_from(s).unwrap_or(u64::MAX))
+        };
+        left = left.saturating_sub(share);
+        out.push((i, share));
+    }
+    out
+}
+
+/// What the InvokeModel calls of one `embed` sent: per call, the texts
+/// it answered (by index) and the tokens it billed, and the attempts made.
+#[derive(Default)]
+struct Calls {
+    calls: Vec<(Vec<usize>, u64)>,
+    attempts: u32,
+}
+
+impl Calls {
+    /// Input tokens over every call (counts come from the response:
+    /// saturated rather than overflowed).
+    fn tokens(&self) -> u64 {
+        self.calls
+            .iter()
+            .fold(0u64, |a, (_, t)| a.saturating_add(*t))
+    }
+}
+
+/// The vectors of one `embed`, by text: found in the cache or sent.
+struct Vectors {
+    slots: Vec<Option<Vec<f32>>>,
+    /// What the cached ones cost when they were sent.
+    avoided: u64,
+    cached: usize,
+}
+
+impl Vectors {
+    fn set(&mut self, i: usize, v: Vec<f32>) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = Some(v);
+        }
+    }
+
+    /// The texts not found in the cache.
+    fn todo(&self) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&i| self.slots.get(i).is_some_and(Option::is_none))
+            .collect()
+    }
+}
+
+/// The decision's model and its body format: an embedding model
+/// tollgate knows, else the error.
+fn embedding_model<'p>(policy: &'p Policy, d: &Decision) -> Result<(&'p Model, Family), GateError> {
+    let model = policy
+        .model(d.model)
+        .ok_or(GateError::NoModel(d.model.index()))?;
+    match family(&model.id) {
+        Some(fam) => Ok((model, fam)),
+        None => Err(GateError::Request(format!(
+            "model `{}` ({}) is not an embedding model tollgate knows \
+             (amazon.titan-embed-text-v2, cohere.embed-*)",
+            model.alias, model.id
+        ))),
+    }
+}
+
+/// The request an `embed` call is decided and recorded as: one user
+/// message per text.
+fn embed_request(texts: &[&str]) -> ChatRequest {
+    texts
+        .iter()
+        .filter_map(|t| {
+            Message::builder()
+                .role(ConversationRole::User)
+                .content(ContentBlock::Text((*t).to_string()))
+                .build()
+                .ok()
+        })
+        .fold(ChatRequest::default(), ChatRequest::message)
+}
+
 impl Gate {
     /// Embeds `texts` with the model the policy routes the request to
     /// (Titan Text Embeddings V2 or Cohere Embed), using the gate's
     /// [`EmbedOptions`] and embedding cache.
     pub async fn embed(&self, texts: &[&str], tags: &Tags) -> Result<Embeddings, GateError> {
-        let opts = self.embed_options;
+        let opts = self.embed_options();
         self.embed_with(texts, tags, &opts).await
     }
 
@@ -209,246 +316,242 @@ impl Gate {
         tags: &Tags,
         opts: &EmbedOptions,
     ) -> Result<Embeddings, GateError> {
-        let started = Instant::now();
         if texts.is_empty() {
             return Err(GateError::Request("embed needs at least one text".into()));
         }
-        let req = texts
-            .iter()
-            .filter_map(|t| {
-                Message::builder()
-                    .role(ConversationRole::User)
-                    .content(ContentBlock::Text((*t).to_string()))
-                    .build()
-                    .ok()
-            })
-            .fold(ChatRequest::default(), ChatRequest::message);
-        let live = self.policy.current();
-        let policy = live.policy();
-        let schema = self.policy.schema();
-        let estimate = Estimate::of(&req, &*self.estimator);
-        let mut ctx = Context::new(schema);
-        attrs::fill(&mut ctx, schema, &req, tags, &estimate);
-        let d = live.decide(&ctx);
-        let model = policy
-            .model(d.model)
-            .ok_or(GateError::NoModel(d.model.index()))?;
+        let req = embed_request(texts);
+        let live = self.policy().current();
+        let call = self.prepare(&live, (&req, tags), Mode::Embedding);
+        let d = call.decide();
+        let (model, fam) = embedding_model(call.policy(), &d)?;
         let model_id = model.id.clone();
-        let Some(fam) = family(&model_id) else {
-            return Err(GateError::Request(format!(
-                "model `{}` ({model_id}) is not an embedding model tollgate knows \
-                 (amazon.titan-embed-text-v2, cohere.embed-*)",
-                model.alias
-            )));
-        };
-
-        // Cache lookups.
         let keys: Vec<CacheKey> = texts
             .iter()
             .map(|t| embed_key(&model_id, opts, t))
             .collect();
-        let mut vectors: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
-        let mut avoided = 0u64;
-        let mut cached = 0usize;
-        if let Some(store) = &self.embed_cache {
-            for (i, k) in keys.iter().enumerate() {
-                // A store fault is a miss: the text is sent. Awaited: a
-                // Redis store holds this call only, never the worker.
-                if let Ok(Some(e)) = tollgate_cache::get_async(&**store, *k).await {
-                    if let Some(v) = decode(&e.body) {
-                        avoided = avoided.saturating_add(e.cost_nanos);
-                        cached += 1;
-                        if let Some(slot) = vectors.get_mut(i) {
-                            *slot = Some(v);
-                        }
-                    }
-                }
-            }
-        }
-        let todo: Vec<usize> = (0..texts.len())
-            .filter(|&i| vectors.get(i).is_some_and(Option::is_none))
-            .collect();
-
+        let mut vectors = self.cached_vectors(&keys).await;
+        let todo = vectors.todo();
         // One retry rule for every InvokeModel of the call: the limit's
         // attempts and retry budget, never another model (vectors of two
         // embedding models are not comparable).
-        let feature = self
-            .attr_ids
-            .feature(&ctx)
-            .or(tags.feature.as_deref())
-            .unwrap_or("");
-        let (max_attempts, retry_budget_pct) = crate::gate::limit_of(policy, &d);
-        let rule = self.retry_rule(
-            1,
-            max_attempts,
-            retry_budget_pct,
-            feature,
-            self.timeouts.attempt,
-        );
-        // Calls for the rest: (indices, tokens).
-        let mut calls: Vec<(Vec<usize>, u64)> = Vec::new();
-        let mut attempts = 0u32;
-        let result: Result<(), GateError> = async {
-            match fam {
-                Family::Titan => {
-                    for &i in &todo {
-                        let text = texts.get(i).copied().unwrap_or("");
-                        let body = json!({
-                            "inputText": text,
-                            "dimensions": opts.dimensions,
-                            "normalize": opts.normalize,
-                        });
-                        let (resp, _) = self.invoke(&rule, &model_id, &body, &mut attempts).await?;
-                        // Billed once answered, whatever the body holds.
-                        let tokens = resp["inputTextTokenCount"].as_u64().unwrap_or(0);
-                        let Some(v) = vector(&resp["embedding"]) else {
-                            calls.push((Vec::new(), tokens));
-                            return Err(GateError::Malformed(
-                                "Titan response has no `embedding`".into(),
-                            ));
-                        };
-                        if let Some(slot) = vectors.get_mut(i) {
-                            *slot = Some(v);
-                        }
-                        calls.push((vec![i], tokens));
-                    }
-                }
-                Family::Cohere => {
-                    for chunk in todo.chunks(96) {
-                        let batch: Vec<&str> = chunk
-                            .iter()
-                            .map(|&i| texts.get(i).copied().unwrap_or(""))
-                            .collect();
-                        let body = json!({
-                            "texts": batch,
-                            "input_type": opts.input_type.as_str(),
-                        });
-                        let (resp, header) =
-                            self.invoke(&rule, &model_id, &body, &mut attempts).await?;
-                        // Billed once answered, whatever the body holds.
-                        // Cohere on Bedrock reports the count only in the
-                        // header; a body count wins when present.
-                        let tokens = resp["meta"]["billed_units"]["input_tokens"]
-                            .as_u64()
-                            .or(header)
-                            .unwrap_or(0);
-                        let list = match &resp["embeddings"] {
-                            Json::Object(o) => o.get("float").cloned().unwrap_or(Json::Null),
-                            other => other.clone(),
-                        };
-                        let vs: Vec<Vec<f32>> = list
-                            .as_array()
-                            .map(|a| a.iter().filter_map(vector).collect())
-                            .unwrap_or_default();
-                        if vs.len() != chunk.len() {
-                            calls.push((Vec::new(), tokens));
-                            return Err(GateError::Malformed(format!(
-                                "Cohere returned {} embeddings for {} texts",
-                                vs.len(),
-                                chunk.len()
-                            )));
-                        }
-                        for (&i, v) in chunk.iter().zip(vs) {
-                            if let Some(slot) = vectors.get_mut(i) {
-                                *slot = Some(v);
-                            }
-                        }
-                        calls.push((chunk.to_vec(), tokens));
-                    }
+        let (max_attempts, retry_budget_pct) = crate::plan::limit_of(call.policy(), &d);
+        let feature = call.feature();
+        let timeout = self.timeouts().attempt;
+        let rule = self.retry_rule(1, max_attempts, retry_budget_pct, feature, timeout);
+        let sending = Sending {
+            rule: &rule,
+            model_id: &model_id,
+            texts,
+            opts,
+        };
+        let mut calls = Calls::default();
+        let result = match fam {
+            Family::Titan => {
+                self.send_titan(&sending, &todo, &mut vectors, &mut calls)
+                    .await
+            }
+            Family::Cohere => {
+                self.send_cohere(&sending, &todo, &mut vectors, &mut calls)
+                    .await
+            }
+        };
+        let event = self.embed_event(&call, &d, &vectors, &calls, todo.is_empty(), &result);
+        // Attempts beyond one per InvokeModel call were retries.
+        let spent = Spent {
+            cost_nanos: event.cost_nanos,
+            retried: calls.attempts as usize > calls.calls.len(),
+            served: d.model,
+            usage: None,
+        };
+        self.spent(call.policy(), (retry_budget_pct, feature), None, spent);
+        self.record_spend(call.policy(), call.ctx(), event.cost_nanos)
+            .await;
+        self.emit(&event);
+        result?;
+        self.fill_embed_cache(&sending, model.prices.input, &keys, &vectors, &calls)
+            .await;
+        Ok(Embeddings {
+            vectors: vectors
+                .slots
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect(),
+            model_id,
+            input_tokens: calls.tokens(),
+            cached: vectors.cached,
+            event,
+        })
+    }
+
+    /// The vectors the embedding cache holds for `keys`. A store fault
+    /// is a miss: the text is sent. Awaited: a Redis store holds this
+    /// call only, never the worker.
+    async fn cached_vectors(&self, keys: &[CacheKey]) -> Vectors {
+        let mut v = Vectors {
+            slots: vec![None; keys.len()],
+            avoided: 0,
+            cached: 0,
+        };
+        let Some(store) = self.embed_cache() else {
+            return v;
+        };
+        for (i, k) in keys.iter().enumerate() {
+            if let Ok(Some(e)) = tollgate_cache::get_async(store, *k).await {
+                if let Some(vector) = decode(&e.body) {
+                    v.avoided = v.avoided.saturating_add(e.cost_nanos);
+                    v.cached += 1;
+                    v.set(i, vector);
                 }
             }
-            Ok(())
         }
-        .await;
+        v
+    }
 
-        // Counts come from the response: saturate rather than overflow.
-        let input_tokens = calls.iter().fold(0u64, |a, (_, t)| a.saturating_add(*t));
-        let usage = Usage::new(input_tokens, 0);
-        let mut b = self
-            .event_builder(policy, &d, &ctx)
-            .tags(tags.clone())
-            .fingerprint(fingerprint(&req))
+    /// Titan: one InvokeModel per text.
+    async fn send_titan(
+        &self,
+        s: &Sending<'_>,
+        todo: &[usize],
+        vectors: &mut Vectors,
+        calls: &mut Calls,
+    ) -> Result<(), GateError> {
+        for &i in todo {
+            let text = s.texts.get(i).copied().unwrap_or("");
+            let body = json!({
+                "inputText": text,
+                "dimensions": s.opts.dimensions,
+                "normalize": s.opts.normalize,
+            });
+            let (resp, _) = self
+                .invoke(s.rule, s.model_id, &body, &mut calls.attempts)
+                .await?;
+            // Billed once answered, whatever the body holds.
+            let tokens = resp["inputTextTokenCount"].as_u64().unwrap_or(0);
+            let Some(v) = vector(&resp["embedding"]) else {
+                calls.calls.push((Vec::new(), tokens));
+                return Err(GateError::Malformed(
+                    "Titan response has no `embedding`".into(),
+                ));
+            };
+            vectors.set(i, v);
+            calls.calls.push((vec![i], tokens));
+        }
+        Ok(())
+    }
+
+    /// Cohere: up to 96 texts per InvokeModel.
+    async fn send_cohere(
+        &self,
+        s: &Sending<'_>,
+        todo: &[usize],
+        vectors: &mut Vectors,
+        calls: &mut Calls,
+    ) -> Result<(), GateError> {
+        for chunk in todo.chunks(96) {
+            let batch: Vec<&str> = chunk
+                .iter()
+                .map(|&i| s.texts.get(i).copied().unwrap_or(""))
+                .collect();
+            let body = json!({
+                "texts": batch,
+                "input_type": s.opts.input_type.as_str(),
+            });
+            let (resp, header) = self
+                .invoke(s.rule, s.model_id, &body, &mut calls.attempts)
+                .await?;
+            // Billed once answered, whatever the body holds. Cohere on
+            // Bedrock reports the count only in the header; a body count
+            // wins when present.
+            let tokens = resp["meta"]["billed_units"]["input_tokens"]
+                .as_u64()
+                .or(header)
+                .unwrap_or(0);
+            let list = match &resp["embeddings"] {
+                Json::Object(o) => o.get("float").cloned().unwrap_or(Json::Null),
+                other => other.clone(),
+            };
+            let vs: Vec<Vec<f32>> = list
+                .as_array()
+                .map(|a| a.iter().filter_map(vector).collect())
+                .unwrap_or_default();
+            if vs.len() != chunk.len() {
+                calls.calls.push((Vec::new(), tokens));
+                return Err(GateError::Malformed(format!(
+                    "Cohere returned {} embeddings for {} texts",
+                    vs.len(),
+                    chunk.len()
+                )));
+            }
+            for (&i, v) in chunk.iter().zip(vs) {
+                vectors.set(i, v);
+            }
+            calls.calls.push((chunk.to_vec(), tokens));
+        }
+        Ok(())
+    }
+
+    /// The call's one event: `operation = embeddings`, the summed tokens
+    /// and their cost, what the cache avoided, the error if any.
+    fn embed_event(
+        &self,
+        call: &Prepared<'_>,
+        d: &Decision,
+        vectors: &Vectors,
+        calls: &Calls,
+        all_cached: bool,
+        result: &Result<(), GateError>,
+    ) -> CallEvent {
+        let mut b = call
+            .event(d)
             .operation(Operation::Embeddings)
-            .mode(Mode::Embedding)
-            .attempts(attempts)
-            .usage(usage)
-            .cost_avoided_nanos(avoided)
-            .latency_ms(ms(started));
-        if self.embed_cache.is_some() {
-            b = b.cache(if todo.is_empty() {
+            .attempts(calls.attempts)
+            .usage(Usage::new(calls.tokens(), 0))
+            .cost_avoided_nanos(vectors.avoided);
+        if self.embed_cache().is_some() {
+            b = b.cache(if all_cached {
                 CacheOutcome::Hit
             } else {
                 CacheOutcome::Miss
             });
         }
-        if let Err(e) = &result {
+        if let Err(e) = result {
             b = b.status(Status::Error).error_type(e.error_type());
         }
-        let event = b.build();
-        // Attempts beyond one per InvokeModel call were retries.
-        self.record_retry_spend(
-            retry_budget_pct,
-            feature,
-            event.cost_nanos,
-            attempts as usize > calls.len(),
-        );
-        if let Some(ledger) = &self.ledger {
-            if event.cost_nanos > 0 {
-                ledger
-                    .record_async(policy, &ctx, Day::today(), event.cost_nanos)
-                    .await;
-            }
-        }
-        self.emit(&event);
-        result?;
+        b.build()
+    }
 
-        // Fill the cache: each text with its share of the call's tokens.
-        if let Some(store) = &self.embed_cache {
-            let price = model.prices.input;
-            for (idx, tokens) in &calls {
-                let weights: Vec<u64> = idx
-                    .iter()
-                    .map(|&i| texts.get(i).map_or(0, |t| t.len() as u64).max(1))
-                    .collect();
-                let total = weights.iter().fold(0u64, |a, w| a.saturating_add(*w));
-                let mut left = *tokens;
-                for (n, (&i, w)) in idx.iter().zip(&weights).enumerate() {
-                    let share = if n + 1 == idx.len() {
-                        left
-                    } else {
-                        // In u128: a token count from the response times
-                        // a text's length cannot overflow it.
-                        (u128::from(*tokens) * u128::from(*w))
-                            .checked_div(u128::from(total))
-                            .map_or(0, |s| u64::try_from(s).unwrap_or(u64::MAX))
-                    };
-                    left = left.saturating_sub(share);
-                    let (Some(k), Some(Some(v))) = (keys.get(i), vectors.get(i)) else {
-                        continue;
-                    };
-                    let entry = Entry::new(
-                        encode(v),
-                        StopReason::EndTurn,
-                        tollgate_cache::Usage {
-                            input: share,
-                            ..tollgate_cache::Usage::default()
-                        },
-                        tollgate_lang::picos_to_nanos_half_up(price.cost_picos(share)),
-                        &model_id,
-                    );
-                    // A store fault never fails the call.
-                    let _ =
-                        tollgate_cache::put_async(&**store, *k, Arc::new(entry), opts.ttl).await;
-                }
+    /// Fills the embedding cache: each text sent with its share of its
+    /// call's tokens (by length) and of their cost. A store fault never
+    /// fails the call.
+    async fn fill_embed_cache(
+        &self,
+        s: &Sending<'_>,
+        price: tollgate_lang::PicosPerToken,
+        keys: &[CacheKey],
+        vectors: &Vectors,
+        calls: &Calls,
+    ) {
+        let Some(store) = self.embed_cache() else {
+            return;
+        };
+        for (idx, tokens) in &calls.calls {
+            for (i, share) in shares(s.texts, idx, *tokens) {
+                let (Some(k), Some(Some(v))) = (keys.get(i), vectors.slots.get(i)) else {
+                    continue;
+                };
+                let entry = Entry::new(
+                    encode(v),
+                    StopReason::EndTurn,
+                    tollgate_cache::Usage {
+                        input: share,
+                        ..tollgate_cache::Usage::default()
+                    },
+                    tollgate_lang::picos_to_nanos_half_up(price.cost_picos(share)),
+                    s.model_id,
+                );
+                let _ = tollgate_cache::put_async(store, *k, Arc::new(entry), s.opts.ttl).await;
             }
         }
-        Ok(Embeddings {
-            vectors: vectors.into_iter().map(Option::unwrap_or_default).collect(),
-            model_id,
-            input_tokens,
-            cached,
-            event,
-        })
     }
 
     /// One InvokeModel call through the retry loop (same model only);
@@ -468,7 +571,7 @@ impl Gate {
             |_| async move {
                 let header = TokenHeader::default();
                 let out = Box::pin(
-                    self.client
+                    self.client()
                         .invoke_model()
                         .model_id(model_id)
                         .content_type("application/json")

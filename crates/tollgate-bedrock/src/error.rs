@@ -79,7 +79,7 @@ pub enum GateError {
         message: String,
     },
     /// A batch job would break one of Bedrock's per-job quotas
-    /// ([`JobLimits`](crate::batch::JobLimits)); nothing was submitted.
+    /// ([`JobLimits`](crate::JobLimits)); nothing was submitted.
     #[error("batch quota `{limit}` is {quota}, and {scope} has {count}")]
     BatchQuota {
         /// The quota's name, as the Service Quotas console shows it.

@@ -78,6 +78,7 @@ impl RepetitionDetector {
     }
 
     /// Has it fired?
+    #[cfg(test)]
     pub fn fired(&self) -> bool {
         self.fired
     }

@@ -186,18 +186,44 @@ pub(crate) struct Step {
 /// What the loop needs to know about one call.
 pub(crate) struct Rule<'a> {
     /// Places in the fallback order (1: no fallback).
-    pub places: usize,
+    places: usize,
     /// Attempts at most, the first included.
-    pub max_attempts: u32,
+    max_attempts: u32,
     /// The feature's retry budget: `(budget, feature, retry_budget_pct)`.
-    pub budget: Option<(&'a RetryBudget, &'a str, f64)>,
-    pub backoff: &'a Backoff,
+    budget: Option<(&'a RetryBudget, &'a str, f64)>,
+    backoff: &'a Backoff,
     /// The per-attempt time limit.
-    pub timeout: Duration,
+    timeout: Duration,
     /// Places entered only straight after a throttle on the place before
     /// (a flex attempt's default-tier retry on the same model): any other
     /// move skips them. Indexed by place; a missing entry is `false`.
-    pub throttle_only: &'a [bool],
+    throttle_only: &'a [bool],
+}
+
+impl<'a> Rule<'a> {
+    /// A rule over `places` (at least 1) without throttle-only places.
+    pub(crate) fn new(
+        places: usize,
+        max_attempts: u32,
+        budget: Option<(&'a RetryBudget, &'a str, f64)>,
+        backoff: &'a Backoff,
+        timeout: Duration,
+    ) -> Rule<'a> {
+        Rule {
+            places: places.max(1),
+            max_attempts,
+            budget,
+            backoff,
+            timeout,
+            throttle_only: &[],
+        }
+    }
+
+    /// The rule with `throttle_only` places (indexed by place).
+    pub(crate) fn with_throttle_only(mut self, throttle_only: &'a [bool]) -> Rule<'a> {
+        self.throttle_only = throttle_only;
+        self
+    }
 }
 
 impl Rule<'_> {

@@ -25,25 +25,27 @@
 //! stall longer than [`Timeouts::idle`] between two events ends the
 //! stream with [`GateError::Timeout`].
 //!
-//! [`Timeouts::first_event`]: crate::retry::Timeouts::first_event
-//! [`Timeouts::idle`]: crate::retry::Timeouts::idle
+//! [`Timeouts::first_event`]: crate::Timeouts::first_event
+//! [`Timeouts::idle`]: crate::Timeouts::idle
 
-use crate::attrs::{self, Estimate};
+use crate::attrs::Estimate;
+use crate::call::{Prepared, Spent};
 use crate::error::GateError;
-use crate::gate::{cache_usage, fingerprint, ms, usage_of, Gate};
+use crate::gate::Gate;
+use crate::plan::Plan;
 use crate::repetition::RepetitionDetector;
 use crate::request::ChatRequest;
+use crate::retry::{GaveUp, Step};
 use crate::sdk::{self, Failure};
+use crate::usage::usage_of;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{ContentBlockDelta, ConverseStreamOutput};
 use std::sync::Arc;
 use std::time::Instant;
 use tollgate_cache::PromptTtl;
-use tollgate_cost::Ticket;
-use tollgate_cost::{CallEvent, CancelReason, Mode, Status, Tags, Usage};
-use tollgate_engine::{Context, Decision, Live};
-use tollgate_lang::ModelIdx;
-use tollgate_lang::{Latency, Tier};
+use tollgate_cost::{CallEvent, CancelReason, Mode, Status, Tags, Ticket, Usage};
+use tollgate_engine::{Decision, Live};
+use tollgate_lang::{Latency, ModelIdx, Tier};
 
 type Receiver = aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<
     ConverseStreamOutput,
@@ -114,6 +116,8 @@ pub struct GateStream<'g> {
     feature: String,
     /// The call's limit's `retry_budget_pct`.
     retry_budget_pct: Option<f64>,
+    /// The decision's `[[prompt_cache]]` rule, by name.
+    prompt_rule: Option<String>,
     decision: Decision,
     served: ModelIdx,
     attempts: u32,
@@ -150,6 +154,24 @@ impl std::fmt::Debug for GateStream<'_> {
     }
 }
 
+/// A stream opened: its first event read, and what its end needs.
+struct Opened {
+    started: Instant,
+    estimate: Estimate,
+    feature: String,
+    decision: Decision,
+    retry_budget_pct: Option<f64>,
+    prompt_rule: Option<String>,
+    detector: Option<RepetitionDetector>,
+    served: ModelIdx,
+    attempts: u32,
+    prompt_ttl: PromptTtl,
+    latency: Option<Latency>,
+    rx: Receiver,
+    first: Option<StreamEvent>,
+    ticket: Option<Ticket>,
+}
+
 impl Gate {
     /// One ConverseStream call under the policy. Retries and fallback
     /// apply to the initial request; the returned stream yields deltas.
@@ -160,136 +182,108 @@ impl Gate {
         tags: Tags,
         opts: StreamOptions,
     ) -> Result<GateStream<'_>, GateError> {
-        let started = Instant::now();
         Gate::check_request(&req)?;
-        let live = self.policy.current();
-        let policy = live.policy();
-        let schema = self.policy.schema();
-        let estimate = Estimate::of(&req, &*self.estimator);
-        let (plan, feature, ticket) = {
-            let mut ctx = Context::new(schema);
-            attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &estimate);
-            let mut plan = self.plan(policy, &live, &ctx, &req, estimate)?;
-            let feature = self
-                .attr_ids
-                .feature(&ctx)
-                .or(tags.feature.as_deref())
-                .unwrap_or("")
-                .to_string();
-            let ticket = match self.reserve(policy, &ctx, &mut plan).await {
-                Ok(t) => t,
-                Err(error) => {
-                    let event = self.rejected_event(
-                        policy,
-                        &plan.decision,
-                        &ctx,
-                        &req,
-                        &tags,
-                        started,
-                        &error,
-                        Mode::Stream,
-                    );
-                    self.emit(&event);
-                    return Err(error);
-                }
-            };
-            (plan, feature, ticket)
+        let live = self.policy().current();
+        let o = self.open(&live, &req, &tags).await?;
+        Ok(GateStream {
+            gate: self,
+            live,
+            req,
+            tags,
+            feature: o.feature,
+            retry_budget_pct: o.retry_budget_pct,
+            prompt_rule: o.prompt_rule,
+            decision: o.decision,
+            served: o.served,
+            attempts: o.attempts,
+            estimate: o.estimate,
+            prompt_ttl: o.prompt_ttl,
+            rx: Some(o.rx),
+            first: o.first,
+            idle: self.timeouts().idle,
+            started: o.started,
+            text: String::new(),
+            detector: o.detector,
+            budget: opts.output_budget_tokens,
+            stop_reason: None,
+            usage: None,
+            invoked: None,
+            service_tier: None,
+            latency: o.latency,
+            summary: None,
+            downgraded_from: o.ticket.as_ref().and_then(Ticket::downgraded_from),
+            ticket: o.ticket,
+        })
+    }
+
+    /// Decides, reserves and sends the stream's attempts up to its first
+    /// event; a refusal or a failure writes its event here.
+    async fn open(&self, live: &Live, req: &ChatRequest, tags: &Tags) -> Result<Opened, GateError> {
+        let call = self.prepare(live, (req, tags), Mode::Stream);
+        let mut plan = call.plan()?;
+        let ticket = match call.reserve(&mut plan).await {
+            Ok(t) => t,
+            Err(error) => return Err(call.rejected(plan.decision(), error)),
         };
-        let downgraded_from = ticket.as_ref().and_then(Ticket::downgraded_from);
-        let d = plan.decision;
-        let limit = d.limit.and_then(|l| policy.limits.get(l.index()));
-        let detector = limit
+        let policy = call.policy();
+        let d = *plan.decision();
+        let ((rx, first), step) = match self.first_event(&call, &plan).await {
+            Ok(v) => v,
+            Err(g) => {
+                // Nothing streamed, nothing billed.
+                let at = (plan.model_at(g.step.pos), g.step.n);
+                return Err(call.failed(&d, at, g.error, ticket).await);
+            }
+        };
+        let detector = d
+            .limit
+            .and_then(|l| policy.limits.get(l.index()))
             .filter(|l| l.then.cancel_on_repetition)
             .map(|l| RepetitionDetector::new(l.then.repetition.ngram, l.then.repetition.repeats));
-        let mut rule = self.retry_rule(
-            plan.models.len(),
-            plan.max_attempts,
-            plan.retry_budget_pct,
-            &feature,
-            self.timeouts.first_event,
-        );
-        rule.throttle_only = &plan.throttle_only;
-        let model_at = |pos: usize| plan.models.get(pos).copied().unwrap_or(d.model);
-        let (req_ref, plan_ref) = (&req, &plan);
-        let sent = crate::retry::run(
+        Ok(Opened {
+            started: call.started(),
+            estimate: *call.estimate(),
+            feature: call.feature().to_string(),
+            decision: d,
+            retry_budget_pct: plan.retry_budget_pct(),
+            prompt_rule: plan.prompt_rule().map(str::to_string),
+            detector,
+            served: plan.model_at(step.pos),
+            attempts: step.n,
+            prompt_ttl: plan.ttl_for(policy, step.pos),
+            latency: plan.latency_sent(policy, step.pos),
+            rx,
+            first,
+            ticket,
+        })
+    }
+
+    /// The attempts up to a first event, through the one retry loop (the
+    /// time limit is [`Timeouts::first_event`]).
+    ///
+    /// [`Timeouts::first_event`]: crate::Timeouts::first_event
+    async fn first_event(
+        &self,
+        call: &Prepared<'_>,
+        plan: &Plan,
+    ) -> Result<((Receiver, Option<StreamEvent>), Step), GaveUp> {
+        let rule = plan.retry_rule(self, call.feature(), self.timeouts().first_event);
+        crate::retry::run(
             &rule,
-            |step: crate::retry::Step| async move {
-                let (req, plan) = (req_ref, plan_ref);
-                let model_id = policy
-                    .model(model_at(step.pos))
-                    .map(|m| m.id.as_str())
-                    .unwrap_or_default();
-                let input = sdk::attempt_input(req, &plan.changes(policy, model_id, step.pos))
-                    .map_err(|e| Failure::Request(e.to_string()))?;
+            |step: Step| async move {
+                let input = call.attempt_input(plan, step)?;
+                let guardrail = call.req().stream_guardrail();
                 // Boxed: the SDK's send future is several KiB, and keeping it
                 // inline made every poll of the gate's future move it.
-                let call = sdk::converse_stream_call(&self.client, input, req.stream_guardrail());
-                let mut rx = Box::pin(call.send()).await.map_err(Failure::of)?.stream;
+                let send = sdk::converse_stream_call(self.client(), input, guardrail).send();
+                let mut rx = Box::pin(send).await.map_err(Failure::of)?.stream;
                 // Up to its first event a stream is retried like any call.
                 let first = rx.recv().await.map_err(first_event_failure)?;
                 Ok((rx, first))
             },
             |_, _| {},
         )
-        .await;
-        let ((rx, first), step) = match sent {
-            Ok(v) => v,
-            Err(g) => {
-                let mut ctx = Context::new(schema);
-                attrs::fill_ids(&mut ctx, &self.attr_ids, &req, &tags, &plan.estimate);
-                let mut b = self
-                    .event_builder(policy, &d, &ctx)
-                    .tags(tags.clone())
-                    .fingerprint(fingerprint(&req))
-                    .mode(Mode::Stream)
-                    .served_model(model_at(g.step.pos))
-                    .status(Status::Error)
-                    .error_type(g.error.error_type())
-                    .attempts(g.step.n)
-                    .latency_ms(ms(started));
-                if let Some(orig) = downgraded_from {
-                    b = b.downgraded_from(orig);
-                }
-                let event = b.build();
-                // Nothing streamed, nothing billed: release the reservation.
-                if let Some(t) = ticket {
-                    t.cancel_async().await;
-                }
-                self.emit(&event);
-                return Err(g.error);
-            }
-        };
-        let (cur, n) = (step.pos, step.n);
-        let prompt_ttl = plan.ttl_for(policy, cur);
-        let latency = plan.latency_sent(policy, cur);
-        Ok(GateStream {
-            gate: self,
-            served: plan.models.get(cur).copied().unwrap_or(d.model),
-            live,
-            req,
-            tags,
-            feature,
-            retry_budget_pct: plan.retry_budget_pct,
-            decision: d,
-            attempts: n,
-            estimate: plan.estimate,
-            prompt_ttl,
-            rx: Some(rx),
-            first,
-            idle: self.timeouts.idle,
-            started,
-            text: String::new(),
-            detector,
-            budget: opts.output_budget_tokens,
-            stop_reason: None,
-            usage: None,
-            invoked: None,
-            service_tier: None,
-            latency,
-            summary: None,
-            ticket,
-            downgraded_from,
-        })
+        .await
     }
 }
 
@@ -342,7 +336,7 @@ impl GateStream<'_> {
                     self.finish(StopCause::Repetition, None);
                 } else if self
                     .budget
-                    .is_some_and(|b| self.gate.estimator.text_tokens(&self.text) >= b)
+                    .is_some_and(|b| self.gate.estimator().text_tokens(&self.text) >= b)
                 {
                     self.finish(StopCause::OutputBudget, None);
                 }
@@ -413,94 +407,29 @@ impl GateStream<'_> {
         let (usage, estimated) = match self.usage {
             Some(u) => (u, false),
             None => {
-                let est = &self.gate.estimator;
+                let est = self.gate.estimator();
                 (
                     Usage::new(self.estimate.input(), est.text_tokens(&self.text)),
                     true,
                 )
             }
         };
-        let policy = self.live.policy();
-        let schema = self.gate.policy.schema();
-        let mut ctx = Context::new(schema);
-        attrs::fill_ids(
-            &mut ctx,
-            &self.gate.attr_ids,
-            &self.req,
-            &self.tags,
-            &self.estimate,
-        );
-        let router_prices = self.gate.router_prices(self.invoked.as_deref());
-        let status = match cause {
-            StopCause::Finished => Status::Ok,
-            StopCause::Error => Status::Error,
-            _ => Status::Cancelled,
-        };
-        let mut b = self
-            .gate
-            .event_builder(policy, &self.decision, &ctx)
-            .tags(self.tags.clone())
-            .fingerprint(fingerprint(&self.req))
-            .mode(Mode::Stream)
-            .served_model(self.served)
-            .attempts(self.attempts)
-            .status(status)
-            .usage(usage)
-            .usage_estimated(estimated)
-            .latency_ms(ms(self.started))
-            .text(self.req.last_user_text().unwrap_or(""), &self.text);
-        match cause {
-            StopCause::Repetition => b = b.cancel_reason(CancelReason::Repetition),
-            StopCause::Caller => b = b.cancel_reason(CancelReason::Caller),
-            StopCause::OutputBudget => b = b.cancel_reason(CancelReason::OutputBudget),
-            _ => {}
-        }
-        if let Some(e) = err {
-            b = b.error_type(e.error_type());
-        }
-        if let Some(p) = router_prices.as_ref() {
-            b = b.prices(p);
-        }
-        if let Some(id) = &self.invoked {
-            b = b.response_model_id(id.clone());
-        }
-        // Billed at the tier the metadata reports and the latency served.
-        if let Some(t) = self.service_tier {
-            b = b.service_tier(t);
-        }
-        if let Some(l) = self.latency {
-            b = b.latency(l);
-        }
-        if let Some(orig) = self.downgraded_from {
-            b = b.downgraded_from(orig);
-        }
-        let event = b.build();
+        let event = self.event(cause, err, usage, estimated);
         // The stream ends in a poll or a drop, which cannot await: on a
         // runtime a Redis ledger settles in a task of its own.
         if let Some(t) = self.ticket.take() {
             t.settle_detached(event.cost_nanos);
         }
-        self.gate.record_retry_spend(
-            self.retry_budget_pct,
-            &self.feature,
-            event.cost_nanos,
-            self.attempts > 1,
-        );
-        if let Some(rule) = self
-            .decision
-            .prompt_cache
-            .and_then(|r| policy.prompt_caches.get(r.index()))
-        {
-            if !estimated {
-                let model_id = policy
-                    .model(self.served)
-                    .map(|m| m.id.as_str())
-                    .unwrap_or("");
-                self.gate
-                    .planner
-                    .observe(&rule.name, model_id, &cache_usage(&usage));
-            }
-        }
+        let spent = Spent {
+            cost_nanos: event.cost_nanos,
+            retried: self.attempts > 1,
+            served: self.served,
+            // An estimate teaches the prompt-cache planner nothing.
+            usage: (!estimated).then_some(&usage),
+        };
+        let budget = (self.retry_budget_pct, self.feature.as_str());
+        let rule = self.prompt_rule.as_deref();
+        self.gate.spent(self.live.policy(), budget, rule, spent);
         self.gate.emit(&event);
         self.summary = Some(StreamSummary {
             text: self.text.clone(),
@@ -510,6 +439,68 @@ impl GateStream<'_> {
             cause,
             event,
         });
+    }
+
+    /// The stream's event: its cause and error, the usage billed (Bedrock's
+    /// or the estimate), at the tier the metadata reports and the latency
+    /// served.
+    fn event(
+        &self,
+        cause: StopCause,
+        err: Option<&GateError>,
+        usage: Usage,
+        estimated: bool,
+    ) -> CallEvent {
+        let call = Prepared::resume(
+            self.gate,
+            &self.live,
+            (&self.req, &self.tags),
+            Mode::Stream,
+            self.started,
+            self.estimate,
+        );
+        let status = match cause {
+            StopCause::Finished => Status::Ok,
+            StopCause::Error => Status::Error,
+            _ => Status::Cancelled,
+        };
+        let mut b = call
+            .event(&self.decision)
+            .served_model(self.served)
+            .attempts(self.attempts)
+            .status(status)
+            .usage(usage)
+            .usage_estimated(estimated)
+            .text(self.req.last_user_text().unwrap_or(""), &self.text);
+        let reason = match cause {
+            StopCause::Repetition => Some(CancelReason::Repetition),
+            StopCause::Caller => Some(CancelReason::Caller),
+            StopCause::OutputBudget => Some(CancelReason::OutputBudget),
+            StopCause::Finished | StopCause::Error => None,
+        };
+        if let Some(r) = reason {
+            b = b.cancel_reason(r);
+        }
+        if let Some(e) = err {
+            b = b.error_type(e.error_type());
+        }
+        let router_prices = self.gate.router_prices(self.invoked.as_deref());
+        if let Some(p) = router_prices.as_ref() {
+            b = b.prices(p);
+        }
+        if let Some(id) = &self.invoked {
+            b = b.response_model_id(id.clone());
+        }
+        if let Some(t) = self.service_tier {
+            b = b.service_tier(t);
+        }
+        if let Some(l) = self.latency {
+            b = b.latency(l);
+        }
+        if let Some(orig) = self.downgraded_from {
+            b = b.downgraded_from(orig);
+        }
+        b.build()
     }
 }
 

@@ -13,8 +13,7 @@ use aws_sdk_bedrockruntime::types::{
 use common::{client, handle, Collect, Reply, Server};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tollgate_bedrock::wire::{document_from_json, document_to_json};
-use tollgate_bedrock::{Backoff, ChatRequest, Gate};
+use tollgate_bedrock::{document_from_json, document_to_json, Backoff, ChatRequest, Gate};
 use tollgate_cache::{CacheConfig, MemoryConfig, MemoryStore, ResponseCache};
 use tollgate_cost::{CacheOutcome, Status, Tags};
 

@@ -16,12 +16,11 @@ use s3::{s3_client, S3Request, S3Server};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate_bedrock::batch::job::{
-    output_object, poll, poll_with, wait, JobState, S3Object, WaitOptions,
+use tollgate_bedrock::{
+    output_object, poll_job, poll_job_with, submit_checked, wait_for_job, Backoff, BatchFile,
+    BatchLimits, BatchQueue, ChatRequest, Gate, GateError, JobLimits, JobSpec, JobState, S3Object,
+    SubmitRetry, WaitOptions, JOB_SIZE, MIN_RECORDS_PER_JOB, RECORDS_PER_FILE,
 };
-use tollgate_bedrock::batch::submit::{submit_checked, JobSpec, SubmitRetry};
-use tollgate_bedrock::batch::{JobLimits, JOB_SIZE, MIN_RECORDS_PER_JOB, RECORDS_PER_FILE};
-use tollgate_bedrock::{Backoff, BatchFile, BatchLimits, BatchQueue, ChatRequest, Gate, GateError};
 use tollgate_cost::{Ledger, Mode, Status, Tags};
 
 const POLICY: &str = r#"
@@ -168,7 +167,7 @@ async fn every_state_is_parsed() {
     ];
     for (name, state, terminal) in &states {
         server.push(job(name, json!({})));
-        let got = poll(&bedrock, ARN).await.unwrap();
+        let got = poll_job(&bedrock, ARN).await.unwrap();
         assert_eq!(&got.state, state);
         assert_eq!(got.state.as_str(), *name);
         assert_eq!(got.state.is_terminal(), *terminal, "{name}");
@@ -191,7 +190,7 @@ async fn every_state_is_parsed() {
                "totalRecordCount": 120, "processedRecordCount": 118,
                "successRecordCount": 117, "errorRecordCount": 1}),
     ));
-    let s = poll(&bedrock, ARN).await.unwrap();
+    let s = poll_job(&bedrock, ARN).await.unwrap();
     assert_eq!(s.job_arn, ARN);
     assert_eq!(s.message.as_deref(), Some("2 records were not processed"));
     assert_eq!(s.submit_time, DateTime::from_secs(SUBMITTED_AT));
@@ -222,7 +221,7 @@ async fn a_poll_is_retried_through_the_gate_retry_loop() {
     server.push(Reply::error(503, "ServiceUnavailableException", "busy"));
     server.push(Reply::Reset);
     server.push(job("Scheduled", json!({})));
-    let s = poll_with(&control_client(&server.url), ARN, &quick())
+    let s = poll_job_with(&control_client(&server.url), ARN, &quick())
         .await
         .unwrap();
     assert_eq!(s.state, JobState::Scheduled);
@@ -234,7 +233,7 @@ async fn a_poll_is_retried_through_the_gate_retry_loop() {
         "ResourceNotFoundException",
         "no such job",
     ));
-    let err = poll_with(&control_client(&server.url), ARN, &quick())
+    let err = poll_job_with(&control_client(&server.url), ARN, &quick())
         .await
         .unwrap_err();
     assert_eq!(
@@ -412,7 +411,7 @@ async fn a_missing_output_file_reads_nothing() {
     );
     let status = {
         server.push(job("Completed", json!({})));
-        poll(&control_client(&server.url), ARN).await.unwrap()
+        poll_job(&control_client(&server.url), ARN).await.unwrap()
     };
     let err = gate
         .read_batch_job_outputs(&s3_client(&s3.url), &queue, &status, &files, &quick())
@@ -457,7 +456,7 @@ async fn a_failed_job_returns_its_message_and_reads_nothing() {
     server.push(job("Submitted", json!({})));
     server.push(job("Validating", json!({})));
     server.push(job("Failed", json!({ "message": message })));
-    let s = wait(
+    let s = wait_for_job(
         &bedrock,
         ARN,
         Duration::from_millis(1),
@@ -503,7 +502,7 @@ async fn wait_gives_up_at_the_deadline_with_the_last_state() {
     let server = Server::start().await;
     server.set_default(job("InProgress", json!({})));
     let started = Instant::now();
-    let err = wait(
+    let err = wait_for_job(
         &control_client(&server.url),
         ARN,
         Duration::from_millis(20),

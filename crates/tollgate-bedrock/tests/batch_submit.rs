@@ -8,8 +8,8 @@ mod common;
 use aws_sdk_bedrock::config::{BehaviorVersion, Credentials, Region};
 use common::{Reply, Server};
 use serde_json::json;
-use tollgate_bedrock::batch::submit::{submit_job, JobSpec};
 use tollgate_bedrock::GateError;
+use tollgate_bedrock::{submit_job, JobSpec};
 
 fn control_client(url: &str) -> aws_sdk_bedrock::Client {
     let conf = aws_sdk_bedrock::Config::builder()
@@ -93,8 +93,8 @@ async fn a_refused_submit_is_a_typed_error() {
 
 #[tokio::test]
 async fn a_throttled_submit_is_retried_with_the_same_token() {
-    use tollgate_bedrock::batch::submit::{submit_job_with, SubmitRetry};
     use tollgate_bedrock::Backoff;
+    use tollgate_bedrock::{submit_job_with, SubmitRetry};
     let server = Server::start().await;
     let arn = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/retried";
     server.push(Reply::error(429, "ThrottlingException", "slow down"));

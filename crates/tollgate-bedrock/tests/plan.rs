@@ -17,8 +17,7 @@ use aws_sdk_bedrockruntime::types::{
 use common::{client, handle, Collect, Reply, Server};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tollgate_bedrock::wire::document_from_json;
-use tollgate_bedrock::{Backoff, ChatRequest, Gate};
+use tollgate_bedrock::{document_from_json, Backoff, ChatRequest, Gate};
 use tollgate_cost::Tags;
 
 const SONNET_4: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";

@@ -9,7 +9,7 @@ use common::{client, delta, event, exception, handle, Collect, Reply, Server, PO
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate_bedrock::retry::Timeouts;
+use tollgate_bedrock::Timeouts;
 use tollgate_bedrock::{Backoff, ChatRequest, Gate, GateError, StreamOptions};
 use tollgate_cost::{Status, Tags};
 

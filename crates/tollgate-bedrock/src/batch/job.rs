@@ -1,5 +1,5 @@
 //! A submitted batch job followed to its end (feature `batch-submit`):
-//! [`poll`] reads its state with `GetModelInvocationJob`, [`wait`] polls
+//! [`poll_job`] reads its state with `GetModelInvocationJob`, [`wait_for_job`] polls
 //! until the state is terminal, and [`Gate::collect_batch_job`] waits, then
 //! reads every output file from S3 (`aws-sdk-s3`'s `GetObject`) into call
 //! events at the batch rate.
@@ -177,12 +177,15 @@ async fn get_job(client: &aws_sdk_bedrock::Client, job_arn: &str) -> Result<JobS
 }
 
 /// The job's status now, retried as [`SubmitRetry::default`] says.
-pub async fn poll(client: &aws_sdk_bedrock::Client, job_arn: &str) -> Result<JobStatus, GateError> {
-    poll_with(client, job_arn, &SubmitRetry::default()).await
+pub async fn poll_job(
+    client: &aws_sdk_bedrock::Client,
+    job_arn: &str,
+) -> Result<JobStatus, GateError> {
+    poll_job_with(client, job_arn, &SubmitRetry::default()).await
 }
 
-/// [`poll`] with its retries given.
-pub async fn poll_with(
+/// [`poll_job`] with its retries given.
+pub async fn poll_job_with(
     client: &aws_sdk_bedrock::Client,
     job_arn: &str,
     retry: &SubmitRetry,
@@ -191,7 +194,7 @@ pub async fn poll_with(
     retry.run(|| get_job(&client, job_arn)).await
 }
 
-/// How [`wait_with`] waits.
+/// How [`wait_for_job_with`] waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitOptions {
     /// Between two polls.
@@ -218,17 +221,17 @@ impl WaitOptions {
 /// state it is (a `Failed` job's status carries Bedrock's message). A job
 /// still running at `deadline` is a [`GateError::BatchJob`] with its last
 /// state; a poll that fails after its retries is that poll's error.
-pub async fn wait(
+pub async fn wait_for_job(
     client: &aws_sdk_bedrock::Client,
     job_arn: &str,
     interval: Duration,
     deadline: Instant,
 ) -> Result<JobStatus, GateError> {
-    wait_with(client, job_arn, &WaitOptions::new(interval, deadline)).await
+    wait_for_job_with(client, job_arn, &WaitOptions::new(interval, deadline)).await
 }
 
-/// [`wait`] with its retries given.
-pub async fn wait_with(
+/// [`wait_for_job`] with its retries given.
+pub async fn wait_for_job_with(
     client: &aws_sdk_bedrock::Client,
     job_arn: &str,
     opts: &WaitOptions,
@@ -330,7 +333,7 @@ fn file_name(f: &BatchFile) -> Result<String, GateError> {
 }
 
 impl Gate {
-    /// Waits for the job ([`wait_with`]), then reads its outputs
+    /// Waits for the job ([`wait_for_job_with`]), then reads its outputs
     /// ([`Gate::read_batch_job_outputs`]). A job that ended `Failed`,
     /// `Stopped` or `Expired` is a [`GateError::BatchJob`] with Bedrock's
     /// message, and its records stay pending.
@@ -343,7 +346,7 @@ impl Gate {
         files: &[BatchFile],
         wait: &WaitOptions,
     ) -> Result<JobOutput, GateError> {
-        let status = wait_with(bedrock, job_arn, wait).await?;
+        let status = wait_for_job_with(bedrock, job_arn, wait).await?;
         let records = self
             .read_batch_job_outputs(s3, queue, &status, files, &wait.retry)
             .await?;

@@ -2,7 +2,8 @@
 //! `CreateModelInvocationJob` (feature `batch-submit`), after checking its
 //! files against the per-job quotas ([`JobLimits`]).
 
-use super::{BatchFile, JobLimits};
+use super::quota::JobLimits;
+use super::BatchFile;
 use crate::error::GateError;
 use crate::retry::{run, Backoff, Rule, Timeouts, DEFAULT_MAX_ATTEMPTS};
 use crate::sdk::Failure;
@@ -32,10 +33,10 @@ pub struct JobSpec {
     pub client_request_token: Option<String>,
 }
 
-/// How [`submit_job_with`] retries, and how [`job::poll_with`] and the
+/// How [`submit_job_with`] retries, and how [`poll_job_with`] and the
 /// output reads retry.
 ///
-/// [`job::poll_with`]: super::job::poll_with
+/// [`poll_job_with`]: super::job::poll_job_with
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubmitRetry {
     /// Attempts at most, the first included.
@@ -110,14 +111,13 @@ impl SubmitRetry {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
     {
-        let rule = Rule {
-            places: 1,
-            max_attempts: self.max_attempts.max(1),
-            budget: None,
-            backoff: &self.backoff,
-            timeout: self.timeout,
-            throttle_only: &[],
-        };
+        let rule = Rule::new(
+            1,
+            self.max_attempts.max(1),
+            None,
+            &self.backoff,
+            self.timeout,
+        );
         match run(&rule, |_| attempt(), |_, _| {}).await {
             Ok((v, _)) => Ok(v),
             Err(g) => Err(g.error),

@@ -22,10 +22,9 @@ mod request;
 mod tests;
 
 pub use content::{block_to_json, message_from_json, message_to_json};
-pub use request::{
-    inference_to_json, input_body, options_to_json, system_from_json, system_to_json,
-    tool_config_from_json, tool_config_to_json,
-};
+pub use request::{input_body, options_to_json, system_to_json, tool_config_to_json};
+#[cfg(test)]
+use request::{system_from_json, tool_config_from_json};
 
 use aws_smithy_types::{Blob, Document, Number};
 use serde_json::{Map, Value as Json};

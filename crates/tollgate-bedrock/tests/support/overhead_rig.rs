@@ -11,8 +11,7 @@ use aws_sdk_bedrockruntime::types::{
     ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolSpecification, ToolUseBlock,
 };
 use std::sync::Arc;
-use tollgate_bedrock::wire::document_from_json;
-use tollgate_bedrock::{Backoff, ChatRequest, Gate};
+use tollgate_bedrock::{document_from_json, Backoff, ChatRequest, Gate};
 use tollgate_cost::{CallEvent, Sink, SinkError, Tags};
 
 const HAIKU: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
