@@ -78,188 +78,24 @@
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod breaker;
+mod config;
 mod conn;
+mod error;
+
+use breaker::{Breaker, Permit};
+use config::redacted_all;
+pub use config::RedisConfig;
+use error::classify;
+pub use error::RedisError;
 
 pub use conn::{slot, AsyncConnection, BlockingConnection};
 use conn::{AsyncInner, BlockingInner, Client};
 pub use redis;
-
-/// How to reach Redis and how hard to try: one type for every store.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedisConfig {
-    /// `redis://[user:password@]host:port/db` or `rediss://...` (TLS). In
-    /// cluster mode: one or more seed nodes, separated by commas (an
-    /// ElastiCache configuration endpoint is one seed).
-    pub url: String,
-    /// Redis Cluster mode (default off): commands are routed by their
-    /// key's slot, `MOVED` and `ASK` redirections are followed, and the
-    /// slot map is learned from the seeds in `url`.
-    pub cluster: bool,
-    /// Prepended to every key (default `tollgate`). Each store adds its own
-    /// part after it (`:rc:` for responses, `:spend:` for the ledger, ...);
-    /// keys of one group carry it in a hash tag ([`Redis::tag`]). It must
-    /// not contain `{` or `}`.
-    pub key_prefix: String,
-    /// Timeout to open a connection: TCP, TLS and `AUTH` (default 200 ms).
-    pub connect_timeout: Duration,
-    /// Timeout of each operation, from sending it to its reply, on both
-    /// paths (default 50 ms).
-    pub op_timeout: Duration,
-    /// Connections kept: multiplexed async connections used in turn, and
-    /// at most this many idle blocking ones (default 4).
-    pub pool_size: usize,
-    /// Consecutive timeouts or connection failures that trip the breaker
-    /// (default 3).
-    pub trip_after: u32,
-    /// How long calls skip Redis after the breaker trips (default 1 s).
-    pub backoff: Duration,
-    /// For `rediss://`: the PEM certificate of the authority that signed
-    /// the server's certificate, instead of the system's roots.
-    pub tls_root_cert: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for RedisConfig {
-    /// The URL's password is not printed.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("url", &redacted_all(&self.url))
-            .field("cluster", &self.cluster)
-            .field("key_prefix", &self.key_prefix)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("op_timeout", &self.op_timeout)
-            .field("pool_size", &self.pool_size)
-            .field("trip_after", &self.trip_after)
-            .field("backoff", &self.backoff)
-            .field("tls_root_cert", &self.tls_root_cert.as_ref().map(Vec::len))
-            .finish()
-    }
-}
-
-/// `scheme://user:***@host...` for a URL with credentials.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s + 3 => {
-            let creds = url.get(s + 3..at).unwrap_or("");
-            let user = creds.split(':').next().unwrap_or("");
-            format!(
-                "{}{user}:***{}",
-                url.get(..s + 3).unwrap_or(""),
-                url.get(at..).unwrap_or("")
-            )
-        }
-        _ => url.to_owned(),
-    }
-}
-
-/// [`redacted`] for each URL of a comma-separated list.
-fn redacted_all(urls: &str) -> String {
-    urls.split(',').map(redacted).collect::<Vec<_>>().join(",")
-}
-
-impl Default for RedisConfig {
-    /// The defaults for a local server, `redis://127.0.0.1:6379/`.
-    fn default() -> Self {
-        RedisConfig::new("redis://127.0.0.1:6379/")
-    }
-}
-
-impl RedisConfig {
-    /// The defaults for a Redis Cluster reached through `seeds` (node URLs;
-    /// one is enough, more survive a seed being down when connecting).
-    pub fn cluster<S: AsRef<str>>(seeds: impl IntoIterator<Item = S>) -> RedisConfig {
-        let urls: Vec<String> = seeds.into_iter().map(|s| s.as_ref().to_owned()).collect();
-        RedisConfig {
-            cluster: true,
-            ..RedisConfig::new(urls.join(","))
-        }
-    }
-
-    /// The defaults for a URL.
-    pub fn new(url: impl Into<String>) -> RedisConfig {
-        RedisConfig {
-            url: url.into(),
-            cluster: false,
-            key_prefix: "tollgate".to_owned(),
-            connect_timeout: Duration::from_millis(200),
-            op_timeout: Duration::from_millis(50),
-            pool_size: 4,
-            trip_after: 3,
-            backoff: Duration::from_secs(1),
-            tls_root_cert: None,
-        }
-    }
-}
-
-/// Why a Redis operation did not answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RedisError {
-    /// No reply within `op_timeout` (or no connection within `connect_timeout`).
-    #[error("Redis did not answer in time")]
-    Timeout,
-    /// The breaker is open: Redis failed repeatedly and is skipped until
-    /// the back-off ends.
-    #[error("Redis is skipped for now (backing off after repeated failures)")]
-    BackingOff,
-    /// The connection could not be opened or broke.
-    #[error("Redis connection failed: {0}")]
-    Connection(String),
-    /// Redis answered with an error, or with a reply of the wrong shape.
-    #[error("Redis answered with an error: {0}")]
-    Server(String),
-    /// The configuration cannot work (a malformed URL, an unreadable
-    /// certificate, no tokio runtime on the async path).
-    #[error("Redis configuration: {0}")]
-    Config(String),
-}
-
-impl RedisError {
-    /// Whether the error counts against the breaker (Redis unreachable or slow).
-    pub fn is_fault(&self) -> bool {
-        matches!(self, RedisError::Timeout | RedisError::Connection(_))
-    }
-}
-
-/// The ACL user a URL logs in as: the name before `:password@`, or
-/// `default` when there is none.
-fn url_user(url: &str) -> &str {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s + 3 => url
-            .get(s + 3..at)
-            .and_then(|creds| creds.split(':').next())
-            .filter(|u| !u.is_empty())
-            .unwrap_or("default"),
-        _ => "default",
-    }
-}
-
-/// Our error for one of `redis`'s, for a handle on `url`.
-fn classify(e: &redis::RedisError, url: &str) -> RedisError {
-    if e.kind() == redis::ErrorKind::AuthenticationFailed {
-        // `redis` drops the server's `WRONGPASS` text; say what it means.
-        // A connection failure: it counts against the breaker, so a wrong
-        // password does not cost the server a handshake per call.
-        RedisError::Connection(format!(
-            "authentication failed for ACL user `{}`: wrong password, or the user \
-             is unknown or disabled ({e})",
-            url_user(url)
-        ))
-    } else if e.is_timeout() {
-        RedisError::Timeout
-    } else if e.is_io_error()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_unrecoverable_error()
-    {
-        RedisError::Connection(e.to_string())
-    } else {
-        RedisError::Server(e.to_string())
-    }
-}
 
 /// Counters of a [`Redis`] handle (both paths, every store sharing it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -294,134 +130,6 @@ struct Counters {
 
 fn bump(a: &AtomicU64) {
     a.fetch_add(1, Ordering::Relaxed);
-}
-
-/// The circuit breaker: consecutive faults trip it; while open every call
-/// is refused at once. When the back-off ends it is half-open: one call at
-/// a time goes through as the probe and every other call is refused as if
-/// it were open, until the probe's result closes the breaker (an answer)
-/// or trips it again (a fault).
-struct Breaker {
-    failures: AtomicU32,
-    /// End of the back-off, nanoseconds after `epoch` (0: closed).
-    open_until: AtomicU64,
-    /// The half-open probe in flight: its number (0: none).
-    probe: AtomicU64,
-    /// Numbers handed to probes so far.
-    probes: AtomicU64,
-    epoch: Instant,
-    trip_after: u32,
-    backoff: Duration,
-}
-
-/// A call the breaker let through; a probe's place is given back when it
-/// is dropped, settled or not (a cancelled probe leaves the breaker
-/// half-open, and the next call probes).
-#[must_use]
-struct Permit<'a> {
-    breaker: &'a Breaker,
-    /// This call's probe number (0: not a probe; the breaker was closed).
-    probe: u64,
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        if self.probe != 0 {
-            // Only our own number: a later probe's place is not ours.
-            let _ = self.breaker.probe.compare_exchange(
-                self.probe,
-                0,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-        }
-    }
-}
-
-impl Breaker {
-    fn new(trip_after: u32, backoff: Duration) -> Breaker {
-        Breaker {
-            failures: AtomicU32::new(0),
-            open_until: AtomicU64::new(0),
-            probe: AtomicU64::new(0),
-            probes: AtomicU64::new(0),
-            epoch: Instant::now(),
-            trip_after: trip_after.max(1),
-            backoff,
-        }
-    }
-
-    fn now_ns(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    /// Whether a call now would be refused: the back-off is running, or
-    /// it ended and a probe is in flight.
-    fn open(&self) -> bool {
-        let until = self.open_until.load(Ordering::Acquire);
-        until != 0 && (self.now_ns() < until || self.probe.load(Ordering::Acquire) != 0)
-    }
-
-    /// Lets a call through (`Some`), or refuses it (`None`): while the
-    /// back-off runs, and while half-open unless it is the one probe.
-    fn admit(&self) -> Option<Permit<'_>> {
-        let until = self.open_until.load(Ordering::Acquire);
-        if until == 0 {
-            return Some(Permit {
-                breaker: self,
-                probe: 0,
-            });
-        }
-        if self.now_ns() < until {
-            return None;
-        }
-        let n = self
-            .probes
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(1)
-            .max(1);
-        self.probe
-            .compare_exchange(0, n, Ordering::AcqRel, Ordering::Acquire)
-            .ok()?;
-        let permit = Permit {
-            breaker: self,
-            probe: n,
-        };
-        // The previous probe may have settled between the two loads: a
-        // breaker it tripped again refuses, one it closed admits freely.
-        match self.open_until.load(Ordering::Acquire) {
-            0 => Some(Permit {
-                breaker: self,
-                probe: 0,
-            }),
-            again if self.now_ns() < again => None,
-            _ => Some(permit),
-        }
-    }
-
-    fn success(&self) {
-        if self.failures.load(Ordering::Relaxed) != 0 {
-            self.failures.store(0, Ordering::Relaxed);
-        }
-        if self.open_until.load(Ordering::Acquire) != 0 {
-            self.open_until.store(0, Ordering::Release);
-        }
-    }
-
-    /// Counts a fault; `true` when it trips the breaker.
-    fn fault(&self) -> bool {
-        let f = self
-            .failures
-            .fetch_add(1, Ordering::Relaxed)
-            .saturating_add(1);
-        if f < self.trip_after {
-            return false;
-        }
-        let backoff = u64::try_from(self.backoff.as_nanos()).unwrap_or(u64::MAX);
-        let until = self.now_ns().saturating_add(backoff).max(1);
-        self.open_until.store(until, Ordering::Release);
-        true
-    }
 }
 
 struct Inner {
@@ -803,6 +511,8 @@ where
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::config::redacted;
+    use crate::error::url_user;
 
     #[test]
     fn urls_with_credentials_are_redacted() {
