@@ -16,7 +16,7 @@ pub struct RedisConfig {
     pub cluster: bool,
     /// Prepended to every key (default `tollgate`). Each store adds its own
     /// part after it (`:rc:` for responses, `:spend:` for the ledger, ...);
-    /// keys of one group carry it in a hash tag ([`Redis::tag`]). It must
+    /// keys of one group carry it in a hash tag ([`Redis::tag`](crate::Redis::tag)). It must
     /// not contain `{` or `}`.
     pub key_prefix: String,
     /// Timeout to open a connection: TCP, TLS and `AUTH` (default 200 ms).
