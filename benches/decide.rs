@@ -59,11 +59,13 @@ impl Workload {
             .iter()
             .map(|r| {
                 let ctx = r.context(&self.policy.schema);
-                ctx.slots()
+                // A context has one slot per schema attribute, in id order.
+                self.policy
+                    .schema()
                     .iter()
-                    .enumerate()
+                    .map(|(id, _)| id)
+                    .zip(ctx.slots().iter().copied())
                     .filter(|(_, s)| !matches!(s, Slot::Missing))
-                    .map(|(i, s)| (tollgate::lang::AttrId(i as u32), *s))
                     .collect()
             })
             .collect()
@@ -203,7 +205,7 @@ fn route_only(
     i: usize,
 ) -> Option<u32> {
     let ctx = build(&w.policy, &slots[i]);
-    w.compiled.decide(black_box(&ctx)).route.map(|r| r.0)
+    w.compiled.decide(black_box(&ctx)).route.map(|r| r.get())
 }
 
 fn bench_scale(c: &mut Criterion) {
