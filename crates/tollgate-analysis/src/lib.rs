@@ -76,7 +76,9 @@ mod tiers;
 mod trace;
 
 pub use advise::{advise, advise_in, Advice, AdviceReport, Kind as AdviceKind};
-pub use batch_plan::{compile_when, plan_batch, plan_batch_in, BatchPlan, BatchRow, NoFlex, Selector};
+pub use batch_plan::{
+    compile_when, plan_batch, plan_batch_in, BatchPlan, BatchRow, NoFlex, Selector,
+};
 pub use capacity::{plan_provisioned, PlanError, ProvisionedPlan, UnitTerms};
 pub use classify::{classify, PromptClass};
 pub use evals::{read_evals, EvalError, EvalPrompt, EvalSet};
@@ -87,8 +89,7 @@ pub use input::{
 };
 pub use prefix::{PrefixCaches, PrefixStep};
 pub use replay::{
-    emitted_event_count, parse_sets, replay, replay_emitting, EventSink, ReplayError,
-    ReplayOptions,
+    emitted_event_count, parse_sets, replay, replay_emitting, EventSink, ReplayError, ReplayOptions,
 };
 pub use report::{diff_json, diff_text, PromptTally, Report, ResponseTally, Row as ReportRow};
 pub use reprice::{RepriceSummary, Repricer};
@@ -97,8 +98,8 @@ pub use route_eval::{
 };
 pub use route_join::{join_scored_events, Joined};
 pub use route_train::{
-    read_jsonl as read_train_records, train, CurvePoint, FeatureFit, JointFit, Totals,
-    TrainError, TrainOptions, TrainRecord, TrainReport,
+    read_jsonl as read_train_records, train, CurvePoint, FeatureFit, JointFit, Totals, TrainError,
+    TrainOptions, TrainRecord, TrainReport,
 };
 pub use spend::{
     read as read_spend, read_repriced as read_spend_repriced, Cell as SpendCell, Row as SpendRow,

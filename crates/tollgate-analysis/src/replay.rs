@@ -139,7 +139,7 @@ impl<'p> RegionPrices<'p> {
             Some(i) => i,
             None => {
                 let prices = tollgate_lang::call_prices(
-                    &self.policy.price_table(),
+                    self.policy.price_table(),
                     &model.id,
                     &model.prices,
                     region,

@@ -7,9 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
+use tollgate_analysis::Format;
 use tollgate_analysis::{advise, AdviceKind};
 use tollgate_analysis::{read_bytes, read_call_events, read_path};
-use tollgate_analysis::Format;
 use tollgate_analysis::{replay, ReplayOptions};
 use tollgate_cost::CallEvent;
 
@@ -395,7 +395,11 @@ fn flex_is_advised_for_tolerant_and_tool_use_calls_on_a_model_that_offers_it() {
         ),
     ];
     let r = advise(&evs);
-    let flex: Vec<_> = r.advice.iter().filter(|a| a.kind == AdviceKind::Flex).collect();
+    let flex: Vec<_> = r
+        .advice
+        .iter()
+        .filter(|a| a.kind == AdviceKind::Flex)
+        .collect();
     assert_eq!(flex.len(), 1, "{:?}", r.advice);
     // Nova Pro: 1,000 x (800 - 400) + 100 x (3,200 - 1,600) per call, two calls.
     assert_eq!(flex[0].daily_saving_nanos, 2 * (1000 * 400 + 100 * 1600));

@@ -69,7 +69,7 @@ fn recorded(p: &CompiledPolicy) -> (Vec<u8>, Vec<String>) {
     let mut out = Vec::new();
     let mut models = Vec::new();
     for (i, prompt) in [HARD, EASY].into_iter().enumerate() {
-        let mut ctx = Context::new(&pol.schema());
+        let mut ctx = Context::new(pol.schema());
         score_routers(pol, &mut ctx, prompt);
         let d = p.decide(&ctx);
         models.push(pol.models()[d.model.index()].alias.to_string());

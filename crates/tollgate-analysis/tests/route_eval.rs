@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::{classify, PromptClass};
 use tollgate_analysis::read_evals;
+use tollgate_analysis::{classify, PromptClass};
 use tollgate_analysis::{route_eval, RouteEvalOptions, Split, Tally};
 
 fn fixtures() -> PathBuf {

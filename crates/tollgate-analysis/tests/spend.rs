@@ -24,8 +24,8 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::SpendReport;
 use tollgate_analysis::to_html;
+use tollgate_analysis::SpendReport;
 use tollgate_cost::{Day, SpikeConfig};
 
 fn fixture(name: &str) -> PathBuf {

@@ -36,8 +36,8 @@ pub fn unreached_rules(
 ) -> Vec<(Section, String, String)> {
     let mut hit = std::collections::HashSet::new();
     for case in policy.tests() {
-        if let Ok(req) = Request::from_map(&policy.schema(), &case.request) {
-            let d = decide(&req.context(&policy.schema()));
+        if let Ok(req) = Request::from_map(policy.schema(), &case.request) {
+            let d = decide(&req.context(policy.schema()));
             for s in Section::ALL {
                 if let Some(r) = d.rule(s) {
                     hit.insert((s, r.index()));

@@ -152,7 +152,7 @@ fn load(path: &std::path::Path) -> Option<Loaded> {
     match load_path(path, &LoadOptions::default()) {
         Ok(l) => {
             for w in &l.warnings {
-                eprint!("{}", w.render(&l.policy.sources()));
+                eprint!("{}", w.render(l.policy.sources()));
             }
             Some(l)
         }
@@ -208,8 +208,8 @@ fn explain(a: ExplainArgs) -> Result<bool, String> {
     };
     let policy = &l.policy;
     let text = read_request(request)?;
-    let req = Request::parse(&policy.schema(), &text).map_err(|e| format!("request: {e}"))?;
-    let mut ctx = req.context(&policy.schema());
+    let req = Request::parse(policy.schema(), &text).map_err(|e| format!("request: {e}"))?;
+    let mut ctx = req.context(policy.schema());
     let scores = score_prompt(policy, &mut ctx, &text);
     let engine = engine::Engine::new(policy.clone()).map_err(|e| e.to_string())?;
     let explanation = engine.explain(&ctx);

@@ -2,8 +2,8 @@
 //! printing; the work is in `tollgate_analysis` (`plan_batch_in`, `advise_in`).
 
 use std::path::PathBuf;
-use tollgate_analysis::{compile_when, plan_batch_in, Selector};
 use tollgate_analysis::read_call_events;
+use tollgate_analysis::{compile_when, plan_batch_in, Selector};
 use tollgate_cost::CallEvent;
 
 /// Reads call-event files; a note per file with skipped lines goes to stderr.

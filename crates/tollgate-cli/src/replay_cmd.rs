@@ -4,8 +4,8 @@
 use clap::ValueEnum;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tollgate_analysis::{read_path, servegen_gap_note, servegen_windows, ServeGenTokens};
 use tollgate_analysis::{diff_json, diff_text};
+use tollgate_analysis::{read_path, servegen_gap_note, servegen_windows, ServeGenTokens};
 use tollgate_analysis::{replay_emitting, Format, ReplayOptions, Trace};
 use tollgate_engine::CompiledPolicy;
 
@@ -272,7 +272,7 @@ pub fn plan_provisioned(a: ProvisionedArgs) -> Result<bool, String> {
         if a.region.is_none() { " (default)" } else { "" }
     );
     let prices = tollgate_lang::call_prices(
-        &p.price_table(),
+        p.price_table(),
         &model.id,
         &model.prices,
         region,
@@ -280,8 +280,8 @@ pub fn plan_provisioned(a: ProvisionedArgs) -> Result<bool, String> {
         false,
     )
     .map_err(|e| format!("`--model {}` in `{region}`: {e}", a.model))?;
-    let plan = tollgate_analysis::plan_provisioned(&trace, &prices, terms)
-        .map_err(|e| e.to_string())?;
+    let plan =
+        tollgate_analysis::plan_provisioned(&trace, &prices, terms).map_err(|e| e.to_string())?;
     let assumption = trace.formats.contains(&Format::ServeGen).then(|| {
         format!(
             "servegen: each request assumed {} prompt and {} output tokens (--servegen-tokens); on-demand prices of `{}` ({})",

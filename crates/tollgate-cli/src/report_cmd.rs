@@ -2,9 +2,9 @@
 //! the work is in `tollgate_analysis` (`read_spend_repriced`, `to_html`, `read_tiers`).
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::SkippedLine;
-use tollgate_analysis::Repricer;
 use tollgate_analysis::Evals;
+use tollgate_analysis::Repricer;
+use tollgate_analysis::SkippedLine;
 use tollgate_analysis::{read_spend_repriced, read_tiers, to_html};
 use tollgate_cost::SpikeConfig;
 use tollgate_lang::Policy;

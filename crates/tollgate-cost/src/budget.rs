@@ -332,7 +332,10 @@ impl Ledger {
         let Some(rule) = decision.budget.and_then(|r| policy.budgets.get(r.index())) else {
             return Ok(ticket);
         };
-        let dim = rule.then.group_by.map_or(GLOBAL, |a| policy.schema().name(a));
+        let dim = rule
+            .then
+            .group_by
+            .map_or(GLOBAL, |a| policy.schema().name(a));
         let Some(idx) = ticket.groups.iter().position(|(d, _)| d == dim) else {
             return Ok(ticket);
         };

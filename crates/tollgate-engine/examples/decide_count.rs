@@ -33,7 +33,7 @@ fn run(
     let mut sum = 0u64;
     for _ in 0..rounds {
         for s in slots {
-            let mut ctx = Context::new(&policy.schema());
+            let mut ctx = Context::new(policy.schema());
             for (id, v) in s {
                 let _ = ctx.set(*id, *v);
             }
@@ -80,12 +80,12 @@ fn main() {
     let compiled = compile(policy.clone()).unwrap();
     let requests: Vec<Request> = reqs
         .iter()
-        .map(|r| Request::parse(&policy.schema(), r).unwrap())
+        .map(|r| Request::parse(policy.schema(), r).unwrap())
         .collect();
     let slots: Vec<Vec<(AttrId, Slot<'_>)>> = requests
         .iter()
         .map(|r| {
-            let ctx = r.context(&policy.schema());
+            let ctx = r.context(policy.schema());
             // A context has one slot per schema attribute, in id order.
             policy
                 .schema()

@@ -247,7 +247,7 @@ fn build_sections(policy: &Policy, limits: CompileLimits) -> Result<Built, Compi
         .iter()
         .map(|(_, d)| Dispatch::of(SlotKind::of(d.ty)))
         .collect();
-    let mut pool = PredPool::new(&policy.schema());
+    let mut pool = PredPool::new(policy.schema());
     let specs = [
         specs(&policy.routes, |_| None, &mut pool, &dispatch),
         specs(

@@ -48,14 +48,14 @@ pub fn run_case(
         mismatches: Vec::new(),
         request_error: None,
     };
-    let req = match Request::from_map(&policy.schema(), &case.request) {
+    let req = match Request::from_map(policy.schema(), &case.request) {
         Ok(r) => r,
         Err(e) => {
             result.request_error = Some(e.to_string());
             return result;
         }
     };
-    let ctx = req.context(&policy.schema());
+    let ctx = req.context(policy.schema());
     let d = decide(&ctx);
     for (sec, exp) in &case.expect {
         let actual = rule_name(policy, *sec, d.rule(*sec));

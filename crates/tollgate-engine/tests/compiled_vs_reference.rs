@@ -624,7 +624,7 @@ proptest! {
         let text = policy_text(&sections);
         let (compiled, policy) = both(&text);
         for r in &reqs {
-            let ctx = r.context(&policy.schema());
+            let ctx = r.context(policy.schema());
             prop_assert_eq!(compiled.decide(&ctx), decide_reference(&policy, &ctx), "request {:?}\n{}", r, text);
         }
     }
@@ -643,7 +643,7 @@ fn routes(whens: &[&str]) -> String {
 }
 
 fn route_of(c: &CompiledPolicy, r: &Req) -> Option<u32> {
-    let ctx = r.context(&c.policy().schema());
+    let ctx = r.context(c.policy().schema());
     let d = c.decide(&ctx);
     assert_eq!(
         d,
@@ -831,11 +831,13 @@ fn cache_rules_need_their_scope_attribute() {
         ..with.clone()
     };
     assert_eq!(
-        c.decide(&with.context(&p.schema())).cache.map(|r| r.get()),
+        c.decide(&with.context(p.schema())).cache.map(|r| r.get()),
         Some(0)
     );
     assert_eq!(
-        c.decide(&without.context(&p.schema())).cache.map(|r| r.get()),
+        c.decide(&without.context(p.schema()))
+            .cache
+            .map(|r| r.get()),
         Some(1)
     );
 }
@@ -919,7 +921,7 @@ fn a_tight_size_limit_stops_splitting_and_stays_exact() {
     assert!(free.stats(Section::Route).nodes > 40);
     for _ in 0..500 {
         let r = generated_request(&mut rng);
-        let ctx = r.context(&policy.schema());
+        let ctx = r.context(policy.schema());
         let want = decide_reference(&policy, &ctx);
         assert_eq!(compiled.decide(&ctx), want, "{r:?}");
         assert_eq!(free.decide(&ctx), want, "{r:?}");
@@ -937,7 +939,7 @@ fn ten_thousand_generated_rules_compile_and_agree() {
     assert!(stats.leaf_entries < 20 * stats.rules, "{stats:?}");
     for _ in 0..1_000 {
         let r = generated_request(&mut rng);
-        let ctx = r.context(&policy.schema());
+        let ctx = r.context(policy.schema());
         assert_eq!(
             compiled.decide(&ctx),
             decide_reference(&policy, &ctx),

@@ -721,7 +721,7 @@ mod watch {
     fn learned_route(handle: &PolicyHandle) -> String {
         let live = handle.current();
         let p = live.policy();
-        let mut ctx = Context::new(&p.schema());
+        let mut ctx = Context::new(p.schema());
         tollgate_engine::score_routers(p, &mut ctx, "any prompt");
         let d = live.decide(&ctx);
         d.route

@@ -327,7 +327,10 @@ impl PolicyHandle {
     /// schema becomes the handle's; [`PolicyHandle::reload`] has no path
     /// and fails, install new versions with [`PolicyHandle::swap_policy`].
     pub fn from_policy(policy: Policy, opts: LoadOptions) -> Result<PolicyHandle, ReloadError> {
-        let schema = opts.schema.clone().unwrap_or_else(|| policy.schema().clone());
+        let schema = opts
+            .schema
+            .clone()
+            .unwrap_or_else(|| policy.schema().clone());
         let loaded = Loaded {
             policy,
             warnings: Vec::new(),

@@ -176,10 +176,10 @@ pub(super) fn gate(
     // The compiled engine must agree with the reference interpreter on
     // every test request, sections the test does not check included.
     for case in policy.tests() {
-        let Ok(req) = Request::from_map(&policy.schema(), &case.request) else {
+        let Ok(req) = Request::from_map(policy.schema(), &case.request) else {
             continue;
         };
-        let ctx = req.context(&policy.schema());
+        let ctx = req.context(policy.schema());
         if engine.decide(&ctx) != decide_reference(policy, &ctx) {
             return Err(ReloadError::EngineMismatch {
                 test: case.name.clone(),
