@@ -103,7 +103,7 @@ pub use route_train::{
 };
 pub use spend::{
     read as read_spend, read_repriced as read_spend_repriced, Cell as SpendCell, Row as SpendRow,
-    RowCell as SpendRowCell, SpendBuilder, SpendReport, Versus,
+    RowCell as SpendRowCell, SpendBuilder, SpendReport, Versus, MAX_SPAN_DAYS,
 };
 pub use spend_html::to_html;
 pub use tiers::{read as read_tiers, Evals, TierRow, TiersBuilder, TiersReport};

@@ -3,6 +3,12 @@
 //! Sections are ordered first-match lists of [`Rule`]s; each rule carries a
 //! condition (`None` = always) and the section's payload. Models are indexed
 //! by [`ModelIdx`], attributes by [`AttrId`].
+//!
+//! [`Policy`] keeps its fields private: only the loader builds one, so its
+//! hash and every index in it describe what was loaded. The parts it hands
+//! out ([`Sections`], [`Rule`], [`Model`], the section payloads) are plain
+//! data with public fields: a policy gives them out by shared reference
+//! only, so a field edit changes a copy, never a policy.
 
 use crate::expr::TExpr;
 use crate::pricing::{Latency, Prices, Tier};
