@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use tollgate_analysis::Evals;
 use tollgate_analysis::{
     join_scored_events, read_call_events, read_evals, read_train_records, train, Split,
     TrainOptions, TrainRecord,
 };
-use tollgate_analysis::Evals;
 
 /// The `route-train` arguments.
 #[derive(clap::Args)]
@@ -149,7 +149,7 @@ pub fn run(a: Args) -> Result<bool, String> {
             .and_then(|i| p.model(i))
             .map(|m| m.prices.clone())
             .ok_or_else(|| {
-                let all: Vec<&str> = p.models.iter().map(|m| m.alias.as_str()).collect();
+                let all: Vec<&str> = p.models().iter().map(|m| m.alias.as_str()).collect();
                 format!(
                     "the policy has no model `{alias}` (models: {})",
                     all.join(", ")
