@@ -19,7 +19,7 @@ pub enum PriceError {
         /// The price, USD per million tokens.
         value: f64,
     },
-    /// A price is above [`MAX_USD_PER_MTOK`].
+    /// A price is above [`MAX_USD_PER_MTOK`](crate::MAX_USD_PER_MTOK).
     #[error("price `{value}` is above the ceiling of 1000000 USD per million tokens")]
     TooLarge {
         /// The price, USD per million tokens.

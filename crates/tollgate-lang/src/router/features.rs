@@ -130,7 +130,7 @@ pub fn bucket(hash: u64, hash_bits: u32) -> (usize, f32) {
 
 /// A text as a sparse feature vector (for training): `(bucket, value)`
 /// sorted by bucket, duplicates summed, and the length features.
-/// [`RouterModel::score`] computes the same dot product without building it.
+/// [`RouterModel::score`](crate::RouterModel::score) computes the same dot product without building it.
 pub fn feature_vector(text: &str, hash_bits: u32) -> (Vec<(u32, f32)>, [f64; LENGTH_FEATURES]) {
     let mut raw: Vec<(u32, Family, f32)> = Vec::new();
     let counts = for_each_gram(text, |fam, h| {
