@@ -9,7 +9,8 @@ use tollgate_lang::ModelIdx;
 use tollgate_lang::{BudgetAction, Policy, Scope, Section};
 use tollgate_lang::{Latency, Tier};
 
-/// Index of a rule within its section.
+/// Index of a rule within its section: handed out by deciding (a
+/// [`Decision`]) and explaining, valid for that policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RuleIdx(pub(crate) u32);
 

@@ -15,7 +15,9 @@ use crate::pricing::{Latency, Prices, Tier};
 use crate::schema::{AttrId, Schema};
 use crate::source::{SourceMap, Span};
 
-/// Index of a model in [`Policy::models`].
+/// Index of a model in [`Policy::models`]: handed out by the loader (in
+/// rules, decisions) and by [`Policy::model_by_alias`], valid for that
+/// policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ModelIdx(pub(crate) u32);
 

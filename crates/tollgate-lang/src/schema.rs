@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
-/// Slot index of an attribute in a [`Schema`].
+/// Slot index of an attribute in a [`Schema`]: handed out by
+/// [`Schema::add`], [`Schema::id`] and [`Schema::iter`], valid for that
+/// schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AttrId(pub(crate) u32);
 
