@@ -32,7 +32,7 @@ impl Workload {
         let compiled = compile(policy.clone()).unwrap_or_else(|e| panic!("compile: {e}"));
         let requests = requests
             .iter()
-            .map(|r| Request::parse(&policy.schema, r).unwrap_or_else(|e| panic!("{e}: {r}")))
+            .map(|r| Request::parse(policy.schema(), r).unwrap_or_else(|e| panic!("{e}: {r}")))
             .collect();
         Workload {
             policy,
@@ -58,12 +58,14 @@ impl Workload {
         self.requests
             .iter()
             .map(|r| {
-                let ctx = r.context(&self.policy.schema);
-                ctx.slots()
+                let ctx = r.context(self.policy.schema());
+                // A context has one slot per schema attribute, in id order.
+                self.policy
+                    .schema()
                     .iter()
-                    .enumerate()
+                    .map(|(id, _)| id)
+                    .zip(ctx.slots().iter().copied())
                     .filter(|(_, s)| !matches!(s, Slot::Missing))
-                    .map(|(i, s)| (tollgate::lang::AttrId(i as u32), *s))
                     .collect()
             })
             .collect()
@@ -71,7 +73,7 @@ impl Workload {
 }
 
 fn build<'a>(policy: &'a Policy, slots: &[(tollgate::lang::AttrId, Slot<'a>)]) -> Context<'a> {
-    let mut ctx = Context::new(&policy.schema);
+    let mut ctx = Context::new(policy.schema());
     for (id, v) in slots {
         let _ = ctx.set(*id, *v);
     }
@@ -92,7 +94,7 @@ impl Cel {
                 let text = r
                     .when
                     .as_ref()
-                    .map(|w| policy.sources.snippet(w.span).to_string())
+                    .map(|w| policy.sources().snippet(w.span).to_string())
                     .unwrap_or_else(|| "true".into());
                 cel_interpreter::Program::compile(&text)
                     .unwrap_or_else(|e| panic!("cel: {e:?}: {text}"))
@@ -141,7 +143,7 @@ impl Cel {
                         .unwrap_or_else(|e| panic!("timestamp {t}: {e}")),
                 ),
             };
-            let name = policy.schema.name(*id);
+            let name = policy.schema().name(*id);
             match name.split_once('.') {
                 Some((head, tail)) => {
                     maps.entry(head.to_string())
@@ -203,7 +205,7 @@ fn route_only(
     i: usize,
 ) -> Option<u32> {
     let ctx = build(&w.policy, &slots[i]);
-    w.compiled.decide(black_box(&ctx)).route.map(|r| r.0)
+    w.compiled.decide(black_box(&ctx)).route.map(|r| r.get())
 }
 
 fn bench_scale(c: &mut Criterion) {

@@ -176,7 +176,7 @@ async fn policy(State(gate): State<App>) -> Json<Value> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     Json(json!({
-        "name": live.policy().name,
+        "name": live.policy().name(),
         "hash": live.hash_hex(),
         "version": live.version(),
         "loaded_at_unix": loaded,

@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = compile(loaded.policy)?;
     let policy = engine.policy();
     // Resolve attribute names to slots once, at start-up.
-    let schema = &policy.schema;
+    let schema = &policy.schema();
     let feature = schema.id("feature").ok_or("no `feature` attribute")?;
     let task = schema.id("task").ok_or("no `task` attribute")?;
     let input_tokens = schema

@@ -160,7 +160,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(compiled) = compile(policy.clone()) else {
         return;
     };
-    let schema = &policy.schema;
+    let schema = policy.schema();
     let id = |name: &str| schema.id(name).unwrap();
     let strs = ["p", "q", "r", "pq", ""];
     let lists: [&[&str]; 3] = [&[], &["p"], &["q", "p"]];

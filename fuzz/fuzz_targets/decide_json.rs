@@ -28,9 +28,9 @@ fuzz_target!(|data: &[u8]| {
     let compiled = engine();
     let policy = compiled.policy();
     let text = String::from_utf8_lossy(data);
-    match Request::parse(&policy.schema, &text) {
+    match Request::parse(policy.schema(), &text) {
         Ok(req) => {
-            let ctx = req.context(&policy.schema);
+            let ctx = req.context(policy.schema());
             let got = compiled.decide(&ctx);
             let want = decide_reference(policy, &ctx);
             assert_eq!(got, want, "compiled and reference disagree on {text}");

@@ -19,12 +19,12 @@ fuzz_target!(|data: &[u8]| {
         Ok(loaded) => {
             let policy = &loaded.policy;
             for w in &loaded.warnings {
-                let _ = w.render(&policy.sources);
-                let _ = w.to_json(&policy.sources);
+                let _ = w.render(policy.sources());
+                let _ = w.to_json(policy.sources());
             }
 
             // An empty request: every attribute missing.
-            let empty = Context::new(&policy.schema);
+            let empty = Context::new(policy.schema());
             let d = decide_reference(policy, &empty);
             let _ = to_json(policy, &d, &empty);
 
@@ -33,8 +33,8 @@ fuzz_target!(|data: &[u8]| {
             let ints: [i64; 1] = [0];
             let pairs: [(&str, &str); 1] = [("", "")];
             let int_pairs: [(&str, i64); 1] = [("", 0)];
-            let mut full = Context::new(&policy.schema);
-            for (id, def) in policy.schema.iter() {
+            let mut full = Context::new(policy.schema());
+            for (id, def) in policy.schema().iter() {
                 let slot = match def.ty {
                     Type::Bool => Slot::Bool(false),
                     Type::Int => Slot::Int(0),

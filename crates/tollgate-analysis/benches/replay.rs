@@ -11,7 +11,7 @@ use criterion::{criterion_group, Criterion};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
-use tollgate_analysis::input::{read_path, ServeGenTokens};
+use tollgate_analysis::{read_path, ServeGenTokens};
 use tollgate_analysis::{replay, ReplayOptions, Trace};
 use tollgate_engine::{compile, CompiledPolicy};
 use tollgate_lang::{load_path, LoadOptions};

@@ -49,7 +49,7 @@ pub fn compile_when(policy: &Policy, expr: &str) -> Result<Selector, String> {
     let map = OffsetMap::identity(file, expr.len());
     let t = check(
         &node,
-        &policy.schema,
+        policy.schema(),
         &map,
         CheckLimits::default(),
         &mut diags,
@@ -164,7 +164,7 @@ pub fn prices_at(
             .and_then(|m| p.model(m))
             .map(|m| (p, m))
     }) {
-        Some((p, m)) => call_prices(&p.price_table, &m.id, &m.prices, region, tier, false)
+        Some((p, m)) => call_prices(p.price_table(), &m.id, &m.prices, region, tier, false)
             .ok()
             .or_else(|| m.prices.at_tier(tier)),
         None => {
@@ -229,9 +229,9 @@ pub fn plan_batch_in(
     // Attributes of the wrong type for this policy: decided without them.
     let requests: Vec<Option<Request>> = events
         .iter()
-        .map(|ev| Request::from_map(&p.schema, &ev.attributes.to_map()).ok())
+        .map(|ev| Request::from_map(p.schema(), &ev.attributes.to_map()).ok())
         .collect();
-    let mut ctx = Context::new(&p.schema);
+    let mut ctx = Context::new(p.schema());
     for (ev, req) in events.iter().zip(&requests) {
         ctx.clear();
         if let Some(req) = req {

@@ -114,7 +114,7 @@ impl<'p> RegionPrices<'p> {
         RegionPrices {
             policy,
             default_region,
-            by_model: vec![Vec::new(); policy.models.len()],
+            by_model: vec![Vec::new(); policy.models().len()],
         }
     }
 
@@ -139,7 +139,7 @@ impl<'p> RegionPrices<'p> {
             Some(i) => i,
             None => {
                 let prices = tollgate_lang::call_prices(
-                    &self.policy.price_table,
+                    self.policy.price_table(),
                     &model.id,
                     &model.prices,
                     region,
@@ -295,7 +295,7 @@ pub fn replay_emitting(
     mut emit: Option<EventSink<'_>>,
 ) -> Result<Report, ReplayError> {
     let p = compiled.policy();
-    let schema = &p.schema;
+    let schema = &p.schema();
     let mut sets: Vec<(AttrId, Owned)> = Vec::new();
     for (name, value) in &opts.set {
         let id = schema
@@ -305,7 +305,7 @@ pub fn replay_emitting(
         sets.push((id, owned_value(name, ty, value)?));
     }
     let default_alias = p
-        .model(p.default_model)
+        .model(p.default_model())
         .map(|m| m.alias.clone())
         .unwrap_or_default();
     let baseline_prices = match &opts.baseline_model {
@@ -314,7 +314,7 @@ pub fn replay_emitting(
                 .model_by_alias(alias)
                 .and_then(|i| p.model(i))
                 .ok_or_else(|| {
-                    let all: Vec<&str> = p.models.iter().map(|m| m.alias.as_str()).collect();
+                    let all: Vec<&str> = p.models().iter().map(|m| m.alias.as_str()).collect();
                     ReplayError::UnknownModel(alias.clone(), all.join(", "))
                 })?;
             Some(m)
@@ -355,7 +355,7 @@ pub fn replay_emitting(
         .chain(p.routes.iter().map(|r| r.name.as_str()))
         .map(Row::named)
         .collect();
-    let mut by_model: Vec<Row> = p.models.iter().map(|m| Row::named(&m.alias)).collect();
+    let mut by_model: Vec<Row> = p.models().iter().map(|m| Row::named(&m.alias)).collect();
     let mut by_feature: Vec<Row> = Vec::new();
     let mut feature_index: FxHashMap<String, usize> = FxHashMap::default();
     let mut rc_map: FxHashMap<u128, (u64, u64)> = FxHashMap::default();
@@ -459,7 +459,7 @@ pub fn replay_emitting(
         if let (Some(ci), Some(content)) = (d.cache, r.content) {
             if let Some(rule) = p.caches.get(ci.index()) {
                 let mut h = Xxh3::new();
-                h.update(&ci.0.to_le_bytes());
+                h.update(&ci.get().to_le_bytes());
                 h.update(&rule.then.version.to_le_bytes());
                 if let Scope::Attr(a) = rule.then.scope {
                     if let Slot::Str(s) = ctx.get(a) {

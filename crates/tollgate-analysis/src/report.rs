@@ -140,7 +140,7 @@ pub struct Report {
 impl Report {
     pub(crate) fn new(p: &Policy, _trace: &Trace) -> Report {
         Report {
-            policy: p.name.clone(),
+            policy: p.name().to_owned(),
             ..Report::default()
         }
     }

@@ -75,7 +75,7 @@ impl<'p> Repricer<'p> {
     /// us-east-1, the default).
     pub fn new(policy: Option<&'p Policy>, region: Option<&str>) -> Repricer<'p> {
         let table: &'p PriceTable = match policy {
-            Some(p) => &p.price_table,
+            Some(p) => p.price_table(),
             None => PriceTable::builtin(),
         };
         let r = region.unwrap_or(DEFAULT_REGION).to_owned();

@@ -288,12 +288,12 @@ pub fn route_eval(
     opts: &RouteEvalOptions,
 ) -> Result<RouteEvalReport, RouteEvalError> {
     let p = compiled.policy();
-    let schema = &p.schema;
+    let schema = &p.schema();
     let model = |alias: &str| {
         p.model_by_alias(alias)
             .and_then(|i| p.model(i).map(|m| (i, m)))
             .ok_or_else(|| {
-                let all: Vec<&str> = p.models.iter().map(|m| m.alias.as_str()).collect();
+                let all: Vec<&str> = p.models().iter().map(|m| m.alias.as_str()).collect();
                 RouteEvalError::UnknownModel(alias.to_owned(), all.join(", "))
             })
     };
@@ -389,7 +389,7 @@ pub fn route_eval(
     let floors = by_dataset.iter().map(|(n, _)| opts.floor(n)).collect();
     Ok(RouteEvalReport {
         floors,
-        policy: p.name.clone(),
+        policy: p.name().to_owned(),
         split: opts.split,
         strong: ModelName {
             alias: strong.alias.clone(),

@@ -7,9 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::advise::{advise, Kind};
-use tollgate_analysis::input::{read_bytes, read_call_events, read_path};
 use tollgate_analysis::Format;
+use tollgate_analysis::{advise, AdviceKind};
+use tollgate_analysis::{read_bytes, read_call_events, read_path};
 use tollgate_analysis::{replay, ReplayOptions};
 use tollgate_cost::CallEvent;
 
@@ -31,7 +31,7 @@ fn policy(extra: &str) -> tollgate_engine::CompiledPolicy {
 fn advice_is_ranked_with_the_hand_computed_savings() {
     let (events, _) = read_call_events(&fixture("calls.jsonl")).unwrap();
     let r = advise(&events);
-    let got: Vec<(Kind, Option<&str>, u128)> = r
+    let got: Vec<(AdviceKind, Option<&str>, u128)> = r
         .advice
         .iter()
         .map(|a| (a.kind, a.feature.as_deref(), a.daily_saving_nanos))
@@ -40,16 +40,16 @@ fn advice_is_ranked_with_the_hand_computed_savings() {
         got,
         [
             // 2 x (12,000,000 on demand - 6,000,000 batch)
-            (Kind::Batch, Some("nightly"), 12_000_000),
+            (AdviceKind::Batch, Some("nightly"), 12_000_000),
             // p90 of 1,000..10,000 is 9,000: 1,000 tokens x 4,000
-            (Kind::OutputCap, Some("essay"), 4_000_000),
+            (AdviceKind::OutputCap, Some("essay"), 4_000_000),
             // a call's tokens minus one attempt's share, rounded down:
             // (1,200,000 - (333 x 800 + 33 x 4,000)) + (1,200,000 -
             // (500 x 800 + 50 x 4,000))
-            (Kind::Retries, Some("agent"), 801_600 + 600_000),
+            (AdviceKind::Retries, Some("agent"), 801_600 + 600_000),
             // calls at 60 s, 120 s (entry of 0 s) and 1,100 s (entry of
             // 1,000 s) hit; 280,000 each
-            (Kind::ResponseCache, Some("faq"), 840_000),
+            (AdviceKind::ResponseCache, Some("faq"), 840_000),
         ]
     );
     assert_eq!(r.days, 1);
@@ -122,14 +122,14 @@ fn replay_with_each_advised_rule_reproduces_its_estimate() {
     assert_eq!(
         kinds,
         [
-            (Kind::Batch, 12_000_000),
-            (Kind::OutputCap, 4_000_000),
-            (Kind::Retries, 1_401_600),
+            (AdviceKind::Batch, 12_000_000),
+            (AdviceKind::OutputCap, 4_000_000),
+            (AdviceKind::Retries, 1_401_600),
             // the first call writes 4,000 tokens (premium 200 each), the
             // second reads them (720 each saved), the third comes after
             // the 5 minutes and writes again
-            (Kind::PromptCache, 4000 * 720 - 2 * 4000 * 200),
-            (Kind::ResponseCache, 840_000),
+            (AdviceKind::PromptCache, 4000 * 720 - 2 * 4000 * 200),
+            (AdviceKind::ResponseCache, 840_000),
         ]
     );
 }
@@ -138,8 +138,8 @@ fn replay_with_each_advised_rule_reproduces_its_estimate() {
 /// (attempts, input tokens, cost) in trace order.
 fn replay_agent(
     policy: &tollgate_engine::CompiledPolicy,
-    trace: &tollgate_analysis::trace::Trace,
-) -> (tollgate_analysis::report::Report, Vec<(u32, u64, u64)>) {
+    trace: &tollgate_analysis::Trace,
+) -> (tollgate_analysis::Report, Vec<(u32, u64, u64)>) {
     let mut attempts = Vec::new();
     let mut sink = |e: &CallEvent| -> Result<(), String> {
         if e.tags.feature.as_deref() == Some("agent") {
@@ -151,7 +151,7 @@ fn replay_agent(
         policy,
         trace,
         &ReplayOptions::default(),
-        Some(&mut sink as tollgate_analysis::replay::EventSink<'_>),
+        Some(&mut sink as tollgate_analysis::EventSink<'_>),
     )
     .unwrap();
     (r, attempts)
@@ -289,7 +289,7 @@ fn a_shared_long_system_prompt_gets_a_prompt_cache_rule() {
     let r = advise(&events);
     assert_eq!(r.advice.len(), 1);
     let a = &r.advice[0];
-    assert_eq!(a.kind, Kind::PromptCache);
+    assert_eq!(a.kind, AdviceKind::PromptCache);
     assert_eq!(a.saving_nanos, 4000 * 720 - 2 * 4000 * 200);
     let text = std::fs::read_to_string(fixture("base.toml"))
         .unwrap()
@@ -325,7 +325,7 @@ fn a_full_day_of_traffic_gets_a_provisioned_floor_note() {
         .collect();
     let r = advise(&day);
     assert_eq!(r.advice.len(), 1);
-    assert_eq!(r.advice[0].kind, Kind::Provisioned);
+    assert_eq!(r.advice[0].kind, AdviceKind::Provisioned);
     assert_eq!(r.advice[0].rule, None);
     assert_eq!(
         r.advice[0].finding,
@@ -395,7 +395,11 @@ fn flex_is_advised_for_tolerant_and_tool_use_calls_on_a_model_that_offers_it() {
         ),
     ];
     let r = advise(&evs);
-    let flex: Vec<_> = r.advice.iter().filter(|a| a.kind == Kind::Flex).collect();
+    let flex: Vec<_> = r
+        .advice
+        .iter()
+        .filter(|a| a.kind == AdviceKind::Flex)
+        .collect();
     assert_eq!(flex.len(), 1, "{:?}", r.advice);
     // Nova Pro: 1,000 x (800 - 400) + 100 x (3,200 - 1,600) per call, two calls.
     assert_eq!(flex[0].daily_saving_nanos, 2 * (1000 * 400 + 100 * 1600));

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::batch_plan::{compile_when, plan_batch, BatchRow, NoFlex, Selector};
-use tollgate_analysis::input::{read_call_events, read_path};
+use tollgate_analysis::{compile_when, plan_batch, BatchRow, NoFlex, Selector};
+use tollgate_analysis::{read_call_events, read_path};
 use tollgate_analysis::{replay, ReplayOptions};
 
 fn fixture(name: &str) -> PathBuf {

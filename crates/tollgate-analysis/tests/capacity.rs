@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::Path;
-use tollgate_analysis::capacity::{plan_provisioned, UnitTerms};
-use tollgate_analysis::input::{read_path, ServeGenTokens};
+use tollgate_analysis::{plan_provisioned, UnitTerms};
+use tollgate_analysis::{read_path, ServeGenTokens};
 use tollgate_analysis::{Trace, TraceRequest};
 use tollgate_lang::{PicosPerToken, Prices};
 
@@ -89,9 +89,9 @@ fn bundled_servegen_traces_parse_with_their_gaps() {
         );
     }
     assert!(parts.iter().all(|t| t.requests.len() == 2016));
-    let windows = tollgate_analysis::input::servegen_windows(&parts);
+    let windows = tollgate_analysis::servegen_windows(&parts);
     assert_eq!(windows.values().filter(|&&r| r == 0.0).count(), 37);
-    let note = tollgate_analysis::input::servegen_gap_note(&windows).unwrap();
+    let note = tollgate_analysis::servegen_gap_note(&windows).unwrap();
     assert!(
         note.starts_with("servegen: 37 zero-rate windows (6.2 h) in 12 runs"),
         "{note}"
@@ -126,6 +126,6 @@ fn a_trace_on_real_dates_is_measured_from_its_first_day_not_from_1970() {
     );
     assert_eq!(
         plan_provisioned(&Trace::default(), &prices(), terms).unwrap_err(),
-        tollgate_analysis::capacity::PlanError::NoTraffic
+        tollgate_analysis::PlanError::NoTraffic
     );
 }

@@ -10,11 +10,11 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::input::{
+use tollgate_analysis::PrefixCaches;
+use tollgate_analysis::{
     parse_azure_timestamp, read_bytes, read_path, servegen_gap_note, servegen_windows,
     ServeGenTokens,
 };
-use tollgate_analysis::prefix::PrefixCaches;
 use tollgate_analysis::{replay, replay_emitting, Format, ReplayOptions, Report, Trace};
 use tollgate_cost::{CallEvent, Fingerprint, Hash128, Timestamp, Usage};
 use tollgate_engine::{compile, CompiledPolicy, Request};
@@ -244,9 +244,9 @@ fn diff_prints_a_minus_b_with_its_sign() {
         ..Report::default()
     };
     let (cheap, dear) = (report("a", 1_000_000_000), report("b", 3_000_000_000));
-    let text = tollgate_analysis::report::diff_text(&cheap, &dear);
+    let text = tollgate_analysis::diff_text(&cheap, &dear);
     assert!(text.ends_with("; A - B = -$2.00\n"), "{text}");
-    let text = tollgate_analysis::report::diff_text(&dear, &cheap);
+    let text = tollgate_analysis::diff_text(&dear, &cheap);
     assert!(text.ends_with("; A - B = $2.00\n"), "{text}");
 }
 
@@ -350,11 +350,11 @@ fn recorded_events(p: &CompiledPolicy) -> Vec<u8> {
         (20_000, 3000, 500, 2),
     ] {
         let req = Request::parse(
-            &pol.schema,
+            pol.schema(),
             &format!(r#"{{"feature": "chat", "input_tokens": {input}}}"#),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let ctx = req.context(&pol.schema);
+        let ctx = req.context(pol.schema());
         let d = p.decide(&ctx);
         let ev = CallEvent::builder(pol, &d, &ctx)
             .served_model(big)
@@ -432,10 +432,7 @@ fn diff_of_a_policy_against_itself_is_zero() {
         rb.unwrap_or_else(|e| panic!("{e}")),
     );
     assert_eq!(ra, rb);
-    assert_eq!(
-        tollgate_analysis::report::diff_json(&ra, &rb)["delta_nanos"],
-        0.0
-    );
+    assert_eq!(tollgate_analysis::diff_json(&ra, &rb)["delta_nanos"], 0.0);
 }
 
 #[test]

@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::PathBuf;
-use tollgate_analysis::input::{read_bytes, ServeGenTokens};
+use tollgate_analysis::{read_bytes, ServeGenTokens};
 use tollgate_analysis::{replay, Format, ReplayOptions};
 use tollgate_cost::{CallEvent, Timestamp, Usage};
 use tollgate_engine::score_routers;
@@ -69,10 +69,10 @@ fn recorded(p: &CompiledPolicy) -> (Vec<u8>, Vec<String>) {
     let mut out = Vec::new();
     let mut models = Vec::new();
     for (i, prompt) in [HARD, EASY].into_iter().enumerate() {
-        let mut ctx = Context::new(&pol.schema);
+        let mut ctx = Context::new(pol.schema());
         score_routers(pol, &mut ctx, prompt);
         let d = p.decide(&ctx);
-        models.push(pol.models[d.model.index()].alias.to_string());
+        models.push(pol.models()[d.model.index()].alias.to_string());
         let ev = CallEvent::builder(pol, &d, &ctx)
             .served_model(d.model)
             .timestamp(Timestamp::from_unix_ms(1_800_000_000_000 + 1000 * i as i64))

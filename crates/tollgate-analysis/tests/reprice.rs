@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 use std::path::Path;
-use tollgate_analysis::reprice::Repricer;
+use tollgate_analysis::Repricer;
 use tollgate_cost::CallEvent;
 
 /// The first event of `fixtures/spend.jsonl` made a Nova Pro call, then

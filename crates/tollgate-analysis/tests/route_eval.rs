@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::classify::{classify, PromptClass};
-use tollgate_analysis::evals::read_evals;
-use tollgate_analysis::route_eval::{route_eval, RouteEvalOptions, Split, Tally};
+use tollgate_analysis::read_evals;
+use tollgate_analysis::{classify, PromptClass};
+use tollgate_analysis::{route_eval, RouteEvalOptions, Split, Tally};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/evals")

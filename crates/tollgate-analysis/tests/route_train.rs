@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use tollgate_analysis::route_train::{train, TrainOptions, TrainRecord};
+use tollgate_analysis::{train, TrainOptions, TrainRecord};
 use tollgate_lang::{PicosPerToken, Prices};
 
 fn records() -> Vec<TrainRecord> {

@@ -24,8 +24,8 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::spend::{self, SpendReport};
-use tollgate_analysis::spend_html::to_html;
+use tollgate_analysis::to_html;
+use tollgate_analysis::SpendReport;
 use tollgate_cost::{Day, SpikeConfig};
 
 fn fixture(name: &str) -> PathBuf {
@@ -41,7 +41,7 @@ fn fixture_config() -> SpikeConfig {
 }
 
 fn report(cfg: SpikeConfig) -> SpendReport {
-    spend::read(&[fixture("spend.jsonl")], cfg).unwrap()
+    tollgate_analysis::read_spend(&[fixture("spend.jsonl")], cfg).unwrap()
 }
 
 fn day(d: u32) -> Day {
@@ -284,9 +284,9 @@ fn html_escapes_recorded_names() {
         .unwrap()
         .to_owned();
     line = line.replace(r#""feature":"chat""#, r#""feature":"<b>\"x\" & 'y'</b>""#);
-    let mut b = spend::SpendBuilder::new(fixture_config());
+    let mut b = tollgate_analysis::SpendBuilder::new(fixture_config());
     let skipped =
-        tollgate_analysis::events::for_each_in_bytes("one.jsonl", line.as_bytes(), |ev| b.add(&ev))
+        tollgate_analysis::for_each_in_bytes("one.jsonl", line.as_bytes(), |ev| b.add(&ev))
             .unwrap();
     assert!(skipped.is_empty());
     let html = to_html(&b.finish(skipped));
@@ -304,9 +304,9 @@ fn a_span_wider_than_the_cap_lists_only_days_with_events() {
         .to_owned();
     let old = first.replace("2026-11-01T09:12:03.120Z", "1999-01-01T00:00:00.000Z");
     let text = format!("{old}\n{first}\n");
-    let mut b = spend::SpendBuilder::new(fixture_config());
+    let mut b = tollgate_analysis::SpendBuilder::new(fixture_config());
     let skipped =
-        tollgate_analysis::events::for_each_in_bytes("two.jsonl", text.as_bytes(), |ev| b.add(&ev))
+        tollgate_analysis::for_each_in_bytes("two.jsonl", text.as_bytes(), |ev| b.add(&ev))
             .unwrap();
     let r = b.finish(skipped);
     assert_eq!(r.days, vec![Day::from_ymd(1999, 1, 1).unwrap(), day(1)]);

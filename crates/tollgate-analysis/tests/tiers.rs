@@ -21,7 +21,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::tiers::{self, Evals};
+use tollgate_analysis::Evals;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,9 +29,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn with_evals() -> tiers::TiersReport {
+fn with_evals() -> tollgate_analysis::TiersReport {
     let evals = Evals::read_path(&fixture("evals.jsonl")).unwrap();
-    tiers::read(&[fixture("spend.jsonl")], Some(evals)).unwrap()
+    tollgate_analysis::read_tiers(&[fixture("spend.jsonl")], Some(evals)).unwrap()
 }
 
 #[test]
@@ -96,7 +96,7 @@ skipped: 5 lines (listed on stderr)
 
 #[test]
 fn without_evals_no_row_is_scored() {
-    let t = tiers::read(&[fixture("spend.jsonl")], None).unwrap();
+    let t = tollgate_analysis::read_tiers(&[fixture("spend.jsonl")], None).unwrap();
     assert!(t
         .rows
         .iter()

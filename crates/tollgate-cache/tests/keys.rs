@@ -446,11 +446,11 @@ fn key_spec_from_decision_needs_the_scope_attribute() {
         .unwrap()
         .policy;
     let with_tenant = Request::parse(
-        &policy.schema,
+        policy.schema(),
         r#"{"feature": "kb", "tenant": "acme", "retrieval_ids": ["kb:123", "kb:456"]}"#,
     )
     .unwrap();
-    let ctx = with_tenant.context(&policy.schema);
+    let ctx = with_tenant.context(policy.schema());
     let d = decide_reference(&policy, &ctx);
     let spec = KeySpec::from_decision(&policy, &d, &ctx).unwrap();
     assert_eq!(spec.rule, "kb-answers");
@@ -472,8 +472,8 @@ fn key_spec_from_decision_needs_the_scope_attribute() {
     });
 
     // No tenant: the rule does not match, and the rule alone gives no spec.
-    let without = Request::parse(&policy.schema, r#"{"feature": "kb"}"#).unwrap();
-    let ctx = without.context(&policy.schema);
+    let without = Request::parse(policy.schema(), r#"{"feature": "kb"}"#).unwrap();
+    let ctx = without.context(policy.schema());
     let d = decide_reference(&policy, &ctx);
     assert_eq!(d.cache, None);
     assert_eq!(KeySpec::from_decision(&policy, &d, &ctx), None);

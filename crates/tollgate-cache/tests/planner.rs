@@ -378,11 +378,11 @@ fn planner_follows_the_decision() {
         .policy;
     let planner = PromptCachePlanner::default();
     let req = Request::parse(
-        &policy.schema,
+        policy.schema(),
         r#"{"feature": "agent", "system_tokens": 1500}"#,
     )
     .unwrap();
-    let ctx = req.context(&policy.schema);
+    let ctx = req.context(policy.schema());
     let d = decide_reference(&policy, &ctx);
     // Tools 1,100 reach the minimum alone; system adds 1,500.
     let plan = planner
@@ -392,8 +392,8 @@ fn planner_follows_the_decision() {
     assert_eq!(plan.points[1].new_tokens, 1500);
     assert_eq!(plan.economics.unwrap().expected_reuse, 6.0);
     // No rule matched: no plan.
-    let req = Request::parse(&policy.schema, r#"{"feature": "chat"}"#).unwrap();
-    let ctx = req.context(&policy.schema);
+    let req = Request::parse(policy.schema(), r#"{"feature": "chat"}"#).unwrap();
+    let ctx = req.context(policy.schema());
     let d = decide_reference(&policy, &ctx);
     assert_eq!(
         planner.plan_decision(&policy, &d, seg(1100, 1500, 800)),

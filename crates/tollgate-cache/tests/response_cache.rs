@@ -241,11 +241,11 @@ fn scope_isolation() {
     };
     let serve = |tenant: &str, reply: &str| {
         let req = Request::parse(
-            &policy.schema,
+            policy.schema(),
             &format!(r#"{{"feature": "kb", "tenant": "{tenant}"}}"#),
         )
         .unwrap();
-        let ctx = req.context(&policy.schema);
+        let ctx = req.context(policy.schema());
         let d = decide_reference(&policy, &ctx);
         let spec = KeySpec::from_decision(&policy, &d, &ctx).unwrap();
         let rule = FillRule::from_decision(&policy, &d).unwrap();
@@ -269,8 +269,8 @@ fn scope_isolation() {
         other => panic!("{other:?}"),
     }
     // A request without a tenant matches no cache rule at all.
-    let req = Request::parse(&policy.schema, r#"{"feature": "kb"}"#).unwrap();
-    let ctx = req.context(&policy.schema);
+    let req = Request::parse(policy.schema(), r#"{"feature": "kb"}"#).unwrap();
+    let ctx = req.context(policy.schema());
     assert_eq!(decide_reference(&policy, &ctx).cache, None);
 }
 

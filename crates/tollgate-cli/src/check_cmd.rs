@@ -44,17 +44,17 @@ pub fn run(a: Args) -> Result<bool, String> {
                 let summary = format!(
                     "{}: ok, policy `{}`, {} rules, {} models, {} tests, {} warning{}",
                     path.display(),
-                    p.name,
+                    p.name(),
                     p.rule_count(),
-                    p.models.len(),
-                    p.tests.len(),
+                    p.models().len(),
+                    p.tests().len(),
                     l.warnings.len(),
                     if l.warnings.len() == 1 { "" } else { "s" }
                 );
                 if deny_warnings && !l.warnings.is_empty() {
                     ok = false;
                 }
-                (l.warnings, l.policy.sources, Some(summary))
+                (l.warnings, l.policy.sources().clone(), Some(summary))
             }
             Err(e) => {
                 ok = false;

@@ -48,10 +48,10 @@ pub fn run(a: Args) -> Result<bool, String> {
         }
         let parsed = std::str::from_utf8(bytes)
             .map_err(|e| format!("invalid UTF-8: {e}"))
-            .and_then(|t| Request::parse(&policy.schema, t).map_err(|e| e.to_string()));
+            .and_then(|t| Request::parse(policy.schema(), t).map_err(|e| e.to_string()));
         let r = match parsed {
             Ok(req) => {
-                let mut ctx = req.context(&policy.schema);
+                let mut ctx = req.context(policy.schema());
                 crate::score_prompt(
                     policy,
                     &mut ctx,

@@ -35,9 +35,9 @@ pub fn unreached_rules(
     decide: &dyn Fn(&Context<'_>) -> Decision,
 ) -> Vec<(Section, String, String)> {
     let mut hit = std::collections::HashSet::new();
-    for case in &policy.tests {
-        if let Ok(req) = Request::from_map(&policy.schema, &case.request) {
-            let d = decide(&req.context(&policy.schema));
+    for case in policy.tests() {
+        if let Ok(req) = Request::from_map(policy.schema(), &case.request) {
+            let d = decide(&req.context(policy.schema()));
             for s in Section::ALL {
                 if let Some(r) = d.rule(s) {
                     hit.insert((s, r.index()));
@@ -49,7 +49,7 @@ pub fn unreached_rules(
     for s in Section::ALL {
         for (i, (name, _, span)) in policy.section_rules(s).into_iter().enumerate() {
             if !hit.contains(&(s, i)) {
-                out.push((s, name.to_string(), policy.sources.location(span)));
+                out.push((s, name.to_string(), policy.sources().location(span)));
             }
         }
     }

@@ -152,7 +152,7 @@ fn load(path: &std::path::Path) -> Option<Loaded> {
     match load_path(path, &LoadOptions::default()) {
         Ok(l) => {
             for w in &l.warnings {
-                eprint!("{}", w.render(&l.policy.sources));
+                eprint!("{}", w.render(l.policy.sources()));
             }
             Some(l)
         }
@@ -186,7 +186,7 @@ fn score_prompt(
     ctx: &mut Context<'_>,
     request: &str,
 ) -> Vec<(String, tollgate_lang::RouterScore)> {
-    if policy.routers.is_empty() {
+    if policy.routers().is_empty() {
         return Vec::new();
     }
     let v: serde_json::Value = serde_json::from_str(request).unwrap_or_default();
@@ -195,7 +195,7 @@ fn score_prompt(
     };
     tollgate_engine::score_routers(policy, ctx, prompt);
     policy
-        .routers
+        .routers()
         .iter()
         .map(|r| (r.name.clone(), r.model.score(prompt)))
         .collect()
@@ -208,8 +208,8 @@ fn explain(a: ExplainArgs) -> Result<bool, String> {
     };
     let policy = &l.policy;
     let text = read_request(request)?;
-    let req = Request::parse(&policy.schema, &text).map_err(|e| format!("request: {e}"))?;
-    let mut ctx = req.context(&policy.schema);
+    let req = Request::parse(policy.schema(), &text).map_err(|e| format!("request: {e}"))?;
+    let mut ctx = req.context(policy.schema());
     let scores = score_prompt(policy, &mut ctx, &text);
     let engine = engine::Engine::new(policy.clone()).map_err(|e| e.to_string())?;
     let explanation = engine.explain(&ctx);
@@ -245,8 +245,8 @@ fn explain(a: ExplainArgs) -> Result<bool, String> {
 }
 
 fn describe(policy: &Policy, o: &Outcome) -> (String, Option<String>, Option<String>) {
-    let loc = |s: tollgate_lang::Span| policy.sources.location(s);
-    let snip = |s: tollgate_lang::Span| policy.sources.snippet(s).to_string();
+    let loc = |s: tollgate_lang::Span| policy.sources().location(s);
+    let snip = |s: tollgate_lang::Span| policy.sources().snippet(s).to_string();
     match o {
         Outcome::Matched => ("matched".into(), None, None),
         Outcome::False { culprit } => ("false".into(), Some(snip(*culprit)), Some(loc(*culprit))),
@@ -261,7 +261,7 @@ fn describe(policy: &Policy, o: &Outcome) -> (String, Option<String>, Option<Str
 fn error_text(policy: &Policy, kind: &ErrorKind) -> String {
     match kind {
         ErrorKind::Missing(a) => {
-            format!("attribute `{}` is missing", policy.schema.name(*a))
+            format!("attribute `{}` is missing", policy.schema().name(*a))
         }
         ErrorKind::Overflow => "integer overflow".into(),
         ErrorKind::DivisionByZero => "division by zero".into(),
@@ -320,7 +320,7 @@ fn print_explanation(
     unknown: &[String],
 ) {
     let j = to_json(policy, d, ctx);
-    println!("policy `{}` ({})", policy.name, policy.hash_hex());
+    println!("policy `{}` ({})", policy.name(), policy.hash_hex());
     let model = policy.model(d.model);
     // The tier and latency are shown when the route sets them (else the
     // request's own are sent).

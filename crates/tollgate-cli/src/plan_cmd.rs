@@ -1,9 +1,9 @@
 //! `tollgate plan batch` and `tollgate advise`: argument handling and
-//! printing; the work is in `tollgate_analysis::{batch_plan, advise}`.
+//! printing; the work is in `tollgate_analysis` (`plan_batch_in`, `advise_in`).
 
 use std::path::PathBuf;
-use tollgate_analysis::batch_plan::{compile_when, plan_batch_in, Selector};
-use tollgate_analysis::input::read_call_events;
+use tollgate_analysis::read_call_events;
+use tollgate_analysis::{compile_when, plan_batch_in, Selector};
 use tollgate_cost::CallEvent;
 
 /// Reads call-event files; a note per file with skipped lines goes to stderr.
@@ -79,7 +79,7 @@ pub struct AdviseArgs {
 /// Runs `tollgate advise`.
 pub fn advise(a: AdviseArgs) -> Result<bool, String> {
     let (region, note) = region_used(a.region.as_deref())?;
-    let report = tollgate_analysis::advise::advise_in(&events(&a.events)?, region);
+    let report = tollgate_analysis::advise_in(&events(&a.events)?, region);
     if a.json {
         println!("{}", with_region(report.to_json(), region));
     } else {

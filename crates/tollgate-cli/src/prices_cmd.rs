@@ -43,7 +43,7 @@ fn table(rules: Option<&std::path::Path>) -> Result<std::sync::Arc<PriceTable>, 
         None => Ok(PriceTable::builtin_shared()),
         Some(p) => {
             let l = crate::load(p).ok_or_else(|| format!("cannot load `{}`", p.display()))?;
-            Ok(std::sync::Arc::clone(&l.policy.price_table))
+            Ok(std::sync::Arc::clone(l.policy.price_table()))
         }
     }
 }

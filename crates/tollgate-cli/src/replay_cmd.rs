@@ -4,8 +4,8 @@
 use clap::ValueEnum;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tollgate_analysis::input::{read_path, servegen_gap_note, servegen_windows, ServeGenTokens};
-use tollgate_analysis::report::{diff_json, diff_text};
+use tollgate_analysis::{diff_json, diff_text};
+use tollgate_analysis::{read_path, servegen_gap_note, servegen_windows, ServeGenTokens};
 use tollgate_analysis::{replay_emitting, Format, ReplayOptions, Trace};
 use tollgate_engine::CompiledPolicy;
 
@@ -152,7 +152,7 @@ pub fn run(a: Args) -> Result<bool, String> {
         trace.notes.push(n);
     }
     let opts = ReplayOptions {
-        set: tollgate_analysis::replay::parse_sets(&a.set).map_err(|e| e.to_string())?,
+        set: tollgate_analysis::parse_sets(&a.set).map_err(|e| e.to_string())?,
         baseline_model: a.baseline_model.clone(),
         progress: true,
         region: a.region.clone(),
@@ -161,7 +161,7 @@ pub fn run(a: Args) -> Result<bool, String> {
     let policy = compiled(&a.rules)?;
     let report = match &a.emit_events {
         Some(path) => {
-            let n = tollgate_analysis::replay::emitted_event_count(&trace);
+            let n = tollgate_analysis::emitted_event_count(&trace);
             if n > a.emit_limit {
                 return Err(format!(
                     "`--emit-events` would write {n} events (one per request; ServeGen windows expand to round(rate x 600) each), more than `--emit-limit {}`: replay fewer files or raise the limit",
@@ -260,7 +260,7 @@ pub fn plan_provisioned(a: ProvisionedArgs) -> Result<bool, String> {
             a.unit_usd_per_hour
         ));
     }
-    let terms = tollgate_analysis::capacity::UnitTerms {
+    let terms = tollgate_analysis::UnitTerms {
         tokens_per_minute: a.unit_tokens_per_minute,
         nanos_per_hour: (a.unit_usd_per_hour * 1e9).round() as u64,
     };
@@ -272,7 +272,7 @@ pub fn plan_provisioned(a: ProvisionedArgs) -> Result<bool, String> {
         if a.region.is_none() { " (default)" } else { "" }
     );
     let prices = tollgate_lang::call_prices(
-        &p.price_table,
+        p.price_table(),
         &model.id,
         &model.prices,
         region,
@@ -280,8 +280,8 @@ pub fn plan_provisioned(a: ProvisionedArgs) -> Result<bool, String> {
         false,
     )
     .map_err(|e| format!("`--model {}` in `{region}`: {e}", a.model))?;
-    let plan = tollgate_analysis::capacity::plan_provisioned(&trace, &prices, terms)
-        .map_err(|e| e.to_string())?;
+    let plan =
+        tollgate_analysis::plan_provisioned(&trace, &prices, terms).map_err(|e| e.to_string())?;
     let assumption = trace.formats.contains(&Format::ServeGen).then(|| {
         format!(
             "servegen: each request assumed {} prompt and {} output tokens (--servegen-tokens); on-demand prices of `{}` ({})",

@@ -1,11 +1,11 @@
 //! `tollgate report` and `tollgate tiers`: argument handling and printing;
-//! the work is in `tollgate_analysis::{spend, spend_html, tiers}`.
+//! the work is in `tollgate_analysis` (`read_spend_repriced`, `to_html`, `read_tiers`).
 
 use std::path::{Path, PathBuf};
-use tollgate_analysis::events::SkippedLine;
-use tollgate_analysis::reprice::Repricer;
-use tollgate_analysis::tiers::Evals;
-use tollgate_analysis::{spend, spend_html, tiers};
+use tollgate_analysis::Evals;
+use tollgate_analysis::Repricer;
+use tollgate_analysis::SkippedLine;
+use tollgate_analysis::{read_spend_repriced, read_tiers, to_html};
 use tollgate_cost::SpikeConfig;
 use tollgate_lang::Policy;
 
@@ -77,13 +77,13 @@ pub fn report(a: ReportArgs) -> Result<bool, String> {
     let cfg = spike_config(policy.as_ref(), a.rules.as_deref());
     crate::plan_cmd::region_used(a.region.as_deref())?;
     let repricer = Repricer::new(policy.as_ref(), a.region.as_deref());
-    let r = spend::read_repriced(&a.files, cfg, repricer).map_err(|e| e.to_string())?;
+    let r = read_spend_repriced(&a.files, cfg, repricer).map_err(|e| e.to_string())?;
     warn_skipped(&r.skipped);
     if r.events == 0 {
         return Err("no call events in the files".to_owned());
     }
     if let Some(path) = &a.html {
-        std::fs::write(path, spend_html::to_html(&r))
+        std::fs::write(path, to_html(&r))
             .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
     }
     if a.json {
@@ -117,7 +117,7 @@ pub fn tiers(a: TiersArgs) -> Result<bool, String> {
         Some(p) => Some(Evals::read_path(p).map_err(|e| e.to_string())?),
         None => None,
     };
-    let t = tiers::read(&a.files, evals).map_err(|e| e.to_string())?;
+    let t = read_tiers(&a.files, evals).map_err(|e| e.to_string())?;
     let mut skipped = t.skipped_evals.clone();
     skipped.extend(t.skipped_events.iter().cloned());
     warn_skipped(&skipped);

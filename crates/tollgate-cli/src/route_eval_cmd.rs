@@ -1,10 +1,10 @@
 //! `tollgate route-eval`: argument handling and printing; the work is in
-//! `tollgate_analysis::route_eval`.
+//! `tollgate_analysis::route_eval()`.
 
 use clap::ValueEnum;
 use std::path::PathBuf;
-use tollgate_analysis::evals::read_evals;
-use tollgate_analysis::route_eval::{route_eval, RouteEvalOptions, Split};
+use tollgate_analysis::read_evals;
+use tollgate_analysis::{route_eval, RouteEvalOptions, Split};
 
 /// `--split` of `route-eval` and `route-train`: which prompts are used
 /// (by the xxh3 of their id).

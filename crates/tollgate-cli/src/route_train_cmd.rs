@@ -1,14 +1,13 @@
 //! `tollgate route-train`: argument handling and printing; the work is in
-//! `tollgate_analysis::route_train`.
+//! `tollgate_analysis::train`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use tollgate_analysis::evals::read_evals;
-use tollgate_analysis::input::read_call_events;
-use tollgate_analysis::route_eval::Split;
-use tollgate_analysis::route_join::join_scored_events;
-use tollgate_analysis::route_train::{read_jsonl, train, TrainOptions, TrainRecord};
-use tollgate_analysis::tiers::Evals;
+use tollgate_analysis::Evals;
+use tollgate_analysis::{
+    join_scored_events, read_call_events, read_evals, read_train_records, train, Split,
+    TrainOptions, TrainRecord,
+};
 
 /// The `route-train` arguments.
 #[derive(clap::Args)]
@@ -150,7 +149,7 @@ pub fn run(a: Args) -> Result<bool, String> {
             .and_then(|i| p.model(i))
             .map(|m| m.prices.clone())
             .ok_or_else(|| {
-                let all: Vec<&str> = p.models.iter().map(|m| m.alias.as_str()).collect();
+                let all: Vec<&str> = p.models().iter().map(|m| m.alias.as_str()).collect();
                 format!(
                     "the policy has no model `{alias}` (models: {})",
                     all.join(", ")
@@ -170,7 +169,7 @@ pub fn run(a: Args) -> Result<bool, String> {
         }));
     }
     for f in &a.records {
-        records.extend(read_jsonl(f).map_err(|e| e.to_string())?);
+        records.extend(read_train_records(f).map_err(|e| e.to_string())?);
     }
     if !a.events.is_empty() {
         records.extend(joined_events(&a)?);

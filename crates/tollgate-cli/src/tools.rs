@@ -60,8 +60,8 @@ pub fn diff(a: DiffArgs) -> Result<bool, String> {
     let mut total = 0usize;
     for (n, line) in &lines {
         let (ra, rb) = match (
-            Request::parse(&pa.schema, line),
-            Request::parse(&pb.schema, line),
+            Request::parse(pa.schema(), line),
+            Request::parse(pb.schema(), line),
         ) {
             (Ok(x), Ok(y)) => (x, y),
             (Err(e), _) | (_, Err(e)) => {
@@ -70,7 +70,7 @@ pub fn diff(a: DiffArgs) -> Result<bool, String> {
             }
         };
         total += 1;
-        let (ca, cb) = (ra.context(&pa.schema), rb.context(&pb.schema));
+        let (ca, cb) = (ra.context(pa.schema()), rb.context(pb.schema()));
         let (da, db) = (ea.decide(&ca), eb.decide(&cb));
         let mut any = false;
         for sec in Section::ALL {
@@ -122,8 +122,8 @@ pub fn diff(a: DiffArgs) -> Result<bool, String> {
             }
         }
         let out = serde_json::json!({
-            "old": {"policy": pa.name, "hash": pa.hash_hex()},
-            "new": {"policy": pb.name, "hash": pb.hash_hex()},
+            "old": {"policy": pa.name(), "hash": pa.hash_hex()},
+            "new": {"policy": pb.name(), "hash": pb.hash_hex()},
             "requests": total,
             "changed": changed,
             "sections": sections,
@@ -169,7 +169,7 @@ pub fn generate(policy: &Policy, count: usize) -> Vec<Request> {
     let mut visit = |e: &TExpr| {
         let mut attr = None;
         e.walk(&mut |n| match &n.kind {
-            TKind::Attr(a) => attr = Some(a.0),
+            TKind::Attr(a) => attr = Some(a.get()),
             TKind::Str(s) => {
                 if let Some(a) = attr {
                     strs.entry(a).or_default().push(s.to_string());
@@ -195,7 +195,7 @@ pub fn generate(policy: &Policy, count: usize) -> Vec<Request> {
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         let mut req = Request::default();
-        for (id, def) in policy.schema.iter() {
+        for (id, def) in policy.schema().iter() {
             if rng.below(8) == 0 {
                 continue; // sometimes missing
             }
@@ -203,13 +203,19 @@ pub fn generate(policy: &Policy, count: usize) -> Vec<Request> {
             let v = match def.ty {
                 Type::Bool => Some(Owned::Bool(rng.below(2) == 0)),
                 Type::Int => Some(Owned::Int(
-                    pick(&mut rng, ints.get(&id.0).map(Vec::as_slice).unwrap_or(&[]))
-                        .unwrap_or(rng.below(20_000) as i64),
+                    pick(
+                        &mut rng,
+                        ints.get(&id.get()).map(Vec::as_slice).unwrap_or(&[]),
+                    )
+                    .unwrap_or(rng.below(20_000) as i64),
                 )),
                 Type::Float => Some(Owned::Float(rng.below(1000) as f64 / 10.0)),
                 Type::String => Some(Owned::Str(
-                    pick(&mut rng, strs.get(&id.0).map(Vec::as_slice).unwrap_or(&[]))
-                        .unwrap_or_else(|| format!("v{}", rng.below(10))),
+                    pick(
+                        &mut rng,
+                        strs.get(&id.get()).map(Vec::as_slice).unwrap_or(&[]),
+                    )
+                    .unwrap_or_else(|| format!("v{}", rng.below(10))),
                 )),
                 Type::List(tollgate_lang::Elem::String) => {
                     let n = rng.below(4);
@@ -268,7 +274,7 @@ pub fn bench(a: BenchArgs) -> Result<bool, String> {
         Some(p) => read_lines(p)?
             .iter()
             .map(|(n, line)| {
-                Request::parse(&policy.schema, line)
+                Request::parse(policy.schema(), line)
                     .map_err(|e| format!("{}:{n}: {e}", p.display()))
             })
             .collect::<Result<_, _>>()?,
@@ -288,7 +294,7 @@ pub fn bench(a: BenchArgs) -> Result<bool, String> {
         for r in &reqs {
             let t = Instant::now();
             for _ in 0..REPS {
-                let ctx = std::hint::black_box(r).context(&policy.schema);
+                let ctx = std::hint::black_box(r).context(policy.schema());
                 std::hint::black_box(engine.decide(&ctx));
             }
             samples.push(t.elapsed().as_nanos() as f64 / f64::from(REPS));
@@ -313,7 +319,7 @@ pub fn bench(a: BenchArgs) -> Result<bool, String> {
     } else {
         println!(
             "policy `{}`: {} rules, {} requests x {rounds} rounds",
-            policy.name,
+            policy.name(),
             policy.rule_count(),
             reqs.len()
         );

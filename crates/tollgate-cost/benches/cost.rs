@@ -78,11 +78,11 @@ id = "us.anthropic.claude-sonnet-4-20250514-v1:0"
         .unwrap()
         .policy;
     let req = Request::parse(
-        &p.schema,
+        p.schema(),
         r#"{"feature": "kb", "tenant": "acme", "input_tokens": 800, "retrieval_ids": ["a", "b"]}"#,
     )
     .unwrap();
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     let d = decide_reference(&p, &ctx);
     let ts = Timestamp::from_unix_ms(1_795_688_130_123);
     g.bench_function("event_build", |b| {

@@ -53,12 +53,12 @@ fn event() -> CallEvent {
         .unwrap()
         .policy;
     let req = Request::parse(
-        &p.schema,
+        p.schema(),
         r#"{"feature": "kb", "tenant": "acme", "user": {"id": "u-7"}, "input_tokens": 800,
             "retrieval_ids": ["doc-1", "doc-9", "doc-12"], "prompt": "how?"}"#,
     )
     .unwrap();
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     let d = decide_reference(&p, &ctx);
     CallEvent::builder(&p, &d, &ctx)
         .timestamp(Timestamp::parse_rfc3339("2026-11-26T10:15:30.123Z").unwrap())

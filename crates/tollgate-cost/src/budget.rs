@@ -266,7 +266,7 @@ impl Ledger {
         day: Day,
     ) -> Result<Ticket, BudgetError> {
         let input = policy
-            .schema
+            .schema()
             .id("input_tokens")
             .and_then(|id| match ctx.get(id) {
                 Slot::Int(n) => u64::try_from(n).ok(),
@@ -332,7 +332,10 @@ impl Ledger {
         let Some(rule) = decision.budget.and_then(|r| policy.budgets.get(r.index())) else {
             return Ok(ticket);
         };
-        let dim = rule.then.group_by.map_or(GLOBAL, |a| policy.schema.name(a));
+        let dim = rule
+            .then
+            .group_by
+            .map_or(GLOBAL, |a| policy.schema().name(a));
         let Some(idx) = ticket.groups.iter().position(|(d, _)| d == dim) else {
             return Ok(ticket);
         };
@@ -436,7 +439,7 @@ impl Ledger {
     fn groups_of(&self, policy: &Policy, ctx: &Context<'_>) -> Vec<(String, String)> {
         let mut dims: Vec<&str> = self.inner.cfg.dims.iter().map(String::as_str).collect();
         for b in &policy.budgets {
-            dims.push(b.then.group_by.map_or(GLOBAL, |a| policy.schema.name(a)));
+            dims.push(b.then.group_by.map_or(GLOBAL, |a| policy.schema().name(a)));
         }
         if let Some(s) = &self.inner.cfg.spike {
             dims.push(&s.group_by);
@@ -446,7 +449,7 @@ impl Ledger {
             if out.iter().any(|(d, _)| d == dim) {
                 continue;
             }
-            let value = match policy.schema.id(dim).map(|id| ctx.get(id)) {
+            let value = match policy.schema().id(dim).map(|id| ctx.get(id)) {
                 Some(Slot::Str(v)) if dim != GLOBAL => v,
                 _ => "",
             };

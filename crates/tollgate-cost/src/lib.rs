@@ -58,13 +58,13 @@
 //! "#, &LoadOptions::default()).map_err(|e| e.render())?.policy;
 //!
 //! let ledger = Ledger::in_memory();
-//! let req = Request::parse(&policy.schema, r#"{"feature": "kb", "input_tokens": 1200}"#)?;
-//! let ctx = req.context(&policy.schema);
+//! let req = Request::parse(policy.schema(), r#"{"feature": "kb", "input_tokens": 1200}"#)?;
+//! let ctx = req.context(policy.schema());
 //! let decision = decide_reference(&policy, &ctx);
 //!
 //! // Before the call: reserve its worst case against the daily budget.
 //! let ticket = ledger.begin(&policy, &decision, &ctx, Day::today())?;
-//! // ... call Bedrock with policy.models[ticket.model().index()] ...
+//! // ... call Bedrock with policy.models()[ticket.model().index()] ...
 //! let usage = Usage::from_bedrock(1200, 300, Some(0), Some(0), &[], tollgate_cost::CacheTtl::FiveMinutes);
 //! let event = CallEvent::builder(&policy, &decision, &ctx)
 //!     .request_id("req-1")

@@ -14,7 +14,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use tollgate_engine::{rule_name, RuleIdx};
+use tollgate_engine::RuleIdx;
 use tollgate_lang::Schema;
 use tollgate_lang::{Policy, Section};
 
@@ -164,33 +164,24 @@ impl EventNames {
     /// schema its requests' contexts are built on).
     pub fn new(policy: &Policy, schema: &Schema) -> EventNames {
         let names = |s: Section| -> Vec<Name> {
-            let n = match s {
-                Section::Route => policy.routes.len(),
-                Section::Cache => policy.caches.len(),
-                Section::PromptCache => policy.prompt_caches.len(),
-                Section::Batch => policy.batches.len(),
-                Section::Limit => policy.limits.len(),
-                Section::Budget => policy.budgets.len(),
-            };
-            (0..n)
-                .map(|i| {
-                    let r = RuleIdx(i as u32);
-                    Name::from(rule_name(policy, s, Some(r)))
-                })
+            policy
+                .section_rules(s)
+                .into_iter()
+                .map(|(name, _, _)| Name::from(name))
                 .collect()
         };
         EventNames {
-            hash: policy.hash,
+            hash: policy.hash(),
             schema_len: schema.len(),
-            policy: Name::from(policy.name.as_str()),
+            policy: Name::from(policy.name()),
             policy_hash: Name::from(policy.hash_hex()),
             aliases: policy
-                .models
+                .models()
                 .iter()
                 .map(|m| Name::from(m.alias.as_str()))
                 .collect(),
             model_ids: policy
-                .models
+                .models()
                 .iter()
                 .map(|m| Name::from(m.id.as_str()))
                 .collect(),
@@ -209,10 +200,10 @@ impl EventNames {
 
     /// Whether these are `policy`'s names for contexts on `schema`.
     pub fn is_for(&self, policy: &Policy, schema: &Schema) -> bool {
-        self.hash == policy.hash
+        self.hash == policy.hash()
             && self.schema_len == schema.len()
-            && self.aliases.len() == policy.models.len()
-            && self.policy.as_str() == policy.name
+            && self.aliases.len() == policy.models().len()
+            && self.policy.as_str() == policy.name()
     }
 
     /// `[policy] name`.

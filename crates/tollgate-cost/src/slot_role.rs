@@ -24,7 +24,7 @@ pub(crate) const TAG_ATTRIBUTES: [&str; 6] =
 impl SlotRole {
     pub(crate) fn of(policy: &Policy, id: tollgate_lang::AttrId, name: &str) -> SlotRole {
         SlotRole {
-            redacted: name == ALWAYS_REDACTED || policy.redact.contains(&id),
+            redacted: name == ALWAYS_REDACTED || policy.redact().contains(&id),
             tag: TAG_ATTRIBUTES
                 .iter()
                 .position(|t| *t == name)

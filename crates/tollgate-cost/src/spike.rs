@@ -56,14 +56,14 @@ impl Default for SpikeConfig {
 impl SpikeConfig {
     /// The policy's `[alerts.spend_spike]`, if it has one.
     pub fn from_policy(policy: &Policy) -> Option<SpikeConfig> {
-        let s = policy.spend_spike.as_ref()?;
+        let s = policy.spend_spike()?;
         Some(SpikeConfig {
             factor: s.factor,
             trailing_days: s.trailing_days.max(1),
             min_daily_nanos: s.min_daily_nanos,
             group_by: s
                 .group_by
-                .map_or(crate::ledger::GLOBAL, |a| policy.schema.name(a))
+                .map_or(crate::ledger::GLOBAL, |a| policy.schema().name(a))
                 .to_owned(),
         })
     }

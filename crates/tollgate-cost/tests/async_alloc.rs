@@ -78,7 +78,7 @@ fn async_reserve_and_settle_in_process_allocate_what_the_sync_forms_do() {
         r#"{"feature": "kb", "tenant": "acme", "input_tokens": 500}"#,
     );
     let d = common::decide(&p, &req);
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     let day = Day::from_ymd(2026, 11, 26).unwrap();
     let mode = Mode::decided(&d);
     let sync_call = || {

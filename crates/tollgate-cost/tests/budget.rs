@@ -35,7 +35,7 @@ fn kb() -> GroupKey<'static> {
 fn begin(ledger: &Ledger, p: &Policy, json: &str) -> Result<tollgate_cost::Ticket, BudgetError> {
     let req = request(p, json);
     let d = decide(p, &req);
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     let t = ledger.begin(p, &d, &ctx, day());
     t
 }
@@ -389,7 +389,7 @@ async fn the_async_forms_reserve_settle_reject_and_record(ledger: &Ledger) {
     let p = policy();
     let req = request(&p, KB);
     let d = decide(&p, &req);
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     let mode = tollgate_cost::Mode::decided(&d);
     let t = ledger
         .begin_with_input_async(&p, &d, &ctx, day(), 500, mode)
@@ -428,11 +428,11 @@ async fn the_async_forms_reserve_settle_reject_and_record(ledger: &Ledger) {
     );
     assert_eq!(ledger.total(kb(), day()).unwrap(), USD - 1);
     // Rules read the same figures, awaited.
-    let attrs = tollgate_cost::SpendAttributes::new(&p.schema);
+    let attrs = tollgate_cost::SpendAttributes::new(p.schema());
     let req = request(&p, r#"{"feature": "kb", "input_tokens": 10}"#);
-    let mut ctx = req.context(&p.schema);
+    let mut ctx = req.context(p.schema());
     attrs.fill_async(ledger, &mut ctx, day()).await.unwrap();
-    let slot = p.schema.id("spend.feature_today_usd").unwrap();
+    let slot = p.schema().id("spend.feature_today_usd").unwrap();
     assert!(
         matches!(ctx.get(slot), tollgate_engine::Slot::Float(f) if f == 0.999_999_999),
         "{:?}",

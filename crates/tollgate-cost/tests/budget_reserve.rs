@@ -79,11 +79,11 @@ fn policy() -> Policy {
 /// The nano-dollars reserved for a call of 1,000 input tokens.
 fn reserved(p: &Policy, feature: &str) -> u64 {
     let req = Request::parse(
-        &p.schema,
+        p.schema(),
         &format!(r#"{{"feature": "{feature}", "input_tokens": 1000}}"#),
     )
     .unwrap();
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     let d = decide_reference(p, &ctx);
     let ledger = Ledger::in_memory();
     let t = ledger

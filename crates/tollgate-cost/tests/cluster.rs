@@ -48,7 +48,7 @@ fn begin(l: &Ledger, p: &Policy, tenant: &str) -> Result<Ticket, BudgetError> {
     let json = format!(r#"{{"feature": "kb", "tenant": "{tenant}", "input_tokens": 500}}"#);
     let req = request(p, &json);
     let d = decide(p, &req);
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     l.begin(p, &d, &ctx, day())
 }
 

@@ -37,7 +37,7 @@ fn hammer(ledger: &Ledger, per_thread: u64) -> BTreeMap<(String, String), i64> {
                             request(p, &format!(r#"{{"feature": "{f}", "tenant": "{tenant}"}}"#));
                         // A cost unique enough that a lost or doubled add shows.
                         let nanos = 1_000_003 * (t + 1) + i * 17;
-                        ledger.record(p, &req.context(&p.schema), day(), nanos);
+                        ledger.record(p, &req.context(p.schema()), day(), nanos);
                         for (dim, v) in [("feature", f), ("tenant", tenant)] {
                             *want.entry((dim.to_string(), v.to_string())).or_insert(0) +=
                                 nanos as i64;

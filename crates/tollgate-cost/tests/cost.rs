@@ -106,13 +106,13 @@ fn regional_profile_markup_is_applied_once() {
     assert_eq!(regional.total_nanos, 30_360_000);
     // Through a loaded policy: the model's prices already hold the markup.
     let policy = common::policy();
-    let m = &policy.models[policy.model_by_alias("sonnet45").unwrap().index()];
+    let m = &policy.models()[policy.model_by_alias("sonnet45").unwrap().index()];
     assert_eq!(m.prices.input, picos(3_300_000));
     assert_eq!(
         price(&m.prices, &u, Mode::Realtime).unwrap().total_nanos,
         30_360_000
     );
-    let g = &policy.models[policy.model_by_alias("sonnet45g").unwrap().index()];
+    let g = &policy.models()[policy.model_by_alias("sonnet45g").unwrap().index()];
     assert_eq!(
         price(&g.prices, &u, Mode::Realtime).unwrap().total_nanos,
         27_600_000

@@ -23,7 +23,7 @@ const KB: &str = r#"{"feature": "kb", "tenant": "acme", "app": "assistant",
 fn kb_event(options: &EventOptions) -> CallEvent {
     let p = policy();
     let req = request(&p, KB);
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     let d = decide(&p, &req);
     CallEvent::builder(&p, &d, &ctx)
         .options(options)
@@ -146,10 +146,14 @@ fn text_is_recorded_only_when_the_application_opts_in() {
 
 #[test]
 fn an_attribute_named_prompt_is_redacted_even_without_the_policy_saying_so() {
-    let mut p = policy();
-    p.redact.clear();
+    let text = common::POLICY.replace("redact = [\"user.email\"]\n", "");
+    assert_ne!(text, common::POLICY);
+    let p = tollgate_lang::load_str("p.toml", &text, &Default::default())
+        .map_err(|e| e.render())
+        .unwrap()
+        .policy;
     let req = request(&p, KB);
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     let d = decide(&p, &req);
     let ev = CallEvent::builder(&p, &d, &ctx).build();
     assert!(!ev.attributes.contains_key("prompt"));
@@ -185,10 +189,10 @@ fn recorded_attributes_replay_to_the_same_decision() {
     let p = policy();
     let req = request(&p, KB);
     let d = decide(&p, &req);
-    let ev = CallEvent::builder(&p, &d, &req.context(&p.schema)).build();
-    let replayed = Request::from_map(&p.schema, &ev.attributes.to_map()).unwrap();
+    let ev = CallEvent::builder(&p, &d, &req.context(p.schema())).build();
+    let replayed = Request::from_map(p.schema(), &ev.attributes.to_map()).unwrap();
     assert!(replayed.unknown.is_empty());
-    assert_eq!(decide_reference(&p, &replayed.context(&p.schema)), d);
+    assert_eq!(decide_reference(&p, &replayed.context(p.schema())), d);
 }
 
 #[test]
@@ -199,7 +203,7 @@ fn defaults_follow_the_decision() {
         r#"{"feature": "enrich", "latency": "tolerant", "input_tokens": 10}"#,
     );
     let d = decide(&p, &req);
-    let ev = CallEvent::builder(&p, &d, &req.context(&p.schema))
+    let ev = CallEvent::builder(&p, &d, &req.context(p.schema()))
         .usage(Usage::new(1000, 1000))
         .build();
     assert_eq!(ev.rules.batch.as_deref(), Some("nightly"));
@@ -218,7 +222,7 @@ fn a_served_fallback_model_is_priced_as_itself() {
     let req = request(&p, r#"{"feature": "chat", "input_tokens": 10}"#);
     let d = decide(&p, &req);
     let haiku = p.model_by_alias("haiku").unwrap();
-    let ev = CallEvent::builder(&p, &d, &req.context(&p.schema))
+    let ev = CallEvent::builder(&p, &d, &req.context(p.schema()))
         .served_model(haiku)
         .downgraded_from(d.model)
         .usage(Usage::new(1000, 0))
@@ -438,7 +442,7 @@ fn shared_names_give_the_same_event() {
     use tollgate_cost::{EventNames, EventNamesCache};
     let p = policy();
     let req = request(&p, KB);
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     let d = decide(&p, &req);
     let at = Timestamp::parse_rfc3339("2026-11-26T10:15:30.123Z").unwrap();
     let build = |names: Option<Arc<EventNames>>| {
@@ -458,8 +462,8 @@ fn shared_names_give_the_same_event() {
     assert!(plain.attributes.contains_key("feature"));
 
     let cache = EventNamesCache::new();
-    let names = cache.get(&p, &p.schema);
-    assert!(Arc::ptr_eq(&names, &cache.get(&p, &p.schema)));
+    let names = cache.get(&p, p.schema());
+    assert!(Arc::ptr_eq(&names, &cache.get(&p, p.schema())));
     let shared = build(Some(names.clone()));
     assert_eq!(shared, plain);
     assert_eq!(
@@ -480,10 +484,10 @@ fn shared_names_give_the_same_event() {
         .map_err(|e| e.render())
         .unwrap()
         .policy;
-    let stale = cache.get(&other, &other.schema);
+    let stale = cache.get(&other, other.schema());
     assert_eq!(stale.policy(), "other");
     assert_eq!(build(Some(stale)), plain);
-    let back = cache.get(&p, &p.schema);
+    let back = cache.get(&p, p.schema());
     assert!(!Arc::ptr_eq(&back, &names));
     assert_eq!(back.policy(), "cost-test");
 }

@@ -16,13 +16,13 @@ fn day() -> Day {
 #[test]
 fn spend_attributes_let_rules_read_todays_spend() {
     let p = policy();
-    let attrs = SpendAttributes::new(&p.schema);
+    let attrs = SpendAttributes::new(p.schema());
     assert_eq!(attrs.dims().collect::<Vec<_>>(), ["feature", "global"]);
     let ledger = Ledger::in_memory();
     let req = request(&p, r#"{"feature": "docs", "input_tokens": 10}"#);
-    let mut ctx = req.context(&p.schema);
+    let mut ctx = req.context(p.schema());
     attrs.fill(&ledger, &mut ctx, day()).unwrap();
-    let slot = p.schema.id("spend.feature_today_usd").unwrap();
+    let slot = p.schema().id("spend.feature_today_usd").unwrap();
     assert!(matches!(ctx.get(slot), Slot::Float(f) if f == 0.0));
     assert_eq!(
         decide_reference(&p, &ctx).route,
@@ -43,18 +43,18 @@ fn spend_attributes_let_rules_read_todays_spend() {
 #[test]
 fn a_request_without_the_group_attribute_leaves_the_spend_attribute_missing() {
     let p = policy();
-    let attrs = SpendAttributes::new(&p.schema);
+    let attrs = SpendAttributes::new(p.schema());
     let ledger = Ledger::in_memory();
     let req = request(&p, r#"{"input_tokens": 10}"#);
-    let mut ctx = req.context(&p.schema);
+    let mut ctx = req.context(p.schema());
     attrs.fill(&ledger, &mut ctx, day()).unwrap();
     assert!(matches!(
-        ctx.get(p.schema.id("spend.feature_today_usd").unwrap()),
+        ctx.get(p.schema().id("spend.feature_today_usd").unwrap()),
         Slot::Missing
     ));
     // The global group needs no attribute.
     assert!(matches!(
-        ctx.get(p.schema.id("spend.global_today_usd").unwrap()),
+        ctx.get(p.schema().id("spend.global_today_usd").unwrap()),
         Slot::Float(_)
     ));
 }
@@ -85,7 +85,7 @@ fn the_ledger_counts_every_call_in_each_tracked_dimension() {
         let req = request(&p, json);
         let d = decide(&p, &req);
         ledger
-            .begin(&p, &d, &req.context(&p.schema), day())
+            .begin(&p, &d, &req.context(p.schema()), day())
             .unwrap()
             .settle(nanos);
     }

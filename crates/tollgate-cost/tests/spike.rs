@@ -212,7 +212,7 @@ fn settled_calls_feed_the_live_alert() {
     );
     let req = common::request(&p, r#"{"feature": "docs", "input_tokens": 10}"#);
     let dec = common::decide(&p, &req);
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     for _ in 0..5 {
         ledger.begin(&p, &dec, &ctx, d(8)).unwrap().settle(USD);
     }

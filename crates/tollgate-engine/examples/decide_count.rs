@@ -33,17 +33,17 @@ fn run(
     let mut sum = 0u64;
     for _ in 0..rounds {
         for s in slots {
-            let mut ctx = Context::new(&policy.schema);
+            let mut ctx = Context::new(policy.schema());
             for (id, v) in s {
                 let _ = ctx.set(*id, *v);
             }
             let d = compiled.decide(black_box(&ctx));
             sum += if route_only {
-                d.route.map_or(0, |r| r.0 as u64 + 1)
+                d.route.map_or(0, |r| u64::from(r.get()) + 1)
             } else {
                 [d.route, d.cache, d.prompt_cache, d.batch, d.limit, d.budget]
                     .iter()
-                    .map(|r| r.map_or(0, |r| r.0 as u64 + 1))
+                    .map(|r| r.map_or(0, |r| u64::from(r.get()) + 1))
                     .sum::<u64>()
             };
         }
@@ -80,17 +80,19 @@ fn main() {
     let compiled = compile(policy.clone()).unwrap();
     let requests: Vec<Request> = reqs
         .iter()
-        .map(|r| Request::parse(&policy.schema, r).unwrap())
+        .map(|r| Request::parse(policy.schema(), r).unwrap())
         .collect();
     let slots: Vec<Vec<(AttrId, Slot<'_>)>> = requests
         .iter()
         .map(|r| {
-            let ctx = r.context(&policy.schema);
-            ctx.slots()
+            let ctx = r.context(policy.schema());
+            // A context has one slot per schema attribute, in id order.
+            policy
+                .schema()
                 .iter()
-                .enumerate()
+                .map(|(id, _)| id)
+                .zip(ctx.slots().iter().copied())
                 .filter(|(_, s)| !matches!(s, Slot::Missing))
-                .map(|(i, s)| (AttrId(i as u32), *s))
                 .collect()
         })
         .collect();

@@ -220,7 +220,7 @@ pub fn compile(policy: Policy) -> Result<CompiledPolicy, CompileError> {
 pub fn compile_with(policy: Policy, limits: CompileLimits) -> Result<CompiledPolicy, CompileError> {
     let (preds, sections) = build_sections(&policy, limits)?;
     Ok(CompiledPolicy {
-        requested: policy.schema.id("requested_max_tokens"),
+        requested: policy.schema().id("requested_max_tokens"),
         policy,
         preds,
         sections,
@@ -243,11 +243,11 @@ type Built = (Box<[Pred]>, [SectionIndex; 6]);
 
 fn build_sections(policy: &Policy, limits: CompileLimits) -> Result<Built, CompileError> {
     let dispatch: Vec<Dispatch> = policy
-        .schema
+        .schema()
         .iter()
         .map(|(_, d)| Dispatch::of(SlotKind::of(d.ty)))
         .collect();
-    let mut pool = PredPool::new(&policy.schema);
+    let mut pool = PredPool::new(policy.schema());
     let specs = [
         specs(&policy.routes, |_| None, &mut pool, &dispatch),
         specs(
@@ -271,7 +271,7 @@ fn build_sections(policy: &Policy, limits: CompileLimits) -> Result<Built, Compi
     let mut sections: [SectionIndex; 6] = Default::default();
     for ((section, specs), out) in Section::ALL.into_iter().zip(&specs).zip(&mut sections) {
         *out = build::build(specs, &dispatch, pool.preds(), limits).map_err(|o| TooLarge {
-            policy: policy.name.clone(),
+            policy: policy.name().to_owned(),
             section,
             what: o.what,
             needed: o.needed,
@@ -302,7 +302,7 @@ impl CompiledPolicy {
     fn try_decide(&self, ctx: &Context<'_>) -> Result<Decision, Bail> {
         let route = self.first(Section::Route, ctx)?;
         let rule = route.and_then(|r| self.policy.routes.get(r.index()));
-        let model = rule.map_or(self.policy.default_model, |r| r.then.model);
+        let model = rule.map_or(self.policy.default_model(), |r| r.then.model);
         let limit = self.first(Section::Limit, ctx)?;
         // As `decision::requested_cap`, with the slot resolved once.
         let requested = self.requested.and_then(|id| match ctx.get(id) {
@@ -330,7 +330,7 @@ impl CompiledPolicy {
 
     /// The policy's content hash (xxh3-128 of its source files).
     pub fn hash(&self) -> u128 {
-        self.policy.hash
+        self.policy.hash()
     }
 
     /// The shape of a section's compiled structure.

@@ -315,7 +315,7 @@ impl<'a> Context<'a> {
     pub fn set(&mut self, id: AttrId, value: Slot<'a>) -> Result<(), ContextError> {
         let expected = match self.schema.get(id) {
             Some(d) => d.ty,
-            None => return Err(ContextError::NoSuchSlot(id.0)),
+            None => return Err(ContextError::NoSuchSlot(id.get())),
         };
         // Fast path: the value already has the declared type.
         if slot_has_type(&value, expected) {

@@ -9,14 +9,23 @@ use tollgate_lang::ModelIdx;
 use tollgate_lang::{BudgetAction, Policy, Scope, Section};
 use tollgate_lang::{Latency, Tier};
 
-/// Index of a rule within its section.
+/// Index of a rule within its section: handed out by deciding (a
+/// [`Decision`]) and explaining, valid for that policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RuleIdx(pub u32);
+pub struct RuleIdx(pub(crate) u32);
 
 impl RuleIdx {
     /// As a `usize`.
+    #[inline]
     pub fn index(self) -> usize {
         self.0 as usize
+    }
+
+    /// The position as a `u32`. Indices come from deciding or explaining a
+    /// policy only: one is valid for the policy that gave it out.
+    #[inline]
+    pub fn get(self) -> u32 {
+        self.0
     }
 }
 
@@ -72,7 +81,7 @@ fn min_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
 /// when the policy declares it as an int and the request has a positive
 /// value.
 pub(crate) fn requested_cap(policy: &Policy, ctx: &Context<'_>) -> Option<u32> {
-    let id = policy.schema.id("requested_max_tokens")?;
+    let id = policy.schema().id("requested_max_tokens")?;
     match ctx.get(id) {
         Slot::Int(i) if i > 0 => Some(u32::try_from(i).unwrap_or(u32::MAX)),
         _ => None,
@@ -138,7 +147,7 @@ fn first<T>(
 pub fn decide_reference(policy: &Policy, ctx: &Context<'_>) -> Decision {
     let route = first(&policy.routes, ctx, |_| true);
     let rule = route.and_then(|r| policy.routes.get(r.index()));
-    let model = rule.map(|r| r.then.model).unwrap_or(policy.default_model);
+    let model = rule.map(|r| r.then.model).unwrap_or(policy.default_model());
     let limit = first(&policy.limits, ctx, |_| true);
     Decision {
         route,
@@ -177,7 +186,7 @@ pub fn to_json(policy: &Policy, d: &Decision, ctx: &Context<'_>) -> J {
         let (scope, value) = match r.then.scope {
             Scope::Global => ("global".to_string(), J::Null),
             Scope::Attr(a) => (
-                policy.schema.name(a).to_string(),
+                policy.schema().name(a).to_string(),
                 match ctx.get(a) {
                     Slot::Str(s) => J::String(s.to_string()),
                     _ => J::Null,
@@ -220,7 +229,7 @@ pub fn to_json(policy: &Policy, d: &Decision, ctx: &Context<'_>) -> J {
         json!({
             "rule": r.name,
             "daily_usd": nanos_usd(r.then.daily_nanos),
-            "group_by": r.then.group_by.map(|g| policy.schema.name(g).to_string()),
+            "group_by": r.then.group_by.map(|g| policy.schema().name(g).to_string()),
             "action": match r.then.action {
                 BudgetAction::Reject => "reject".to_string(),
                 BudgetAction::Downgrade(m) => format!("downgrade:{}", policy.model(m).map(|m| m.alias.as_str()).unwrap_or("")),
@@ -228,7 +237,7 @@ pub fn to_json(policy: &Policy, d: &Decision, ctx: &Context<'_>) -> J {
         })
     });
     json!({
-        "policy": policy.name,
+        "policy": policy.name(),
         "hash": policy.hash_hex(),
         "route": route,
         "cache": cache,

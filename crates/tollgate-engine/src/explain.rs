@@ -49,7 +49,7 @@ pub fn trace(policy: &Policy, ctx: &Context<'_>) -> Vec<Step> {
                     if !scope_present(Scope::Attr(a), ctx) {
                         note = Some(format!(
                             "scope attribute `{}` is missing, so the rule does not apply",
-                            policy.schema.name(a)
+                            policy.schema().name(a)
                         ));
                         o = Outcome::False { culprit: span };
                     }
@@ -102,7 +102,7 @@ pub fn culprit_values(policy: &Policy, step: &Step, ctx: &Context<'_>) -> Vec<Su
     let mut out: Vec<SubValue> = Vec::new();
     for (span, value) in sub_values(when, ctx).into_iter().skip(1) {
         let expr = policy
-            .sources
+            .sources()
             .snippet(span)
             .split_whitespace()
             .collect::<Vec<_>>()

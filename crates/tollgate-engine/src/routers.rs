@@ -16,7 +16,7 @@ use tollgate_lang::RouterScore;
 /// attributes in `ctx` (built on the policy's schema). A slot of another
 /// type is left as it is.
 pub fn score_routers(policy: &Policy, ctx: &mut Context<'_>, prompt: &str) {
-    for r in &policy.routers {
+    for r in policy.routers() {
         let s: RouterScore = r.model.score(prompt);
         let _ = ctx.set(r.gain, Slot::Float(s.gain));
         let _ = ctx.set(r.gain_per_usd, Slot::Float(s.gain_per_usd));
@@ -25,5 +25,5 @@ pub fn score_routers(policy: &Policy, ctx: &mut Context<'_>, prompt: &str) {
 
 /// Whether the policy has routers (callers skip finding the prompt when not).
 pub fn has_routers(policy: &Policy) -> bool {
-    !policy.routers.is_empty()
+    !policy.routers().is_empty()
 }

@@ -41,21 +41,21 @@ pub fn run_case(
     case: &TestCase,
     decide: &dyn Fn(&Context<'_>) -> Decision,
 ) -> TestResult {
-    let location = policy.sources.location(case.span);
+    let location = policy.sources().location(case.span);
     let mut result = TestResult {
         name: case.name.clone(),
         location,
         mismatches: Vec::new(),
         request_error: None,
     };
-    let req = match Request::from_map(&policy.schema, &case.request) {
+    let req = match Request::from_map(policy.schema(), &case.request) {
         Ok(r) => r,
         Err(e) => {
             result.request_error = Some(e.to_string());
             return result;
         }
     };
-    let ctx = req.context(&policy.schema);
+    let ctx = req.context(policy.schema());
     let d = decide(&ctx);
     for (sec, exp) in &case.expect {
         let actual = rule_name(policy, *sec, d.rule(*sec));
@@ -120,7 +120,7 @@ pub fn run_case(
 /// Run every case of the policy.
 pub fn run_tests(policy: &Policy, decide: &dyn Fn(&Context<'_>) -> Decision) -> Vec<TestResult> {
     policy
-        .tests
+        .tests()
         .iter()
         .map(|c| run_case(policy, c, decide))
         .collect()

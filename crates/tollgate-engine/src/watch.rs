@@ -219,7 +219,7 @@ fn hash_file(path: &Path, h: &mut impl Hasher) {
 fn fingerprint(target: &Target, handle: &PolicyHandle) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     target.hash_files(&mut h);
-    for r in &handle.current().policy().routers {
+    for r in handle.current().policy().routers() {
         hash_file(Path::new(&r.path), &mut h);
     }
     h.finish()

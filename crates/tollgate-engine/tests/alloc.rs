@@ -409,7 +409,7 @@ fn decide_makes_no_heap_allocation() {
         "a realistic policy has about 30 rules"
     );
     let compiled = compile(policy.clone()).expect("compiles");
-    let schema = &policy.schema;
+    let schema = &policy.schema();
     let ids = Ids::new(schema);
     let shapes = shapes();
 
@@ -423,7 +423,7 @@ fn decide_makes_no_heap_allocation() {
         assert_eq!(d, decide_reference(&policy, &ctx));
         // Routes 1 to 3 use the macros, indexing, conversions and string
         // functions.
-        if let Some(r @ 1..=3) = d.route.map(|r| r.0) {
+        if let Some(r @ 1..=3) = d.route.map(|r| r.get()) {
             new_forms[r as usize - 1] += 1;
         }
         for (n, r) in
@@ -507,7 +507,7 @@ fn map_lookups_make_no_heap_allocation() {
         .unwrap_or_else(|e| panic!("{}", e.render()))
         .policy;
     let compiled = compile(policy.clone()).expect("compiles");
-    let schema = &policy.schema;
+    let schema = &policy.schema();
     let feature = schema.id("feature").expect("declared");
     let meta = schema.id("request_metadata").expect("declared");
     let maps: [&[(&str, &str)]; 5] = [
@@ -523,7 +523,7 @@ fn map_lookups_make_no_heap_allocation() {
         ctx.set_str(feature, "chat").set_map(meta, m);
         let d = compiled.decide(&ctx);
         assert_eq!(d, decide_reference(&policy, &ctx));
-        routes[d.route.map_or(3, |r| r.0 as usize)] += 1;
+        routes[d.route.map_or(3, |r| r.index())] += 1;
     }
     assert_eq!(routes, [1, 1, 1, 2], "every map rule matches a request");
     let before = allocations();
@@ -578,7 +578,7 @@ fn time_rules_make_no_heap_allocation() {
         .unwrap_or_else(|e| panic!("{}", e.render()))
         .policy;
     let compiled = compile(policy.clone()).expect("compiles");
-    let schema = &policy.schema;
+    let schema = &policy.schema();
     let at = schema.id("request_time").expect("declared");
     let zone = schema.id("zone").expect("declared");
     let ts = |s: &str| tollgate_lang::Timestamp::parse(s).expect("RFC 3339");
@@ -596,7 +596,7 @@ fn time_rules_make_no_heap_allocation() {
         ctx.set_timestamp(at, *t).set_str(zone, z);
         let d = compiled.decide(&ctx);
         assert_eq!(d, decide_reference(&policy, &ctx));
-        routes[d.route.map_or(3, |r| r.0 as usize)] += 1;
+        routes[d.route.map_or(3, |r| r.index())] += 1;
     }
     assert_eq!(routes, [1, 1, 1, 1], "every time rule matches a request");
     let before = allocations();
@@ -640,7 +640,7 @@ model = "haiku"
         .unwrap_or_else(|e| panic!("{}", e.render()))
         .policy;
     let compiled = compile(policy.clone()).expect("compiles");
-    let schema = &policy.schema;
+    let schema = &policy.schema();
     let feature = schema.id("feature").expect("declared");
     let quota = schema.id("quota").expect("declared");
     let maps: [&[(&str, i64)]; 3] = [&[], &[("chat", 10)], &[("chat", 3), ("kb", 1)]];

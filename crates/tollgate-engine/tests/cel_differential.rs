@@ -786,7 +786,7 @@ fn expr_strategy(depth: usize) -> impl Strategy<Value = (G, String)> {
 fn compile(text: &str, schema: &Schema) -> Result<TExpr, String> {
     let node = parse(text).map_err(|e| format!("syntax error [{}]: {}", e.code, e.message))?;
     let mut diags = Vec::new();
-    let map = OffsetMap::identity(FileId(0), text.len());
+    let map = OffsetMap::identity(FileId::default(), text.len());
     match check(&node, schema, &map, CheckLimits::default(), &mut diags) {
         Some(e) if diags.iter().all(|d| !d.is_error()) => Ok(e),
         _ => Err(format!(

@@ -11,7 +11,7 @@ use tollgate_engine::{
     Slot, StrList, StrPairs,
 };
 use tollgate_lang::Timestamp;
-use tollgate_lang::{load_str, AttrId, LoadOptions, Schema, Type};
+use tollgate_lang::{load_str, LoadOptions, Schema, Type};
 use tollgate_lang::{Policy, Section};
 
 // ---------------------------------------------------------------------------
@@ -624,7 +624,7 @@ proptest! {
         let text = policy_text(&sections);
         let (compiled, policy) = both(&text);
         for r in &reqs {
-            let ctx = r.context(&policy.schema);
+            let ctx = r.context(policy.schema());
             prop_assert_eq!(compiled.decide(&ctx), decide_reference(&policy, &ctx), "request {:?}\n{}", r, text);
         }
     }
@@ -643,14 +643,14 @@ fn routes(whens: &[&str]) -> String {
 }
 
 fn route_of(c: &CompiledPolicy, r: &Req) -> Option<u32> {
-    let ctx = r.context(&c.policy().schema);
+    let ctx = r.context(c.policy().schema());
     let d = c.decide(&ctx);
     assert_eq!(
         d,
         decide_reference(c.policy(), &ctx),
         "compiled and reference differ on {r:?}"
     );
-    d.route.map(|r| r.0)
+    d.route.map(|r| r.get())
 }
 
 #[test]
@@ -831,11 +831,13 @@ fn cache_rules_need_their_scope_attribute() {
         ..with.clone()
     };
     assert_eq!(
-        c.decide(&with.context(&p.schema)).cache.map(|r| r.0),
+        c.decide(&with.context(p.schema())).cache.map(|r| r.get()),
         Some(0)
     );
     assert_eq!(
-        c.decide(&without.context(&p.schema)).cache.map(|r| r.0),
+        c.decide(&without.context(p.schema()))
+            .cache
+            .map(|r| r.get()),
         Some(1)
     );
 }
@@ -851,7 +853,7 @@ fn a_context_of_another_schema_is_decided_by_the_reference() {
     // The same names with other types: every slot the compiled policy reads
     // holds a value of a type it does not expect.
     let mut other = Schema::new();
-    for (_, def) in p.schema.iter() {
+    for (_, def) in p.schema().iter() {
         let ty = match def.ty {
             Type::String => Type::Int,
             _ => Type::String,
@@ -864,7 +866,7 @@ fn a_context_of_another_schema_is_decided_by_the_reference() {
     ctx.set(feature, Slot::Int(1)).expect("int");
     ctx.set(tokens, Slot::Str("x")).expect("string");
     assert_eq!(c.decide(&ctx), decide_reference(&p, &ctx));
-    ctx.set(AttrId(tokens.0), Slot::Missing).expect("missing");
+    ctx.set(tokens, Slot::Missing).expect("missing");
     assert_eq!(c.decide(&ctx), decide_reference(&p, &ctx));
 }
 
@@ -919,7 +921,7 @@ fn a_tight_size_limit_stops_splitting_and_stays_exact() {
     assert!(free.stats(Section::Route).nodes > 40);
     for _ in 0..500 {
         let r = generated_request(&mut rng);
-        let ctx = r.context(&policy.schema);
+        let ctx = r.context(policy.schema());
         let want = decide_reference(&policy, &ctx);
         assert_eq!(compiled.decide(&ctx), want, "{r:?}");
         assert_eq!(free.decide(&ctx), want, "{r:?}");
@@ -937,7 +939,7 @@ fn ten_thousand_generated_rules_compile_and_agree() {
     assert!(stats.leaf_entries < 20 * stats.rules, "{stats:?}");
     for _ in 0..1_000 {
         let r = generated_request(&mut rng);
-        let ctx = r.context(&policy.schema);
+        let ctx = r.context(policy.schema());
         assert_eq!(
             compiled.decide(&ctx),
             decide_reference(&policy, &ctx),

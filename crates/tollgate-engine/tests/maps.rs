@@ -24,7 +24,7 @@ fn value(text: &str, pairs: Option<&[(&str, &str)]>) -> Result<Value, ErrorKind>
     let schema = schema();
     let node = parse(text).unwrap_or_else(|e| panic!("{text}: {}", e.message));
     let mut diags = Vec::new();
-    let map = OffsetMap::identity(FileId(0), text.len());
+    let map = OffsetMap::identity(FileId::default(), text.len());
     let e = check(&node, &schema, &map, CheckLimits::default(), &mut diags)
         .unwrap_or_else(|| panic!("{text}: {diags:?}"));
     let mut ctx = Context::new(&schema);
@@ -125,7 +125,7 @@ fn json_requests_fill_maps_and_both_engines_agree() {
         .unwrap_or_else(|e| panic!("{}", e.render()))
         .policy;
     let compiled = compile(policy.clone()).expect("compiles");
-    let schema = &policy.schema;
+    let schema = &policy.schema();
     let cases = [
         (r#"{"request_metadata": {"team": "search"}}"#, Some(0)),
         (
@@ -140,7 +140,7 @@ fn json_requests_fill_maps_and_both_engines_agree() {
         let ctx = req.context(schema);
         let d = compiled.decide(&ctx);
         assert_eq!(d, decide_reference(&policy, &ctx), "{json}");
-        assert_eq!(d.route.map(|r| r.0), route, "{json}");
+        assert_eq!(d.route.map(|r| r.get()), route, "{json}");
     }
     let req = Request::parse(schema, r#"{"request_metadata": {"a": "1", "b": "2"}}"#).unwrap();
     let id = schema.id("request_metadata").unwrap();
@@ -213,7 +213,7 @@ fn dotted_keys_are_entries_of_a_map_attribute() {
     let ctx_req = Request::parse(&schema, r#"{"meta.team": "search"}"#).unwrap();
     let ctx = ctx_req.context(&schema);
     let node = parse(r#"meta["team"] == "search""#).unwrap();
-    let map = OffsetMap::identity(FileId(0), 24);
+    let map = OffsetMap::identity(FileId::default(), 24);
     let e = check(
         &node,
         &schema,
@@ -267,7 +267,7 @@ fn int_maps_from_json_tests_and_slots_decide_like_the_reference() {
         .unwrap_or_else(|e| panic!("{}", e.render()))
         .policy;
     let compiled = compile(policy.clone()).expect("compiles");
-    let schema = &policy.schema;
+    let schema = &policy.schema();
     let quota = schema.id("quota").unwrap();
     assert_eq!(
         schema.get(quota).unwrap().ty.to_string(),
@@ -291,7 +291,7 @@ fn int_maps_from_json_tests_and_slots_decide_like_the_reference() {
         let ctx = req.context(schema);
         let d = compiled.decide(&ctx);
         assert_eq!(d, decide_reference(&policy, &ctx), "{json}");
-        assert_eq!(d.route.map(|r| r.0), route, "{json}");
+        assert_eq!(d.route.map(|r| r.get()), route, "{json}");
     }
     let req = Request::parse(schema, r#"{"quota": {"a": 1, "b": 2.0}}"#).unwrap();
     assert_eq!(
@@ -320,10 +320,10 @@ fn int_maps_from_json_tests_and_slots_decide_like_the_reference() {
     ctx.set_int_map(quota, pairs);
     let d = compiled.decide(&ctx);
     assert_eq!(d, decide_reference(&policy, &ctx));
-    assert_eq!(d.route.map(|r| r.0), Some(0));
+    assert_eq!(d.route.map(|r| r.get()), Some(0));
     // A missing key is an error value, as for string maps.
     let node = parse(r#"quota["zz"] == 1"#).unwrap();
-    let map = OffsetMap::identity(FileId(0), 16);
+    let map = OffsetMap::identity(FileId::default(), 16);
     let e = check(&node, schema, &map, CheckLimits::default(), &mut Vec::new()).unwrap();
     assert_eq!(
         eval(&e, &ctx).map_err(|e| e.kind),
@@ -401,12 +401,12 @@ fn size_counts_a_repeated_key_once_in_both_engines() {
         .unwrap_or_else(|e| panic!("{}", e.render()))
         .policy;
     let compiled = compile(policy.clone()).expect("compiles");
-    let schema = &policy.schema;
+    let schema = &policy.schema();
     let ints: &[(&str, i64)] = &[("a", 1), ("b", 2), ("a", 3)];
     let mut ctx = Context::new(schema);
     ctx.set_map(schema.id("meta").unwrap(), AB);
     ctx.set_int_map(schema.id("quota").unwrap(), ints);
     let d = compiled.decide(&ctx);
     assert_eq!(d, decide_reference(&policy, &ctx));
-    assert_eq!(d.route.map(|r| r.0), Some(1));
+    assert_eq!(d.route.map(|r| r.get()), Some(1));
 }

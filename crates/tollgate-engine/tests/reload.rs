@@ -300,7 +300,7 @@ fn reload_refuses_schema_change() {
     handle.reload().unwrap();
     assert_eq!(kb(&handle), pair("kb-small", "small"));
     assert_eq!(handle.schema(), &schema_before);
-    assert_eq!(handle.current().policy().schema, schema_before);
+    assert_eq!(*handle.current().policy().schema(), schema_before);
 }
 
 #[test]
@@ -322,7 +322,7 @@ fn handle_pins_application_schema() {
     };
     let handle = PolicyHandle::load(&path, opts).unwrap();
     assert_eq!(handle.schema(), &schema);
-    assert_eq!(handle.schema().id("feature").map(|a| a.0), Some(2));
+    assert_eq!(handle.schema().id("feature").map(|a| a.get()), Some(2));
     assert_eq!(kb(&handle), pair("kb-big", "big"));
 
     // A policy may now use `tenant` (in the schema) without declaring it...
@@ -649,7 +649,7 @@ mod watch {
                 tollgate_lang::load_str(&path.display().to_string(), &text, handle.load_options())
                     .unwrap()
                     .policy
-                    .hash;
+                    .hash();
             let t0 = Instant::now();
             write_atomic(&path, &text);
             let took = wait_until(Duration::from_secs(2), || {
@@ -721,7 +721,7 @@ mod watch {
     fn learned_route(handle: &PolicyHandle) -> String {
         let live = handle.current();
         let p = live.policy();
-        let mut ctx = Context::new(&p.schema);
+        let mut ctx = Context::new(p.schema());
         tollgate_engine::score_routers(p, &mut ctx, "any prompt");
         let d = live.decide(&ctx);
         d.route
@@ -743,7 +743,7 @@ mod watch {
         std::fs::write(&path, text).unwrap();
         let handle = Arc::new(PolicyHandle::load(&path, LoadOptions::default()).unwrap());
         assert_eq!(learned_route(&handle), "none");
-        let before = handle.current().policy().hash;
+        let before = handle.current().policy().hash();
 
         // The model file sits below the policy's directory, where native
         // events do not reach: the periodic check notices it.
@@ -762,7 +762,7 @@ mod watch {
             "the retrained model serves"
         );
         assert_ne!(
-            handle.current().policy().hash,
+            handle.current().policy().hash(),
             before,
             "the model file is in the hash"
         );

@@ -169,7 +169,7 @@ fn decider(handle: Arc<PolicyHandle>, hashes: Arc<Vec<u128>>, stop: Arc<AtomicBo
                 .push(format!("served cap {cap}: not a valid version"));
             return None;
         }
-        if route != Some(RuleIdx(k as u32)) {
+        if route.map(RuleIdx::index) != Some(k) {
             seen.violations
                 .push(format!("cap {cap} (version {k}) with route {route:?}"));
             return None;
@@ -220,7 +220,7 @@ fn hashes(path: &Path, handle: &PolicyHandle) -> Vec<u128> {
             )
             .unwrap()
             .policy
-            .hash
+            .hash()
         })
         .collect()
 }

@@ -62,7 +62,7 @@ fn the_route_tier_and_latency_are_decided_and_written() {
         ]
     );
     let compiled = compile(policy.clone()).expect("compiles");
-    let schema = &policy.schema;
+    let schema = &policy.schema();
     let cases = [
         ("agent", Some(Tier::Flex), None, "\"flex\"", "null"),
         (

@@ -37,7 +37,7 @@ fn value_with(
     let schema = schema();
     let node = parse(text).unwrap_or_else(|e| panic!("{text}: {}", e.message));
     let mut diags = Vec::new();
-    let map = OffsetMap::identity(FileId(0), text.len());
+    let map = OffsetMap::identity(FileId::default(), text.len());
     let e = check(&node, &schema, &map, CheckLimits::default(), &mut diags)
         .unwrap_or_else(|| panic!("{text}: {diags:?}"));
     let mut ctx = Context::new(&schema);
@@ -281,7 +281,7 @@ fn json_requests_and_test_cases_fill_timestamps_and_both_engines_agree() {
         .unwrap_or_else(|e| panic!("{}", e.render()))
         .policy;
     let compiled = compile(policy.clone()).expect("compiles");
-    let schema = &policy.schema;
+    let schema = &policy.schema();
     let cases = [
         // Tuesday 21:30 UTC is 22:30 in Berlin.
         (r#"{"request_time": "2026-01-06T21:30:00Z"}"#, Some(0)),
@@ -300,7 +300,7 @@ fn json_requests_and_test_cases_fill_timestamps_and_both_engines_agree() {
         let ctx = req.context(schema);
         let d = compiled.decide(&ctx);
         assert_eq!(d, decide_reference(&policy, &ctx), "{json}");
-        assert_eq!(d.route.map(|r| r.0), route, "{json}");
+        assert_eq!(d.route.map(|r| r.get()), route, "{json}");
     }
     let id = schema.id("request_time").unwrap();
     let req = Request::parse(schema, r#"{"request_time": "2026-01-06T10:30:00+01:00"}"#).unwrap();
@@ -335,7 +335,7 @@ fn explaining_shows_each_sub_expression_value_in_cel_notation() {
     let schema = schema();
     let text = r#"t.getHours(zone) >= 22 && t - timestamp("2026-03-29T00:00:00Z") < duration("1m") && [n, 2].exists(x, x > 1)"#;
     let node = parse(text).unwrap();
-    let map = OffsetMap::identity(FileId(0), text.len());
+    let map = OffsetMap::identity(FileId::default(), text.len());
     let e = check(
         &node,
         &schema,

@@ -3,18 +3,27 @@
 //! Sections are ordered first-match lists of [`Rule`]s; each rule carries a
 //! condition (`None` = always) and the section's payload. Models are indexed
 //! by [`ModelIdx`], attributes by [`AttrId`].
+//!
+//! [`Policy`] keeps its fields private: only the loader builds one, so its
+//! hash and every index in it describe what was loaded. The parts it hands
+//! out ([`Sections`], [`Rule`], [`Model`], the section payloads) are plain
+//! data with public fields: a policy gives them out by shared reference
+//! only, so a field edit changes a copy, never a policy.
 
 use crate::expr::TExpr;
 use crate::pricing::{Latency, Prices, Tier};
 use crate::schema::{AttrId, Schema};
 use crate::source::{SourceMap, Span};
 
-/// Index of a model in [`Policy::models`].
+/// Index of a model in [`Policy::models`]: handed out by the loader (in
+/// rules, decisions) and by [`Policy::model_by_alias`], valid for that
+/// policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ModelIdx(pub u32);
+pub struct ModelIdx(pub(crate) u32);
 
 impl ModelIdx {
     /// As a `usize`.
+    #[inline]
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -374,41 +383,117 @@ impl Sections {
 }
 
 /// A loaded, checked policy.
+///
+/// Only the loader ([`load_str`](crate::load_str),
+/// [`load_path`](crate::load_path), [`load_sources`](crate::load_sources))
+/// builds one, and nothing edits it afterwards: every index in it points
+/// into its own tables and [`hash`](Policy::hash) is the hash of exactly
+/// what was loaded. Read it through the accessors; its rule sections also
+/// read as its own (`policy.routes`) through [`Deref`](std::ops::Deref) to
+/// the read-only [`Sections`]. To change a policy, change its text and load
+/// it again.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// `[policy] name`.
-    pub name: String,
-    /// Served when no route matches.
-    pub default_model: ModelIdx,
-    /// Attributes never recorded in call events.
-    pub redact: Vec<AttrId>,
-    /// The attribute schema rules were checked against (the policy's own
-    /// `[attributes]`, or the embedder's schema).
-    pub schema: Schema,
-    /// Attributes the policy itself declares (a subset of `schema`).
-    pub declared: Vec<AttrId>,
-    /// Models, by [`ModelIdx`].
-    pub models: Vec<Model>,
-    /// The rule sections; their fields read as the policy's own
-    /// (`policy.routes`) through [`Deref`](std::ops::Deref).
-    pub sections: Sections,
-    /// `[alerts.spend_spike]`
-    pub spend_spike: Option<SpendSpike>,
-    /// `[[test]]`
-    pub tests: Vec<TestCase>,
-    /// `[routers.NAME]`: learned routers whose scores rules read.
-    pub routers: Vec<crate::router::Router>,
-    /// The files, for diagnostics and explanations.
-    pub sources: SourceMap,
-    /// xxh3-128 of the files (names and bytes, in load order), and of the
-    /// routers' model files.
-    pub hash: u128,
-    /// The price table the policy's models are priced from: the built-in
-    /// (or the loader's) table overridden by the `[policy] prices` file.
-    pub price_table: std::sync::Arc<crate::pricing::PriceTable>,
+    pub(crate) name: String,
+    pub(crate) default_model: ModelIdx,
+    pub(crate) redact: Vec<AttrId>,
+    pub(crate) schema: Schema,
+    pub(crate) declared: Vec<AttrId>,
+    pub(crate) models: Vec<Model>,
+    pub(crate) sections: Sections,
+    pub(crate) spend_spike: Option<SpendSpike>,
+    pub(crate) tests: Vec<TestCase>,
+    pub(crate) routers: Vec<crate::router::Router>,
+    pub(crate) sources: SourceMap,
+    pub(crate) hash: u128,
+    pub(crate) price_table: std::sync::Arc<crate::pricing::PriceTable>,
 }
 
 impl Policy {
+    /// `[policy] name`.
+    #[inline]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The model served when no route matches.
+    #[inline]
+    pub fn default_model(&self) -> ModelIdx {
+        self.default_model
+    }
+
+    /// Attributes never recorded in call events (`prompt` always among
+    /// them when the schema has it).
+    #[inline]
+    pub fn redact(&self) -> &[AttrId] {
+        &self.redact
+    }
+
+    /// The attribute schema rules were checked against (the policy's own
+    /// `[attributes]`, or the embedder's schema).
+    #[inline]
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Attributes the policy itself declares (a subset of
+    /// [`schema`](Policy::schema)).
+    #[inline]
+    pub fn declared(&self) -> &[AttrId] {
+        &self.declared
+    }
+
+    /// Models, by [`ModelIdx`].
+    #[inline]
+    pub fn models(&self) -> &[Model] {
+        &self.models
+    }
+
+    /// The rule sections (also reachable as the policy's own through
+    /// [`Deref`](std::ops::Deref): `policy.routes`).
+    #[inline]
+    pub fn sections(&self) -> &Sections {
+        &self.sections
+    }
+
+    /// `[alerts.spend_spike]`.
+    #[inline]
+    pub fn spend_spike(&self) -> Option<&SpendSpike> {
+        self.spend_spike.as_ref()
+    }
+
+    /// `[[test]]` cases, in file order.
+    #[inline]
+    pub fn tests(&self) -> &[TestCase] {
+        &self.tests
+    }
+
+    /// `[routers.NAME]`: learned routers whose scores rules read.
+    #[inline]
+    pub fn routers(&self) -> &[crate::router::Router] {
+        &self.routers
+    }
+
+    /// The files, for diagnostics and explanations.
+    #[inline]
+    pub fn sources(&self) -> &SourceMap {
+        &self.sources
+    }
+
+    /// xxh3-128 of the files (names and bytes, in load order), of the
+    /// `[policy] prices` file and of the routers' model files.
+    #[inline]
+    pub fn hash(&self) -> u128 {
+        self.hash
+    }
+
+    /// The price table the policy's models are priced from: the built-in
+    /// (or the loader's) table overridden by the `[policy] prices` file.
+    #[inline]
+    pub fn price_table(&self) -> &std::sync::Arc<crate::pricing::PriceTable> {
+        &self.price_table
+    }
+
     /// The model behind an index.
     pub fn model(&self, m: ModelIdx) -> Option<&Model> {
         self.models.get(m.index())
@@ -424,19 +509,7 @@ impl Policy {
 
     /// The hash as 32 lowercase hex digits.
     pub fn hash_hex(&self) -> String {
-        // By hand rather than `format!("{:032x}")`: every call event
-        // carries it, and the formatting machinery cost several times this.
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(32);
-        for byte in self.hash.to_be_bytes() {
-            for nibble in [byte >> 4, byte & 0xf] {
-                // A nibble is below 16, so the digit is always there.
-                out.push(char::from(
-                    DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-                ));
-            }
-        }
-        out
+        hex32(self.hash)
     }
 
     /// Names and conditions of a section's rules, in order.
@@ -450,6 +523,23 @@ impl Policy {
     }
 }
 
+/// `h` as 32 lowercase hex digits.
+fn hex32(h: u128) -> String {
+    // By hand rather than `format!("{:032x}")`: every call event carries
+    // a policy's hash, and the formatting machinery cost several times this.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for byte in h.to_be_bytes() {
+        for nibble in [byte >> 4, byte & 0xf] {
+            // A nibble is below 16, so the digit is always there.
+            out.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
+}
+
 impl std::ops::Deref for Policy {
     type Target = Sections;
 
@@ -461,16 +551,18 @@ impl std::ops::Deref for Policy {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+    use super::hex32;
     use crate::{load_str, LoadOptions};
 
     #[test]
     fn hash_hex_is_the_hash_in_32_lowercase_hex_digits() {
         let text = "[policy]\nname = \"p\"\ndefault_model = \"haiku\"\n\n\
                     [models.haiku]\nid = \"us.anthropic.claude-3-5-haiku-20241022-v1:0\"\n";
-        let mut p = load_str("p.toml", text, &LoadOptions::default())
+        let p = load_str("p.toml", text, &LoadOptions::default())
             .map_err(|e| e.render())
             .unwrap()
             .policy;
+        assert_eq!(p.hash_hex(), format!("{:032x}", p.hash()));
         for h in [
             0,
             1,
@@ -478,8 +570,7 @@ mod tests {
             0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
             u128::MAX,
         ] {
-            p.hash = h;
-            assert_eq!(p.hash_hex(), format!("{h:032x}"));
+            assert_eq!(hex32(h), format!("{h:032x}"));
         }
     }
 }

@@ -7,14 +7,24 @@
 use std::collections::HashMap;
 use std::fmt;
 
-/// Slot index of an attribute in a [`Schema`].
+/// Slot index of an attribute in a [`Schema`]: handed out by
+/// [`Schema::add`], [`Schema::id`] and [`Schema::iter`], valid for that
+/// schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AttrId(pub u32);
+pub struct AttrId(pub(crate) u32);
 
 impl AttrId {
     /// The slot as a `usize`.
+    #[inline]
     pub fn index(self) -> usize {
         self.0 as usize
+    }
+
+    /// The slot number. Ids come from [`Schema::add`] and [`Schema::id`]
+    /// only: one is valid for the schema that gave it out.
+    #[inline]
+    pub fn get(self) -> u32 {
+        self.0
     }
 }
 

@@ -7,9 +7,18 @@
 
 use std::ops::Range;
 
-/// Index of a file in a [`SourceMap`].
+/// Index of a file in a [`SourceMap`], handed out by [`SourceMap::add`].
+/// The default is the first file's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct FileId(pub u32);
+pub struct FileId(pub(crate) u32);
+
+impl FileId {
+    /// The file's position in load order, as a `usize`.
+    #[inline]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// A byte range in one source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -163,7 +163,7 @@ fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
 fn diagnostics(result: &Result<Loaded, LoadError>) -> (Vec<Diagnostic>, SourceMap) {
     match result {
         Err(e) => (e.diagnostics.clone(), e.sources.clone()),
-        Ok(l) => (l.warnings.clone(), l.policy.sources.clone()),
+        Ok(l) => (l.warnings.clone(), l.policy.sources().clone()),
     }
 }
 

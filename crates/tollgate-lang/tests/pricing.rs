@@ -836,7 +836,7 @@ fn a_policy_price_file_overrides_the_builtin_table_and_joins_the_hash() {
     ));
     let opts = tollgate_lang::LoadOptions::default();
     let loaded = tollgate_lang::load_path(&dir, &opts).map_err(|e| format!("{:?}", e.diagnostics));
-    let loaded = loaded.map(|l| (l.policy.models[0].prices.input, l.policy.hash));
+    let loaded = loaded.map(|l| (l.policy.models()[0].prices.input, l.policy.hash()));
     assert_eq!(loaded.as_ref().map(|l| l.0), Ok(picos(40_000)));
     let hash = loaded.map_or(0, |l| l.1);
     assert_eq!(
@@ -851,7 +851,7 @@ fn a_policy_price_file_overrides_the_builtin_table_and_joins_the_hash() {
         "[models.\"amazon.nova-micro-v1:0\"]\ninput_per_mtok = 0.05\noutput_per_mtok = 0.16\n"
     ));
     let again = tollgate_lang::load_path(&dir, &opts)
-        .map(|l| l.policy.hash)
+        .map(|l| l.policy.hash())
         .ok();
     assert!(again.is_some_and(|h| h != hash));
     // A bad price file is a located error.

@@ -48,21 +48,21 @@ fn a_router_adds_float_attributes_and_is_hashed_with_the_policy() {
         .map_err(|e| e.render())
         .unwrap()
         .policy;
-    assert_eq!(p.routers.len(), 1);
-    let r = &p.routers[0];
+    assert_eq!(p.routers().len(), 1);
+    let r = &p.routers()[0];
     assert_eq!(r.name, "learned");
-    assert_eq!(p.schema.name(r.gain), "learned.gain");
-    assert_eq!(p.schema.name(r.gain_per_usd), "learned.gain_per_usd");
-    assert_eq!(p.schema.get(r.gain).unwrap().ty, Type::Float);
+    assert_eq!(p.schema().name(r.gain), "learned.gain");
+    assert_eq!(p.schema().name(r.gain_per_usd), "learned.gain_per_usd");
+    assert_eq!(p.schema().get(r.gain).unwrap().ty, Type::Float);
     assert_eq!(r.model.score("anything").gain, 0.5);
-    let h1 = p.hash;
+    let h1 = p.hash();
     // Same policy text, another model: another hash.
     std::fs::write(d.join("routers/r.model"), model(0.25)).unwrap();
     let p2 = load_path(&d.join("p.toml"), &LoadOptions::default())
         .unwrap()
         .policy;
-    assert_ne!(p2.hash, h1);
-    assert_eq!(p2.routers[0].model.score("anything").gain, 0.25);
+    assert_ne!(p2.hash(), h1);
+    assert_eq!(p2.routers()[0].model.score("anything").gain, 0.25);
     let _ = std::fs::remove_dir_all(&d);
 }
 

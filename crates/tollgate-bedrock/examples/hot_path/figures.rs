@@ -61,17 +61,19 @@ pub fn decide(which: Policy, run: Run) {
     let compiled = compile(policy.clone()).unwrap();
     let requests: Vec<Request> = reqs
         .iter()
-        .map(|r| Request::parse(&policy.schema, r).unwrap())
+        .map(|r| Request::parse(policy.schema(), r).unwrap())
         .collect();
     let slots: Vec<Vec<(AttrId, Slot<'_>)>> = requests
         .iter()
         .map(|r| {
-            let ctx = r.context(&policy.schema);
-            ctx.slots()
+            let ctx = r.context(policy.schema());
+            // A context has one slot per schema attribute, in id order.
+            policy
+                .schema()
                 .iter()
-                .enumerate()
+                .map(|(id, _)| id)
+                .zip(ctx.slots().iter().copied())
                 .filter(|(_, s)| !matches!(s, Slot::Missing))
-                .map(|(i, s)| (AttrId(i as u32), *s))
                 .collect()
         })
         .collect();
@@ -79,7 +81,7 @@ pub fn decide(which: Policy, run: Run) {
     run(slots.len() as u64, DECISIONS as u64, &mut || {
         let s = &slots[next];
         next = (next + 1) % slots.len();
-        let mut ctx = Context::new(&policy.schema);
+        let mut ctx = Context::new(policy.schema());
         for (id, v) in s {
             let _ = ctx.set(*id, *v);
         }

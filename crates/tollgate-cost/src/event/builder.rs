@@ -322,7 +322,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
                     || optimized =>
             {
                 match tollgate_lang::call_prices(
-                    &p.price_table,
+                    p.price_table(),
                     &m.id,
                     &m.prices,
                     self.region
@@ -367,7 +367,7 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
             version: EVENT_VERSION,
             timestamp: self.timestamp.unwrap_or_else(Timestamp::now),
             request_id: self.request_id,
-            policy: names.map_or_else(|| Name::from(&p.name), |n| n.policy().clone()),
+            policy: names.map_or_else(|| Name::from(p.name()), |n| n.policy().clone()),
             policy_hash: names
                 .map_or_else(|| Name::from(p.hash_hex()), |n| n.policy_hash().clone()),
             rules: names.map_or_else(|| Rules::of(p, d), |n| n.rules(d)),

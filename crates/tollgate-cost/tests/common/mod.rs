@@ -118,11 +118,11 @@ pub fn policy() -> Policy {
 }
 
 pub fn request(policy: &Policy, json: &str) -> Request {
-    Request::parse(&policy.schema, json).unwrap()
+    Request::parse(policy.schema(), json).unwrap()
 }
 
 pub fn decide(policy: &Policy, req: &Request) -> Decision {
-    decide_reference(policy, &req.context(&policy.schema))
+    decide_reference(policy, &req.context(policy.schema()))
 }
 
 /// A `redis-server` on a free loopback port, killed on drop.
@@ -228,7 +228,7 @@ pub fn event_at(ts: &str, request_id: &str) -> tollgate_cost::CallEvent {
         r#"{"feature": "kb", "tenant": "acme", "app": "assistant", "input_tokens": 800,
             "user": {"id": "u-7", "tier": "pro"}}"#,
     );
-    let ctx = req.context(&p.schema);
+    let ctx = req.context(p.schema());
     let d = decide(&p, &req);
     tollgate_cost::CallEvent::builder(&p, &d, &ctx)
         .timestamp(tollgate_cost::Timestamp::parse_rfc3339(ts).unwrap())

@@ -211,7 +211,7 @@ impl<'s> Builder<'s> {
         counts
             .into_iter()
             .filter(|(_, (_, all))| *all >= 2)
-            .max_by_key(|(a, (selective, all))| (*all, *selective, std::cmp::Reverse(a.0)))
+            .max_by_key(|(a, (selective, all))| (*all, *selective, std::cmp::Reverse(a.index())))
             .map(|(a, _)| a)
     }
 

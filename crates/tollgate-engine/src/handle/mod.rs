@@ -156,7 +156,7 @@ impl Live {
 
     /// The warnings rendered for a terminal.
     pub fn render_warnings(&self) -> String {
-        let sources = &self.policy().sources;
+        let sources = &self.policy().sources();
         self.warnings.iter().map(|d| d.render(sources)).collect()
     }
 
@@ -310,7 +310,7 @@ impl PolicyHandle {
             let schema = opts
                 .schema
                 .clone()
-                .unwrap_or_else(|| loaded.policy.schema.clone());
+                .unwrap_or_else(|| loaded.policy.schema().clone());
             Ok((loaded, schema))
         })?;
         let cand = guarded(|| gate(loaded, &schema, limits))?;
@@ -327,7 +327,10 @@ impl PolicyHandle {
     /// schema becomes the handle's; [`PolicyHandle::reload`] has no path
     /// and fails, install new versions with [`PolicyHandle::swap_policy`].
     pub fn from_policy(policy: Policy, opts: LoadOptions) -> Result<PolicyHandle, ReloadError> {
-        let schema = opts.schema.clone().unwrap_or_else(|| policy.schema.clone());
+        let schema = opts
+            .schema
+            .clone()
+            .unwrap_or_else(|| policy.schema().clone());
         let loaded = Loaded {
             policy,
             warnings: Vec::new(),
@@ -351,7 +354,7 @@ impl PolicyHandle {
     ) -> PolicyHandle {
         opts.schema = Some(schema.clone());
         let live = Arc::new(Live {
-            hash: cand.engine.policy().hash,
+            hash: cand.engine.policy().hash(),
             engine: cand.engine,
             version: 1,
             loaded_at: SystemTime::now(),

@@ -160,9 +160,9 @@ pub(super) fn gate(
     limits: CompileLimits,
 ) -> Result<Candidate, ReloadError> {
     let Loaded { policy, warnings } = loaded;
-    if policy.schema != *schema {
+    if *policy.schema() != *schema {
         return Err(ReloadError::SchemaMismatch {
-            policy: policy.name.clone(),
+            policy: policy.name().to_owned(),
         });
     }
     let engine = compile_with(policy, limits).map_err(ReloadError::Compile)?;
@@ -175,15 +175,15 @@ pub(super) fn gate(
     }
     // The compiled engine must agree with the reference interpreter on
     // every test request, sections the test does not check included.
-    for case in &policy.tests {
-        let Ok(req) = Request::from_map(&policy.schema, &case.request) else {
+    for case in policy.tests() {
+        let Ok(req) = Request::from_map(policy.schema(), &case.request) else {
             continue;
         };
-        let ctx = req.context(&policy.schema);
+        let ctx = req.context(policy.schema());
         if engine.decide(&ctx) != decide_reference(policy, &ctx) {
             return Err(ReloadError::EngineMismatch {
                 test: case.name.clone(),
-                location: policy.sources.location(case.span),
+                location: policy.sources().location(case.span),
             });
         }
     }
@@ -254,7 +254,7 @@ impl PolicyHandle {
         // INVARIANT: the install lock is held, so `cur` stays the live state
         // until the store below; no concurrent install can be lost.
         let cur = self.state.load_full();
-        let hash = cand.engine.policy().hash;
+        let hash = cand.engine.policy().hash();
         let previous_version = cur.live.version;
         let previous_hash = cur.live.hash;
         if hash == previous_hash {

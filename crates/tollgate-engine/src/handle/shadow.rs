@@ -269,7 +269,7 @@ impl PolicyHandle {
         let mut seq = self.lock_installs();
         *seq += 1;
         let shadow = Arc::new(Live {
-            hash: cand.engine.policy().hash,
+            hash: cand.engine.policy().hash(),
             engine: cand.engine,
             version: *seq,
             loaded_at: SystemTime::now(),
