@@ -57,10 +57,19 @@
 //! The baseline is what the recorded calls cost (call events), or every
 //! request on one model, on demand, without caching and without a cap.
 
+mod prices;
+mod retries;
+mod sets;
+
 use crate::prefix::{PrefixCaches, PrefixStep};
 use crate::report::{PromptTally, Report, ResponseTally, Row};
 use crate::trace::Trace;
+use prices::*;
+use retries::*;
+pub use retries::{emitted_event_count, kept_attempts};
 use rustc_hash::FxHashMap;
+pub use sets::parse_sets;
+use sets::*;
 use std::io::IsTerminal;
 use tollgate_cost::retry_share_within;
 use tollgate_cost::{price_lenient, CacheOutcome, CacheTtl, CallEvent, Mode, Timestamp, Usage};
@@ -82,77 +91,6 @@ pub struct ReplayOptions {
     /// Source region of the calls that record none (default us-east-1);
     /// a call that records its region is priced at that region.
     pub region: Option<String>,
-}
-
-/// Policy models' prices by source region, service tier and latency,
-/// resolved once per (model, region, tier, latency) from the policy's
-/// table; a model without a price there keeps its own prices.
-struct RegionPrices<'p> {
-    policy: &'p tollgate_lang::Policy,
-    default_region: &'p str,
-    by_model: Vec<Vec<(PriceAt, tollgate_lang::Prices)>>,
-}
-
-/// Where a call is priced: source region, service tier, latency-optimized.
-type PriceAt = (String, Tier, bool);
-
-/// The tier and latency a decision's call is billed at on `model`: the
-/// route's, where the model's price entry offers them (what the gate
-/// sends), else the default tier at standard latency.
-fn tier_of(model: &tollgate_lang::Model, d: &tollgate_engine::Decision) -> (Tier, bool) {
-    let tier = d
-        .service_tier
-        .filter(|t| model.prices.offers_tier(*t))
-        .unwrap_or_default();
-    let optimized =
-        d.latency == Some(Latency::Optimized) && model.prices.offers_latency(Latency::Optimized);
-    (tier, optimized)
-}
-
-impl<'p> RegionPrices<'p> {
-    fn new(policy: &'p tollgate_lang::Policy, default_region: &'p str) -> Self {
-        RegionPrices {
-            policy,
-            default_region,
-            by_model: vec![Vec::new(); policy.models().len()],
-        }
-    }
-
-    /// The prices of `model` for a call recorded at `region` (`None`: the
-    /// default region), billed at `tier` and, when `optimized`, at
-    /// latency-optimized prices.
-    fn get(
-        &mut self,
-        model: &'p tollgate_lang::Model,
-        idx: usize,
-        region: Option<&str>,
-        (tier, optimized): (Tier, bool),
-    ) -> &tollgate_lang::Prices {
-        let region = region.unwrap_or(self.default_region);
-        let Some(list) = self.by_model.get_mut(idx) else {
-            return &model.prices;
-        };
-        let at = match list
-            .iter()
-            .position(|((r, t, o), _)| r == region && *t == tier && *o == optimized)
-        {
-            Some(i) => i,
-            None => {
-                let prices = tollgate_lang::call_prices(
-                    self.policy.price_table(),
-                    &model.id,
-                    &model.prices,
-                    region,
-                    tier,
-                    optimized,
-                )
-                .unwrap_or_else(|_| model.prices.clone());
-                list.push(((region.to_owned(), tier, optimized), prices));
-                list.len() - 1
-            }
-        };
-        list.get(at).map_or(&model.prices, |(_, p)| p)
-    }
 }
 
 /// Why a replay could not run.
@@ -185,89 +123,6 @@ pub enum ReplayError {
     /// The event callback failed.
     #[error("writing events: {0}")]
     Emit(String),
-}
-
-/// Parses `ATTR=VALUE` strings.
-pub fn parse_sets(items: &[String]) -> Result<Vec<(String, String)>, ReplayError> {
-    items
-        .iter()
-        .map(|s| {
-            s.split_once('=')
-                .map(|(a, v)| (a.trim().to_owned(), v.to_owned()))
-                .ok_or_else(|| ReplayError::NoEquals(s.clone()))
-        })
-        .collect()
-}
-
-fn owned_value(name: &str, ty: Type, value: &str) -> Result<Owned, ReplayError> {
-    let bad = || ReplayError::BadValue {
-        name: name.to_owned(),
-        value: value.to_owned(),
-        ty,
-    };
-    let list = || -> Vec<&str> {
-        value
-            .trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .split(',')
-            .map(|s| s.trim().trim_matches('"'))
-            .filter(|s| !s.is_empty())
-            .collect()
-    };
-    Ok(match ty {
-        Type::Bool => Owned::Bool(value.trim().parse().map_err(|_| bad())?),
-        Type::Int => Owned::Int(value.trim().parse().map_err(|_| bad())?),
-        Type::Float => Owned::Float(value.trim().parse().map_err(|_| bad())?),
-        Type::String => Owned::Str(value.to_owned()),
-        Type::List(Elem::String) => Owned::StrList(list().into_iter().map(str::to_owned).collect()),
-        Type::List(Elem::Int) => Owned::IntList(
-            list()
-                .into_iter()
-                .map(|s| s.parse().map_err(|_| bad()))
-                .collect::<Result<_, _>>()?,
-        ),
-        Type::List(_) | Type::Duration => return Err(bad()),
-        Type::Timestamp => {
-            Owned::Timestamp(tollgate_lang::Timestamp::parse(value.trim()).ok_or_else(bad)?)
-        }
-        // A map<string, int> is a JSON object of integers: `quota={"a":3}`.
-        Type::IntMap => {
-            let obj: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(value.trim()).map_err(|_| bad())?;
-            Owned::IntMap(
-                obj.into_iter()
-                    .map(|(k, v)| Some((k, v.as_i64()?)))
-                    .collect::<Option<_>>()
-                    .ok_or_else(bad)?,
-            )
-        }
-        // A map is written as a JSON object of strings: `meta={"team":"a"}`.
-        Type::StrMap => {
-            let obj: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(value.trim()).map_err(|_| bad())?;
-            Owned::StrMap(
-                obj.into_iter()
-                    .map(|(k, v)| Some((k, v.as_str()?.to_owned())))
-                    .collect::<Option<_>>()
-                    .ok_or_else(bad)?,
-            )
-        }
-    })
-}
-
-fn slot(v: &Owned) -> Slot<'_> {
-    match v {
-        Owned::Bool(b) => Slot::Bool(*b),
-        Owned::Int(i) => Slot::Int(*i),
-        Owned::Float(f) => Slot::Float(*f),
-        Owned::Str(s) => Slot::Str(s),
-        Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
-        Owned::IntList(l) => Slot::IntList(l),
-        Owned::StrMap(m) => Slot::StrMap(StrPairs::Strings(m)),
-        Owned::IntMap(m) => Slot::IntMap(IntPairs::Strings(m)),
-        Owned::Timestamp(t) => Slot::Timestamp(*t),
-    }
 }
 
 /// Per-request progress, every this many requests.
@@ -689,115 +544,6 @@ pub fn replay_emitting(
     report.by_feature = by_feature;
     report.notes = notes;
     Ok(report)
-}
-
-/// Retry spend and total spend per feature, replayed: the gate's
-/// `RetryBudget` rule (a feature with no spend yet may retry).
-#[derive(Default)]
-struct RetrySpend {
-    /// `(total, retries)` in nano-dollars.
-    by_feature: FxHashMap<String, (u128, u128)>,
-}
-
-impl RetrySpend {
-    fn allows(&self, feature: &str, pct: f64) -> bool {
-        self.by_feature
-            .get(feature)
-            .is_none_or(|&(total, retries)| retry_share_within(retries, total, pct))
-    }
-
-    fn record(&mut self, feature: &str, nanos: u128, is_retry: bool) {
-        let entry = match self.by_feature.get_mut(feature) {
-            Some(e) => e,
-            None => self.by_feature.entry(feature.to_owned()).or_default(),
-        };
-        entry.0 = entry.0.saturating_add(nanos);
-        if is_retry {
-            entry.1 = entry.1.saturating_add(nanos);
-        }
-    }
-}
-
-/// One prompt-cache step applied to a request's usage (the input split
-/// into uncached, read and written tokens) and counted in the tally, for
-/// `n` identical requests.
-fn apply_step(
-    usage: &mut Usage,
-    pc: &mut PromptTally,
-    step: PrefixStep,
-    input_tokens: u64,
-    ttl: CacheTtl,
-    n: u64,
-) {
-    usage.input_tokens = input_tokens - step.read - step.write;
-    usage.cache_read_input_tokens = step.read;
-    usage.cache_write_input_tokens = step.write;
-    if ttl == CacheTtl::OneHour {
-        usage.cache_write_1h_input_tokens = step.write;
-    }
-    if step.point {
-        pc.with_point += n;
-    }
-    if step.read > 0 {
-        pc.reading += n;
-    }
-    pc.input_tokens += u128::from(input_tokens) * u128::from(n);
-    pc.read_tokens += u128::from(step.read) * u128::from(n);
-    pc.write_tokens += u128::from(step.write) * u128::from(n);
-}
-
-/// The tokens of `kept` of a call's `attempts` attempts: every count of
-/// `usage` (summed over the attempts) x `kept / attempts`, rounded down.
-/// Attempts are assumed alike, the recorded usage not telling them apart.
-pub fn kept_attempts(usage: Usage, kept: u32, attempts: u32) -> Usage {
-    let part = |t: u64| {
-        u64::try_from(u128::from(t) * u128::from(kept) / u128::from(attempts.max(1))).unwrap_or(t)
-    };
-    Usage {
-        input_tokens: part(usage.input_tokens),
-        output_tokens: part(usage.output_tokens),
-        cache_read_input_tokens: part(usage.cache_read_input_tokens),
-        cache_write_input_tokens: part(usage.cache_write_input_tokens),
-        cache_write_1h_input_tokens: part(usage.cache_write_1h_input_tokens),
-    }
-}
-
-/// Spacing of the expanded requests of a weighted (ServeGen) request: its
-/// window.
-const WINDOW_MS: u64 = crate::input::SERVEGEN_WINDOW_S * 1000;
-
-/// Hands one event per request `r` stands for to `emit`: a plain request is
-/// one event; a weighted one (a ServeGen window of `count` requests) is
-/// `count` events, identical but for their request ids (`replay-I-K`) and
-/// timestamps, spread evenly over the window (`at + K x 600 s / count`),
-/// so that summing `cost_nanos` per day and feature gives the replay's
-/// figures exactly. A window of 0 requests emits nothing.
-fn emit_expanded(
-    emit: &mut EventSink<'_>,
-    mut ev: CallEvent,
-    r: &crate::trace::TraceRequest,
-    i: usize,
-) -> Result<(), ReplayError> {
-    if r.count == 1 {
-        return emit(&ev).map_err(ReplayError::Emit);
-    }
-    for k in 0..r.count {
-        let offset =
-            u64::try_from(u128::from(k) * u128::from(WINDOW_MS) / u128::from(r.count)).unwrap_or(0);
-        ev.timestamp = Timestamp::from_unix_ms(
-            i64::try_from(r.at_ms.saturating_add(offset)).unwrap_or(i64::MAX),
-        );
-        ev.request_id = format!("replay-{i}-{k}");
-        emit(&ev).map_err(ReplayError::Emit)?;
-    }
-    Ok(())
-}
-
-/// How many call events [`replay_emitting`] hands out for a trace: one per
-/// request, weighted requests expanded (check it against a bound before
-/// emitting: the 43 ServeGen files expand to about 1.4 billion).
-pub fn emitted_event_count(trace: &Trace) -> u64 {
-    trace.request_count()
 }
 
 fn feature_row<'r>(
