@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `trace.rs` | recorded traffic in one shape: time-ordered, weighted requests | [`Trace`], [`Format`] |
 //! | `input.rs` | readers: call events, Azure 2023 CSV, Mooncake JSONL, ServeGen rate traces | [`read_path`], [`read_call_events`] |
-//! | `replay.rs` | every request through the compiled policy, caches simulated, priced | [`replay()`], [`ReplayOptions`] |
+//! | `replay.rs` (`replay/`: prices, `--set` values, retries) | every request through the compiled policy, caches simulated, priced | [`replay()`], [`ReplayOptions`] |
 //! | `prefix.rs` | Bedrock's prompt cache stepped one request at a time | [`PrefixCaches`] |
 //! | `report.rs` | the result as text and JSON | [`Report`], [`diff_text`] |
 //! | `capacity.rs` | provisioned throughput at the traffic floor vs on demand | [`plan_provisioned`] |
@@ -22,7 +22,7 @@
 //! | `evals.rs` | readers for the RouteLLM per-prompt quality data | [`read_evals`] |
 //! | `route_eval.rs` | a policy's routing scored on that data vs all-strong | [`route_eval()`] |
 //! | `route_join.rs` | training records from scored call events (strong and weak answers of one prompt) | [`join_scored_events`] |
-//! | `route_train.rs` | a learned router fitted to eval records, thresholds per feature floor (with `route_thresholds.rs`, `route_train_report.rs`) | [`train`], [`TrainReport`] |
+//! | `route_train.rs` (`route_train/`: records, ridge regression) | a learned router fitted to eval records, thresholds per feature floor (with `route_thresholds.rs`, `route_train_report.rs`) | [`train`], [`TrainReport`] |
 //!
 //! The modules are private; everything below is re-exported at the crate
 //! root, a few names prefixed where two files used the same one
