@@ -16,6 +16,7 @@
 use crate::entry::Entry;
 use crate::key::CacheKey;
 use crate::store::{Put, Store, StoreError};
+use crossbeam_utils::CachePadded;
 use lru::LruCache;
 use parking_lot::Mutex;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -69,8 +70,7 @@ pub struct MemoryStore {
 
 /// A shard on cache lines of its own, so that two threads working on
 /// neighbouring shards do not invalidate each other's line.
-#[repr(align(128))]
-struct Padded(Mutex<Shard>);
+type Padded = CachePadded<Mutex<Shard>>;
 
 struct Slot {
     entry: Arc<Entry>,
@@ -115,7 +115,7 @@ impl MemoryStore {
         let cap = NonZeroUsize::new(per_entries).unwrap_or(NonZeroUsize::MIN);
         let shards: Box<[Padded]> = (0..shards)
             .map(|_| {
-                Padded(Mutex::new(Shard {
+                CachePadded::new(Mutex::new(Shard {
                     lru: LruCache::with_hasher(cap, BuildHasherDefault::default()),
                     bytes: 0,
                     max_bytes: per_bytes,
@@ -135,7 +135,7 @@ impl MemoryStore {
         let i = ((key.0 >> 64) as u64) & self.mask;
         self.shards
             .get(usize::try_from(i).unwrap_or(0))
-            .map(|p| &p.0)
+            .map(|p| &**p)
     }
 
     /// [`Store::get`] at a given instant (tests drive time with this).
@@ -200,7 +200,7 @@ impl MemoryStore {
     /// Current size and counters.
     pub fn stats(&self) -> MemoryStats {
         let (entries, bytes) = self.shards.iter().fold((0, 0), |(n, b), s| {
-            let s = s.0.lock();
+            let s = s.lock();
             (n + s.lru.len(), b + s.bytes)
         });
         MemoryStats {

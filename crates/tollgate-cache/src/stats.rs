@@ -6,13 +6,12 @@
 //! atomics bumped once per model call, where a contended line is noise.
 
 use crate::cacheable::NotCached;
+use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const STRIPES: usize = 16;
 
-#[repr(align(128))]
-#[derive(Default)]
-struct Padded(AtomicU64);
+type Padded = CachePadded<AtomicU64>;
 
 /// A counter spread over cache lines.
 #[derive(Default)]
@@ -24,14 +23,14 @@ impl Striped {
         // INVARIANT: STRIPES is a power of two; bits 96.. of a key pick the cell.
         let i = ((hint >> 96) as usize) & (STRIPES - 1);
         if let Some(c) = self.0.get(i) {
-            c.0.fetch_add(n, Ordering::Relaxed);
+            c.fetch_add(n, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn sum(&self) -> u64 {
         self.0
             .iter()
-            .fold(0u64, |s, c| s.wrapping_add(c.0.load(Ordering::Relaxed)))
+            .fold(0u64, |s, c| s.wrapping_add(c.load(Ordering::Relaxed)))
     }
 }
 

@@ -16,6 +16,7 @@
 
 use super::{GroupKey, Reserve, SpendStore, StoreError};
 use crate::time::Day;
+use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
@@ -38,7 +39,8 @@ impl Entry {
     }
 }
 
-#[repr(align(128))]
+/// One shard's table; each on cache lines of its own
+/// ([`CachePadded`]), so writers of neighbouring shards do not contend.
 struct Shard {
     table: RwLock<HashTable<Entry>>,
 }
@@ -48,7 +50,7 @@ type Group = (Box<str>, Box<str>);
 /// Spend per group and day, in this process.
 pub struct MemoryStore {
     hasher: foldhash::fast::RandomState,
-    shards: Box<[Shard]>,
+    shards: Box<[CachePadded<Shard>]>,
     /// First day each group was seen.
     first: RwLock<HashMap<Group, Day>>,
     /// Groups whose spike alert fired, by day.
@@ -83,8 +85,10 @@ impl MemoryStore {
         MemoryStore {
             hasher: foldhash::fast::RandomState::default(),
             shards: (0..SHARDS)
-                .map(|_| Shard {
-                    table: RwLock::new(HashTable::new()),
+                .map(|_| {
+                    CachePadded::new(Shard {
+                        table: RwLock::new(HashTable::new()),
+                    })
                 })
                 .collect(),
             first: RwLock::new(HashMap::new()),

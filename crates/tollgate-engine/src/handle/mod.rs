@@ -227,9 +227,7 @@ pub struct HandleStats {
 
 /// Keeps a hot counter on its own cache line so that deciding threads do
 /// not invalidate the line holding the policy pointer or cold counters.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Padded<T>(T);
+type Padded<T> = crossbeam_utils::CachePadded<T>;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -417,7 +415,7 @@ impl PolicyHandle {
     #[inline]
     fn decide_in(&self, state: &State, ctx: &Context<'_>) -> Decision {
         let d = state.live.decide(ctx);
-        self.counters.decisions.0.fetch_add(1, Relaxed);
+        self.counters.decisions.fetch_add(1, Relaxed);
         if let Some(shadow) = &state.shadow {
             self.shadow_decide(&state.live, shadow, ctx, &d);
         }
@@ -443,12 +441,12 @@ impl PolicyHandle {
         let s = self.state.load();
         let c = &self.counters;
         HandleStats {
-            decisions: c.decisions.0.load(Relaxed),
+            decisions: c.decisions.load(Relaxed),
             reloads_ok: c.reloads_ok.load(Relaxed),
             reloads_unchanged: c.reloads_unchanged.load(Relaxed),
             reloads_failed: c.reloads_failed.load(Relaxed),
-            shadow_decisions: c.shadow.0 .0.load(Relaxed),
-            shadow_diffs: c.shadow.0 .1.load(Relaxed),
+            shadow_decisions: c.shadow.0.load(Relaxed),
+            shadow_diffs: c.shadow.1.load(Relaxed),
             version: s.live.version,
             shadow_active: s.shadow.is_some(),
             last_reload_failed: c.last_failed.load(Relaxed),

@@ -190,7 +190,7 @@ impl PolicyHandle {
         ctx: &Context<'_>,
         d: &Decision,
     ) {
-        self.counters.shadow.0 .0.fetch_add(1, Relaxed);
+        self.counters.shadow.0.fetch_add(1, Relaxed);
         if live.hash == shadow.hash {
             return;
         }
@@ -199,7 +199,7 @@ impl PolicyHandle {
         if fields.is_empty() {
             return;
         }
-        self.counters.shadow.0 .1.fetch_add(1, Relaxed);
+        self.counters.shadow.1.fetch_add(1, Relaxed);
         let callbacks = self.on_diff.load();
         if callbacks.is_empty() {
             return;
