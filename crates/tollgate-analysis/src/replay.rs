@@ -73,7 +73,7 @@ use sets::*;
 use std::io::IsTerminal;
 use tollgate_cost::retry_share_within;
 use tollgate_cost::{price_lenient, CacheOutcome, CacheTtl, CallEvent, Mode, Timestamp, Usage};
-use tollgate_engine::{CompiledPolicy, Context, IntPairs, Owned, Request, Slot, StrList, StrPairs};
+use tollgate_engine::{CompiledPolicy, Context, Owned, Request, Slot};
 use tollgate_lang::{AttrId, Elem, Type};
 use tollgate_lang::{KeyField, Scope};
 use tollgate_lang::{Latency, Tier};
@@ -250,7 +250,7 @@ pub fn replay_emitting(
         }
         for (id, v) in &sets {
             if matches!(ctx.get(*id), Slot::Missing) {
-                let _ = ctx.set(*id, slot(v));
+                let _ = ctx.set(*id, v.slot());
             }
         }
         // Learned routers score the prompt, where the trace recorded one.

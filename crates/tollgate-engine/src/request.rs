@@ -32,6 +32,24 @@ pub enum Owned {
     Timestamp(Timestamp),
 }
 
+impl Owned {
+    /// The value as a context slot, borrowing from it.
+    #[inline]
+    pub fn slot(&self) -> Slot<'_> {
+        match self {
+            Owned::Bool(b) => Slot::Bool(*b),
+            Owned::Int(i) => Slot::Int(*i),
+            Owned::Float(f) => Slot::Float(*f),
+            Owned::Str(s) => Slot::Str(s),
+            Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
+            Owned::IntList(l) => Slot::IntList(l),
+            Owned::StrMap(m) => Slot::StrMap(StrPairs::Strings(m)),
+            Owned::IntMap(m) => Slot::IntMap(IntPairs::Strings(m)),
+            Owned::Timestamp(t) => Slot::Timestamp(*t),
+        }
+    }
+}
+
 /// A request read from JSON: owned values by slot, plus the keys the
 /// schema does not know.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -215,18 +233,7 @@ impl Request {
     /// Write this request's values into a context (reusing its storage).
     pub fn fill<'a>(&'a self, ctx: &mut Context<'a>) {
         for (id, v) in &self.values {
-            let slot = match v {
-                Owned::Bool(b) => Slot::Bool(*b),
-                Owned::Int(i) => Slot::Int(*i),
-                Owned::Float(f) => Slot::Float(*f),
-                Owned::Str(s) => Slot::Str(s),
-                Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
-                Owned::IntList(l) => Slot::IntList(l),
-                Owned::StrMap(m) => Slot::StrMap(StrPairs::Strings(m)),
-                Owned::IntMap(m) => Slot::IntMap(IntPairs::Strings(m)),
-                Owned::Timestamp(t) => Slot::Timestamp(*t),
-            };
-            let _ = ctx.set(*id, slot);
+            let _ = ctx.set(*id, v.slot());
         }
     }
 }

@@ -691,18 +691,20 @@ mod tests {
         while let Some(res) = set.join_next().await {
             got.push(res.unwrap());
         }
-        let timeouts = got
-            .iter()
-            .filter(|g| **g == Err(RedisError::Timeout))
-            .count();
-        let refused = got
-            .iter()
-            .filter(|g| **g == Err(RedisError::BackingOff))
-            .count();
-        assert_eq!((timeouts, refused), (1, 7), "{got:?}");
+        assert_eq!(timeouts_and_refusals(&got), (1, 7), "{got:?}");
         assert!(r.backing_off(), "the probe's fault tripped it again");
         let st = r.stats();
         assert_eq!((st.timeouts, st.skipped, st.trips), (2, 8, 2), "{st:?}");
+    }
+
+    /// How many of `got` timed out and how many the breaker refused.
+    fn timeouts_and_refusals<T>(got: &[Result<T, RedisError>]) -> (usize, usize) {
+        let count = |e: RedisError| {
+            got.iter()
+                .filter(|g| matches!(g, Err(x) if *x == e))
+                .count()
+        };
+        (count(RedisError::Timeout), count(RedisError::BackingOff))
     }
 
     #[test]
@@ -726,15 +728,7 @@ mod tests {
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        let timeouts = got
-            .iter()
-            .filter(|g| **g == Err(RedisError::Timeout))
-            .count();
-        let refused = got
-            .iter()
-            .filter(|g| **g == Err(RedisError::BackingOff))
-            .count();
-        assert_eq!((timeouts, refused), (1, 7), "{got:?}");
+        assert_eq!(timeouts_and_refusals(&got), (1, 7), "{got:?}");
         let st = r.stats();
         assert_eq!((st.timeouts, st.skipped, st.trips), (2, 8, 2), "{st:?}");
     }

@@ -71,17 +71,3 @@ pub(super) fn owned_value(name: &str, ty: Type, value: &str) -> Result<Owned, Re
         }
     })
 }
-
-pub(super) fn slot(v: &Owned) -> Slot<'_> {
-    match v {
-        Owned::Bool(b) => Slot::Bool(*b),
-        Owned::Int(i) => Slot::Int(*i),
-        Owned::Float(f) => Slot::Float(*f),
-        Owned::Str(s) => Slot::Str(s),
-        Owned::StrList(l) => Slot::StrList(StrList::Strings(l)),
-        Owned::IntList(l) => Slot::IntList(l),
-        Owned::StrMap(m) => Slot::StrMap(StrPairs::Strings(m)),
-        Owned::IntMap(m) => Slot::IntMap(IntPairs::Strings(m)),
-        Owned::Timestamp(t) => Slot::Timestamp(*t),
-    }
-}
