@@ -1,7 +1,9 @@
 //! N Converse calls through the loopback Bedrock, either all raw SDK calls
 //! or all through the gate, for counting what the gate adds with tools
 //! that noise does not move: instructions (`scripts/overhead-instructions`
-//! runs this under callgrind) and heap allocations (counted here).
+//! runs this under callgrind) and heap allocations (counted here). `raw`
+//! and `gate` send the short text prompt; `tool-raw` and `tool-gate` the
+//! agent's tool-use turn of the overhead bench.
 //!
 //! ```sh
 //! cargo run --release -p tollgate-bedrock --example overhead_calls -- gate 1000
@@ -52,22 +54,41 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_default();
     let n: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    if !matches!(mode.as_str(), "raw" | "gate") || n == 0 {
-        eprintln!("usage: overhead_calls raw|gate N");
+    if !matches!(mode.as_str(), "raw" | "gate" | "tool-raw" | "tool-gate") || n == 0 {
+        eprintln!("usage: overhead_calls raw|gate|tool-raw|tool-gate N");
         std::process::exit(2);
     }
     let r = rig::rig();
-    let (req, tags) = rig::request();
+    let tool = mode.starts_with("tool");
+    let (req, tags) = if tool {
+        r.server.set_default(rig::tool_reply());
+        rig::tool_request()
+    } else {
+        rig::request()
+    };
+    let input = rig::tool_input();
+    let raw = || async {
+        if tool {
+            rig::raw_tool_call(&r.raw, &input).await;
+        } else {
+            rig::raw_call(&r.raw).await;
+        }
+    };
+    eprintln!(
+        "SIZE gate.converse {} raw send {}",
+        std::mem::size_of_val(&r.gate.converse(&req, &tags)),
+        std::mem::size_of_val(&r.raw.converse().send())
+    );
     r.rt.block_on(async {
         for _ in 0..20 {
-            rig::raw_call(&r.raw).await;
+            raw().await;
             rig::gate_call(&r.gate, &req, &tags).await;
         }
         let allocations = ALLOCATIONS.load(Ordering::Relaxed);
         let t = Instant::now();
         for _ in 0..n {
-            if mode == "raw" {
-                rig::raw_call(&r.raw).await;
+            if mode.ends_with("raw") {
+                raw().await;
             } else {
                 rig::gate_call(&r.gate, &req, &tags).await;
             }

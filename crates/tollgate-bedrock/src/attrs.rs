@@ -56,8 +56,8 @@ impl Estimate {
             .map(|b| match b {
                 SystemContentBlock::Text(t) => est.text_tokens(t),
                 SystemContentBlock::CachePoint(_) => 0,
-                other => crate::wire::system_to_json(std::slice::from_ref(other), Binary::Hash)
-                    .map_or(0, |j| est.text_tokens(&j.to_string())),
+                other => crate::wire::system_text(std::slice::from_ref(other), Binary::Hash)
+                    .map_or(0, |j| est.text_tokens(&j)),
             })
             .sum();
         let messages = input
@@ -72,7 +72,7 @@ impl Estimate {
             })
             .sum();
         let tools = input.tool_config().map_or(0, |t| {
-            crate::wire::tool_config_to_json(t).map_or(0, |j| est.text_tokens(&j.to_string()))
+            crate::wire::tool_config_text(t).map_or(0, |j| est.text_tokens(&j))
         });
         Estimate {
             system,

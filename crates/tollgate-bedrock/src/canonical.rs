@@ -16,7 +16,7 @@
 use crate::request::ChatRequest;
 use crate::wire::{self, Binary};
 use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
-use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, SystemContentBlock};
+use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, SystemContentBlock, Tool};
 use std::borrow::Cow;
 use tollgate_cache::{
     cache_key, retrieval_ids_of, CacheKey, FillRule, Inference, KeyInput, KeySpec, Message, Part,
@@ -65,9 +65,7 @@ impl<'a> Canonical<'a> {
                 SystemContentBlock::Text(t) => system.push(Cow::Borrowed(t.as_str())),
                 SystemContentBlock::CachePoint(_) => {}
                 other => system.push(Cow::Owned(
-                    wire::system_to_json(std::slice::from_ref(other), Binary::Hash)
-                        .ok()?
-                        .to_string(),
+                    wire::system_text(std::slice::from_ref(other), Binary::Hash).ok()?,
                 )),
             }
         }
@@ -79,8 +77,8 @@ impl<'a> Canonical<'a> {
                     ContentBlock::Text(t) => parts.push((None, Cow::Borrowed(t.as_str()))),
                     ContentBlock::CachePoint(_) => {}
                     other => {
-                        let j = wire::block_to_json(other, Binary::Hash).ok()?;
-                        parts.push((Some(kind(other)), Cow::Owned(j.to_string())));
+                        let j = wire::block_text(other, Binary::Hash).ok()?;
+                        parts.push((Some(kind(other)), Cow::Owned(j)));
                     }
                 }
             }
@@ -110,18 +108,17 @@ fn tools_of(input: &ConverseInput) -> Option<(Vec<String>, Option<String>)> {
     let Some(tc) = input.tool_config() else {
         return Some((Vec::new(), None));
     };
-    let j = wire::tool_config_to_json(tc).ok()?;
-    let tools = j
-        .get("tools")
-        .and_then(|t| t.as_array())
-        .map(|a| {
-            a.iter()
-                .filter(|t| t.get("cachePoint").is_none())
-                .map(|t| t.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    let choice = j.get("toolChoice").map(|c| format!("toolChoice:{c}"));
+    let tools = tc
+        .tools()
+        .iter()
+        .filter(|t| !matches!(t, Tool::CachePoint(_)))
+        .map(wire::tool_text)
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    let choice = match tc.tool_choice() {
+        Some(c) => Some(format!("toolChoice:{}", wire::tool_choice_text(c).ok()?)),
+        None => None,
+    };
     Some((tools, choice))
 }
 

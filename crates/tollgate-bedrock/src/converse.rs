@@ -260,7 +260,12 @@ fn answer_event(
 ) -> CallEvent {
     let router_prices = call.gate().router_prices(invoked.as_deref());
     let out = &sent.out;
-    let text = output_text(out);
+    // The answer's text is copied only for an event that records it.
+    let text = if call.gate().records_response_text() {
+        output_text(out)
+    } else {
+        String::new()
+    };
     let mut b = call
         .event(plan.decision())
         .served_model(sent.served)

@@ -107,9 +107,7 @@ pub fn block_tokens(est: &dyn TokenEstimator, c: &ContentBlock) -> u64 {
             .map(|c| match c {
                 ToolResultContentBlock::Text(t) => est.text_tokens(t),
                 ToolResultContentBlock::Image(_) => IMAGE_TOKENS,
-                ToolResultContentBlock::Json(d) => {
-                    est.text_tokens(&crate::wire::document_to_json(d).to_string())
-                }
+                ToolResultContentBlock::Json(d) => est.text_tokens(&crate::wire::document_text(d)),
                 ToolResultContentBlock::Document(d) => {
                     block_tokens(est, &ContentBlock::Document(d.clone()))
                 }
@@ -130,8 +128,7 @@ pub fn block_tokens(est: &dyn TokenEstimator, c: &ContentBlock) -> u64 {
 /// their hash): a tool use's input, a search result, reasoning text. A
 /// block the SDK does not know counts nothing.
 fn json_tokens(est: &dyn TokenEstimator, c: &ContentBlock) -> u64 {
-    crate::wire::block_to_json(c, crate::wire::Binary::Hash)
-        .map_or(0, |j| est.text_tokens(&j.to_string()))
+    crate::wire::block_text(c, crate::wire::Binary::Hash).map_or(0, |j| est.text_tokens(&j))
 }
 
 #[cfg(test)]

@@ -259,6 +259,11 @@ impl Gate {
         }
     }
 
+    /// The events record the answer's text (`record_response_text`).
+    pub(crate) fn records_response_text(&self) -> bool {
+        self.event_options.record_response_text
+    }
+
     /// An event of this gate: its options, its region, and the policy's
     /// `names` shared rather than copied.
     pub(crate) fn event_builder<'b, 'c>(

@@ -8,6 +8,7 @@ use aws_sdk_bedrockruntime::types::{ContentBlock, Message as SdkMessage, SystemC
 use std::borrow::Cow;
 use std::time::Instant;
 use tollgate_cache::PromptTtl;
+use tollgate_cost::FingerprintHasher as Hasher;
 use tollgate_cost::{CacheTtl, Fingerprint, Usage};
 
 /// Milliseconds since `since`.
@@ -19,23 +20,32 @@ pub(crate) fn ms(since: Instant) -> u64 {
 /// block by its canonical JSON (binary content by the hash of its bytes),
 /// so two requests differing only in an image or a tool result differ.
 pub(crate) fn fingerprint(req: &ChatRequest) -> Fingerprint {
+    // `Fingerprint::of`'s pieces, hashed as each block's text is made
+    // (no list of the texts first).
     let input = req.input();
-    let system: Vec<Cow<'_, str>> = input.system().iter().map(system_text).collect();
-    let system: Vec<&str> = system.iter().map(|s| s.as_ref()).collect();
-    let messages: Vec<(&str, Cow<'_, str>)> = input
-        .messages()
-        .iter()
-        .map(|m| (m.role().as_str(), message_text(m)))
-        .collect();
-    Fingerprint::of(&system, messages.iter().map(|(r, t)| (*r, t.as_ref())))
+    let system = (!input.system().is_empty()).then(|| {
+        let mut h = Hasher::new();
+        for b in input.system() {
+            h.piece(system_text(b).as_bytes());
+        }
+        h.finish()
+    });
+    let mut h = Hasher::new();
+    for m in input.messages() {
+        h.piece(m.role().as_str().as_bytes())
+            .piece(message_text(m).as_bytes());
+    }
+    Fingerprint {
+        system,
+        messages: Some(h.finish()),
+    }
 }
 
 fn system_text(b: &SystemContentBlock) -> Cow<'_, str> {
     match b {
         SystemContentBlock::Text(t) => Cow::Borrowed(t.as_str()),
         other => Cow::Owned(
-            wire::system_to_json(std::slice::from_ref(other), Binary::Hash)
-                .map(|j| j.to_string())
+            wire::system_text(std::slice::from_ref(other), Binary::Hash)
                 .unwrap_or_else(|_| "{\"unknown\":true}".into()),
         ),
     }
@@ -47,9 +57,7 @@ fn message_text(m: &SdkMessage) -> Cow<'_, str> {
     match m.content() {
         [ContentBlock::Text(t)] => Cow::Borrowed(t.as_str()),
         _ => Cow::Owned(
-            wire::message_to_json(m, Binary::Hash)
-                .map(|j| j.to_string())
-                .unwrap_or_else(|_| "{\"unknown\":true}".into()),
+            wire::message_text(m, Binary::Hash).unwrap_or_else(|_| "{\"unknown\":true}".into()),
         ),
     }
 }

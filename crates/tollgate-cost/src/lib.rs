@@ -104,6 +104,7 @@ pub use event::{
 };
 pub use fingerprint::{
     messages as fingerprint_messages, system as fingerprint_system, Fingerprint, Hash128,
+    Hasher as FingerprintHasher,
 };
 pub use ledger::{
     Backend, FailMode, GroupKey, Ledger, LedgerConfig, MemoryStore, Reserve, SpendAttributes,

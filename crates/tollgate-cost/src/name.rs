@@ -154,6 +154,10 @@ pub struct EventNames {
     policy_hash: Name,
     aliases: Vec<Name>,
     model_ids: Vec<Name>,
+    /// Per policy model: the region its own prices are for (its home
+    /// region in the price table), so an event in that region at the
+    /// default tier is priced without a table lookup.
+    home_regions: Vec<&'static str>,
     rules: [Vec<Name>; Section::ALL.len()],
     /// Per schema slot: its name and what events do with it.
     attributes: Vec<(Name, SlotRole)>,
@@ -185,6 +189,11 @@ impl EventNames {
                 .iter()
                 .map(|m| Name::from(m.id.as_str()))
                 .collect(),
+            home_regions: policy
+                .models()
+                .iter()
+                .map(|m| policy.price_table().home_region(&m.id))
+                .collect(),
             rules: Section::ALL.map(names),
             attributes: schema
                 .iter()
@@ -214,6 +223,11 @@ impl EventNames {
     /// The policy hash, 32 hex digits.
     pub fn policy_hash(&self) -> &Name {
         &self.policy_hash
+    }
+
+    /// The region policy model `m`'s own prices are for.
+    pub fn home_region(&self, m: tollgate_lang::ModelIdx) -> Option<&'static str> {
+        self.home_regions.get(m.index()).copied()
     }
 
     /// A model's alias and id.

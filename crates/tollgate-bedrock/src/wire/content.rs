@@ -4,9 +4,10 @@
 //! to JSON sits beside its mapping back, so a variant a new SDK adds is
 //! written (and reviewed against its round-trip test) in one place.
 
+use super::view::{to_tree, Block, Msg};
 use super::{
-    array, blob, blob_from, build_err, document_from_json, document_to_json, field, invalid, one,
-    opt_i32, opt_string, string, union, Binary, Obj, WireError,
+    array, blob, blob_from, build_err, document_from_json, field, invalid, one, opt_i32,
+    opt_string, string, union, Binary, Obj, WireError,
 };
 use aws_sdk_bedrockruntime::types::{
     AudioBlock, AudioSource, CachePointBlock, CachePointType, CacheTtl, Citation,
@@ -23,15 +24,7 @@ use serde_json::Value as Json;
 
 /// A message as Converse JSON (`{"role", "content"}`).
 pub fn message_to_json(m: &Message, bin: Binary) -> Result<Json, WireError> {
-    let content = m
-        .content()
-        .iter()
-        .map(|c| block_to_json(c, bin))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Obj::new()
-        .put("role", m.role().as_str())
-        .put("content", content)
-        .done())
+    to_tree(&Msg(m, bin))
 }
 
 /// A message from Converse JSON.
@@ -44,13 +37,6 @@ pub fn message_from_json(v: &Json) -> Result<Message, WireError> {
     b.build().map_err(|e| build_err("message", e))
 }
 
-pub(crate) fn cache_point_to_json(c: &CachePointBlock) -> Json {
-    Obj::new()
-        .put("type", c.r#type().as_str())
-        .opt("ttl", c.ttl().map(CacheTtl::as_str))
-        .done()
-}
-
 pub(crate) fn cache_point_from_json(v: &Json, at: &str) -> Result<CachePointBlock, WireError> {
     CachePointBlock::builder()
         .r#type(CachePointType::from(string(v, "type", at)?.as_str()))
@@ -59,21 +45,23 @@ pub(crate) fn cache_point_from_json(v: &Json, at: &str) -> Result<CachePointBloc
         .map_err(|e| build_err(at, e))
 }
 
-/// One content block as Converse JSON.
-pub fn block_to_json(c: &ContentBlock, bin: Binary) -> Result<Json, WireError> {
+/// The tree mapping of the blocks the views leave to it (see `view.rs`):
+/// images, documents, video, audio, reasoning, guard content, citations,
+/// search results and tool additions or removals.
+pub(super) fn block_tree(c: &ContentBlock, bin: Binary) -> Result<Json, WireError> {
     Ok(match c {
-        ContentBlock::Text(t) => one("text", t.as_str()),
+        ContentBlock::Text(_)
+        | ContentBlock::ToolUse(_)
+        | ContentBlock::ToolResult(_)
+        | ContentBlock::CachePoint(_) => to_tree(&Block(c, bin))?,
         ContentBlock::Image(i) => one("image", image_to_json(i, bin)?),
         ContentBlock::Document(d) => one("document", document_block_to_json(d, bin)?),
         ContentBlock::Video(v) => one("video", video_to_json(v, bin)?),
         ContentBlock::Audio(a) => one("audio", audio_to_json(a, bin)?),
-        ContentBlock::ToolUse(t) => one("toolUse", tool_use_to_json(t)),
-        ContentBlock::ToolResult(t) => one("toolResult", tool_result_to_json(t, bin)?),
         ContentBlock::ReasoningContent(r) => one("reasoningContent", reasoning_to_json(r, bin)?),
         ContentBlock::GuardContent(g) => one("guardContent", guard_to_json(g, bin)?),
         ContentBlock::CitationsContent(c) => one("citationsContent", citations_to_json(c)?),
         ContentBlock::SearchResult(s) => one("searchResult", search_result_to_json(s)),
-        ContentBlock::CachePoint(p) => one("cachePoint", cache_point_to_json(p)),
         ContentBlock::ToolAddition(t) => one("toolAddition", tool_ref_holder(t.tool())),
         ContentBlock::ToolRemoval(t) => one("toolRemoval", tool_ref_holder(t.tool())),
         _ => return Err(WireError::Unknown("content block".into())),
@@ -174,7 +162,7 @@ fn media_from(v: &Json, at: &str) -> Result<Option<Media>, WireError> {
     }
 }
 
-fn image_to_json(i: &ImageBlock, bin: Binary) -> Result<Json, WireError> {
+pub(super) fn image_to_json(i: &ImageBlock, bin: Binary) -> Result<Json, WireError> {
     let src = match i.source() {
         None => None,
         Some(ImageSource::Bytes(b)) => media_source(Some(b), None, bin),
@@ -201,7 +189,7 @@ fn image_from_json(v: &Json, at: &str) -> Result<ImageBlock, WireError> {
         .map_err(|e| build_err(at, e))
 }
 
-fn video_to_json(i: &VideoBlock, bin: Binary) -> Result<Json, WireError> {
+pub(super) fn video_to_json(i: &VideoBlock, bin: Binary) -> Result<Json, WireError> {
     let src = match i.source() {
         None => None,
         Some(VideoSource::Bytes(b)) => media_source(Some(b), None, bin),
@@ -271,7 +259,7 @@ fn citations_config_from(v: &Json, at: &str) -> Result<Option<CitationsConfig>, 
         .map_err(|e| build_err(at, e))
 }
 
-fn document_block_to_json(d: &DocumentBlock, bin: Binary) -> Result<Json, WireError> {
+pub(super) fn document_block_to_json(d: &DocumentBlock, bin: Binary) -> Result<Json, WireError> {
     let src = match d.source() {
         None => None,
         Some(DocumentSource::Bytes(b)) => Some(one("bytes", blob(b, bin))),
@@ -332,15 +320,6 @@ fn document_block_from_json(v: &Json, at: &str) -> Result<DocumentBlock, WireErr
         .map_err(|e| build_err(at, e))
 }
 
-fn tool_use_to_json(t: &ToolUseBlock) -> Json {
-    Obj::new()
-        .put("toolUseId", t.tool_use_id())
-        .put("name", t.name())
-        .put("input", document_to_json(t.input()))
-        .opt("type", t.r#type().map(|t| t.as_str()))
-        .done()
-}
-
 fn tool_use_from_json(v: &Json, at: &str) -> Result<ToolUseBlock, WireError> {
     ToolUseBlock::builder()
         .tool_use_id(string(v, "toolUseId", at)?)
@@ -349,34 +328,6 @@ fn tool_use_from_json(v: &Json, at: &str) -> Result<ToolUseBlock, WireError> {
         .set_type(opt_string(v, "type").map(|t| t.as_str().into()))
         .build()
         .map_err(|e| build_err(at, e))
-}
-
-fn tool_result_to_json(t: &ToolResultBlock, bin: Binary) -> Result<Json, WireError> {
-    let content = t
-        .content()
-        .iter()
-        .map(|c| {
-            Ok(match c {
-                ToolResultContentBlock::Json(d) => one("json", document_to_json(d)),
-                ToolResultContentBlock::Text(s) => one("text", s.as_str()),
-                ToolResultContentBlock::Image(i) => one("image", image_to_json(i, bin)?),
-                ToolResultContentBlock::Document(d) => {
-                    one("document", document_block_to_json(d, bin)?)
-                }
-                ToolResultContentBlock::Video(v) => one("video", video_to_json(v, bin)?),
-                ToolResultContentBlock::SearchResult(s) => {
-                    one("searchResult", search_result_to_json(s))
-                }
-                _ => return Err(WireError::Unknown("tool result content".into())),
-            })
-        })
-        .collect::<Result<Vec<_>, WireError>>()?;
-    Ok(Obj::new()
-        .put("toolUseId", t.tool_use_id())
-        .put("content", content)
-        .opt("status", t.status().map(|s| s.as_str()))
-        .opt("type", t.r#type())
-        .done())
 }
 
 fn tool_result_from_json(v: &Json, at: &str) -> Result<ToolResultBlock, WireError> {
@@ -498,7 +449,7 @@ pub(crate) fn guard_from_json(
     })
 }
 
-fn search_result_to_json(s: &SearchResultBlock) -> Json {
+pub(super) fn search_result_to_json(s: &SearchResultBlock) -> Json {
     let content: Vec<Json> = s.content().iter().map(|c| one("text", c.text())).collect();
     Obj::new()
         .put("source", s.source())

@@ -20,11 +20,14 @@ mod content;
 mod request;
 #[cfg(test)]
 mod tests;
+mod view;
 
-pub use content::{block_to_json, message_from_json, message_to_json};
-pub use request::{input_body, options_to_json, system_to_json, tool_config_to_json};
+pub use content::{message_from_json, message_to_json};
+pub use request::{input_body, options_to_json};
 #[cfg(test)]
 use request::{system_from_json, tool_config_from_json};
+#[cfg(test)]
+use request::{system_to_json, tool_config_to_json};
 
 use aws_smithy_types::{Blob, Document, Number};
 use serde_json::{Map, Value as Json};
@@ -93,28 +96,60 @@ pub(crate) fn float(x: f32) -> Json {
 /// A Smithy document as JSON; object keys sorted, so equal documents give
 /// equal text (the SDK keeps them in a hash map).
 pub fn document_to_json(d: &Document) -> Json {
-    match d {
-        Document::Null => Json::Null,
-        Document::Bool(b) => Json::Bool(*b),
-        Document::Number(Number::PosInt(u)) => Json::from(*u),
-        Document::Number(Number::NegInt(i)) => Json::from(*i),
-        Document::Number(Number::Float(f)) => serde_json::Number::from_f64(*f)
-            .map(Json::Number)
-            .unwrap_or(Json::Null),
-        Document::String(s) => Json::String(s.clone()),
-        Document::Array(a) => Json::Array(a.iter().map(document_to_json).collect()),
-        Document::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            let mut m = Map::with_capacity(keys.len());
-            for k in keys {
-                if let Some(v) = o.get(k) {
-                    m.insert(k.clone(), document_to_json(v));
-                }
-            }
-            Json::Object(m)
-        }
-    }
+    // A document view raises no error (every variant is known, every key
+    // a string); `Null` is never reached.
+    view::to_tree(&view::Doc(d)).unwrap_or(Json::Null)
+}
+
+/// The canonical text of a message (what `message_to_json(m, bin)`
+/// renders to), written without building the tree.
+pub(crate) fn message_text(
+    m: &aws_sdk_bedrockruntime::types::Message,
+    bin: Binary,
+) -> Result<String, WireError> {
+    view::to_text(&view::Msg(m, bin))
+}
+
+/// The canonical text of a content block (`block_to_json`'s, rendered).
+pub(crate) fn block_text(
+    c: &aws_sdk_bedrockruntime::types::ContentBlock,
+    bin: Binary,
+) -> Result<String, WireError> {
+    view::to_text(&view::Block(c, bin))
+}
+
+/// The canonical text of system blocks (`system_to_json`'s, rendered).
+pub(crate) fn system_text(
+    s: &[aws_sdk_bedrockruntime::types::SystemContentBlock],
+    bin: Binary,
+) -> Result<String, WireError> {
+    view::to_text(&view::System(s, bin))
+}
+
+/// The canonical text of a tool configuration (`tool_config_to_json`'s,
+/// rendered).
+pub(crate) fn tool_config_text(
+    t: &aws_sdk_bedrockruntime::types::ToolConfiguration,
+) -> Result<String, WireError> {
+    view::to_text(&view::Tools(t))
+}
+
+/// The canonical text of one tool, as in [`tool_config_text`]'s `tools`.
+pub(crate) fn tool_text(t: &aws_sdk_bedrockruntime::types::Tool) -> Result<String, WireError> {
+    view::to_text(&view::ToolView(t))
+}
+
+/// The canonical text of a tool choice, as in [`tool_config_text`].
+pub(crate) fn tool_choice_text(
+    c: &aws_sdk_bedrockruntime::types::ToolChoice,
+) -> Result<String, WireError> {
+    view::to_text(&view::Choice(c))
+}
+
+/// The canonical text of a document (`document_to_json`'s, rendered).
+pub(crate) fn document_text(d: &Document) -> String {
+    // As in `document_to_json`: a document view raises no error.
+    view::to_text(&view::Doc(d)).unwrap_or_default()
 }
 
 /// JSON as a Smithy document.

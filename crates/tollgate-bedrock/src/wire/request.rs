@@ -1,7 +1,8 @@
 //! The rest of a Converse request body: system blocks, tools and the
 //! configuration fields, in the key order Bedrock documents them.
 
-use super::content::{cache_point_from_json, cache_point_to_json, guard_from_json, guard_to_json};
+use super::content::{cache_point_from_json, guard_from_json};
+use super::view::{to_tree, System, Tools};
 use super::{
     array, build_err, document_from_json, document_to_json, message_to_json, one, opt_string,
     string, union, Binary, Obj, WireError,
@@ -16,18 +17,7 @@ use serde_json::Value as Json;
 
 /// System blocks as Converse JSON.
 pub fn system_to_json(s: &[SystemContentBlock], bin: Binary) -> Result<Json, WireError> {
-    let blocks = s
-        .iter()
-        .map(|b| {
-            Ok(match b {
-                SystemContentBlock::Text(t) => one("text", t.as_str()),
-                SystemContentBlock::GuardContent(g) => one("guardContent", guard_to_json(g, bin)?),
-                SystemContentBlock::CachePoint(c) => one("cachePoint", cache_point_to_json(c)),
-                _ => return Err(WireError::Unknown("system block".into())),
-            })
-        })
-        .collect::<Result<Vec<_>, WireError>>()?;
-    Ok(Json::Array(blocks))
+    to_tree(&System(s, bin))
 }
 
 /// System blocks from Converse JSON (the inverse of `system_to_json`,
@@ -61,44 +51,7 @@ pub fn system_from_json(v: &Json) -> Result<Vec<SystemContentBlock>, WireError> 
 
 /// A tool configuration as Converse JSON.
 pub fn tool_config_to_json(t: &ToolConfiguration) -> Result<Json, WireError> {
-    let tools = t
-        .tools()
-        .iter()
-        .map(|t| {
-            Ok(match t {
-                Tool::ToolSpec(s) => {
-                    let schema = match s.input_schema() {
-                        None => None,
-                        Some(ToolInputSchema::Json(d)) => Some(one("json", document_to_json(d))),
-                        Some(_) => return Err(WireError::Unknown("tool input schema".into())),
-                    };
-                    one(
-                        "toolSpec",
-                        Obj::new()
-                            .put("name", s.name())
-                            .opt("description", s.description())
-                            .opt("inputSchema", schema)
-                            .opt("strict", s.strict())
-                            .done(),
-                    )
-                }
-                Tool::SystemTool(s) => one("systemTool", one("name", s.name())),
-                Tool::CachePoint(c) => one("cachePoint", cache_point_to_json(c)),
-                _ => return Err(WireError::Unknown("tool".into())),
-            })
-        })
-        .collect::<Result<Vec<_>, WireError>>()?;
-    let choice = match t.tool_choice() {
-        None => None,
-        Some(ToolChoice::Auto(_)) => Some(one("auto", Obj::new().done())),
-        Some(ToolChoice::Any(_)) => Some(one("any", Obj::new().done())),
-        Some(ToolChoice::Tool(s)) => Some(one("tool", one("name", s.name()))),
-        Some(_) => return Err(WireError::Unknown("tool choice".into())),
-    };
-    Ok(Obj::new()
-        .put("tools", tools)
-        .opt("toolChoice", choice)
-        .done())
+    to_tree(&Tools(t))
 }
 
 /// A tool configuration from Converse JSON (the inverse of

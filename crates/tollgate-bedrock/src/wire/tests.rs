@@ -22,6 +22,13 @@ fn round_trip(c: ContentBlock, expected: serde_json::Value) -> R {
     assert_eq!(j, json!({"role": "user", "content": [expected]}));
     let back = message_from_json(&j)?;
     assert_eq!(back, m);
+    // The text the estimate, fingerprint and cache key read is the tree's.
+    for bin in [Binary::Base64, Binary::Hash] {
+        assert_eq!(
+            message_text(&m, bin)?,
+            message_to_json(&m, bin)?.to_string()
+        );
+    }
     Ok(())
 }
 
@@ -335,6 +342,7 @@ fn system_blocks_round_trip() -> R {
         ),
     ];
     let j = system_to_json(&sys, Binary::Base64)?;
+    assert_eq!(system_text(&sys, Binary::Base64)?, j.to_string());
     assert_eq!(
         j,
         json!([{"text": "be brief"}, {"guardContent": {"text": {"text": "g"}}}, {"cachePoint": {"type": "default"}}])
@@ -381,6 +389,7 @@ fn tool_config_every_tool_and_choice() -> R {
             .tool_choice(choice)
             .build()?;
         let j = tool_config_to_json(&tc)?;
+        assert_eq!(tool_config_text(&tc)?, j.to_string());
         assert_eq!(
             j,
             json!({"tools": [
@@ -487,4 +496,22 @@ fn input_body_writes_every_field() -> R {
         })
     );
     Ok(())
+}
+
+#[test]
+fn document_text_is_the_tree_rendered() {
+    use aws_smithy_types::{Document, Number};
+    let d =
+        document_from_json(&json!({"z": [1, -2, 2.5, null, true], "a": {"y": "é\"\n", "b": {}}}));
+    let Document::Object(mut o) = d else {
+        panic!("an object");
+    };
+    o.insert("nan".into(), Document::Number(Number::Float(f64::NAN)));
+    let d = Document::Object(o);
+    let text = document_text(&d);
+    assert_eq!(text, document_to_json(&d).to_string());
+    assert_eq!(
+        text,
+        r#"{"a":{"b":{},"y":"é\"\n"},"nan":null,"z":[1,-2,2.5,null,true]}"#
+    );
 }

@@ -313,9 +313,23 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
         // the call is priced at the model's own prices.
         let mut lookup_error = None;
         let optimized = self.latency == Some(tollgate_lang::Latency::Optimized);
+        let names = self
+            .names
+            .as_deref()
+            .filter(|n| n.is_for(p, self.ctx.schema()));
+        // In the model's home region (known from `names` without a table
+        // lookup) a default-tier call costs the model's own prices.
+        let away = match (
+            self.region.as_deref(),
+            names.and_then(|n| n.home_region(served)),
+        ) {
+            (None, _) => false,
+            (Some(r), Some(home)) => r != home,
+            (Some(_), None) => true,
+        };
         let resolved = match (self.prices, model) {
             (None, Some(m))
-                if self.region.is_some()
+                if away
                     || self
                         .service_tier
                         .is_some_and(|t| t != tollgate_lang::Tier::Default)
@@ -343,10 +357,6 @@ impl<'b, 'c> EventBuilder<'b, 'c> {
         let prices = resolved.as_ref().unwrap_or(prices);
         let (cost, cost_error) = price_lenient(prices, &self.usage, mode);
         let cost_error = lookup_error.or_else(|| cost_error.map(|e| e.to_string()));
-        let names = self
-            .names
-            .as_deref()
-            .filter(|n| n.is_for(p, self.ctx.schema()));
         let (attributes, redacted, tag_values) = attributes_named(p, self.ctx, names);
         let (model_alias, model_id) = match names.and_then(|n| n.model(served)) {
             Some((alias, id)) => (alias.clone(), id.clone()),
