@@ -20,6 +20,8 @@
 //! - `gate-raw`, `gate`: one Converse call against the loopback Bedrock,
 //!   with the raw SDK or through the gate (their difference is what the
 //!   gate adds per call)
+//! - `gate-tool-raw`, `gate-tool`: the same for an agent's tool-use turn
+//!   (a tool spec, a `toolUse` / `toolResult` history, a `tool_use` answer)
 //!
 //! ```sh
 //! cargo build --profile test --workspace --all-features --examples
@@ -71,11 +73,12 @@ fn main() {
         "cache-key-4k" => figures::key_4k(run),
         "price" => figures::pricing(run),
         "router-4k" => figures::router_4k(run),
-        "gate-raw" | "gate" => gate(figure == "gate"),
+        "gate-raw" | "gate" => gate(figure == "gate", false),
+        "gate-tool-raw" | "gate-tool" => gate(figure == "gate-tool", true),
         _ => {
             eprintln!(
                 "usage: hot_path decide-example|decide-50|decide-1000|decide-10000|\
-                 load-1000|cache-key-4k|price|router-4k|gate-raw|gate"
+                 load-1000|cache-key-4k|price|router-4k|gate-raw|gate|gate-tool-raw|gate-tool"
             );
             std::process::exit(2);
         }
@@ -89,15 +92,28 @@ const CALLS: u64 = 200;
 /// Converse calls, raw or through the gate. Both modes first make 20 calls
 /// of each kind, so one-time set-up (connections, the policy's event names)
 /// is the same in both and cancels out of their difference.
-fn gate(through_gate: bool) {
+fn gate(through_gate: bool, tool_use: bool) {
     // From here on nothing is freed (see `alloc`): glibc's malloc would do
     // more or less work per call depending on the heap's layout.
     alloc::bump_from_now_on();
     let r = rig::rig();
-    let (req, tags) = rig::request();
+    let (req, tags) = if tool_use {
+        r.server.set_default(rig::tool_reply());
+        rig::tool_request()
+    } else {
+        rig::request()
+    };
+    let input = rig::tool_input();
+    let raw = || async {
+        if tool_use {
+            rig::raw_tool_call(&r.raw, &input).await;
+        } else {
+            rig::raw_call(&r.raw).await;
+        }
+    };
     r.rt.block_on(async {
         for _ in 0..20 {
-            rig::raw_call(&r.raw).await;
+            raw().await;
             rig::gate_call(&r.gate, &req, &tags).await;
         }
     });
@@ -106,7 +122,7 @@ fn gate(through_gate: bool) {
             if through_gate {
                 rig::gate_call(&r.gate, &req, &tags).await;
             } else {
-                rig::raw_call(&r.raw).await;
+                raw().await;
             }
         })
     });

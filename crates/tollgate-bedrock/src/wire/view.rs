@@ -31,7 +31,11 @@ use serde_json::Value as Json;
 
 /// A view's canonical text (what `to_tree(..).to_string()` gives).
 pub(crate) fn to_text(v: &impl Serialize) -> Result<String, WireError> {
-    serde_json::to_string(v).map_err(unknown)
+    // Room for a tool use or a short tool spec without regrowing.
+    let mut out = Vec::with_capacity(512);
+    serde_json::to_writer(&mut out, v).map_err(unknown)?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).map_err(|e| WireError::Unknown(e.to_string()))
 }
 
 /// A view as a JSON tree.
