@@ -59,38 +59,19 @@ fn main() {
         std::process::exit(2);
     }
     let r = rig::rig();
-    let tool = mode.starts_with("tool");
-    let (req, tags) = if tool {
-        r.server.set_default(rig::tool_reply());
-        rig::tool_request()
-    } else {
-        rig::request()
-    };
-    let input = rig::tool_input();
-    let raw = || async {
-        if tool {
-            rig::raw_tool_call(&r.raw, &input).await;
-        } else {
-            rig::raw_call(&r.raw).await;
-        }
-    };
-    eprintln!(
-        "SIZE gate.converse {} raw send {}",
-        std::mem::size_of_val(&r.gate.converse(&req, &tags)),
-        std::mem::size_of_val(&r.raw.converse().send())
-    );
+    let w = rig::Workload::new(&r, mode.starts_with("tool"));
     r.rt.block_on(async {
         for _ in 0..20 {
-            raw().await;
-            rig::gate_call(&r.gate, &req, &tags).await;
+            w.raw(&r).await;
+            w.gate(&r).await;
         }
         let allocations = ALLOCATIONS.load(Ordering::Relaxed);
         let t = Instant::now();
         for _ in 0..n {
             if mode.ends_with("raw") {
-                raw().await;
+                w.raw(&r).await;
             } else {
-                rig::gate_call(&r.gate, &req, &tags).await;
+                w.gate(&r).await;
             }
         }
         let per = f64::from(n);

@@ -175,8 +175,8 @@ impl<'a> Prepared<'a> {
     /// plan changes for that place's model.
     pub(crate) fn attempt_input(&self, plan: &Plan, step: Step) -> Result<ConverseInput, Failure> {
         let policy = self.policy();
-        let model_id = model_id_of(&self.names, policy, plan.model_at(step.pos));
-        let changes = plan.changes(policy, model_id.as_str(), step.pos);
+        let model_id = model_id_of(&self.names, policy, plan.model_at(step.pos()));
+        let changes = plan.changes(policy, model_id.as_str(), step.pos());
         sdk::attempt_input(self.req, &changes).map_err(|e| Failure::Request(e.to_string()))
     }
 

@@ -154,7 +154,7 @@ impl Gate {
             |step, r| {
                 let (error, usage) = match r {
                     Ok(out) => {
-                        let ttl = plan.ttl_for(call.policy(), step.pos);
+                        let ttl = plan.ttl_for(call.policy(), step.pos());
                         (
                             None,
                             out.usage().map(|u| usage_of(u, ttl)).unwrap_or_default(),
@@ -163,7 +163,7 @@ impl Gate {
                     Err(f) => (Some(f.code().into_owned()), Usage::default()),
                 };
                 attempts.push(Attempt {
-                    model_id: model_id_of(call.names(), call.policy(), plan.model_at(step.pos)),
+                    model_id: model_id_of(call.names(), call.policy(), plan.model_at(step.pos())),
                     error,
                     usage,
                 });
@@ -174,14 +174,14 @@ impl Gate {
             Ok((out, step)) => Ok(Sent {
                 out,
                 attempts,
-                served: plan.model_at(step.pos),
-                latency: plan.latency_sent(call.policy(), step.pos),
+                served: plan.model_at(step.pos()),
+                latency: plan.latency_sent(call.policy(), step.pos()),
             }),
             Err(g) => Err(Failed {
-                error: g.error,
-                throttled: g.throttled,
-                attempts: g.step.n,
-                model: plan.model_at(g.step.pos),
+                throttled: g.throttled(),
+                attempts: g.step().n(),
+                model: plan.model_at(g.step().pos()),
+                error: g.into_error(),
             }),
         }
     }

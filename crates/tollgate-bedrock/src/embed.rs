@@ -592,11 +592,11 @@ impl Gate {
         let ((out, n), step) = match sent {
             Ok(v) => v,
             Err(g) => {
-                *attempts += g.step.n;
-                return Err(g.error);
+                *attempts += g.step().n();
+                return Err(g.into_error());
             }
         };
-        *attempts += step.n;
+        *attempts += step.n();
         // An answer is billed: a body that cannot be read is not retried.
         let resp: Json = serde_json::from_slice(out.body().as_ref())
             .map_err(|e| GateError::Malformed(format!("InvokeModel body: {e}")))?;

@@ -178,9 +178,21 @@ pub fn class_of(f: &Failure) -> Class {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Step {
     /// Index into the call's fallback order.
-    pub pos: usize,
+    pos: usize,
     /// Attempt number, the first is 1.
-    pub n: u32,
+    n: u32,
+}
+
+impl Step {
+    /// The attempt's place in the call's fallback order.
+    pub(crate) fn pos(self) -> usize {
+        self.pos
+    }
+
+    /// The attempt's number, the first is 1.
+    pub(crate) fn n(self) -> u32 {
+        self.n
+    }
 }
 
 /// What the loop needs to know about one call.
@@ -240,11 +252,28 @@ impl Rule<'_> {
 /// The loop gave up.
 #[derive(Debug)]
 pub(crate) struct GaveUp {
-    pub error: GateError,
+    error: GateError,
     /// The last failure was a throttle.
-    pub throttled: bool,
+    throttled: bool,
     /// The last attempt.
-    pub step: Step,
+    step: Step,
+}
+
+impl GaveUp {
+    /// The last attempt.
+    pub(crate) fn step(&self) -> Step {
+        self.step
+    }
+
+    /// The last failure was a throttle.
+    pub(crate) fn throttled(&self) -> bool {
+        self.throttled
+    }
+
+    /// The error the call fails with.
+    pub(crate) fn into_error(self) -> GateError {
+        self.error
+    }
 }
 
 /// The retry loop every Bedrock call runs: sends attempt after attempt

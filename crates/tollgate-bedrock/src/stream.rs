@@ -231,8 +231,8 @@ impl Gate {
             Ok(v) => v,
             Err(g) => {
                 // Nothing streamed, nothing billed.
-                let at = (plan.model_at(g.step.pos), g.step.n);
-                return Err(call.failed(&d, at, g.error, ticket).await);
+                let at = (plan.model_at(g.step().pos()), g.step().n());
+                return Err(call.failed(&d, at, g.into_error(), ticket).await);
             }
         };
         let detector = d
@@ -248,10 +248,10 @@ impl Gate {
             retry_budget_pct: plan.retry_budget_pct(),
             prompt_rule: plan.prompt_rule().map(str::to_string),
             detector,
-            served: plan.model_at(step.pos),
-            attempts: step.n,
-            prompt_ttl: plan.ttl_for(policy, step.pos),
-            latency: plan.latency_sent(policy, step.pos),
+            served: plan.model_at(step.pos()),
+            attempts: step.n(),
+            prompt_ttl: plan.ttl_for(policy, step.pos()),
+            latency: plan.latency_sent(policy, step.pos()),
             rx,
             first,
             ticket,

@@ -97,32 +97,19 @@ fn gate(through_gate: bool, tool_use: bool) {
     // more or less work per call depending on the heap's layout.
     alloc::bump_from_now_on();
     let r = rig::rig();
-    let (req, tags) = if tool_use {
-        r.server.set_default(rig::tool_reply());
-        rig::tool_request()
-    } else {
-        rig::request()
-    };
-    let input = rig::tool_input();
-    let raw = || async {
-        if tool_use {
-            rig::raw_tool_call(&r.raw, &input).await;
-        } else {
-            rig::raw_call(&r.raw).await;
-        }
-    };
+    let w = rig::Workload::new(&r, tool_use);
     r.rt.block_on(async {
         for _ in 0..20 {
-            raw().await;
-            rig::gate_call(&r.gate, &req, &tags).await;
+            w.raw(&r).await;
+            w.gate(&r).await;
         }
     });
     let allocations = measured(black_box(CALLS), &mut || {
         r.rt.block_on(async {
             if through_gate {
-                rig::gate_call(&r.gate, &req, &tags).await;
+                w.gate(&r).await;
             } else {
-                raw().await;
+                w.raw(&r).await;
             }
         })
     });

@@ -120,7 +120,7 @@ impl SubmitRetry {
         );
         match run(&rule, |_| attempt(), |_, _| {}).await {
             Ok((v, _)) => Ok(v),
-            Err(g) => Err(g.error),
+            Err(g) => Err(g.into_error()),
         }
     }
 

@@ -207,6 +207,51 @@ pub async fn raw_tool_call(c: &aws_sdk_bedrockruntime::Client, input: &ConverseI
     std::hint::black_box(out);
 }
 
+/// One of the two requests both sides send: the short text prompt, or the
+/// agent's tool-use turn (with the loopback's `tool_use` answer).
+pub struct Workload {
+    req: ChatRequest,
+    tags: Tags,
+    /// The tool-use turn as the raw SDK sends it.
+    tool: Option<ConverseInput>,
+}
+
+impl Workload {
+    /// The text prompt, or the tool-use turn; sets the loopback's answer.
+    pub fn new(r: &Rig, tool_use: bool) -> Workload {
+        if tool_use {
+            r.server.set_default(tool_reply());
+            let (req, tags) = tool_request();
+            Workload {
+                req,
+                tags,
+                tool: Some(tool_input()),
+            }
+        } else {
+            r.server.set_default(plain_reply());
+            let (req, tags) = request();
+            Workload {
+                req,
+                tags,
+                tool: None,
+            }
+        }
+    }
+
+    /// One raw SDK call.
+    pub async fn raw(&self, r: &Rig) {
+        match &self.tool {
+            Some(input) => raw_tool_call(&r.raw, input).await,
+            None => raw_call(&r.raw).await,
+        }
+    }
+
+    /// One call through the gate.
+    pub async fn gate(&self, r: &Rig) {
+        gate_call(&r.gate, &self.req, &self.tags).await
+    }
+}
+
 /// [`tool_input`] for the gate, with the same tags as [`request`].
 pub fn tool_request() -> (ChatRequest, Tags) {
     let (_, tags) = request();
