@@ -261,3 +261,37 @@ async fn with_cache_tool_use_a_hit_returns_the_whole_output_message() {
         ]
     );
 }
+
+/// Bedrock's answer with a block a newer Bedrock sends and the locked SDK
+/// does not know, after a text block.
+fn reply_with_an_unknown_block() -> Reply {
+    Reply::json(json!({
+        "output": {"message": {"role": "assistant", "content": [
+            {"text": "Here it is."},
+            {"someFutureBlock": {"payload": 1}}
+        ]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 30, "outputTokens": 4, "totalTokens": 34},
+        "metrics": {"latencyMs": 12}
+    }))
+}
+
+#[tokio::test]
+async fn an_answer_holding_a_block_the_sdk_does_not_know_is_passed_through_and_never_cached() {
+    let r = rig(Some(true)).await;
+    r.server.push(reply_with_an_unknown_block());
+    r.server.push(reply_with_an_unknown_block());
+    let req = request(vec![user("Show me.")]);
+    let a = r.gate.converse(&req, &tags()).await.unwrap();
+    // The application gets the whole message, the unknown block in place.
+    let blocks = a.message().unwrap().content();
+    assert_eq!(blocks.len(), 2);
+    assert_eq!(blocks[0], ContentBlock::Text("Here it is.".into()));
+    assert!(blocks[1].is_unknown());
+    assert_eq!(a.event.status, Status::Ok);
+    assert_eq!(a.event.cache, CacheOutcome::Miss);
+    // It cannot be stored faithfully, so the same question asks Bedrock again.
+    let b = r.gate.converse(&req, &tags()).await.unwrap();
+    assert_eq!(b.event.cache, CacheOutcome::Miss);
+    assert_eq!(r.server.requests().len(), 2);
+}

@@ -373,3 +373,56 @@ async fn a_batch_request_answered_now_is_priced_on_demand() {
     assert_eq!(r.event.cost_nanos, 1000 * 800 + 100 * 4_000);
     assert_eq!(events.events()[0].cost_nanos, 1_200_000);
 }
+
+#[tokio::test]
+async fn a_request_holding_a_block_the_sdk_does_not_know_is_refused_for_batch() {
+    use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
+    use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
+    let server = Server::start().await;
+    let dir = tmpdir("unknown");
+    let limits = BatchLimits {
+        max_records_per_file: 10,
+        max_bytes_per_file: 1_000_000,
+    };
+    let queue = Arc::new(BatchQueue::with_prefix(&dir, limits, "UNK").unwrap());
+    let (gate, _events) = gate(&server, queue.clone(), Ledger::in_memory());
+    // A realtime answer holding a block a newer Bedrock sends.
+    server.push(Reply::json(json!({
+        "output": {"message": {"role": "assistant", "content": [
+            {"text": "Here it is."},
+            {"someFutureBlock": {"payload": 1}}
+        ]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 30, "outputTokens": 4, "totalTokens": 34}
+    })));
+    let a = gate
+        .converse(&ChatRequest::user("Show me."), &tags("chat"))
+        .await
+        .unwrap();
+    let answer = a.message().unwrap().clone();
+    assert!(answer.content()[1].is_unknown());
+    // The next turn carries it in its history, and a batch rule matches.
+    let user = |t: &str| {
+        Message::builder()
+            .role(ConversationRole::User)
+            .content(ContentBlock::Text(t.into()))
+            .build()
+            .unwrap()
+    };
+    let next = ChatRequest::from(
+        ConverseInput::builder()
+            .messages(user("Show me."))
+            .messages(answer)
+            .messages(user("And again, overnight."))
+            .build()
+            .unwrap(),
+    );
+    let err = gate.send(&next, &tags("nightly")).await.unwrap_err();
+    assert!(matches!(err, GateError::Request(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid request: cannot write a batch record: `content block` holds a variant this SDK version does not know"
+    );
+    assert_eq!(queue.pending(), 0, "nothing is queued");
+    assert_eq!(server.requests().len(), 1, "nor sent to Bedrock");
+}
