@@ -515,3 +515,72 @@ fn document_text_is_the_tree_rendered() {
         r#"{"a":{"b":{},"y":"é\"\n"},"nan":null,"z":[1,-2,2.5,null,true]}"#
     );
 }
+
+/// The canonical text of an agent's turn, byte for byte: fingerprints and
+/// cache keys recorded by earlier versions hash this text, so it must not
+/// change (key order, escapes, numbers, binary parts by hash).
+#[test]
+fn canonical_text_is_pinned() -> R {
+    let d = |v: serde_json::Value| document_from_json(&v);
+    let tool_use = ToolUseBlock::builder()
+        .tool_use_id("tu-1")
+        .name("get_weather")
+        .input(d(json!({"city": "Paris \"Île\"\n\u{1}\t", "days": 3, "neg": -2, "f": 0.5, "ok": true, "none": null, "list": [1, "a"]})))
+        .build()?;
+    let image = ImageBlock::builder()
+        .format(ImageFormat::Png)
+        .source(ImageSource::Bytes(Blob::new(vec![1u8, 2, 3])))
+        .build()?;
+    let result = ToolResultBlock::builder()
+        .tool_use_id("tu-1")
+        .content(ToolResultContentBlock::Json(d(
+            json!({"forecast": "sunny", "celsius": 21}),
+        )))
+        .content(ToolResultContentBlock::Text("done\\".into()))
+        .content(ToolResultContentBlock::Image(image.clone()))
+        .status(ToolResultStatus::Error)
+        .build()?;
+    let point = CachePointBlock::builder()
+        .r#type(CachePointType::Default)
+        .ttl(CacheTtl::OneHour)
+        .build()?;
+    let m = Message::builder()
+        .role(ConversationRole::Assistant)
+        .content(ContentBlock::Text("Let me look.".into()))
+        .content(ContentBlock::ToolUse(tool_use))
+        .content(ContentBlock::ToolResult(result))
+        .content(ContentBlock::Image(image))
+        .content(ContentBlock::CachePoint(point.clone()))
+        .build()?;
+    let h = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&[1, 2, 3]));
+    let image_text =
+        format!(r#"{{"image":{{"format":"png","source":{{"bytes":{{"xxh3":"{h}"}}}}}}}}"#);
+    let want = format!(
+        r#"{{"role":"assistant","content":[{{"text":"Let me look."}},{{"toolUse":{{"toolUseId":"tu-1","name":"get_weather","input":{{"city":"Paris \"Île\"\n\u0001\t","days":3,"f":0.5,"list":[1,"a"],"neg":-2,"none":null,"ok":true}}}}}},{{"toolResult":{{"toolUseId":"tu-1","content":[{{"json":{{"celsius":21,"forecast":"sunny"}}}},{{"text":"done\\"}},{image_text}],"status":"error"}}}},{image_text},{{"cachePoint":{{"type":"default","ttl":"1h"}}}}]}}"#
+    );
+    assert_eq!(message_text(&m, Binary::Hash)?, want);
+    let system = [
+        SystemContentBlock::Text("Be brief.".into()),
+        SystemContentBlock::CachePoint(point),
+    ];
+    assert_eq!(
+        system_text(&system, Binary::Hash)?,
+        r#"[{"text":"Be brief."},{"cachePoint":{"type":"default","ttl":"1h"}}]"#
+    );
+    let spec = ToolSpecification::builder()
+        .name("get_weather")
+        .description("The weather.")
+        .input_schema(ToolInputSchema::Json(d(
+            json!({"type": "object", "required": ["city"]}),
+        )))
+        .build()?;
+    let tc = ToolConfiguration::builder()
+        .tools(Tool::ToolSpec(spec))
+        .tool_choice(ToolChoice::Auto(AutoToolChoice::builder().build()))
+        .build()?;
+    assert_eq!(
+        tool_config_text(&tc)?,
+        r#"{"tools":[{"toolSpec":{"name":"get_weather","description":"The weather.","inputSchema":{"json":{"required":["city"],"type":"object"}}}}],"toolChoice":{"auto":{}}}"#
+    );
+    Ok(())
+}
