@@ -8,10 +8,8 @@
 //! skipped rather than failing the call: the rule that reads it sees the
 //! attribute as missing, which CEL semantics already handle.
 
-use crate::estimate::{block_tokens, TokenEstimator};
 use crate::request::{AttrValue, ChatRequest};
-use crate::wire::Binary;
-use aws_sdk_bedrockruntime::types::{ContentBlock, SystemContentBlock};
+use aws_sdk_bedrockruntime::types::ContentBlock;
 use tollgate_cache::Segments;
 use tollgate_cost::Tags;
 use tollgate_engine::{Context, Slot, StrList};
@@ -45,35 +43,8 @@ impl Estimate {
         }
     }
 
-    /// Estimates a request from its real blocks: text by the estimator,
-    /// images, documents and media by the bounds in [`crate::estimate`],
-    /// tool specs and tool results by the size of their JSON.
-    pub fn of(req: &ChatRequest, est: &dyn TokenEstimator) -> Estimate {
-        let input = req.input();
-        let system = input
-            .system()
-            .iter()
-            .map(|b| match b {
-                SystemContentBlock::Text(t) => est.text_tokens(t),
-                SystemContentBlock::CachePoint(_) => 0,
-                other => crate::wire::system_text(std::slice::from_ref(other), Binary::Hash)
-                    .map_or(0, |j| est.text_tokens(&j)),
-            })
-            .sum();
-        let messages = input
-            .messages()
-            .iter()
-            .map(|m| {
-                m.content()
-                    .iter()
-                    .map(|c| block_tokens(est, c))
-                    .sum::<u64>()
-                    + est.message_overhead()
-            })
-            .sum();
-        let tools = input.tool_config().map_or(0, |t| {
-            crate::wire::tool_config_text(t).map_or(0, |j| est.text_tokens(&j))
-        });
+    /// The estimate of parts already counted (`read.rs` counts them).
+    pub(crate) fn new(system: u64, messages: u64, tools: u64) -> Estimate {
         Estimate {
             system,
             messages,

@@ -42,7 +42,6 @@ pub(crate) mod quota;
 #[cfg(feature = "batch-submit")]
 pub(crate) mod submit;
 
-use crate::attrs::Estimate;
 use crate::call::Prepared;
 use crate::error::GateError;
 use crate::gate::Gate;
@@ -542,15 +541,8 @@ impl Gate {
             outcome,
             pending: p,
         } = t;
-        let estimate = Estimate::of(&p.req, self.estimator());
-        let call = Prepared::resume(
-            self,
-            live,
-            (&p.req, &p.tags),
-            Mode::Batch,
-            started,
-            estimate,
-        );
+        let reading = crate::read::read(&p.req, self.estimator());
+        let call = Prepared::resume(self, live, (&p.req, &p.tags), Mode::Batch, started, reading);
         let d = call.decide();
         let served = call
             .policy()

@@ -8,14 +8,15 @@
 //! (`stream.rs`), embeddings (`embed.rs`) and batch (`batch.rs`) are thin
 //! users of it.
 
-use crate::attrs::{self, Estimate};
+use crate::attrs;
 use crate::error::GateError;
 use crate::gate::Gate;
 use crate::plan::{model_id_of, Plan};
+use crate::read::{read, Reading};
 use crate::request::ChatRequest;
 use crate::retry::Step;
 use crate::sdk::{self, Failure};
-use crate::usage::{cache_usage, fingerprint, ms};
+use crate::usage::{cache_usage, ms};
 use aws_sdk_bedrockruntime::operation::converse::ConverseInput;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,7 +33,7 @@ pub(crate) struct Prepared<'a> {
     ctx: Context<'a>,
     req: &'a ChatRequest,
     tags: &'a Tags,
-    estimate: Estimate,
+    reading: Reading,
     started: Instant,
     names: Arc<EventNames>,
     mode: Mode,
@@ -60,32 +61,32 @@ impl Gate {
     }
 
     /// Reads a call under `live` (the handle's current policy): the
-    /// request's estimate and its context (built-in attributes, tags,
-    /// application attributes).
+    /// request's estimate and fingerprint, and its context (built-in
+    /// attributes, tags, application attributes).
     pub(crate) fn prepare<'a>(
         &'a self,
         live: &'a Live,
         (req, tags): (&'a ChatRequest, &'a Tags),
         mode: Mode,
     ) -> Prepared<'a> {
-        let estimate = Estimate::of(req, self.estimator());
-        Prepared::resume(self, live, (req, tags), mode, Instant::now(), estimate)
+        let reading = read(req, self.estimator());
+        Prepared::resume(self, live, (req, tags), mode, Instant::now(), reading)
     }
 }
 
 impl<'a> Prepared<'a> {
     /// A call read again after its start (a stream's end): the same
-    /// policy, estimate and start, its context rebuilt.
+    /// policy, reading and start, its context rebuilt.
     pub(crate) fn resume(
         gate: &'a Gate,
         live: &'a Live,
         (req, tags): (&'a ChatRequest, &'a Tags),
         mode: Mode,
         started: Instant,
-        estimate: Estimate,
+        reading: Reading,
     ) -> Prepared<'a> {
         let mut ctx = Context::new(gate.policy().schema());
-        attrs::fill_ids(&mut ctx, gate.attr_ids(), req, tags, &estimate);
+        attrs::fill_ids(&mut ctx, gate.attr_ids(), req, tags, &reading.estimate);
         let names = gate.event_names(live.policy());
         Prepared {
             gate,
@@ -93,7 +94,7 @@ impl<'a> Prepared<'a> {
             ctx,
             req,
             tags,
-            estimate,
+            reading,
             started,
             names,
             mode,
@@ -118,9 +119,9 @@ impl<'a> Prepared<'a> {
         self.started
     }
 
-    /// The request's token estimate.
-    pub(crate) fn estimate(&self) -> &Estimate {
-        &self.estimate
+    /// What the gate read from the request.
+    pub(crate) fn reading(&self) -> Reading {
+        self.reading
     }
 
     /// The policy the call is decided under.
@@ -157,7 +158,7 @@ impl<'a> Prepared<'a> {
             self.live,
             &self.ctx,
             self.req,
-            self.estimate,
+            self.reading.estimate,
         )
     }
 
@@ -193,7 +194,7 @@ impl<'a> Prepared<'a> {
             .event_builder(self.policy(), d, &self.ctx, self.names.clone())
             .mode(self.mode)
             .tags(self.tags.clone())
-            .fingerprint(fingerprint(self.req))
+            .fingerprint(self.reading.fingerprint)
             .latency_ms(ms(self.started))
     }
 

@@ -334,17 +334,19 @@ async fn fill_cache(
     model_id: &str,
 ) {
     let stop = out.stop_reason();
+    // The message's canonical text, binary parts in base64: what
+    // `message_from_json` reads back.
     let body = out
         .output()
         .and_then(|o| o.as_message().ok())
-        .and_then(|m| wire::message_to_json(m, Binary::Base64).ok());
+        .and_then(|m| wire::message_text(m, Binary::Base64).ok());
     let tool_use_refused = *stop == StopReason::ToolUse && !cache_tool_use(policy, d);
     let Some(body) = body.filter(|_| !tool_use_refused) else {
         f.complete_async(Outcome::Failed).await;
         return;
     };
     let entry = tollgate_cache::Entry::new(
-        body.to_string().into_bytes(),
+        body.into_bytes(),
         tollgate_cache::StopReason::parse(stop.as_str()),
         cache_usage(usage),
         cost_nanos,

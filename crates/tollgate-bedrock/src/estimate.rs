@@ -72,63 +72,87 @@ pub const S3_OBJECT_TOKENS: u64 = 100_000;
 
 /// Tokens of one content block: text by the estimator; images, documents,
 /// video and audio by the bounds above; tool uses, tool results,
-/// reasoning, citations and the rest by the size of their JSON.
+/// reasoning, citations and the rest by the size of their JSON (see
+/// [`json_sized_tokens`]).
 pub fn block_tokens(est: &dyn TokenEstimator, c: &ContentBlock) -> u64 {
     match c {
         ContentBlock::Text(t) => est.text_tokens(t),
         ContentBlock::Image(_) => IMAGE_TOKENS,
         ContentBlock::Document(d) => match d.source() {
-            Some(DocumentSource::Bytes(b)) => {
-                (b.as_ref().len() as u64).div_ceil(DOCUMENT_BYTES_PER_TOKEN)
-            }
             Some(DocumentSource::Text(t)) => est.text_tokens(t),
             Some(DocumentSource::Content(parts)) => parts
                 .iter()
                 .map(|p| p.as_text().map_or(0, |t| est.text_tokens(t)))
                 .sum(),
-            _ => S3_OBJECT_TOKENS,
+            other => document_bound(other),
         },
-        ContentBlock::Video(v) => match v.source() {
-            Some(VideoSource::Bytes(b)) => {
-                (b.as_ref().len() as u64).div_ceil(MEDIA_BYTES_PER_TOKEN)
-            }
-            _ => S3_OBJECT_TOKENS,
-        },
-        ContentBlock::Audio(a) => match a.source() {
-            Some(AudioSource::Bytes(b)) => {
-                (b.as_ref().len() as u64).div_ceil(MEDIA_BYTES_PER_TOKEN)
-            }
-            _ => S3_OBJECT_TOKENS,
-        },
+        ContentBlock::Video(v) => media_bound(v.source().map(VideoSource::as_bytes)),
+        ContentBlock::Audio(a) => media_bound(a.source().map(AudioSource::as_bytes)),
         ContentBlock::CachePoint(_) => 0,
+        // A block the SDK does not know counts nothing.
+        other => crate::wire::block_text(other, crate::wire::Binary::Hash)
+            .map_or(0, |j| json_sized_tokens(est, other, &j)),
+    }
+}
+
+/// The block is counted by the size of its JSON: every variant but text,
+/// images, documents, video, audio and cache points.
+pub(crate) fn json_sized(c: &ContentBlock) -> bool {
+    !matches!(
+        c,
+        ContentBlock::Text(_)
+            | ContentBlock::Image(_)
+            | ContentBlock::Document(_)
+            | ContentBlock::Video(_)
+            | ContentBlock::Audio(_)
+            | ContentBlock::CachePoint(_)
+    )
+}
+
+/// Tokens of a [`json_sized`] block whose canonical JSON (binary parts by
+/// their hash) is `json`: its size, and for a tool result the bound of
+/// each image, binary document or video it holds (their bytes are only a
+/// hash in the JSON).
+pub(crate) fn json_sized_tokens(est: &dyn TokenEstimator, c: &ContentBlock, json: &str) -> u64 {
+    let binary = match c {
         ContentBlock::ToolResult(r) => r
             .content()
             .iter()
             .map(|c| match c {
-                ToolResultContentBlock::Text(t) => est.text_tokens(t),
                 ToolResultContentBlock::Image(_) => IMAGE_TOKENS,
-                ToolResultContentBlock::Json(d) => est.text_tokens(&crate::wire::document_text(d)),
-                ToolResultContentBlock::Document(d) => {
-                    block_tokens(est, &ContentBlock::Document(d.clone()))
-                }
+                ToolResultContentBlock::Document(d) => match d.source() {
+                    Some(DocumentSource::Text(_) | DocumentSource::Content(_)) => 0,
+                    other => document_bound(other),
+                },
                 ToolResultContentBlock::Video(v) => {
-                    block_tokens(est, &ContentBlock::Video(v.clone()))
-                }
-                ToolResultContentBlock::SearchResult(r) => {
-                    block_tokens(est, &ContentBlock::SearchResult(r.clone()))
+                    media_bound(v.source().map(VideoSource::as_bytes))
                 }
                 _ => 0,
             })
             .sum(),
-        other => json_tokens(est, other),
+        _ => 0,
+    };
+    est.text_tokens(json) + binary
+}
+
+/// A binary document by its size; one in S3 (or of a source this SDK
+/// does not know) by [`S3_OBJECT_TOKENS`].
+fn document_bound(source: Option<&DocumentSource>) -> u64 {
+    match source {
+        Some(DocumentSource::Bytes(b)) => {
+            (b.as_ref().len() as u64).div_ceil(DOCUMENT_BYTES_PER_TOKEN)
+        }
+        _ => S3_OBJECT_TOKENS,
     }
 }
 
-/// Tokens of a block by the size of its Converse JSON (binary parts by
-/// their hash): a tool use's input, a search result, reasoning text. A
-/// block the SDK does not know counts nothing.
-fn json_tokens(est: &dyn TokenEstimator, c: &ContentBlock) -> u64 {
-    crate::wire::block_text(c, crate::wire::Binary::Hash).map_or(0, |j| est.text_tokens(&j))
+/// Video or audio sent inline by its size (`bytes` is the source's bytes
+/// when it has them), else [`S3_OBJECT_TOKENS`].
+fn media_bound<B: AsRef<[u8]>, E>(bytes: Option<Result<B, E>>) -> u64 {
+    match bytes {
+        Some(Ok(b)) => (b.as_ref().len() as u64).div_ceil(MEDIA_BYTES_PER_TOKEN),
+        _ => S3_OBJECT_TOKENS,
+    }
 }
 
 #[cfg(test)]

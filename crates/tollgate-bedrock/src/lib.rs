@@ -21,7 +21,8 @@
 //! | `sdk.rs` | what one attempt changes in the SDK input (model id, `maxTokens`, `cachePoint`s) and back from SDK errors |
 //! | `attrs.rs` | built-in attributes, tags and app attributes into the policy's context |
 //! | `estimate.rs` | token estimates before the call ([`TokenEstimator`]; ~4 chars/token by default; bounds for images, documents, media) |
-//! | `usage.rs` | usage and prompt-cache TTL conversions, request fingerprints |
+//! | `read.rs` | one pass over a request before the call: its estimate and its fingerprints, each message rendered at most once |
+//! | `usage.rs` | usage and prompt-cache TTL conversions |
 //! | `canonical.rs` | the response-cache key's view of a request: every block, binary content by hash |
 //! | `repetition.rs` | the stream guard's n-gram repetition detector |
 //! | `wire/` | Converse types to and from Bedrock's JSON (cache entries, batch records, canonical keys; [`document_from_json`]) |
@@ -52,6 +53,7 @@ mod error;
 mod estimate;
 mod gate;
 mod plan;
+mod read;
 mod repetition;
 mod request;
 mod response;

@@ -28,11 +28,11 @@
 //! [`Timeouts::first_event`]: crate::Timeouts::first_event
 //! [`Timeouts::idle`]: crate::Timeouts::idle
 
-use crate::attrs::Estimate;
 use crate::call::{Prepared, Spent};
 use crate::error::GateError;
 use crate::gate::Gate;
 use crate::plan::Plan;
+use crate::read::Reading;
 use crate::repetition::RepetitionDetector;
 use crate::request::ChatRequest;
 use crate::retry::{GaveUp, Step};
@@ -121,7 +121,7 @@ pub struct GateStream<'g> {
     decision: Decision,
     served: ModelIdx,
     attempts: u32,
-    estimate: Estimate,
+    reading: Reading,
     prompt_ttl: PromptTtl,
     rx: Option<Receiver>,
     /// The first event, read before the stream was handed over (`None`
@@ -157,7 +157,7 @@ impl std::fmt::Debug for GateStream<'_> {
 /// A stream opened: its first event read, and what its end needs.
 struct Opened {
     started: Instant,
-    estimate: Estimate,
+    reading: Reading,
     feature: String,
     decision: Decision,
     retry_budget_pct: Option<f64>,
@@ -196,7 +196,7 @@ impl Gate {
             decision: o.decision,
             served: o.served,
             attempts: o.attempts,
-            estimate: o.estimate,
+            reading: o.reading,
             prompt_ttl: o.prompt_ttl,
             rx: Some(o.rx),
             first: o.first,
@@ -242,7 +242,7 @@ impl Gate {
             .map(|l| RepetitionDetector::new(l.then.repetition.ngram, l.then.repetition.repeats));
         Ok(Opened {
             started: call.started(),
-            estimate: *call.estimate(),
+            reading: call.reading(),
             feature: call.feature().to_string(),
             decision: d,
             retry_budget_pct: plan.retry_budget_pct(),
@@ -409,7 +409,7 @@ impl GateStream<'_> {
             None => {
                 let est = self.gate.estimator();
                 (
-                    Usage::new(self.estimate.input(), est.text_tokens(&self.text)),
+                    Usage::new(self.reading.estimate.input(), est.text_tokens(&self.text)),
                     true,
                 )
             }
@@ -457,7 +457,7 @@ impl GateStream<'_> {
             (&self.req, &self.tags),
             Mode::Stream,
             self.started,
-            self.estimate,
+            self.reading,
         );
         let status = match cause {
             StopCause::Finished => Status::Ok,

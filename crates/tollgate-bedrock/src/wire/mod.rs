@@ -110,6 +110,36 @@ pub(crate) fn message_text(
     view::to_text(&view::Msg(m, bin))
 }
 
+/// Appends a message's canonical text ([`message_text`]'s) to `buf`,
+/// telling `each` every block's index and byte range in `buf` (a block's
+/// range holds [`block_text`]'s text). On an error `buf` may hold part of
+/// the message.
+pub(crate) fn write_message(
+    buf: &mut Vec<u8>,
+    m: &aws_sdk_bedrockruntime::types::Message,
+    bin: Binary,
+    each: impl FnMut(usize, std::ops::Range<usize>),
+) -> Result<(), WireError> {
+    view::write_message(buf, m, bin, each)
+}
+
+/// Appends [`system_text`]'s text to `buf`.
+pub(crate) fn write_system(
+    buf: &mut Vec<u8>,
+    s: &[aws_sdk_bedrockruntime::types::SystemContentBlock],
+    bin: Binary,
+) -> Result<(), WireError> {
+    view::write(buf, &view::System(s, bin))
+}
+
+/// Appends [`tool_config_text`]'s text to `buf`.
+pub(crate) fn write_tool_config(
+    buf: &mut Vec<u8>,
+    t: &aws_sdk_bedrockruntime::types::ToolConfiguration,
+) -> Result<(), WireError> {
+    view::write(buf, &view::Tools(t))
+}
+
 /// The canonical text of a content block (`block_to_json`'s, rendered).
 pub(crate) fn block_text(
     c: &aws_sdk_bedrockruntime::types::ContentBlock,
@@ -128,6 +158,7 @@ pub(crate) fn system_text(
 
 /// The canonical text of a tool configuration (`tool_config_to_json`'s,
 /// rendered).
+#[cfg(test)]
 pub(crate) fn tool_config_text(
     t: &aws_sdk_bedrockruntime::types::ToolConfiguration,
 ) -> Result<String, WireError> {
@@ -147,6 +178,7 @@ pub(crate) fn tool_choice_text(
 }
 
 /// The canonical text of a document (`document_to_json`'s, rendered).
+#[cfg(test)]
 pub(crate) fn document_text(d: &Document) -> String {
     // As in `document_to_json`: a document view raises no error.
     view::to_text(&view::Doc(d)).unwrap_or_default()

@@ -1,19 +1,24 @@
 //! The variants every agent turn carries (text, tool use, tool result,
 //! JSON documents, cache points, system blocks, tool configurations)
-//! written straight to a serializer.
+//! written straight to canonical JSON text.
 //!
 //! The gate reads a request's canonical JSON on every call: the token
 //! estimate counts tool specs, tool uses and tool results by it, the event
 //! fingerprint and the response-cache key hash it. Building a
 //! `serde_json::Value` tree for that and rendering it cost more than the
-//! rest of the gate together on a tool-use turn (a map, its hashed keys and
-//! their strings per object, all dropped at once). These views write the
-//! same text with no tree: [`to_text`]. The tree mappings of these variants
-//! are the views read back through `serde_json::to_value` ([`to_tree`]), so
-//! each variant still has one mapping to JSON, held to its inverse by the
-//! round-trip tests; the rarer variants (images, documents, video, audio,
-//! reasoning, guard content, citations, search results) keep their tree
-//! mapping in `content.rs`, and a view serializes that tree.
+//! rest of the gate together on a tool-use turn, and going through serde's
+//! serializer still cost a call per key and per value; so the views write
+//! bytes into a buffer ([`to_text`], [`write`], [`write_message`]) in the
+//! form serde_json's compact writer gives: keys in the order the views
+//! write them (a document's sorted, so equal documents give equal text),
+//! strings escaped as serde_json escapes them, numbers written by
+//! serde_json. The tree mappings of these variants are their text read
+//! back ([`to_tree`]), so each variant has one mapping to JSON, held to its
+//! inverse by the round-trip tests and, byte for byte, to the text earlier
+//! versions hashed by a pinned test (`canonical_text_is_pinned`); the
+//! rarer variants (images, documents, video, audio, reasoning, guard
+//! content, citations, search results) keep their tree mapping in
+//! `content.rs`, and a view writes that tree.
 //!
 //! The only error a view raises is a variant the locked SDK does not know;
 //! its message is the `what` of [`WireError::Unknown`].
@@ -26,130 +31,225 @@ use aws_sdk_bedrockruntime::types::{
     ToolUseBlock,
 };
 use aws_smithy_types::{Document, Number};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value as Json;
 
-/// A view's canonical text (what `to_tree(..).to_string()` gives).
-pub(crate) fn to_text(v: &impl Serialize) -> Result<String, WireError> {
+/// A value written as canonical JSON text.
+pub(crate) trait View {
+    /// Appends the text to `out`; on an error `out` may hold part of it.
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError>;
+}
+
+/// A view's canonical text.
+pub(crate) fn to_text(v: &impl View) -> Result<String, WireError> {
     // Room for a tool use or a short tool spec without regrowing.
     let mut out = Vec::with_capacity(512);
-    serde_json::to_writer(&mut out, v).map_err(unknown)?;
-    // serde_json writes UTF-8 only.
+    v.put(&mut out)?;
+    // Every piece written is UTF-8: ASCII punctuation, escaped strings
+    // and serde_json's output.
     String::from_utf8(out).map_err(|e| WireError::Unknown(e.to_string()))
 }
 
-/// A view as a JSON tree.
-pub(crate) fn to_tree(v: &impl Serialize) -> Result<Json, WireError> {
-    serde_json::to_value(v).map_err(unknown)
+/// Appends a view's canonical text (what [`to_text`] returns) to `out`.
+pub(crate) fn write(out: &mut Vec<u8>, v: &impl View) -> Result<(), WireError> {
+    v.put(out)
 }
 
-/// A view's only error: an unknown variant, named by its message.
-fn unknown(e: serde_json::Error) -> WireError {
-    WireError::Unknown(e.to_string())
+/// A view as a JSON tree: its text read back.
+pub(crate) fn to_tree(v: &impl View) -> Result<Json, WireError> {
+    let mut out = Vec::with_capacity(512);
+    v.put(&mut out)?;
+    serde_json::from_slice(&out).map_err(|e| WireError::Unknown(e.to_string()))
 }
 
-/// A [`WireError`] from a tree mapping, raised through a serializer.
-fn raise<E: serde::ser::Error>(e: WireError) -> E {
+/// A tree mapping's error as a view's: its unknown variant, or the error's
+/// text as one.
+fn from_tree(e: WireError) -> WireError {
     match e {
-        WireError::Unknown(what) => E::custom(what),
-        other => E::custom(other),
+        WireError::Unknown(what) => WireError::Unknown(what),
+        other => WireError::Unknown(other.to_string()),
     }
 }
 
-/// The unknown variant `what`, raised through a serializer.
-fn unknown_variant<E: serde::ser::Error>(what: &str) -> E {
-    E::custom(what)
+/// What each byte is written as inside a JSON string: itself (0), a short
+/// escape (`\\n` for `n`...) or `\\u00XX` (`u`): serde_json's escapes.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// `s` as a JSON string, escaped as serde_json escapes it: `"`, `\\` and
+/// the control characters, the common ones by their short escapes.
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let e = ESCAPE[usize::from(b)];
+        if e == 0 {
+            continue;
+        }
+        out.extend_from_slice(bytes.get(from..i).unwrap_or_default());
+        if e == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let hex = |n: u8| HEX[usize::from(n & 0xf)];
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b)]);
+        } else {
+            out.extend_from_slice(&[b'\\', e]);
+        }
+        from = i + 1;
+    }
+    out.extend_from_slice(bytes.get(from..).unwrap_or_default());
+    out.push(b'"');
 }
 
-/// `{key: value}`.
-struct One<'a, V: ?Sized>(&'a str, &'a V);
-
-impl<V: Serialize + ?Sized> Serialize for One<'_, V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(1))?;
-        m.serialize_entry(self.0, self.1)?;
-        m.end()
+/// `,"key":` (or `"key":` first in its object) for a key that needs no
+/// escape: the views' own key names.
+fn key(out: &mut Vec<u8>, first: bool, k: &str) {
+    if !first {
+        out.push(b',');
     }
+    out.push(b'"');
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
-/// `{}`.
-struct Empty;
-
-impl Serialize for Empty {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_map(Some(0))?.end()
-    }
+/// A serde value (a number, a tree) as serde_json writes it.
+fn serde(out: &mut Vec<u8>, v: &impl serde::Serialize) -> Result<(), WireError> {
+    serde_json::to_writer(out, v).map_err(|e| WireError::Unknown(e.to_string()))
 }
 
-/// The entry `k` when `v` is present (optional fields are left out).
-fn opt<M: SerializeMap, V: Serialize>(m: &mut M, k: &str, v: Option<V>) -> Result<(), M::Error> {
-    match v {
-        Some(v) => m.serialize_entry(k, &v),
-        None => Ok(()),
+/// `{"key":<value>}`.
+fn one(
+    out: &mut Vec<u8>,
+    k: &str,
+    value: impl FnOnce(&mut Vec<u8>) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    out.push(b'{');
+    key(out, true, k);
+    value(out)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// `[<item>,...]`.
+fn list<T>(
+    out: &mut Vec<u8>,
+    items: &[T],
+    mut item: impl FnMut(&mut Vec<u8>, &T) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    out.push(b'[');
+    for (i, t) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item(out, t)?;
     }
+    out.push(b']');
+    Ok(())
 }
 
 /// A Smithy document, object keys sorted, so equal documents give equal
 /// text (the SDK keeps them in a hash map).
 pub(crate) struct Doc<'a>(pub &'a Document);
 
-impl Serialize for Doc<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl View for Doc<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         match self.0 {
-            Document::Null => s.serialize_unit(),
-            Document::Bool(b) => s.serialize_bool(*b),
-            Document::Number(Number::PosInt(u)) => s.serialize_u64(*u),
-            Document::Number(Number::NegInt(i)) => s.serialize_i64(*i),
+            Document::Null => out.extend_from_slice(b"null"),
+            Document::Bool(true) => out.extend_from_slice(b"true"),
+            Document::Bool(false) => out.extend_from_slice(b"false"),
+            Document::Number(Number::PosInt(u)) => serde(out, u)?,
+            Document::Number(Number::NegInt(i)) => serde(out, i)?,
             // Not finite: `null`, as JSON has no such number.
-            Document::Number(Number::Float(f)) => s.serialize_f64(*f),
-            Document::String(t) => s.serialize_str(t),
-            Document::Array(a) => s.collect_seq(a.iter().map(Doc)),
+            Document::Number(Number::Float(f)) => serde(out, f)?,
+            Document::String(t) => string(out, t),
+            Document::Array(a) => list(out, a, |out, d| Doc(d).put(out))?,
             Document::Object(o) => {
-                let mut keys: Vec<(&String, &Document)> = o.iter().collect();
+                // Inline for the few keys of a tool's input or schema level.
+                let mut keys: smallvec::SmallVec<[(&String, &Document); 8]> = o.iter().collect();
                 keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                let mut m = s.serialize_map(Some(keys.len()))?;
-                for (k, v) in keys {
-                    m.serialize_entry(k, &Doc(v))?;
+                out.push(b'{');
+                for (i, (k, v)) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    string(out, k);
+                    out.push(b':');
+                    Doc(v).put(out)?;
                 }
-                m.end()
+                out.push(b'}');
             }
         }
+        Ok(())
     }
 }
 
 /// A message: `{"role", "content"}`.
 pub(crate) struct Msg<'a>(pub &'a Message, pub Binary);
 
-impl Serialize for Msg<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (msg, bin) = (self.0, self.1);
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("role", msg.role().as_str())?;
-        m.serialize_entry("content", &Blocks(msg.content(), bin))?;
-        m.end()
+impl View for Msg<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        write_message(out, self.0, self.1, |_, _| {})
     }
 }
 
-struct Blocks<'a>(&'a [ContentBlock], Binary);
-
-impl Serialize for Blocks<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let bin = self.1;
-        s.collect_seq(self.0.iter().map(|b| Block(b, bin)))
+/// Appends what [`Msg`] writes to `out` a block at a time, telling `each`
+/// every block's index and byte range in `out`: for a reader that needs
+/// the message's text and its blocks' own texts (the estimate counts a tool
+/// use by its JSON, the fingerprint hashes the message) from one render.
+/// On an error `out` may hold part of the message.
+pub(crate) fn write_message(
+    out: &mut Vec<u8>,
+    msg: &Message,
+    bin: Binary,
+    mut each: impl FnMut(usize, std::ops::Range<usize>),
+) -> Result<(), WireError> {
+    out.push(b'{');
+    key(out, true, "role");
+    string(out, msg.role().as_str());
+    key(out, false, "content");
+    out.push(b'[');
+    for (i, b) in msg.content().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let start = out.len();
+        Block(b, bin).put(out)?;
+        each(i, start..out.len());
     }
+    out.extend_from_slice(b"]}");
+    Ok(())
 }
 
 /// One content block, a one-key object naming its variant.
 pub(crate) struct Block<'a>(pub &'a ContentBlock, pub Binary);
 
-impl Serialize for Block<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl View for Block<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         match self.0 {
-            ContentBlock::Text(t) => One("text", t.as_str()).serialize(s),
-            ContentBlock::ToolUse(t) => One("toolUse", &ToolUse(t)).serialize(s),
-            ContentBlock::ToolResult(t) => One("toolResult", &ToolResult(t, self.1)).serialize(s),
-            ContentBlock::CachePoint(p) => One("cachePoint", &CachePoint(p)).serialize(s),
-            other => block_tree(other, self.1).map_err(raise)?.serialize(s),
+            ContentBlock::Text(t) => one(out, "text", |out| {
+                string(out, t);
+                Ok(())
+            }),
+            ContentBlock::ToolUse(t) => one(out, "toolUse", |out| ToolUse(t).put(out)),
+            ContentBlock::ToolResult(t) => {
+                one(out, "toolResult", |out| ToolResult(t, self.1).put(out))
+            }
+            ContentBlock::CachePoint(p) => one(out, "cachePoint", |out| CachePoint(p).put(out)),
+            other => serde(out, &block_tree(other, self.1).map_err(from_tree)?),
         }
     }
 }
@@ -157,164 +257,196 @@ impl Serialize for Block<'_> {
 /// A cache point: `{"type", "ttl"?}`.
 pub(crate) struct CachePoint<'a>(pub &'a CachePointBlock);
 
-impl Serialize for CachePoint<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("type", self.0.r#type().as_str())?;
-        opt(&mut m, "ttl", self.0.ttl().map(CacheTtl::as_str))?;
-        m.end()
+impl View for CachePoint<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        out.push(b'{');
+        key(out, true, "type");
+        string(out, self.0.r#type().as_str());
+        if let Some(ttl) = self.0.ttl() {
+            key(out, false, "ttl");
+            string(out, CacheTtl::as_str(ttl));
+        }
+        out.push(b'}');
+        Ok(())
     }
 }
 
 struct ToolUse<'a>(&'a ToolUseBlock);
 
-impl Serialize for ToolUse<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl View for ToolUse<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         let t = self.0;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("toolUseId", t.tool_use_id())?;
-        m.serialize_entry("name", t.name())?;
-        m.serialize_entry("input", &Doc(t.input()))?;
-        opt(&mut m, "type", t.r#type().map(|t| t.as_str()))?;
-        m.end()
+        out.push(b'{');
+        key(out, true, "toolUseId");
+        string(out, t.tool_use_id());
+        key(out, false, "name");
+        string(out, t.name());
+        key(out, false, "input");
+        Doc(t.input()).put(out)?;
+        if let Some(ty) = t.r#type() {
+            key(out, false, "type");
+            string(out, ty.as_str());
+        }
+        out.push(b'}');
+        Ok(())
     }
 }
 
 struct ToolResult<'a>(&'a ToolResultBlock, Binary);
 
-impl Serialize for ToolResult<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl View for ToolResult<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         let (t, bin) = (self.0, self.1);
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("toolUseId", t.tool_use_id())?;
-        m.serialize_entry("content", &ResultContents(t.content(), bin))?;
-        opt(&mut m, "status", t.status().map(|s| s.as_str()))?;
-        opt(&mut m, "type", t.r#type())?;
-        m.end()
-    }
-}
-
-struct ResultContents<'a>(&'a [ToolResultContentBlock], Binary);
-
-impl Serialize for ResultContents<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let bin = self.1;
-        s.collect_seq(self.0.iter().map(|c| ToolResultContent(c, bin)))
+        out.push(b'{');
+        key(out, true, "toolUseId");
+        string(out, t.tool_use_id());
+        key(out, false, "content");
+        list(out, t.content(), |out, c| {
+            ToolResultContent(c, bin).put(out)
+        })?;
+        if let Some(status) = t.status() {
+            key(out, false, "status");
+            string(out, status.as_str());
+        }
+        if let Some(ty) = t.r#type() {
+            key(out, false, "type");
+            string(out, ty);
+        }
+        out.push(b'}');
+        Ok(())
     }
 }
 
 struct ToolResultContent<'a>(&'a ToolResultContentBlock, Binary);
 
-impl Serialize for ToolResultContent<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl View for ToolResultContent<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         use super::content::video_to_json;
         use super::content::{document_block_to_json, image_to_json, search_result_to_json};
         let bin = self.1;
-        let tree = match self.0 {
-            ToolResultContentBlock::Json(d) => return One("json", &Doc(d)).serialize(s),
-            ToolResultContentBlock::Text(t) => return One("text", t.as_str()).serialize(s),
+        let (k, tree) = match self.0 {
+            ToolResultContentBlock::Json(d) => return one(out, "json", |out| Doc(d).put(out)),
+            ToolResultContentBlock::Text(t) => {
+                return one(out, "text", |out| {
+                    string(out, t);
+                    Ok(())
+                })
+            }
             ToolResultContentBlock::Image(i) => ("image", image_to_json(i, bin)),
             ToolResultContentBlock::Document(d) => ("document", document_block_to_json(d, bin)),
             ToolResultContentBlock::Video(v) => ("video", video_to_json(v, bin)),
             ToolResultContentBlock::SearchResult(r) => {
                 ("searchResult", Ok(search_result_to_json(r)))
             }
-            _ => return Err(unknown_variant("tool result content")),
+            _ => return Err(WireError::Unknown("tool result content".into())),
         };
-        One(tree.0, &tree.1.map_err(raise)?).serialize(s)
+        let tree = tree.map_err(from_tree)?;
+        one(out, k, |out| serde(out, &tree))
     }
 }
 
 /// System blocks: an array of one-key objects.
 pub(crate) struct System<'a>(pub &'a [SystemContentBlock], pub Binary);
 
-impl Serialize for System<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl View for System<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         let bin = self.1;
-        s.collect_seq(self.0.iter().map(|b| SystemBlock(b, bin)))
-    }
-}
-
-struct SystemBlock<'a>(&'a SystemContentBlock, Binary);
-
-impl Serialize for SystemBlock<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            SystemContentBlock::Text(t) => One("text", t.as_str()).serialize(s),
+        list(out, self.0, |out, b| match b {
+            SystemContentBlock::Text(t) => one(out, "text", |out| {
+                string(out, t);
+                Ok(())
+            }),
             SystemContentBlock::GuardContent(g) => {
-                let tree = super::content::guard_to_json(g, self.1).map_err(raise)?;
-                One("guardContent", &tree).serialize(s)
+                let tree = super::content::guard_to_json(g, bin).map_err(from_tree)?;
+                one(out, "guardContent", |out| serde(out, &tree))
             }
-            SystemContentBlock::CachePoint(c) => One("cachePoint", &CachePoint(c)).serialize(s),
-            _ => Err(unknown_variant("system block")),
-        }
+            SystemContentBlock::CachePoint(c) => {
+                one(out, "cachePoint", |out| CachePoint(c).put(out))
+            }
+            _ => Err(WireError::Unknown("system block".into())),
+        })
     }
 }
 
 /// A tool configuration: `{"tools", "toolChoice"?}`.
 pub(crate) struct Tools<'a>(pub &'a ToolConfiguration);
 
-impl Serialize for Tools<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("tools", &ToolList(self.0.tools()))?;
-        opt(&mut m, "toolChoice", self.0.tool_choice().map(Choice))?;
-        m.end()
+impl View for Tools<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        out.push(b'{');
+        key(out, true, "tools");
+        list(out, self.0.tools(), |out, t| ToolView(t).put(out))?;
+        if let Some(c) = self.0.tool_choice() {
+            key(out, false, "toolChoice");
+            Choice(c).put(out)?;
+        }
+        out.push(b'}');
+        Ok(())
     }
 }
 
 /// A tool choice, a one-key object naming its variant.
 pub(crate) struct Choice<'a>(pub &'a ToolChoice);
 
-impl Serialize for Choice<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl View for Choice<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         match self.0 {
-            ToolChoice::Auto(_) => One("auto", &Empty).serialize(s),
-            ToolChoice::Any(_) => One("any", &Empty).serialize(s),
-            ToolChoice::Tool(t) => One("tool", &One("name", t.name())).serialize(s),
-            _ => Err(unknown_variant("tool choice")),
+            ToolChoice::Auto(_) => out.extend_from_slice(b"{\"auto\":{}}"),
+            ToolChoice::Any(_) => out.extend_from_slice(b"{\"any\":{}}"),
+            ToolChoice::Tool(t) => one(out, "tool", |out| name(out, t.name()))?,
+            _ => return Err(WireError::Unknown("tool choice".into())),
         }
+        Ok(())
     }
 }
 
-struct ToolList<'a>(&'a [Tool]);
-
-impl Serialize for ToolList<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(ToolView))
-    }
+/// `{"name":<name>}`.
+fn name(out: &mut Vec<u8>, n: &str) -> Result<(), WireError> {
+    one(out, "name", |out| {
+        string(out, n);
+        Ok(())
+    })
 }
 
 /// One tool, a one-key object naming its variant.
 pub(crate) struct ToolView<'a>(pub &'a Tool);
 
-impl Serialize for ToolView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl View for ToolView<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         match self.0 {
-            Tool::ToolSpec(spec) => One("toolSpec", &Spec(spec)).serialize(s),
-            Tool::SystemTool(t) => One("systemTool", &One("name", t.name())).serialize(s),
-            Tool::CachePoint(c) => One("cachePoint", &CachePoint(c)).serialize(s),
-            _ => Err(unknown_variant("tool")),
+            Tool::ToolSpec(spec) => one(out, "toolSpec", |out| Spec(spec).put(out)),
+            Tool::SystemTool(t) => one(out, "systemTool", |out| name(out, t.name())),
+            Tool::CachePoint(c) => one(out, "cachePoint", |out| CachePoint(c).put(out)),
+            _ => Err(WireError::Unknown("tool".into())),
         }
     }
 }
 
 struct Spec<'a>(&'a ToolSpecification);
 
-impl Serialize for Spec<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl View for Spec<'_> {
+    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         let t = self.0;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("name", t.name())?;
-        opt(&mut m, "description", t.description())?;
+        out.push(b'{');
+        key(out, true, "name");
+        string(out, t.name());
+        if let Some(d) = t.description() {
+            key(out, false, "description");
+            string(out, d);
+        }
         match t.input_schema() {
             None => {}
             Some(ToolInputSchema::Json(d)) => {
-                m.serialize_entry("inputSchema", &One("json", &Doc(d)))?
+                key(out, false, "inputSchema");
+                one(out, "json", |out| Doc(d).put(out))?;
             }
-            Some(_) => return Err(unknown_variant("tool input schema")),
+            Some(_) => return Err(WireError::Unknown("tool input schema".into())),
         }
-        opt(&mut m, "strict", t.strict())?;
-        m.end()
+        if let Some(strict) = t.strict() {
+            key(out, false, "strict");
+            out.extend_from_slice(if strict { b"true" } else { b"false" });
+        }
+        out.push(b'}');
+        Ok(())
     }
 }

@@ -1,0 +1,269 @@
+//! What the gate reads from a request before the call, in one pass: the
+//! token estimate of each part ([`Estimate`]) and the request's
+//! fingerprints for its events.
+//!
+//! A message that is one text block is read as its text. Any other
+//! message's canonical JSON (binary content by the hash of its bytes) is
+//! rendered once, into a buffer the pass reuses, and serves both readers:
+//! the fingerprint hashes the message's text, and each block counted by the
+//! size of its JSON (a tool use, a tool result, reasoning...) is counted by
+//! its own slice of that text. On an agent's turns, which resend the whole
+//! history with its tool uses and results, rendering every such message
+//! twice (once per reader) was most of the gate's own work.
+
+use crate::attrs::Estimate;
+use crate::estimate::{block_tokens, json_sized, json_sized_tokens, TokenEstimator};
+use crate::request::ChatRequest;
+use crate::wire::{self, Binary};
+use aws_sdk_bedrockruntime::types::{ContentBlock, Message, SystemContentBlock};
+use tollgate_cost::{Fingerprint, FingerprintHasher as Hasher};
+
+/// What a message or system block that cannot be rendered (it holds a
+/// variant this SDK version does not know) is fingerprinted as.
+const UNKNOWN: &[u8] = b"{\"unknown\":true}";
+
+/// What the gate read from one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Reading {
+    /// Its token estimate.
+    pub estimate: Estimate,
+    /// Its fingerprints, for every event of the call.
+    pub fingerprint: Fingerprint,
+}
+
+/// Reads `req`: its token estimate by `est` and its fingerprint (text
+/// blocks as their text, every other block by its canonical JSON, so two
+/// requests differing only in an image or a tool result differ).
+pub(crate) fn read(req: &ChatRequest, est: &dyn TokenEstimator) -> Reading {
+    let input = req.input();
+    // Allocated on the first message, system block or tool configuration
+    // that is rendered (a plain chat renders none).
+    let mut buf = Vec::new();
+    let (system, system_hash) = read_system(input.system(), est, &mut buf);
+    let mut h = Hasher::new();
+    let mut messages = 0;
+    for m in input.messages() {
+        h.piece(m.role().as_str().as_bytes());
+        messages += read_message(m, est, &mut buf, &mut h) + est.message_overhead();
+    }
+    let tools = input.tool_config().map_or(0, |t| {
+        start(&mut buf);
+        match wire::write_tool_config(&mut buf, t) {
+            Ok(()) => std::str::from_utf8(&buf).map_or(0, |j| est.text_tokens(j)),
+            Err(_) => 0,
+        }
+    });
+    let fingerprint = Fingerprint {
+        system: system_hash,
+        messages: Some(h.finish()),
+    };
+    Reading {
+        estimate: Estimate::new(system, messages, tools),
+        fingerprint,
+    }
+}
+
+/// Empties `buf` for the next text, with room for a turn's tool use and
+/// result without regrowing.
+fn start(buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.reserve(1024);
+}
+
+/// The system prompt's tokens and fingerprint (`None` without one): a text
+/// block as its text, any other by its canonical JSON.
+fn read_system(
+    blocks: &[SystemContentBlock],
+    est: &dyn TokenEstimator,
+    buf: &mut Vec<u8>,
+) -> (u64, Option<tollgate_cost::Hash128>) {
+    if blocks.is_empty() {
+        return (0, None);
+    }
+    let mut h = Hasher::new();
+    let mut tokens = 0;
+    for b in blocks {
+        match b {
+            SystemContentBlock::Text(t) => {
+                tokens += est.text_tokens(t);
+                h.piece(t.as_bytes());
+            }
+            other => {
+                start(buf);
+                let text = wire::write_system(buf, std::slice::from_ref(other), Binary::Hash)
+                    .ok()
+                    .and_then(|()| std::str::from_utf8(buf).ok());
+                match text {
+                    Some(j) => {
+                        // A cache point costs no tokens; its text still
+                        // tells two prompts apart.
+                        if !matches!(other, SystemContentBlock::CachePoint(_)) {
+                            tokens += est.text_tokens(j);
+                        }
+                        h.piece(j.as_bytes());
+                    }
+                    None => {
+                        h.piece(UNKNOWN);
+                    }
+                }
+            }
+        }
+    }
+    (tokens, Some(h.finish()))
+}
+
+/// One message's tokens (without the per-message overhead), its text
+/// added to `h`.
+fn read_message(m: &Message, est: &dyn TokenEstimator, buf: &mut Vec<u8>, h: &mut Hasher) -> u64 {
+    if let [ContentBlock::Text(t)] = m.content() {
+        h.piece(t.as_bytes());
+        return est.text_tokens(t);
+    }
+    start(buf);
+    let mut ranges = smallvec::SmallVec::<[(usize, std::ops::Range<usize>); 8]>::new();
+    let written = wire::write_message(buf, m, Binary::Hash, |i, r| {
+        if m.content().get(i).is_some_and(json_sized) {
+            ranges.push((i, r));
+        }
+    });
+    // serde_json writes UTF-8 only, and a block's range starts and ends
+    // at ASCII punctuation.
+    let text = written.ok().and_then(|()| std::str::from_utf8(buf).ok());
+    let Some(text) = text else {
+        // A variant this SDK does not know: each block on its own (the
+        // unknown one counts nothing), the message by the marker.
+        h.piece(UNKNOWN);
+        return m.content().iter().map(|c| block_tokens(est, c)).sum();
+    };
+    h.piece(text.as_bytes());
+    let mut ranges = ranges.into_iter().peekable();
+    m.content()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match ranges.next_if(|(at, _)| *at == i) {
+            Some((_, r)) => text.get(r).map_or(0, |j| json_sized_tokens(est, c, j)),
+            None => block_tokens(est, c),
+        })
+        .sum()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::estimate::CharEstimator;
+    use aws_sdk_bedrockruntime::types::{
+        CachePointBlock, CachePointType, ConversationRole, ImageBlock, ImageFormat, ImageSource,
+        ToolResultBlock, ToolResultContentBlock, ToolUseBlock,
+    };
+    use aws_smithy_types::{Blob, Document};
+
+    fn message(role: ConversationRole, content: Vec<ContentBlock>) -> Message {
+        Message::builder()
+            .role(role)
+            .set_content(Some(content))
+            .build()
+            .unwrap()
+    }
+
+    fn agent_turn() -> Vec<Message> {
+        let input = Document::Object(
+            [
+                (
+                    "city".to_string(),
+                    Document::String("Paris \"Île\"\n".into()),
+                ),
+                ("days".to_string(), Document::from(3u64)),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let tool_use = ToolUseBlock::builder()
+            .tool_use_id("tu-1")
+            .name("get_weather")
+            .input(input)
+            .build()
+            .unwrap();
+        let image = ImageBlock::builder()
+            .format(ImageFormat::Png)
+            .source(ImageSource::Bytes(Blob::new(vec![1u8, 2, 3])))
+            .build()
+            .unwrap();
+        let result = ToolResultBlock::builder()
+            .tool_use_id("tu-1")
+            .content(ToolResultContentBlock::Json(Document::from("sunny")))
+            .content(ToolResultContentBlock::Image(image.clone()))
+            .build()
+            .unwrap();
+        let point = CachePointBlock::builder()
+            .r#type(CachePointType::Default)
+            .build()
+            .unwrap();
+        vec![
+            message(
+                ConversationRole::User,
+                vec![ContentBlock::Text("hi".into())],
+            ),
+            message(
+                ConversationRole::Assistant,
+                vec![
+                    ContentBlock::Text("Let me look.".into()),
+                    ContentBlock::ToolUse(tool_use),
+                ],
+            ),
+            message(
+                ConversationRole::User,
+                vec![
+                    ContentBlock::ToolResult(result),
+                    ContentBlock::Image(image),
+                    ContentBlock::CachePoint(point),
+                ],
+            ),
+        ]
+    }
+
+    /// The one pass gives what each reader gives on its own: every
+    /// message's canonical text hashed (a lone text block as its text),
+    /// and every block counted as `block_tokens` counts it alone.
+    #[test]
+    fn one_pass_matches_each_reader_alone() {
+        let messages = agent_turn();
+        let input = aws_sdk_bedrockruntime::operation::converse::ConverseInput::builder()
+            .set_messages(Some(messages.clone()))
+            .build()
+            .unwrap();
+        let req = ChatRequest::from(input);
+        let est = CharEstimator::default();
+        let Reading {
+            estimate,
+            fingerprint,
+        } = read(&req, &est);
+
+        let mut h = Hasher::new();
+        for m in &messages {
+            h.piece(m.role().as_str().as_bytes());
+            match m.content() {
+                [ContentBlock::Text(t)] => h.piece(t.as_bytes()),
+                _ => h.piece(wire::message_text(m, Binary::Hash).unwrap().as_bytes()),
+            };
+        }
+        assert_eq!(fingerprint.messages, Some(h.finish()));
+        assert_eq!(fingerprint.system, None);
+
+        let alone: u64 = messages
+            .iter()
+            .map(|m| {
+                m.content()
+                    .iter()
+                    .map(|c| block_tokens(&est, c))
+                    .sum::<u64>()
+                    + 4
+            })
+            .sum();
+        assert_eq!(estimate.input(), alone);
+        // Pinned: "hi" 1 + 4; "Let me look." 3 + the tool use's 97-char
+        // JSON 25 + 4; the tool result's 154-char JSON 39 + its image
+        // 3,000, the image 3,000, the cache point 0, + 4.
+        assert_eq!(estimate.input(), 5 + 32 + 6043);
+    }
+}
