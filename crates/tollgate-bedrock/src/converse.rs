@@ -60,34 +60,26 @@ impl Gate {
         call.score_routers();
         let mut plan = call.plan()?;
         let d = *plan.decision();
+        // The paths only some calls take (a response cache, a budget, a
+        // failure) are boxed: their code stays out of this future's poll,
+        // whose every call runs from a cold instruction cache.
         let mut fill = None;
-        if let Some(hit) = self.lookup(&call, &d, &mut fill).await {
-            return Ok(hit);
-        }
-        let ticket = match call.reserve(&mut plan).await {
-            Ok(t) => t,
-            Err(error) => {
-                if let Some(f) = fill.take() {
-                    f.complete_async(Outcome::Failed).await;
-                }
-                return Err(call.rejected(&d, error));
+        if d.cache.is_some() && self.response_cache().is_some() {
+            if let Some(hit) = boxed(self.lookup(&call, &d, &mut fill)).await {
+                return Ok(hit);
             }
+        }
+        let ticket = if self.ledger().is_some() {
+            match boxed(call.reserve(&mut plan)).await {
+                Ok(t) => t,
+                Err(error) => return Err(boxed(refused(&call, &d, error, fill)).await),
+            }
+        } else {
+            None
         };
         match self.attempts(&call, &plan).await {
             Ok(sent) => Ok(self.answered(&call, &plan, sent, ticket, fill).await),
-            Err(f) => {
-                if let Some(fl) = fill {
-                    fl.complete_async(if f.throttled {
-                        Outcome::Throttled
-                    } else {
-                        Outcome::Failed
-                    })
-                    .await;
-                }
-                Err(call
-                    .failed(&d, (f.model, f.attempts), f.error, ticket)
-                    .await)
-            }
+            Err(f) => Err(boxed(gave_up(&call, &d, f, ticket, fill)).await),
         }
     }
 
@@ -208,7 +200,7 @@ impl Gate {
             .map(str::to_string);
         let event = answer_event(call, plan, &sent, usage, invoked.clone(), ticket.as_ref());
         if let Some(t) = ticket {
-            t.settle_async(event.cost_nanos).await;
+            boxed(t.settle_async(event.cost_nanos)).await;
         }
         let spent = Spent {
             cost_nanos: event.cost_nanos,
@@ -225,14 +217,14 @@ impl Gate {
             .unwrap_or_else(|| model_id_of(call.names(), call.policy(), sent.served));
         if let Some(f) = fill {
             let d = plan.decision();
-            fill_cache(
+            boxed(fill_cache(
                 f,
                 (call.policy(), d),
                 &sent.out,
                 &usage,
                 event.cost_nanos,
                 &model_id,
-            )
+            ))
             .await;
         }
         self.emit(&event);
@@ -245,6 +237,48 @@ impl Gate {
             event,
         }
     }
+}
+
+/// A future boxed behind `dyn`, so its code is not inlined into the
+/// caller's poll (for paths few calls take).
+fn boxed<'a, T>(
+    f: impl std::future::Future<Output = T> + Send + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
+    Box::pin(f)
+}
+
+/// The exit of a call its budget refused: the cache fill (if any) given
+/// up, the refusal's event written.
+async fn refused(
+    call: &Prepared<'_>,
+    d: &Decision,
+    error: GateError,
+    fill: Option<Fill<'_>>,
+) -> GateError {
+    if let Some(f) = fill {
+        f.complete_async(Outcome::Failed).await;
+    }
+    call.rejected(d, error)
+}
+
+/// The exit of a call whose attempts failed: the cache fill (if any)
+/// given up, the reservation released, the error's event written.
+async fn gave_up(
+    call: &Prepared<'_>,
+    d: &Decision,
+    f: Failed,
+    ticket: Option<Ticket>,
+    fill: Option<Fill<'_>>,
+) -> GateError {
+    if let Some(fl) = fill {
+        fl.complete_async(if f.throttled {
+            Outcome::Throttled
+        } else {
+            Outcome::Failed
+        })
+        .await;
+    }
+    call.failed(d, (f.model, f.attempts), f.error, ticket).await
 }
 
 /// The answer's event: the answering model and its attempts, usage
