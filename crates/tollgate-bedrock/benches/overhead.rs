@@ -76,7 +76,9 @@ fn bench(c: &mut Criterion) {
 
     // Interleaved rounds: `cargo bench --bench overhead -- none` skips
     // criterion's groups and runs only these (about 40 s);
-    // TOLLGATE_OVERHEAD_ROUNDS sets the number of rounds.
+    // TOLLGATE_OVERHEAD_ROUNDS sets the number of rounds;
+    // TOLLGATE_OVERHEAD_SERVER=thread runs the loopback Bedrock on a thread
+    // of its own (see the rig).
     let rounds: usize = std::env::var("TOLLGATE_OVERHEAD_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())

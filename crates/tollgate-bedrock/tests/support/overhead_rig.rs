@@ -37,8 +37,15 @@ pub fn rig() -> Rig {
         .enable_all()
         .build()
         .unwrap();
+    // TOLLGATE_OVERHEAD_SERVER=thread: the loopback Bedrock runs on a
+    // thread and runtime of its own, as a remote service would, so the
+    // client's core and caches are its own.
+    let server = if std::env::var("TOLLGATE_OVERHEAD_SERVER").as_deref() == Ok("thread") {
+        server_thread()
+    } else {
+        rt.block_on(Server::start())
+    };
     let (server, raw, gate) = rt.block_on(async {
-        let server = Server::start().await;
         server.set_default(plain_reply());
         let handle = handle(POLICY);
         let gate = Gate::builder(client(&server.url), handle)
@@ -55,6 +62,22 @@ pub fn rig() -> Rig {
         gate,
         server,
     }
+}
+
+/// A loopback Bedrock served from a thread of its own.
+fn server_thread() -> Server {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            tx.send(Server::start().await).unwrap();
+            std::future::pending::<()>().await
+        });
+    });
+    rx.recv().unwrap()
 }
 
 /// The loopback's answer to the text requests.
