@@ -126,8 +126,8 @@ fn read_message(m: &Message, est: &dyn TokenEstimator, buf: &mut Vec<u8>, h: &mu
             ranges.push((i, r));
         }
     });
-    // serde_json writes UTF-8 only, and a block's range starts and ends
-    // at ASCII punctuation.
+    // The views write UTF-8 only, and a block's range starts and ends at
+    // ASCII punctuation.
     let text = written.ok().and_then(|()| std::str::from_utf8(buf).ok());
     let Some(text) = text else {
         // A variant this SDK does not know: each block on its own (the
