@@ -48,10 +48,8 @@ pub(crate) fn read(req: &ChatRequest, est: &dyn TokenEstimator) -> Reading {
     }
     let tools = input.tool_config().map_or(0, |t| {
         start(&mut buf);
-        match wire::write_tool_config(&mut buf, t) {
-            Ok(()) => std::str::from_utf8(&buf).map_or(0, |j| est.text_tokens(j)),
-            Err(_) => 0,
-        }
+        let written = wire::write_tool_config(&mut buf, t);
+        text_of(&buf, written).map_or(0, |j| est.text_tokens(j))
     });
     let fingerprint = Fingerprint {
         system: system_hash,
@@ -70,6 +68,12 @@ fn start(buf: &mut Vec<u8>) {
     buf.reserve(1024);
 }
 
+/// The text a view wrote into `buf`, unless it failed (a variant this SDK
+/// does not know). The views write UTF-8 only.
+fn text_of(buf: &[u8], written: Result<(), wire::WireError>) -> Option<&str> {
+    written.ok().and_then(|()| std::str::from_utf8(buf).ok())
+}
+
 /// The system prompt's tokens and fingerprint (`None` without one): a text
 /// block as its text, any other by its canonical JSON.
 fn read_system(
@@ -83,31 +87,23 @@ fn read_system(
     let mut h = Hasher::new();
     let mut tokens = 0;
     for b in blocks {
-        match b {
-            SystemContentBlock::Text(t) => {
-                tokens += est.text_tokens(t);
-                h.piece(t.as_bytes());
-            }
-            other => {
-                start(buf);
-                let text = wire::write_system(buf, std::slice::from_ref(other), Binary::Hash)
-                    .ok()
-                    .and_then(|()| std::str::from_utf8(buf).ok());
-                match text {
-                    Some(j) => {
-                        // A cache point costs no tokens; its text still
-                        // tells two prompts apart.
-                        if !matches!(other, SystemContentBlock::CachePoint(_)) {
-                            tokens += est.text_tokens(j);
-                        }
-                        h.piece(j.as_bytes());
-                    }
-                    None => {
-                        h.piece(UNKNOWN);
-                    }
-                }
-            }
+        if let SystemContentBlock::Text(t) = b {
+            tokens += est.text_tokens(t);
+            h.piece(t.as_bytes());
+            continue;
         }
+        start(buf);
+        let written = wire::write_system(buf, std::slice::from_ref(b), Binary::Hash);
+        let Some(j) = text_of(buf, written) else {
+            h.piece(UNKNOWN);
+            continue;
+        };
+        // A cache point costs no tokens; its text still tells two prompts
+        // apart.
+        if !matches!(b, SystemContentBlock::CachePoint(_)) {
+            tokens += est.text_tokens(j);
+        }
+        h.piece(j.as_bytes());
     }
     (tokens, Some(h.finish()))
 }
@@ -120,29 +116,23 @@ fn read_message(m: &Message, est: &dyn TokenEstimator, buf: &mut Vec<u8>, h: &mu
         return est.text_tokens(t);
     }
     start(buf);
-    let mut ranges = smallvec::SmallVec::<[(usize, std::ops::Range<usize>); 8]>::new();
-    let written = wire::write_message(buf, m, Binary::Hash, |i, r| {
-        if m.content().get(i).is_some_and(json_sized) {
-            ranges.push((i, r));
-        }
-    });
-    // The views write UTF-8 only, and a block's range starts and ends at
-    // ASCII punctuation.
-    let text = written.ok().and_then(|()| std::str::from_utf8(buf).ok());
-    let Some(text) = text else {
+    // Each block's range in the message's text, in order; a range starts
+    // and ends at ASCII punctuation.
+    let mut ranges = smallvec::SmallVec::<[std::ops::Range<usize>; 8]>::new();
+    let written = wire::write_message(buf, m, Binary::Hash, |r| ranges.push(r));
+    let Some(text) = text_of(buf, written) else {
         // A variant this SDK does not know: each block on its own (the
         // unknown one counts nothing), the message by the marker.
         h.piece(UNKNOWN);
         return m.content().iter().map(|c| block_tokens(est, c)).sum();
     };
     h.piece(text.as_bytes());
-    let mut ranges = ranges.into_iter().peekable();
     m.content()
         .iter()
-        .enumerate()
-        .map(|(i, c)| match ranges.next_if(|(at, _)| *at == i) {
-            Some((_, r)) => text.get(r).map_or(0, |j| json_sized_tokens(est, c, j)),
-            None => block_tokens(est, c),
+        .zip(ranges)
+        .map(|(c, r)| match text.get(r) {
+            Some(j) if json_sized(c) => json_sized_tokens(est, c, j),
+            _ => block_tokens(est, c),
         })
         .sum()
 }

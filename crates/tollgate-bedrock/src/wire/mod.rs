@@ -21,6 +21,7 @@ mod request;
 #[cfg(test)]
 mod tests;
 mod view;
+use view::View as _;
 
 pub use content::{message_from_json, message_to_json};
 pub use request::{input_body, options_to_json};
@@ -111,14 +112,14 @@ pub(crate) fn message_text(
 }
 
 /// Appends a message's canonical text ([`message_text`]'s) to `buf`,
-/// telling `each` every block's index and byte range in `buf` (a block's
+/// telling `each` every block's byte range in `buf`, in order (a block's
 /// range holds [`block_text`]'s text). On an error `buf` may hold part of
 /// the message.
 pub(crate) fn write_message(
     buf: &mut Vec<u8>,
     m: &aws_sdk_bedrockruntime::types::Message,
     bin: Binary,
-    each: impl FnMut(usize, std::ops::Range<usize>),
+    each: impl FnMut(std::ops::Range<usize>),
 ) -> Result<(), WireError> {
     view::write_message(buf, m, bin, each)
 }
@@ -129,7 +130,7 @@ pub(crate) fn write_system(
     s: &[aws_sdk_bedrockruntime::types::SystemContentBlock],
     bin: Binary,
 ) -> Result<(), WireError> {
-    view::write(buf, &view::System(s, bin))
+    view::System(s, bin).put(buf)
 }
 
 /// Appends [`tool_config_text`]'s text to `buf`.
@@ -137,7 +138,7 @@ pub(crate) fn write_tool_config(
     buf: &mut Vec<u8>,
     t: &aws_sdk_bedrockruntime::types::ToolConfiguration,
 ) -> Result<(), WireError> {
-    view::write(buf, &view::Tools(t))
+    view::Tools(t).put(buf)
 }
 
 /// The canonical text of a content block (`block_to_json`'s, rendered).

@@ -8,7 +8,7 @@
 //! `serde_json::Value` tree for that and rendering it cost more than the
 //! rest of the gate together on a tool-use turn, and going through serde's
 //! serializer still cost a call per key and per value; so the views write
-//! bytes into a buffer ([`to_text`], [`write`], [`write_message`]) in the
+//! bytes into a buffer ([`View::put`], [`to_text`], [`write_message`]) in the
 //! form serde_json's compact writer gives: keys in the order the views
 //! write them (a document's sorted, so equal documents give equal text),
 //! strings escaped as serde_json escapes them, numbers written by
@@ -47,11 +47,6 @@ pub(crate) fn to_text(v: &impl View) -> Result<String, WireError> {
     // Every piece written is UTF-8: ASCII punctuation, escaped strings
     // and serde_json's output.
     String::from_utf8(out).map_err(|e| WireError::Unknown(e.to_string()))
-}
-
-/// Appends a view's canonical text (what [`to_text`] returns) to `out`.
-pub(crate) fn write(out: &mut Vec<u8>, v: &impl View) -> Result<(), WireError> {
-    v.put(out)
 }
 
 /// A view as a JSON tree: its text read back.
@@ -148,17 +143,35 @@ fn one(
 fn list<T>(
     out: &mut Vec<u8>,
     items: &[T],
+    item: impl FnMut(&mut Vec<u8>, &T) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    seq(out, (b'[', b']'), items, item)
+}
+
+/// `items` written by `item` between `open` and `close`, comma-separated.
+fn seq<T>(
+    out: &mut Vec<u8>,
+    (open, close): (u8, u8),
+    items: &[T],
     mut item: impl FnMut(&mut Vec<u8>, &T) -> Result<(), WireError>,
 ) -> Result<(), WireError> {
-    out.push(b'[');
+    out.push(open);
     for (i, t) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         item(out, t)?;
     }
-    out.push(b']');
+    out.push(close);
     Ok(())
+}
+
+/// `{"key":"<s>"}`.
+fn one_str(out: &mut Vec<u8>, k: &str, s: &str) -> Result<(), WireError> {
+    one(out, k, |out| {
+        string(out, s);
+        Ok(())
+    })
 }
 
 /// A Smithy document, object keys sorted, so equal documents give equal
@@ -181,16 +194,11 @@ impl View for Doc<'_> {
                 // Inline for the few keys of a tool's input or schema level.
                 let mut keys: smallvec::SmallVec<[(&String, &Document); 8]> = o.iter().collect();
                 keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                out.push(b'{');
-                for (i, (k, v)) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
+                seq(out, (b'{', b'}'), &keys, |out, (k, v)| {
                     string(out, k);
                     out.push(b':');
-                    Doc(v).put(out)?;
-                }
-                out.push(b'}');
+                    Doc(v).put(out)
+                })?;
             }
         }
         Ok(())
@@ -202,12 +210,12 @@ pub(crate) struct Msg<'a>(pub &'a Message, pub Binary);
 
 impl View for Msg<'_> {
     fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
-        write_message(out, self.0, self.1, |_, _| {})
+        write_message(out, self.0, self.1, |_| {})
     }
 }
 
 /// Appends what [`Msg`] writes to `out` a block at a time, telling `each`
-/// every block's index and byte range in `out`: for a reader that needs
+/// every block's byte range in `out`, in order: for a reader that needs
 /// the message's text and its blocks' own texts (the estimate counts a tool
 /// use by its JSON, the fingerprint hashes the message) from one render.
 /// On an error `out` may hold part of the message.
@@ -215,22 +223,19 @@ pub(crate) fn write_message(
     out: &mut Vec<u8>,
     msg: &Message,
     bin: Binary,
-    mut each: impl FnMut(usize, std::ops::Range<usize>),
+    mut each: impl FnMut(std::ops::Range<usize>),
 ) -> Result<(), WireError> {
     out.push(b'{');
     key(out, true, "role");
     string(out, msg.role().as_str());
     key(out, false, "content");
-    out.push(b'[');
-    for (i, b) in msg.content().iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    list(out, msg.content(), |out, b| {
         let start = out.len();
         Block(b, bin).put(out)?;
-        each(i, start..out.len());
-    }
-    out.extend_from_slice(b"]}");
+        each(start..out.len());
+        Ok(())
+    })?;
+    out.push(b'}');
     Ok(())
 }
 
@@ -240,10 +245,7 @@ pub(crate) struct Block<'a>(pub &'a ContentBlock, pub Binary);
 impl View for Block<'_> {
     fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         match self.0 {
-            ContentBlock::Text(t) => one(out, "text", |out| {
-                string(out, t);
-                Ok(())
-            }),
+            ContentBlock::Text(t) => one_str(out, "text", t),
             ContentBlock::ToolUse(t) => one(out, "toolUse", |out| ToolUse(t).put(out)),
             ContentBlock::ToolResult(t) => {
                 one(out, "toolResult", |out| ToolResult(t, self.1).put(out))
@@ -326,12 +328,7 @@ impl View for ToolResultContent<'_> {
         let bin = self.1;
         let (k, tree) = match self.0 {
             ToolResultContentBlock::Json(d) => return one(out, "json", |out| Doc(d).put(out)),
-            ToolResultContentBlock::Text(t) => {
-                return one(out, "text", |out| {
-                    string(out, t);
-                    Ok(())
-                })
-            }
+            ToolResultContentBlock::Text(t) => return one_str(out, "text", t),
             ToolResultContentBlock::Image(i) => ("image", image_to_json(i, bin)),
             ToolResultContentBlock::Document(d) => ("document", document_block_to_json(d, bin)),
             ToolResultContentBlock::Video(v) => ("video", video_to_json(v, bin)),
@@ -352,10 +349,7 @@ impl View for System<'_> {
     fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         let bin = self.1;
         list(out, self.0, |out, b| match b {
-            SystemContentBlock::Text(t) => one(out, "text", |out| {
-                string(out, t);
-                Ok(())
-            }),
+            SystemContentBlock::Text(t) => one_str(out, "text", t),
             SystemContentBlock::GuardContent(g) => {
                 let tree = super::content::guard_to_json(g, bin).map_err(from_tree)?;
                 one(out, "guardContent", |out| serde(out, &tree))
@@ -393,19 +387,11 @@ impl View for Choice<'_> {
         match self.0 {
             ToolChoice::Auto(_) => out.extend_from_slice(b"{\"auto\":{}}"),
             ToolChoice::Any(_) => out.extend_from_slice(b"{\"any\":{}}"),
-            ToolChoice::Tool(t) => one(out, "tool", |out| name(out, t.name()))?,
+            ToolChoice::Tool(t) => one(out, "tool", |out| one_str(out, "name", t.name()))?,
             _ => return Err(WireError::Unknown("tool choice".into())),
         }
         Ok(())
     }
-}
-
-/// `{"name":<name>}`.
-fn name(out: &mut Vec<u8>, n: &str) -> Result<(), WireError> {
-    one(out, "name", |out| {
-        string(out, n);
-        Ok(())
-    })
 }
 
 /// One tool, a one-key object naming its variant.
@@ -415,7 +401,7 @@ impl View for ToolView<'_> {
     fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         match self.0 {
             Tool::ToolSpec(spec) => one(out, "toolSpec", |out| Spec(spec).put(out)),
-            Tool::SystemTool(t) => one(out, "systemTool", |out| name(out, t.name())),
+            Tool::SystemTool(t) => one(out, "systemTool", |out| one_str(out, "name", t.name())),
             Tool::CachePoint(c) => one(out, "cachePoint", |out| CachePoint(c).put(out)),
             _ => Err(WireError::Unknown("tool".into())),
         }
