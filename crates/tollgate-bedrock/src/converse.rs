@@ -77,7 +77,10 @@ impl Gate {
         } else {
             None
         };
-        match self.attempts(&call, &plan).await {
+        // Pinned where it is built: awaited by value, the attempts' future
+        // (the SDK's send future inside: several KiB) would be copied.
+        let attempts = std::pin::pin!(self.attempts(&call, &plan));
+        match attempts.await {
             Ok(sent) => Ok(self.answered(&call, &plan, sent, ticket, fill).await),
             Err(f) => Err(boxed(gave_up(&call, &d, f, ticket, fill)).await),
         }
@@ -138,8 +141,7 @@ impl Gate {
                 let input = call.attempt_input(plan, step)?;
                 // Not boxed: a box of the SDK's send future (several KiB) cost
                 // an allocation and a copy per call, and measured slower.
-                sdk::converse_call(self.client(), input)
-                    .send()
+                std::pin::pin!(sdk::converse_call(self.client(), input).send())
                     .await
                     .map_err(Failure::of)
             },

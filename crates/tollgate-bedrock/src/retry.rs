@@ -18,6 +18,7 @@ use crate::error::GateError;
 use crate::sdk::Failure;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 /// Attempts when the matched `[[limit]]` sets no `max_attempts`.
@@ -294,19 +295,34 @@ where
     let mut step = Step { pos: 0, n: 1 };
     let mut in_place = 0u32;
     loop {
-        let failure = match tokio::time::timeout(rule.timeout, send(step)).await {
-            Ok(Ok(v)) => {
+        let failure = match within(rule.timeout, std::pin::pin!(send(step))).await {
+            Some(Ok(v)) => {
                 record(step, Ok(&v));
                 return Ok((v, step));
             }
-            Ok(Err(f)) => f,
-            Err(_) => Failure::Timeout(rule.timeout),
+            Some(Err(f)) => f,
+            None => Failure::Timeout(rule.timeout),
         };
         record(step, Err(&failure));
         let wait = rule.backoff.wait(step.n, failure.retry_after());
         step = next(rule, failure, step, &mut in_place)?;
         tokio::time::sleep(wait).await;
     }
+}
+
+/// `fut`'s output, or `None` when `limit` passes first. Unlike
+/// `tokio::time::timeout`, which takes the future by value and moves it
+/// into its own, the attempt (the SDK's send future: several KiB) is
+/// pinned where it is built and never copied.
+async fn within<F: Future>(limit: Duration, mut fut: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    let mut sleep = std::pin::pin!(tokio::time::sleep(limit));
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(v));
+        }
+        sleep.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
 
 /// The step after a failed one, or the error to give up with.
