@@ -11,6 +11,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const NODES: usize = 6;
@@ -60,10 +61,31 @@ fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Cluster starts in this process, one at a time. From picking free ports
+/// until each node has bound its own, the ports are free again, and a
+/// cluster starting in parallel (tests of one binary run in parallel)
+/// could be handed the same ones: a node of each on one port, both
+/// clusters broken.
+static STARTING: Mutex<()> = Mutex::new(());
+
 impl Cluster {
     /// Starts six nodes, creates the cluster and waits until every node
     /// says `cluster_state:ok` and every replica is in sync.
     pub fn start() -> Cluster {
+        let starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        // Another process can still take a port before its node binds it:
+        // that node exits, and the nodes start again on new ports.
+        let c = (0..3)
+            .find_map(|_| Cluster::nodes())
+            .expect("six redis-server nodes on free ports, in three tries");
+        drop(starting);
+        c.create();
+        c
+    }
+
+    /// Six nodes on free ports, each answering from its own process, or
+    /// `None` when a port turned out to be another process's.
+    fn nodes() -> Option<Cluster> {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "tollgate-redis-cluster-{}-{}",
@@ -81,12 +103,21 @@ impl Cluster {
             c.nodes.push(node);
         }
         for n in &c.nodes {
-            wait_until("a node answers PING", Duration::from_secs(10), || {
-                cli(n.port, &["PING"]).is_some_and(|r| r.trim() == "PONG")
+            let pid = n.child.as_ref().map(Child::id)?;
+            let mut answer = None;
+            wait_until("a node answers", Duration::from_secs(10), || {
+                answer = cli(n.port, &["INFO", "server"]);
+                answer.is_some()
             });
+            let served_by = answer
+                .as_deref()
+                .and_then(|a| a.lines().find_map(|l| l.trim().strip_prefix("process_id:")))
+                .and_then(|p| p.parse::<u32>().ok());
+            if served_by != Some(pid) {
+                return None;
+            }
         }
-        c.create();
-        c
+        Some(c)
     }
 
     fn spawn(&self, port: u16, bus: u16) -> Node {
