@@ -313,9 +313,11 @@ where
 /// `fut`'s output, or `None` when `limit` passes first. Unlike
 /// `tokio::time::timeout`, which takes the future by value and moves it
 /// into its own, the attempt (the SDK's send future: several KiB) is
-/// pinned where it is built and never copied.
+/// pinned where it is built and never copied. The timer is polled outside
+/// tokio's cooperative budget, so an attempt that spends the task's budget
+/// cannot hold its own timeout back.
 async fn within<F: Future>(limit: Duration, mut fut: std::pin::Pin<&mut F>) -> Option<F::Output> {
-    let mut sleep = std::pin::pin!(tokio::time::sleep(limit));
+    let mut sleep = std::pin::pin!(tokio::task::unconstrained(tokio::time::sleep(limit)));
     std::future::poll_fn(|cx| {
         if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
             return std::task::Poll::Ready(Some(v));
