@@ -105,6 +105,21 @@ fn bench(c: &mut Criterion) {
     println!(
         "overhead, tool use: raw sdk {raw_us:.1} µs/call, gate {gate_us:.1} µs/call; added per call: median of {rounds} rounds {median:.1} µs, difference of means {mean:.1} µs (goal <= 10 µs)"
     );
+    // The same turn, its tool result carrying a 16 KiB page: what grows
+    // with an agent's history (reading and escaping it, copying it).
+    let page = rig::fetched_page();
+    let page_input = rig::tool_input_with(Some(&page));
+    let (page_req, page_tags) = rig::tool_request_with(Some(&page));
+    let (median, mean, raw_us, gate_us) = interleaved(
+        &r,
+        rounds / 2,
+        || raw_tool_call(&r.raw, &page_input),
+        || gate_call(&r.gate, &page_req, &page_tags),
+    );
+    println!(
+        "overhead, tool use with a 16 KiB tool result: raw sdk {raw_us:.1} µs/call, gate {gate_us:.1} µs/call; added per call: median of {} rounds {median:.1} µs, difference of means {mean:.1} µs",
+        rounds / 2
+    );
     r.server.set_default(rig::plain_reply());
     // A 4 KiB prompt: the costs that grow with the text (token estimate,
     // fingerprint, the copy into the SDK's types) on top.

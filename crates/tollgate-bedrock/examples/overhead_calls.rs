@@ -3,7 +3,8 @@
 //! that noise does not move: instructions (`scripts/overhead-instructions`
 //! runs this under callgrind) and heap allocations (counted here). `raw`
 //! and `gate` send the short text prompt; `tool-raw` and `tool-gate` the
-//! agent's tool-use turn of the overhead bench.
+//! agent's tool-use turn of the overhead bench; `page-raw` and `page-gate`
+//! that turn with a 16 KiB page in its tool result.
 //!
 //! ```sh
 //! cargo run --release -p tollgate-bedrock --example overhead_calls -- gate 1000
@@ -54,12 +55,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_default();
     let n: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    if !matches!(mode.as_str(), "raw" | "gate" | "tool-raw" | "tool-gate") || n == 0 {
-        eprintln!("usage: overhead_calls raw|gate|tool-raw|tool-gate N");
+    if !matches!(
+        mode.as_str(),
+        "raw" | "gate" | "tool-raw" | "tool-gate" | "page-raw" | "page-gate"
+    ) || n == 0
+    {
+        eprintln!("usage: overhead_calls raw|gate|tool-raw|tool-gate|page-raw|page-gate N");
         std::process::exit(2);
     }
     let r = rig::rig();
-    let w = rig::Workload::new(&r, mode.starts_with("tool"));
+    let page = mode.starts_with("page");
+    let w = rig::Workload::new(&r, mode.starts_with("tool") || page, page);
     r.rt.block_on(async {
         for _ in 0..20 {
             w.raw(&r).await;

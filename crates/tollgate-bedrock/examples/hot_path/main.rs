@@ -97,7 +97,7 @@ fn gate(through_gate: bool, tool_use: bool) {
     // more or less work per call depending on the heap's layout.
     alloc::bump_from_now_on();
     let r = rig::rig();
-    let w = rig::Workload::new(&r, tool_use);
+    let w = rig::Workload::new(&r, tool_use, false);
     r.rt.block_on(async {
         for _ in 0..20 {
             w.raw(&r).await;

@@ -86,17 +86,42 @@ static ESCAPE: [u8; 256] = {
 
 /// `s` as a JSON string, escaped as serde_json escapes it: `"`, `\\` and
 /// the control characters, the common ones by their short escapes.
+///
+/// Eight bytes at a time: a word with no byte to escape is skipped whole,
+/// and in one with some, the first is found from the word test's lowest
+/// flag. A page of text costs about half the instructions of a
+/// byte-by-byte scan, and plain text about a fifth.
 fn string(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
-    let mut from = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    // `bytes[from..i]` needs no escape.
+    let (mut from, mut i) = (0, 0);
+    loop {
+        let word = bytes
+            .get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok());
+        // The next byte to escape, at or after `i`.
+        let at = match word {
+            Some(w) => match escapes(u64::from_le_bytes(w)) {
+                0 => {
+                    i += 8;
+                    continue;
+                }
+                m => i + (m.trailing_zeros() / 8) as usize,
+            },
+            // The last few bytes, one at a time.
+            None => match bytes
+                .get(i..)
+                .and_then(|t| t.iter().position(|&b| ESCAPE[usize::from(b)] != 0))
+            {
+                Some(k) => i + k,
+                None => break,
+            },
+        };
+        let Some(&b) = bytes.get(at) else { break };
+        out.extend_from_slice(bytes.get(from..at).unwrap_or_default());
         let e = ESCAPE[usize::from(b)];
-        if e == 0 {
-            continue;
-        }
-        out.extend_from_slice(bytes.get(from..i).unwrap_or_default());
         if e == b'u' {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             let hex = |n: u8| HEX[usize::from(n & 0xf)];
@@ -104,10 +129,28 @@ fn string(out: &mut Vec<u8>, s: &str) {
         } else {
             out.extend_from_slice(&[b'\\', e]);
         }
-        from = i + 1;
+        from = at + 1;
+        i = at + 1;
     }
     out.extend_from_slice(bytes.get(from..).unwrap_or_default());
     out.push(b'"');
+}
+
+/// The high bit of each byte of `w` (little-endian) that is a control
+/// character, `"` or `\\` (the bytes [`ESCAPE`] escapes), by the classic
+/// "has a byte less than n" word test (a byte equal to `c` is a byte of
+/// `w ^ c..` less than 1). A subtraction borrows upward only from a byte
+/// that is flagged rightly, so a byte can be flagged wrongly only above one
+/// flagged rightly: the lowest flag is always a byte to escape, and no
+/// flag means none.
+fn escapes(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let control = w.wrapping_sub(ONES * 0x20);
+    let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let backslash = (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+    // `w ^ c` has `w`'s high bits, `"` and `\\` being ASCII.
+    (control | quote | backslash) & !w & HIGH
 }
 
 /// `,"key":` (or `"key":` first in its object) for a key that needs no
@@ -434,5 +477,57 @@ impl View for Spec<'_> {
         }
         out.push(b'}');
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::string;
+
+    fn ours(s: &str) -> String {
+        let mut out = Vec::new();
+        string(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Every ASCII character (the control ones, `"` and `\\` among them)
+    /// at every position of the first three eight-byte windows and the
+    /// tail, in ASCII and in multi-byte text: escaped as serde_json does.
+    #[test]
+    fn escapes_as_serde_json_at_every_position() {
+        for filler in ["a", "é", "日"] {
+            for len in [1, 7, 8, 9, 17, 26] {
+                for at in 0..len {
+                    for c in (0u8..0x80).map(char::from) {
+                        let mut chars: Vec<char> = filler.repeat(len).chars().collect();
+                        chars[at] = c;
+                        let s: String = chars.into_iter().collect();
+                        assert_eq!(ours(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Strings with many escapes, runs of them and none, long and short,
+    /// from a fixed pseudo-random sequence.
+    #[test]
+    fn escapes_mixed_text_as_serde_json() {
+        let alphabet: Vec<char> = "ab \"\\\n\t\r\u{1}\u{1f}\u{7f}é日🦀".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..300 {
+            let s: String = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            assert_eq!(ours(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
+        }
+        let page = "plain text with no escapes at all, ".repeat(100);
+        assert_eq!(ours(&page), serde_json::to_string(&page).unwrap());
     }
 }

@@ -154,6 +154,20 @@ pub fn tool_reply() -> Reply {
 /// the user's question, the assistant's `toolUse` and the `toolResult`.
 /// No model id: the gate's decision sets it, the raw call its own.
 pub fn tool_input() -> ConverseInput {
+    tool_input_with(None)
+}
+
+/// A page a tool fetched, 16 KiB of text with quotes and line breaks (to
+/// escape), for [`tool_input_with`]: the costs that grow with an agent's
+/// history.
+pub fn fetched_page() -> String {
+    let line = "The \"incident\" began at 09:14; the on-call engineer paged the database team.\n";
+    line.repeat(16 * 1024 / line.len() + 1)[..16 * 1024].to_string()
+}
+
+/// [`tool_input`], its tool result carrying `page` too, as a `text`
+/// block after the `json` one.
+pub fn tool_input_with(page: Option<&str>) -> ConverseInput {
     let json = |v: serde_json::Value| document_from_json(&v);
     let spec = ToolSpecification::builder()
         .name("get_weather")
@@ -182,13 +196,16 @@ pub fn tool_input() -> ConverseInput {
         .input(json(serde_json::json!({"city": "Paris"})))
         .build()
         .unwrap();
-    let result = ToolResultBlock::builder()
-        .tool_use_id("tu-1")
-        .content(ToolResultContentBlock::Json(json(
-            serde_json::json!({"city": "Paris", "forecast": "sunny", "celsius": 21}),
-        )))
-        .build()
-        .unwrap();
+    let mut result =
+        ToolResultBlock::builder()
+            .tool_use_id("tu-1")
+            .content(ToolResultContentBlock::Json(json(
+                serde_json::json!({"city": "Paris", "forecast": "sunny", "celsius": 21}),
+            )));
+    if let Some(page) = page {
+        result = result.content(ToolResultContentBlock::Text(page.to_string()));
+    }
+    let result = result.build().unwrap();
     let messages = vec![
         turn(
             ConversationRole::User,
@@ -240,15 +257,17 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// The text prompt, or the tool-use turn; sets the loopback's answer.
-    pub fn new(r: &Rig, tool_use: bool) -> Workload {
+    /// The text prompt, or the tool-use turn (with [`fetched_page`] in
+    /// its tool result when `page`); sets the loopback's answer.
+    pub fn new(r: &Rig, tool_use: bool, page: bool) -> Workload {
         if tool_use {
             r.server.set_default(tool_reply());
-            let (req, tags) = tool_request();
+            let page = page.then(fetched_page);
+            let (req, tags) = tool_request_with(page.as_deref());
             Workload {
                 req,
                 tags,
-                tool: Some(tool_input()),
+                tool: Some(tool_input_with(page.as_deref())),
             }
         } else {
             r.server.set_default(plain_reply());
@@ -277,6 +296,11 @@ impl Workload {
 
 /// [`tool_input`] for the gate, with the same tags as [`request`].
 pub fn tool_request() -> (ChatRequest, Tags) {
+    tool_request_with(None)
+}
+
+/// [`tool_input_with`] for the gate, with the same tags as [`request`].
+pub fn tool_request_with(page: Option<&str>) -> (ChatRequest, Tags) {
     let (_, tags) = request();
-    (ChatRequest::from(tool_input()), tags)
+    (ChatRequest::from(tool_input_with(page)), tags)
 }
