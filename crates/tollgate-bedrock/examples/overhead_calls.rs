@@ -64,8 +64,12 @@ fn main() {
         std::process::exit(2);
     }
     let r = rig::rig();
-    let page = mode.starts_with("page");
-    let w = rig::Workload::new(&r, mode.starts_with("tool") || page, page);
+    let turn = match mode.split('-').next() {
+        Some("tool") => rig::Turn::Tool,
+        Some("page") => rig::Turn::Page,
+        _ => rig::Turn::Text,
+    };
+    let w = rig::Workload::new(&r, turn);
     r.rt.block_on(async {
         for _ in 0..20 {
             w.raw(&r).await;

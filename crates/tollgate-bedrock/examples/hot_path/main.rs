@@ -97,7 +97,12 @@ fn gate(through_gate: bool, tool_use: bool) {
     // more or less work per call depending on the heap's layout.
     alloc::bump_from_now_on();
     let r = rig::rig();
-    let w = rig::Workload::new(&r, tool_use, false);
+    let turn = if tool_use {
+        rig::Turn::Tool
+    } else {
+        rig::Turn::Text
+    };
+    let w = rig::Workload::new(&r, turn);
     r.rt.block_on(async {
         for _ in 0..20 {
             w.raw(&r).await;

@@ -29,6 +29,7 @@ pub use request::{input_body, options_to_json};
 use request::{system_from_json, tool_config_from_json};
 #[cfg(test)]
 use request::{system_to_json, tool_config_to_json};
+pub(crate) use view::write_message;
 
 use aws_smithy_types::{Blob, Document, Number};
 use serde_json::{Map, Value as Json};
@@ -109,19 +110,6 @@ pub(crate) fn message_text(
     bin: Binary,
 ) -> Result<String, WireError> {
     view::to_text(&view::Msg(m, bin))
-}
-
-/// Appends a message's canonical text ([`message_text`]'s) to `buf`,
-/// telling `each` every block's byte range in `buf`, in order (a block's
-/// range holds [`block_text`]'s text). On an error `buf` may hold part of
-/// the message.
-pub(crate) fn write_message(
-    buf: &mut Vec<u8>,
-    m: &aws_sdk_bedrockruntime::types::Message,
-    bin: Binary,
-    each: impl FnMut(std::ops::Range<usize>),
-) -> Result<(), WireError> {
-    view::write_message(buf, m, bin, each)
 }
 
 /// Appends [`system_text`]'s text to `buf`.

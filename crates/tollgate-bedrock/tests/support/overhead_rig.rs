@@ -247,8 +247,18 @@ pub async fn raw_tool_call(c: &aws_sdk_bedrockruntime::Client, input: &ConverseI
     std::hint::black_box(out);
 }
 
-/// One of the two requests both sides send: the short text prompt, or the
-/// agent's tool-use turn (with the loopback's `tool_use` answer).
+/// Which request a [`Workload`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// The short text prompt.
+    Text,
+    /// The agent's tool-use turn (with the loopback's `tool_use` answer).
+    Tool,
+    /// That turn with [`fetched_page`] in its tool result.
+    Page,
+}
+
+/// One of the requests both sides send.
 pub struct Workload {
     req: ChatRequest,
     tags: Tags,
@@ -257,26 +267,24 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// The text prompt, or the tool-use turn (with [`fetched_page`] in
-    /// its tool result when `page`); sets the loopback's answer.
-    pub fn new(r: &Rig, tool_use: bool, page: bool) -> Workload {
-        if tool_use {
-            r.server.set_default(tool_reply());
-            let page = page.then(fetched_page);
-            let (req, tags) = tool_request_with(page.as_deref());
-            Workload {
-                req,
-                tags,
-                tool: Some(tool_input_with(page.as_deref())),
-            }
-        } else {
+    /// The request of `turn`; sets the loopback's answer.
+    pub fn new(r: &Rig, turn: Turn) -> Workload {
+        if turn == Turn::Text {
             r.server.set_default(plain_reply());
             let (req, tags) = request();
-            Workload {
+            return Workload {
                 req,
                 tags,
                 tool: None,
-            }
+            };
+        }
+        r.server.set_default(tool_reply());
+        let page = (turn == Turn::Page).then(fetched_page);
+        let (req, tags) = tool_request_with(page.as_deref());
+        Workload {
+            req,
+            tags,
+            tool: Some(tool_input_with(page.as_deref())),
         }
     }
 
