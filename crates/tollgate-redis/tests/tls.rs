@@ -109,6 +109,12 @@ impl TlsRedis {
         let ca = dir.write("ca.pem", &pki.ca_cert);
         let cert = dir.write("server.pem", &pki.server_cert);
         let key = dir.write("server.key", &pki.server_key);
+        // One start at a time in this binary: a port is picked by binding
+        // port 0 and letting it go, so a test starting alongside could be
+        // handed the same port before this server binds it, and answer
+        // in its place until it stops.
+        static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = START.lock().unwrap_or_else(|e| e.into_inner());
         for _ in 0..5 {
             let port = free_port();
             if let Some(child) = start_on(port, &ca, &cert, &key, &dir.0) {

@@ -38,12 +38,22 @@ fn pings(port: u16) -> bool {
     ok
 }
 
+/// One start at a time in a test binary: a port is picked by binding port
+/// 0 and letting it go, so a test starting alongside could be handed the
+/// same port before this server binds it, answer the PING in its place,
+/// and take the port away when it stops.
+fn one_start() -> std::sync::MutexGuard<'static, ()> {
+    static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    START.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers PING.
     pub fn start() -> RedisServer {
+        let _one = one_start();
         for _ in 0..5 {
             let port = free_port();
-            if let Some(s) = RedisServer::start_on(port) {
+            if let Some(s) = RedisServer::spawn_on(port) {
                 return s;
             }
         }
@@ -52,6 +62,11 @@ impl RedisServer {
 
     /// Starts a server on `port`; `None` if it does not answer within 5 s.
     pub fn start_on(port: u16) -> Option<RedisServer> {
+        let _one = one_start();
+        RedisServer::spawn_on(port)
+    }
+
+    fn spawn_on(port: u16) -> Option<RedisServer> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1"])
