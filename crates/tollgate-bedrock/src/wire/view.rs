@@ -87,54 +87,49 @@ static ESCAPE: [u8; 256] = {
 /// `s` as a JSON string, escaped as serde_json escapes it: `"`, `\\` and
 /// the control characters, the common ones by their short escapes.
 ///
-/// Eight bytes at a time: a word with no byte to escape is skipped whole,
-/// and in one with some, the first is found from the word test's lowest
-/// flag. Against a byte-by-byte scan: about half the instructions on a
-/// page of text with a quote or line break every few dozen bytes, a third
-/// on text with none.
+/// Eight bytes at a time: a word with no byte to escape is copied whole
+/// (a fixed-size copy, one store), and in one with some, the bytes before
+/// the first are kept from the word's copy and the first is found from the
+/// word test's lowest flag; the last few bytes go one at a time. No copy of
+/// a run of variable length, so no call to `memcpy` for the short strings
+/// (keys, ids, names) that make up most of an agent turn's JSON.
 fn string(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    let bytes = s.as_bytes();
-    // `bytes[from..i]` needs no escape.
-    let (mut from, mut i) = (0, 0);
-    loop {
-        let word = bytes
-            .get(i..i + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok());
-        // The next byte to escape, at or after `i`.
-        let at = match word {
-            Some(w) => match escapes(u64::from_le_bytes(w)) {
-                0 => {
-                    i += 8;
-                    continue;
-                }
-                m => i + (m.trailing_zeros() / 8) as usize,
-            },
-            // The last few bytes, one at a time.
-            None => match bytes
-                .get(i..)
-                .and_then(|t| t.iter().position(|&b| ESCAPE[usize::from(b)] != 0))
-            {
-                Some(k) => i + k,
-                None => break,
-            },
-        };
-        let Some(&b) = bytes.get(at) else { break };
-        out.extend_from_slice(bytes.get(from..at).unwrap_or_default());
-        let e = ESCAPE[usize::from(b)];
-        if e == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let hex = |n: u8| HEX[usize::from(n & 0xf)];
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b)]);
-        } else {
-            out.extend_from_slice(&[b'\\', e]);
+    let mut rest = s.as_bytes();
+    while let Some((w, after)) = rest.split_first_chunk::<8>() {
+        let m = escapes(u64::from_le_bytes(*w));
+        out.extend_from_slice(w);
+        if m == 0 {
+            rest = after;
+            continue;
         }
-        from = at + 1;
-        i = at + 1;
+        // Keep the `k` bytes before the first byte to escape.
+        let k = (m.trailing_zeros() / 8) as usize;
+        out.truncate(out.len() - (8 - k));
+        escape(out, w[k]);
+        rest = rest.get(k + 1..).unwrap_or_default();
     }
-    out.extend_from_slice(bytes.get(from..).unwrap_or_default());
+    for &b in rest {
+        if ESCAPE[usize::from(b)] == 0 {
+            out.push(b);
+        } else {
+            escape(out, b);
+        }
+    }
     out.push(b'"');
+}
+
+/// One byte [`ESCAPE`] escapes, escaped.
+fn escape(out: &mut Vec<u8>, b: u8) {
+    let e = ESCAPE[usize::from(b)];
+    if e == b'u' {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let hex = |n: u8| HEX[usize::from(n & 0xf)];
+        out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b)]);
+    } else {
+        out.extend_from_slice(&[b'\\', e]);
+    }
 }
 
 /// The high bit of each byte of `w` (little-endian) that is a control
