@@ -229,19 +229,34 @@ impl View for Doc<'_> {
             Document::Number(Number::Float(f)) => serde(out, f)?,
             Document::String(t) => string(out, t),
             Document::Array(a) => list(out, a, |out, d| Doc(d).put(out))?,
+            // The few keys of a tool's input or a schema level, sorted in
+            // an array on the stack.
+            Document::Object(o) if o.len() <= 8 => {
+                let mut buf: [(&str, &Document); 8] = [("", self.0); 8];
+                for (slot, (k, v)) in buf.iter_mut().zip(o) {
+                    *slot = (k, v);
+                }
+                object(out, buf.get_mut(..o.len()).unwrap_or_default())?;
+            }
             Document::Object(o) => {
-                // Inline for the few keys of a tool's input or schema level.
-                let mut keys: smallvec::SmallVec<[(&String, &Document); 8]> = o.iter().collect();
-                keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                seq(out, (b'{', b'}'), &keys, |out, (k, v)| {
-                    string(out, k);
-                    out.push(b':');
-                    Doc(v).put(out)
-                })?;
+                let mut keys: Vec<(&str, &Document)> =
+                    o.iter().map(|(k, v)| (k.as_str(), v)).collect();
+                object(out, &mut keys)?;
             }
         }
         Ok(())
     }
+}
+
+/// A document object from its entries, keys sorted (so equal documents
+/// give equal text, whatever their map's order).
+fn object(out: &mut Vec<u8>, keys: &mut [(&str, &Document)]) -> Result<(), WireError> {
+    keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    seq(out, (b'{', b'}'), keys, |out, (k, v)| {
+        string(out, k);
+        out.push(b':');
+        Doc(v).put(out)
+    })
 }
 
 /// A message: `{"role", "content"}`.
@@ -479,7 +494,40 @@ impl View for Spec<'_> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::string;
+    use super::{string, Doc, View};
+    use aws_smithy_types::Document;
+
+    /// Objects are written with their keys sorted, on the stack (up to 8
+    /// keys) and past it, nested too.
+    #[test]
+    fn document_objects_have_sorted_keys() {
+        for n in [0usize, 1, 2, 8, 9, 20] {
+            // Keys inserted in reverse order, one value a nested object.
+            let keys: Vec<String> = (0..n).rev().map(|i| format!("k{i:02}")).collect();
+            let mut map = std::collections::HashMap::new();
+            for k in &keys {
+                let inner = [
+                    ("z".to_string(), Document::from(1u64)),
+                    ("a".to_string(), Document::from(k.as_str())),
+                ];
+                map.insert(k.clone(), Document::Object(inner.into_iter().collect()));
+            }
+            let mut out = Vec::new();
+            Doc(&Document::Object(map)).put(&mut out).unwrap();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            let want = sorted
+                .iter()
+                .map(|k| format!("\"{k}\":{{\"a\":\"{k}\",\"z\":1}}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{{{want}}}"),
+                "{n} keys"
+            );
+        }
+    }
 
     fn ours(s: &str) -> String {
         let mut out = Vec::new();
