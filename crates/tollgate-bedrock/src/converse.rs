@@ -81,7 +81,16 @@ impl Gate {
         // (the SDK's send future inside: several KiB) would be copied.
         let attempts = std::pin::pin!(self.attempts(&call, &plan));
         match attempts.await {
-            Ok(sent) => Ok(self.answered(&call, &plan, sent, ticket, fill).await),
+            Ok(sent) => {
+                // Priced and answered in place; only a budget's settlement
+                // and a cache fill wait on a store, in a boxed future.
+                let resp = self.answered(&call, &plan, sent, ticket.as_ref());
+                if ticket.is_some() || fill.is_some() {
+                    boxed(settle_and_fill(&call, &plan, &resp, ticket, fill)).await;
+                }
+                self.emit(&resp.event);
+                Ok(resp)
+            }
             Err(f) => Err(boxed(gave_up(&call, &d, f, ticket, fill)).await),
         }
     }
@@ -180,15 +189,15 @@ impl Gate {
         }
     }
 
-    /// The answer exit: price, settle, observe prompt caching, fill the
-    /// response cache, write the event.
-    async fn answered(
+    /// The answer exit: price it, observe prompt caching, and build the
+    /// response with its event (written by the caller, after the budget's
+    /// settlement and the cache fill, if any).
+    fn answered(
         &self,
         call: &Prepared<'_>,
         plan: &Plan,
         sent: Sent,
-        ticket: Option<Ticket>,
-        fill: Option<Fill<'_>>,
+        ticket: Option<&Ticket>,
     ) -> ChatResponse {
         let usage = sent.attempts.iter().fold(Usage::default(), |mut acc, a| {
             acc.add(&a.usage);
@@ -200,10 +209,7 @@ impl Gate {
             .and_then(|t| t.prompt_router())
             .and_then(|r| r.invoked_model_id())
             .map(str::to_string);
-        let event = answer_event(call, plan, &sent, usage, invoked.clone(), ticket.as_ref());
-        if let Some(t) = ticket {
-            boxed(t.settle_async(event.cost_nanos)).await;
-        }
+        let event = answer_event(call, plan, &sent, usage, invoked.clone(), ticket);
         let spent = Spent {
             cost_nanos: event.cost_nanos,
             retried: sent.attempts.len() > 1,
@@ -217,19 +223,6 @@ impl Gate {
             .last()
             .map(|a| a.model_id.clone())
             .unwrap_or_else(|| model_id_of(call.names(), call.policy(), sent.served));
-        if let Some(f) = fill {
-            let d = plan.decision();
-            boxed(fill_cache(
-                f,
-                (call.policy(), d),
-                &sent.out,
-                &usage,
-                event.cost_nanos,
-                &model_id,
-            ))
-            .await;
-        }
-        self.emit(&event);
         ChatResponse {
             output: sent.out,
             usage,
@@ -238,6 +231,31 @@ impl Gate {
             attempts: sent.attempts,
             event,
         }
+    }
+}
+
+/// After an answer: the budget's reservation settled at its cost, and the
+/// response cache filled with it.
+async fn settle_and_fill(
+    call: &Prepared<'_>,
+    plan: &Plan,
+    resp: &ChatResponse,
+    ticket: Option<Ticket>,
+    fill: Option<Fill<'_>>,
+) {
+    if let Some(t) = ticket {
+        t.settle_async(resp.event.cost_nanos).await;
+    }
+    if let Some(f) = fill {
+        fill_cache(
+            f,
+            (call.policy(), plan.decision()),
+            &resp.output,
+            &resp.usage,
+            resp.event.cost_nanos,
+            &resp.model_id,
+        )
+        .await;
     }
 }
 
