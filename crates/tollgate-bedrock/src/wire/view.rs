@@ -104,7 +104,9 @@ fn string(out: &mut Vec<u8>, s: &str) {
             rest = after;
             continue;
         }
-        // Keep the `k` bytes before the first byte to escape.
+        // Keep the `k` bytes before the first byte to escape. `k < 8`: a
+        // flag is one of the word's eight high bits; and the eight bytes
+        // just copied are there to cut.
         let k = (m.trailing_zeros() / 8) as usize;
         out.truncate(out.len() - (8 - k));
         escape(out, w[k]);
