@@ -78,9 +78,15 @@ impl Gate {
             None
         };
         // Pinned where it is built: awaited by value, the attempts' future
-        // (the SDK's send future inside: several KiB) would be copied.
-        let attempts = std::pin::pin!(self.attempts(&call, &plan));
-        match attempts.await {
+        // (the SDK's send future inside: several KiB) would be copied. In
+        // a block of its own, so its storage is free again for what the
+        // answer's exit holds across its await (the response, ~1 KiB):
+        // the two overlap in this future instead of adding up.
+        let sent = {
+            let attempts = std::pin::pin!(self.attempts(&call, &plan));
+            attempts.await
+        };
+        match sent {
             Ok(sent) => {
                 // Priced and answered in place; only a budget's settlement
                 // and a cache fill wait on a store, in a boxed future.

@@ -4,19 +4,22 @@
 //!
 //! A message that is one text block is read as its text. Any other
 //! message's canonical JSON (binary content by the hash of its bytes) is
-//! rendered once, into a buffer the pass reuses, and serves both readers:
-//! the fingerprint hashes the message's text, and each block counted by the
-//! size of its JSON (a tool use, a tool result, reasoning...) is counted by
-//! its own slice of that text. On an agent's turns, which resend the whole
-//! history with its tool uses and results, rendering every such message
-//! twice (once per reader) was most of the gate's own work.
+//! rendered once, in place among the fingerprint's pieces, and serves both
+//! readers: the fingerprint hashes the pieces in one shot, and each block
+//! counted by the size of its JSON (a tool use, a tool result,
+//! reasoning...) is counted by its own slice of that text. On an agent's
+//! turns, which resend the whole history with its tool uses and results,
+//! rendering every such message twice (once per reader) was most of the
+//! gate's own work.
 
 use crate::attrs::Estimate;
 use crate::estimate::{block_tokens, json_sized, json_sized_tokens, TokenEstimator};
 use crate::request::ChatRequest;
 use crate::wire::{self, Binary};
 use aws_sdk_bedrockruntime::types::{ContentBlock, Message, SystemContentBlock};
-use tollgate_cost::{Fingerprint, FingerprintHasher as Hasher};
+use tollgate_cost::{
+    Fingerprint, FingerprintHasher as Hasher, FingerprintPieces as Pieces, Hash128,
+};
 
 /// What a message or system block that cannot be rendered (it holds a
 /// variant this SDK version does not know) is fingerprinted as.
@@ -36,16 +39,11 @@ pub(crate) struct Reading {
 /// requests differing only in an image or a tool result differ).
 pub(crate) fn read(req: &ChatRequest, est: &dyn TokenEstimator) -> Reading {
     let input = req.input();
-    // Allocated on the first message, system block or tool configuration
-    // that is rendered (a plain chat renders none).
-    let mut buf = Vec::new();
+    // The messages' buffer, if they needed one, else allocated on the first
+    // system block or tool configuration that is rendered (a plain chat
+    // renders none).
+    let (messages, messages_hash, mut buf) = read_messages(input.messages(), est);
     let (system, system_hash) = read_system(input.system(), est, &mut buf);
-    let mut h = Hasher::new();
-    let mut messages = 0;
-    for m in input.messages() {
-        h.piece(m.role().as_str().as_bytes());
-        messages += read_message(m, est, &mut buf, &mut h) + est.message_overhead();
-    }
     let tools = input.tool_config().map_or(0, |t| {
         start(&mut buf);
         let written = wire::write_tool_config(&mut buf, t);
@@ -53,12 +51,46 @@ pub(crate) fn read(req: &ChatRequest, est: &dyn TokenEstimator) -> Reading {
     });
     let fingerprint = Fingerprint {
         system: system_hash,
-        messages: Some(h.finish()),
+        messages: Some(messages_hash),
     };
     Reading {
         estimate: Estimate::new(system, messages, tools),
         fingerprint,
     }
+}
+
+/// The messages' tokens and fingerprint: per message its role, then its
+/// text (a lone text block) or its canonical JSON.
+///
+/// A chat of text messages is hashed from the texts where they lie. Any
+/// other request's messages are written, as the fingerprint's pieces, into
+/// one buffer, each message's JSON rendered in place and read there by the
+/// estimate, and hashed in one shot at the end; that buffer is returned,
+/// emptied, for the rest of the reading.
+fn read_messages(messages: &[Message], est: &dyn TokenEstimator) -> (u64, Hash128, Vec<u8>) {
+    let overhead = est.message_overhead();
+    let Some(texts) = messages
+        .iter()
+        .map(|m| match m.content() {
+            [ContentBlock::Text(t)] => Some((m.role().as_str(), t.as_str())),
+            _ => None,
+        })
+        .collect::<Option<smallvec::SmallVec<[(&str, &str); 4]>>>()
+    else {
+        let mut p = Pieces::with_capacity(1024);
+        let tokens = messages
+            .iter()
+            .map(|m| read_message(m, est, &mut p) + overhead)
+            .sum();
+        return (tokens, p.finish(), p.into_buf());
+    };
+    let mut h = Hasher::new();
+    let mut tokens = 0;
+    for (role, text) in texts {
+        h.piece(role.as_bytes()).piece(text.as_bytes());
+        tokens += est.text_tokens(text) + overhead;
+    }
+    (tokens, h.finish(), Vec::new())
 }
 
 /// Empties `buf` for the next text, with room for a turn's tool use and
@@ -80,7 +112,7 @@ fn read_system(
     blocks: &[SystemContentBlock],
     est: &dyn TokenEstimator,
     buf: &mut Vec<u8>,
-) -> (u64, Option<tollgate_cost::Hash128>) {
+) -> (u64, Option<Hash128>) {
     if blocks.is_empty() {
         return (0, None);
     }
@@ -108,33 +140,40 @@ fn read_system(
     (tokens, Some(h.finish()))
 }
 
-/// One message's tokens (without the per-message overhead), its text
-/// added to `h`.
-fn read_message(m: &Message, est: &dyn TokenEstimator, buf: &mut Vec<u8>, h: &mut Hasher) -> u64 {
+/// One message's tokens (without the per-message overhead), its role and
+/// text added to `p`.
+fn read_message(m: &Message, est: &dyn TokenEstimator, p: &mut Pieces) -> u64 {
+    p.piece(m.role().as_str().as_bytes());
     if let [ContentBlock::Text(t)] = m.content() {
-        h.piece(t.as_bytes());
+        p.piece(t.as_bytes());
         return est.text_tokens(t);
     }
-    start(buf);
-    // Each block's range in the message's text, in order; a range starts
-    // and ends at ASCII punctuation.
+    // Each block's range in the buffer, in order; a range starts and ends
+    // at ASCII punctuation.
     let mut ranges = smallvec::SmallVec::<[std::ops::Range<usize>; 8]>::new();
+    let (buf, start) = p.open();
     let written = wire::write_message(buf, m, Binary::Hash, |r| ranges.push(r));
-    let Some(text) = text_of(buf, written) else {
+    let Some(text) = text_of(p.opened(start), written) else {
         // A variant this SDK does not know: each block on its own (the
         // unknown one counts nothing), the message by the marker.
-        h.piece(UNKNOWN);
+        p.abandon(start);
+        p.piece(UNKNOWN);
         return m.content().iter().map(|c| block_tokens(est, c)).sum();
     };
-    h.piece(text.as_bytes());
-    m.content()
+    let tokens = m
+        .content()
         .iter()
         .zip(ranges)
-        .map(|(c, r)| match text.get(r) {
-            Some(j) if json_sized(c) => json_sized_tokens(est, c, j),
-            _ => block_tokens(est, c),
-        })
-        .sum()
+        // The ranges are the buffer's; `text` starts at `start`.
+        .map(
+            |(c, r)| match text.get(r.start.saturating_sub(start)..r.end.saturating_sub(start)) {
+                Some(j) if json_sized(c) => json_sized_tokens(est, c, j),
+                _ => block_tokens(est, c),
+            },
+        )
+        .sum();
+    p.close(start);
+    tokens
 }
 
 #[cfg(test)]

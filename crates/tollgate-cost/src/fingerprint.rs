@@ -131,6 +131,83 @@ impl Hasher {
     }
 }
 
+/// Pieces written into a buffer and hashed in one shot: the same hash as a
+/// [`Hasher`] fed the same pieces.
+///
+/// For a caller that renders a piece's bytes itself (an agent turn's
+/// canonical JSON): it writes them in place, between [`Pieces::open`] and
+/// [`Pieces::close`], and reads them back there, so they are written once
+/// and never copied into a streaming hasher's state; xxh3 over one slice
+/// is also cheaper than xxh3's streaming state fed piece by piece.
+#[derive(Debug, Clone, Default)]
+pub struct Pieces {
+    buf: Vec<u8>,
+}
+
+/// Bytes of the length before each piece.
+const LEN: usize = std::mem::size_of::<u64>();
+
+impl Pieces {
+    /// Empty, with room for `bytes` bytes of pieces.
+    pub fn with_capacity(bytes: usize) -> Pieces {
+        Pieces {
+            buf: Vec::with_capacity(bytes),
+        }
+    }
+
+    /// Adds one piece: its length, then its bytes.
+    pub fn piece(&mut self, bytes: &[u8]) -> &mut Self {
+        self.buf.reserve(LEN + bytes.len());
+        self.buf
+            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.buf.extend_from_slice(bytes);
+        self
+    }
+
+    /// Starts a piece whose bytes the caller appends to the returned
+    /// buffer; [`Pieces::close`] with the returned offset (where they
+    /// start) ends it.
+    pub fn open(&mut self) -> (&mut Vec<u8>, usize) {
+        self.buf.extend_from_slice(&[0; LEN]);
+        let start = self.buf.len();
+        (&mut self.buf, start)
+    }
+
+    /// The bytes appended since [`Pieces::open`] returned `start`.
+    pub fn opened(&self, start: usize) -> &[u8] {
+        self.buf.get(start..).unwrap_or_default()
+    }
+
+    /// Ends the piece opened at `start`: its length is what was appended
+    /// since.
+    pub fn close(&mut self, start: usize) {
+        let len = (self.buf.len().saturating_sub(start) as u64).to_le_bytes();
+        if let Some(at) = start
+            .checked_sub(LEN)
+            .and_then(|from| self.buf.get_mut(from..start))
+        {
+            at.copy_from_slice(&len);
+        }
+    }
+
+    /// Drops the piece opened at `start`, length and all.
+    pub fn abandon(&mut self, start: usize) {
+        self.buf.truncate(start.saturating_sub(LEN));
+    }
+
+    /// The hash of the pieces so far.
+    pub fn finish(&self) -> Hash128 {
+        Hash128(xxh3_128(&self.buf))
+    }
+
+    /// The buffer, emptied, for other use.
+    pub fn into_buf(self) -> Vec<u8> {
+        let mut buf = self.buf;
+        buf.clear();
+        buf
+    }
+}
+
 /// The system prompt's text blocks, in order.
 pub fn system<'a>(blocks: impl IntoIterator<Item = &'a str>) -> Hash128 {
     let mut h = Hasher::new();
@@ -198,6 +275,28 @@ mod tests {
                 assert_eq!(h.finish().0, xxh3_128(&canonical), "{first}+{second}");
                 assert_eq!(h.finish().0, streamed.digest128(), "{first}+{second}");
             }
+        }
+    }
+
+    /// Pieces written in place (opened, appended, closed) or whole, with
+    /// an abandoned one between, hash as a [`Hasher`] fed the kept ones.
+    #[test]
+    fn pieces_written_in_place_hash_as_the_hasher() {
+        let text: Vec<u8> = (0..700u32).map(|i| (i * 7 % 251) as u8).collect();
+        for len in [0, 1, 8, 200, 700] {
+            let mut p = Pieces::with_capacity(16);
+            p.piece(b"user");
+            let (buf, start) = p.open();
+            buf.extend_from_slice(b"dropped");
+            p.abandon(start);
+            let (buf, start) = p.open();
+            buf.extend_from_slice(&text[..len]);
+            assert_eq!(p.opened(start), &text[..len]);
+            p.close(start);
+            p.piece(b"assistant");
+            let mut h = Hasher::new();
+            h.piece(b"user").piece(&text[..len]).piece(b"assistant");
+            assert_eq!(p.finish(), h.finish(), "{len}");
         }
     }
 }

@@ -104,7 +104,7 @@ pub use event::{
 };
 pub use fingerprint::{
     messages as fingerprint_messages, system as fingerprint_system, Fingerprint, Hash128,
-    Hasher as FingerprintHasher,
+    Hasher as FingerprintHasher, Pieces as FingerprintPieces,
 };
 pub use ledger::{
     Backend, FailMode, GroupKey, Ledger, LedgerConfig, MemoryStore, Reserve, SpendAttributes,
