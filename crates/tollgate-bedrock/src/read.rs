@@ -69,28 +69,27 @@ pub(crate) fn read(req: &ChatRequest, est: &dyn TokenEstimator) -> Reading {
 /// emptied, for the rest of the reading.
 fn read_messages(messages: &[Message], est: &dyn TokenEstimator) -> (u64, Hash128, Vec<u8>) {
     let overhead = est.message_overhead();
-    let Some(texts) = messages
+    if messages
         .iter()
-        .map(|m| match m.content() {
-            [ContentBlock::Text(t)] => Some((m.role().as_str(), t.as_str())),
-            _ => None,
-        })
-        .collect::<Option<smallvec::SmallVec<[(&str, &str); 4]>>>()
-    else {
-        let mut p = Pieces::with_capacity(1024);
-        let tokens = messages
-            .iter()
-            .map(|m| read_message(m, est, &mut p) + overhead)
-            .sum();
-        return (tokens, p.finish(), p.into_buf());
-    };
-    let mut h = Hasher::new();
-    let mut tokens = 0;
-    for (role, text) in texts {
-        h.piece(role.as_bytes()).piece(text.as_bytes());
-        tokens += est.text_tokens(text) + overhead;
+        .all(|m| matches!(m.content(), [ContentBlock::Text(_)]))
+    {
+        let mut h = Hasher::new();
+        let mut tokens = 0;
+        for m in messages {
+            // Every message is one text block (checked above).
+            if let [ContentBlock::Text(t)] = m.content() {
+                h.piece(m.role().as_str().as_bytes()).piece(t.as_bytes());
+                tokens += est.text_tokens(t) + overhead;
+            }
+        }
+        return (tokens, h.finish(), Vec::new());
     }
-    (tokens, h.finish(), Vec::new())
+    let mut p = Pieces::with_capacity(1024);
+    let tokens = messages
+        .iter()
+        .map(|m| read_message(m, est, &mut p) + overhead)
+        .sum();
+    (tokens, p.finish(), p.into_buf())
 }
 
 /// Empties `buf` for the next text, with room for a turn's tool use and
@@ -249,6 +248,33 @@ mod tests {
                 ],
             ),
         ]
+    }
+
+    /// A chat of text messages has the fingerprint `fingerprint_messages`
+    /// gives its (role, text) pairs, whichever path reads it.
+    #[test]
+    fn text_chat_fingerprint_is_the_pairs() {
+        let texts = [
+            (ConversationRole::User, "hi"),
+            (ConversationRole::Assistant, "Hello! How can I help?"),
+            (ConversationRole::User, "The weather in Paris, please."),
+        ];
+        let messages: Vec<Message> = texts
+            .iter()
+            .map(|(r, t)| message(r.clone(), vec![ContentBlock::Text((*t).into())]))
+            .collect();
+        let input = aws_sdk_bedrockruntime::operation::converse::ConverseInput::builder()
+            .set_messages(Some(messages))
+            .build()
+            .unwrap();
+        let reading = read(&ChatRequest::from(input), &CharEstimator::default());
+        let pairs = texts.iter().map(|(r, t)| (r.as_str(), *t));
+        assert_eq!(
+            reading.fingerprint.messages,
+            Some(tollgate_cost::fingerprint_messages(pairs))
+        );
+        // 1 + 6 + 8 tokens of text, 4 per message.
+        assert_eq!(reading.estimate.input(), 15 + 12);
     }
 
     /// The one pass gives what each reader gives on its own: every
