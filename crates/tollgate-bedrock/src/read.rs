@@ -18,7 +18,8 @@ use crate::request::ChatRequest;
 use crate::wire::{self, Binary};
 use aws_sdk_bedrockruntime::types::{ContentBlock, Message, SystemContentBlock};
 use tollgate_cost::{
-    Fingerprint, FingerprintHasher as Hasher, FingerprintPieces as Pieces, Hash128,
+    fingerprint_messages, Fingerprint, FingerprintHasher as Hasher, FingerprintPieces as Pieces,
+    Hash128,
 };
 
 /// What a message or system block that cannot be rendered (it holds a
@@ -69,20 +70,16 @@ pub(crate) fn read(req: &ChatRequest, est: &dyn TokenEstimator) -> Reading {
 /// emptied, for the rest of the reading.
 fn read_messages(messages: &[Message], est: &dyn TokenEstimator) -> (u64, Hash128, Vec<u8>) {
     let overhead = est.message_overhead();
-    if messages
-        .iter()
-        .all(|m| matches!(m.content(), [ContentBlock::Text(_)]))
-    {
-        let mut h = Hasher::new();
-        let mut tokens = 0;
-        for m in messages {
-            // Every message is one text block (checked above).
-            if let [ContentBlock::Text(t)] = m.content() {
-                h.piece(m.role().as_str().as_bytes()).piece(t.as_bytes());
-                tokens += est.text_tokens(t) + overhead;
-            }
-        }
-        return (tokens, h.finish(), Vec::new());
+    if messages.iter().all(|m| lone_text(m).is_some()) {
+        let tokens = messages
+            .iter()
+            .filter_map(lone_text)
+            .map(|t| est.text_tokens(t) + overhead)
+            .sum();
+        let pairs = messages
+            .iter()
+            .filter_map(|m| Some((m.role().as_str(), lone_text(m)?)));
+        return (tokens, fingerprint_messages(pairs), Vec::new());
     }
     let mut p = Pieces::with_capacity(1024);
     let tokens = messages
@@ -90,6 +87,14 @@ fn read_messages(messages: &[Message], est: &dyn TokenEstimator) -> (u64, Hash12
         .map(|m| read_message(m, est, &mut p) + overhead)
         .sum();
     (tokens, p.finish(), p.into_buf())
+}
+
+/// The text of a message that is one text block.
+fn lone_text(m: &Message) -> Option<&str> {
+    match m.content() {
+        [ContentBlock::Text(t)] => Some(t),
+        _ => None,
+    }
 }
 
 /// Empties `buf` for the next text, with room for a turn's tool use and
@@ -143,12 +148,12 @@ fn read_system(
 /// text added to `p`.
 fn read_message(m: &Message, est: &dyn TokenEstimator, p: &mut Pieces) -> u64 {
     p.piece(m.role().as_str().as_bytes());
-    if let [ContentBlock::Text(t)] = m.content() {
+    if let Some(t) = lone_text(m) {
         p.piece(t.as_bytes());
         return est.text_tokens(t);
     }
-    // Each block's range in the buffer, in order; a range starts and ends
-    // at ASCII punctuation.
+    // Each block's range in the message's text, in order; a range starts
+    // and ends at ASCII punctuation.
     let mut ranges = smallvec::SmallVec::<[std::ops::Range<usize>; 8]>::new();
     let (buf, start) = p.open();
     let written = wire::write_message(buf, m, Binary::Hash, |r| ranges.push(r));
@@ -163,13 +168,10 @@ fn read_message(m: &Message, est: &dyn TokenEstimator, p: &mut Pieces) -> u64 {
         .content()
         .iter()
         .zip(ranges)
-        // The ranges are the buffer's; `text` starts at `start`.
-        .map(
-            |(c, r)| match text.get(r.start.saturating_sub(start)..r.end.saturating_sub(start)) {
-                Some(j) if json_sized(c) => json_sized_tokens(est, c, j),
-                _ => block_tokens(est, c),
-            },
-        )
+        .map(|(c, r)| match text.get(r) {
+            Some(j) if json_sized(c) => json_sized_tokens(est, c, j),
+            _ => block_tokens(est, c),
+        })
         .sum();
     p.close(start);
     tokens

@@ -117,7 +117,7 @@ impl Hasher {
 
     /// Adds one piece: its length, then its bytes.
     pub fn piece(&mut self, bytes: &[u8]) -> &mut Self {
-        self.update(&(bytes.len() as u64).to_le_bytes());
+        self.update(&length(bytes.len()));
         self.update(bytes);
         self
     }
@@ -147,6 +147,11 @@ pub struct Pieces {
 /// Bytes of the length before each piece.
 const LEN: usize = std::mem::size_of::<u64>();
 
+/// The length written before a piece of `n` bytes: a little-endian `u64`.
+fn length(n: usize) -> [u8; LEN] {
+    (n as u64).to_le_bytes()
+}
+
 impl Pieces {
     /// Empty, with room for `bytes` bytes of pieces.
     pub fn with_capacity(bytes: usize) -> Pieces {
@@ -158,8 +163,7 @@ impl Pieces {
     /// Adds one piece: its length, then its bytes.
     pub fn piece(&mut self, bytes: &[u8]) -> &mut Self {
         self.buf.reserve(LEN + bytes.len());
-        self.buf
-            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.buf.extend_from_slice(&length(bytes.len()));
         self.buf.extend_from_slice(bytes);
         self
     }
@@ -181,7 +185,7 @@ impl Pieces {
     /// Ends the piece opened at `start`: its length is what was appended
     /// since.
     pub fn close(&mut self, start: usize) {
-        let len = (self.buf.len().saturating_sub(start) as u64).to_le_bytes();
+        let len = length(self.buf.len().saturating_sub(start));
         if let Some(at) = start
             .checked_sub(LEN)
             .and_then(|from| self.buf.get_mut(from..start))

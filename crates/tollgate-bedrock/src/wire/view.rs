@@ -271,7 +271,8 @@ impl View for Msg<'_> {
 }
 
 /// Appends what [`Msg`] writes to `out` a block at a time, telling `each`
-/// every block's byte range in `out`, in order: for a reader that needs
+/// every block's byte range in the message's text (counted from where the
+/// message starts in `out`), in order: for a reader that needs
 /// the message's text and its blocks' own texts (the estimate counts a tool
 /// use by its JSON, the fingerprint hashes the message) from one render.
 /// On an error `out` may hold part of the message.
@@ -281,14 +282,15 @@ pub(crate) fn write_message(
     bin: Binary,
     mut each: impl FnMut(std::ops::Range<usize>),
 ) -> Result<(), WireError> {
+    let base = out.len();
     out.push(b'{');
     key(out, true, "role");
     string(out, msg.role().as_str());
     key(out, false, "content");
     list(out, msg.content(), |out, b| {
-        let start = out.len();
+        let start = out.len() - base;
         Block(b, bin).put(out)?;
-        each(start..out.len());
+        each(start..out.len() - base);
         Ok(())
     })?;
     out.push(b'}');
