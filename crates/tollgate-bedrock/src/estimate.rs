@@ -20,6 +20,37 @@ pub trait TokenEstimator: Send + Sync {
     fn message_overhead(&self) -> u64 {
         4
     }
+
+    /// Tokens in a text known only by its size, or `None` (the default)
+    /// when the estimator needs the text itself. An estimator whose
+    /// [`TokenEstimator::text_tokens`] depends on the size alone answers
+    /// it, and the gate then measures what it only counts (a request's
+    /// tool configuration, as canonical JSON) without writing the text
+    /// out; with `None` it writes the text and calls `text_tokens`.
+    fn sized_tokens(&self, size: TextSize) -> Option<u64> {
+        let _ = size;
+        None
+    }
+}
+
+/// The size of a text, for [`TokenEstimator::sized_tokens`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TextSize {
+    /// Its length in bytes (UTF-8).
+    pub bytes: usize,
+    /// Its length in characters (Unicode scalar values).
+    pub chars: usize,
+}
+
+impl TextSize {
+    /// The size of `text`.
+    pub fn of(text: &str) -> TextSize {
+        TextSize {
+            bytes: text.len(),
+            chars: text.chars().count(),
+        }
+    }
 }
 
 /// About four characters per token, rounded up, plus 4 per message.
@@ -49,11 +80,22 @@ impl TokenEstimator for CharEstimator {
         } else {
             text.chars().count()
         } as u64;
-        chars.div_ceil(u64::from(self.chars_per_token.max(1)))
+        self.per_chars(chars)
     }
 
     fn message_overhead(&self) -> u64 {
         u64::from(self.per_message)
+    }
+
+    fn sized_tokens(&self, size: TextSize) -> Option<u64> {
+        Some(self.per_chars(size.chars as u64))
+    }
+}
+
+impl CharEstimator {
+    /// Tokens of `chars` characters.
+    fn per_chars(&self, chars: u64) -> u64 {
+        chars.div_ceil(u64::from(self.chars_per_token.max(1)))
     }
 }
 

@@ -77,7 +77,7 @@ pub use batch::{BatchAnswer, BatchFile, BatchLimits, BatchQueue, BatchRecord, Se
 pub use builder::GateBuilder;
 pub use embed::{EmbedOptions, Embeddings, InputType};
 pub use error::GateError;
-pub use estimate::{CharEstimator, TokenEstimator};
+pub use estimate::{CharEstimator, TextSize, TokenEstimator};
 pub use gate::Gate;
 pub use request::{AttrValue, ChatRequest};
 pub use response::{Attempt, ChatResponse};

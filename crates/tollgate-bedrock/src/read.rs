@@ -16,7 +16,7 @@ use crate::attrs::Estimate;
 use crate::estimate::{block_tokens, json_sized, json_sized_tokens, TokenEstimator};
 use crate::request::ChatRequest;
 use crate::wire::{self, Binary};
-use aws_sdk_bedrockruntime::types::{ContentBlock, Message, SystemContentBlock};
+use aws_sdk_bedrockruntime::types::{ContentBlock, Message, SystemContentBlock, ToolConfiguration};
 use tollgate_cost::{
     fingerprint_messages, Fingerprint, FingerprintHasher as Hasher, FingerprintPieces as Pieces,
     Hash128,
@@ -45,11 +45,9 @@ pub(crate) fn read(req: &ChatRequest, est: &dyn TokenEstimator) -> Reading {
     // renders none).
     let (messages, messages_hash, mut buf) = read_messages(input.messages(), est);
     let (system, system_hash) = read_system(input.system(), est, &mut buf);
-    let tools = input.tool_config().map_or(0, |t| {
-        start(&mut buf);
-        let written = wire::write_tool_config(&mut buf, t);
-        text_of(&buf, written).map_or(0, |j| est.text_tokens(j))
-    });
+    let tools = input
+        .tool_config()
+        .map_or(0, |t| tool_tokens(t, est, &mut buf));
     let fingerprint = Fingerprint {
         system: system_hash,
         messages: Some(messages_hash),
@@ -87,6 +85,22 @@ fn read_messages(messages: &[Message], est: &dyn TokenEstimator) -> (u64, Hash12
         .map(|m| read_message(m, est, &mut p) + overhead)
         .sum();
     (tokens, p.finish(), p.into_buf())
+}
+
+/// The tool configuration's tokens, counted by its canonical JSON: by its
+/// size alone when the estimator counts by size (nothing written), else
+/// by its text, written to `buf`. A variant this SDK does not know counts
+/// nothing.
+fn tool_tokens(t: &ToolConfiguration, est: &dyn TokenEstimator, buf: &mut Vec<u8>) -> u64 {
+    let Ok(size) = wire::tool_config_size(t) else {
+        return 0;
+    };
+    if let Some(n) = est.sized_tokens(size) {
+        return n;
+    }
+    start(buf);
+    let written = wire::write_tool_config(buf, t);
+    text_of(buf, written).map_or(0, |j| est.text_tokens(j))
 }
 
 /// The text of a message that is one text block.
@@ -277,6 +291,60 @@ mod tests {
         );
         // 1 + 6 + 8 tokens of text, 4 per message.
         assert_eq!(reading.estimate.input(), 15 + 12);
+    }
+
+    /// A tool configuration counts as its canonical JSON: measured by an
+    /// estimator that counts by size, written out for one that reads the
+    /// text, the same count either way.
+    #[test]
+    fn tool_configuration_counts_as_its_json() {
+        use aws_sdk_bedrockruntime::types::{
+            Tool, ToolConfiguration, ToolInputSchema, ToolSpecification,
+        };
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "Ville, e.g. \"Orléans\""}},
+            "required": ["city"]
+        });
+        let spec = ToolSpecification::builder()
+            .name("get_weather")
+            .description("The current weather in a city.")
+            .input_schema(ToolInputSchema::Json(wire::document_from_json(&schema)))
+            .build()
+            .unwrap();
+        let tools = ToolConfiguration::builder()
+            .tools(Tool::ToolSpec(spec))
+            .build()
+            .unwrap();
+        let input = aws_sdk_bedrockruntime::operation::converse::ConverseInput::builder()
+            .messages(message(
+                ConversationRole::User,
+                vec![ContentBlock::Text("hi".into())],
+            ))
+            .tool_config(tools.clone())
+            .build()
+            .unwrap();
+        let req = ChatRequest::from(input);
+        let json = wire::tool_config_text(&tools).unwrap();
+
+        /// Counts the text it is given by `CharEstimator`, never by size.
+        struct Reads(std::sync::Mutex<Vec<String>>);
+        impl TokenEstimator for Reads {
+            fn text_tokens(&self, text: &str) -> u64 {
+                self.0.lock().unwrap().push(text.to_string());
+                CharEstimator::default().text_tokens(text)
+            }
+        }
+        let reads = Reads(std::sync::Mutex::new(Vec::new()));
+        let by_text = read(&req, &reads).estimate;
+        assert_eq!(reads.0.lock().unwrap().last(), Some(&json));
+        let by_size = read(&req, &CharEstimator::default()).estimate;
+        assert_eq!(by_size, by_text);
+        // "hi" 1 + 4; the tool configuration's characters (é one of them)
+        // by four, rounded up.
+        let chars = json.chars().count() as u64;
+        assert_eq!(chars, json.len() as u64 - 1);
+        assert_eq!(by_size.input(), 5 + chars.div_ceil(4));
     }
 
     /// The one pass gives what each reader gives on its own: every

@@ -129,6 +129,17 @@ pub(crate) fn write_tool_config(
     view::Tools(t).put(buf)
 }
 
+/// The size of [`tool_config_text`]'s text, measured without writing it.
+pub(crate) fn tool_config_size(
+    t: &aws_sdk_bedrockruntime::types::ToolConfiguration,
+) -> Result<crate::estimate::TextSize, WireError> {
+    let size = view::size_of(&view::Tools(t))?;
+    Ok(crate::estimate::TextSize {
+        bytes: size.bytes,
+        chars: size.chars,
+    })
+}
+
 /// The canonical text of a content block (`block_to_json`'s, rendered).
 pub(crate) fn block_text(
     c: &aws_sdk_bedrockruntime::types::ContentBlock,

@@ -20,6 +20,11 @@
 //! content, citations, search results) keep their tree mapping in
 //! `content.rs`, and a view writes that tree.
 //!
+//! The same views measure their text without writing it ([`size_of`],
+//! through [`Out`]): what only the estimate reads (a tool configuration)
+//! is counted by its size when the estimator counts by size, so a text
+//! and its measure cannot disagree (`size_is_the_texts`).
+//!
 //! The only error a view raises is a variant the locked SDK does not know;
 //! its message is the `what` of [`WireError::Unknown`].
 
@@ -36,7 +41,108 @@ use serde_json::Value as Json;
 /// A value written as canonical JSON text.
 pub(crate) trait View {
     /// Appends the text to `out`; on an error `out` may hold part of it.
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError>;
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError>;
+}
+
+/// Where a view writes: a byte buffer, or a [`Size`] that only measures
+/// the text (for an estimate that counts a text by its size, without
+/// writing it).
+pub(crate) trait Out {
+    /// Appends ASCII that needs no escape: punctuation, literals, the
+    /// views' own key names.
+    fn ascii(&mut self, b: &[u8]);
+    /// Appends `s` as a JSON string, escaped as serde_json escapes it.
+    fn string(&mut self, s: &str);
+    /// Appends a serde value (a number, a tree) as serde_json writes it.
+    fn serde(&mut self, v: &impl serde::Serialize) -> Result<(), WireError>;
+    /// How much has been written.
+    fn len(&self) -> usize;
+    /// Object keys are written in order (a size does not depend on it).
+    const ORDERED: bool;
+}
+
+impl Out for Vec<u8> {
+    fn ascii(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+    fn string(&mut self, s: &str) {
+        string(self, s);
+    }
+    fn serde(&mut self, v: &impl serde::Serialize) -> Result<(), WireError> {
+        serde_json::to_writer(self, v).map_err(|e| WireError::Unknown(e.to_string()))
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    const ORDERED: bool = true;
+}
+
+/// The size of the text a view writes, in bytes and in characters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Size {
+    /// Bytes (UTF-8).
+    pub bytes: usize,
+    /// Characters.
+    pub chars: usize,
+}
+
+impl Out for Size {
+    fn ascii(&mut self, b: &[u8]) {
+        self.bytes += b.len();
+        self.chars += b.len();
+    }
+    fn string(&mut self, s: &str) {
+        // The quotes, each byte (a character unless it continues one) and
+        // what escaping adds: one byte for a short escape, five for
+        // `\u00XX`. Eight bytes at a time while they are ASCII with none
+        // to escape.
+        let (mut extra, mut continuing) = (0, 0);
+        let mut rest = s.as_bytes();
+        while let Some((w, after)) = rest.split_first_chunk::<8>() {
+            let w = u64::from_le_bytes(*w);
+            if w & 0x8080_8080_8080_8080 != 0 || escapes(w) != 0 {
+                break;
+            }
+            rest = after;
+        }
+        for &b in rest {
+            extra += match ESCAPE[usize::from(b)] {
+                0 => 0,
+                b'u' => 5,
+                _ => 1,
+            };
+            continuing += usize::from(b & 0xc0 == 0x80);
+        }
+        self.bytes += s.len() + 2 + extra;
+        self.chars += s.len() - continuing + 2 + extra;
+    }
+    fn serde(&mut self, v: &impl serde::Serialize) -> Result<(), WireError> {
+        serde_json::to_writer(&mut *self, v).map_err(|e| WireError::Unknown(e.to_string()))
+    }
+    fn len(&self) -> usize {
+        self.bytes
+    }
+    const ORDERED: bool = false;
+}
+
+/// serde_json's output measured: it writes UTF-8, so every byte that does
+/// not continue a character starts one.
+impl std::io::Write for Size {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes += buf.len();
+        self.chars += buf.iter().filter(|&&b| b & 0xc0 != 0x80).count();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The size of a view's text, without writing it.
+pub(crate) fn size_of(v: &impl View) -> Result<Size, WireError> {
+    let mut size = Size::default();
+    v.put(&mut size)?;
+    Ok(size)
 }
 
 /// A view's canonical text.
@@ -153,64 +259,56 @@ fn escapes(w: u64) -> u64 {
 
 /// `,"key":` (or `"key":` first in its object) for a key that needs no
 /// escape: the views' own key names.
-fn key(out: &mut Vec<u8>, first: bool, k: &str) {
-    if !first {
-        out.push(b',');
-    }
-    out.push(b'"');
-    out.extend_from_slice(k.as_bytes());
-    out.extend_from_slice(b"\":");
-}
-
-/// A serde value (a number, a tree) as serde_json writes it.
-fn serde(out: &mut Vec<u8>, v: &impl serde::Serialize) -> Result<(), WireError> {
-    serde_json::to_writer(out, v).map_err(|e| WireError::Unknown(e.to_string()))
+fn key(out: &mut impl Out, first: bool, k: &str) {
+    out.ascii(if first { b"\"" } else { b",\"" });
+    out.ascii(k.as_bytes());
+    out.ascii(b"\":");
 }
 
 /// `{"key":<value>}`.
-fn one(
-    out: &mut Vec<u8>,
+fn one<O: Out>(
+    out: &mut O,
     k: &str,
-    value: impl FnOnce(&mut Vec<u8>) -> Result<(), WireError>,
+    value: impl FnOnce(&mut O) -> Result<(), WireError>,
 ) -> Result<(), WireError> {
-    out.push(b'{');
+    out.ascii(b"{");
     key(out, true, k);
     value(out)?;
-    out.push(b'}');
+    out.ascii(b"}");
     Ok(())
 }
 
 /// `[<item>,...]`.
-fn list<T>(
-    out: &mut Vec<u8>,
+fn list<O: Out, T>(
+    out: &mut O,
     items: &[T],
-    item: impl FnMut(&mut Vec<u8>, &T) -> Result<(), WireError>,
+    item: impl FnMut(&mut O, &T) -> Result<(), WireError>,
 ) -> Result<(), WireError> {
-    seq(out, (b'[', b']'), items, item)
+    seq(out, (b"[", b"]"), items, item)
 }
 
 /// `items` written by `item` between `open` and `close`, comma-separated.
-fn seq<T>(
-    out: &mut Vec<u8>,
-    (open, close): (u8, u8),
-    items: &[T],
-    mut item: impl FnMut(&mut Vec<u8>, &T) -> Result<(), WireError>,
+fn seq<O: Out, T>(
+    out: &mut O,
+    (open, close): (&[u8], &[u8]),
+    items: impl IntoIterator<Item = T>,
+    mut item: impl FnMut(&mut O, T) -> Result<(), WireError>,
 ) -> Result<(), WireError> {
-    out.push(open);
-    for (i, t) in items.iter().enumerate() {
+    out.ascii(open);
+    for (i, t) in items.into_iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.ascii(b",");
         }
         item(out, t)?;
     }
-    out.push(close);
+    out.ascii(close);
     Ok(())
 }
 
 /// `{"key":"<s>"}`.
-fn one_str(out: &mut Vec<u8>, k: &str, s: &str) -> Result<(), WireError> {
+fn one_str(out: &mut impl Out, k: &str, s: &str) -> Result<(), WireError> {
     one(out, k, |out| {
-        string(out, s);
+        out.string(s);
         Ok(())
     })
 }
@@ -220,17 +318,21 @@ fn one_str(out: &mut Vec<u8>, k: &str, s: &str) -> Result<(), WireError> {
 pub(crate) struct Doc<'a>(pub &'a Document);
 
 impl View for Doc<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
         match self.0 {
-            Document::Null => out.extend_from_slice(b"null"),
-            Document::Bool(true) => out.extend_from_slice(b"true"),
-            Document::Bool(false) => out.extend_from_slice(b"false"),
-            Document::Number(Number::PosInt(u)) => serde(out, u)?,
-            Document::Number(Number::NegInt(i)) => serde(out, i)?,
+            Document::Null => out.ascii(b"null"),
+            Document::Bool(true) => out.ascii(b"true"),
+            Document::Bool(false) => out.ascii(b"false"),
+            Document::Number(Number::PosInt(u)) => out.serde(u)?,
+            Document::Number(Number::NegInt(i)) => out.serde(i)?,
             // Not finite: `null`, as JSON has no such number.
-            Document::Number(Number::Float(f)) => serde(out, f)?,
-            Document::String(t) => string(out, t),
+            Document::Number(Number::Float(f)) => out.serde(f)?,
+            Document::String(t) => out.string(t),
             Document::Array(a) => list(out, a, |out, d| Doc(d).put(out))?,
+            // Measured only: the order does not change the size.
+            Document::Object(o) if !out_ordered(out) => {
+                seq(out, (b"{", b"}"), o, |out, (k, v)| entry(out, k, v))?;
+            }
             // The few keys of a tool's input or a schema level, sorted in
             // an array on the stack.
             Document::Object(o) if o.len() <= 8 => {
@@ -252,20 +354,28 @@ impl View for Doc<'_> {
 
 /// A document object from its entries, keys sorted (so equal documents
 /// give equal text, whatever their map's order).
-fn object(out: &mut Vec<u8>, keys: &mut [(&str, &Document)]) -> Result<(), WireError> {
+fn object(out: &mut impl Out, keys: &mut [(&str, &Document)]) -> Result<(), WireError> {
     keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    seq(out, (b'{', b'}'), keys, |out, (k, v)| {
-        string(out, k);
-        out.push(b':');
-        Doc(v).put(out)
-    })
+    seq(out, (b"{", b"}"), &*keys, |out, (k, v)| entry(out, k, v))
+}
+
+/// `"key":<value>` of a document object.
+fn entry(out: &mut impl Out, k: &str, v: &Document) -> Result<(), WireError> {
+    out.string(k);
+    out.ascii(b":");
+    Doc(v).put(out)
+}
+
+/// `O::ORDERED` for the `out` at hand.
+fn out_ordered<O: Out>(_: &O) -> bool {
+    O::ORDERED
 }
 
 /// A message: `{"role", "content"}`.
 pub(crate) struct Msg<'a>(pub &'a Message, pub Binary);
 
 impl View for Msg<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
         write_message(out, self.0, self.1, |_| {})
     }
 }
@@ -277,15 +387,15 @@ impl View for Msg<'_> {
 /// use by its JSON, the fingerprint hashes the message) from one render.
 /// On an error `out` may hold part of the message.
 pub(crate) fn write_message(
-    out: &mut Vec<u8>,
+    out: &mut impl Out,
     msg: &Message,
     bin: Binary,
     mut each: impl FnMut(std::ops::Range<usize>),
 ) -> Result<(), WireError> {
     let base = out.len();
-    out.push(b'{');
+    out.ascii(b"{");
     key(out, true, "role");
-    string(out, msg.role().as_str());
+    out.string(msg.role().as_str());
     key(out, false, "content");
     list(out, msg.content(), |out, b| {
         let start = out.len() - base;
@@ -293,7 +403,7 @@ pub(crate) fn write_message(
         each(start..out.len() - base);
         Ok(())
     })?;
-    out.push(b'}');
+    out.ascii(b"}");
     Ok(())
 }
 
@@ -301,7 +411,7 @@ pub(crate) fn write_message(
 pub(crate) struct Block<'a>(pub &'a ContentBlock, pub Binary);
 
 impl View for Block<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
         match self.0 {
             ContentBlock::Text(t) => one_str(out, "text", t),
             ContentBlock::ToolUse(t) => one(out, "toolUse", |out| ToolUse(t).put(out)),
@@ -309,7 +419,7 @@ impl View for Block<'_> {
                 one(out, "toolResult", |out| ToolResult(t, self.1).put(out))
             }
             ContentBlock::CachePoint(p) => one(out, "cachePoint", |out| CachePoint(p).put(out)),
-            other => serde(out, &block_tree(other, self.1).map_err(from_tree)?),
+            other => out.serde(&block_tree(other, self.1).map_err(from_tree)?),
         }
     }
 }
@@ -318,15 +428,15 @@ impl View for Block<'_> {
 pub(crate) struct CachePoint<'a>(pub &'a CachePointBlock);
 
 impl View for CachePoint<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
-        out.push(b'{');
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+        out.ascii(b"{");
         key(out, true, "type");
-        string(out, self.0.r#type().as_str());
+        out.string(self.0.r#type().as_str());
         if let Some(ttl) = self.0.ttl() {
             key(out, false, "ttl");
-            string(out, CacheTtl::as_str(ttl));
+            out.string(CacheTtl::as_str(ttl));
         }
-        out.push(b'}');
+        out.ascii(b"}");
         Ok(())
     }
 }
@@ -334,20 +444,20 @@ impl View for CachePoint<'_> {
 struct ToolUse<'a>(&'a ToolUseBlock);
 
 impl View for ToolUse<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
         let t = self.0;
-        out.push(b'{');
+        out.ascii(b"{");
         key(out, true, "toolUseId");
-        string(out, t.tool_use_id());
+        out.string(t.tool_use_id());
         key(out, false, "name");
-        string(out, t.name());
+        out.string(t.name());
         key(out, false, "input");
         Doc(t.input()).put(out)?;
         if let Some(ty) = t.r#type() {
             key(out, false, "type");
-            string(out, ty.as_str());
+            out.string(ty.as_str());
         }
-        out.push(b'}');
+        out.ascii(b"}");
         Ok(())
     }
 }
@@ -355,24 +465,24 @@ impl View for ToolUse<'_> {
 struct ToolResult<'a>(&'a ToolResultBlock, Binary);
 
 impl View for ToolResult<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
         let (t, bin) = (self.0, self.1);
-        out.push(b'{');
+        out.ascii(b"{");
         key(out, true, "toolUseId");
-        string(out, t.tool_use_id());
+        out.string(t.tool_use_id());
         key(out, false, "content");
         list(out, t.content(), |out, c| {
             ToolResultContent(c, bin).put(out)
         })?;
         if let Some(status) = t.status() {
             key(out, false, "status");
-            string(out, status.as_str());
+            out.string(status.as_str());
         }
         if let Some(ty) = t.r#type() {
             key(out, false, "type");
-            string(out, ty);
+            out.string(ty);
         }
-        out.push(b'}');
+        out.ascii(b"}");
         Ok(())
     }
 }
@@ -380,7 +490,7 @@ impl View for ToolResult<'_> {
 struct ToolResultContent<'a>(&'a ToolResultContentBlock, Binary);
 
 impl View for ToolResultContent<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
         use super::content::video_to_json;
         use super::content::{document_block_to_json, image_to_json, search_result_to_json};
         let bin = self.1;
@@ -396,7 +506,7 @@ impl View for ToolResultContent<'_> {
             _ => return Err(WireError::Unknown("tool result content".into())),
         };
         let tree = tree.map_err(from_tree)?;
-        one(out, k, |out| serde(out, &tree))
+        one(out, k, |out| out.serde(&tree))
     }
 }
 
@@ -404,13 +514,13 @@ impl View for ToolResultContent<'_> {
 pub(crate) struct System<'a>(pub &'a [SystemContentBlock], pub Binary);
 
 impl View for System<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
         let bin = self.1;
         list(out, self.0, |out, b| match b {
             SystemContentBlock::Text(t) => one_str(out, "text", t),
             SystemContentBlock::GuardContent(g) => {
                 let tree = super::content::guard_to_json(g, bin).map_err(from_tree)?;
-                one(out, "guardContent", |out| serde(out, &tree))
+                one(out, "guardContent", |out| out.serde(&tree))
             }
             SystemContentBlock::CachePoint(c) => {
                 one(out, "cachePoint", |out| CachePoint(c).put(out))
@@ -424,15 +534,15 @@ impl View for System<'_> {
 pub(crate) struct Tools<'a>(pub &'a ToolConfiguration);
 
 impl View for Tools<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
-        out.push(b'{');
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+        out.ascii(b"{");
         key(out, true, "tools");
         list(out, self.0.tools(), |out, t| ToolView(t).put(out))?;
         if let Some(c) = self.0.tool_choice() {
             key(out, false, "toolChoice");
             Choice(c).put(out)?;
         }
-        out.push(b'}');
+        out.ascii(b"}");
         Ok(())
     }
 }
@@ -441,10 +551,10 @@ impl View for Tools<'_> {
 pub(crate) struct Choice<'a>(pub &'a ToolChoice);
 
 impl View for Choice<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
         match self.0 {
-            ToolChoice::Auto(_) => out.extend_from_slice(b"{\"auto\":{}}"),
-            ToolChoice::Any(_) => out.extend_from_slice(b"{\"any\":{}}"),
+            ToolChoice::Auto(_) => out.ascii(b"{\"auto\":{}}"),
+            ToolChoice::Any(_) => out.ascii(b"{\"any\":{}}"),
             ToolChoice::Tool(t) => one(out, "tool", |out| one_str(out, "name", t.name()))?,
             _ => return Err(WireError::Unknown("tool choice".into())),
         }
@@ -456,7 +566,7 @@ impl View for Choice<'_> {
 pub(crate) struct ToolView<'a>(pub &'a Tool);
 
 impl View for ToolView<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
         match self.0 {
             Tool::ToolSpec(spec) => one(out, "toolSpec", |out| Spec(spec).put(out)),
             Tool::SystemTool(t) => one(out, "systemTool", |out| one_str(out, "name", t.name())),
@@ -469,14 +579,14 @@ impl View for ToolView<'_> {
 struct Spec<'a>(&'a ToolSpecification);
 
 impl View for Spec<'_> {
-    fn put(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
         let t = self.0;
-        out.push(b'{');
+        out.ascii(b"{");
         key(out, true, "name");
-        string(out, t.name());
+        out.string(t.name());
         if let Some(d) = t.description() {
             key(out, false, "description");
-            string(out, d);
+            out.string(d);
         }
         match t.input_schema() {
             None => {}
@@ -488,9 +598,9 @@ impl View for Spec<'_> {
         }
         if let Some(strict) = t.strict() {
             key(out, false, "strict");
-            out.extend_from_slice(if strict { b"true" } else { b"false" });
+            out.ascii(if strict { b"true" } else { b"false" });
         }
-        out.push(b'}');
+        out.ascii(b"}");
         Ok(())
     }
 }
@@ -498,8 +608,67 @@ impl View for Spec<'_> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{string, Doc, View};
-    use aws_smithy_types::Document;
+    use super::{size_of, string, Doc, Size, View};
+    use aws_smithy_types::{Document, Number};
+
+    /// A document of every kind of value from a fixed pseudo-random
+    /// sequence: nested objects (up to and past eight keys) and arrays,
+    /// integers of both signs, floats (not finite ones too), strings with
+    /// escapes and characters of one to four bytes.
+    fn document(x: &mut u64, depth: u32) -> Document {
+        let next = |x: &mut u64| {
+            *x ^= *x << 13;
+            *x ^= *x >> 7;
+            *x ^= *x << 17;
+            *x
+        };
+        let pick = next(x) % if depth == 0 { 7 } else { 9 };
+        let text = |n: u64| -> String {
+            let alphabet: Vec<char> = "ab \"\\\n\t\u{1}\u{7f}é日🦀".chars().collect();
+            (0..n % 13)
+                .map(|i| alphabet[((n >> 4) + i * 7) as usize % alphabet.len()])
+                .collect()
+        };
+        match pick {
+            0 => Document::Null,
+            1 => Document::Bool(next(x) % 2 == 0),
+            2 => Document::Number(Number::PosInt(next(x))),
+            3 => Document::Number(Number::NegInt(-((next(x) >> 2) as i64))),
+            4 => Document::Number(Number::Float(match next(x) % 4 {
+                0 => f64::NAN,
+                1 => f64::INFINITY,
+                _ => (next(x) as f64) / 1e7 - 5e11,
+            })),
+            5 | 6 => Document::String(text(next(x))),
+            7 => Document::Array((0..next(x) % 5).map(|_| document(x, depth - 1)).collect()),
+            _ => {
+                let n = next(x) % 12;
+                Document::Object(
+                    (0..n)
+                        .map(|i| (format!("{}{i}", text(next(x))), document(x, depth - 1)))
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// A view measured is the size of its text, bytes and characters,
+    /// whatever the document holds.
+    #[test]
+    fn size_is_the_texts() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..500 {
+            let d = document(&mut x, 4);
+            let mut out = Vec::new();
+            Doc(&d).put(&mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let want = Size {
+                bytes: text.len(),
+                chars: text.chars().count(),
+            };
+            assert_eq!(size_of(&Doc(&d)).unwrap(), want, "{text}");
+        }
+    }
 
     /// Objects are written with their keys sorted, on the stack (up to 8
     /// keys) and past it, nested too.
@@ -533,10 +702,17 @@ mod tests {
         }
     }
 
+    /// `s` escaped; its size measured (not written) checked against it.
     fn ours(s: &str) -> String {
         let mut out = Vec::new();
         string(&mut out, s);
-        String::from_utf8(out).unwrap()
+        let text = String::from_utf8(out).unwrap();
+        let want = Size {
+            bytes: text.len(),
+            chars: text.chars().count(),
+        };
+        assert_eq!(size_of(&Doc(&Document::from(s))).unwrap(), want, "{s:?}");
+        text
     }
 
     /// Every ASCII character (the control ones, `"` and `\\` among them)
