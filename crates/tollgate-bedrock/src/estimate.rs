@@ -24,9 +24,11 @@ pub trait TokenEstimator: Send + Sync {
     /// Tokens in a text known only by its size, or `None` (the default)
     /// when the estimator needs the text itself. An estimator whose
     /// [`TokenEstimator::text_tokens`] depends on the size alone answers
-    /// it, and the gate then measures what it only counts (a request's
-    /// tool configuration, as canonical JSON) without writing the text
-    /// out; with `None` it writes the text and calls `text_tokens`.
+    /// for every size, with what `text_tokens` gives any text of that
+    /// size ([`TextSize::of`]); the gate then measures what it only counts
+    /// (a request's tool configuration, as canonical JSON) without writing
+    /// the text out. One that answers `None` (for any size: the gate asks
+    /// once per call, before measuring) is given the text.
     fn sized_tokens(&self, size: TextSize) -> Option<u64> {
         let _ = size;
         None

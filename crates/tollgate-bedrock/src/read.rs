@@ -13,7 +13,7 @@
 //! gate's own work.
 
 use crate::attrs::Estimate;
-use crate::estimate::{block_tokens, json_sized, json_sized_tokens, TokenEstimator};
+use crate::estimate::{block_tokens, json_sized, json_sized_tokens, TextSize, TokenEstimator};
 use crate::request::ChatRequest;
 use crate::wire::{self, Binary};
 use aws_sdk_bedrockruntime::types::{ContentBlock, Message, SystemContentBlock, ToolConfiguration};
@@ -92,11 +92,12 @@ fn read_messages(messages: &[Message], est: &dyn TokenEstimator) -> (u64, Hash12
 /// by its text, written to `buf`. A variant this SDK does not know counts
 /// nothing.
 fn tool_tokens(t: &ToolConfiguration, est: &dyn TokenEstimator, buf: &mut Vec<u8>) -> u64 {
-    let Ok(size) = wire::tool_config_size(t) else {
-        return 0;
-    };
-    if let Some(n) = est.sized_tokens(size) {
-        return n;
+    // An estimator answers for every size or for none.
+    if est.sized_tokens(TextSize::default()).is_some() {
+        return wire::tool_config_size(t)
+            .ok()
+            .and_then(|size| est.sized_tokens(size))
+            .unwrap_or(0);
     }
     start(buf);
     let written = wire::write_tool_config(buf, t);
@@ -327,24 +328,29 @@ mod tests {
         let req = ChatRequest::from(input);
         let json = wire::tool_config_text(&tools).unwrap();
 
-        /// Counts the text it is given by `CharEstimator`, never by size.
-        struct Reads(std::sync::Mutex<Vec<String>>);
+        // One token per character, so any miscount shows.
+        let per_char = CharEstimator {
+            chars_per_token: 1,
+            per_message: 4,
+        };
+        /// Counts the text it is given as `per_char` does, never by size.
+        struct Reads(CharEstimator, std::sync::Mutex<Vec<String>>);
         impl TokenEstimator for Reads {
             fn text_tokens(&self, text: &str) -> u64 {
-                self.0.lock().unwrap().push(text.to_string());
-                CharEstimator::default().text_tokens(text)
+                self.1.lock().unwrap().push(text.to_string());
+                self.0.text_tokens(text)
             }
         }
-        let reads = Reads(std::sync::Mutex::new(Vec::new()));
+        let reads = Reads(per_char, std::sync::Mutex::new(Vec::new()));
         let by_text = read(&req, &reads).estimate;
-        assert_eq!(reads.0.lock().unwrap().last(), Some(&json));
-        let by_size = read(&req, &CharEstimator::default()).estimate;
+        assert_eq!(reads.1.lock().unwrap().last(), Some(&json));
+        let by_size = read(&req, &per_char).estimate;
         assert_eq!(by_size, by_text);
-        // "hi" 1 + 4; the tool configuration's characters (é one of them)
-        // by four, rounded up.
+        // "hi" 2 + 4; the tool configuration's characters (é one of them,
+        // two bytes).
         let chars = json.chars().count() as u64;
         assert_eq!(chars, json.len() as u64 - 1);
-        assert_eq!(by_size.input(), 5 + chars.div_ceil(4));
+        assert_eq!(by_size.input(), 6 + chars);
     }
 
     /// The one pass gives what each reader gives on its own: every

@@ -22,8 +22,10 @@
 //!
 //! The same views measure their text without writing it ([`size_of`],
 //! through [`Out`]): what only the estimate reads (a tool configuration)
-//! is counted by its size when the estimator counts by size, so a text
-//! and its measure cannot disagree (`size_is_the_texts`).
+//! is counted by its size when the estimator counts by size. The walk is
+//! the views' own; the measure of a string, counted apart, is held to
+//! the string written by tests (`size_is_the_texts`, and every escape
+//! test's strings).
 //!
 //! The only error a view raises is a variant the locked SDK does not know;
 //! its message is the `what` of [`WireError::Unknown`].
@@ -57,7 +59,8 @@ pub(crate) trait Out {
     fn serde(&mut self, v: &impl serde::Serialize) -> Result<(), WireError>;
     /// How much has been written.
     fn len(&self) -> usize;
-    /// Object keys are written in order (a size does not depend on it).
+    /// A document object's keys are written sorted; false only for an
+    /// `Out` whose result does not depend on their order (a size).
     const ORDERED: bool;
 }
 
