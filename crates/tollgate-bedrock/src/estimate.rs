@@ -7,6 +7,7 @@
 //! per-message overhead, and the estimator is a trait so an application can
 //! plug in a real tokenizer.
 
+pub use crate::wire::TextSize;
 use aws_sdk_bedrockruntime::types::{
     AudioSource, ContentBlock, DocumentSource, ToolResultContentBlock, VideoSource,
 };
@@ -32,26 +33,6 @@ pub trait TokenEstimator: Send + Sync {
     fn sized_tokens(&self, size: TextSize) -> Option<u64> {
         let _ = size;
         None
-    }
-}
-
-/// The size of a text, for [`TokenEstimator::sized_tokens`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct TextSize {
-    /// Its length in bytes (UTF-8).
-    pub bytes: usize,
-    /// Its length in characters (Unicode scalar values).
-    pub chars: usize,
-}
-
-impl TextSize {
-    /// The size of `text`.
-    pub fn of(text: &str) -> TextSize {
-        TextSize {
-            bytes: text.len(),
-            chars: text.chars().count(),
-        }
     }
 }
 

@@ -30,6 +30,7 @@ use request::{system_from_json, tool_config_from_json};
 #[cfg(test)]
 use request::{system_to_json, tool_config_to_json};
 pub(crate) use view::write_message;
+pub use view::TextSize;
 
 use aws_smithy_types::{Blob, Document, Number};
 use serde_json::{Map, Value as Json};
@@ -132,12 +133,8 @@ pub(crate) fn write_tool_config(
 /// The size of [`tool_config_text`]'s text, measured without writing it.
 pub(crate) fn tool_config_size(
     t: &aws_sdk_bedrockruntime::types::ToolConfiguration,
-) -> Result<crate::estimate::TextSize, WireError> {
-    let size = view::size_of(&view::Tools(t))?;
-    Ok(crate::estimate::TextSize {
-        bytes: size.bytes,
-        chars: size.chars,
-    })
+) -> Result<TextSize, WireError> {
+    view::size_of(&view::Tools(t))
 }
 
 /// The canonical text of a content block (`block_to_json`'s, rendered).

@@ -391,10 +391,7 @@ fn tool_config_every_tool_and_choice() -> R {
         let j = tool_config_to_json(&tc)?;
         assert_eq!(tool_config_text(&tc)?, j.to_string());
         // Measured without writing: the text's size.
-        assert_eq!(
-            tool_config_size(&tc)?,
-            crate::estimate::TextSize::of(&j.to_string())
-        );
+        assert_eq!(tool_config_size(&tc)?, TextSize::of(&j.to_string()));
         assert_eq!(
             j,
             json!({"tools": [

@@ -43,10 +43,10 @@ use serde_json::Value as Json;
 /// A value written as canonical JSON text.
 pub(crate) trait View {
     /// Appends the text to `out`; on an error `out` may hold part of it.
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError>;
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError>;
 }
 
-/// Where a view writes: a byte buffer, or a [`Size`] that only measures
+/// Where a view writes: a byte buffer, or a [`TextSize`] that only measures
 /// the text (for an estimate that counts a text by its size, without
 /// writing it).
 pub(crate) trait Out {
@@ -80,16 +80,29 @@ impl Out for Vec<u8> {
     const ORDERED: bool = true;
 }
 
-/// The size of the text a view writes, in bytes and in characters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Size {
-    /// Bytes (UTF-8).
+/// The size of a text: what a view measures without writing, and what
+/// [`TokenEstimator::sized_tokens`](crate::TokenEstimator::sized_tokens)
+/// counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TextSize {
+    /// Its length in bytes (UTF-8).
     pub bytes: usize,
-    /// Characters.
+    /// Its length in characters (Unicode scalar values).
     pub chars: usize,
 }
 
-impl Out for Size {
+impl TextSize {
+    /// The size of `text`.
+    pub fn of(text: &str) -> TextSize {
+        TextSize {
+            bytes: text.len(),
+            chars: text.chars().count(),
+        }
+    }
+}
+
+impl Out for TextSize {
     fn ascii(&mut self, b: &[u8]) {
         self.bytes += b.len();
         self.chars += b.len();
@@ -120,7 +133,7 @@ impl Out for Size {
         self.chars += s.len() - continuing + 2 + extra;
     }
     fn serde(&mut self, v: &impl serde::Serialize) -> Result<(), WireError> {
-        serde_json::to_writer(&mut *self, v).map_err(|e| WireError::Unknown(e.to_string()))
+        serde_json::to_writer(Measured(self), v).map_err(|e| WireError::Unknown(e.to_string()))
     }
     fn len(&self) -> usize {
         self.bytes
@@ -130,10 +143,12 @@ impl Out for Size {
 
 /// serde_json's output measured: it writes UTF-8, so every byte that does
 /// not continue a character starts one.
-impl std::io::Write for Size {
+struct Measured<'a>(&'a mut TextSize);
+
+impl std::io::Write for Measured<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.bytes += buf.len();
-        self.chars += buf.iter().filter(|&&b| b & 0xc0 != 0x80).count();
+        self.0.bytes += buf.len();
+        self.0.chars += buf.iter().filter(|&&b| b & 0xc0 != 0x80).count();
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -142,8 +157,8 @@ impl std::io::Write for Size {
 }
 
 /// The size of a view's text, without writing it.
-pub(crate) fn size_of(v: &impl View) -> Result<Size, WireError> {
-    let mut size = Size::default();
+pub(crate) fn size_of(v: &impl View) -> Result<TextSize, WireError> {
+    let mut size = TextSize::default();
     v.put(&mut size)?;
     Ok(size)
 }
@@ -321,7 +336,7 @@ fn one_str(out: &mut impl Out, k: &str, s: &str) -> Result<(), WireError> {
 pub(crate) struct Doc<'a>(pub &'a Document);
 
 impl View for Doc<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         match self.0 {
             Document::Null => out.ascii(b"null"),
             Document::Bool(true) => out.ascii(b"true"),
@@ -333,7 +348,7 @@ impl View for Doc<'_> {
             Document::String(t) => out.string(t),
             Document::Array(a) => list(out, a, |out, d| Doc(d).put(out))?,
             // Measured only: the order does not change the size.
-            Document::Object(o) if !out_ordered(out) => {
+            Document::Object(o) if !O::ORDERED => {
                 seq(out, (b"{", b"}"), o, |out, (k, v)| entry(out, k, v))?;
             }
             // The few keys of a tool's input or a schema level, sorted in
@@ -369,16 +384,11 @@ fn entry(out: &mut impl Out, k: &str, v: &Document) -> Result<(), WireError> {
     Doc(v).put(out)
 }
 
-/// `O::ORDERED` for the `out` at hand.
-fn out_ordered<O: Out>(_: &O) -> bool {
-    O::ORDERED
-}
-
 /// A message: `{"role", "content"}`.
 pub(crate) struct Msg<'a>(pub &'a Message, pub Binary);
 
 impl View for Msg<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         write_message(out, self.0, self.1, |_| {})
     }
 }
@@ -414,7 +424,7 @@ pub(crate) fn write_message(
 pub(crate) struct Block<'a>(pub &'a ContentBlock, pub Binary);
 
 impl View for Block<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         match self.0 {
             ContentBlock::Text(t) => one_str(out, "text", t),
             ContentBlock::ToolUse(t) => one(out, "toolUse", |out| ToolUse(t).put(out)),
@@ -431,7 +441,7 @@ impl View for Block<'_> {
 pub(crate) struct CachePoint<'a>(pub &'a CachePointBlock);
 
 impl View for CachePoint<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         out.ascii(b"{");
         key(out, true, "type");
         out.string(self.0.r#type().as_str());
@@ -447,7 +457,7 @@ impl View for CachePoint<'_> {
 struct ToolUse<'a>(&'a ToolUseBlock);
 
 impl View for ToolUse<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         let t = self.0;
         out.ascii(b"{");
         key(out, true, "toolUseId");
@@ -468,7 +478,7 @@ impl View for ToolUse<'_> {
 struct ToolResult<'a>(&'a ToolResultBlock, Binary);
 
 impl View for ToolResult<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         let (t, bin) = (self.0, self.1);
         out.ascii(b"{");
         key(out, true, "toolUseId");
@@ -493,7 +503,7 @@ impl View for ToolResult<'_> {
 struct ToolResultContent<'a>(&'a ToolResultContentBlock, Binary);
 
 impl View for ToolResultContent<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         use super::content::video_to_json;
         use super::content::{document_block_to_json, image_to_json, search_result_to_json};
         let bin = self.1;
@@ -517,7 +527,7 @@ impl View for ToolResultContent<'_> {
 pub(crate) struct System<'a>(pub &'a [SystemContentBlock], pub Binary);
 
 impl View for System<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         let bin = self.1;
         list(out, self.0, |out, b| match b {
             SystemContentBlock::Text(t) => one_str(out, "text", t),
@@ -537,7 +547,7 @@ impl View for System<'_> {
 pub(crate) struct Tools<'a>(pub &'a ToolConfiguration);
 
 impl View for Tools<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         out.ascii(b"{");
         key(out, true, "tools");
         list(out, self.0.tools(), |out, t| ToolView(t).put(out))?;
@@ -554,7 +564,7 @@ impl View for Tools<'_> {
 pub(crate) struct Choice<'a>(pub &'a ToolChoice);
 
 impl View for Choice<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         match self.0 {
             ToolChoice::Auto(_) => out.ascii(b"{\"auto\":{}}"),
             ToolChoice::Any(_) => out.ascii(b"{\"any\":{}}"),
@@ -569,7 +579,7 @@ impl View for Choice<'_> {
 pub(crate) struct ToolView<'a>(pub &'a Tool);
 
 impl View for ToolView<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         match self.0 {
             Tool::ToolSpec(spec) => one(out, "toolSpec", |out| Spec(spec).put(out)),
             Tool::SystemTool(t) => one(out, "systemTool", |out| one_str(out, "name", t.name())),
@@ -582,7 +592,7 @@ impl View for ToolView<'_> {
 struct Spec<'a>(&'a ToolSpecification);
 
 impl View for Spec<'_> {
-    fn put(&self, out: &mut impl Out) -> Result<(), WireError> {
+    fn put<O: Out>(&self, out: &mut O) -> Result<(), WireError> {
         let t = self.0;
         out.ascii(b"{");
         key(out, true, "name");
@@ -611,7 +621,7 @@ impl View for Spec<'_> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{size_of, string, Doc, Size, View};
+    use super::{size_of, string, Doc, TextSize, View};
     use aws_smithy_types::{Document, Number};
 
     /// A document of every kind of value from a fixed pseudo-random
@@ -665,11 +675,7 @@ mod tests {
             let mut out = Vec::new();
             Doc(&d).put(&mut out).unwrap();
             let text = String::from_utf8(out).unwrap();
-            let want = Size {
-                bytes: text.len(),
-                chars: text.chars().count(),
-            };
-            assert_eq!(size_of(&Doc(&d)).unwrap(), want, "{text}");
+            assert_eq!(size_of(&Doc(&d)).unwrap(), TextSize::of(&text), "{text}");
         }
     }
 
@@ -710,11 +716,11 @@ mod tests {
         let mut out = Vec::new();
         string(&mut out, s);
         let text = String::from_utf8(out).unwrap();
-        let want = Size {
-            bytes: text.len(),
-            chars: text.chars().count(),
-        };
-        assert_eq!(size_of(&Doc(&Document::from(s))).unwrap(), want, "{s:?}");
+        assert_eq!(
+            size_of(&Doc(&Document::from(s))).unwrap(),
+            TextSize::of(&text),
+            "{s:?}"
+        );
         text
     }
 
